@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL, RabbitMQ and Redis answer on 127.0.0.1 and creates what sethub needs in
+# them (the application role, the default database). Starts any that is down with the commands
+# this machine kind uses (Debian packages, no systemd). Safe to run again.
+set -euo pipefail
+
+say() { printf '[services] %s\n' "$*"; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # name seconds command...
+  local name=$1 secs=$2; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "$name did not come up within ${secs}s"
+    sleep 0.5
+  done
+}
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  command -v pg_ctlcluster >/dev/null || die "PostgreSQL is not installed: apt-get install postgresql"
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start
+  wait_for PostgreSQL 60 pg_isready -h 127.0.0.1 -p 5432 -q
+fi
+say "PostgreSQL ready"
+PSQL=(psql -v ON_ERROR_STOP=1 -q -h 127.0.0.1 -U postgres -d postgres)
+# The services' role: may log in, owns its database, can never bypass row-level security.
+"${PSQL[@]}" <<'SQL'
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sethub_app') THEN
+    CREATE ROLE sethub_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB;
+  END IF;
+END $$;
+ALTER ROLE sethub_app NOSUPERUSER NOBYPASSRLS;
+SQL
+if ! "${PSQL[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'sethub'" | grep -q 1; then
+  "${PSQL[@]}" -c "CREATE DATABASE sethub OWNER sethub_app"
+fi
+
+# --- Redis ----------------------------------------------------------------------------------
+if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+  command -v redis-server >/dev/null || die "Redis is not installed: apt-get install redis-server"
+  say "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_for Redis 30 sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
+fi
+say "Redis ready"
+
+# --- RabbitMQ -------------------------------------------------------------------------------
+if ! port_open 5672; then
+  command -v rabbitmq-server >/dev/null || die "RabbitMQ is not installed: apt-get install rabbitmq-server"
+  say "starting RabbitMQ"
+  rabbitmq-server -detached
+  wait_for RabbitMQ 90 rabbitmqctl await_startup
+fi
+wait_for RabbitMQ 90 port_open 5672
+say "RabbitMQ ready"

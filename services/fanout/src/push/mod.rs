@@ -1,0 +1,3 @@
+//! Push delivery (RFC 8935).
+
+pub mod outcome;

@@ -1,0 +1,6 @@
+//! The `ingest` service. Its routes are mounted by `sethub ingest` (alone) or `sethub all`.
+
+use actix_web::web;
+
+/// Registers this service's routes. The health routes are mounted by the server itself.
+pub fn routes(_cfg: &mut web::ServiceConfig) {}

@@ -1,0 +1,130 @@
+//! Starting the services and commands chosen on the command line.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use sethub_app::{AppContext, RouteFn, connect_backends, serve};
+use sethub_config::Config;
+use url::Url;
+
+use crate::cli::{Cli, Command};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Probe { url } = &cli.command {
+        return probe(url).await;
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    sethub_telemetry::init_logging(
+        config.log.format == sethub_config::LogFormat::Json,
+        &config.log.filter,
+    );
+    match cli.command {
+        Command::All => {
+            serve_services(
+                config,
+                "all",
+                &[Service::Ingest, Service::Fanout, Service::Manage],
+            )
+            .await
+        }
+        Command::Ingest => serve_services(config, "ingest", &[Service::Ingest]).await,
+        Command::Fanout => serve_services(config, "fanout", &[Service::Fanout]).await,
+        Command::Manage => serve_services(config, "manage", &[Service::Manage]).await,
+        Command::Migrate => migrate(config).await,
+        Command::Probe { .. } => Ok(()),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    Ingest,
+    Fanout,
+    Manage,
+}
+
+async fn serve_services(
+    config: Config,
+    name: &'static str,
+    services: &[Service],
+) -> anyhow::Result<()> {
+    let backends = config.backends();
+    if services.len() == 1 && (!backends.rabbitmq || !backends.postgres) {
+        bail!(
+            "`sethub {name}` runs one service of a multi-process deployment, which needs shared \
+             backends: set database.url (PostgreSQL) and bus.url (RabbitMQ), or run `sethub all`"
+        );
+    }
+    let listener = TcpListener::bind(&config.server.listen)
+        .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let public_url = match &config.server.public_url {
+        Some(url) => url.clone(),
+        None => Url::parse(&format!("http://{local}")).context("bound address is not a URL")?,
+    };
+    let ctx = connect_backends(config, public_url.clone(), true).await?;
+    announce(&ctx, name, local);
+    let routes: Vec<RouteFn> = services
+        .iter()
+        .map(|s| -> RouteFn {
+            match s {
+                Service::Ingest => Arc::new(sethub_ingest::routes),
+                Service::Fanout => Arc::new(sethub_fanout::routes),
+                Service::Manage => Arc::new(sethub_manage::routes),
+            }
+        })
+        .collect();
+    let server = serve(ctx, listener, name, routes).context("cannot start the HTTP server")?;
+    server.await.context("the HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn announce(ctx: &AppContext, name: &str, local: std::net::SocketAddr) {
+    let b = ctx.config.backends();
+    if b.is_embedded() {
+        println!(
+            "sethub {name}: embedded mode (SQLite in {}, in-process bus, in-memory state) - for \
+             trying and developing, not for production",
+            ctx.config.data_dir.display()
+        );
+    } else {
+        println!(
+            "sethub {name}: database {}, bus {}, state {}",
+            if b.postgres { "PostgreSQL" } else { "SQLite" },
+            if b.rabbitmq { "RabbitMQ" } else { "in-process" },
+            if b.redis { "Redis" } else { "in-memory" },
+        );
+    }
+    println!(
+        "sethub {name}: listening on {local}, public URL {}",
+        ctx.public_url
+    );
+    tracing::info!(service = name, %local, public_url = %ctx.public_url, "listening");
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let public_url = Url::parse("http://localhost/").context("static URL")?;
+    // Connecting with `migrate = true` migrates; nothing else is started.
+    connect_backends(config, public_url, true).await?;
+    println!("sethub migrate: the database is at the latest schema");
+    Ok(())
+}
+
+async fn probe(url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .context("cannot build an HTTP client")?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url} failed"))?;
+    if !resp.status().is_success() {
+        bail!("GET {url} answered {}", resp.status());
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! Authentication: receivers' bearer access tokens.
+
+pub mod token;
+
+pub use token::{TokenClaims, TokenError, TokenKeys};

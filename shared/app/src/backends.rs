@@ -1,0 +1,158 @@
+//! Connecting the three backends the configuration selects, with errors that name the backend,
+//! where it was looked for and what to do.
+
+use std::sync::Arc;
+
+use sethub_bus::{Bus, InProcessBus, RabbitBus};
+use sethub_config::{Config, redact_url};
+use sethub_http::{Check, Readiness};
+use sethub_state::{KeyPrefix, MemoryState, RedisOptions, RedisState, StateStore};
+use sethub_store::Store;
+use sethub_telemetry::Metrics;
+use url::Url;
+
+use crate::AppContext;
+
+/// Why a process could not start. Printed as one line; the process exits non-zero.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "cannot use PostgreSQL/SQLite at {url}: {cause}. Is it running and is `database.url` right?"
+    )]
+    Database { url: String, cause: String },
+    #[error("cannot reach RabbitMQ at {url}: {cause}. Is it running and is `bus.url` right?")]
+    Bus { url: String, cause: String },
+    #[error("cannot reach Redis at {url}: {cause}. Is it running and is `state.url` right?")]
+    State { url: String, cause: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Connects (and for the database, migrates when `migrate` is set) every backend.
+pub async fn connect_backends(
+    config: Config,
+    public_url: Url,
+    migrate: bool,
+) -> Result<AppContext, StartError> {
+    let master_keys = crate::load_master_keys(&config)?;
+    let metrics = Metrics::new().map_err(|e| StartError::Config(e.to_string()))?;
+
+    let db_url = match &config.database.url {
+        Some(u) => u.expose().clone(),
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                StartError::Io(format!(
+                    "cannot create data directory {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
+            format!(
+                "sqlite://{}?mode=rwc",
+                config.data_dir.join("sethub.sqlite").display()
+            )
+        }
+    };
+    let db_err = |cause: String| StartError::Database {
+        url: redact_url(&db_url),
+        cause,
+    };
+    let store = Store::connect(&db_url, store_options(&config))
+        .await
+        .map_err(|e| db_err(e.to_string()))?;
+    if migrate {
+        store
+            .migrate()
+            .await
+            .map_err(|e| db_err(format!("migration failed: {e}")))?;
+    }
+
+    let bus: Arc<dyn Bus> = match &config.bus.url {
+        Some(url) => {
+            let url = url.expose().clone();
+            let bus = RabbitBus::connect(&url, &config.bus.prefix)
+                .await
+                .map_err(|e| StartError::Bus {
+                    url: redact_url(&url),
+                    cause: e.to_string(),
+                })?;
+            Arc::new(bus)
+        }
+        None => Arc::new(InProcessBus::new()),
+    };
+
+    let state: Arc<dyn StateStore> = match &config.state.url {
+        Some(url) => {
+            let url = url.expose().clone();
+            let state = RedisState::connect(RedisOptions::new(url.clone()))
+                .await
+                .map_err(|e| StartError::State {
+                    url: redact_url(&url),
+                    cause: e.to_string(),
+                })?;
+            Arc::new(state)
+        }
+        None => Arc::new(MemoryState::new()),
+    };
+
+    let key_prefix = KeyPrefix::new(config.state.prefix.clone())
+        .map_err(|e| StartError::Config(format!("state.prefix: {e}")))?;
+    let readiness = Readiness::new(vec![
+        Arc::new(StoreCheck(store.clone())) as Arc<dyn Check>,
+        Arc::new(BusCheck(bus.clone())),
+        Arc::new(StateCheck(state.clone())),
+    ]);
+    Ok(AppContext {
+        config: Arc::new(config),
+        public_url,
+        store,
+        bus,
+        state,
+        key_prefix,
+        metrics,
+        readiness,
+        master_keys: Arc::new(master_keys),
+    })
+}
+
+fn store_options(config: &Config) -> sethub_store::ConnectOptions {
+    sethub_store::ConnectOptions {
+        max_connections: config.database.max_connections,
+        allow_superuser: config.database.allow_superuser,
+    }
+}
+
+struct StoreCheck(Store);
+struct BusCheck(Arc<dyn Bus>);
+struct StateCheck(Arc<dyn StateStore>);
+
+#[async_trait::async_trait]
+impl Check for StoreCheck {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl Check for BusCheck {
+    fn name(&self) -> &'static str {
+        "bus"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl Check for StateCheck {
+    fn name(&self) -> &'static str {
+        "state"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,45 @@
+//! What every service needs at run time: the configuration, the three backends (chosen by the
+//! configuration: PostgreSQL or SQLite, RabbitMQ or in-process, Redis or in-memory), the
+//! metrics registry and readiness checks, plus the HTTP server they are served by.
+
+pub mod auth;
+mod backends;
+mod master_key;
+mod server;
+
+use std::sync::Arc;
+
+pub use backends::{StartError, connect_backends};
+pub use master_key::load_master_keys;
+pub use server::{RouteFn, serve};
+use sethub_bus::Bus;
+use sethub_config::Config;
+use sethub_http::Readiness;
+use sethub_state::{KeyPrefix, StateStore};
+use sethub_store::Store;
+use sethub_telemetry::Metrics;
+use url::Url;
+
+/// Shared, cheap-to-clone handles a service works with.
+#[derive(Clone)]
+pub struct AppContext {
+    pub config: Arc<Config>,
+    /// Base of every URL sethub hands out (issuers, endpoints); no trailing slash.
+    pub public_url: Url,
+    pub store: Store,
+    pub bus: Arc<dyn Bus>,
+    pub state: Arc<dyn StateStore>,
+    /// Prefix of every Redis key of this deployment.
+    pub key_prefix: KeyPrefix,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+    /// Master keys sealing secrets at rest, as `(id, 32 bytes)`; the first one seals.
+    pub master_keys: Arc<Vec<(String, [u8; 32])>>,
+}
+
+impl AppContext {
+    /// `public_url` joined with a path that starts with `/`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.public_url.as_str().trim_end_matches('/'), path)
+    }
+}

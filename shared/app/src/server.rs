@@ -1,0 +1,51 @@
+//! The HTTP server every service runs on: request ids and tracing, request metrics, the
+//! health routes, and the routes of the services it serves (one in production, all three in
+//! `sethub all`: their routes never collide).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use sethub_http::{RequestMetrics, health_routes};
+
+use crate::AppContext;
+
+/// Registers a service's routes; the service reads what it needs from `web::Data<AppContext>`.
+pub type RouteFn = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// Starts serving on `listener`. The returned server runs until stopped or a signal arrives.
+pub fn serve(
+    ctx: AppContext,
+    listener: TcpListener,
+    service: &'static str,
+    routes: Vec<RouteFn>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let workers = match ctx.config.server.workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let data = web::Data::new(ctx.clone());
+    let readiness = web::Data::new(ctx.readiness.clone());
+    let metrics = web::Data::new(ctx.metrics.clone());
+    let request_metrics = RequestMetrics::new(service, ctx.metrics.clone());
+    let server = HttpServer::new(move || {
+        let rm = request_metrics.clone();
+        let mut app = App::new()
+            .wrap(from_fn(move |req, next| rm.clone().record(req, next)))
+            .wrap(tracing_actix_web::TracingLogger::default())
+            .app_data(data.clone())
+            .app_data(readiness.clone())
+            .app_data(metrics.clone())
+            .configure(health_routes);
+        for r in &routes {
+            let r = r.clone();
+            app = app.configure(move |cfg| r(cfg));
+        }
+        app
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,51 @@
+//! sethub's message bus: the only crate that touches lapin.
+//!
+//! - [`Message`] / [`Envelope`]: the tagged, versioned messages, each carrying its tenant.
+//! - [`Bus`]: publish with a broker confirm, subscribe with manual acks and a bounded
+//!   prefetch, ping, close.
+//! - [`RabbitBus`]: RabbitMQ (durable exchanges, quorum queues, a dead-letter exchange),
+//!   reconnecting after the broker restarts. [`InProcessBus`]: the same contract in memory,
+//!   for the embedded mode. `tests/contract.rs` runs one suite against both.
+//!
+//! Delivery is at-least-once: a message is removed only when its delivery is acked; a
+//! delivery dropped unsettled, or held by a consumer that dies, is delivered again (with
+//! [`Delivery::redelivered`] set). Consumers dedupe on [`Envelope::id`].
+
+mod delivery;
+mod error;
+mod in_process;
+mod message;
+mod rabbit;
+mod topology;
+
+use async_trait::async_trait;
+
+pub use delivery::{DeadLetter, DeadLetters, Delivery, Subscription};
+pub use error::BusError;
+pub use in_process::InProcessBus;
+pub use message::{Envelope, Message, StreamChange};
+pub use rabbit::{RabbitBus, RabbitConfig};
+pub use topology::{DEFAULT_DELIVERY_LIMIT, QueueKind, Topology};
+
+/// A message bus. Object safe: services hold an `Arc<dyn Bus>`.
+#[async_trait]
+pub trait Bus: Send + Sync {
+    /// Publishes a persistent message and returns once the broker has confirmed it (it is
+    /// then durable). A message no queue would receive is an error, never silently dropped.
+    async fn publish(&self, envelope: Envelope) -> Result<(), BusError>;
+
+    /// Starts a consumer on `queue` holding at most `prefetch` unsettled deliveries.
+    /// Consumers on the same queue compete: each message goes to one of them.
+    async fn subscribe(&self, queue: QueueKind, prefetch: u16) -> Result<Subscription, BusError>;
+
+    /// Starts a consumer on the dead-letter queue, which holds undecodable messages, messages
+    /// dead-lettered by a consumer and messages past the delivery limit.
+    async fn subscribe_dead(&self, prefetch: u16) -> Result<DeadLetters, BusError>;
+
+    /// Readiness: `Ok` when the bus can publish now.
+    async fn ping(&self) -> Result<(), BusError>;
+
+    /// Stops the bus: publishes fail with [`BusError::Closed`] and subscriptions end.
+    /// Unsettled deliveries are redelivered later (to another process).
+    async fn close(&self);
+}

@@ -1,0 +1,436 @@
+//! sethub's configuration: typed, layered (built-in defaults < TOML file < `SETHUB_…`
+//! environment variables, `__` for nesting), validated once at start.
+//!
+//! Every key is documented once, in `sethub.example.toml` at the repository root. Secrets are
+//! wrapped in [`Secret`] so they never reach a log line.
+
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub use secret::{Secret, redact_url};
+
+/// The whole configuration of a sethub process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where files of the embedded default live (the SQLite database, the generated master key).
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub bus: BusConfig,
+    pub state: StateConfig,
+    pub secrets: SecretsConfig,
+    pub log: LogConfig,
+    pub push: PushConfig,
+    pub ingest: IngestConfig,
+    pub poll: PollConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on, `host:port`; port 0 picks a free port.
+    pub listen: String,
+    /// The URL people and receivers reach this hub at; issuers and endpoints are built from it.
+    /// When unset it is `http://{listen}` with the port actually bound.
+    pub public_url: Option<Url>,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://…` for production; unset means SQLite in `data_dir` (embedded default).
+    pub url: Option<Secret<String>>,
+    pub max_connections: u32,
+    /// Allow connecting as a PostgreSQL superuser or BYPASSRLS role. Row-level security does
+    /// not apply to such roles, so this is refused unless set (never in production).
+    pub allow_superuser: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// `amqp://…` for RabbitMQ; unset means the in-process bus (only for `sethub all`).
+    pub url: Option<Secret<String>>,
+    /// Prefix of every exchange and queue name.
+    pub prefix: String,
+    /// Unacknowledged messages a consumer may hold.
+    pub prefetch: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// `redis://…`; unset means in-memory state (only for `sethub all`).
+    pub url: Option<Secret<String>>,
+    /// Prefix of every Redis key.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// Master keys that seal signing keys and receivers' authorization headers at rest, as
+    /// `id:base64(32 bytes)`. The first one seals; all of them open (for rotation).
+    /// Unset in the embedded default: one is generated into `data_dir/master.key`.
+    pub master_keys: Vec<Secret<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info,sethub=debug`. `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// Allow push endpoints on loopback, private, link-local and other non-global addresses.
+    /// Off in production (SSRF); the embedded default and tests turn it on.
+    pub allow_private_targets: bool,
+    /// Non-global networks that are allowed even when `allow_private_targets` is off.
+    pub allowed_networks: Vec<ipnet::IpNet>,
+    /// Only `https://` push endpoints unless this is set (the embedded default sets it).
+    pub allow_http: bool,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Largest request body accepted by the publish API (bigger gets 413).
+    pub max_body_bytes: usize,
+    /// Most events in one batch request.
+    pub max_batch: usize,
+    /// Per-tenant publish rate (events per second, sustained) and burst.
+    pub rate_per_second: f64,
+    pub burst: u32,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollConfig {
+    pub default_max_events: u32,
+    pub max_max_events: u32,
+    /// Long-poll wait when `returnImmediately` is false, and its cap.
+    pub default_wait_secs: u64,
+    pub max_wait_secs: u64,
+    /// How long a polled, unacknowledged SET stays invisible before it is offered again.
+    pub visibility_timeout_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            bus: BusConfig::default(),
+            state: StateConfig::default(),
+            secrets: SecretsConfig::default(),
+            log: LogConfig::default(),
+            push: PushConfig::default(),
+            ingest: IngestConfig::default(),
+            poll: PollConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            public_url: None,
+            workers: 0,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            allow_superuser: false,
+        }
+    }
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: "sethub".to_owned(),
+            prefetch: 64,
+        }
+    }
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: "sethub".to_owned(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            allowed_networks: Vec::new(),
+            allow_http: false,
+            connect_timeout_ms: 5_000,
+            request_timeout_ms: 15_000,
+        }
+    }
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 256 * 1024,
+            max_batch: 100,
+            rate_per_second: 1_000.0,
+            burst: 2_000,
+            idempotency_window_secs: 24 * 3600,
+        }
+    }
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        Self {
+            default_max_events: 100,
+            max_max_events: 1_000,
+            default_wait_secs: 30,
+            max_wait_secs: 60,
+            visibility_timeout_secs: 30,
+        }
+    }
+}
+
+/// A configuration that could not be loaded or is not valid. The message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path} does not exist (given by --config or SETHUB_CONFIG)")]
+    MissingFile { path: PathBuf },
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+/// Which backends a configuration selects. The embedded default is all three in-process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backends {
+    pub postgres: bool,
+    pub rabbitmq: bool,
+    pub redis: bool,
+}
+
+impl Backends {
+    pub fn is_embedded(self) -> bool {
+        !self.postgres && !self.rabbitmq && !self.redis
+    }
+}
+
+impl Config {
+    /// Loads defaults, then the TOML file (if any), then `SETHUB_…` variables, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, Env::prefixed("SETHUB_"))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::MissingFile {
+                    path: path.to_owned(),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // `SETHUB_CONFIG` names the file and `SETHUB_TEST_*` belong to the test harness;
+        // neither is a configuration key.
+        let env = env
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key != "config" && !key.starts_with("test_")
+            })
+            .split("__");
+        figment = figment.merge(env);
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(flatten(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, problem: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.to_owned(),
+            })
+        };
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            return invalid(
+                "server.listen",
+                "must be host:port with an IP address, e.g. 127.0.0.1:8080",
+            );
+        }
+        if let Some(url) = &self.server.public_url {
+            if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                return invalid("server.public_url", "must be an http:// or https:// URL");
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return invalid("server.public_url", "must not have a query or fragment");
+            }
+        }
+        check_url(
+            self.database.url.as_ref(),
+            "database.url",
+            &["postgres", "postgresql", "sqlite"],
+        )?;
+        check_url(self.bus.url.as_ref(), "bus.url", &["amqp", "amqps"])?;
+        check_url(self.state.url.as_ref(), "state.url", &["redis", "rediss"])?;
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections", "must be at least 1");
+        }
+        if self.bus.prefetch == 0 {
+            return invalid("bus.prefetch", "must be at least 1");
+        }
+        for (key, prefix) in [
+            ("bus.prefix", &self.bus.prefix),
+            ("state.prefix", &self.state.prefix),
+        ] {
+            if prefix.is_empty()
+                || !prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return invalid(key, "must be non-empty letters, digits, '-' or '_'");
+            }
+        }
+        for key in &self.secrets.master_keys {
+            if key
+                .expose()
+                .split_once(':')
+                .is_none_or(|(id, b64)| id.is_empty() || b64.is_empty())
+            {
+                return invalid(
+                    "secrets.master_keys",
+                    "each entry must be `id:base64-of-32-bytes`",
+                );
+            }
+        }
+        if self.ingest.rate_per_second.is_nan()
+            || self.ingest.rate_per_second <= 0.0
+            || self.ingest.burst == 0
+        {
+            return invalid("ingest.rate_per_second", "rate and burst must be positive");
+        }
+        if self.ingest.max_batch == 0 || self.ingest.max_body_bytes < 1024 {
+            return invalid(
+                "ingest.max_batch",
+                "max_batch must be >= 1 and max_body_bytes >= 1024",
+            );
+        }
+        if self.poll.default_max_events == 0
+            || self.poll.default_max_events > self.poll.max_max_events
+        {
+            return invalid(
+                "poll.default_max_events",
+                "must be between 1 and poll.max_max_events",
+            );
+        }
+        if self.poll.default_wait_secs > self.poll.max_wait_secs {
+            return invalid(
+                "poll.default_wait_secs",
+                "must not exceed poll.max_wait_secs",
+            );
+        }
+        Ok(())
+    }
+
+    /// Which real backends are configured.
+    pub fn backends(&self) -> Backends {
+        Backends {
+            postgres: self
+                .database
+                .url
+                .as_ref()
+                .is_some_and(|u| u.expose().starts_with("postgres")),
+            rabbitmq: self.bus.url.is_some(),
+            redis: self.state.url.is_some(),
+        }
+    }
+}
+
+fn check_url(
+    value: Option<&Secret<String>>,
+    key: &'static str,
+    schemes: &[&str],
+) -> Result<(), ConfigError> {
+    let Some(raw) = value else { return Ok(()) };
+    match Url::parse(raw.expose()) {
+        Ok(url) if schemes.contains(&url.scheme()) => Ok(()),
+        Ok(url) => Err(ConfigError::Invalid {
+            key,
+            problem: format!(
+                "scheme `{}` is not one of {}",
+                url.scheme(),
+                schemes.join(", ")
+            ),
+        }),
+        Err(e) => Err(ConfigError::Invalid {
+            key,
+            problem: format!("not a URL ({e})"),
+        }),
+    }
+}
+
+/// One line per problem, each naming its key and source (figment's own wording).
+fn flatten(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+//! Configuration loading through every layer, in figment jails (isolated env and cwd).
+
+// figment's Jail closures return `figment::Error`, which is large; that is its API.
+#![allow(clippy::result_large_err)]
+
+use figment::Jail;
+
+use super::*;
+
+fn load_in_jail(jail: &Jail, file: Option<&str>) -> Result<Config, ConfigError> {
+    let path = file.map(|_| jail.directory().join("sethub.toml"));
+    Config::load(path.as_deref())
+}
+
+#[test]
+fn the_defaults_are_the_embedded_mode_and_valid() {
+    let config = Config::default();
+    config.validate().unwrap();
+    assert!(config.backends().is_embedded());
+}
+
+#[test]
+fn the_environment_overrides_the_file_which_overrides_the_defaults() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "sethub.toml",
+            "[bus]\nprefix = \"from-file\"\nprefetch = 7\n",
+        )?;
+        jail.set_env("SETHUB_BUS__PREFETCH", "9");
+        jail.set_env("SETHUB_TEST_PG_ADMIN_URL", "ignored by the config");
+        let config = load_in_jail(jail, Some("sethub.toml")).unwrap();
+        assert_eq!(config.bus.prefix, "from-file");
+        assert_eq!(config.bus.prefetch, 9);
+        assert_eq!(config.state.prefix, "sethub");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_wrongly_typed_value_names_its_key() {
+    Jail::expect_with(|jail| {
+        jail.create_file("sethub.toml", "[bus]\nprefetch = \"many\"\n")?;
+        let err = load_in_jail(jail, Some("sethub.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bus.prefetch"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn an_unknown_key_is_refused_rather_than_ignored() {
+    Jail::expect_with(|jail| {
+        jail.create_file("sethub.toml", "[bus]\nprefech = 3\n")?;
+        let err = load_in_jail(jail, Some("sethub.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prefech"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn malformed_toml_is_an_error_not_a_panic() {
+    Jail::expect_with(|jail| {
+        jail.create_file("sethub.toml", "[bus\nprefix = ")?;
+        let err = load_in_jail(jail, Some("sethub.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sethub.toml"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let err = Config::load(Some(Path::new("/nonexistent/sethub.toml"))).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/sethub.toml"));
+}
+
+#[test]
+fn a_database_url_with_a_foreign_scheme_is_refused() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SETHUB_DATABASE__URL", "mysql://db/sethub");
+        let err = load_in_jail(jail, None).unwrap_err().to_string();
+        assert!(err.contains("database.url"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn configuring_the_three_urls_selects_production_backends() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "SETHUB_DATABASE__URL",
+            "postgres://sethub_app@127.0.0.1/sethub",
+        );
+        jail.set_env("SETHUB_BUS__URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+        jail.set_env("SETHUB_STATE__URL", "redis://127.0.0.1:6379");
+        let config = load_in_jail(jail, None).unwrap();
+        assert_eq!(
+            config.backends(),
+            Backends {
+                postgres: true,
+                rabbitmq: true,
+                redis: true
+            }
+        );
+        assert!(!format!("{config:?}").contains("guest:guest"));
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_listen_address_names_the_key() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SETHUB_SERVER__LISTEN", "localhost");
+        let err = load_in_jail(jail, None).unwrap_err().to_string();
+        assert!(err.contains("server.listen"), "{err}");
+        Ok(())
+    });
+}

@@ -1,0 +1,10 @@
+//! sethub's domain: typed ids, subject identifiers and their matching, event vocabularies and
+//! validated values. No I/O lives here.
+
+pub mod events;
+pub mod ids;
+pub mod subject;
+
+pub use ids::{
+    ApiKeyId, DeliveryId, EventId, IdParseError, ReceiverId, SigningKeyId, StreamId, TenantId,
+};

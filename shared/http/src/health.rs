@@ -1,0 +1,108 @@
+//! `/healthz` (the process is up), `/readyz` (its backends answer) and `/metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use sethub_telemetry::Metrics;
+
+/// The outcome of one backend check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub name: &'static str,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One backend a service needs (database, bus, state store).
+#[async_trait::async_trait]
+pub trait Check: Send + Sync {
+    fn name(&self) -> &'static str;
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// The checks behind `/readyz`, each bounded by a timeout so a hung backend reads as down.
+#[derive(Clone, Default)]
+pub struct Readiness {
+    checks: Vec<Arc<dyn Check>>,
+}
+
+impl Readiness {
+    pub fn new(checks: Vec<Arc<dyn Check>>) -> Self {
+        Self { checks }
+    }
+
+    pub async fn run(&self) -> Vec<CheckResult> {
+        let futures = self.checks.iter().map(|c| async move {
+            let outcome = tokio_timeout(Duration::from_secs(3), c.check()).await;
+            let (ok, error) = match outcome {
+                Some(Ok(())) => (true, None),
+                Some(Err(e)) => (false, Some(e)),
+                None => (false, Some("no answer within 3 s".to_owned())),
+            };
+            CheckResult {
+                name: c.name(),
+                ok,
+                error,
+            }
+        });
+        futures_util::future::join_all(futures).await
+    }
+}
+
+async fn tokio_timeout<F: std::future::Future>(d: Duration, f: F) -> Option<F::Output> {
+    use futures_util::future::{Either, select};
+    let sleep = actix_web::rt::time::sleep(d);
+    futures_util::pin_mut!(f);
+    futures_util::pin_mut!(sleep);
+    match select(f, sleep).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
+
+#[derive(Serialize)]
+struct ReadyBody {
+    status: &'static str,
+    checks: Vec<CheckResult>,
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+    let checks = readiness.run().await;
+    let ready = checks.iter().all(|c| c.ok);
+    for c in checks.iter().filter(|c| !c.ok) {
+        tracing::warn!(
+            backend = c.name,
+            error = c.error.as_deref().unwrap_or(""),
+            "not ready"
+        );
+    }
+    let body = ReadyBody {
+        status: if ready { "ready" } else { "unavailable" },
+        checks,
+    };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render())
+}
+
+/// Registers the three routes; needs `web::Data<Readiness>` and `web::Data<Metrics>`.
+pub fn health_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}

@@ -1,0 +1,102 @@
+//! Rebuildable shared state: rate-limit buckets, counters with expiry, dedupe entries,
+//! circuit-breaker flags and long-poll wake-ups, behind one [`StateStore`] trait.
+//!
+//! Two backends honour the same contract (`tests/contract.rs` runs against both):
+//! [`RedisState`] for production (several instances share one Redis) and [`MemoryState`] for the
+//! embedded default and tests. Nothing here is an obligation: losing Redis loses only state
+//! that rebuilds itself (design.md, invariants), so callers treat errors as "unknown" and
+//! decide (fail open or closed) themselves.
+//!
+//! This is the only crate that touches `redis`.
+
+mod error;
+mod key;
+mod limit;
+mod memory;
+mod redis_backend;
+mod wake;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use crate::error::StateError;
+pub use crate::key::{Key, KeyKind, KeyPrefix};
+pub use crate::limit::{Limit, RateDecision};
+pub use crate::memory::MemoryState;
+pub use crate::redis_backend::{RedisOptions, RedisState};
+pub use crate::wake::WakeGuard;
+
+/// The state store contract. Object safe: services hold an `Arc<dyn StateStore>`.
+///
+/// Values are strings; keys are [`Key`]s (scoped by construction). Every write takes a TTL,
+/// so nothing lives forever.
+#[async_trait]
+pub trait StateStore: Send + Sync + 'static {
+    /// Takes `cost` tokens from the bucket at `key` (GCRA), atomically and in one round trip.
+    ///
+    /// A fresh or idle bucket admits `limit.burst` at once, then `limit.rate_per_sec`.
+    /// A denied call takes nothing; `retry_after` says when `cost` tokens will be available.
+    /// `cost == 0` only reports `remaining`. The bucket expires once it is full again.
+    /// Errors with [`StateError::InvalidArgument`] when `cost > limit.burst` (never admissible).
+    async fn rate_limit(
+        &self,
+        key: &Key,
+        limit: Limit,
+        cost: u32,
+    ) -> Result<RateDecision, StateError>;
+
+    /// Adds `by` to the counter at `key` and returns the new value. The first increment (the
+    /// one that creates the counter) sets its expiry to `ttl`; later ones don't extend it.
+    async fn incr(&self, key: &Key, by: i64, ttl: Duration) -> Result<i64, StateError>;
+
+    /// The counter at `key`, 0 when absent or expired.
+    async fn get_counter(&self, key: &Key) -> Result<i64, StateError>;
+
+    /// Dedupe: stores `value` with `ttl` unless `key` holds a value. Returns the value already
+    /// there (`Some`, nothing changed) or `None` when `value` was stored. Atomic.
+    async fn set_if_absent(
+        &self,
+        key: &Key,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StateError>;
+
+    /// Stores `value` with `ttl`, replacing any value (e.g. "circuit open until ...").
+    async fn set_with_ttl(&self, key: &Key, value: &str, ttl: Duration) -> Result<(), StateError>;
+
+    /// The value at `key`, `None` when absent or expired.
+    async fn get(&self, key: &Key) -> Result<Option<String>, StateError>;
+
+    /// Removes `key`; `true` when it existed.
+    async fn delete(&self, key: &Key) -> Result<bool, StateError>;
+
+    /// Registers a waiter on the wake-up channel `key`. Once this returns, every later
+    /// [`notify`](Self::notify) of `key` wakes the guard, even one sent before
+    /// [`WakeGuard::wait`] is called. A notify sent before `subscribe` is not seen.
+    ///
+    /// The long-poll pattern is register, then check, then wait, so no SET slips between the
+    /// check and the wait:
+    ///
+    /// ```text
+    /// let mut guard = state.subscribe(&key).await?;
+    /// loop {
+    ///     let sets = queue.fetch(max).await?;          // check after registering
+    ///     if !sets.is_empty() || !guard.wait(remaining).await { return Ok(sets); }
+    /// }
+    /// ```
+    async fn subscribe(&self, key: &Key) -> Result<WakeGuard, StateError>;
+
+    /// Wakes every waiter registered on `key` (in any process sharing the backend).
+    async fn notify(&self, key: &Key) -> Result<(), StateError>;
+
+    /// Subscribes and waits once: `true` when woken, `false` after `timeout`. Only for callers
+    /// with nothing to check; otherwise use [`subscribe`](Self::subscribe).
+    async fn wait(&self, key: &Key, timeout: Duration) -> Result<bool, StateError> {
+        let mut guard = self.subscribe(key).await?;
+        Ok(guard.wait(timeout).await)
+    }
+
+    /// Checks the backend answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StateError>;
+}

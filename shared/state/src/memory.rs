@@ -1,0 +1,204 @@
+//! The in-memory twin of [`RedisState`](crate::RedisState): one process, same contract.
+//! Used by the embedded default (`sethub all` without Redis) and in tests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::limit::{Limit, RateDecision, gcra};
+use crate::wake::{WakeGuard, WakeHub};
+use crate::{Key, StateError, StateStore};
+
+/// Expired entries are swept every this many writes, so idle keys don't accumulate.
+const SWEEP_EVERY: u32 = 1024;
+
+struct Entry {
+    value: String,
+    expires_at: Instant,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    writes: u32,
+}
+
+impl Entries {
+    /// The live entry at `key`, dropping it when expired.
+    fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
+        if self.map.get(key).is_some_and(|e| e.expires_at <= now) {
+            self.map.remove(key);
+        }
+        self.map.get_mut(key)
+    }
+
+    fn put(&mut self, key: &str, value: String, expires_at: Instant, now: Instant) {
+        self.writes = self.writes.wrapping_add(1);
+        if self.writes.is_multiple_of(SWEEP_EVERY) {
+            self.map.retain(|_, e| e.expires_at > now);
+        }
+        self.map.insert(key.to_owned(), Entry { value, expires_at });
+    }
+}
+
+/// State in this process's memory. Cloning shares it.
+#[derive(Clone)]
+pub struct MemoryState {
+    entries: Arc<Mutex<Entries>>,
+    wake: WakeHub,
+    /// The clock origin for rate-limit TATs (microseconds since `epoch`).
+    epoch: Instant,
+}
+
+impl Default for MemoryState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryState").finish_non_exhaustive()
+    }
+}
+
+impl MemoryState {
+    pub fn new() -> Self {
+        Self {
+            entries: Arc::default(),
+            wake: WakeHub::new(None),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Entries> {
+        // Every change is a single insert or remove: a panic elsewhere cannot tear the map.
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn expiry(now: Instant, ttl: Duration) -> Instant {
+    now.checked_add(ttl)
+        .unwrap_or(now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+#[async_trait]
+impl StateStore for MemoryState {
+    async fn rate_limit(
+        &self,
+        key: &Key,
+        limit: Limit,
+        cost: u32,
+    ) -> Result<RateDecision, StateError> {
+        let interval = limit.interval_micros(cost)?;
+        let now = Instant::now();
+        let now_us = now.duration_since(self.epoch).as_micros() as f64;
+        let mut entries = self.lock();
+        let tat = match entries.live(key.as_str(), now) {
+            Some(entry) => Some(
+                entry
+                    .value
+                    .parse::<f64>()
+                    .map_err(|_| StateError::WrongType {
+                        key: key.to_string(),
+                        expected: "a rate-limit bucket",
+                    })?,
+            ),
+            None => None,
+        };
+        let (decision, new_tat) = gcra(tat, now_us, interval, limit.burst, cost);
+        if let Some(new_tat) = new_tat {
+            if new_tat > now_us {
+                let ttl = Duration::from_micros((new_tat - now_us).ceil() as u64);
+                entries.put(key.as_str(), format!("{new_tat:.0}"), expiry(now, ttl), now);
+            } else {
+                entries.map.remove(key.as_str());
+            }
+        }
+        Ok(decision)
+    }
+
+    async fn incr(&self, key: &Key, by: i64, ttl: Duration) -> Result<i64, StateError> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        let wrong_type = || StateError::WrongType {
+            key: key.to_string(),
+            expected: "an integer counter",
+        };
+        match entries.live(key.as_str(), now) {
+            Some(entry) => {
+                let current: i64 = entry.value.parse().map_err(|_| wrong_type())?;
+                let next = current.checked_add(by).ok_or_else(wrong_type)?;
+                entry.value = next.to_string();
+                Ok(next)
+            }
+            None => {
+                entries.put(key.as_str(), by.to_string(), expiry(now, ttl), now);
+                Ok(by)
+            }
+        }
+    }
+
+    async fn get_counter(&self, key: &Key) -> Result<i64, StateError> {
+        match self.get(key).await? {
+            None => Ok(0),
+            Some(value) => value.parse().map_err(|_| StateError::WrongType {
+                key: key.to_string(),
+                expected: "an integer counter",
+            }),
+        }
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: &Key,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, StateError> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        if let Some(entry) = entries.live(key.as_str(), now) {
+            return Ok(Some(entry.value.clone()));
+        }
+        entries.put(key.as_str(), value.to_owned(), expiry(now, ttl), now);
+        Ok(None)
+    }
+
+    async fn set_with_ttl(&self, key: &Key, value: &str, ttl: Duration) -> Result<(), StateError> {
+        let now = Instant::now();
+        self.lock()
+            .put(key.as_str(), value.to_owned(), expiry(now, ttl), now);
+        Ok(())
+    }
+
+    async fn get(&self, key: &Key) -> Result<Option<String>, StateError> {
+        let now = Instant::now();
+        Ok(self
+            .lock()
+            .live(key.as_str(), now)
+            .map(|entry| entry.value.clone()))
+    }
+
+    async fn delete(&self, key: &Key) -> Result<bool, StateError> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        let existed = entries.live(key.as_str(), now).is_some();
+        entries.map.remove(key.as_str());
+        Ok(existed)
+    }
+
+    async fn subscribe(&self, key: &Key) -> Result<WakeGuard, StateError> {
+        Ok(self.wake.register(key.as_str()))
+    }
+
+    async fn notify(&self, key: &Key) -> Result<(), StateError> {
+        self.wake.fire(key.as_str());
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StateError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! sea-orm entities: private to this crate. The public API is the repositories and their plain
+//! structs, so no sea-orm type leaks into the services.
+//!
+//! Relations are not declared: every query is written out with its `tenant_id` filter, and no
+//! query joins across entities yet.
+
+pub(crate) mod api_keys;
+pub(crate) mod events;
+pub(crate) mod receivers;
+pub(crate) mod signing_keys;
+pub(crate) mod tenants;

@@ -1,0 +1,28 @@
+//! sethub's storage: the only crate that touches sea-orm.
+//!
+//! - [`Store`] connects (PostgreSQL or SQLite), migrates, pings.
+//! - [`Store::tenants`] is the global tenant registry.
+//! - [`Store::scope`] gives a [`TenantScope`], the only way to tenant-owned rows; its
+//!   repositories ([`ApiKeys`], [`SigningKeys`], [`Receivers`], [`Events`]) return plain
+//!   structs. On PostgreSQL, row-level security isolates tenants in the database itself; the
+//!   repositories filter by tenant too.
+//! - With the `testing` feature, [`testing::TestDb`] gives a test a fresh database.
+
+mod entities;
+mod error;
+mod repos;
+mod scope;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{DatabaseError, StoreError};
+pub use repos::events::MAX_LIST as MAX_EVENTS_LISTED;
+pub use repos::{
+    ApiKey, ApiKeys, EventSource, Events, InsertOutcome, NewApiKey, NewEvent, NewReceiver,
+    NewSigningKey, Receiver, Receivers, SigningKeyRecord, SigningKeyState, SigningKeys,
+    StoredEvent, Tenant, Tenants,
+};
+pub use scope::{TenantScope, TenantTx};
+pub use sethub_migrations::TENANT_SETTING;
+pub use store::{Backend, ConnectOptions, Store};

@@ -1,0 +1,258 @@
+//! A tenant's accepted events. Inserting is idempotent on an optional key: the first event
+//! with a key wins and every repeat gets it back (`Duplicate`), so the publisher gets the first
+//! answer again.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TryInsertResult,
+};
+use sethub_domain::{EventId, TenantId};
+
+use crate::entities::events as e;
+use crate::error::{DbResultExt, StoreError};
+use crate::repos::{micros, now};
+use crate::scope::Ctx;
+
+/// The most events one `list_received` call returns.
+pub const MAX_LIST: u64 = 1000;
+
+/// Where an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventSource {
+    /// Published through the ingest API with an API key.
+    Api,
+    /// A pre-signed SET pushed by a registered upstream transmitter.
+    Upstream,
+}
+
+impl EventSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Upstream => "upstream",
+        }
+    }
+}
+
+impl fmt::Display for EventSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventSource {
+    type Err = StoreError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "api" => Ok(Self::Api),
+            "upstream" => Ok(Self::Upstream),
+            other => Err(StoreError::Config(format!(
+                "unknown event source `{other}`"
+            ))),
+        }
+    }
+}
+
+/// An event to store. The id is the caller's (it is the `txn` of every SET made from it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: EventId,
+    /// The event type URIs (the keys of the SET's `events` claim).
+    pub event_types: Vec<String>,
+    pub sub_id: Option<serde_json::Value>,
+    /// The full published body (for an upstream SET: what it carried).
+    pub payload: serde_json::Value,
+    pub txn: Option<String>,
+    pub toe: Option<DateTime<Utc>>,
+    pub source: EventSource,
+    /// The publisher's `Idempotency-Key`, or for an upstream SET its `jti` (prefix it so the
+    /// two cannot collide); unique per tenant.
+    pub idempotency_key: Option<String>,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: EventId,
+    pub tenant_id: TenantId,
+    pub event_types: Vec<String>,
+    pub sub_id: Option<serde_json::Value>,
+    pub payload: serde_json::Value,
+    pub txn: Option<String>,
+    pub toe: Option<DateTime<Utc>>,
+    pub source: EventSource,
+    pub idempotency_key: Option<String>,
+    /// When the store accepted it.
+    pub received_at: DateTime<Utc>,
+}
+
+impl TryFrom<e::Model> for StoredEvent {
+    type Error = StoreError;
+
+    fn try_from(m: e::Model) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: EventId::from_uuid(m.id),
+            tenant_id: TenantId::from_uuid(m.tenant_id),
+            // Written by `insert` only, always an array of strings.
+            event_types: serde_json::from_value(m.event_types).unwrap_or_default(),
+            sub_id: m.sub_id,
+            payload: m.payload,
+            txn: m.txn,
+            toe: m.toe,
+            source: m.source.parse()?,
+            idempotency_key: m.idempotency_key,
+            received_at: m.received_at,
+        })
+    }
+}
+
+/// What [`Events::insert`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertOutcome {
+    /// Stored now.
+    Inserted(StoredEvent),
+    /// An event with the same idempotency key was stored before: this is it (unchanged).
+    Duplicate(StoredEvent),
+}
+
+impl InsertOutcome {
+    /// The event stored, new or earlier.
+    pub fn event(&self) -> &StoredEvent {
+        match self {
+            Self::Inserted(e) | Self::Duplicate(e) => e,
+        }
+    }
+
+    pub fn into_event(self) -> StoredEvent {
+        match self {
+            Self::Inserted(e) | Self::Duplicate(e) => e,
+        }
+    }
+
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Self::Duplicate(_))
+    }
+}
+
+/// Events of one tenant.
+pub struct Events<'a> {
+    ctx: Ctx<'a>,
+}
+
+impl<'a> Events<'a> {
+    pub(crate) fn new(ctx: Ctx<'a>) -> Self {
+        Self { ctx }
+    }
+
+    /// Stores an event, or returns the earlier one with the same idempotency key.
+    ///
+    /// The check and the insert are one statement (`INSERT … ON CONFLICT (tenant_id,
+    /// idempotency_key) DO NOTHING`), so two concurrent publishes with one key store one event:
+    /// on PostgreSQL the second waits for the first to commit, inserts nothing, and then reads
+    /// the first's row. A repeated event id is a `Conflict`.
+    pub async fn insert(&self, new: NewEvent) -> Result<InsertOutcome, StoreError> {
+        let event = StoredEvent {
+            id: new.id,
+            tenant_id: self.ctx.tenant(),
+            event_types: new.event_types,
+            sub_id: new.sub_id,
+            payload: new.payload,
+            txn: new.txn,
+            toe: new.toe.map(micros),
+            source: new.source,
+            idempotency_key: new.idempotency_key,
+            received_at: now(),
+        };
+        let model = e::ActiveModel {
+            id: Set(event.id.as_uuid()),
+            tenant_id: Set(self.ctx.tid()),
+            event_types: Set(serde_json::Value::from(event.event_types.clone())),
+            sub_id: Set(event.sub_id.clone()),
+            payload: Set(event.payload.clone()),
+            txn: Set(event.txn.clone()),
+            toe: Set(event.toe),
+            source: Set(event.source.as_str().to_owned()),
+            idempotency_key: Set(event.idempotency_key.clone()),
+            received_at: Set(event.received_at),
+        };
+        let id = event.id;
+        let conflict = move || format!("event `{id}`");
+
+        let g = self.ctx.begin().await?;
+        let Some(key) = event.idempotency_key.clone() else {
+            e::Entity::insert(model)
+                .exec_without_returning(g.tx())
+                .await
+                .map_err(|e| StoreError::on_write(e, conflict))?;
+            g.finish().await?;
+            return Ok(InsertOutcome::Inserted(event));
+        };
+        let inserted = e::Entity::insert(model)
+            .on_conflict(
+                OnConflict::columns([e::Column::TenantId, e::Column::IdempotencyKey])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .try_insert()
+            .exec_without_returning(g.tx())
+            .await
+            .map_err(|e| StoreError::on_write(e, conflict))?;
+        let outcome = match inserted {
+            TryInsertResult::Inserted(n) if n > 0 => InsertOutcome::Inserted(event),
+            _ => {
+                let row = e::Entity::find()
+                    .filter(e::Column::TenantId.eq(self.ctx.tid()))
+                    .filter(e::Column::IdempotencyKey.eq(key))
+                    .one(g.tx())
+                    .await
+                    .db()?;
+                // Not found can only mean the conflicting row vanished (its tenant deleted).
+                InsertOutcome::Duplicate(row.ok_or(StoreError::NotFound)?.try_into()?)
+            }
+        };
+        g.finish().await?;
+        Ok(outcome)
+    }
+
+    pub async fn get(&self, id: EventId) -> Result<StoredEvent, StoreError> {
+        let g = self.ctx.begin().await?;
+        let row = e::Entity::find()
+            .filter(e::Column::TenantId.eq(self.ctx.tid()))
+            .filter(e::Column::Id.eq(id.as_uuid()))
+            .one(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        row.ok_or(StoreError::NotFound)?.try_into()
+    }
+
+    /// Events received in `[from, to)`, oldest first, at most `limit` (capped at
+    /// [`MAX_LIST`]). Page on by passing the last `received_at` as the next `from` (events with
+    /// the same instant may repeat; ids tell them apart).
+    pub async fn list_received(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let g = self.ctx.begin().await?;
+        let rows = e::Entity::find()
+            .filter(e::Column::TenantId.eq(self.ctx.tid()))
+            .filter(e::Column::ReceivedAt.gte(micros(from)))
+            .filter(e::Column::ReceivedAt.lt(micros(to)))
+            .order_by_asc(e::Column::ReceivedAt)
+            .order_by_asc(e::Column::Id)
+            .limit(limit.min(MAX_LIST))
+            .all(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+}

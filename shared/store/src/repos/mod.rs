@@ -1,0 +1,26 @@
+//! Repositories: what the services may do with the data, returning plain structs.
+
+pub(crate) mod api_keys;
+pub(crate) mod events;
+pub(crate) mod receivers;
+pub(crate) mod signing_keys;
+pub(crate) mod tenants;
+
+pub use api_keys::{ApiKey, ApiKeys, NewApiKey};
+pub use events::{EventSource, Events, InsertOutcome, NewEvent, StoredEvent};
+pub use receivers::{NewReceiver, Receiver, Receivers};
+pub use signing_keys::{NewSigningKey, SigningKeyRecord, SigningKeyState, SigningKeys};
+pub use tenants::{Tenant, Tenants};
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+/// Now, to the microsecond: PostgreSQL keeps microseconds, so a value read back equals the
+/// value written on both backends.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// The same truncation for times the callers give.
+pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}

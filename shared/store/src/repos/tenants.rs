@@ -1,0 +1,91 @@
+//! The global tenant registry. Tenants are not tenant-owned rows: a service finds the tenant by
+//! the slug in its route before it can scope anything.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use sethub_domain::TenantId;
+
+use crate::entities::tenants as t;
+use crate::error::{DbResultExt, StoreError};
+use crate::repos::now;
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: TenantId,
+    /// Unique; the issuer is `{public_url}/t/{slug}`. Validated by the caller.
+    pub slug: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<t::Model> for Tenant {
+    fn from(m: t::Model) -> Self {
+        Self {
+            id: TenantId::from_uuid(m.id),
+            slug: m.slug,
+            name: m.name,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// The tenant registry (see [`crate::Store::tenants`]).
+#[derive(Clone, Copy)]
+pub struct Tenants<'a> {
+    db: &'a DatabaseConnection,
+}
+
+impl<'a> Tenants<'a> {
+    pub(crate) fn new(db: &'a DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Creates a tenant. A taken slug is `Conflict { what: "tenant slug `…`" }`.
+    pub async fn create(&self, slug: &str, name: &str) -> Result<Tenant, StoreError> {
+        let model = t::ActiveModel {
+            id: Set(TenantId::new().as_uuid()),
+            slug: Set(slug.to_owned()),
+            name: Set(name.to_owned()),
+            created_at: Set(now()),
+        }
+        .insert(self.db)
+        .await
+        .map_err(|e| StoreError::on_write(e, || format!("tenant slug `{slug}`")))?;
+        Ok(model.into())
+    }
+
+    /// The tenant with this id; `NotFound` if there is none.
+    pub async fn get(&self, id: TenantId) -> Result<Tenant, StoreError> {
+        t::Entity::find_by_id(id.as_uuid())
+            .one(self.db)
+            .await
+            .db()?
+            .map(Into::into)
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The tenant with this slug, if any.
+    pub async fn find_by_slug(&self, slug: &str) -> Result<Option<Tenant>, StoreError> {
+        Ok(t::Entity::find()
+            .filter(t::Column::Slug.eq(slug))
+            .one(self.db)
+            .await
+            .db()?
+            .map(Into::into))
+    }
+
+    /// All tenants, oldest first.
+    pub async fn list(&self) -> Result<Vec<Tenant>, StoreError> {
+        let rows = t::Entity::find()
+            .order_by_asc(t::Column::CreatedAt)
+            .order_by_asc(t::Column::Id)
+            .all(self.db)
+            .await
+            .db()?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}

@@ -1,0 +1,242 @@
+//! Tenant scopes: the only handles that reach tenant-owned rows.
+//!
+//! Isolation is enforced twice. On PostgreSQL every scoped operation runs in a transaction
+//! whose first statement is `SELECT set_config('sethub.tenant_id', $1, true)`: transaction-local,
+//! so it ends with the transaction and never leaks to the next user of a pooled connection, and
+//! the row-level security policies (migrations `rls.rs`) key on it. And every query the
+//! repositories write also filters by `tenant_id` (belt and braces; SQLite has no RLS).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
+    TransactionTrait,
+};
+use sethub_domain::TenantId;
+use sethub_migrations::TENANT_SETTING;
+use uuid::Uuid;
+
+use crate::error::{DbResultExt, StoreError};
+use crate::repos::{ApiKeys, Events, Receivers, SigningKeys};
+
+/// Tenant-owned data of one tenant. Each repository call is its own transaction; use
+/// [`TenantScope::transaction`] or [`TenantScope::begin`] to make several writes atomic.
+#[derive(Clone, Copy)]
+pub struct TenantScope<'a> {
+    db: &'a DatabaseConnection,
+    tenant: TenantId,
+}
+
+impl std::fmt::Debug for TenantScope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantScope")
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+impl<'a> TenantScope<'a> {
+    pub(crate) fn new(db: &'a DatabaseConnection, tenant: TenantId) -> Self {
+        Self { db, tenant }
+    }
+
+    /// The tenant this scope is bound to.
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant
+    }
+
+    fn ctx(&self) -> Ctx<'a> {
+        Ctx {
+            conn: Conn::Pool(self.db),
+            tenant: self.tenant,
+        }
+    }
+
+    pub fn api_keys(&self) -> ApiKeys<'a> {
+        ApiKeys::new(self.ctx())
+    }
+
+    pub fn signing_keys(&self) -> SigningKeys<'a> {
+        SigningKeys::new(self.ctx())
+    }
+
+    pub fn receivers(&self) -> Receivers<'a> {
+        Receivers::new(self.ctx())
+    }
+
+    pub fn events(&self) -> Events<'a> {
+        Events::new(self.ctx())
+    }
+
+    /// Opens a transaction bound to this tenant. Dropping it without [`TenantTx::commit`]
+    /// rolls it back. On SQLite (one connection) nothing else reaches the database until it
+    /// ends, so keep it short and do not call the store outside it meanwhile.
+    pub async fn begin(&self) -> Result<TenantTx, StoreError> {
+        Ok(TenantTx {
+            tx: begin_scoped(self.db, self.tenant).await?,
+            tenant: self.tenant,
+        })
+    }
+
+    /// Runs `f` in one transaction bound to this tenant: committed if `f` returns `Ok`, rolled
+    /// back if it returns `Err`.
+    ///
+    /// ```ignore
+    /// scope.transaction(|tx| Box::pin(async move {
+    ///     tx.signing_keys().set_state(old, SigningKeyState::Retiring, now).await?;
+    ///     tx.signing_keys().set_state(new, SigningKeyState::Active, now).await
+    /// })).await?;
+    /// ```
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: for<'c> FnOnce(
+                &'c TenantTx,
+            )
+                -> Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>
+            + Send,
+        T: Send,
+    {
+        let tx = self.begin().await?;
+        match f(&tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(error = %rollback, "rollback after a failed tenant transaction failed");
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+/// An open transaction bound to one tenant (see [`TenantScope::begin`]).
+pub struct TenantTx {
+    tx: DatabaseTransaction,
+    tenant: TenantId,
+}
+
+impl std::fmt::Debug for TenantTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantTx")
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantTx {
+    pub fn tenant_id(&self) -> TenantId {
+        self.tenant
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            conn: Conn::Tx(&self.tx),
+            tenant: self.tenant,
+        }
+    }
+
+    pub fn api_keys(&self) -> ApiKeys<'_> {
+        ApiKeys::new(self.ctx())
+    }
+
+    pub fn signing_keys(&self) -> SigningKeys<'_> {
+        SigningKeys::new(self.ctx())
+    }
+
+    pub fn receivers(&self) -> Receivers<'_> {
+        Receivers::new(self.ctx())
+    }
+
+    pub fn events(&self) -> Events<'_> {
+        Events::new(self.ctx())
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await.db()
+    }
+
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.tx.rollback().await.db()
+    }
+}
+
+/// Begins a transaction and binds it to `tenant` (PostgreSQL: the RLS setting).
+async fn begin_scoped(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+) -> Result<DatabaseTransaction, StoreError> {
+    let tx = db.begin().await.db()?;
+    if tx.get_database_backend() == DbBackend::Postgres {
+        tx.query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config($1, $2, true)",
+            [TENANT_SETTING.into(), tenant.as_uuid().to_string().into()],
+        ))
+        .await
+        .db()?;
+    }
+    Ok(tx)
+}
+
+/// Where a repository runs: on the pool (each call its own scoped transaction) or inside a
+/// caller's [`TenantTx`].
+#[derive(Clone, Copy)]
+enum Conn<'a> {
+    Pool(&'a DatabaseConnection),
+    Tx(&'a DatabaseTransaction),
+}
+
+/// A repository's handle: where to run and for which tenant. Private fields: only scopes make
+/// one.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    conn: Conn<'a>,
+    tenant: TenantId,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The tenant's UUID, for the `tenant_id` filters.
+    pub(crate) fn tid(&self) -> Uuid {
+        self.tenant.as_uuid()
+    }
+
+    /// A transaction bound to the tenant: a new one on the pool, or the caller's.
+    pub(crate) async fn begin(&self) -> Result<Guard<'a>, StoreError> {
+        match self.conn {
+            Conn::Pool(db) => Ok(Guard::Owned(begin_scoped(db, self.tenant).await?)),
+            Conn::Tx(tx) => Ok(Guard::Borrowed(tx)),
+        }
+    }
+}
+
+/// A transaction a repository call runs in. Dropped without [`Guard::finish`] (an error on the
+/// way), an owned one rolls back.
+pub(crate) enum Guard<'a> {
+    Owned(DatabaseTransaction),
+    Borrowed(&'a DatabaseTransaction),
+}
+
+impl Guard<'_> {
+    pub(crate) fn tx(&self) -> &DatabaseTransaction {
+        match self {
+            Guard::Owned(tx) => tx,
+            Guard::Borrowed(tx) => tx,
+        }
+    }
+
+    /// Commits an owned transaction; a borrowed one is the caller's to commit.
+    pub(crate) async fn finish(self) -> Result<(), StoreError> {
+        match self {
+            Guard::Owned(tx) => tx.commit().await.db(),
+            Guard::Borrowed(_) => Ok(()),
+        }
+    }
+}

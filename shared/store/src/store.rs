@@ -1,0 +1,175 @@
+//! [`Store`]: the connection pool, migrations, the startup role check, and the two ways in —
+//! the global tenant registry and tenant scopes.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::SqliteJournalMode;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sethub_domain::TenantId;
+use sethub_migrations::{Migrator, MigratorTrait};
+
+use crate::error::{DbResultExt, StoreError};
+use crate::repos::tenants::Tenants;
+use crate::scope::TenantScope;
+
+/// Which database a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Production: tenant isolation by row-level security plus the store's own filters.
+    Postgres,
+    /// The embedded default: one file, one connection, the store's filters only.
+    Sqlite,
+}
+
+/// How to connect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Pool size on PostgreSQL. SQLite always uses one connection (one writer at a time
+    /// anyway, and no `database is locked` between our own connections).
+    pub max_connections: u32,
+    /// Allow a PostgreSQL role that bypasses row-level security (a superuser or BYPASSRLS).
+    /// Never in production: tenant isolation would rest on the store's filters alone.
+    pub allow_superuser: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            allow_superuser: false,
+        }
+    }
+}
+
+/// The database. Cheap to clone (a shared pool).
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long to wait for a pooled connection. With SQLite's single connection, code that holds
+/// a [`crate::TenantTx`] and calls the store outside it waits here, then fails rather than hang.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a SQLite statement waits for a lock held by another process (e.g. `sethub migrate`
+/// or an admin command next to a running hub).
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Store {
+    /// Connects to `postgres://…` or `sqlite://path?mode=rwc` (or `sqlite::memory:`).
+    ///
+    /// On PostgreSQL, refuses a role that bypasses row-level security unless
+    /// `opts.allow_superuser` is set ([`StoreError::UnsafeRole`]).
+    pub async fn connect(url: &str, opts: ConnectOptions) -> Result<Store, StoreError> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            return Err(StoreError::Config(
+                "the database URL must start with postgres://, postgresql:// or sqlite:".to_owned(),
+            ));
+        };
+        let mut o = sea_orm::ConnectOptions::new(url.to_owned());
+        // Statements are not logged one by one (sea-orm would log each at INFO); failures
+        // reach the log through the callers' errors.
+        o.sqlx_logging(false)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT);
+        match backend {
+            Backend::Postgres => {
+                o.max_connections(opts.max_connections.max(1));
+            }
+            Backend::Sqlite => {
+                // WAL lets readers (another process) run beside the writer; `synchronous`
+                // stays at its default FULL so a committed event survives a power cut
+                // ("nothing accepted is lost" holds in the embedded mode too).
+                o.max_connections(1)
+                    .min_connections(1)
+                    .map_sqlx_sqlite_opts(|s| {
+                        s.journal_mode(SqliteJournalMode::Wal)
+                            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                            .foreign_keys(true)
+                    });
+            }
+        }
+        let db = Database::connect(o).await.db()?;
+        let store = Store { db, backend };
+        if backend == Backend::Postgres {
+            store.check_role(opts.allow_superuser).await?;
+        }
+        Ok(store)
+    }
+
+    /// Superusers and BYPASSRLS roles are not subject to row-level security (not even with
+    /// FORCE), so running as one would silently turn tenant isolation off.
+    async fn check_role(&self, allow_superuser: bool) -> Result<(), StoreError> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_user::text AS role, (rolsuper OR rolbypassrls) AS unsafe \
+                 FROM pg_roles WHERE rolname = current_user",
+            ))
+            .await
+            .db()?;
+        let Some(row) = row else {
+            return Err(StoreError::Config(
+                "the current role is missing from pg_roles".to_owned(),
+            ));
+        };
+        let role: String = row.try_get("", "role").db()?;
+        let unsafe_role: bool = row.try_get("", "unsafe").db()?;
+        if unsafe_role {
+            if !allow_superuser {
+                return Err(StoreError::UnsafeRole { role });
+            }
+            tracing::warn!(
+                role,
+                "connected as a role that bypasses row-level security (allow_superuser is set): \
+                 tenant isolation rests on the store's filters alone"
+            );
+        }
+        Ok(())
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.db, None).await.db()
+    }
+
+    /// Checks the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.db()
+    }
+
+    /// The database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The global tenant registry (not tenant-owned, so no scope needed).
+    pub fn tenants(&self) -> Tenants<'_> {
+        Tenants::new(&self.db)
+    }
+
+    /// The only way to tenant-owned rows: every operation through the scope runs in a
+    /// transaction bound to `tenant` (row-level security on PostgreSQL) and filters by it.
+    pub fn scope(&self, tenant: TenantId) -> TenantScope<'_> {
+        TenantScope::new(&self.db, tenant)
+    }
+
+    /// Closes the pool, waiting for connections in use.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.db.close_by_ref().await.db()
+    }
+}

@@ -1,0 +1,213 @@
+//! Fresh databases for tests (feature `testing`; other crates' tests use it too).
+//!
+//! - [`TestDb::postgres`] creates a database `sethub_test_<random>` owned by the app role
+//!   [`APP_ROLE`] (LOGIN NOSUPERUSER NOBYPASSRLS, created if missing), migrates it *as that
+//!   role* (so the role owns the tables and FORCE'd row-level security applies to it), and
+//!   connects a [`Store`] as that role. The admin connection comes from
+//!   `SETHUB_TEST_PG_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`; trust
+//!   auth on 127.0.0.1, so no passwords).
+//! - [`TestDb::sqlite`] migrates a file in a temporary directory.
+//!
+//! Dropping a `TestDb` drops its PostgreSQL database (`WITH (FORCE)`, from a helper thread, so
+//! it works inside or outside a runtime), unless `SETHUB_TEST_KEEP_DB` is set, which keeps it
+//! for a look and prints its URL. A test process killed before the drop leaves its database;
+//! `sethub_test_*` databases are safe to drop by hand at any time no test runs.
+
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection};
+use tempfile::TempDir;
+use url::Url;
+
+use crate::{Backend, ConnectOptions, Store};
+
+/// The services' role in tests: may not bypass row-level security.
+pub const APP_ROLE: &str = "sethub_app";
+
+/// The admin (superuser) URL used to create roles and databases.
+pub fn admin_url() -> String {
+    std::env::var("SETHUB_TEST_PG_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A migrated database of its own for one test, with a [`Store`] on it.
+pub struct TestDb {
+    store: Store,
+    url: String,
+    kind: Kind,
+}
+
+enum Kind {
+    Postgres { admin_url: String, name: String },
+    Sqlite { _dir: TempDir },
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestDb {
+    /// A fresh PostgreSQL database; panics with the reason if it cannot make one.
+    pub async fn postgres() -> TestDb {
+        match Self::try_postgres().await {
+            Ok(db) => db,
+            Err(e) => panic!(
+                "cannot create a PostgreSQL test database: {e}. Is PostgreSQL running and does \
+                 SETHUB_TEST_PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres) \
+                 reach it as a superuser?"
+            ),
+        }
+    }
+
+    /// [`TestDb::postgres`], returning the failure.
+    pub async fn try_postgres() -> Result<TestDb, String> {
+        let admin_url = admin_url();
+        let name = format!("sethub_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .map_err(|e| format!("admin connection: {e}"))?;
+        ensure_app_role(&mut admin).await?;
+        sqlx::query(AssertSqlSafe(format!(
+            r#"CREATE DATABASE "{name}" OWNER "{APP_ROLE}""#
+        )))
+        .execute(&mut admin)
+        .await
+        .map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
+        let _ = admin.close().await;
+
+        let mut url = Url::parse(&admin_url).map_err(|e| format!("admin URL: {e}"))?;
+        url.set_username(APP_ROLE)
+            .map_err(|()| "admin URL cannot take a user name".to_owned())?;
+        url.set_password(None)
+            .map_err(|()| "admin URL cannot drop its password".to_owned())?;
+        url.set_path(&name);
+        let url = url.to_string();
+
+        // Own the database before anything can fail, so the drop cleans up.
+        let kind = Kind::Postgres { admin_url, name };
+        let store = Store::connect(&url, ConnectOptions::default())
+            .await
+            .map_err(|e| format!("connect as {APP_ROLE}: {e}"));
+        let store = match store {
+            Ok(store) => store,
+            Err(e) => {
+                drop_database_blocking(&kind);
+                return Err(e);
+            }
+        };
+        let db = TestDb { store, url, kind };
+        db.store
+            .migrate()
+            .await
+            .map_err(|e| format!("migrate: {e}"))?;
+        Ok(db)
+    }
+
+    /// A fresh SQLite database in a temporary directory; panics with the reason on failure.
+    pub async fn sqlite() -> TestDb {
+        let dir = match tempfile::tempdir() {
+            Ok(dir) => dir,
+            Err(e) => panic!("cannot create a temporary directory: {e}"),
+        };
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("sethub.sqlite").display()
+        );
+        let store = match Store::connect(&url, ConnectOptions::default()).await {
+            Ok(store) => store,
+            Err(e) => panic!("cannot open {url}: {e}"),
+        };
+        if let Err(e) = store.migrate().await {
+            panic!("cannot migrate {url}: {e}");
+        }
+        TestDb {
+            store,
+            url,
+            kind: Kind::Sqlite { _dir: dir },
+        }
+    }
+
+    /// A store connected as the app role (PostgreSQL) or to the file (SQLite).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The URL the store connected with (as the app role on PostgreSQL).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.store.backend()
+    }
+
+    /// The PostgreSQL database's name.
+    pub fn database_name(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Postgres { name, .. } => Some(name),
+            Kind::Sqlite { .. } => None,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if matches!(self.kind, Kind::Postgres { .. })
+            && std::env::var_os("SETHUB_TEST_KEEP_DB").is_some()
+        {
+            eprintln!("SETHUB_TEST_KEEP_DB: keeping {}", self.url);
+            return;
+        }
+        drop_database_blocking(&self.kind);
+    }
+}
+
+/// Creates the app role unless it exists. Tests create it concurrently: a loser of the race
+/// gets `duplicate_object` (42710) or, inserting into the catalog at the same moment,
+/// `unique_violation` (23505); both mean the role is there.
+async fn ensure_app_role(admin: &mut PgConnection) -> Result<(), String> {
+    let sql = format!(r#"CREATE ROLE "{APP_ROLE}" LOGIN NOSUPERUSER NOBYPASSRLS"#);
+    match sqlx::query(AssertSqlSafe(sql)).execute(&mut *admin).await {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42710" | "23505")) => {
+            Ok(())
+        }
+        Err(e) => Err(format!("CREATE ROLE {APP_ROLE}: {e}")),
+    }
+}
+
+/// Drops a PostgreSQL database from a thread with its own runtime: `Drop` cannot await, and
+/// blocking on the caller's runtime (possibly single-threaded) would deadlock.
+fn drop_database_blocking(kind: &Kind) {
+    let Kind::Postgres { admin_url, name } = kind else {
+        return;
+    };
+    let (admin_url, name) = (admin_url.clone(), name.clone());
+    let joined = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let mut admin = PgConnection::connect(&admin_url)
+                .await
+                .map_err(|e| e.to_string())?;
+            sqlx::query(AssertSqlSafe(format!(
+                r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+            )))
+            .execute(&mut admin)
+            .await
+            .map_err(|e| e.to_string())?;
+            let _ = admin.close().await;
+            Ok::<_, String>(())
+        })
+    })
+    .join();
+    match joined {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("warning: could not drop the test database: {e}"),
+        Err(_) => eprintln!("warning: the thread dropping the test database panicked"),
+    }
+}

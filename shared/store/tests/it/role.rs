@@ -1,0 +1,102 @@
+//! The startup check: the store refuses a role that bypasses row-level security.
+
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection};
+use sethub_store::testing::{TestDb, admin_url};
+use sethub_store::{ConnectOptions, Store, StoreError};
+
+/// `url` with its user and database replaced.
+fn url_as(base: &str, user: &str, database: &str) -> String {
+    let mut url = url::Url::parse(base).unwrap();
+    url.set_username(user).unwrap();
+    url.set_path(database);
+    url.to_string()
+}
+
+#[tokio::test]
+async fn connecting_as_a_superuser_is_refused_with_a_clear_error() {
+    let db = TestDb::postgres().await;
+    let url = url_as(
+        &admin_url(),
+        url::Url::parse(&admin_url()).unwrap().username(),
+        db.database_name().unwrap(),
+    );
+
+    let err = Store::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnsafeRole { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(
+        message.contains("superuser") && message.contains("BYPASSRLS"),
+        "{message}"
+    );
+    assert!(
+        message.contains("allow_superuser"),
+        "the error names the escape hatch: {message}"
+    );
+}
+
+#[tokio::test]
+async fn connecting_as_a_superuser_is_allowed_with_the_explicit_escape_hatch() {
+    let db = TestDb::postgres().await;
+    let url = url_as(
+        &admin_url(),
+        url::Url::parse(&admin_url()).unwrap().username(),
+        db.database_name().unwrap(),
+    );
+
+    let store = Store::connect(
+        &url,
+        ConnectOptions {
+            allow_superuser: true,
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn connecting_as_a_role_with_bypassrls_is_refused() {
+    let db = TestDb::postgres().await;
+    let role = "sethub_test_bypassrls";
+    let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
+    let created = sqlx::query(AssertSqlSafe(format!(
+        "CREATE ROLE {role} LOGIN NOSUPERUSER BYPASSRLS"
+    )))
+    .execute(&mut admin)
+    .await;
+    if let Err(sqlx::Error::Database(e)) = &created {
+        assert!(
+            matches!(e.code().as_deref(), Some("42710" | "23505")),
+            "{e}"
+        );
+    }
+    let url = url_as(&admin_url(), role, db.database_name().unwrap());
+
+    let err = Store::connect(&url, ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::UnsafeRole { role: r } if r == role),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_app_role_connects_without_the_escape_hatch() {
+    let db = TestDb::postgres().await;
+    let store = Store::connect(db.url(), ConnectOptions::default())
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_url_scheme_is_a_configuration_error() {
+    let err = Store::connect("mysql://localhost/x", ConnectOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+}

@@ -1,0 +1,130 @@
+//! Real backends for a test: a fresh PostgreSQL database, a random RabbitMQ and Redis prefix,
+//! a random master key; and restarting a backend for the tests that need it.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine;
+use rand::RngCore;
+
+use crate::random_suffix;
+
+pub fn amqp_url() -> String {
+    std::env::var("SETHUB_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("SETHUB_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A random `id:base64` master key.
+pub fn master_key() -> String {
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    format!(
+        "test:{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
+}
+
+/// The production backends of one test: its own database, its own queue and key prefixes.
+pub struct Production {
+    pub db: sethub_store::testing::TestDb,
+    pub prefix: String,
+}
+
+impl Production {
+    pub async fn new() -> Self {
+        let db = sethub_store::testing::TestDb::postgres().await;
+        Self {
+            db,
+            prefix: format!("t{}", random_suffix()),
+        }
+    }
+
+    /// The `SETHUB_…` variables selecting these backends.
+    pub fn env(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("SETHUB_DATABASE__URL".to_owned(), self.db.url().to_owned()),
+            ("SETHUB_BUS__URL".to_owned(), amqp_url()),
+            ("SETHUB_BUS__PREFIX".to_owned(), self.prefix.clone()),
+            ("SETHUB_STATE__URL".to_owned(), redis_url()),
+            ("SETHUB_STATE__PREFIX".to_owned(), self.prefix.clone()),
+            (
+                "SETHUB_SECRETS__MASTER_KEYS".to_owned(),
+                format!("[\"{}\"]", master_key()),
+            ),
+            (
+                "SETHUB_PUSH__ALLOW_PRIVATE_TARGETS".to_owned(),
+                "true".to_owned(),
+            ),
+            ("SETHUB_PUSH__ALLOW_HTTP".to_owned(), "true".to_owned()),
+        ])
+    }
+}
+
+fn redis_ping() -> bool {
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "ping"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
+}
+
+/// Stops the local Redis (its data is gone: it keeps nothing on disk).
+pub fn stop_redis() {
+    let _ = Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while redis_ping() {
+        assert!(std::time::Instant::now() < deadline, "Redis did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts the local Redis the way this machine kind does, and waits until it answers.
+pub fn start_redis() {
+    if redis_ping() {
+        return;
+    }
+    let status = Command::new("redis-server")
+        .args([
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            "/var/lib/redis",
+            "--logfile",
+            "/var/log/redis/ci.log",
+        ])
+        .status()
+        .expect("redis-server must be installed");
+    assert!(status.success(), "redis-server failed to start");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !redis_ping() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Redis did not come back within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Restarts Redis when dropped, so a failing test never leaves it down for the others.
+pub struct RedisGuard;
+
+impl Drop for RedisGuard {
+    fn drop(&mut self) {
+        start_redis();
+    }
+}

@@ -1,0 +1,21 @@
+//! Harness for sethub's end-to-end tests: start the real `sethub` binary as processes over
+//! real backends, wait on conditions with deadlines, restart backends.
+
+#![allow(clippy::unwrap_used)]
+
+pub mod backends;
+pub mod process;
+pub mod wait;
+
+pub use process::{SethubProcess, StartFailure};
+pub use wait::wait_until;
+
+/// Installs ring as the rustls provider (needed before any reqwest client is built).
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A short random lowercase suffix for names (queues, prefixes, databases, tenants).
+pub fn random_suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
