@@ -21,6 +21,7 @@ mod m20261128_000002_api_keys;
 mod m20261128_000003_signing_keys;
 mod m20261128_000004_receivers;
 mod m20261128_000005_events;
+mod m20261129_000006_streams;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_signing_keys::Migration),
             Box::new(m20261128_000004_receivers::Migration),
             Box::new(m20261128_000005_events::Migration),
+            Box::new(m20261129_000006_streams::Migration),
         ]
     }
 }

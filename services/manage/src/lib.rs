@@ -1,6 +1,10 @@
 //! The `manage` service. Its routes are mounted by `sethub manage` (alone) or `sethub all`.
 
+pub mod ssf;
+
 use actix_web::web;
 
 /// Registers this service's routes. The health routes are mounted by the server itself.
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(ssf::routes);
+}

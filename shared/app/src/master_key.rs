@@ -54,6 +54,12 @@ fn embedded_key(data_dir: &Path) -> Result<String, StartError> {
             .map(|s| s.trim().to_owned())
             .map_err(|e| StartError::Io(format!("cannot read {}: {e}", path.display())));
     }
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        StartError::Io(format!(
+            "cannot create data directory {}: {e}",
+            data_dir.display()
+        ))
+    })?;
     let mut key = [0u8; 32];
     SystemRandom::new()
         .fill(&mut key)

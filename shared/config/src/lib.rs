@@ -425,9 +425,22 @@ fn check_url(
 
 /// One line per problem, each naming its key and source (figment's own wording).
 fn flatten(error: figment::Error) -> String {
+    // TOML parse errors carry a multi-line source snippet; keep only their text lines.
+    let text_line = |l: &&str| {
+        let snippet =
+            l.starts_with('|') || (l.starts_with(|c: char| c.is_ascii_digit()) && l.contains(" |"));
+        !(l.is_empty() || snippet)
+    };
     error
         .into_iter()
-        .map(|e| e.to_string())
+        .map(|e| {
+            e.to_string()
+                .lines()
+                .map(str::trim)
+                .filter(text_line)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

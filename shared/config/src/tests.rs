@@ -120,3 +120,26 @@ fn a_bad_listen_address_names_the_key() {
         Ok(())
     });
 }
+
+#[test]
+fn a_toml_syntax_error_is_reported_on_one_line() {
+    Jail::expect_with(|jail| {
+        jail.create_file("sethub.toml", "[bus\nprefix = ")?;
+        let err = load_in_jail(jail, Some("sethub.toml"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("line 1"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn the_example_file_documents_a_valid_configuration() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sethub.example.toml");
+    Jail::expect_with(|_jail| {
+        let config = Config::load(Some(&path)).unwrap();
+        assert!(config.backends().is_embedded());
+        Ok(())
+    });
+}

@@ -3,8 +3,10 @@
 
 pub mod events;
 pub mod ids;
+pub mod stream;
 pub mod subject;
 
 pub use ids::{
     ApiKeyId, DeliveryId, EventId, IdParseError, ReceiverId, SigningKeyId, StreamId, TenantId,
 };
+pub use stream::{DeliveryMethod, StreamStatus};

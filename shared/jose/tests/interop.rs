@@ -1,5 +1,5 @@
 //! SETs signed by sethub verify with PyJWT and jwcrypto, which share no code with ours.
-//! The interpreter comes from `SETHUB_PYTHON` (a venv with `pyjwt[crypto]` and `jwcrypto`);
+//! The interpreter comes from `SETHUB_TEST_PYTHON` (a venv with `pyjwt[crypto]` and `jwcrypto`);
 //! without it the test is skipped locally and fails under CI (`CI` set).
 // Test helpers outside #[test] functions unwrap too: a panic there is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -16,16 +16,16 @@ use sethub_jose::{Alg, SetClaims, sign_set};
 
 #[test]
 fn sets_signed_by_sethub_verify_with_pyjwt_and_jwcrypto_for_every_algorithm() {
-    let python = match std::env::var("SETHUB_PYTHON") {
+    let python = match std::env::var("SETHUB_TEST_PYTHON") {
         Ok(p) if !p.is_empty() => p,
         _ if std::env::var_os("CI").is_some() => {
             panic!(
-                "CI is set but SETHUB_PYTHON is not: create a venv with `pip install 'pyjwt[crypto]' jwcrypto` and point SETHUB_PYTHON at its python"
+                "CI is set but SETHUB_TEST_PYTHON is not: create a venv with `pip install 'pyjwt[crypto]' jwcrypto` and point SETHUB_TEST_PYTHON at its python"
             )
         }
         _ => {
             println!(
-                "SKIPPED: set SETHUB_PYTHON to a python with pyjwt[crypto] and jwcrypto to run the interop check"
+                "SKIPPED: set SETHUB_TEST_PYTHON to a python with pyjwt[crypto] and jwcrypto to run the interop check"
             );
             return;
         }

@@ -3,7 +3,7 @@
 //! - [`Store`] connects (PostgreSQL or SQLite), migrates, pings.
 //! - [`Store::tenants`] is the global tenant registry.
 //! - [`Store::scope`] gives a [`TenantScope`], the only way to tenant-owned rows; its
-//!   repositories ([`ApiKeys`], [`SigningKeys`], [`Receivers`], [`Events`]) return plain
+//!   repositories ([`ApiKeys`], [`SigningKeys`], [`Receivers`], [`Events`], [`Streams`]) return plain
 //!   structs. On PostgreSQL, row-level security isolates tenants in the database itself; the
 //!   repositories filter by tenant too.
 //! - With the `testing` feature, [`testing::TestDb`] gives a test a fresh database.
@@ -21,7 +21,7 @@ pub use repos::events::MAX_LIST as MAX_EVENTS_LISTED;
 pub use repos::{
     ApiKey, ApiKeys, EventSource, Events, InsertOutcome, NewApiKey, NewEvent, NewReceiver,
     NewSigningKey, Receiver, Receivers, SigningKeyRecord, SigningKeyState, SigningKeys,
-    StoredEvent, Tenant, Tenants,
+    StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant, Tenants,
 };
 pub use scope::{TenantScope, TenantTx};
 pub use sethub_migrations::TENANT_SETTING;

@@ -18,7 +18,7 @@ use sethub_migrations::TENANT_SETTING;
 use uuid::Uuid;
 
 use crate::error::{DbResultExt, StoreError};
-use crate::repos::{ApiKeys, Events, Receivers, SigningKeys};
+use crate::repos::{ApiKeys, Events, Receivers, SigningKeys, Streams};
 
 /// Tenant-owned data of one tenant. Each repository call is its own transaction; use
 /// [`TenantScope::transaction`] or [`TenantScope::begin`] to make several writes atomic.
@@ -67,6 +67,10 @@ impl<'a> TenantScope<'a> {
 
     pub fn events(&self) -> Events<'a> {
         Events::new(self.ctx())
+    }
+
+    pub fn streams(&self) -> Streams<'a> {
+        Streams::new(self.ctx())
     }
 
     /// Opens a transaction bound to this tenant. Dropping it without [`TenantTx::commit`]
@@ -153,6 +157,10 @@ impl TenantTx {
 
     pub fn events(&self) -> Events<'_> {
         Events::new(self.ctx())
+    }
+
+    pub fn streams(&self) -> Streams<'_> {
+        Streams::new(self.ctx())
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

@@ -91,16 +91,28 @@ pub struct BadRequest {
 }
 
 fn bad(field: &str, problem: impl Into<String>) -> BadRequest {
-    BadRequest { field: field.to_owned(), problem: problem.into() }
+    BadRequest {
+        field: field.to_owned(),
+        problem: problem.into(),
+    }
 }
 
 /// Members the transmitter supplies (SSF §4).
-const TRANSMITTER_SUPPLIED: [&str; 7] =
-    ["iss", "aud", "events_supported", "events_delivered", "min_verification_interval", "inactivity_timeout", "status"];
+const TRANSMITTER_SUPPLIED: [&str; 7] = [
+    "iss",
+    "aud",
+    "events_supported",
+    "events_delivered",
+    "min_verification_interval",
+    "inactivity_timeout",
+    "status",
+];
 
 /// Parses a request body (already known to be JSON).
 pub fn parse_stream_request(body: &Value) -> Result<StreamRequest, BadRequest> {
-    let obj = body.as_object().ok_or_else(|| bad("body", "must be a JSON object"))?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| bad("body", "must be a JSON object"))?;
     let mut req = StreamRequest {
         stream_id: match obj.get("stream_id") {
             None => None,
@@ -120,7 +132,10 @@ pub fn parse_stream_request(body: &Value) -> Result<StreamRequest, BadRequest> {
         Some(Value::Null) => Patch::Null,
         Some(Value::Array(items)) => {
             if items.len() > MAX_EVENTS_REQUESTED {
-                return Err(bad("events_requested", format!("at most {MAX_EVENTS_REQUESTED} entries")));
+                return Err(bad(
+                    "events_requested",
+                    format!("at most {MAX_EVENTS_REQUESTED} entries"),
+                ));
             }
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -130,12 +145,22 @@ pub fn parse_stream_request(body: &Value) -> Result<StreamRequest, BadRequest> {
                             out.push(s.clone());
                         }
                     }
-                    _ => return Err(bad(&format!("events_requested[{i}]"), "must be an event type URI string")),
+                    _ => {
+                        return Err(bad(
+                            &format!("events_requested[{i}]"),
+                            "must be an event type URI string",
+                        ));
+                    }
                 }
             }
             Patch::Value(out)
         }
-        Some(_) => return Err(bad("events_requested", "must be an array of event type URIs")),
+        Some(_) => {
+            return Err(bad(
+                "events_requested",
+                "must be an array of event type URIs",
+            ));
+        }
     };
     req.description = match obj.get("description") {
         None => Patch::Absent,
@@ -157,9 +182,14 @@ fn parse_delivery(d: &Map<String, Value>) -> Result<DeliveryRequest, BadRequest>
         .get("method")
         .or_else(|| d.get("delivery_method"))
         .ok_or_else(|| bad("delivery.method", "is required"))?;
-    let method = method.as_str().ok_or_else(|| bad("delivery.method", "must be a string"))?;
+    let method = method
+        .as_str()
+        .ok_or_else(|| bad("delivery.method", "must be a string"))?;
     let method = Method::parse(method).ok_or_else(|| {
-        bad("delivery.method", format!("`{method}` is not supported; use {PUSH_URN} or {POLL_URN}"))
+        bad(
+            "delivery.method",
+            format!("`{method}` is not supported; use {PUSH_URN} or {POLL_URN}"),
+        )
     })?;
     let endpoint_url = match d.get("endpoint_url").or_else(|| d.get("url")) {
         None | Some(Value::Null) => None,
@@ -170,19 +200,32 @@ fn parse_delivery(d: &Map<String, Value>) -> Result<DeliveryRequest, BadRequest>
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => {
             if s.is_empty() || s.len() > 4096 || s.chars().any(|c| c.is_control()) {
-                return Err(bad("delivery.authorization_header", "must be a non-empty header value without control characters (at most 4096 bytes)"));
+                return Err(bad(
+                    "delivery.authorization_header",
+                    "must be a non-empty header value without control characters (at most 4096 bytes)",
+                ));
             }
             Some(s.clone())
         }
         Some(_) => return Err(bad("delivery.authorization_header", "must be a string")),
     };
     if method == Method::Push && endpoint_url.is_none() {
-        return Err(bad("delivery.endpoint_url", "is required for push delivery (urn:ietf:rfc:8935)"));
+        return Err(bad(
+            "delivery.endpoint_url",
+            "is required for push delivery (urn:ietf:rfc:8935)",
+        ));
     }
     if method == Method::Poll && authorization_header.is_some() {
-        return Err(bad("delivery.authorization_header", "applies to push delivery only"));
+        return Err(bad(
+            "delivery.authorization_header",
+            "applies to push delivery only",
+        ));
     }
-    Ok(DeliveryRequest { method, endpoint_url, authorization_header })
+    Ok(DeliveryRequest {
+        method,
+        endpoint_url,
+        authorization_header,
+    })
 }
 
 /// The stream configuration object as sent to receivers (SSF §4).
@@ -214,7 +257,11 @@ pub struct DeliveryOut {
 pub fn events_delivered(requested: Option<&[String]>, supported: &[String]) -> Vec<String> {
     match requested {
         None => supported.to_vec(),
-        Some(req) => req.iter().filter(|e| supported.contains(e)).cloned().collect(),
+        Some(req) => req
+            .iter()
+            .filter(|e| supported.contains(e))
+            .cloned()
+            .collect(),
     }
 }
 
@@ -233,9 +280,14 @@ mod tests {
         });
         let req = parse_stream_request(&body).unwrap();
         assert_eq!(req.stream_id, None);
-        let Patch::Value(d) = &req.delivery else { panic!() };
+        let Patch::Value(d) = &req.delivery else {
+            panic!()
+        };
         assert_eq!(d.method, Method::Push);
-        assert_eq!(d.endpoint_url.as_deref(), Some("https://receiver.example.com/events"));
+        assert_eq!(
+            d.endpoint_url.as_deref(),
+            Some("https://receiver.example.com/events")
+        );
         assert!(req.transmitter_supplied.is_empty());
     }
 
@@ -253,27 +305,47 @@ mod tests {
             (json!([]), "body"),
             (json!({"delivery": "push"}), "delivery"),
             (json!({"delivery": {}}), "delivery.method"),
-            (json!({"delivery": {"method": "urn:example:smoke-signals"}}), "delivery.method"),
-            (json!({"delivery": {"method": "urn:ietf:rfc:8935"}}), "delivery.endpoint_url"),
+            (
+                json!({"delivery": {"method": "urn:example:smoke-signals"}}),
+                "delivery.method",
+            ),
+            (
+                json!({"delivery": {"method": "urn:ietf:rfc:8935"}}),
+                "delivery.endpoint_url",
+            ),
             (json!({"events_requested": "x"}), "events_requested"),
             (json!({"events_requested": [1]}), "events_requested[0]"),
             (json!({"description": 5}), "description"),
             (json!({"stream_id": 5}), "stream_id"),
-            (json!({"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "https://x", "authorization_header": "a\nb"}}), "delivery.authorization_header"),
+            (
+                json!({"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "https://x", "authorization_header": "a\nb"}}),
+                "delivery.authorization_header",
+            ),
         ] {
-            assert_eq!(parse_stream_request(&body).unwrap_err().field, field, "{body}");
+            assert_eq!(
+                parse_stream_request(&body).unwrap_err().field,
+                field,
+                "{body}"
+            );
         }
     }
 
     #[test]
     fn legacy_method_uris_are_understood() {
         let req = parse_stream_request(&json!({"delivery": {"method": LEGACY_POLL}})).unwrap();
-        assert!(matches!(req.delivery, Patch::Value(DeliveryRequest { method: Method::Poll, .. })));
+        assert!(matches!(
+            req.delivery,
+            Patch::Value(DeliveryRequest {
+                method: Method::Poll,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn transmitter_supplied_members_are_collected_for_comparison() {
-        let req = parse_stream_request(&json!({"stream_id": "s", "iss": "https://x", "aud": "a"})).unwrap();
+        let req = parse_stream_request(&json!({"stream_id": "s", "iss": "https://x", "aud": "a"}))
+            .unwrap();
         let names: Vec<&str> = req.transmitter_supplied.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["iss", "aud"]);
     }
@@ -281,7 +353,10 @@ mod tests {
     #[test]
     fn events_delivered_is_the_supported_part_of_the_request() {
         let supported = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
-        assert_eq!(events_delivered(Some(&["b".into(), "x".into(), "a".into()]), &supported), ["b", "a"]);
+        assert_eq!(
+            events_delivered(Some(&["b".into(), "x".into(), "a".into()]), &supported),
+            ["b", "a"]
+        );
         assert_eq!(events_delivered(None, &supported), supported);
         assert!(events_delivered(Some(&[]), &supported).is_empty());
     }

@@ -8,4 +8,6 @@ pub(crate) mod api_keys;
 pub(crate) mod events;
 pub(crate) mod receivers;
 pub(crate) mod signing_keys;
+pub(crate) mod stream_subjects;
+pub(crate) mod streams;
 pub(crate) mod tenants;

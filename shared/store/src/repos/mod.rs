@@ -4,12 +4,14 @@ pub(crate) mod api_keys;
 pub(crate) mod events;
 pub(crate) mod receivers;
 pub(crate) mod signing_keys;
+pub(crate) mod streams;
 pub(crate) mod tenants;
 
 pub use api_keys::{ApiKey, ApiKeys, NewApiKey};
 pub use events::{EventSource, Events, InsertOutcome, NewEvent, StoredEvent};
 pub use receivers::{NewReceiver, Receiver, Receivers};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord, SigningKeyState, SigningKeys};
+pub use streams::{Stream, StreamFields, StreamSubject, Streams};
 pub use tenants::{Tenant, Tenants};
 
 use chrono::{DateTime, SubsecRound, Utc};

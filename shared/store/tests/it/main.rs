@@ -9,4 +9,5 @@ mod contract;
 mod migrations;
 mod rls;
 mod role;
+mod streams;
 mod support;

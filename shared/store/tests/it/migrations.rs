@@ -7,6 +7,10 @@ use sethub_store::{Backend, ConnectOptions, Store};
 
 use crate::support::{seed, tenant};
 
+/// Tables the migrations create: tenants, api_keys, signing_keys, receivers, events, streams,
+/// stream_subjects.
+const TABLES: i64 = 7;
+
 async fn our_tables(conn: &sea_orm::DatabaseConnection) -> i64 {
     let sql = match conn.get_database_backend() {
         DbBackend::Postgres => {
@@ -33,7 +37,7 @@ async fn up_down_up(db: TestDb) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(our_tables(&conn).await, 5);
+    assert_eq!(our_tables(&conn).await, TABLES);
     // Data in every table must not stop the way down.
     let t = tenant(db.store(), "m").await;
     seed(db.store(), &t).await;
@@ -50,7 +54,7 @@ async fn up_down_up(db: TestDb) {
     );
 
     Migrator::up(&conn, None).await.unwrap();
-    assert_eq!(our_tables(&conn).await, 5);
+    assert_eq!(our_tables(&conn).await, TABLES);
     conn.close().await.unwrap();
 
     let store = Store::connect(db.url(), ConnectOptions::default())

@@ -1,0 +1,94 @@
+//! Errors of the SSF endpoints. SSF defines status codes only (§5); we add a small JSON body
+//! (`error`, `error_description`) that names the problem for people, `WWW-Authenticate` on 401
+//! and 403 (RFC 6750 §3), and `Retry-After` on 429.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use sethub_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SsfError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("the access token lacks the `{0}` scope")]
+    InsufficientScope(&'static str),
+    #[error("not found")]
+    NotFound,
+    #[error("verification was requested too soon; retry in {0} s")]
+    TooSoon(u64),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl SsfError {
+    pub fn bad(field: &str, problem: impl std::fmt::Display) -> Self {
+        Self::BadRequest(format!("{field}: {problem}"))
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<StoreError> for SsfError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound,
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ResponseError for SsfError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::TooSoon(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status_code());
+        resp.insert_header(("Cache-Control", "no-store"));
+        let (code, description) = match self {
+            Self::BadRequest(d) => ("invalid_request", d.clone()),
+            Self::Unauthorized(d) => {
+                resp.insert_header((
+                    "WWW-Authenticate",
+                    format!(
+                        "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                        d.replace('"', "'")
+                    ),
+                ));
+                ("invalid_token", d.clone())
+            }
+            Self::InsufficientScope(scope) => {
+                resp.insert_header((
+                    "WWW-Authenticate",
+                    format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+                ));
+                ("insufficient_scope", self.to_string())
+            }
+            Self::NotFound => ("not_found", "no such stream for this receiver".to_owned()),
+            Self::TooSoon(secs) => {
+                resp.insert_header(("Retry-After", secs.to_string()));
+                ("too_many_requests", self.to_string())
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error = %cause, "SSF request failed");
+                (
+                    "server_error",
+                    "internal error; it has been logged".to_owned(),
+                )
+            }
+        };
+        resp.json(json!({"error": code, "error_description": description}))
+    }
+}

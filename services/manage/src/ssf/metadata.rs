@@ -1,0 +1,35 @@
+//! Transmitter configuration metadata (SSF §3) at the path-insertion location
+//! `/.well-known/ssf-configuration/t/{slug}`: one issuer per tenant.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+use sethub_app::AppContext;
+
+use crate::ssf::auth::TenantPath;
+
+/// The issuer of a tenant: `{public_url}/t/{slug}` (no trailing slash, no query).
+pub fn issuer(ctx: &AppContext, slug: &str) -> String {
+    ctx.url(&format!("/t/{slug}"))
+}
+
+pub async fn metadata(ctx: web::Data<AppContext>, tenant: TenantPath) -> HttpResponse {
+    let slug = &tenant.0.slug;
+    let base = issuer(&ctx, slug);
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .json(json!({
+            "spec_version": "1_0",
+            "issuer": base,
+            "jwks_uri": format!("{base}/jwks.json"),
+            "delivery_methods_supported": ["urn:ietf:rfc:8935", "urn:ietf:rfc:8936"],
+            "configuration_endpoint": format!("{base}/ssf/stream"),
+            "status_endpoint": format!("{base}/ssf/status"),
+            "add_subject_endpoint": format!("{base}/ssf/subjects:add"),
+            "remove_subject_endpoint": format!("{base}/ssf/subjects:remove"),
+            "verification_endpoint": format!("{base}/ssf/verify"),
+            "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6749"}],
+            "default_subjects": "ALL",
+            // Not an SSF member (others MAY appear): where receivers get access tokens.
+            "token_endpoint": format!("{base}/oauth/token"),
+        }))
+}
