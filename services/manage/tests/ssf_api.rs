@@ -62,6 +62,9 @@ where
     json_of(&body)["access_token"].as_str().unwrap().to_owned()
 }
 
+/// A token request form, the status it must get and its RFC 6749 `error`.
+type TokenCase<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+
 fn bearer(req: test::TestRequest, token: &str) -> test::TestRequest {
     req.insert_header(("Authorization", format!("Bearer {token}")))
 }
@@ -69,7 +72,7 @@ fn bearer(req: test::TestRequest, token: &str) -> test::TestRequest {
 #[actix_web::test]
 async fn the_metadata_names_every_endpoint_under_the_tenants_issuer() {
     let hub = Hub::new(true).await;
-    let (_, slug) = hub.tenant("meta").await;
+    let (tenant, slug) = hub.tenant("meta").await;
     let app = hub.app().await;
     let (status, _, body) = call(
         &app,
@@ -106,6 +109,32 @@ async fn the_metadata_names_every_endpoint_under_the_tenants_issuer() {
     )
     .await;
     assert_eq!(status, 404);
+
+    // The JWKS at jwks_uri publishes the tenant's active key, and nothing private.
+    let (status, headers, body) = call(
+        &app,
+        test::TestRequest::get().uri(&format!("/t/{slug}/jwks.json")),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers.get("Content-Type").unwrap(),
+        "application/jwk-set+json"
+    );
+    let jwks = json_of(&body);
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let active = sethub_app::keys::active_signing_key(&hub.ctx, tenant)
+        .await
+        .unwrap();
+    assert_eq!(keys[0]["kid"], active.kid());
+    assert!(keys[0].get("d").is_none());
+    let (status, _, _) = call(
+        &app,
+        test::TestRequest::get().uri("/t/no-such-tenant/jwks.json"),
+    )
+    .await;
+    assert_eq!(status, 404);
 }
 
 #[actix_web::test]
@@ -139,7 +168,7 @@ async fn the_token_endpoint_follows_rfc6749_for_both_client_authentication_metho
     assert!(b["expires_in"].as_i64().unwrap() <= 3600);
 
     // Errors, each in the RFC 6749 shape.
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<TokenCase> = vec![
         (
             vec![
                 ("grant_type", "client_credentials"),

@@ -34,4 +34,16 @@ pub enum Command {
     Migrate,
     /// GET a URL and exit 0 on a 2xx answer (a container health check without curl).
     Probe { url: String },
+    /// Tenants (admin; prints JSON).
+    #[command(subcommand)]
+    Tenant(crate::admin_cli::TenantCommand),
+    /// Receivers of a tenant (admin; prints JSON).
+    #[command(subcommand)]
+    Receiver(crate::admin_cli::ReceiverCommand),
+    /// Signing keys of a tenant (admin; prints JSON).
+    #[command(subcommand)]
+    Key(crate::admin_cli::KeyCommand),
+    /// API keys of a tenant (admin; prints JSON).
+    #[command(subcommand)]
+    Apikey(crate::admin_cli::ApiKeyCommand),
 }

@@ -1,6 +1,7 @@
 //! The `sethub` binary: runs one service, all three in one process, migrations, or an admin
 //! command. `main` only wires; the work lives in the library crates.
 
+mod admin_cli;
 mod cli;
 mod run;
 

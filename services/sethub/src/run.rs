@@ -15,10 +15,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         return probe(url).await;
     }
     let config = Config::load(cli.config.as_deref())?;
-    sethub_telemetry::init_logging(
-        config.log.format == sethub_config::LogFormat::Json,
-        &config.log.filter,
-    );
+    // Admin commands print JSON on stdout, where the log would go: they log nothing.
+    if !crate::admin_cli::is_admin(&cli.command) {
+        sethub_telemetry::init_logging(
+            config.log.format == sethub_config::LogFormat::Json,
+            &config.log.filter,
+        );
+    }
     match cli.command {
         Command::All => {
             serve_services(
@@ -33,6 +36,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Manage => serve_services(config, "manage", &[Service::Manage]).await,
         Command::Migrate => migrate(config).await,
         Command::Probe { .. } => Ok(()),
+        Command::Tenant(c) => crate::admin_cli::tenant(config, c).await,
+        Command::Receiver(c) => crate::admin_cli::receiver(config, c).await,
+        Command::Key(c) => crate::admin_cli::key(config, c).await,
+        Command::Apikey(c) => crate::admin_cli::apikey(config, c).await,
     }
 }
 

@@ -38,35 +38,7 @@ pub async fn connect_backends(
 ) -> Result<AppContext, StartError> {
     let master_keys = crate::load_master_keys(&config)?;
     let metrics = Metrics::new().map_err(|e| StartError::Config(e.to_string()))?;
-
-    let db_url = match &config.database.url {
-        Some(u) => u.expose().clone(),
-        None => {
-            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-                StartError::Io(format!(
-                    "cannot create data directory {}: {e}",
-                    config.data_dir.display()
-                ))
-            })?;
-            format!(
-                "sqlite://{}?mode=rwc",
-                config.data_dir.join("sethub.sqlite").display()
-            )
-        }
-    };
-    let db_err = |cause: String| StartError::Database {
-        url: redact_url(&db_url),
-        cause,
-    };
-    let store = Store::connect(&db_url, store_options(&config))
-        .await
-        .map_err(|e| db_err(e.to_string()))?;
-    if migrate {
-        store
-            .migrate()
-            .await
-            .map_err(|e| db_err(format!("migration failed: {e}")))?;
-    }
+    let store = connect_store(&config, migrate).await?;
 
     let bus: Arc<dyn Bus> = match &config.bus.url {
         Some(url) => {
@@ -113,7 +85,69 @@ pub async fn connect_backends(
         metrics,
         readiness,
         master_keys: Arc::new(master_keys),
+        keys: crate::keys::KeyCache::default(),
     })
+}
+
+/// Connects (and migrates when `migrate` is set) the database only, for one-shot commands
+/// such as the admin CLI: the bus and state are the in-process twins, never connected to
+/// RabbitMQ or Redis. Not for serving: nothing published on this context leaves the process.
+pub async fn connect_store_only(
+    config: Config,
+    public_url: Url,
+    migrate: bool,
+) -> Result<AppContext, StartError> {
+    let master_keys = crate::load_master_keys(&config)?;
+    let metrics = Metrics::new().map_err(|e| StartError::Config(e.to_string()))?;
+    let store = connect_store(&config, migrate).await?;
+    let key_prefix = KeyPrefix::new(config.state.prefix.clone())
+        .map_err(|e| StartError::Config(format!("state.prefix: {e}")))?;
+    let readiness = Readiness::new(vec![Arc::new(StoreCheck(store.clone())) as Arc<dyn Check>]);
+    Ok(AppContext {
+        config: Arc::new(config),
+        public_url,
+        store,
+        bus: Arc::new(InProcessBus::new()),
+        state: Arc::new(MemoryState::new()),
+        key_prefix,
+        metrics,
+        readiness,
+        master_keys: Arc::new(master_keys),
+        keys: crate::keys::KeyCache::default(),
+    })
+}
+
+/// The configured database (SQLite in `data_dir` by default), migrated if `migrate`.
+async fn connect_store(config: &Config, migrate: bool) -> Result<Store, StartError> {
+    let db_url = match &config.database.url {
+        Some(u) => u.expose().clone(),
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                StartError::Io(format!(
+                    "cannot create data directory {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
+            format!(
+                "sqlite://{}?mode=rwc",
+                config.data_dir.join("sethub.sqlite").display()
+            )
+        }
+    };
+    let db_err = |cause: String| StartError::Database {
+        url: redact_url(&db_url),
+        cause,
+    };
+    let store = Store::connect(&db_url, store_options(config))
+        .await
+        .map_err(|e| db_err(e.to_string()))?;
+    if migrate {
+        store
+            .migrate()
+            .await
+            .map_err(|e| db_err(format!("migration failed: {e}")))?;
+    }
+    Ok(store)
 }
 
 fn store_options(config: &Config) -> sethub_store::ConnectOptions {

@@ -2,14 +2,16 @@
 //! configuration: PostgreSQL or SQLite, RabbitMQ or in-process, Redis or in-memory), the
 //! metrics registry and readiness checks, plus the HTTP server they are served by.
 
+pub mod admin;
 pub mod auth;
 mod backends;
+pub mod keys;
 mod master_key;
 mod server;
 
 use std::sync::Arc;
 
-pub use backends::{StartError, connect_backends};
+pub use backends::{StartError, connect_backends, connect_store_only};
 pub use master_key::load_master_keys;
 pub use server::{RouteFn, serve};
 use sethub_bus::Bus;
@@ -35,6 +37,8 @@ pub struct AppContext {
     pub readiness: Readiness,
     /// Master keys sealing secrets at rest, as `(id, 32 bytes)`; the first one seals.
     pub master_keys: Arc<Vec<(String, [u8; 32])>>,
+    /// Tenants' signing keys, opened once and kept (see [`keys::active_signing_key`]).
+    pub keys: keys::KeyCache,
 }
 
 impl AppContext {

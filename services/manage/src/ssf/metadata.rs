@@ -33,3 +33,20 @@ pub async fn metadata(ctx: web::Data<AppContext>, tenant: TenantPath) -> HttpRes
             "token_endpoint": format!("{base}/oauth/token"),
         }))
 }
+
+/// The tenant's published signing keys (`jwks_uri`): the active key, a next key published
+/// ahead of its use, and retiring keys kept for the overlap.
+pub async fn jwks(ctx: web::Data<AppContext>, tenant: TenantPath) -> HttpResponse {
+    match sethub_app::keys::jwks(&ctx, tenant.0.id, chrono::Utc::now()).await {
+        Ok(set) => HttpResponse::Ok()
+            .content_type("application/jwk-set+json")
+            .insert_header(("Cache-Control", "public, max-age=300"))
+            .json(set),
+        Err(e) => {
+            tracing::error!(error = %e, tenant = %tenant.0.id, "cannot load the JWKS");
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", "5"))
+                .json(json!({"error": "temporarily_unavailable", "error_description": "the key set cannot be read now"}))
+        }
+    }
+}

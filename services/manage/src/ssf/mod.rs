@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/.well-known/ssf-configuration/t/{slug}",
         web::get().to(metadata::metadata),
     )
+    .route("/t/{slug}/jwks.json", web::get().to(metadata::jwks))
     .route("/t/{slug}/oauth/token", web::post().to(token::token))
     .service(
         web::resource("/t/{slug}/ssf/stream")

@@ -10,7 +10,7 @@ use sethub_domain::StreamStatus;
 
 use crate::ssf::auth::{Receiver, SCOPE_MANAGE, SCOPE_READ};
 use crate::ssf::error::SsfError;
-use crate::ssf::streams::{parse_json, parse_stream_id};
+use crate::ssf::streams::{StreamBody, parse_stream_id, stream_body};
 
 #[derive(Debug, Deserialize)]
 pub struct StatusQuery {
@@ -50,14 +50,7 @@ pub async fn update(
     raw: web::Bytes,
 ) -> Result<HttpResponse, SsfError> {
     rx.require(SCOPE_MANAGE)?;
-    let v = parse_json(&raw)?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| SsfError::bad("body", "must be a JSON object"))?;
-    let raw_id = obj
-        .get("stream_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| SsfError::bad("stream_id", "is required and must be a string"))?;
+    let StreamBody { obj, raw_id, id } = stream_body(&raw)?;
     let status: StreamStatus = obj
         .get("status")
         .and_then(Value::as_str)
@@ -69,7 +62,6 @@ pub async fn update(
         Some(Value::String(r)) => Some(r.chars().take(500).collect::<String>()),
         Some(_) => return Err(SsfError::bad("reason", "must be a string")),
     };
-    let id = parse_stream_id(Some(raw_id))?.ok_or(SsfError::NotFound)?;
     let streams = ctx.store.scope(rx.tenant.id).streams();
     streams.get_for_receiver(id, rx.receiver_id).await?;
     let (_, after) = streams.set_status(id, status, reason.clone()).await?;
@@ -83,5 +75,5 @@ pub async fn update(
     }
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(body(raw_id, after.status, after.status_reason.as_deref())))
+        .json(body(&raw_id, after.status, after.status_reason.as_deref())))
 }

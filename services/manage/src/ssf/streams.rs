@@ -49,6 +49,29 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, SsfError> {
     serde_json::from_slice(body).map_err(|e| SsfError::bad("body", format!("not valid JSON ({e})")))
 }
 
+/// A management request body: a JSON object whose `stream_id` names a stream (SSF §6–§8).
+pub(crate) struct StreamBody {
+    pub obj: serde_json::Map<String, Value>,
+    pub raw_id: String,
+    pub id: StreamId,
+}
+
+/// Parses a status, subject or verification body. A malformed `stream_id` names no stream of
+/// the receiver: 404, like an unknown one.
+pub(crate) fn stream_body(raw: &[u8]) -> Result<StreamBody, SsfError> {
+    let v = parse_json(raw)?;
+    let Value::Object(obj) = v else {
+        return Err(SsfError::bad("body", "must be a JSON object"));
+    };
+    let raw_id = obj
+        .get("stream_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| SsfError::bad("stream_id", "is required and must be a string"))?
+        .to_owned();
+    let id = parse_stream_id(Some(&raw_id))?.ok_or(SsfError::NotFound)?;
+    Ok(StreamBody { obj, raw_id, id })
+}
+
 pub(crate) fn parse_stream_id(raw: Option<&str>) -> Result<Option<StreamId>, SsfError> {
     match raw {
         None => Ok(None),

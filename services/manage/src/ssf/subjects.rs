@@ -10,7 +10,7 @@ use sethub_domain::subject::{ParseMode, Subject};
 
 use crate::ssf::auth::{Receiver, SCOPE_MANAGE};
 use crate::ssf::error::SsfError;
-use crate::ssf::streams::{parse_json, parse_stream_id};
+use crate::ssf::streams::{StreamBody, stream_body};
 
 async fn put(
     ctx: web::Data<AppContext>,
@@ -19,14 +19,7 @@ async fn put(
     added: bool,
 ) -> Result<(), SsfError> {
     rx.require(SCOPE_MANAGE)?;
-    let v = parse_json(&raw)?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| SsfError::bad("body", "must be a JSON object"))?;
-    let raw_id = obj
-        .get("stream_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| SsfError::bad("stream_id", "is required and must be a string"))?;
+    let StreamBody { obj, id, .. } = stream_body(&raw)?;
     let subject_json = obj
         .get("subject")
         .ok_or_else(|| SsfError::bad("subject", "is required"))?;
@@ -38,7 +31,6 @@ async fn put(
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(SsfError::bad("verified", "must be a boolean")),
     };
-    let id = parse_stream_id(Some(raw_id))?.ok_or(SsfError::NotFound)?;
     let streams = ctx.store.scope(rx.tenant.id).streams();
     streams.get_for_receiver(id, rx.receiver_id).await?;
     streams

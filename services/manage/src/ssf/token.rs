@@ -7,7 +7,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ring::digest;
 use serde::Deserialize;
 use serde_json::json;
 use sethub_app::AppContext;
@@ -60,15 +59,6 @@ fn basic_credentials(req: &HttpRequest) -> Option<Result<(String, String), ()>> 
         };
         Ok((unescape(id).ok_or(())?, unescape(secret).ok_or(())?))
     })())
-}
-
-/// SHA-256 hex of a client secret, as stored.
-pub fn secret_hash(secret: &str) -> String {
-    digest::digest(&digest::SHA256, secret.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Equal-time comparison of two hex digests.
@@ -163,9 +153,13 @@ pub async fn token(
             );
         }
     };
-    let Some(receiver) = receiver
-        .filter(|r| r.disabled_at.is_none() && same(&r.client_secret_hash, &secret_hash(&secret)))
-    else {
+    let Some(receiver) = receiver.filter(|r| {
+        r.disabled_at.is_none()
+            && same(
+                &r.client_secret_hash,
+                &sethub_app::admin::sha256_hex(&secret),
+            )
+    }) else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",

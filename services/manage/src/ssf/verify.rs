@@ -9,7 +9,7 @@ use sethub_bus::{Envelope, Message};
 
 use crate::ssf::auth::{Receiver, SCOPE_MANAGE};
 use crate::ssf::error::SsfError;
-use crate::ssf::streams::{parse_json, parse_stream_id};
+use crate::ssf::streams::{StreamBody, stream_body};
 
 /// Longest `state` echoed back.
 pub const MAX_STATE: usize = 1024;
@@ -20,14 +20,7 @@ pub async fn verify(
     raw: web::Bytes,
 ) -> Result<HttpResponse, SsfError> {
     rx.require(SCOPE_MANAGE)?;
-    let v = parse_json(&raw)?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| SsfError::bad("body", "must be a JSON object"))?;
-    let raw_id = obj
-        .get("stream_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| SsfError::bad("stream_id", "is required and must be a string"))?;
+    let StreamBody { obj, id, .. } = stream_body(&raw)?;
     let state = match obj.get("state") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.len() <= MAX_STATE => Some(s.clone()),
@@ -39,7 +32,6 @@ pub async fn verify(
         }
         Some(_) => return Err(SsfError::bad("state", "must be a string")),
     };
-    let id = parse_stream_id(Some(raw_id))?.ok_or(SsfError::NotFound)?;
     let streams = ctx.store.scope(rx.tenant.id).streams();
     let stream = streams.get_for_receiver(id, rx.receiver_id).await?;
     if !streams

@@ -47,6 +47,7 @@ impl Hub {
     pub async fn tenant(&self, label: &str) -> (TenantId, String) {
         let slug = unique(label);
         let t = self.ctx.store.tenants().create(&slug, label).await.unwrap();
+        sethub_app::keys::bootstrap(&self.ctx, t.id).await.unwrap();
         (t.id, slug)
     }
 
@@ -60,7 +61,7 @@ impl Hub {
             .create(NewReceiver {
                 name: name.to_owned(),
                 client_id: unique("client"),
-                client_secret_hash: sethub_manage::ssf::token::secret_hash(&secret),
+                client_secret_hash: sethub_app::admin::sha256_hex(&secret),
             })
             .await
             .unwrap();

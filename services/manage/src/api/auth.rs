@@ -1,0 +1,64 @@
+//! Who calls the REST API: an API key of a tenant with the `admin` scope, presented as
+//! `Authorization: Bearer sh_…`. An extractor, so a handler that takes [`AdminKey`] cannot run
+//! unauthenticated; it runs before the body is read (401/403 come first).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use sethub_app::admin::{self, Scope};
+use sethub_domain::TenantId;
+use sethub_http::{ApiError, ErrorCode};
+use sethub_store::ApiKey;
+
+use crate::api::body::context;
+
+/// The caller: its tenant and the API key it presented (which has the `admin` scope).
+#[derive(Debug, Clone)]
+pub struct AdminKey {
+    pub tenant: TenantId,
+    pub key: ApiKey,
+}
+
+/// The bearer token of the request, if any (401 with the reason otherwise).
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::unauthorized("an `Authorization: Bearer <API key>` header is required")
+        })?
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not readable text"))?;
+    let (scheme, token) = header
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("the Authorization scheme must be Bearer"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::unauthorized(
+            "the Authorization scheme must be Bearer",
+        ));
+    }
+    Ok(token.trim().to_owned())
+}
+
+impl FromRequest for AdminKey {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let ctx = context(&req)?;
+            let token = bearer(&req)?;
+            let (tenant, key) = admin::authenticate_api_key(&ctx, &token).await?;
+            if !key.scopes.iter().any(|s| s == Scope::Admin.as_str()) {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "this API key lacks the `admin` scope",
+                ));
+            }
+            Ok(AdminKey { tenant, key })
+        })
+    }
+}

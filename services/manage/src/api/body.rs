@@ -1,0 +1,139 @@
+//! Request bodies of the REST API: read with a size limit (413), parsed as a JSON object (400
+//! naming the syntax problem), then field by field into typed requests (400 naming the field).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use sethub_http::{ApiError, ErrorCode};
+
+/// The largest body the REST API reads.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A request body type: built from the fields of a JSON object.
+pub trait FromFields: Sized {
+    fn from_fields(fields: &mut Fields) -> Result<Self, ApiError>;
+}
+
+/// The members of a JSON body, taken one by one; members left over are refused.
+#[derive(Debug)]
+pub struct Fields(Map<String, Value>);
+
+impl Fields {
+    /// The member `name`, if present and not `null`, as a `T` (400 naming it otherwise).
+    pub fn optional<T: DeserializeOwned>(&mut self, name: &str) -> Result<Option<T>, ApiError> {
+        match self.0.remove(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v)
+                .map(Some)
+                .map_err(|e| ApiError::invalid(name, format!("`{name}`: {e}"))),
+        }
+    }
+
+    /// The member `name`, which must be present.
+    pub fn required<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, ApiError> {
+        self.optional(name)?
+            .ok_or_else(|| ApiError::invalid(name, format!("`{name}` is required")))
+    }
+
+    fn finish(self) -> Result<(), ApiError> {
+        match self.0.keys().next() {
+            Some(k) => Err(ApiError::invalid(k.clone(), format!("unknown field `{k}`"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A JSON request body parsed into `T`.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// Reads the body, refusing more than [`MAX_BODY_BYTES`] (by `Content-Length` or as it streams).
+async fn read_limited(req: &HttpRequest, mut payload: Payload) -> Result<Vec<u8>, ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::invalid("body", format!("the body could not be read: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Parses a body: an empty body reads as `{}`.
+pub fn parse<T: FromFields>(content_type: Option<&str>, body: &[u8]) -> Result<T, ApiError> {
+    let object = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        let is_json = content_type.is_some_and(|ct| {
+            let mime = ct.split(';').next().unwrap_or_default().trim();
+            mime.eq_ignore_ascii_case("application/json")
+        });
+        if !is_json {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "the body must be `Content-Type: application/json`",
+            ));
+        }
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return Err(ApiError::invalid("body", "the body must be a JSON object")),
+            Err(e) => {
+                return Err(ApiError::invalid(
+                    "body",
+                    format!("the body is not valid JSON: {e}"),
+                ));
+            }
+        }
+    };
+    let mut fields = Fields(object);
+    let value = T::from_fields(&mut fields)?;
+    fields.finish()?;
+    Ok(value)
+}
+
+impl<T: FromFields + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let payload = payload.take();
+        Box::pin(async move {
+            let body = read_limited(&req, payload).await?;
+            let ct = req
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            parse(ct, &body).map(JsonBody)
+        })
+    }
+}
+
+/// `web::Data<AppContext>` or a 500 (a wiring mistake, never a client's).
+pub fn context(req: &HttpRequest) -> Result<web::Data<sethub_app::AppContext>, ApiError> {
+    req.app_data::<web::Data<sethub_app::AppContext>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("AppContext is not registered"))
+}

@@ -1,0 +1,144 @@
+//! The tenant REST API at `/api/v1`: a tenant's administrators (API keys with the `admin`
+//! scope) manage receivers, API keys and signing keys. JSON in and out, RFC 9457 problem
+//! bodies with stable codes on errors, and an OpenAPI 3 document generated from the handlers
+//! at `GET /api/v1/openapi.json`.
+
+pub mod api_keys;
+pub mod auth;
+pub mod body;
+pub mod receivers;
+pub mod signing_keys;
+pub mod tenant;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, get, web};
+use serde::Serialize;
+use sethub_http::ApiError;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_actix_web::OpenApiFactory;
+
+/// Where the API lives.
+pub const PREFIX: &str = "/api/v1";
+
+/// An error body (RFC 9457 problem details, `application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    #[schema(example = "https://sethub.dev/problems/invalid_request")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable, machine-readable: `invalid_request`, `unauthorized`, `forbidden`,
+    /// `not_found`, `conflict`, `payload_too_large`, `unsupported_media_type`, ...
+    pub code: String,
+    pub detail: String,
+    /// The request field at fault, when there is one.
+    pub field: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "sethub tenant API",
+        description = "Administer one tenant of sethub: receivers, API keys and signing keys. \
+                       Authenticate with an API key that has the `admin` scope: \
+                       `Authorization: Bearer sh_…`."
+    ),
+    components(schemas(Problem)),
+    modifiers(&BearerApiKey)
+)]
+struct ApiDoc;
+
+struct BearerApiKey;
+
+impl Modify for BearerApiKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.bearer_format = Some("sethub API key (sh_…)".to_owned());
+        components.add_security_scheme("api_key", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The documented routes. Built twice (for the document and to serve): cheap, and the
+/// document can never list a route that is not served or miss one that is.
+fn scope() -> utoipa_actix_web::scope::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    utoipa_actix_web::scope(PREFIX)
+        .service(tenant::get_tenant)
+        .service(receivers::create_receiver)
+        .service(receivers::list_receivers)
+        .service(receivers::get_receiver)
+        .service(api_keys::create_api_key)
+        .service(api_keys::list_api_keys)
+        .service(api_keys::revoke_api_key)
+        .service(signing_keys::list_signing_keys)
+        .service(signing_keys::rotate)
+        .service(openapi_json)
+}
+
+/// The OpenAPI 3 document of this API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let scope = scope();
+    let mut doc = ApiDoc::openapi();
+    doc.paths.merge(scope.paths());
+    let mut schemas = Vec::new();
+    scope.schemas(&mut schemas);
+    doc.components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .extend(schemas);
+    doc
+}
+
+/// The OpenAPI document, as JSON.
+#[utoipa::path(
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json"))
+)]
+#[get("/openapi.json")]
+async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}
+
+struct OpenApiJson(String);
+
+/// Anything else under `/api/v1`: a problem body, not an empty 404.
+async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "no route {} {} in the tenant API (see {PREFIX}/openapi.json)",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Registers the REST API (mounted by `sethub_manage::routes`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let doc = openapi().to_json().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot serialise the OpenAPI document");
+        "{}".to_owned()
+    });
+    cfg.service(
+        scope()
+            .app_data(web::Data::new(OpenApiJson(doc)))
+            .default_service(web::to(unknown_route)),
+    );
+}
+
+/// A response builder with `Cache-Control: no-store`, for bodies that carry a secret.
+pub(crate) fn no_store(status: StatusCode) -> HttpResponseBuilder {
+    let mut b = HttpResponse::build(status);
+    b.insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Pragma", "no-cache"));
+    b
+}

@@ -1,0 +1,172 @@
+//! Admin commands (`sethub tenant|receiver|key|apikey …`): the operations of
+//! `sethub_app::admin` over the configured database, printing JSON on stdout. They use the
+//! services' configuration, migrate first, and need neither RabbitMQ nor Redis.
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde::Serialize;
+use sethub_app::admin::{self, DisplayName, Scope, TenantSlug};
+use sethub_app::keys::{self, RotateMode};
+use sethub_app::{AppContext, connect_store_only};
+use sethub_config::Config;
+use sethub_domain::ApiKeyId;
+use url::Url;
+
+use crate::cli::Command;
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant with its first signing key and an API key (scopes events:publish and
+    /// admin). Prints {"tenant_id", "slug", "issuer", "api_key"}; the key is shown only now.
+    Create {
+        /// 3-40 of a-z 0-9 -, not starting or ending with -; names the tenant in its URLs.
+        #[arg(long)]
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiverCommand {
+    /// Create a receiver with client credentials. Prints {"receiver_id", "client_id",
+    /// "client_secret", "token_endpoint"}; the secret is shown only now.
+    Create {
+        /// The tenant's slug.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Rotate the tenant's signing key. Without --now: publish a next key; run it again once
+    /// that key has been published for 24 h to make it sign. With --now: make a next key sign
+    /// at once; the old key stays published (retiring) for 7 days.
+    Rotate {
+        #[arg(long)]
+        tenant: String,
+        /// Promote now instead of after the 24 h publication lead (e.g. a suspected leak).
+        #[arg(long)]
+        now: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create an API key. Prints {"api_key_id", "api_key", "scopes"}; the key is shown only now.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// Display name.
+        #[arg(long, default_value = "api key")]
+        name: String,
+        /// events:publish or admin; repeat for several (default: events:publish).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// Revoke an API key at once.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        /// The key's id (key_…).
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// Whether the command is an admin command (they print JSON and do not log).
+pub fn is_admin(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Tenant(_) | Command::Receiver(_) | Command::Key(_) | Command::Apikey(_)
+    )
+}
+
+/// The database, migrated; the public URL the services hand out.
+async fn connect(config: Config) -> anyhow::Result<AppContext> {
+    let public_url = match &config.server.public_url {
+        Some(url) => url.clone(),
+        None => Url::parse(&format!("http://{}", config.server.listen)).with_context(|| {
+            format!(
+                "server.listen `{}` does not make a URL; set server.public_url",
+                config.server.listen
+            )
+        })?,
+    };
+    Ok(connect_store_only(config, public_url, true).await?)
+}
+
+fn print(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(flag: &str, value: &str) -> anyhow::Result<T> {
+    value
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--{flag}: {e}"))
+}
+
+pub async fn tenant(config: Config, command: TenantCommand) -> anyhow::Result<()> {
+    let TenantCommand::Create { slug, name } = command;
+    let slug: TenantSlug = parse("slug", &slug)?;
+    let name: DisplayName = parse("name", name.as_deref().unwrap_or(slug.as_str()))?;
+    let ctx = connect(config).await?;
+    print(&admin::create_tenant(&ctx, &slug, &name).await?)
+}
+
+pub async fn receiver(config: Config, command: ReceiverCommand) -> anyhow::Result<()> {
+    let ReceiverCommand::Create { tenant, name } = command;
+    let name: DisplayName = parse("name", &name)?;
+    let ctx = connect(config).await?;
+    let t = admin::tenant_by_slug(&ctx, &tenant).await?;
+    print(&admin::create_receiver(&ctx, t.id, &name).await?)
+}
+
+pub async fn key(config: Config, command: KeyCommand) -> anyhow::Result<()> {
+    let KeyCommand::Rotate { tenant, now } = command;
+    let ctx = connect(config).await?;
+    let t = admin::tenant_by_slug(&ctx, &tenant).await?;
+    let mode = if now {
+        RotateMode::Now
+    } else {
+        RotateMode::Scheduled
+    };
+    print(&keys::rotate(&ctx, t.id, mode, chrono::Utc::now()).await?)
+}
+
+pub async fn apikey(config: Config, command: ApiKeyCommand) -> anyhow::Result<()> {
+    match command {
+        ApiKeyCommand::Create {
+            tenant,
+            name,
+            scopes,
+        } => {
+            let name: DisplayName = parse("name", &name)?;
+            let mut parsed: Vec<Scope> = scopes
+                .iter()
+                .map(|s| parse("scope", s))
+                .collect::<anyhow::Result<_>>()?;
+            if parsed.is_empty() {
+                parsed.push(Scope::EventsPublish);
+            }
+            let ctx = connect(config).await?;
+            let t = admin::tenant_by_slug(&ctx, &tenant).await?;
+            print(&admin::create_api_key(&ctx, t.id, &name, &parsed).await?)
+        }
+        ApiKeyCommand::Revoke { tenant, id } => {
+            let id: ApiKeyId = id.parse().map_err(|e| anyhow::anyhow!("--id: {e}"))?;
+            let ctx = connect(config).await?;
+            let t = admin::tenant_by_slug(&ctx, &tenant).await?;
+            let key = admin::revoke_api_key(&ctx, t.id, id).await?;
+            print(&serde_json::json!({
+                "api_key_id": key.id,
+                "revoked_at": key.revoked_at,
+            }))
+        }
+    }
+}

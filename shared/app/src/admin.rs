@@ -1,0 +1,346 @@
+//! Tenant administration: the operations the admin CLI, the tenant REST API and the console
+//! call, so none of them writes SQL or crypto itself. Secrets (API keys, client secrets) are
+//! returned once, in the `Created…` structs, and stored only as hashes; never log them.
+
+mod secrets;
+mod values;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use sethub_domain::{ApiKeyId, ReceiverId, TenantId};
+use sethub_http::{ApiError, ErrorCode};
+use sethub_store::{ApiKey, NewApiKey, NewReceiver, Receiver, StoreError, Tenant};
+
+pub use secrets::{API_KEY_LEN, RandomFailed, api_key_tenant, sha256_hex};
+pub use values::{DisplayName, RESERVED_SLUGS, Scope, TenantSlug};
+
+use crate::AppContext;
+use crate::keys::{self, KeysError};
+
+/// Why an admin operation failed. Each maps to one REST error (`From<AdminError> for
+/// ApiError`) and reads as one line in the CLI.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("the slug `{0}` is taken by another tenant")]
+    SlugTaken(String),
+    #[error("no tenant has the slug `{0}`")]
+    UnknownTenant(String),
+    #[error("no {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error(
+        "tenant `{slug}` was created but its first keys were not ({cause}); run \
+         `sethub key rotate --tenant {slug} --now` and `sethub apikey create --tenant {slug} \
+         --scope admin --scope events:publish`"
+    )]
+    Incomplete { slug: String, cause: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    #[error(transparent)]
+    Random(#[from] RandomFailed),
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::SlugTaken(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
+            AdminError::UnknownTenant(_) | AdminError::NotFound(_) => {
+                ApiError::not_found(e.to_string())
+            }
+            AdminError::Unauthenticated(why) => ApiError::unauthorized(why),
+            AdminError::Store(StoreError::NotFound) => ApiError::not_found("not found"),
+            AdminError::Store(StoreError::Conflict { what }) => {
+                ApiError::new(ErrorCode::Conflict, format!("{what} already exists"))
+            }
+            AdminError::Store(e @ StoreError::Database(_)) => ApiError::unavailable(e),
+            AdminError::Keys(e) => e.into(),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+/// A new tenant. `api_key` is shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedTenant {
+    pub tenant_id: TenantId,
+    pub slug: String,
+    pub issuer: String,
+    pub api_key: String,
+}
+
+/// A new receiver. `client_secret` is shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedReceiver {
+    pub receiver_id: ReceiverId,
+    pub client_id: String,
+    pub client_secret: String,
+    pub token_endpoint: String,
+}
+
+/// A new API key. `api_key` is shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedApiKey {
+    pub api_key_id: ApiKeyId,
+    pub api_key: String,
+    pub scopes: Vec<String>,
+}
+
+/// A tenant as its administrators see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantInfo {
+    pub tenant_id: TenantId,
+    pub slug: String,
+    pub name: String,
+    pub issuer: String,
+    pub metadata_url: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `{public_url}/t/{slug}`.
+pub fn issuer(ctx: &AppContext, slug: &str) -> String {
+    ctx.url(&format!("/t/{slug}"))
+}
+
+/// Where the tenant's receivers trade client credentials for access tokens.
+pub fn token_endpoint(ctx: &AppContext, slug: &str) -> String {
+    ctx.url(&format!("/t/{slug}/oauth/token"))
+}
+
+/// The tenant's SSF metadata (path-insertion form of `/.well-known/ssf-configuration`).
+pub fn metadata_url(ctx: &AppContext, slug: &str) -> String {
+    ctx.url(&format!("/.well-known/ssf-configuration/t/{slug}"))
+}
+
+/// The scopes of a tenant's first API key.
+pub const FIRST_KEY_SCOPES: [Scope; 2] = [Scope::EventsPublish, Scope::Admin];
+
+/// Creates a tenant with its first signing key (active) and first API key (scopes
+/// `events:publish` and `admin`).
+///
+/// Everything that can fail without the database (master keys, randomness) is checked before
+/// the tenant row is written; the keys are then written in one tenant transaction. Should that
+/// transaction fail, the tenant exists without keys and the error says how to finish it
+/// ([`AdminError::Incomplete`]); the store has no tenant deletion yet.
+pub async fn create_tenant(
+    ctx: &AppContext,
+    slug: &TenantSlug,
+    name: &DisplayName,
+) -> Result<CreatedTenant, AdminError> {
+    // Fails here, before any write, if the master keys are unusable.
+    keys::generate(ctx, TenantId::new(), sethub_store::SigningKeyState::Active)?;
+    secrets::random_token()?;
+    let tenant = match ctx
+        .store
+        .tenants()
+        .create(slug.as_str(), name.as_str())
+        .await
+    {
+        Ok(t) => t,
+        Err(StoreError::Conflict { .. }) => return Err(AdminError::SlugTaken(slug.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    let incomplete = |cause: &dyn std::fmt::Display| AdminError::Incomplete {
+        slug: slug.to_string(),
+        cause: cause.to_string(),
+    };
+    let signing = keys::generate(ctx, tenant.id, sethub_store::SigningKeyState::Active)
+        .map_err(|e| incomplete(&e))?;
+    let api_key = secrets::mint_api_key(tenant.id).map_err(|e| incomplete(&e))?;
+    let written = async {
+        let tx = ctx.store.scope(tenant.id).begin().await?;
+        tx.signing_keys().insert(signing).await?;
+        tx.api_keys()
+            .create(new_api_key("initial", &api_key, &FIRST_KEY_SCOPES))
+            .await?;
+        tx.commit().await
+    };
+    if let Err(e) = written.await {
+        tracing::error!(tenant = %tenant.id, slug = %slug, error = %e, "tenant created without its keys");
+        return Err(incomplete(&e));
+    }
+    tracing::info!(tenant = %tenant.id, slug = %slug, "tenant created");
+    Ok(CreatedTenant {
+        tenant_id: tenant.id,
+        slug: tenant.slug.clone(),
+        issuer: issuer(ctx, &tenant.slug),
+        api_key: api_key.secret,
+    })
+}
+
+fn new_api_key(name: &str, key: &secrets::MintedApiKey, scopes: &[Scope]) -> NewApiKey {
+    let mut scopes: Vec<Scope> = scopes.to_vec();
+    scopes.sort();
+    scopes.dedup();
+    NewApiKey {
+        name: name.to_owned(),
+        prefix: key.prefix.clone(),
+        secret_hash: key.hash.clone(),
+        scopes: scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+    }
+}
+
+/// The tenant with this slug.
+pub async fn tenant_by_slug(ctx: &AppContext, slug: &str) -> Result<Tenant, AdminError> {
+    ctx.store
+        .tenants()
+        .find_by_slug(slug)
+        .await?
+        .ok_or_else(|| AdminError::UnknownTenant(slug.to_owned()))
+}
+
+/// The tenant as its administrators see it.
+pub async fn tenant_info(ctx: &AppContext, tenant: TenantId) -> Result<TenantInfo, AdminError> {
+    let t = ctx
+        .store
+        .tenants()
+        .get(tenant)
+        .await
+        .map_err(not_found("tenant"))?;
+    Ok(TenantInfo {
+        tenant_id: t.id,
+        issuer: issuer(ctx, &t.slug),
+        metadata_url: metadata_url(ctx, &t.slug),
+        slug: t.slug,
+        name: t.name,
+        created_at: t.created_at,
+    })
+}
+
+fn not_found(what: &'static str) -> impl Fn(StoreError) -> AdminError {
+    move |e| match e {
+        StoreError::NotFound => AdminError::NotFound(what.to_owned()),
+        e => AdminError::Store(e),
+    }
+}
+
+/// Creates a receiver with client credentials for the tenant's token endpoint.
+///
+/// `client_id` is its own random identifier (`cid_…`): the store makes the receiver id on
+/// insert, so the id cannot double as the client id.
+pub async fn create_receiver(
+    ctx: &AppContext,
+    tenant: TenantId,
+    name: &DisplayName,
+) -> Result<CreatedReceiver, AdminError> {
+    let t = ctx
+        .store
+        .tenants()
+        .get(tenant)
+        .await
+        .map_err(not_found("tenant"))?;
+    let client_secret = secrets::random_token()?;
+    let client_id = secrets::client_id()?;
+    let receiver = ctx
+        .store
+        .scope(tenant)
+        .receivers()
+        .create(NewReceiver {
+            name: name.to_string(),
+            client_id: client_id.clone(),
+            client_secret_hash: sha256_hex(&client_secret),
+        })
+        .await?;
+    tracing::info!(tenant = %tenant, receiver = %receiver.id, "receiver created");
+    Ok(CreatedReceiver {
+        receiver_id: receiver.id,
+        client_id,
+        client_secret,
+        token_endpoint: token_endpoint(ctx, &t.slug),
+    })
+}
+
+/// The tenant's receivers, oldest first.
+pub async fn list_receivers(
+    ctx: &AppContext,
+    tenant: TenantId,
+) -> Result<Vec<Receiver>, AdminError> {
+    Ok(ctx.store.scope(tenant).receivers().list().await?)
+}
+
+/// One receiver of the tenant (another tenant's is not found).
+pub async fn get_receiver(
+    ctx: &AppContext,
+    tenant: TenantId,
+    id: ReceiverId,
+) -> Result<Receiver, AdminError> {
+    ctx.store
+        .scope(tenant)
+        .receivers()
+        .get(id)
+        .await
+        .map_err(not_found("receiver with this id"))
+}
+
+/// Creates an API key with these scopes (at least one).
+pub async fn create_api_key(
+    ctx: &AppContext,
+    tenant: TenantId,
+    name: &DisplayName,
+    scopes: &[Scope],
+) -> Result<CreatedApiKey, AdminError> {
+    ctx.store
+        .tenants()
+        .get(tenant)
+        .await
+        .map_err(not_found("tenant"))?;
+    let minted = secrets::mint_api_key(tenant)?;
+    let new = new_api_key(name.as_str(), &minted, scopes);
+    let key = ctx.store.scope(tenant).api_keys().create(new).await?;
+    tracing::info!(tenant = %tenant, api_key = %key.id, "API key created");
+    Ok(CreatedApiKey {
+        api_key_id: key.id,
+        api_key: minted.secret,
+        scopes: key.scopes,
+    })
+}
+
+/// Revokes an API key; revoking it again keeps the first revocation.
+pub async fn revoke_api_key(
+    ctx: &AppContext,
+    tenant: TenantId,
+    id: ApiKeyId,
+) -> Result<ApiKey, AdminError> {
+    let key = ctx
+        .store
+        .scope(tenant)
+        .api_keys()
+        .revoke(id)
+        .await
+        .map_err(not_found("API key with this id"))?;
+    tracing::info!(tenant = %tenant, api_key = %id, "API key revoked");
+    Ok(key)
+}
+
+/// The tenant's API keys, revoked ones included, oldest first.
+pub async fn list_api_keys(ctx: &AppContext, tenant: TenantId) -> Result<Vec<ApiKey>, AdminError> {
+    Ok(ctx.store.scope(tenant).api_keys().list().await?)
+}
+
+/// How stale `last_used_at` may get before a use is recorded again (one write per key per
+/// minute at most, not one per request).
+const TOUCH_EVERY: Duration = Duration::seconds(60);
+
+/// The tenant and key behind a presented API key; `Unauthenticated` when it is malformed,
+/// unknown or revoked (the three are not told apart).
+pub async fn authenticate_api_key(
+    ctx: &AppContext,
+    presented: &str,
+) -> Result<(TenantId, ApiKey), AdminError> {
+    const REFUSED: &str = "the API key is not valid (unknown, revoked or malformed)";
+    let tenant = api_key_tenant(presented).ok_or(AdminError::Unauthenticated(REFUSED))?;
+    let keys = ctx.store.scope(tenant).api_keys();
+    let key = keys
+        .find_active_by_hash(&sha256_hex(presented))
+        .await?
+        .ok_or(AdminError::Unauthenticated(REFUSED))?;
+    let now = Utc::now();
+    if key.last_used_at.is_none_or(|t| now - t > TOUCH_EVERY)
+        && let Err(e) = keys.touch_last_used(key.id, now).await
+    {
+        tracing::warn!(api_key = %key.id, error = %e, "cannot record the API key's last use");
+    }
+    Ok((tenant, key))
+}
