@@ -122,8 +122,8 @@ pub const FIRST_KEY_SCOPES: [Scope; 2] = [Scope::EventsPublish, Scope::Admin];
 ///
 /// Everything that can fail without the database (master keys, randomness) is checked before
 /// the tenant row is written; the keys are then written in one tenant transaction. Should that
-/// transaction fail, the tenant exists without keys and the error says how to finish it
-/// ([`AdminError::Incomplete`]); the store has no tenant deletion yet.
+/// transaction fail, the tenant is deleted again, so nothing is half-created; only if that
+/// delete fails too does the error say how to finish by hand ([`AdminError::Incomplete`]).
 pub async fn create_tenant(
     ctx: &AppContext,
     slug: &TenantSlug,
@@ -158,8 +158,12 @@ pub async fn create_tenant(
         tx.commit().await
     };
     if let Err(e) = written.await {
-        tracing::error!(tenant = %tenant.id, slug = %slug, error = %e, "tenant created without its keys");
-        return Err(incomplete(&e));
+        // Nothing half-created: take the tenant back (its rows go with it by cascade).
+        if let Err(undo) = ctx.store.tenants().delete(tenant.id).await {
+            tracing::error!(tenant = %tenant.id, slug = %slug, error = %e, undo = %undo, "tenant created without its keys");
+            return Err(incomplete(&e));
+        }
+        return Err(e.into());
     }
     tracing::info!(tenant = %tenant.id, slug = %slug, "tenant created");
     Ok(CreatedTenant {

@@ -173,7 +173,7 @@ impl TenantTx {
 }
 
 /// Begins a transaction and binds it to `tenant` (PostgreSQL: the RLS setting).
-async fn begin_scoped(
+pub(crate) async fn begin_scoped(
     db: &DatabaseConnection,
     tenant: TenantId,
 ) -> Result<DatabaseTransaction, StoreError> {

@@ -78,6 +78,19 @@ impl<'a> Tenants<'a> {
             .map(Into::into))
     }
 
+    /// Deletes a tenant and, by cascade, everything it owns. The delete runs under the
+    /// tenant's own setting, so the cascade sees its rows whatever the policies say.
+    pub async fn delete(&self, id: TenantId) -> Result<(), StoreError> {
+        let tx = crate::scope::begin_scoped(self.db, id).await?;
+        let res = t::Entity::delete_by_id(id.as_uuid()).exec(&tx).await.db()?;
+        tx.commit().await.db()?;
+        if res.rows_affected == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
     /// All tenants, oldest first.
     pub async fn list(&self) -> Result<Vec<Tenant>, StoreError> {
         let rows = t::Entity::find()

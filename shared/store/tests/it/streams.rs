@@ -293,3 +293,64 @@ async fn another_tenants_scope_never_sees_the_stream(db: TestDb) {
         StreamStatus::Enabled
     );
 }
+
+mod tenant_deletion {
+    use super::*;
+
+    async fn deleting_a_tenant_removes_everything_it_owns(db: TestDb) {
+        let t = tenant(db.store(), "gone").await;
+        let keep = tenant(db.store(), "kept").await;
+        let scope = db.store().scope(t.id);
+        let r = scope.receivers().create(new_receiver("one")).await.unwrap();
+        let id = StreamId::new();
+        scope
+            .streams()
+            .create(id, r.id, fields(DeliveryMethod::Push))
+            .await
+            .unwrap();
+        scope
+            .streams()
+            .put_subject(id, "k", json!({"format": "opaque", "id": "x"}), true, true)
+            .await
+            .unwrap();
+        let kept_rx = db
+            .store()
+            .scope(keep.id)
+            .receivers()
+            .create(new_receiver("two"))
+            .await
+            .unwrap();
+
+        db.store().tenants().delete(t.id).await.unwrap();
+        assert!(matches!(
+            db.store().tenants().get(t.id).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(scope.receivers().list().await.unwrap().is_empty());
+        assert!(scope.streams().list().await.unwrap().is_empty());
+        assert!(scope.streams().subjects(id).await.unwrap().is_empty());
+        assert_eq!(
+            db.store()
+                .scope(keep.id)
+                .receivers()
+                .get(kept_rx.id)
+                .await
+                .unwrap(),
+            kept_rx
+        );
+        assert!(matches!(
+            db.store().tenants().delete(t.id).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn on_postgres() {
+        deleting_a_tenant_removes_everything_it_owns(TestDb::postgres().await).await
+    }
+
+    #[tokio::test]
+    async fn on_sqlite() {
+        deleting_a_tenant_removes_everything_it_owns(TestDb::sqlite().await).await
+    }
+}
