@@ -22,6 +22,7 @@ mod m20261128_000003_signing_keys;
 mod m20261128_000004_receivers;
 mod m20261128_000005_events;
 mod m20261129_000006_streams;
+mod m20261129_000007_events_published;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000004_receivers::Migration),
             Box::new(m20261128_000005_events::Migration),
             Box::new(m20261129_000006_streams::Migration),
+            Box::new(m20261129_000007_events_published::Migration),
         ]
     }
 }

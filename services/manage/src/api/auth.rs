@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use sethub_app::admin::{self, Scope};
 use sethub_domain::TenantId;
@@ -21,25 +20,11 @@ pub struct AdminKey {
     pub key: ApiKey,
 }
 
-/// The bearer token of the request, if any (401 with the reason otherwise).
+/// The bearer token of the request (401 with the reason otherwise).
 fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .ok_or_else(|| {
-            ApiError::unauthorized("an `Authorization: Bearer <API key>` header is required")
-        })?
-        .to_str()
-        .map_err(|_| ApiError::unauthorized("the Authorization header is not readable text"))?;
-    let (scheme, token) = header
-        .split_once(' ')
-        .ok_or_else(|| ApiError::unauthorized("the Authorization scheme must be Bearer"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::unauthorized(
-            "the Authorization scheme must be Bearer",
-        ));
-    }
-    Ok(token.trim().to_owned())
+    sethub_http::bearer_token(req)
+        .map(str::to_owned)
+        .map_err(|e| ApiError::unauthorized(e.to_string()))
 }
 
 impl FromRequest for AdminKey {

@@ -82,22 +82,8 @@ impl FromRequest for Receiver {
             let ctx = context(&req)?;
             // Authentication comes first: nothing about the tenant is revealed to a caller
             // without a valid token.
-            let header = req
-                .headers()
-                .get("Authorization")
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| {
-                    SsfError::Unauthorized(
-                        "an `Authorization: Bearer` access token is required".into(),
-                    )
-                })?;
-            let token = header
-                .strip_prefix("Bearer ")
-                .or_else(|| header.strip_prefix("bearer "))
-                .ok_or_else(|| {
-                    SsfError::Unauthorized("the Authorization scheme must be Bearer".into())
-                })?
-                .trim();
+            let token = sethub_http::bearer_token(&req)
+                .map_err(|e| SsfError::Unauthorized(e.to_string()))?;
             let keys = TokenKeys::new(&ctx.master_keys);
             let claims = keys
                 .verify(token, chrono::Utc::now().timestamp())

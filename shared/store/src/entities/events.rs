@@ -17,6 +17,7 @@ pub struct Model {
     pub source: String,
     pub idempotency_key: Option<String>,
     pub received_at: DateTimeUtc,
+    pub published_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

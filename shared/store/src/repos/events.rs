@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TryInsertResult,
@@ -90,6 +90,9 @@ pub struct StoredEvent {
     pub idempotency_key: Option<String>,
     /// When the store accepted it.
     pub received_at: DateTime<Utc>,
+    /// When its `event_accepted` message was confirmed by the broker ([`Events::mark_published`]);
+    /// `None` while it is stored but not published.
+    pub published_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<e::Model> for StoredEvent {
@@ -108,6 +111,7 @@ impl TryFrom<e::Model> for StoredEvent {
             source: m.source.parse()?,
             idempotency_key: m.idempotency_key,
             received_at: m.received_at,
+            published_at: m.published_at,
         })
     }
 }
@@ -168,6 +172,7 @@ impl<'a> Events<'a> {
             source: new.source,
             idempotency_key: new.idempotency_key,
             received_at: now(),
+            published_at: None,
         };
         let model = e::ActiveModel {
             id: Set(event.id.as_uuid()),
@@ -180,6 +185,7 @@ impl<'a> Events<'a> {
             source: Set(event.source.as_str().to_owned()),
             idempotency_key: Set(event.idempotency_key.clone()),
             received_at: Set(event.received_at),
+            published_at: Set(None),
         };
         let id = event.id;
         let conflict = move || format!("event `{id}`");
@@ -218,6 +224,22 @@ impl<'a> Events<'a> {
         };
         g.finish().await?;
         Ok(outcome)
+    }
+
+    /// Records that the event's `event_accepted` message was published (confirmed). Only the
+    /// first call sets the time; `false` when it was already set or there is no such event.
+    pub async fn mark_published(&self, id: EventId) -> Result<bool, StoreError> {
+        let g = self.ctx.begin().await?;
+        let res = e::Entity::update_many()
+            .col_expr(e::Column::PublishedAt, Expr::value(now()))
+            .filter(e::Column::TenantId.eq(self.ctx.tid()))
+            .filter(e::Column::Id.eq(id.as_uuid()))
+            .filter(e::Column::PublishedAt.is_null())
+            .exec(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        Ok(res.rows_affected > 0)
     }
 
     pub async fn get(&self, id: EventId) -> Result<StoredEvent, StoreError> {

@@ -25,6 +25,7 @@ contract!(
     an_api_key_hash_is_unique,
     an_event_with_a_repeated_idempotency_key_returns_the_first_event,
     events_are_listed_by_time_range_with_a_limit,
+    an_event_is_stored_unpublished_and_marked_published_once,
     a_repeated_event_id_is_a_conflict,
     signing_keys_rotate_in_one_transaction_and_two_active_keys_conflict,
     receivers_are_created_and_found_by_id_and_client_id,
@@ -173,6 +174,37 @@ async fn an_event_with_a_repeated_idempotency_key_returns_the_first_event(db: Te
             .unwrap()
             .is_duplicate()
     );
+}
+
+async fn an_event_is_stored_unpublished_and_marked_published_once(db: TestDb) {
+    let (a, b) = (tenant(db.store(), "a").await, tenant(db.store(), "b").await);
+    let events = db.store().scope(a.id).events();
+    let stored = events.insert(new_event(None)).await.unwrap().into_event();
+    assert_eq!(stored.published_at, None);
+    assert_eq!(events.get(stored.id).await.unwrap().published_at, None);
+
+    // Another tenant cannot mark it.
+    assert!(
+        !db.store()
+            .scope(b.id)
+            .events()
+            .mark_published(stored.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(events.get(stored.id).await.unwrap().published_at, None);
+
+    assert!(events.mark_published(stored.id).await.unwrap());
+    let first = events.get(stored.id).await.unwrap().published_at.unwrap();
+    assert!(
+        !events.mark_published(stored.id).await.unwrap(),
+        "only the first call marks"
+    );
+    assert_eq!(
+        events.get(stored.id).await.unwrap().published_at,
+        Some(first)
+    );
+    assert!(!events.mark_published(EventId::new()).await.unwrap());
 }
 
 async fn events_are_listed_by_time_range_with_a_limit(db: TestDb) {

@@ -1,0 +1,221 @@
+//! A publish request parsed once, at the edge, into what ingest stores: the subject, the one
+//! event and the optional `txn` and `toe`. Every refusal is a 400 naming the field.
+//!
+//! One event type per request: SSF 1.0 says a SET SHOULD carry exactly one event (several only
+//! when they are aliases of one another). sethub takes the simple side of that SHOULD and
+//! refuses two or more; publish each type as its own event.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sethub_domain::events::{check_subject, validate_events};
+use sethub_domain::subject::{ParseMode, Subject};
+use sethub_http::ApiError;
+
+/// Claims sethub sets on every SET it issues; a publisher may not send them.
+const RESERVED: [&str; 6] = ["iss", "iat", "jti", "aud", "sub", "exp"];
+/// The members a publish request may have.
+const MEMBERS: [&str; 4] = ["sub_id", "events", "txn", "toe"];
+
+/// A valid publish request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishRequest {
+    pub subject: Subject,
+    /// The event type URI (the one key of `events`).
+    pub event_type: String,
+    pub txn: Option<String>,
+    pub toe: Option<DateTime<Utc>>,
+    /// The object as published: stored as the event's payload, and compared with a repeat
+    /// under the same `Idempotency-Key`.
+    pub body: Value,
+}
+
+fn backticked(names: &[&String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Refuses the transmitter's own claims, then any other member not in [`MEMBERS`].
+fn check_members(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    let reserved: Vec<&String> = obj
+        .keys()
+        .filter(|k| RESERVED.contains(&k.as_str()))
+        .collect();
+    if let Some(first) = reserved.first() {
+        return Err(ApiError::invalid(
+            first.as_str(),
+            format!(
+                "{} must not be sent: `iss`, `iat`, `jti`, `aud`, `sub` and `exp` are the \
+                 transmitter's claims, and sethub sets them (or leaves them out) on every SET \
+                 it issues",
+                backticked(&reserved)
+            ),
+        ));
+    }
+    let unknown: Vec<&String> = obj
+        .keys()
+        .filter(|k| !MEMBERS.contains(&k.as_str()))
+        .collect();
+    if let Some(first) = unknown.first() {
+        return Err(ApiError::invalid(
+            first.as_str(),
+            format!(
+                "unknown member(s) {}; a publish request has `sub_id`, `events`, and \
+                 optionally `txn` and `toe`",
+                backticked(&unknown)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn present<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    obj.get(name).filter(|v| !v.is_null())
+}
+
+fn required<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a Value, ApiError> {
+    present(obj, name).ok_or_else(|| ApiError::invalid(name, format!("`{name}` is required")))
+}
+
+fn parse_toe(v: &Value) -> Result<DateTime<Utc>, ApiError> {
+    v.as_i64()
+        .filter(|secs| *secs >= 0)
+        .and_then(|secs| DateTime::from_timestamp(secs, 0))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "toe",
+                "`toe` must be a non-negative integer (seconds since the epoch)",
+            )
+        })
+}
+
+fn parse_txn(v: &Value) -> Result<String, ApiError> {
+    match v.as_str() {
+        Some(s) if !s.is_empty() => Ok(s.to_owned()),
+        _ => Err(ApiError::invalid("txn", "`txn` must be a non-empty string")),
+    }
+}
+
+/// Finds a NUL character in any string or member name (PostgreSQL's `jsonb` cannot store one:
+/// refused here as the client's error rather than failing the insert).
+fn find_nul(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| find_nul(x, &format!("{path}[{i}]"))),
+        Value::Object(m) => m.iter().find_map(|(k, x)| {
+            let at = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(at)
+            } else {
+                find_nul(x, &at)
+            }
+        }),
+        _ => None,
+    }
+}
+
+impl PublishRequest {
+    /// Parses one publish request (the body of `POST /t/{slug}/events`, or one item of a
+    /// batch).
+    pub fn parse(obj: Map<String, Value>) -> Result<Self, ApiError> {
+        check_members(&obj)?;
+        let body = Value::Object(obj);
+        if let Some(at) = find_nul(&body, "") {
+            return Err(ApiError::invalid(at, "must not contain a NUL character"));
+        }
+        let Value::Object(obj) = body else {
+            return Err(ApiError::invalid("body", "the body must be a JSON object"));
+        };
+        let subject = Subject::parse_at(required(&obj, "sub_id")?, ParseMode::Issuing, "sub_id")
+            .map_err(|e| ApiError::invalid(e.path, e.problem))?;
+        let events = required(&obj, "events")?;
+        if let Some(types) = events.as_object().filter(|m| m.len() > 1) {
+            let names: Vec<&String> = types.keys().collect();
+            return Err(ApiError::invalid(
+                "events",
+                format!(
+                    "exactly one event type per event (SSF 1.0); found {}: publish each as \
+                     its own event",
+                    backticked(&names)
+                ),
+            ));
+        }
+        validate_events(events).map_err(|e| ApiError::invalid(e.path, e.problem))?;
+        let event_type = events
+            .as_object()
+            .and_then(|m| m.keys().next())
+            .cloned()
+            .ok_or_else(|| ApiError::invalid("events", "must contain one event"))?;
+        check_subject(&event_type, &subject).map_err(|e| ApiError::invalid(e.path, e.problem))?;
+        let txn = present(&obj, "txn").map(parse_txn).transpose()?;
+        let toe = present(&obj, "toe").map(parse_toe).transpose()?;
+        Ok(Self {
+            subject,
+            event_type,
+            txn,
+            toe,
+            body: Value::Object(obj),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+
+    fn parse(v: Value) -> Result<PublishRequest, ApiError> {
+        let Value::Object(m) = v else {
+            panic!("not an object")
+        };
+        PublishRequest::parse(m)
+    }
+
+    #[test]
+    fn a_minimal_request_parses_into_its_subject_and_event_type() {
+        let r = parse(json!({
+            "sub_id": {"format": "email", "email": "a@example.com"},
+            "events": {REVOKED: {}},
+            "txn": "t-1",
+            "toe": 1_700_000_000
+        }))
+        .unwrap();
+        assert_eq!(r.event_type, REVOKED);
+        assert_eq!(r.subject.format(), "email");
+        assert_eq!(r.txn.as_deref(), Some("t-1"));
+        assert_eq!(r.toe.unwrap().timestamp(), 1_700_000_000);
+    }
+
+    #[test]
+    fn a_negative_or_fractional_toe_and_an_empty_txn_are_refused() {
+        let base = |k: &str, v: Value| {
+            let mut o = json!({"sub_id": {"format": "opaque", "id": "x"}, "events": {REVOKED: {}}});
+            o[k] = v;
+            parse(o).unwrap_err().detail().to_owned()
+        };
+        assert!(base("toe", json!(-1)).contains("toe"));
+        assert!(base("toe", json!(1.5)).contains("toe"));
+        assert!(base("txn", json!("")).contains("txn"));
+    }
+
+    #[test]
+    fn a_nul_character_anywhere_is_refused_naming_where() {
+        let r = parse(json!({
+            "sub_id": {"format": "opaque", "id": "x"},
+            "events": {REVOKED: {"reason_admin": {"en": "a\u{0}b"}}}
+        }));
+        assert!(r.unwrap_err().detail().contains("NUL"));
+    }
+}

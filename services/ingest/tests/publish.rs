@@ -1,0 +1,466 @@
+//! `POST /t/{slug}/events`: acceptance, validation, authentication, rate limit, idempotency.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::test::TestRequest;
+use serde_json::{Value, json};
+use sethub_app::admin::{self, Scope};
+use sethub_bus::Message;
+use sethub_domain::EventId;
+use sethub_store::{EventSource, NewEvent};
+use support::{CREDENTIAL_CHANGE, Hub, IDENTIFIER_CHANGED, REVOKED, event, post, send};
+
+#[tokio::test]
+async fn a_valid_event_is_stored_announced_on_the_bus_and_answered_with_its_id() {
+    let hub = Hub::new().await;
+    let t = hub.tenant("acme").await;
+    let app = hub.app().await;
+    let mut queue = hub.events_queue().await;
+
+    let uri = format!("/t/{}/events", t.slug);
+    let r = send(&app, post(&uri, &t.api_key, &event("a@example.com"))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let id: EventId = r.body["event_id"].as_str().unwrap().parse().unwrap();
+    assert!(r.body["event_id"].as_str().unwrap().starts_with("evt_"));
+
+    let stored = hub.stored(t.tenant_id).await;
+    assert_eq!(stored.len(), 1);
+    let e = &stored[0];
+    assert_eq!(e.id, id);
+    assert_eq!(e.source, EventSource::Api);
+    assert_eq!(e.event_types, vec![REVOKED.to_owned()]);
+    assert_eq!(
+        e.sub_id,
+        Some(json!({"format": "email", "email": "a@example.com"}))
+    );
+    assert_eq!(e.txn.as_deref(), Some("upstream-1"));
+    assert_eq!(e.toe.unwrap().timestamp(), 1_700_000_000);
+    assert_eq!(e.payload, event("a@example.com"));
+    assert!(e.published_at.is_some(), "the publish is recorded");
+
+    let msg = hub.next_message(&mut queue).await;
+    assert_eq!(msg.tenant_id, t.tenant_id);
+    assert_eq!(msg.message, Message::EventAccepted { event_id: id });
+    hub.assert_nothing_published(&mut queue).await;
+
+    let metrics = hub.ctx.metrics.render();
+    assert!(
+        metrics.contains("sethub_events_accepted_total{outcome=\"accepted\"}"),
+        "{metrics}"
+    );
+}
+
+/// One bad request: what it sends and the status and `field` it must get back.
+struct Bad {
+    name: &'static str,
+    content_type: &'static str,
+    body: String,
+    status: StatusCode,
+    field: Option<&'static str>,
+    detail_contains: &'static str,
+}
+
+fn bad(name: &'static str, body: Value, field: &'static str, detail: &'static str) -> Bad {
+    Bad {
+        name,
+        content_type: "application/json",
+        body: body.to_string(),
+        status: StatusCode::BAD_REQUEST,
+        field: Some(field),
+        detail_contains: detail,
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_problem_naming_the_field_and_nothing_is_stored_or_published() {
+    let hub = Hub::new().await;
+    let t = hub.tenant("acme").await;
+    let app = hub.app().await;
+    let mut queue = hub.events_queue().await;
+    let email = json!({"format": "email", "email": "a@example.com"});
+    let with = |k: &str, v: Value| {
+        let mut e = event("a@example.com");
+        e[k] = v;
+        e
+    };
+    let cases = [
+        Bad {
+            name: "malformed JSON",
+            content_type: "application/json",
+            body: "{\"sub_id\": ".to_owned(),
+            status: StatusCode::BAD_REQUEST,
+            field: Some("body"),
+            detail_contains: "not valid JSON",
+        },
+        Bad {
+            name: "not an object",
+            content_type: "application/json",
+            body: "[1]".to_owned(),
+            status: StatusCode::BAD_REQUEST,
+            field: Some("body"),
+            detail_contains: "JSON object",
+        },
+        Bad {
+            name: "wrong content type",
+            content_type: "text/plain",
+            body: event("a@example.com").to_string(),
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            field: None,
+            detail_contains: "application/json",
+        },
+        bad(
+            "a subject without a format",
+            with("sub_id", json!({"id": "x"})),
+            "sub_id.format",
+            "missing",
+        ),
+        bad(
+            "a subject format that is not a string",
+            with("sub_id", json!({"format": 7, "id": "x"})),
+            "sub_id.format",
+            "string",
+        ),
+        bad(
+            "an opaque subject with an undeclared member",
+            with("sub_id", json!({"format": "opaque", "id": "x", "extra": 1})),
+            "sub_id.extra",
+            "",
+        ),
+        bad(
+            "a bad email",
+            with("sub_id", json!({"format": "email", "email": 42})),
+            "sub_id.email",
+            "",
+        ),
+        bad(
+            "missing subject",
+            json!({"events": {REVOKED: {}}}),
+            "sub_id",
+            "required",
+        ),
+        bad(
+            "a CAEP type missing a required field",
+            json!({"sub_id": email, "events": {CREDENTIAL_CHANGE: {"change_type": "create"}}}),
+            "events.https://schemas.openid.net/secevent/caep/event-type/credential-change.credential_type",
+            "required",
+        ),
+        bad(
+            "an unknown event type that is not a URI",
+            json!({"sub_id": email, "events": {"session revoked": {}}}),
+            "events.session revoked",
+            "URI",
+        ),
+        bad(
+            "a RISC identifier event about an opaque subject",
+            json!({"sub_id": {"format": "opaque", "id": "u1"}, "events": {IDENTIFIER_CHANGED: {}}}),
+            "sub_id.format",
+            "",
+        ),
+        bad(
+            "the transmitter's iss",
+            with("iss", json!("https://evil")),
+            "iss",
+            "sethub sets",
+        ),
+        bad(
+            "the transmitter's jti",
+            with("jti", json!("x")),
+            "jti",
+            "sethub sets",
+        ),
+        bad(
+            "an unknown member",
+            with("colour", json!("red")),
+            "colour",
+            "unknown member",
+        ),
+        bad(
+            "two event types",
+            json!({"sub_id": email, "events": {REVOKED: {}, "urn:example:other": {}}}),
+            "events",
+            "exactly one event type",
+        ),
+        bad(
+            "no event",
+            json!({"sub_id": email, "events": {}}),
+            "events",
+            "at least one",
+        ),
+        bad("a fractional toe", with("toe", json!(1.5)), "toe", ""),
+    ];
+    let uri = format!("/t/{}/events", t.slug);
+    for case in cases {
+        let req = TestRequest::post()
+            .uri(&uri)
+            .insert_header(("Authorization", format!("Bearer {}", t.api_key)))
+            .insert_header(("Content-Type", case.content_type))
+            .set_payload(case.body.clone());
+        let r = send(&app, req).await;
+        assert_eq!(r.status, case.status, "{}: {}", case.name, r.body);
+        assert_eq!(
+            r.headers.get("Content-Type").unwrap(),
+            "application/problem+json",
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            r.body["field"].as_str(),
+            case.field,
+            "{}: {}",
+            case.name,
+            r.body
+        );
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(case.detail_contains),
+            "{}: {detail}",
+            case.name
+        );
+    }
+    assert!(hub.stored(t.tenant_id).await.is_empty());
+    hub.assert_nothing_published(&mut queue).await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_by_its_declared_and_by_its_actual_size() {
+    let limit = 2048;
+    let hub = Hub::with(|c| c.ingest.max_body_bytes = limit).await;
+    let t = hub.tenant("acme").await;
+    let app = hub.app().await;
+    let mut queue = hub.events_queue().await;
+    let uri = format!("/t/{}/events", t.slug);
+
+    // Declared too large (the body itself is small and valid).
+    let req = post(&uri, &t.api_key, &event("a@example.com"))
+        .insert_header((CONTENT_LENGTH, (limit + 1).to_string()));
+    let r = send(&app, req).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    assert_eq!(r.body["code"], "payload_too_large");
+
+    // Declared small, actually too large.
+    let mut big = event("a@example.com");
+    big["events"][REVOKED]["reason_admin"] = json!({"en": "x".repeat(limit)});
+    let req = post(&uri, &t.api_key, &big).insert_header((CONTENT_LENGTH, "100"));
+    let r = send(&app, req).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+
+    assert!(hub.stored(t.tenant_id).await.is_empty());
+    hub.assert_nothing_published(&mut queue).await;
+}
+
+#[tokio::test]
+async fn only_a_live_key_of_this_tenant_with_the_publish_scope_may_publish() {
+    let hub = Hub::new().await;
+    let t = hub.tenant("acme").await;
+    let other = hub.tenant("other").await;
+    let app = hub.app().await;
+    let mut queue = hub.events_queue().await;
+    let uri = format!("/t/{}/events", t.slug);
+    let body = event("a@example.com");
+
+    let no_header = TestRequest::post()
+        .uri(&uri)
+        .insert_header(("Content-Type", "application/json"))
+        .set_payload(body.to_string());
+    assert_eq!(send(&app, no_header).await.status, StatusCode::UNAUTHORIZED);
+    let wrong = send(&app, post(&uri, "sh_not_a_real_key", &body)).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong.body["code"], "unauthorized");
+
+    // Another tenant's key: the same answer as for a slug that does not exist.
+    let cross = send(&app, post(&uri, &other.api_key, &body)).await;
+    let missing = send(
+        &app,
+        post("/t/no-such-tenant/events", &other.api_key, &body),
+    )
+    .await;
+    assert_eq!(cross.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(cross.body, missing.body);
+
+    let name = "admin only".parse().unwrap();
+    let admin_key = admin::create_api_key(&hub.ctx, t.tenant_id, &name, &[Scope::Admin])
+        .await
+        .unwrap();
+    let r = send(&app, post(&uri, &admin_key.api_key, &body)).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("events:publish")
+    );
+
+    let name = "soon revoked".parse().unwrap();
+    let revoked = admin::create_api_key(&hub.ctx, t.tenant_id, &name, &[Scope::EventsPublish])
+        .await
+        .unwrap();
+    let ok = send(&app, post(&uri, &revoked.api_key, &body)).await;
+    assert_eq!(ok.status, StatusCode::ACCEPTED, "{}", ok.body);
+    hub.next_message(&mut queue).await;
+    admin::revoke_api_key(&hub.ctx, t.tenant_id, revoked.api_key_id)
+        .await
+        .unwrap();
+    let r = send(&app, post(&uri, &revoked.api_key, &body)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    assert_eq!(hub.stored(t.tenant_id).await.len(), 1);
+    assert!(hub.stored(other.tenant_id).await.is_empty());
+    hub.assert_nothing_published(&mut queue).await;
+}
+
+#[tokio::test]
+async fn past_the_burst_a_tenant_is_rate_limited_with_retry_after() {
+    let hub = Hub::with(|c| {
+        c.ingest.burst = 3;
+        c.ingest.rate_per_second = 0.01;
+    })
+    .await;
+    let t = hub.tenant("acme").await;
+    let other = hub.tenant("other").await;
+    let app = hub.app().await;
+    let uri = format!("/t/{}/events", t.slug);
+
+    for i in 0..3 {
+        let r = send(&app, post(&uri, &t.api_key, &event("a@example.com"))).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "request {i}: {}", r.body);
+    }
+    let r = send(&app, post(&uri, &t.api_key, &event("a@example.com"))).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert_eq!(r.body["code"], "rate_limited");
+    let retry: u64 = r
+        .headers
+        .get("Retry-After")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1, "{retry}");
+    assert_eq!(hub.stored(t.tenant_id).await.len(), 3);
+
+    // Another tenant has its own bucket.
+    let uri = format!("/t/{}/events", other.slug);
+    let r = send(&app, post(&uri, &other.api_key, &event("a@example.com"))).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_gets_the_first_event_and_publishes_nothing_new() {
+    let hub = Hub::new().await;
+    let t = hub.tenant("acme").await;
+    let app = hub.app().await;
+    let mut queue = hub.events_queue().await;
+    let uri = format!("/t/{}/events", t.slug);
+    let keyed =
+        |body: &Value| post(&uri, &t.api_key, body).insert_header(("Idempotency-Key", "order-42"));
+
+    let first = send(&app, keyed(&event("a@example.com"))).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let again = send(&app, keyed(&event("a@example.com"))).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    assert_eq!(again.body["event_id"], first.body["event_id"]);
+
+    // The same key with another body is a conflict, not a new event.
+    let conflict = send(&app, keyed(&event("b@example.com"))).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.body);
+    assert_eq!(conflict.body["code"], "conflict");
+
+    assert_eq!(hub.stored(t.tenant_id).await.len(), 1);
+    let msg = hub.next_message(&mut queue).await;
+    assert_eq!(
+        msg.message,
+        Message::EventAccepted {
+            event_id: first.body["event_id"].as_str().unwrap().parse().unwrap()
+        }
+    );
+    hub.assert_nothing_published(&mut queue).await;
+
+    for bad in ["has space", &"k".repeat(256)] {
+        let req =
+            post(&uri, &t.api_key, &event("a@example.com")).insert_header(("Idempotency-Key", bad));
+        let r = send(&app, req).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        assert_eq!(r.body["field"], "Idempotency-Key");
+    }
+    assert_eq!(hub.stored(t.tenant_id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_repeat_after_a_failed_publish_publishes_the_stored_event() {
+    let hub = Hub::new().await;
+    let t = hub.tenant("acme").await;
+    let app = hub.app().await;
+    let mut queue = hub.events_queue().await;
+    let body = event("a@example.com");
+
+    // What a first attempt leaves when the bus fails after the insert: stored, unpublished.
+    let events = hub.ctx.store.scope(t.tenant_id).events();
+    let lost = events
+        .insert(NewEvent {
+            id: EventId::new(),
+            event_types: vec![REVOKED.to_owned()],
+            sub_id: Some(body["sub_id"].clone()),
+            payload: body.clone(),
+            txn: None,
+            toe: None,
+            source: EventSource::Api,
+            idempotency_key: Some(sethub_ingest::idempotency::stored_key("retry-me")),
+        })
+        .await
+        .unwrap()
+        .into_event();
+    assert!(lost.published_at.is_none());
+
+    let uri = format!("/t/{}/events", t.slug);
+    let req = post(&uri, &t.api_key, &body).insert_header(("Idempotency-Key", "retry-me"));
+    let r = send(&app, req).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.body["event_id"], lost.id.to_string());
+
+    let msg = hub.next_message(&mut queue).await;
+    assert_eq!(msg.tenant_id, t.tenant_id);
+    assert_eq!(msg.message, Message::EventAccepted { event_id: lost.id });
+    assert!(events.get(lost.id).await.unwrap().published_at.is_some());
+
+    // Published now: a further repeat publishes nothing.
+    let req = post(&uri, &t.api_key, &body).insert_header(("Idempotency-Key", "retry-me"));
+    assert_eq!(send(&app, req).await.status, StatusCode::ACCEPTED);
+    hub.assert_nothing_published(&mut queue).await;
+    assert_eq!(hub.stored(t.tenant_id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn when_the_bus_is_down_the_client_gets_503_and_its_retry_publishes_the_stored_event() {
+    let hub = Hub::new().await;
+    let t = hub.tenant("acme").await;
+    let down = hub.app_with_bus_down().await;
+    let app = hub.app().await;
+    let mut queue = hub.events_queue().await;
+    let uri = format!("/t/{}/events", t.slug);
+    let body = event("a@example.com");
+    let keyed = || post(&uri, &t.api_key, &body).insert_header(("Idempotency-Key", "k-503"));
+
+    let r = send(&down, keyed()).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(r.body["code"], "unavailable");
+    let stored = hub.stored(t.tenant_id).await;
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].published_at.is_none());
+    hub.assert_nothing_published(&mut queue).await;
+
+    let r = send(&app, keyed()).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.body["event_id"], stored[0].id.to_string());
+    let msg = hub.next_message(&mut queue).await;
+    assert_eq!(
+        msg.message,
+        Message::EventAccepted {
+            event_id: stored[0].id
+        }
+    );
+    assert!(hub.stored(t.tenant_id).await[0].published_at.is_some());
+}
