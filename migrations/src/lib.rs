@@ -23,6 +23,7 @@ mod m20261128_000004_receivers;
 mod m20261128_000005_events;
 mod m20261129_000006_streams;
 mod m20261129_000007_events_published;
+mod m20261129_000008_deliveries;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_events::Migration),
             Box::new(m20261129_000006_streams::Migration),
             Box::new(m20261129_000007_events_published::Migration),
+            Box::new(m20261129_000008_deliveries::Migration),
         ]
     }
 }

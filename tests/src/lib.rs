@@ -1,13 +1,18 @@
 //! Harness for sethub's end-to-end tests: start the real `sethub` binary as processes over
-//! real backends, wait on conditions with deadlines, restart backends.
+//! real backends, wait on conditions with deadlines, restart backends, receive pushed SETs
+//! ([`receiver`]), set up tenants, receivers and streams ([`setup`]). The load generator
+//! (`sethub-loadgen`, `src/bin/loadgen.rs`) is built on the same pieces.
 
 #![allow(clippy::unwrap_used)]
 
 pub mod backends;
 pub mod process;
+pub mod receiver;
+pub mod setup;
 pub mod wait;
 
 pub use process::{SethubProcess, StartFailure};
+pub use receiver::{Behave, TestReceiver};
 pub use wait::wait_until;
 
 /// Installs ring as the rustls provider (needed before any reqwest client is built).

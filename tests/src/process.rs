@@ -148,6 +148,11 @@ impl SethubProcess {
         .unwrap_or_else(|f| panic!("restart failed: {f:?}"))
     }
 
+    /// The operating system's id of the process (`None` once it has exited and been waited).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

@@ -1,11 +1,83 @@
 //! The `fanout` service: consumes accepted events, matches streams, signs one SET per stream,
-//! delivers by push with retries, and serves the poll endpoint. Its routes are mounted by
-//! `sethub fanout` (alone) or `sethub all`.
+//! stores the deliveries and pushes them with retries (RFC 8935); acts on the control
+//! messages of `manage` (verification, stream-updated). Its routes are mounted by
+//! `sethub fanout` (alone) or `sethub all`; its background work is started by [`start`].
+//!
+//! How the pieces fit: `pipeline` (events queue) and `control` (control queue) make
+//! deliveries and hand push ones to `dispatch` (lanes, endpoint caps, breakers, the retry
+//! timer); `push::worker` makes one attempt and reports to `recorder`, which writes outcomes
+//! and the delivery log in batches; `sweep` recovers pending deliveries nobody works on.
 
+mod cache;
+mod control;
+mod dispatch;
+mod engine;
+pub mod metrics;
+mod pipeline;
 pub mod push;
+mod recorder;
 pub mod retry;
+mod sets;
+mod sweep;
+
+use std::sync::Arc;
 
 use actix_web::web;
+use anyhow::Context;
+use sethub_app::AppContext;
 
 /// Registers this service's routes. The health routes are mounted by the server itself.
 pub fn routes(_cfg: &mut web::ServiceConfig) {}
+
+/// The background work of a running fan-out service; stopped when dropped.
+pub struct Running {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Starts fan-out's consumers, dispatcher, recorder and recovery sweep on the current tokio
+/// runtime.
+pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
+    let push = &ctx.config.push;
+    let ring =
+        sethub_app::streams::keyring(&ctx).context("the master keys (secrets.master_keys)")?;
+    let egress = sethub_app::streams::egress_policy(&ctx);
+    let client = egress
+        .client(&sethub_egress::ClientOptions {
+            connect_timeout: std::time::Duration::from_millis(push.connect_timeout_ms),
+            request_timeout: std::time::Duration::from_millis(push.request_timeout_ms),
+            max_idle_per_host: push.max_in_flight_per_endpoint,
+            ..Default::default()
+        })
+        .context("cannot build the push HTTP client")?;
+    let (dispatcher, timer) = dispatch::Dispatcher::new(push.max_in_flight_per_endpoint);
+    let (recorder, recorder_task) = recorder::Recorder::new(ctx.clone(), dispatcher.clone());
+    let engine = Arc::new(engine::Engine {
+        metrics: metrics::FanoutMetrics::new(&ctx.metrics),
+        schedule: retry::RetrySchedule::from(&push.retry),
+        ring,
+        cache: cache::StreamCache::default(),
+        dispatcher: dispatcher.clone(),
+        recorder,
+        client,
+        egress,
+        signing_keys: Default::default(),
+        ctx,
+    });
+    dispatcher.bind(&engine);
+    let tasks = vec![
+        tokio::spawn(recorder_task),
+        tokio::spawn(dispatcher.run_timer(timer)),
+        tokio::spawn(pipeline::run(engine.clone())),
+        tokio::spawn(control::run(engine.clone())),
+        tokio::spawn(sweep::run(engine)),
+    ];
+    Ok(Running { tasks })
+}

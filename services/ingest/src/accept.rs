@@ -9,10 +9,10 @@
 //! event id.
 
 use sethub_app::AppContext;
-use sethub_bus::{Envelope, Message};
+use sethub_bus::{AcceptedEvent, Envelope, Message};
 use sethub_domain::{EventId, TenantId};
 use sethub_http::{ApiError, ErrorCode};
-use sethub_store::{EventSource, InsertOutcome, NewEvent, StoreError};
+use sethub_store::{EventSource, InsertOutcome, NewEvent, StoreError, StoredEvent};
 
 use crate::metrics::Outcome;
 use crate::request::PublishRequest;
@@ -24,73 +24,155 @@ pub struct Accepted {
     pub outcome: Outcome,
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        e @ StoreError::Database(_) => ApiError::unavailable(e),
-        e => ApiError::internal(e),
-    }
-}
-
 /// Stores (or finds, by `idempotency_key`) and publishes the event.
 pub async fn accept(
     ctx: &AppContext,
+    marker: Option<&crate::marker::Marker>,
     tenant: TenantId,
     request: PublishRequest,
     idempotency_key: Option<String>,
 ) -> Result<Accepted, ApiError> {
-    let new = NewEvent {
-        id: EventId::new(),
-        event_types: vec![request.event_type],
-        sub_id: Some(request.subject.to_json()),
-        payload: request.body,
-        txn: request.txn,
-        toe: request.toe,
-        source: EventSource::Api,
-        idempotency_key,
-    };
-    let body = new.payload.clone();
-    let events = ctx.store.scope(tenant).events();
-    match events.insert(new).await.map_err(store_error)? {
-        InsertOutcome::Inserted(event) => {
-            publish(ctx, tenant, event.id).await?;
-            Ok(Accepted {
-                event_id: event.id,
-                outcome: Outcome::Accepted,
-            })
-        }
-        InsertOutcome::Duplicate(event) if event.payload != body => Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!(
-                "this Idempotency-Key was first used with a different body (event `{}`); \
-                 use a new key for a new event",
-                event.id
-            ),
-        )),
-        InsertOutcome::Duplicate(event) if event.published_at.is_none() => {
-            publish(ctx, tenant, event.id).await?;
-            Ok(Accepted {
-                event_id: event.id,
-                outcome: Outcome::Republished,
-            })
-        }
-        InsertOutcome::Duplicate(event) => Ok(Accepted {
-            event_id: event.id,
-            outcome: Outcome::Duplicate,
-        }),
-    }
+    accept_many(ctx, marker, tenant, vec![(request, idempotency_key)])
+        .await
+        .pop()
+        .unwrap_or_else(|| Err(ApiError::internal("an accepted batch lost an item")))
 }
 
-/// Publishes `event_accepted` (returns after the broker's confirm), then records it on the
-/// event. A failed record is only logged: the message is durable, and at worst a repeat
-/// publishes it again.
-async fn publish(ctx: &AppContext, tenant: TenantId, event: EventId) -> Result<(), ApiError> {
-    let envelope = Envelope::new(tenant, Message::EventAccepted { event_id: event });
-    ctx.bus
-        .publish(envelope)
-        .await
-        .map_err(ApiError::unavailable)?;
-    if let Err(e) = ctx.store.scope(tenant).events().mark_published(event).await {
-        tracing::warn!(tenant = %tenant, event = %event, error = %e, "published but not recorded");
+/// Most events in one bus message.
+const EVENTS_PER_MESSAGE: usize = 100;
+
+/// Stores several events in one transaction, publishes the new (and the stored but
+/// unpublished) ones in one `events_accepted` message per hundred with a broker confirm, and
+/// records that they were published. One answer per event, in order.
+pub async fn accept_many(
+    ctx: &AppContext,
+    marker: Option<&crate::marker::Marker>,
+    tenant: TenantId,
+    requests: Vec<(PublishRequest, Option<String>)>,
+) -> Vec<Result<Accepted, ApiError>> {
+    let new: Vec<NewEvent> = requests
+        .into_iter()
+        .map(|(request, idempotency_key)| NewEvent {
+            id: EventId::new(),
+            event_types: vec![request.event_type],
+            sub_id: Some(request.subject.to_json()),
+            payload: request.body,
+            txn: request.txn,
+            toe: request.toe,
+            source: EventSource::Api,
+            idempotency_key,
+        })
+        .collect();
+    let n = new.len();
+    let bodies: Vec<_> = new.iter().map(|e| e.payload.clone()).collect();
+    let events = ctx.store.scope(tenant).events();
+    let (outcomes, streams_version) = match events.insert_many(new).await {
+        Ok(b) => (b.outcomes, b.streams_version),
+        Err(e) => {
+            let unavailable = matches!(e, StoreError::Database(_));
+            let msg = e.to_string();
+            return (0..n)
+                .map(|_| {
+                    Err(if unavailable {
+                        ApiError::unavailable(msg.clone())
+                    } else {
+                        ApiError::internal(msg.clone())
+                    })
+                })
+                .collect();
+        }
+    };
+    // What each event needs: published now (new, or stored but never published) or not.
+    let mut results: Vec<Result<Accepted, ApiError>> = Vec::with_capacity(n);
+    let mut to_publish = Vec::new();
+    for (i, (outcome, body)) in outcomes.iter().zip(&bodies).enumerate() {
+        let result = match outcome {
+            InsertOutcome::Inserted(event) => {
+                to_publish.push((i, event));
+                Ok(Accepted {
+                    event_id: event.id,
+                    outcome: Outcome::Accepted,
+                })
+            }
+            InsertOutcome::Duplicate(event) if event.payload != *body => Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "this Idempotency-Key was first used with a different body (event `{}`); \
+                     use a new key for a new event",
+                    event.id
+                ),
+            )),
+            InsertOutcome::Duplicate(event) if event.published_at.is_none() => {
+                to_publish.push((i, event));
+                Ok(Accepted {
+                    event_id: event.id,
+                    outcome: Outcome::Republished,
+                })
+            }
+            InsertOutcome::Duplicate(event) => Ok(Accepted {
+                event_id: event.id,
+                outcome: Outcome::Duplicate,
+            }),
+        };
+        results.push(result);
     }
-    Ok(())
+    let keyed_ids: std::collections::HashSet<EventId> = to_publish
+        .iter()
+        .filter(|(_, e)| e.idempotency_key.is_some())
+        .map(|(_, e)| e.id)
+        .collect();
+    let mut published = Vec::new();
+    for chunk in to_publish.chunks(EVENTS_PER_MESSAGE) {
+        let message = Message::EventsAccepted {
+            events: chunk
+                .iter()
+                .map(|(_, e)| accepted_event(e, streams_version))
+                .collect(),
+        };
+        match ctx.bus.publish(Envelope::new(tenant, message)).await {
+            Ok(()) => published.extend(chunk.iter().map(|(_, e)| e.id)),
+            Err(e) => {
+                let msg = e.to_string();
+                for (i, _) in chunk {
+                    results[*i] = Err(ApiError::unavailable(msg.clone()));
+                }
+            }
+        }
+    }
+    // The mark decides whether a repeat of an `Idempotency-Key` publishes again, so events
+    // with a key are marked before the answer (a repeat must publish nothing new); events
+    // without one can never be repeated, and are marked in the background, in batches.
+    let (keyed, keyless): (Vec<_>, Vec<_>) =
+        published.into_iter().partition(|id| keyed_ids.contains(id));
+    if !keyed.is_empty()
+        && let Err(e) = events.mark_published_many(&keyed).await
+    {
+        tracing::warn!(tenant = %tenant, error = %e, "published but not recorded");
+    }
+    match marker {
+        Some(m) => m.mark(ctx, tenant, keyless),
+        None => {
+            if let Err(e) = events.mark_published_many(&keyless).await {
+                tracing::warn!(tenant = %tenant, error = %e, "published but not recorded");
+            }
+        }
+    }
+    results
+}
+
+/// The bus form of a stored event.
+fn accepted_event(e: &StoredEvent, streams_version: i64) -> AcceptedEvent {
+    AcceptedEvent {
+        event_id: e.id,
+        received_at: e.received_at,
+        sub_id: e.sub_id.clone(),
+        events: e
+            .payload
+            .get("events")
+            .and_then(|v| v.as_object())
+            .cloned()
+            .unwrap_or_default(),
+        toe: e.toe.map(|t| t.timestamp()),
+        streams_version: Some(streams_version),
+    }
 }

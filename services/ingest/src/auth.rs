@@ -4,11 +4,18 @@
 //! An extractor, so a handler that takes [`Publisher`] cannot run unauthenticated; it runs
 //! before the body is read. A key of another tenant gets the same 401 as an unknown key, so a
 //! wrong key never learns whether a slug exists.
+//!
+//! A key found valid is remembered for `ingest.api_key_cache_secs` (per worker), so a
+//! publisher's requests do not each cost two database lookups; revoking a key takes effect
+//! within that time (0 turns the cache off).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use sethub_app::admin::{self, Scope};
 use sethub_domain::TenantId;
 use sethub_http::{ApiError, ErrorCode};
@@ -31,6 +38,32 @@ fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
     sethub_http::bearer_token(req).map_err(|e| ApiError::unauthorized(e.to_string()))
 }
 
+/// Keys recently found valid for publishing, by the SHA-256 of the presented key: `(when,
+/// tenant, slug)`. Per worker; bounded (cleared when full).
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (Instant, TenantId, String)>>,
+}
+
+const KEY_CACHE_MAX: usize = 10_000;
+
+impl KeyCache {
+    fn get(&self, hash: &str, slug: &str, ttl: Duration) -> Option<TenantId> {
+        let map = self.entries.lock().ok()?;
+        let (at, tenant, cached_slug) = map.get(hash)?;
+        (at.elapsed() < ttl && cached_slug == slug).then_some(*tenant)
+    }
+
+    fn put(&self, hash: String, tenant: TenantId, slug: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() >= KEY_CACHE_MAX {
+                map.clear();
+            }
+            map.insert(hash, (Instant::now(), tenant, slug.to_owned()));
+        }
+    }
+}
+
 impl FromRequest for Publisher {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -41,6 +74,15 @@ impl FromRequest for Publisher {
             let ctx = context(&req)?;
             let slug = req.match_info().get("slug").unwrap_or_default();
             let token = bearer(&req)?;
+            let ttl = Duration::from_secs(ctx.config.ingest.api_key_cache_secs);
+            let cache = req
+                .app_data::<web::Data<KeyCache>>()
+                .cloned()
+                .filter(|_| !ttl.is_zero());
+            let hash = admin::sha256_hex(token);
+            if let Some(tenant) = cache.as_ref().and_then(|c| c.get(&hash, slug, ttl)) {
+                return Ok(Publisher { tenant });
+            }
             let (tenant, key) = admin::authenticate_api_key(&ctx, token).await?;
             // The key names its tenant; the path must name the same one. Looking the key's
             // tenant up (not the slug's) costs the same whether or not the slug exists.
@@ -58,6 +100,9 @@ impl FromRequest for Publisher {
                     ErrorCode::Forbidden,
                     "this API key lacks the `events:publish` scope",
                 ));
+            }
+            if let Some(cache) = cache {
+                cache.put(hash, tenant, slug);
             }
             Ok(Publisher { tenant })
         })

@@ -6,7 +6,8 @@
 //! Items are independent: each valid one is stored and published, each invalid one refused,
 //! and the answer is `200 {"results": [{"index", "status": 202, "event_id"} | {"index",
 //! "status": 4xx/5xx, "error": <problem>}]}` in request order. An item's `error.field` is
-//! relative to the item (`sub_id.email`). Items are accepted one after the other.
+//! relative to the item (`sub_id.email`). Valid items are stored in one transaction and
+//! announced in one bus message per hundred.
 //!
 //! The rate limiter is charged the number of items, after the envelope is read (it must be
 //! counted) and before any item is validated or stored. With an `Idempotency-Key`, item `i`
@@ -20,7 +21,7 @@ use sethub_app::AppContext;
 use sethub_domain::EventId;
 use sethub_http::ApiError;
 
-use crate::accept::accept;
+use crate::accept::accept_many;
 use crate::auth::Publisher;
 use crate::metrics::Counter;
 use crate::request::PublishRequest;
@@ -89,23 +90,45 @@ pub async fn publish_batch(
     let items = items(envelope, cfg.max_batch)?;
     limit::charge(&ctx, &counter, publisher.tenant, items.len()).await?;
 
-    let mut results = Vec::with_capacity(items.len());
+    // Valid items are stored in one transaction and published together; invalid ones are
+    // refused on their own. The answer keeps the request's order.
+    let tenant = publisher.tenant;
+    let marker = req.app_data::<web::Data<crate::marker::Marker>>();
+    let mut outcomes: Vec<Option<Result<crate::accept::Accepted, ApiError>>> = Vec::new();
+    let mut valid = Vec::new();
+    let mut valid_at = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
-        let outcome = match item {
-            Value::Object(object) => match PublishRequest::parse(object) {
-                Ok(request) => {
-                    let key = key
-                        .as_deref()
-                        .map(|k| idempotency::stored_batch_key(k, index));
-                    accept(&ctx, publisher.tenant, request, key).await
-                }
-                Err(e) => Err(e),
-            },
+        let parsed = match item {
+            Value::Object(object) => PublishRequest::parse(object),
             _ => Err(ApiError::invalid(
                 "body",
                 "each event must be a JSON object",
             )),
         };
+        match parsed {
+            Ok(request) => {
+                let stored_key = key
+                    .as_deref()
+                    .map(|k| idempotency::stored_batch_key(k, index));
+                valid.push((request, stored_key));
+                valid_at.push(index);
+                outcomes.push(None);
+            }
+            Err(e) => outcomes.push(Some(Err(e))),
+        }
+    }
+    for (index, result) in valid_at
+        .into_iter()
+        .zip(accept_many(&ctx, marker.map(|m| m.get_ref()), tenant, valid).await)
+    {
+        outcomes[index] = Some(result);
+    }
+    let outcomes: Vec<Result<crate::accept::Accepted, ApiError>> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(ApiError::internal("a batch item got no answer"))))
+        .collect();
+    let mut results = Vec::with_capacity(outcomes.len());
+    for (index, outcome) in outcomes.into_iter().enumerate() {
         results.push(match outcome {
             Ok(accepted) => {
                 counter.record(&ctx, accepted.outcome, 1);

@@ -13,6 +13,7 @@ pub mod batch;
 pub mod body;
 pub mod idempotency;
 pub mod limit;
+mod marker;
 pub mod metrics;
 pub mod request;
 pub mod single;
@@ -24,6 +25,8 @@ use sethub_http::ApiError;
 /// Registers this service's routes. The health routes are mounted by the server itself.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::Data::new(metrics::Counter::default()))
+        .app_data(web::Data::new(auth::KeyCache::default()))
+        .app_data(web::Data::new(marker::Marker::default()))
         .route("/t/{slug}/events", web::post().to(single::publish))
         .route(
             "/t/{slug}/events:batch",

@@ -45,7 +45,15 @@ pub async fn publish(
         let object = body::read_object(&req, payload, ctx.config.ingest.max_body_bytes).await?;
         let request = PublishRequest::parse(object)?;
         let key = key.as_deref().map(idempotency::stored_key);
-        accept(&ctx, publisher.tenant, request, key).await
+        let marker = req.app_data::<web::Data<crate::marker::Marker>>();
+        accept(
+            &ctx,
+            marker.map(|m| m.get_ref()),
+            publisher.tenant,
+            request,
+            key,
+        )
+        .await
     }
     .await;
     match result {

@@ -9,7 +9,6 @@ use actix_web::http::header::CONTENT_LENGTH;
 use actix_web::test::TestRequest;
 use serde_json::{Value, json};
 use sethub_app::admin::{self, Scope};
-use sethub_bus::Message;
 use sethub_domain::EventId;
 use sethub_store::{EventSource, NewEvent};
 use support::{CREDENTIAL_CHANGE, Hub, IDENTIFIER_CHANGED, REVOKED, event, post, send};
@@ -40,11 +39,11 @@ async fn a_valid_event_is_stored_announced_on_the_bus_and_answered_with_its_id()
     assert_eq!(e.txn.as_deref(), Some("upstream-1"));
     assert_eq!(e.toe.unwrap().timestamp(), 1_700_000_000);
     assert_eq!(e.payload, event("a@example.com"));
-    assert!(e.published_at.is_some(), "the publish is recorded");
+    hub.wait_published(t.tenant_id, id).await;
 
     let msg = hub.next_message(&mut queue).await;
     assert_eq!(msg.tenant_id, t.tenant_id);
-    assert_eq!(msg.message, Message::EventAccepted { event_id: id });
+    assert_eq!(support::announced(&msg.message), vec![id]);
     hub.assert_nothing_published(&mut queue).await;
 
     let metrics = hub.ctx.metrics.render();
@@ -254,7 +253,8 @@ async fn an_oversized_body_is_refused_by_its_declared_and_by_its_actual_size() {
 
 #[tokio::test]
 async fn only_a_live_key_of_this_tenant_with_the_publish_scope_may_publish() {
-    let hub = Hub::new().await;
+    // Without the key cache, so a revocation shows at once (the cache is tested below).
+    let hub = Hub::with(|c| c.ingest.api_key_cache_secs = 0).await;
     let t = hub.tenant("acme").await;
     let other = hub.tenant("other").await;
     let app = hub.app().await;
@@ -372,10 +372,8 @@ async fn a_repeated_idempotency_key_gets_the_first_event_and_publishes_nothing_n
     assert_eq!(hub.stored(t.tenant_id).await.len(), 1);
     let msg = hub.next_message(&mut queue).await;
     assert_eq!(
-        msg.message,
-        Message::EventAccepted {
-            event_id: first.body["event_id"].as_str().unwrap().parse().unwrap()
-        }
+        support::announced(&msg.message),
+        vec![first.body["event_id"].as_str().unwrap().parse().unwrap()]
     );
     hub.assert_nothing_published(&mut queue).await;
 
@@ -423,8 +421,8 @@ async fn a_repeat_after_a_failed_publish_publishes_the_stored_event() {
 
     let msg = hub.next_message(&mut queue).await;
     assert_eq!(msg.tenant_id, t.tenant_id);
-    assert_eq!(msg.message, Message::EventAccepted { event_id: lost.id });
-    assert!(events.get(lost.id).await.unwrap().published_at.is_some());
+    assert_eq!(support::announced(&msg.message), vec![lost.id]);
+    hub.wait_published(t.tenant_id, lost.id).await;
 
     // Published now: a further repeat publishes nothing.
     let req = post(&uri, &t.api_key, &body).insert_header(("Idempotency-Key", "retry-me"));
@@ -456,11 +454,40 @@ async fn when_the_bus_is_down_the_client_gets_503_and_its_retry_publishes_the_st
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     assert_eq!(r.body["event_id"], stored[0].id.to_string());
     let msg = hub.next_message(&mut queue).await;
+    assert_eq!(support::announced(&msg.message), vec![stored[0].id]);
+    hub.wait_published(t.tenant_id, stored[0].id).await;
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_once_the_key_cache_forgets_it() {
+    let hub = Hub::with(|c| c.ingest.api_key_cache_secs = 1).await;
+    let t = hub.tenant("acme").await;
+    let app = hub.app().await;
+    let uri = format!("/t/{}/events", t.slug);
+    let body = event("a@example.com");
+    let name = "cached".parse().unwrap();
+    let key = admin::create_api_key(&hub.ctx, t.tenant_id, &name, &[Scope::EventsPublish])
+        .await
+        .unwrap();
     assert_eq!(
-        msg.message,
-        Message::EventAccepted {
-            event_id: stored[0].id
-        }
+        send(&app, post(&uri, &key.api_key, &body)).await.status,
+        StatusCode::ACCEPTED
     );
-    assert!(hub.stored(t.tenant_id).await[0].published_at.is_some());
+    admin::revoke_api_key(&hub.ctx, t.tenant_id, key.api_key_id)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Within the cache's time the key may still publish; after it, never again.
+    loop {
+        let r = send(&app, post(&uri, &key.api_key, &body)).await;
+        if r.status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "a revoked key still publishes after the 1 s key cache"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

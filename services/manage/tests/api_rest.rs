@@ -430,6 +430,12 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         "DELETE /api/v1/api-keys/{id}",
         "GET /api/v1/signing-keys",
         "POST /api/v1/signing-keys/rotate",
+        "GET /api/v1/streams",
+        "GET /api/v1/streams/{id}",
+        "POST /api/v1/streams/{id}/status",
+        "GET /api/v1/streams/{id}/deliveries",
+        "GET /api/v1/streams/{id}/attempts",
+        "GET /api/v1/deliveries/{id}",
         "GET /api/v1/openapi.json",
     ]
     .into_iter()

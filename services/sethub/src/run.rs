@@ -73,6 +73,12 @@ async fn serve_services(
     };
     let ctx = connect_backends(config, public_url.clone(), true).await?;
     announce(&ctx, name, local);
+    // Fan-out's consumers and push workers run beside its HTTP routes.
+    let _fanout = if services.contains(&Service::Fanout) {
+        Some(sethub_fanout::start(ctx.clone()).context("cannot start fan-out")?)
+    } else {
+        None
+    };
     let routes: Vec<RouteFn> = services
         .iter()
         .map(|s| -> RouteFn {

@@ -8,6 +8,7 @@ mod backends;
 pub mod keys;
 mod master_key;
 mod server;
+pub mod streams;
 
 use std::sync::Arc;
 

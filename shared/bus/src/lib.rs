@@ -23,7 +23,7 @@ use async_trait::async_trait;
 pub use delivery::{DeadLetter, DeadLetters, Delivery, Subscription};
 pub use error::BusError;
 pub use in_process::InProcessBus;
-pub use message::{Envelope, Message, StreamChange};
+pub use message::{AcceptedEvent, Envelope, Message, StreamChange};
 pub use rabbit::{RabbitBus, RabbitConfig};
 pub use topology::{DEFAULT_DELIVERY_LIMIT, QueueKind, Topology};
 

@@ -53,8 +53,14 @@ impl Envelope {
 #[serde(tag = "type")]
 pub enum Message {
     /// ingest → fanout: the event is stored durably and must be fanned out to the streams.
+    /// (Superseded by `events_accepted.v1`; still consumed, by reading the event from the
+    /// store.)
     #[serde(rename = "event_accepted.v1")]
     EventAccepted { event_id: EventId },
+    /// ingest → fanout: events stored durably (one publish request, or one batch), carried
+    /// whole so that fan-out needs no read to make their SETs.
+    #[serde(rename = "events_accepted.v1")]
+    EventsAccepted { events: Vec<AcceptedEvent> },
     /// manage → fanout: a stream's configuration changed (reload it, drop caches).
     #[serde(rename = "stream_changed.v1")]
     StreamChanged {
@@ -67,6 +73,10 @@ pub enum Message {
         stream_id: StreamId,
         status: String,
         reason: Option<String>,
+        /// The tenant (not the receiver) made the change: the receiver must be told with a
+        /// stream-updated SET (SSF §6). Absent in older messages: false.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        notify: bool,
     },
     /// manage → fanout: the receiver asked for a verification event (SSF verification).
     #[serde(rename = "verification_requested.v1")]
@@ -74,6 +84,24 @@ pub enum Message {
         stream_id: StreamId,
         state: Option<String>,
     },
+}
+
+/// An accepted event as fan-out needs it (the stored row has the same values).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedEvent {
+    pub event_id: EventId,
+    /// When ingest stored it.
+    pub received_at: DateTime<Utc>,
+    /// The subject (`sub_id`), as validated by ingest.
+    pub sub_id: Option<serde_json::Value>,
+    /// The `events` claim as published: event type URI → payload.
+    pub events: serde_json::Map<String, serde_json::Value>,
+    /// Time of the event, seconds since the epoch.
+    pub toe: Option<i64>,
+    /// The tenant's streams version when the event was stored: fan-out's cached streams of
+    /// this version or newer include every stream change made before the event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams_version: Option<i64>,
 }
 
 /// What happened to a stream, for [`Message::StreamChanged`].
@@ -92,6 +120,7 @@ impl Message {
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::EventAccepted { .. } => "event_accepted.v1",
+            Self::EventsAccepted { .. } => "events_accepted.v1",
             Self::StreamChanged { .. } => "stream_changed.v1",
             Self::StreamStatusChanged { .. } => "stream_status_changed.v1",
             Self::VerificationRequested { .. } => "verification_requested.v1",
@@ -102,7 +131,7 @@ impl Message {
     /// control messages travel apart so a backlog of events never delays a control message.
     pub fn queue_kind(&self) -> QueueKind {
         match self {
-            Self::EventAccepted { .. } => QueueKind::Events,
+            Self::EventAccepted { .. } | Self::EventsAccepted { .. } => QueueKind::Events,
             Self::StreamChanged { .. }
             | Self::StreamStatusChanged { .. }
             | Self::VerificationRequested { .. } => QueueKind::Control,
@@ -120,6 +149,16 @@ mod tests {
             Message::EventAccepted {
                 event_id: EventId::new(),
             },
+            Message::EventsAccepted {
+                events: vec![AcceptedEvent {
+                    event_id: EventId::new(),
+                    received_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+                    sub_id: Some(serde_json::json!({"format": "email", "email": "a@example.com"})),
+                    events: serde_json::Map::new(),
+                    toe: Some(1_700_000_000),
+                    streams_version: Some(3),
+                }],
+            },
             Message::StreamChanged {
                 stream_id,
                 change: StreamChange::SubjectsChanged,
@@ -128,6 +167,7 @@ mod tests {
                 stream_id,
                 status: "paused".into(),
                 reason: Some("maintenance".into()),
+                notify: true,
             },
             Message::VerificationRequested {
                 stream_id,

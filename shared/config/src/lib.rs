@@ -112,6 +112,48 @@ pub struct PushConfig {
     pub allow_http: bool,
     pub connect_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// Most push requests in flight at once to one endpoint (scheme, host and port), so one
+    /// slow receiver cannot take every connection.
+    pub max_in_flight_per_endpoint: usize,
+    /// Consecutive failures (network errors, timeouts, 5xx) that open an endpoint's circuit
+    /// breaker, and how long it stays open before one probe is let through.
+    pub breaker_failures: u32,
+    pub breaker_cooldown_ms: u64,
+    /// The retry schedule of failed pushes (default: 5 s, x3, capped at 8 h, for 72 h).
+    pub retry: RetryConfig,
+    /// A pending delivery overdue by this long is taken over by the recovery sweep (its
+    /// worker died); the sweep runs every `sweep_interval_secs`.
+    pub orphan_after_secs: u64,
+    pub sweep_interval_secs: u64,
+    /// Delivery log rows older than this are deleted.
+    pub attempt_retention_days: u32,
+    /// How many bytes of a receiver's answer the delivery log keeps.
+    pub response_excerpt_bytes: usize,
+}
+
+/// A jittered exponential retry schedule: attempt n waits `initial_secs * factor^(n-1)`,
+/// capped at `max_delay_secs`, jittered by +-`jitter`, and none is scheduled past
+/// `max_age_secs` after the first attempt (then the delivery is dead-lettered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    pub initial_secs: f64,
+    pub factor: f64,
+    pub max_delay_secs: f64,
+    pub max_age_secs: f64,
+    pub jitter: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial_secs: 5.0,
+            factor: 3.0,
+            max_delay_secs: 8.0 * 3600.0,
+            max_age_secs: 72.0 * 3600.0,
+            jitter: 0.2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,6 +168,9 @@ pub struct IngestConfig {
     pub burst: u32,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_window_secs: u64,
+    /// How long an ingest process trusts an API key it found valid without asking the
+    /// database again (so a revoked key is refused within this time); 0 asks every time.
+    pub api_key_cache_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,6 +258,14 @@ impl Default for PushConfig {
             allow_http: false,
             connect_timeout_ms: 5_000,
             request_timeout_ms: 15_000,
+            max_in_flight_per_endpoint: 32,
+            breaker_failures: 20,
+            breaker_cooldown_ms: 10_000,
+            retry: RetryConfig::default(),
+            orphan_after_secs: 60,
+            sweep_interval_secs: 10,
+            attempt_retention_days: 30,
+            response_excerpt_bytes: 512,
         }
     }
 }
@@ -225,6 +278,7 @@ impl Default for IngestConfig {
             rate_per_second: 1_000.0,
             burst: 2_000,
             idempotency_window_secs: 24 * 3600,
+            api_key_cache_secs: 10,
         }
     }
 }
@@ -356,6 +410,31 @@ impl Config {
                     "each entry must be `id:base64-of-32-bytes`",
                 );
             }
+        }
+        if self.push.max_in_flight_per_endpoint == 0 {
+            return invalid("push.max_in_flight_per_endpoint", "must be at least 1");
+        }
+        if self.push.breaker_failures == 0 {
+            return invalid("push.breaker_failures", "must be at least 1");
+        }
+        if self.push.sweep_interval_secs == 0 {
+            return invalid("push.sweep_interval_secs", "must be at least 1");
+        }
+        let r = &self.push.retry;
+        if r.initial_secs.is_nan() || r.initial_secs < 0.1 {
+            return invalid("push.retry.initial_secs", "must be at least 0.1");
+        }
+        if !(1.0..=10.0).contains(&r.factor) {
+            return invalid("push.retry.factor", "must be between 1 and 10");
+        }
+        if r.max_delay_secs.is_nan() || r.max_delay_secs < r.initial_secs {
+            return invalid("push.retry.max_delay_secs", "must be at least initial_secs");
+        }
+        if !(1.0..=30.0 * 86400.0).contains(&r.max_age_secs) {
+            return invalid("push.retry.max_age_secs", "must be between 1 s and 30 days");
+        }
+        if !(0.0..=0.5).contains(&r.jitter) {
+            return invalid("push.retry.jitter", "must be between 0 and 0.5");
         }
         if self.ingest.rate_per_second.is_nan()
             || self.ingest.rate_per_second <= 0.0

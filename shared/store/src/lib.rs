@@ -19,9 +19,11 @@ pub mod testing;
 pub use error::{DatabaseError, StoreError};
 pub use repos::events::MAX_LIST as MAX_EVENTS_LISTED;
 pub use repos::{
-    ApiKey, ApiKeys, EventSource, Events, InsertOutcome, NewApiKey, NewEvent, NewReceiver,
-    NewSigningKey, Receiver, Receivers, SigningKeyRecord, SigningKeyState, SigningKeys,
-    StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant, Tenants,
+    ApiKey, ApiKeys, Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState,
+    EventSource, Events, InsertOutcome, InsertedBatch, NewApiKey, NewDelivery, NewEvent,
+    NewReceiver, NewSigningKey, Receiver, Receivers, SigningKeyRecord, SigningKeyState,
+    SigningKeys, StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant, Tenants,
+    Update,
 };
 pub use scope::{TenantScope, TenantTx};
 pub use sethub_migrations::TENANT_SETTING;

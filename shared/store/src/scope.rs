@@ -18,7 +18,7 @@ use sethub_migrations::TENANT_SETTING;
 use uuid::Uuid;
 
 use crate::error::{DbResultExt, StoreError};
-use crate::repos::{ApiKeys, Events, Receivers, SigningKeys, Streams};
+use crate::repos::{ApiKeys, Deliveries, Events, Receivers, SigningKeys, Streams};
 
 /// Tenant-owned data of one tenant. Each repository call is its own transaction; use
 /// [`TenantScope::transaction`] or [`TenantScope::begin`] to make several writes atomic.
@@ -71,6 +71,10 @@ impl<'a> TenantScope<'a> {
 
     pub fn streams(&self) -> Streams<'a> {
         Streams::new(self.ctx())
+    }
+
+    pub fn deliveries(&self) -> Deliveries<'a> {
+        Deliveries::new(self.ctx())
     }
 
     /// Opens a transaction bound to this tenant. Dropping it without [`TenantTx::commit`]
@@ -163,6 +167,10 @@ impl TenantTx {
         Streams::new(self.ctx())
     }
 
+    pub fn deliveries(&self) -> Deliveries<'_> {
+        Deliveries::new(self.ctx())
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await.db()
     }
@@ -192,6 +200,19 @@ pub(crate) async fn begin_scoped(
 
 /// Where a repository runs: on the pool (each call its own scoped transaction) or inside a
 /// caller's [`TenantTx`].
+/// Lets the current transaction commit without waiting for its WAL to reach the disk
+/// (PostgreSQL's `synchronous_commit = off`, for this transaction only): for writes whose
+/// loss in a database crash is harmless (they are redone), never for anything a client was
+/// told is durable. A no-op on SQLite.
+pub(crate) async fn relax_commit(tx: &DatabaseTransaction) -> Result<(), StoreError> {
+    if tx.get_database_backend() == DbBackend::Postgres {
+        tx.execute_unprepared("SET LOCAL synchronous_commit = off")
+            .await
+            .db()?;
+    }
+    Ok(())
+}
+
 #[derive(Clone, Copy)]
 enum Conn<'a> {
     Pool(&'a DatabaseConnection),

@@ -1,3 +1,4 @@
 //! Push delivery (RFC 8935).
 
 pub mod outcome;
+pub mod worker;

@@ -108,6 +108,19 @@ impl Hub {
     }
 
     /// Every event stored for `tenant`.
+    /// Waits until the event's publication is recorded (the marker writes in the background).
+    pub async fn wait_published(&self, tenant: TenantId, id: sethub_domain::EventId) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let events = self.ctx.store.scope(tenant).events();
+        while events.get(id).await.unwrap().published_at.is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the publication of {id} was not recorded within 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn stored(&self, tenant: TenantId) -> Vec<StoredEvent> {
         let from = Utc::now() - chrono::Duration::days(1);
         let to = Utc::now() + chrono::Duration::days(1);
@@ -207,4 +220,19 @@ impl Bus for DownBus {
     }
 
     async fn close(&self) {}
+}
+
+/// The event ids an `events_accepted` message announces (and checks each carries its event).
+pub fn announced(message: &sethub_bus::Message) -> Vec<sethub_domain::EventId> {
+    match message {
+        sethub_bus::Message::EventsAccepted { events } => {
+            assert!(
+                events
+                    .iter()
+                    .all(|e| e.sub_id.is_some() && !e.events.is_empty())
+            );
+            events.iter().map(|e| e.event_id).collect()
+        }
+        other => panic!("expected events_accepted.v1, got {other:?}"),
+    }
 }

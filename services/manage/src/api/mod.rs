@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod receivers;
 pub mod signing_keys;
+pub mod streams;
 pub mod tenant;
 
 use actix_web::http::StatusCode;
@@ -41,7 +42,7 @@ pub struct Problem {
 #[openapi(
     info(
         title = "sethub tenant API",
-        description = "Administer one tenant of sethub: receivers, API keys and signing keys. \
+        description = "Administer one tenant of sethub: receivers, API keys, signing keys, streams and deliveries. \
                        Authenticate with an API key that has the `admin` scope: \
                        `Authorization: Bearer sh_…`."
     ),
@@ -82,6 +83,12 @@ fn scope() -> utoipa_actix_web::scope::Scope<
         .service(api_keys::revoke_api_key)
         .service(signing_keys::list_signing_keys)
         .service(signing_keys::rotate)
+        .service(streams::list_streams)
+        .service(streams::get_stream)
+        .service(streams::set_stream_status)
+        .service(streams::list_deliveries)
+        .service(streams::list_attempts)
+        .service(streams::get_delivery)
         .service(openapi_json)
 }
 

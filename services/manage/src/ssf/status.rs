@@ -69,6 +69,7 @@ pub async fn update(
         stream_id: id,
         status: status.as_str().to_owned(),
         reason,
+        notify: false,
     };
     if let Err(e) = ctx.bus.publish(Envelope::new(rx.tenant.id, message)).await {
         tracing::warn!(error = %e, "could not publish a status change");

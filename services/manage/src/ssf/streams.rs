@@ -85,16 +85,11 @@ fn sealing(ctx: &AppContext) -> Result<MasterKeyring, SsfError> {
 }
 
 fn seal_context(rx: &Receiver, id: StreamId) -> SealContext {
-    SealContext::new("stream-authorization", rx.tenant.id, id.to_string())
+    sethub_app::streams::authorization_seal_context(rx.tenant.id, id)
 }
 
 pub(crate) fn egress(ctx: &AppContext) -> EgressPolicy {
-    let push = &ctx.config.push;
-    EgressPolicy {
-        allow_private: push.allow_private_targets || ctx.config.backends().is_embedded(),
-        allowed_networks: push.allowed_networks.clone(),
-        allow_http: push.allow_http || ctx.config.backends().is_embedded(),
-    }
+    sethub_app::streams::egress_policy(ctx)
 }
 
 /// The configuration object of a stream, as the receiver sees it.

@@ -5,6 +5,8 @@
 //! query joins across entities yet.
 
 pub(crate) mod api_keys;
+pub(crate) mod deliveries;
+pub(crate) mod delivery_attempts;
 pub(crate) mod events;
 pub(crate) mod receivers;
 pub(crate) mod signing_keys;

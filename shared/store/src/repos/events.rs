@@ -144,6 +144,15 @@ impl InsertOutcome {
     }
 }
 
+/// What [`Events::insert_many`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InsertedBatch {
+    /// One outcome per event, in order.
+    pub outcomes: Vec<InsertOutcome>,
+    /// The tenant's streams version, read in the inserting transaction.
+    pub streams_version: i64,
+}
+
 /// Events of one tenant.
 pub struct Events<'a> {
     ctx: Ctx<'a>,
@@ -224,6 +233,135 @@ impl<'a> Events<'a> {
         };
         g.finish().await?;
         Ok(outcome)
+    }
+
+    /// Stores several events in one transaction: the batch form of [`Events::insert`], with
+    /// the same outcome per event (in the same order). Events with an idempotency key that
+    /// was used before get the earlier event back (`Duplicate`). Also returns the tenant's
+    /// streams version read in the same transaction: every stream change committed before
+    /// the events were stored is counted in it (fan-out uses it to know whether its cached
+    /// streams are recent enough for these events).
+    pub async fn insert_many(&self, new: Vec<NewEvent>) -> Result<InsertedBatch, StoreError> {
+        if new.is_empty() {
+            return Ok(InsertedBatch {
+                outcomes: Vec::new(),
+                streams_version: 0,
+            });
+        }
+        let received_at = now();
+        let events: Vec<StoredEvent> = new
+            .into_iter()
+            .map(|n| StoredEvent {
+                id: n.id,
+                tenant_id: self.ctx.tenant(),
+                event_types: n.event_types,
+                sub_id: n.sub_id,
+                payload: n.payload,
+                txn: n.txn,
+                toe: n.toe.map(micros),
+                source: n.source,
+                idempotency_key: n.idempotency_key,
+                received_at,
+                published_at: None,
+            })
+            .collect();
+        let models: Vec<e::ActiveModel> = events
+            .iter()
+            .map(|ev| e::ActiveModel {
+                id: Set(ev.id.as_uuid()),
+                tenant_id: Set(self.ctx.tid()),
+                event_types: Set(serde_json::Value::from(ev.event_types.clone())),
+                sub_id: Set(ev.sub_id.clone()),
+                payload: Set(ev.payload.clone()),
+                txn: Set(ev.txn.clone()),
+                toe: Set(ev.toe),
+                source: Set(ev.source.as_str().to_owned()),
+                idempotency_key: Set(ev.idempotency_key.clone()),
+                received_at: Set(ev.received_at),
+                published_at: Set(None),
+            })
+            .collect();
+        let g = self.ctx.begin().await?;
+        for chunk in models.chunks(1000) {
+            e::Entity::insert_many(chunk.to_vec())
+                .on_conflict(
+                    OnConflict::columns([e::Column::TenantId, e::Column::IdempotencyKey])
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .try_insert()
+                .exec_without_returning(g.tx())
+                .await
+                .map_err(|e| StoreError::on_write(e, || "event".to_owned()))?;
+        }
+        let keys: Vec<String> = events
+            .iter()
+            .filter_map(|ev| ev.idempotency_key.clone())
+            .collect();
+        let mut stored: std::collections::HashMap<String, e::Model> = Default::default();
+        for chunk in keys.chunks(1000) {
+            let rows = e::Entity::find()
+                .filter(e::Column::TenantId.eq(self.ctx.tid()))
+                .filter(e::Column::IdempotencyKey.is_in(chunk.iter().cloned()))
+                .all(g.tx())
+                .await
+                .db()?;
+            for row in rows {
+                if let Some(k) = row.idempotency_key.clone() {
+                    stored.insert(k, row);
+                }
+            }
+        }
+        let streams_version: Option<i64> =
+            crate::entities::tenants::Entity::find_by_id(self.ctx.tid())
+                .select_only()
+                .column(crate::entities::tenants::Column::StreamsVersion)
+                .into_tuple()
+                .one(g.tx())
+                .await
+                .db()?;
+        g.finish().await?;
+        let outcomes = events
+            .into_iter()
+            .map(
+                |ev| match ev.idempotency_key.as_ref().and_then(|k| stored.get(k)) {
+                    Some(row) if row.id != ev.id.as_uuid() => {
+                        Ok(InsertOutcome::Duplicate(row.clone().try_into()?))
+                    }
+                    _ => Ok(InsertOutcome::Inserted(ev)),
+                },
+            )
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(InsertedBatch {
+            outcomes,
+            streams_version: streams_version.unwrap_or(0),
+        })
+    }
+
+    /// [`Events::mark_published`] for several events, in one statement. Committed without
+    /// waiting for the disk (on PostgreSQL): losing the mark in a database crash only makes
+    /// a repeat of the request publish the event again, which fan-out ignores.
+    pub async fn mark_published_many(&self, ids: &[EventId]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let g = self.ctx.begin().await?;
+        crate::scope::relax_commit(g.tx()).await?;
+        let t = now();
+        let mut n = 0;
+        for chunk in ids.chunks(1000) {
+            n += e::Entity::update_many()
+                .col_expr(e::Column::PublishedAt, Expr::value(t))
+                .filter(e::Column::TenantId.eq(self.ctx.tid()))
+                .filter(e::Column::Id.is_in(chunk.iter().map(|i| i.as_uuid())))
+                .filter(e::Column::PublishedAt.is_null())
+                .exec(g.tx())
+                .await
+                .db()?
+                .rows_affected;
+        }
+        g.finish().await?;
+        Ok(n)
     }
 
     /// Records that the event's `event_accepted` message was published (confirmed). Only the

@@ -1,6 +1,7 @@
 //! Repositories: what the services may do with the data, returning plain structs.
 
 pub(crate) mod api_keys;
+pub(crate) mod deliveries;
 pub(crate) mod events;
 pub(crate) mod receivers;
 pub(crate) mod signing_keys;
@@ -8,7 +9,10 @@ pub(crate) mod streams;
 pub(crate) mod tenants;
 
 pub use api_keys::{ApiKey, ApiKeys, NewApiKey};
-pub use events::{EventSource, Events, InsertOutcome, NewEvent, StoredEvent};
+pub use deliveries::{
+    Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update,
+};
+pub use events::{EventSource, Events, InsertOutcome, InsertedBatch, NewEvent, StoredEvent};
 pub use receivers::{NewReceiver, Receiver, Receivers};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord, SigningKeyState, SigningKeys};
 pub use streams::{Stream, StreamFields, StreamSubject, Streams};

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
 };
 use serde_json::Value;
 use sethub_domain::{DeliveryMethod, ReceiverId, StreamId, StreamStatus, TenantId};
@@ -165,6 +165,7 @@ impl<'a> Streams<'a> {
         .insert(g.tx())
         .await
         .map_err(|e| StoreError::on_write(e, || format!("stream `{id}`")))?;
+        self.bump(&g).await?;
         g.finish().await?;
         model.try_into()
     }
@@ -225,6 +226,38 @@ impl<'a> Streams<'a> {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    /// The tenant's streams version: it changes whenever a stream or a subject of the tenant
+    /// changes (fan-out reloads its cached streams when it does).
+    pub async fn version(&self) -> Result<i64, StoreError> {
+        let g = self.ctx.begin().await?;
+        let v: Option<i64> = crate::entities::tenants::Entity::find_by_id(self.ctx.tid())
+            .select_only()
+            .column(crate::entities::tenants::Column::StreamsVersion)
+            .into_tuple()
+            .one(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        v.ok_or(StoreError::NotFound)
+    }
+
+    async fn bump(&self, g: &crate::scope::Guard<'_>) -> Result<(), StoreError> {
+        use crate::entities::tenants as t;
+        t::Entity::update_many()
+            .filter(t::Column::Id.eq(self.ctx.tid()))
+            .col_expr(
+                t::Column::StreamsVersion,
+                sea_orm::sea_query::ExprTrait::add(
+                    sea_orm::sea_query::Expr::col(t::Column::StreamsVersion),
+                    1,
+                ),
+            )
+            .exec(g.tx())
+            .await
+            .db()?;
+        Ok(())
+    }
+
     async fn find_model(
         &self,
         g: &crate::scope::Guard<'_>,
@@ -256,6 +289,7 @@ impl<'a> Streams<'a> {
         m.updated_at = Set(t);
         m.last_activity_at = Set(t);
         let model = m.update(g.tx()).await.db()?;
+        self.bump(&g).await?;
         g.finish().await?;
         model.try_into()
     }
@@ -276,8 +310,42 @@ impl<'a> Streams<'a> {
         m.updated_at = Set(t);
         m.last_activity_at = Set(t);
         let after = m.update(g.tx()).await.db()?;
+        self.bump(&g).await?;
         g.finish().await?;
         Ok((before.try_into()?, after.try_into()?))
+    }
+
+    /// Disables the stream unless it is disabled already, atomically; `true` when this call
+    /// disabled it (so of several racing callers exactly one acts on the change).
+    pub async fn disable_if_not_disabled(
+        &self,
+        id: StreamId,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let g = self.ctx.begin().await?;
+        let t = now();
+        let res = s::Entity::update_many()
+            .filter(s::Column::TenantId.eq(self.ctx.tid()))
+            .filter(s::Column::Id.eq(id.as_uuid()))
+            .filter(s::Column::Status.ne(StreamStatus::Disabled.as_str()))
+            .col_expr(
+                s::Column::Status,
+                sea_orm::sea_query::Expr::value(StreamStatus::Disabled.as_str()),
+            )
+            .col_expr(
+                s::Column::StatusReason,
+                sea_orm::sea_query::Expr::value(reason.to_owned()),
+            )
+            .col_expr(s::Column::UpdatedAt, sea_orm::sea_query::Expr::value(t))
+            .exec(g.tx())
+            .await
+            .db()?;
+        let changed = res.rows_affected == 1;
+        if changed {
+            self.bump(&g).await?;
+        }
+        g.finish().await?;
+        Ok(changed)
     }
 
     /// Records a verification request at `at` unless the previous one was less than the
@@ -323,6 +391,7 @@ impl<'a> Streams<'a> {
             .exec(g.tx())
             .await
             .db()?;
+        self.bump(&g).await?;
         g.finish().await?;
         if res.rows_affected == 0 {
             Err(StoreError::NotFound)
@@ -366,6 +435,7 @@ impl<'a> Streams<'a> {
             .exec_without_returning(g.tx())
             .await
             .db()?;
+        self.bump(&g).await?;
         g.finish().await
     }
 

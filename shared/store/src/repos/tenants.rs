@@ -51,6 +51,7 @@ impl<'a> Tenants<'a> {
             slug: Set(slug.to_owned()),
             name: Set(name.to_owned()),
             created_at: Set(now()),
+            streams_version: Set(0),
         }
         .insert(self.db)
         .await

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod contract;
+mod deliveries;
 mod migrations;
 mod rls;
 mod role;

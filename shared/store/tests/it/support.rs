@@ -91,6 +91,70 @@ pub async fn seed(store: &Store, tenant: &Tenant) -> Seeded {
         .await
         .unwrap()
         .into_event();
+    // A stream with a subject, a delivery and its log row.
+    let stream = sethub_domain::StreamId::new();
+    scope
+        .streams()
+        .create(
+            stream,
+            receiver.id,
+            sethub_store::StreamFields {
+                aud: vec!["seed".into()],
+                delivery_method: sethub_domain::DeliveryMethod::Push,
+                endpoint_url: Some("https://rx.example.com/events".into()),
+                authorization_sealed: None,
+                events_requested: None,
+                events_delivered: vec!["https://example.com/e".into()],
+                description: None,
+                min_verification_interval: 30,
+                inactivity_timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    scope
+        .streams()
+        .put_subject(
+            stream,
+            "email:seed@example.com",
+            serde_json::json!({"format": "email", "email": "seed@example.com"}),
+            true,
+            true,
+        )
+        .await
+        .unwrap();
+    let delivery = sethub_domain::DeliveryId::new();
+    scope
+        .deliveries()
+        .insert_many(vec![sethub_store::NewDelivery {
+            id: delivery,
+            stream_id: stream,
+            event_id: Some(event.id),
+            kind: sethub_store::DeliveryKind::Event,
+            jti: "seed".into(),
+            set_token: "a.b.c".into(),
+            state: sethub_store::DeliveryState::Pending,
+            next_attempt_at: Some(chrono::Utc::now()),
+        }])
+        .await
+        .unwrap();
+    scope
+        .deliveries()
+        .apply(
+            &[],
+            &[sethub_store::Attempt {
+                delivery_id: delivery,
+                stream_id: stream,
+                attempted_at: chrono::Utc::now(),
+                status: Some(503),
+                latency_ms: 1,
+                outcome: "retry".into(),
+                error: None,
+                response_excerpt: None,
+            }],
+        )
+        .await
+        .unwrap();
     Seeded {
         key,
         key_hash,

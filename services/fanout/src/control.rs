@@ -1,0 +1,236 @@
+//! Control messages from `manage`: verification requests (sign and deliver a verification
+//! SET), status changes (release held SETs on `enabled`; a stream-updated SET when the tenant
+//! made the change) and stream changes (drop the cached streams).
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use sethub_bus::{Delivery, Message, QueueKind};
+use sethub_domain::{DeliveryId, DeliveryMethod, StreamId, StreamStatus, TenantId};
+use sethub_store::{DeliveryKind, DeliveryState, NewDelivery, StoreError};
+
+use crate::dispatch::Job;
+use crate::engine::{Engine, WorkError, with_retries};
+use crate::sets::{self, SignedSet};
+
+/// Consumes the control queue until the bus closes. Messages are handled one at a time, in
+/// order.
+pub async fn run(engine: Arc<Engine>) {
+    let mut sub = match with_retries("subscribing to the control queue", || async {
+        engine
+            .ctx
+            .bus
+            .subscribe(QueueKind::Control, 16)
+            .await
+            .map_err(|e| WorkError::Transient(e.to_string()))
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot consume control messages");
+            return;
+        }
+    };
+    while let Some(delivery) = sub.next().await {
+        handle(&engine, delivery).await;
+    }
+    tracing::info!("the control queue closed; fan-out stops consuming");
+}
+
+async fn handle(engine: &Arc<Engine>, delivery: Delivery) {
+    let envelope = delivery.message().clone();
+    let lag = (Utc::now() - envelope.published_at)
+        .to_std()
+        .unwrap_or_default();
+    engine
+        .metrics
+        .bus_lag_seconds
+        .with_label_values(&["control"])
+        .observe(lag.as_secs_f64());
+    let tenant = envelope.tenant_id;
+    engine.cache.invalidate(tenant);
+    let result = with_retries("a control message", || {
+        let message = envelope.message.clone();
+        async move {
+            match message {
+                Message::VerificationRequested { stream_id, state } => {
+                    verification(engine, tenant, stream_id, state.as_deref()).await
+                }
+                Message::StreamStatusChanged {
+                    stream_id,
+                    status,
+                    reason,
+                    notify,
+                } => status_changed(engine, tenant, stream_id, &status, reason, notify).await,
+                Message::StreamChanged { .. }
+                | Message::EventAccepted { .. }
+                | Message::EventsAccepted { .. } => Ok(()),
+            }
+        }
+    })
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(%tenant, kind = envelope.message.type_name(), error = %e,
+            "control message not acted on");
+    }
+    if let Err(e) = delivery.ack().await {
+        tracing::warn!(error = %e, "cannot acknowledge a control message");
+    }
+}
+
+/// Stores a stream-level SET for the stream (held while paused, queued for poll) and
+/// dispatches it when it can be pushed now.
+async fn store_stream_set(
+    engine: &Engine,
+    tenant: TenantId,
+    stream_id: StreamId,
+    status: StreamStatus,
+    method: DeliveryMethod,
+    kind: DeliveryKind,
+    signed: SignedSet,
+) -> Result<(), WorkError> {
+    let exempt = kind == DeliveryKind::StreamUpdated;
+    let state = match (status, method) {
+        (StreamStatus::Disabled, _) if !exempt => return Ok(()),
+        (StreamStatus::Paused, _) if !exempt => DeliveryState::Held,
+        (_, DeliveryMethod::Poll) => DeliveryState::Queued,
+        (_, DeliveryMethod::Push) => DeliveryState::Pending,
+    };
+    let id = DeliveryId::new();
+    engine
+        .ctx
+        .store
+        .scope(tenant)
+        .deliveries()
+        .insert_many(vec![NewDelivery {
+            id,
+            stream_id,
+            event_id: None,
+            kind,
+            jti: signed.jti,
+            set_token: signed.token.clone(),
+            state,
+            next_attempt_at: (state == DeliveryState::Pending).then(Utc::now),
+        }])
+        .await?;
+    engine
+        .metrics
+        .signed
+        .with_label_values(&[kind.as_str()])
+        .inc();
+    if state == DeliveryState::Pending {
+        engine.dispatcher.submit(
+            Job {
+                tenant,
+                id,
+                stream: stream_id,
+                event: None,
+                kind,
+                token: signed.token.into(),
+                attempts: 0,
+                first_attempt_at: None,
+                accepted_at: Utc::now(),
+                resigned: false,
+            },
+            false,
+        );
+    }
+    Ok(())
+}
+
+async fn verification(
+    engine: &Engine,
+    tenant: TenantId,
+    stream_id: StreamId,
+    state: Option<&str>,
+) -> Result<(), WorkError> {
+    let streams = engine.streams_now(tenant).await?;
+    let Some(view) = streams.get(stream_id) else {
+        return Err(WorkError::Permanent("the stream no longer exists".into()));
+    };
+    let key = engine.signing_key(tenant).await?;
+    let signed = sets::verification_set(&key, &engine.issuer(&streams.slug), &view.stream, state)?;
+    store_stream_set(
+        engine,
+        tenant,
+        stream_id,
+        view.stream.status,
+        view.stream.delivery_method,
+        DeliveryKind::Verification,
+        signed,
+    )
+    .await
+}
+
+async fn status_changed(
+    engine: &Engine,
+    tenant: TenantId,
+    stream_id: StreamId,
+    status: &str,
+    reason: Option<String>,
+    notify: bool,
+) -> Result<(), WorkError> {
+    let streams = engine.streams_now(tenant).await?;
+    let Some(view) = streams.get(stream_id) else {
+        return Err(WorkError::Permanent("the stream no longer exists".into()));
+    };
+    if notify {
+        let key = engine.signing_key(tenant).await?;
+        let signed = sets::stream_updated_set(
+            &key,
+            &engine.issuer(&streams.slug),
+            &view.stream,
+            status,
+            reason.as_deref(),
+        )?;
+        store_stream_set(
+            engine,
+            tenant,
+            stream_id,
+            view.stream.status,
+            view.stream.delivery_method,
+            DeliveryKind::StreamUpdated,
+            signed,
+        )
+        .await?;
+    }
+    // Held SETs of a push stream go out when it is enabled again (a poll stream's stay until
+    // the poll queue serves them).
+    if view.stream.status == StreamStatus::Enabled
+        && view.stream.delivery_method == DeliveryMethod::Push
+    {
+        let released = match engine
+            .ctx
+            .store
+            .scope(tenant)
+            .deliveries()
+            .release_held(stream_id)
+            .await
+        {
+            Ok(d) => d,
+            Err(StoreError::NotFound) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        {
+            for d in released {
+                engine.dispatcher.submit(
+                    Job {
+                        tenant,
+                        id: d.id,
+                        stream: stream_id,
+                        event: d.event_id,
+                        kind: d.kind,
+                        token: d.set_token.into(),
+                        attempts: d.attempts,
+                        first_attempt_at: d.first_attempt_at,
+                        accepted_at: d.created_at,
+                        resigned: d.resigned,
+                    },
+                    true,
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,349 @@
+//! Push dispatch: per-stream lanes, per-endpoint concurrency caps and circuit breakers, and
+//! a timer for retries.
+//!
+//! - Each stream has a **lane** with two queues, first attempts and retries, served
+//!   alternately when both have work, so a burst of retries never starves new SETs and new
+//!   SETs never starve retries. A lane's task runs while it has work and exits when idle.
+//! - Each endpoint (`scheme://host:port`) has a **semaphore** capping the requests in flight
+//!   to it (`push.max_in_flight_per_endpoint`) and a **circuit breaker**: after
+//!   `push.breaker_failures` consecutive failures it opens for `push.breaker_cooldown_ms`;
+//!   SETs due meanwhile wait for it without an attempt, then one probe decides. A slow or
+//!   dead receiver thus holds only its own lanes; the others keep their pace.
+//! - The **timer** holds retries until they are due (a heap and one sleeping task).
+//! - Every delivery this process works on is **owned** (a set of ids) from dispatch to its
+//!   final outcome, so the recovery sweep never dispatches it twice.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sethub_domain::{DeliveryId, EventId, StreamId, TenantId};
+use sethub_store::DeliveryKind;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::Instant;
+
+use crate::engine::Engine;
+
+/// One SET to push.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub tenant: TenantId,
+    pub id: DeliveryId,
+    pub stream: StreamId,
+    pub event: Option<EventId>,
+    pub kind: DeliveryKind,
+    pub token: Arc<str>,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub first_attempt_at: Option<DateTime<Utc>>,
+    /// When the event was accepted (the start of the end-to-end latency).
+    pub accepted_at: DateTime<Utc>,
+    pub resigned: bool,
+}
+
+#[derive(Default)]
+struct LaneQueues {
+    fresh: VecDeque<Job>,
+    retry: VecDeque<Job>,
+    running: bool,
+    prefer_retry: bool,
+}
+
+impl LaneQueues {
+    fn pop(&mut self) -> Option<Job> {
+        let job = if self.prefer_retry {
+            self.retry.pop_front().or_else(|| self.fresh.pop_front())
+        } else {
+            self.fresh.pop_front().or_else(|| self.retry.pop_front())
+        };
+        self.prefer_retry = !self.prefer_retry;
+        job
+    }
+}
+
+#[derive(Default)]
+struct Lane {
+    queues: Mutex<LaneQueues>,
+}
+
+/// An endpoint's concurrency cap and circuit breaker.
+pub struct Endpoint {
+    permits: Arc<Semaphore>,
+    breaker: Mutex<Breaker>,
+}
+
+#[derive(Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
+    probing: bool,
+}
+
+/// What the breaker says about an attempt now.
+pub enum Gate {
+    Pass,
+    /// Open: come back at this instant.
+    WaitUntil(Instant),
+}
+
+impl Endpoint {
+    fn gate(&self) -> Gate {
+        let Ok(mut b) = self.breaker.lock() else {
+            return Gate::Pass;
+        };
+        match b.open_until {
+            Some(until) if Instant::now() < until => Gate::WaitUntil(until),
+            Some(until) => {
+                // Half open: one probe at a time.
+                if b.probing {
+                    Gate::WaitUntil(until + Duration::from_millis(500))
+                } else {
+                    b.probing = true;
+                    Gate::Pass
+                }
+            }
+            None => Gate::Pass,
+        }
+    }
+
+    /// A request reached the receiver and it answered in a way that is not a failure.
+    pub fn success(&self) {
+        if let Ok(mut b) = self.breaker.lock() {
+            *b = Breaker::default();
+        }
+    }
+
+    /// A network error, timeout or 5xx.
+    pub fn failure(&self, threshold: u32, cooldown: Duration) {
+        if let Ok(mut b) = self.breaker.lock() {
+            b.failures = b.failures.saturating_add(1);
+            b.probing = false;
+            if b.failures >= threshold {
+                b.open_until = Some(Instant::now() + cooldown);
+            }
+        }
+    }
+}
+
+struct Inner {
+    lanes: Mutex<HashMap<StreamId, Arc<Lane>>>,
+    owned: Mutex<HashSet<DeliveryId>>,
+    endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
+    timer: mpsc::UnboundedSender<(Instant, Job)>,
+    max_in_flight: usize,
+    /// Set once the engine exists (the engine holds the dispatcher).
+    engine: Mutex<Weak<Engine>>,
+}
+
+/// The dispatcher. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+impl Dispatcher {
+    /// A dispatcher and its timer's receiving end (run it with [`Dispatcher::run_timer`]).
+    pub fn new(max_in_flight: usize) -> (Self, mpsc::UnboundedReceiver<(Instant, Job)>) {
+        let (timer, rx) = mpsc::unbounded_channel();
+        (
+            Self {
+                inner: Arc::new(Inner {
+                    lanes: Mutex::default(),
+                    owned: Mutex::default(),
+                    endpoints: Mutex::default(),
+                    timer,
+                    max_in_flight,
+                    engine: Mutex::new(Weak::new()),
+                }),
+            },
+            rx,
+        )
+    }
+
+    pub fn bind(&self, engine: &Arc<Engine>) {
+        if let Ok(mut e) = self.inner.engine.lock() {
+            *e = Arc::downgrade(engine);
+        }
+    }
+
+    fn engine(&self) -> Option<Arc<Engine>> {
+        self.inner.engine.lock().ok()?.upgrade()
+    }
+
+    /// Whether this process is working on the delivery.
+    pub fn owns(&self, id: DeliveryId) -> bool {
+        self.inner.owned.lock().is_ok_and(|o| o.contains(&id))
+    }
+
+    /// The delivery reached its final outcome here (or was handed back to the store).
+    pub fn release(&self, id: DeliveryId) {
+        if let Ok(mut o) = self.inner.owned.lock() {
+            o.remove(&id);
+        }
+    }
+
+    /// Takes on a delivery due now (a first attempt, or one found by the recovery sweep);
+    /// ignored if this process already owns it.
+    pub fn submit(&self, job: Job, retry_class: bool) {
+        let fresh = self.inner.owned.lock().is_ok_and(|mut o| o.insert(job.id));
+        if fresh {
+            self.enqueue(job, retry_class);
+        }
+    }
+
+    /// Schedules an owned delivery for `at`.
+    pub fn schedule(&self, job: Job, at: Instant) {
+        if self.inner.timer.send((at, job)).is_err() {
+            tracing::warn!("the retry timer has stopped");
+        }
+    }
+
+    /// Puts an owned delivery back in its lane now (a re-signed SET, a due retry).
+    pub fn requeue(&self, job: Job) {
+        self.enqueue(job, true);
+    }
+
+    fn enqueue(&self, job: Job, retry_class: bool) {
+        let lane = {
+            let Ok(mut lanes) = self.inner.lanes.lock() else {
+                return;
+            };
+            lanes.entry(job.stream).or_default().clone()
+        };
+        let start = {
+            let Ok(mut q) = lane.queues.lock() else {
+                return;
+            };
+            if retry_class {
+                q.retry.push_back(job.clone());
+            } else {
+                q.fresh.push_back(job.clone());
+            }
+            !std::mem::replace(&mut q.running, true)
+        };
+        if start {
+            let this = self.clone();
+            let stream = job.stream;
+            tokio::spawn(async move { this.run_lane(stream, lane).await });
+        }
+    }
+
+    /// The endpoint state of an origin.
+    pub fn endpoint(&self, origin: &str) -> Arc<Endpoint> {
+        let Ok(mut map) = self.inner.endpoints.lock() else {
+            return Arc::new(Endpoint {
+                permits: Arc::new(Semaphore::new(self.inner.max_in_flight)),
+                breaker: Mutex::default(),
+            });
+        };
+        map.entry(origin.to_owned())
+            .or_insert_with(|| {
+                Arc::new(Endpoint {
+                    permits: Arc::new(Semaphore::new(self.inner.max_in_flight)),
+                    breaker: Mutex::default(),
+                })
+            })
+            .clone()
+    }
+
+    async fn run_lane(self, stream: StreamId, lane: Arc<Lane>) {
+        loop {
+            let job = {
+                let Ok(mut q) = lane.queues.lock() else {
+                    return;
+                };
+                match q.pop() {
+                    Some(job) => job,
+                    None => {
+                        q.running = false;
+                        break;
+                    }
+                }
+            };
+            let Some(engine) = self.engine() else { return };
+            match crate::push::worker::prepare(&engine, &job).await {
+                crate::push::worker::Prepared::Go { view, endpoint } => {
+                    match endpoint.gate() {
+                        Gate::WaitUntil(at) => {
+                            engine
+                                .metrics
+                                .deliveries
+                                .with_label_values(&["breaker_open"])
+                                .inc();
+                            self.schedule(job, at);
+                            continue;
+                        }
+                        Gate::Pass => {}
+                    }
+                    let permit: OwnedSemaphorePermit =
+                        match endpoint.permits.clone().acquire_owned().await {
+                            Ok(p) => p,
+                            Err(_) => return,
+                        };
+                    tokio::spawn(crate::push::worker::attempt(
+                        engine, job, view, endpoint, permit,
+                    ));
+                }
+                crate::push::worker::Prepared::Done => {}
+                crate::push::worker::Prepared::Later(at) => self.schedule(job, at),
+            }
+        }
+        // Forget an idle lane (a new one is made on demand), unless work arrived meanwhile.
+        if let Ok(mut lanes) = self.inner.lanes.lock()
+            && let Some(current) = lanes.get(&stream)
+            && Arc::ptr_eq(current, &lane)
+            && lane
+                .queues
+                .lock()
+                .is_ok_and(|q| !q.running && q.fresh.is_empty() && q.retry.is_empty())
+        {
+            lanes.remove(&stream);
+        }
+    }
+
+    /// Runs the retry timer: holds jobs until due, then puts them back in their lanes.
+    pub async fn run_timer(self, mut rx: mpsc::UnboundedReceiver<(Instant, Job)>) {
+        let mut heap: BinaryHeap<Reverse<(Instant, u64)>> = BinaryHeap::new();
+        let mut jobs: HashMap<u64, Job> = HashMap::new();
+        let mut seq = 0u64;
+        loop {
+            let next = heap.peek().map(|Reverse((at, _))| *at);
+            let sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some((at, job)) => {
+                        seq += 1;
+                        heap.push(Reverse((at, seq)));
+                        jobs.insert(seq, job);
+                    }
+                    None => return,
+                },
+                () = sleep => {
+                    let now = Instant::now();
+                    while let Some(Reverse((at, id))) = heap.peek().copied() {
+                        if at > now {
+                            break;
+                        }
+                        heap.pop();
+                        if let Some(job) = jobs.remove(&id) {
+                            self.requeue(job);
+                        }
+                    }
+                }
+            }
+            if let Some(engine) = self.engine() {
+                engine
+                    .metrics
+                    .retry_scheduled
+                    .set(i64::try_from(jobs.len()).unwrap_or(i64::MAX));
+            }
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! What every fan-out task shares: the app context, the stream cache, the dispatcher, the
+//! recorder and the metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sethub_app::AppContext;
+use sethub_domain::TenantId;
+use sethub_jose::SigningKey;
+use sethub_jose::keyring::MasterKeyring;
+
+use crate::cache::{StreamCache, TenantStreams};
+use crate::dispatch::Dispatcher;
+use crate::metrics::FanoutMetrics;
+use crate::recorder::Recorder;
+use crate::retry::RetrySchedule;
+
+pub struct Engine {
+    pub ctx: AppContext,
+    pub ring: MasterKeyring,
+    pub cache: StreamCache,
+    pub metrics: FanoutMetrics,
+    pub dispatcher: Dispatcher,
+    pub recorder: Recorder,
+    pub schedule: RetrySchedule,
+    pub client: reqwest::Client,
+    pub egress: sethub_egress::EgressPolicy,
+    pub signing_keys: SigningKeyCache,
+}
+
+/// How long fan-out signs with a tenant's key before it looks the active key up again.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// The tenants' active signing keys, with when each was looked up.
+pub type SigningKeyCache =
+    std::sync::Mutex<std::collections::HashMap<TenantId, (std::time::Instant, Arc<SigningKey>)>>;
+
+/// Errors of fan-out work: transient ones are retried (the bus message stays unsettled),
+/// permanent ones are logged and the message is acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkError {
+    #[error("{0}")]
+    Transient(String),
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<sethub_store::StoreError> for WorkError {
+    fn from(e: sethub_store::StoreError) -> Self {
+        match e {
+            sethub_store::StoreError::NotFound => Self::Permanent("not found".into()),
+            other => Self::Transient(other.to_string()),
+        }
+    }
+}
+
+impl From<sethub_app::keys::KeysError> for WorkError {
+    fn from(e: sethub_app::keys::KeysError) -> Self {
+        Self::Transient(format!("signing key: {e}"))
+    }
+}
+
+impl From<sethub_jose::KeyError> for WorkError {
+    fn from(e: sethub_jose::KeyError) -> Self {
+        Self::Permanent(format!("cannot sign: {e}"))
+    }
+}
+
+impl Engine {
+    /// The tenant's streams, checked against the database's version now.
+    pub async fn streams_now(&self, tenant: TenantId) -> Result<Arc<TenantStreams>, WorkError> {
+        Ok(self
+            .cache
+            .get(&self.ctx, &self.ring, tenant, Duration::ZERO)
+            .await?)
+    }
+
+    /// The tenant's streams at `version` or newer: the cached copy if it is, else reloaded.
+    pub async fn streams_at_least(
+        &self,
+        tenant: TenantId,
+        version: i64,
+    ) -> Result<Arc<TenantStreams>, WorkError> {
+        if let Some(c) = self.cache.cached_at_least(tenant, version) {
+            return Ok(c);
+        }
+        self.streams_now(tenant).await
+    }
+
+    /// The tenant's streams, checked within the last second (push workers).
+    pub async fn streams_recent(&self, tenant: TenantId) -> Result<Arc<TenantStreams>, WorkError> {
+        Ok(self
+            .cache
+            .get(&self.ctx, &self.ring, tenant, Duration::from_secs(1))
+            .await?)
+    }
+
+    /// The key that signs the tenant's SETs now, looked up at most once per
+    /// [`KEY_CACHE_TTL`] per tenant. Signing a few seconds longer with a key that was just
+    /// replaced is harmless: a replaced key stays published (retiring) for days.
+    pub async fn signing_key(&self, tenant: TenantId) -> Result<Arc<SigningKey>, WorkError> {
+        if let Ok(cache) = self.signing_keys.lock()
+            && let Some((at, key)) = cache.get(&tenant)
+            && at.elapsed() < KEY_CACHE_TTL
+        {
+            return Ok(key.clone());
+        }
+        let key = sethub_app::keys::active_signing_key(&self.ctx, tenant).await?;
+        if let Ok(mut cache) = self.signing_keys.lock() {
+            cache.insert(tenant, (std::time::Instant::now(), key.clone()));
+        }
+        Ok(key)
+    }
+
+    /// Forgets the tenant's cached signing key (a receiver said a signature failed).
+    pub fn forget_signing_key(&self, tenant: TenantId) {
+        if let Ok(mut cache) = self.signing_keys.lock() {
+            cache.remove(&tenant);
+        }
+    }
+
+    /// The tenant's issuer.
+    pub fn issuer(&self, slug: &str) -> String {
+        sethub_app::admin::issuer(&self.ctx, slug)
+    }
+}
+
+/// Runs `work` until it succeeds or fails permanently, backing off between transient
+/// failures (a backend is down: the bus message stays unsettled meanwhile, so nothing is
+/// lost if this process dies, and nothing is dead-lettered for a backend outage).
+pub async fn with_retries<T, F, Fut>(what: &str, mut work: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, WorkError>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match work().await {
+            Ok(v) => return Ok(v),
+            Err(WorkError::Permanent(e)) => return Err(e),
+            Err(WorkError::Transient(e)) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "{what} failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The fan-out service's metrics (all prefixed `sethub_` by the registry):
+//!
+//! - `fanout_events_total{outcome}`: bus messages of accepted events, by what became of them;
+//! - `sets_signed_total{kind}`: SETs signed (`event`, `verification`, `stream_updated`,
+//!   `resigned`);
+//! - `push_deliveries_total{outcome}`: push outcomes (`delivered`, `delivered_nonstandard`,
+//!   `retry`, `dead`, `resign`, `disabled`, `dropped`, `held`, `breaker_open`);
+//! - `push_attempt_seconds`: latency of one push request;
+//! - `end_to_end_seconds`: from the event's acceptance by ingest to the receiver's 2xx;
+//! - `push_retry_scheduled`: deliveries waiting for a retry in this process;
+//! - `push_in_flight`: push requests in flight;
+//! - `bus_lag_seconds{queue}`: from a message's publication to its consumption.
+
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
+use sethub_telemetry::Metrics;
+
+/// Handles on the fan-out metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct FanoutMetrics {
+    pub events: IntCounterVec,
+    pub signed: IntCounterVec,
+    pub deliveries: IntCounterVec,
+    pub attempt_seconds: Histogram,
+    pub end_to_end_seconds: Histogram,
+    pub retry_scheduled: IntGauge,
+    pub in_flight: IntGauge,
+    pub bus_lag_seconds: HistogramVec,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    300.0, 3600.0,
+];
+
+impl FanoutMetrics {
+    /// Creates the metrics and registers them on `registry` (a second registration of the same
+    /// names, as when tests start fan-out twice in one process, keeps the first).
+    pub fn new(registry: &Metrics) -> Self {
+        let counter = |name: &str, help: &str, label: &str| {
+            IntCounterVec::new(Opts::new(name, help), &[label])
+                .unwrap_or_else(|e| unreachable!("static metric definition {name} is invalid: {e}"))
+        };
+        let histogram = |name: &str, help: &str| {
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
+                .unwrap_or_else(|e| unreachable!("static metric definition {name} is invalid: {e}"))
+        };
+        let gauge = |name: &str, help: &str| {
+            IntGauge::new(name, help)
+                .unwrap_or_else(|e| unreachable!("static metric definition {name} is invalid: {e}"))
+        };
+        let m = Self {
+            events: counter(
+                "fanout_events_total",
+                "Accepted events consumed by fan-out, by outcome",
+                "outcome",
+            ),
+            signed: counter("sets_signed_total", "SETs signed, by kind", "kind"),
+            deliveries: counter("push_deliveries_total", "Push delivery outcomes", "outcome"),
+            attempt_seconds: histogram("push_attempt_seconds", "Latency of one push request"),
+            end_to_end_seconds: histogram(
+                "end_to_end_seconds",
+                "From an event's acceptance to the receiver's 2xx",
+            ),
+            retry_scheduled: gauge(
+                "push_retry_scheduled",
+                "Deliveries waiting for a retry in this process",
+            ),
+            in_flight: gauge("push_in_flight", "Push requests in flight"),
+            bus_lag_seconds: HistogramVec::new(
+                HistogramOpts::new(
+                    "bus_lag_seconds",
+                    "From a bus message's publication to its consumption",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["queue"],
+            )
+            .unwrap_or_else(|e| unreachable!("static metric definition is invalid: {e}")),
+        };
+        for result in [
+            registry.register(&m.events),
+            registry.register(&m.signed),
+            registry.register(&m.deliveries),
+            registry.register(&m.attempt_seconds),
+            registry.register(&m.end_to_end_seconds),
+            registry.register(&m.retry_scheduled),
+            registry.register(&m.in_flight),
+            registry.register(&m.bus_lag_seconds),
+        ] {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "fan-out metric already registered");
+            }
+        }
+        m
+    }
+}

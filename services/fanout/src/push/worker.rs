@@ -1,0 +1,468 @@
+//! One push attempt and what follows from its answer (RFC 8935; the decision itself is
+//! [`super::outcome::classify`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use sethub_domain::StreamStatus;
+use sethub_store::{Attempt, Change, DeliveryKind, DeliveryState, NewDelivery, Update};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
+
+use super::outcome::{Outcome, PushResponse, classify};
+use crate::cache::StreamView;
+use crate::dispatch::{Endpoint, Job};
+use crate::engine::Engine;
+use crate::recorder::Record;
+
+/// The most of a receiver's answer read (enough for an RFC 8935 error body).
+const MAX_ANSWER: usize = 16 * 1024;
+
+/// What to do with a job before pushing it.
+pub enum Prepared {
+    Go {
+        view: Arc<StreamView>,
+        endpoint: Arc<Endpoint>,
+    },
+    /// Settled without an attempt (stream gone, paused or disabled).
+    Done,
+    /// Cannot tell now (the database is down): try again at this instant.
+    Later(Instant),
+}
+
+/// Looks the job's stream up and decides whether it can be pushed now.
+pub async fn prepare(engine: &Arc<Engine>, job: &Job) -> Prepared {
+    let streams = match engine.streams_recent(job.tenant).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, stream = %job.stream, "cannot load the stream; retrying shortly");
+            return Prepared::Later(Instant::now() + Duration::from_secs(2));
+        }
+    };
+    let Some(view) = streams.get(job.stream).cloned() else {
+        // Deleted: its deliveries went with it.
+        engine.dispatcher.release(job.id);
+        return Prepared::Done;
+    };
+    let exempt = job.kind == DeliveryKind::StreamUpdated;
+    let change = match view.stream.status {
+        StreamStatus::Enabled => None,
+        _ if exempt => None,
+        StreamStatus::Paused => Some(Change::Held),
+        StreamStatus::Disabled => Some(Change::Dropped {
+            reason: "the stream is disabled".into(),
+        }),
+    };
+    if let Some(change) = change {
+        let label = if change == Change::Held {
+            "held"
+        } else {
+            "dropped"
+        };
+        engine.metrics.deliveries.with_label_values(&[label]).inc();
+        finish(engine, job, change, None).await;
+        return Prepared::Done;
+    }
+    let (Some(_), Some(origin)) = (&view.stream.endpoint_url, &view.origin) else {
+        finish(
+            engine,
+            job,
+            Change::Dead {
+                status: None,
+                error: "the stream has no push endpoint".into(),
+            },
+            None,
+        )
+        .await;
+        return Prepared::Done;
+    };
+    let endpoint = engine.dispatcher.endpoint(origin);
+    Prepared::Go { view, endpoint }
+}
+
+/// Records a final outcome and gives the delivery up.
+async fn finish(engine: &Engine, job: &Job, change: Change, attempt: Option<Attempt>) {
+    engine
+        .recorder
+        .record(Record {
+            tenant: job.tenant,
+            update: Update {
+                id: job.id,
+                at: Utc::now(),
+                attempted: attempt.is_some(),
+                change,
+            },
+            attempt,
+            release: true,
+        })
+        .await;
+}
+
+struct Answer {
+    status: Option<u16>,
+    outcome: Outcome,
+    excerpt: Option<String>,
+    error: Option<String>,
+}
+
+async fn send(engine: &Engine, job: &Job, view: &StreamView) -> Answer {
+    let url = view.stream.endpoint_url.as_deref().unwrap_or_default();
+    if let Err(e) = engine.egress.check_url(url) {
+        return Answer {
+            status: None,
+            outcome: Outcome::Retry {
+                reason: format!("push endpoint refused: {e}"),
+                not_before: None,
+            },
+            excerpt: None,
+            error: Some(e.to_string()),
+        };
+    }
+    let mut req = engine
+        .client
+        .post(url)
+        .header("Content-Type", "application/secevent+jwt")
+        .header("Accept", "application/json")
+        .body(job.token.as_bytes().to_vec());
+    if let Some(auth) = &view.authorization {
+        req = req.header("Authorization", auth);
+    }
+    match req.send().await {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let retry_after = header("retry-after");
+            let content_type = header("content-type");
+            let mut body = Vec::new();
+            while body.len() < MAX_ANSWER {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            body.truncate(MAX_ANSWER);
+            let outcome = classify(&PushResponse {
+                status,
+                retry_after: retry_after.as_deref(),
+                content_type: content_type.as_deref(),
+                body: &body,
+            });
+            let keep = engine
+                .ctx
+                .config
+                .push
+                .response_excerpt_bytes
+                .min(body.len());
+            let excerpt = (keep > 0).then(|| String::from_utf8_lossy(&body[..keep]).into_owned());
+            Answer {
+                status: Some(status),
+                outcome,
+                excerpt,
+                error: None,
+            }
+        }
+        Err(e) => {
+            let reason = if sethub_egress::is_refused_by_guard(&e) {
+                "push endpoint refused by the SSRF guard (it resolves to a non-global address)"
+                    .to_owned()
+            } else if e.is_timeout() {
+                "timed out".to_owned()
+            } else if e.is_connect() {
+                "cannot connect".to_owned()
+            } else {
+                "request failed".to_owned()
+            };
+            // The error's chain, without the URL (it may carry a token in its query).
+            let detail = format!("{reason}: {}", source_chain(&e));
+            Answer {
+                status: None,
+                outcome: Outcome::Retry {
+                    reason: detail.clone(),
+                    not_before: None,
+                },
+                excerpt: None,
+                error: Some(detail),
+            }
+        }
+    }
+}
+
+fn source_chain(e: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    if parts.is_empty() {
+        "no detail".into()
+    } else {
+        parts.join(": ")
+    }
+}
+
+/// Pushes the job's SET once and acts on the answer.
+pub async fn attempt(
+    engine: Arc<Engine>,
+    mut job: Job,
+    view: Arc<StreamView>,
+    endpoint: Arc<Endpoint>,
+    permit: OwnedSemaphorePermit,
+) {
+    let attempted_at = Utc::now();
+    let started = std::time::Instant::now();
+    engine.metrics.in_flight.inc();
+    let answer = send(&engine, &job, &view).await;
+    engine.metrics.in_flight.dec();
+    drop(permit);
+    let latency = started.elapsed();
+    engine
+        .metrics
+        .attempt_seconds
+        .observe(latency.as_secs_f64());
+    let push = &engine.ctx.config.push;
+    let cooldown = Duration::from_millis(push.breaker_cooldown_ms);
+    match &answer.outcome {
+        Outcome::Retry { not_before, .. } if not_before.is_none() => {
+            endpoint.failure(push.breaker_failures, cooldown);
+        }
+        _ => endpoint.success(),
+    }
+    let failures = job.attempts + 1;
+    let first = *job.first_attempt_at.get_or_insert(attempted_at);
+    let (delivery_id, stream_id) = (job.id, job.stream);
+    let log = |outcome: &str, error: Option<String>| Attempt {
+        delivery_id,
+        stream_id,
+        attempted_at,
+        status: answer.status,
+        latency_ms: u32::try_from(latency.as_millis()).unwrap_or(u32::MAX),
+        outcome: outcome.to_owned(),
+        error,
+        response_excerpt: answer.excerpt.clone(),
+    };
+    let metric = |label: &str| engine.metrics.deliveries.with_label_values(&[label]).inc();
+    match answer.outcome.clone() {
+        Outcome::Delivered | Outcome::DeliveredNonStandard { .. } => {
+            let status = answer.status.unwrap_or(202);
+            metric(if status == 202 {
+                "delivered"
+            } else {
+                "delivered_nonstandard"
+            });
+            if job.kind == DeliveryKind::Event {
+                let e2e = (Utc::now() - job.accepted_at).to_std().unwrap_or_default();
+                engine.metrics.end_to_end_seconds.observe(e2e.as_secs_f64());
+            }
+            let attempt = log("delivered", None);
+            finish(&engine, &job, Change::Delivered { status }, Some(attempt)).await;
+        }
+        Outcome::Retry { reason, not_before } => {
+            let age = (Utc::now() - first).to_std().unwrap_or_default();
+            let random: f64 = rand::random();
+            let delay = if job.kind == DeliveryKind::StreamUpdated
+                && view.stream.status != StreamStatus::Enabled
+            {
+                // The last word to a stream being stopped: one attempt only.
+                None
+            } else {
+                engine
+                    .schedule
+                    .next_delay(failures, age, random, not_before)
+            };
+            match delay {
+                Some(delay) => {
+                    metric("retry");
+                    let next = Utc::now() + delay;
+                    let attempt = log("retry", answer.error.clone().or(Some(reason.clone())));
+                    engine
+                        .recorder
+                        .record(Record {
+                            tenant: job.tenant,
+                            update: Update {
+                                id: job.id,
+                                at: Utc::now(),
+                                attempted: true,
+                                change: Change::Retry {
+                                    next_attempt_at: next,
+                                    status: answer.status,
+                                    error: reason,
+                                },
+                            },
+                            attempt: Some(attempt),
+                            release: false,
+                        })
+                        .await;
+                    job.attempts = failures;
+                    engine.dispatcher.schedule(job, Instant::now() + delay);
+                }
+                None => {
+                    metric("dead");
+                    let error = format!("gave up after {failures} attempts: {reason}");
+                    let attempt = log("dead", Some(error.clone()));
+                    let change = Change::Dead {
+                        status: answer.status,
+                        error,
+                    };
+                    finish(&engine, &job, change, Some(attempt)).await;
+                }
+            }
+        }
+        Outcome::Resign { description } => {
+            metric("resign");
+            let attempt = log("resign", None);
+            resign(&engine, job, &description, answer.status, attempt).await;
+        }
+        Outcome::RejectSet { err, description } => {
+            metric("dead");
+            let error = format!("receiver refused the SET: {err}: {description}");
+            let attempt = log("dead", Some(error.clone()));
+            let change = Change::Dead {
+                status: answer.status,
+                error,
+            };
+            finish(&engine, &job, change, Some(attempt)).await;
+        }
+        Outcome::DisableStream { reason } => {
+            metric("disabled");
+            let attempt = log("disabled", Some(reason.clone()));
+            let change = Change::Dead {
+                status: answer.status,
+                error: format!("the receiver refused the stream: {reason}"),
+            };
+            finish(&engine, &job, change, Some(attempt)).await;
+            if job.kind != DeliveryKind::StreamUpdated {
+                disable_stream(&engine, &job, &view, &reason).await;
+            }
+        }
+    }
+}
+
+/// `jws_signature_failed`: sign the same claims again with the tenant's current key, once.
+async fn resign(
+    engine: &Arc<Engine>,
+    mut job: Job,
+    description: &str,
+    status: Option<u16>,
+    attempt: Attempt,
+) {
+    let signed = if job.resigned {
+        None
+    } else {
+        engine.forget_signing_key(job.tenant);
+        match engine.signing_key(job.tenant).await {
+            Ok(key) => crate::sets::resign(&key, &job.token).ok(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load the signing key to re-sign");
+                None
+            }
+        }
+    };
+    let Some(signed) = signed else {
+        let error = format!("signature refused again after re-signing: {description}");
+        finish(engine, &job, Change::Dead { status, error }, Some(attempt)).await;
+        return;
+    };
+    engine.metrics.signed.with_label_values(&["resigned"]).inc();
+    engine
+        .recorder
+        .record(Record {
+            tenant: job.tenant,
+            update: Update {
+                id: job.id,
+                at: Utc::now(),
+                attempted: true,
+                change: Change::Resigned {
+                    jti: signed.jti,
+                    set_token: signed.token.clone(),
+                    status,
+                    error: format!("jws_signature_failed: {description}"),
+                },
+            },
+            attempt: Some(attempt),
+            release: false,
+        })
+        .await;
+    job.token = signed.token.into();
+    job.resigned = true;
+    job.attempts += 1;
+    engine.dispatcher.requeue(job);
+}
+
+/// The receiver refused the stream itself: disable it with the reason, and tell it with a
+/// stream-updated SET (sent before the stream stops, SSF §6).
+async fn disable_stream(engine: &Arc<Engine>, job: &Job, view: &StreamView, reason: &str) {
+    let scope = engine.ctx.store.scope(job.tenant);
+    let result = async {
+        let slug = engine.streams_recent(job.tenant).await?.slug.clone();
+        let key = engine.signing_key(job.tenant).await?;
+        let signed = crate::sets::stream_updated_set(
+            &key,
+            &engine.issuer(&slug),
+            &view.stream,
+            StreamStatus::Disabled.as_str(),
+            Some(reason),
+        )?;
+        // Exactly one of the SETs refused at the same time disables the stream and
+        // announces it.
+        let changed = scope
+            .streams()
+            .disable_if_not_disabled(
+                job.stream,
+                &format!("disabled by sethub: the receiver answered {reason}"),
+            )
+            .await?;
+        if !changed {
+            return Ok(None);
+        }
+        let id = sethub_domain::DeliveryId::new();
+        scope
+            .deliveries()
+            .insert_many(vec![NewDelivery {
+                id,
+                stream_id: job.stream,
+                event_id: None,
+                kind: DeliveryKind::StreamUpdated,
+                jti: signed.jti,
+                set_token: signed.token.clone(),
+                state: DeliveryState::Pending,
+                next_attempt_at: Some(Utc::now()),
+            }])
+            .await?;
+        Ok::<_, crate::engine::WorkError>(Some(Job {
+            tenant: job.tenant,
+            id,
+            stream: job.stream,
+            event: None,
+            kind: DeliveryKind::StreamUpdated,
+            token: signed.token.into(),
+            attempts: 0,
+            first_attempt_at: None,
+            accepted_at: Utc::now(),
+            resigned: false,
+        }))
+    }
+    .await;
+    match result {
+        Ok(Some(notice)) => {
+            engine
+                .metrics
+                .signed
+                .with_label_values(&["stream_updated"])
+                .inc();
+            tracing::warn!(tenant = %job.tenant, stream = %job.stream, %reason,
+                "stream disabled: the receiver refused it");
+            engine.cache.invalidate(job.tenant);
+            engine.dispatcher.submit(notice, true);
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(tenant = %job.tenant, stream = %job.stream, error = %e,
+            "cannot disable the stream the receiver refused"),
+    }
+}

@@ -1,0 +1,109 @@
+//! The recovery sweep: pending deliveries that no process is working on (their fan-out
+//! process died, or an outcome was lost) are found in the store and dispatched again.
+//!
+//! At start it takes every pending delivery already due; then, every
+//! `push.sweep_interval_secs`, those overdue by more than `push.orphan_after_secs` that this
+//! process does not own. Another live fan-out process may still be holding such a delivery
+//! (a long backlog behind a slow receiver): then it is pushed twice, which at-least-once
+//! delivery allows and receivers dedupe by `jti`/`txn`. It also prunes the delivery log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::dispatch::Job;
+use crate::engine::Engine;
+
+/// Most deliveries taken per tenant per pass.
+const PASS_LIMIT: u64 = 5_000;
+
+pub async fn run(engine: Arc<Engine>) {
+    let push = engine.ctx.config.push.clone();
+    let interval = Duration::from_secs(push.sweep_interval_secs);
+    let grace = chrono::Duration::seconds(i64::try_from(push.orphan_after_secs).unwrap_or(60));
+    let retention = chrono::Duration::days(i64::from(push.attempt_retention_days));
+    let mut first = true;
+    let mut last_prune = None::<tokio::time::Instant>;
+    loop {
+        let before = if first {
+            Utc::now()
+        } else {
+            Utc::now() - grace
+        };
+        match sweep(&engine, before).await {
+            Ok(n) if n > 0 => tracing::info!(
+                deliveries = n,
+                "recovery sweep took over pending deliveries"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "recovery sweep failed; trying again later"),
+        }
+        first = false;
+        if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+            last_prune = Some(tokio::time::Instant::now());
+            if let Err(e) = prune(&engine, Utc::now() - retention).await {
+                tracing::warn!(error = %e, "delivery log pruning failed");
+            }
+        }
+        // A periodic task, not a wait for a condition.
+        tokio::time::sleep(interval).await;
+    }
+}
+
+async fn sweep(
+    engine: &Engine,
+    before: chrono::DateTime<Utc>,
+) -> Result<usize, sethub_store::StoreError> {
+    let mut taken = 0;
+    for tenant in engine.ctx.store.tenants().list().await? {
+        let due = engine
+            .ctx
+            .store
+            .scope(tenant.id)
+            .deliveries()
+            .due(before, PASS_LIMIT)
+            .await?;
+        for d in due {
+            if engine.dispatcher.owns(d.id) {
+                continue;
+            }
+            taken += 1;
+            engine.dispatcher.submit(
+                Job {
+                    tenant: tenant.id,
+                    id: d.id,
+                    stream: d.stream_id,
+                    event: d.event_id,
+                    kind: d.kind,
+                    token: d.set_token.into(),
+                    attempts: d.attempts,
+                    first_attempt_at: d.first_attempt_at,
+                    accepted_at: d.created_at,
+                    resigned: d.resigned,
+                },
+                true,
+            );
+        }
+    }
+    Ok(taken)
+}
+
+async fn prune(
+    engine: &Engine,
+    before: chrono::DateTime<Utc>,
+) -> Result<(), sethub_store::StoreError> {
+    for tenant in engine.ctx.store.tenants().list().await? {
+        let n = engine
+            .ctx
+            .store
+            .scope(tenant.id)
+            .deliveries()
+            .prune_attempts(before)
+            .await?;
+        if n > 0 {
+            tracing::info!(tenant = %tenant.id, rows = n, "pruned the delivery log");
+        }
+    }
+    Ok(())
+}

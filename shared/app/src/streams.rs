@@ -1,0 +1,55 @@
+//! What the control plane and the data plane must agree on about a stream: how its push
+//! `Authorization` header is sealed at rest, and which push targets the SSRF guard allows.
+
+use sethub_domain::{StreamId, TenantId};
+use sethub_egress::EgressPolicy;
+use sethub_jose::keyring::{KeyringError, MasterKeyring, SealContext, SealedKey};
+
+use crate::AppContext;
+
+/// The context a stream's `authorization_header` is sealed under: bound to the tenant and the
+/// stream, so a sealed header copied to another stream does not open.
+pub fn authorization_seal_context(tenant: TenantId, stream: StreamId) -> SealContext {
+    SealContext::new("stream-authorization", tenant, stream.to_string())
+}
+
+/// Why a sealed header could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the authorization header of stream {stream}: {reason}")]
+pub struct OpenError {
+    pub stream: StreamId,
+    pub reason: String,
+}
+
+/// The master keyring of this deployment.
+pub fn keyring(ctx: &AppContext) -> Result<MasterKeyring, KeyringError> {
+    MasterKeyring::new(ctx.master_keys.iter().cloned())
+}
+
+/// Opens a stream's sealed `authorization_header`.
+pub fn open_authorization(
+    ring: &MasterKeyring,
+    tenant: TenantId,
+    stream: StreamId,
+    sealed: &[u8],
+) -> Result<String, OpenError> {
+    let fail = |reason: String| OpenError { stream, reason };
+    let text = std::str::from_utf8(sealed).map_err(|e| fail(e.to_string()))?;
+    let sealed: SealedKey = text.parse().map_err(|e| fail(format!("{e}")))?;
+    let bytes = ring
+        .open(&authorization_seal_context(tenant, stream), &sealed)
+        .map_err(|e| fail(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| fail(e.to_string()))
+}
+
+/// The SSRF policy for push endpoints: the operator's settings, relaxed in the embedded
+/// default (a laptop's receivers are on loopback and plain HTTP).
+pub fn egress_policy(ctx: &AppContext) -> EgressPolicy {
+    let push = &ctx.config.push;
+    let embedded = ctx.config.backends().is_embedded();
+    EgressPolicy {
+        allow_private: push.allow_private_targets || embedded,
+        allowed_networks: push.allowed_networks.clone(),
+        allow_http: push.allow_http || embedded,
+    }
+}

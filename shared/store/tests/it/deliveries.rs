@@ -1,0 +1,410 @@
+//! The deliveries repository (and the streams version fan-out relies on) on PostgreSQL and
+//! SQLite.
+
+use chrono::{Duration, Utc};
+use sethub_domain::{DeliveryId, DeliveryMethod, EventId, StreamId, StreamStatus, TenantId};
+use sethub_store::testing::TestDb;
+use sethub_store::{
+    Attempt, Change, DeliveryKind, DeliveryState, NewDelivery, Store, StoreError, StreamFields,
+    Update,
+};
+
+use crate::support::{new_receiver, tenant};
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name(sethub_store::testing::TestDb::postgres().await).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(sethub_store::testing::TestDb::sqlite().await).await })*
+        }
+    };
+}
+
+contract!(
+    a_repeated_stream_and_event_pair_stores_one_delivery,
+    outcomes_change_state_and_write_the_delivery_log,
+    due_lists_pending_deliveries_by_due_time_only,
+    held_deliveries_are_released_oldest_first,
+    every_stream_change_moves_the_streams_version,
+    another_tenant_never_sees_or_changes_a_delivery,
+    the_log_is_pruned_by_age,
+);
+
+async fn stream(store: &Store, tenant: TenantId) -> StreamId {
+    let scope = store.scope(tenant);
+    let rx = scope.receivers().create(new_receiver("rx")).await.unwrap();
+    let id = StreamId::new();
+    scope
+        .streams()
+        .create(
+            id,
+            rx.id,
+            StreamFields {
+                aud: vec!["rcv".into()],
+                delivery_method: DeliveryMethod::Push,
+                endpoint_url: Some("https://rx.example.com/events".into()),
+                authorization_sealed: None,
+                events_requested: None,
+                events_delivered: vec!["https://example.com/e".into()],
+                description: None,
+                min_verification_interval: 30,
+                inactivity_timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    id
+}
+
+fn new(stream: StreamId, event: Option<EventId>, state: DeliveryState) -> NewDelivery {
+    NewDelivery {
+        id: DeliveryId::new(),
+        stream_id: stream,
+        event_id: event,
+        kind: if event.is_some() {
+            DeliveryKind::Event
+        } else {
+            DeliveryKind::Verification
+        },
+        jti: uuid::Uuid::new_v4().simple().to_string(),
+        set_token: "a.b.c".into(),
+        state,
+        next_attempt_at: (state == DeliveryState::Pending).then(Utc::now),
+    }
+}
+
+fn attempt(d: &NewDelivery, status: Option<u16>, outcome: &str) -> Attempt {
+    Attempt {
+        delivery_id: d.id,
+        stream_id: d.stream_id,
+        attempted_at: Utc::now(),
+        status,
+        latency_ms: 12,
+        outcome: outcome.into(),
+        error: None,
+        response_excerpt: Some("ok".into()),
+    }
+}
+
+async fn a_repeated_stream_and_event_pair_stores_one_delivery(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s1 = stream(db.store(), t.id).await;
+    let s2 = stream(db.store(), t.id).await;
+    let event = EventId::new();
+    let d = db.store().scope(t.id).deliveries();
+    let first = vec![
+        new(s1, Some(event), DeliveryState::Pending),
+        new(s2, Some(event), DeliveryState::Pending),
+    ];
+    assert_eq!(d.insert_many(first.clone()).await.unwrap(), 2);
+    // The same event fanned out again (a redelivered bus message): nothing new.
+    let again = vec![
+        new(s1, Some(event), DeliveryState::Pending),
+        new(s2, Some(event), DeliveryState::Pending),
+    ];
+    assert_eq!(d.insert_many(again).await.unwrap(), 0);
+    let stored = d.for_event(event).await.unwrap();
+    let mut ids: Vec<_> = stored.iter().map(|x| x.id).collect();
+    ids.sort();
+    let mut want: Vec<_> = first.iter().map(|x| x.id).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    // SETs without an event (verification) never collide.
+    let v = vec![
+        new(s1, None, DeliveryState::Pending),
+        new(s1, None, DeliveryState::Pending),
+    ];
+    assert_eq!(d.insert_many(v).await.unwrap(), 2);
+}
+
+async fn outcomes_change_state_and_write_the_delivery_log(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    let ok1 = new(s, Some(EventId::new()), DeliveryState::Pending);
+    let ok2 = new(s, Some(EventId::new()), DeliveryState::Pending);
+    let retry = new(s, Some(EventId::new()), DeliveryState::Pending);
+    let dead = new(s, Some(EventId::new()), DeliveryState::Pending);
+    d.insert_many(vec![ok1.clone(), ok2.clone(), retry.clone(), dead.clone()])
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let next = now + Duration::seconds(30);
+    let updates = vec![
+        Update {
+            id: ok1.id,
+            at: now,
+            attempted: true,
+            change: Change::Delivered { status: 202 },
+        },
+        Update {
+            id: ok2.id,
+            at: now,
+            attempted: true,
+            change: Change::Delivered { status: 200 },
+        },
+        Update {
+            id: retry.id,
+            at: now,
+            attempted: true,
+            change: Change::Retry {
+                next_attempt_at: next,
+                status: Some(503),
+                error: "receiver answered HTTP 503".into(),
+            },
+        },
+        Update {
+            id: dead.id,
+            at: now,
+            attempted: true,
+            change: Change::Dead {
+                status: Some(400),
+                error: "invalid_request".into(),
+            },
+        },
+    ];
+    let log = vec![
+        attempt(&ok1, Some(202), "delivered"),
+        attempt(&ok2, Some(200), "delivered"),
+        attempt(&retry, Some(503), "retry"),
+        attempt(&dead, Some(400), "dead"),
+    ];
+    d.apply(&updates, &log).await.unwrap();
+
+    let got = d.get(ok1.id).await.unwrap();
+    assert_eq!(got.state, DeliveryState::Delivered);
+    assert_eq!(got.attempts, 1);
+    assert_eq!(got.last_status, Some(202));
+    assert!(got.delivered_at.is_some() && got.first_attempt_at.is_some());
+    assert_eq!(d.get(ok2.id).await.unwrap().last_status, Some(200));
+    let got = d.get(retry.id).await.unwrap();
+    assert_eq!(got.state, DeliveryState::Pending);
+    assert_eq!(got.attempts, 1);
+    assert_eq!(
+        got.next_attempt_at.unwrap().timestamp_micros(),
+        next.timestamp_micros()
+    );
+    assert_eq!(
+        got.last_error.as_deref(),
+        Some("receiver answered HTTP 503")
+    );
+    let got = d.get(dead.id).await.unwrap();
+    assert_eq!(got.state, DeliveryState::Dead);
+    assert_eq!(got.next_attempt_at, None);
+
+    // A late outcome never reopens a delivered one.
+    d.apply(
+        &[Update {
+            id: ok1.id,
+            at: Utc::now(),
+            attempted: true,
+            change: Change::Retry {
+                next_attempt_at: next,
+                status: None,
+                error: "late".into(),
+            },
+        }],
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(d.get(ok1.id).await.unwrap().state, DeliveryState::Delivered);
+
+    let logged = d.attempts_for_stream(s, 10).await.unwrap();
+    assert_eq!(logged.len(), 4);
+    assert_eq!(
+        d.attempts_for_delivery(retry.id).await.unwrap()[0].status,
+        Some(503)
+    );
+    let counts = d.count_by_state(s).await.unwrap();
+    let count = |st| counts.iter().find(|(s, _)| *s == st).map_or(0, |(_, n)| *n);
+    assert_eq!(count(DeliveryState::Delivered), 2);
+    assert_eq!(count(DeliveryState::Pending), 1);
+    assert_eq!(count(DeliveryState::Dead), 1);
+    let dead_only = d
+        .list_for_stream(s, Some(DeliveryState::Dead), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(dead_only.len(), 1);
+    assert_eq!(dead_only[0].id, dead.id);
+}
+
+async fn due_lists_pending_deliveries_by_due_time_only(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    let mut later = new(s, Some(EventId::new()), DeliveryState::Pending);
+    later.next_attempt_at = Some(Utc::now() + Duration::hours(1));
+    let now = new(s, Some(EventId::new()), DeliveryState::Pending);
+    let held = new(s, Some(EventId::new()), DeliveryState::Held);
+    d.insert_many(vec![later.clone(), now.clone(), held])
+        .await
+        .unwrap();
+    let due: Vec<_> = d
+        .due(Utc::now(), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(due, vec![now.id]);
+    let all = d.due(Utc::now() + Duration::hours(2), 100).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].id, now.id, "soonest first");
+}
+
+async fn held_deliveries_are_released_oldest_first(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    let batch: Vec<_> = (0..5)
+        .map(|_| new(s, Some(EventId::new()), DeliveryState::Held))
+        .collect();
+    for one in &batch {
+        d.insert_many(vec![one.clone()]).await.unwrap();
+    }
+    let released = d.release_held(s).await.unwrap();
+    assert_eq!(
+        released.iter().map(|x| x.id).collect::<Vec<_>>(),
+        batch.iter().map(|x| x.id).collect::<Vec<_>>()
+    );
+    assert!(
+        released
+            .iter()
+            .all(|x| x.state == DeliveryState::Pending && x.next_attempt_at.is_some())
+    );
+    assert!(
+        d.release_held(s).await.unwrap().is_empty(),
+        "none is held any more"
+    );
+    assert_eq!(
+        d.list_for_stream(s, Some(DeliveryState::Held), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+async fn every_stream_change_moves_the_streams_version(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let streams = db.store().scope(t.id).streams();
+    let v0 = streams.version().await.unwrap();
+    let s = stream(db.store(), t.id).await;
+    let v1 = streams.version().await.unwrap();
+    assert!(v1 > v0, "create");
+    streams
+        .set_status(s, StreamStatus::Paused, None)
+        .await
+        .unwrap();
+    let v2 = streams.version().await.unwrap();
+    assert!(v2 > v1, "status");
+    streams
+        .put_subject(
+            s,
+            "email:a@example.com",
+            serde_json::json!({"format":"email","email":"a@example.com"}),
+            false,
+            true,
+        )
+        .await
+        .unwrap();
+    let v3 = streams.version().await.unwrap();
+    assert!(v3 > v2, "subject");
+    streams.delete(s).await.unwrap();
+    assert!(streams.version().await.unwrap() > v3, "delete");
+    // Another tenant's version does not move.
+    let other = tenant(db.store(), "b").await;
+    let before = db
+        .store()
+        .scope(other.id)
+        .streams()
+        .version()
+        .await
+        .unwrap();
+    stream(db.store(), t.id).await;
+    assert_eq!(
+        db.store()
+            .scope(other.id)
+            .streams()
+            .version()
+            .await
+            .unwrap(),
+        before
+    );
+}
+
+async fn another_tenant_never_sees_or_changes_a_delivery(db: TestDb) {
+    let a = tenant(db.store(), "a").await;
+    let b = tenant(db.store(), "b").await;
+    let s = stream(db.store(), a.id).await;
+    let one = new(s, Some(EventId::new()), DeliveryState::Pending);
+    db.store()
+        .scope(a.id)
+        .deliveries()
+        .insert_many(vec![one.clone()])
+        .await
+        .unwrap();
+    let db_b = db.store().scope(b.id).deliveries();
+    assert!(matches!(db_b.get(one.id).await, Err(StoreError::NotFound)));
+    assert!(db_b.due(Utc::now(), 100).await.unwrap().is_empty());
+    assert!(
+        db_b.list_for_stream(s, None, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    db_b.apply(
+        &[Update {
+            id: one.id,
+            at: Utc::now(),
+            attempted: true,
+            change: Change::Dead {
+                status: None,
+                error: "from b".into(),
+            },
+        }],
+        &[],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db.store()
+            .scope(a.id)
+            .deliveries()
+            .get(one.id)
+            .await
+            .unwrap()
+            .state,
+        DeliveryState::Pending
+    );
+    // B cannot make a delivery on A's stream (the composite key refuses it).
+    assert!(
+        db_b.insert_many(vec![new(s, Some(EventId::new()), DeliveryState::Pending)])
+            .await
+            .is_err()
+    );
+}
+
+async fn the_log_is_pruned_by_age(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    let one = new(s, Some(EventId::new()), DeliveryState::Pending);
+    d.insert_many(vec![one.clone()]).await.unwrap();
+    let mut old = attempt(&one, Some(503), "retry");
+    old.attempted_at = Utc::now() - Duration::days(40);
+    let recent = attempt(&one, Some(202), "delivered");
+    d.apply(&[], &[old, recent]).await.unwrap();
+    assert_eq!(
+        d.prune_attempts(Utc::now() - Duration::days(30))
+            .await
+            .unwrap(),
+        1
+    );
+    let left = d.attempts_for_delivery(one.id).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].status, Some(202));
+}

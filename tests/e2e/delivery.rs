@@ -1,0 +1,712 @@
+//! The data plane end to end: the real `sethub` binary as three processes (`manage`, `ingest`,
+//! `fanout`) over PostgreSQL, RabbitMQ and Redis, publishing through the ingest API and
+//! receiving on real HTTP receivers that verify every SET against the tenant's JWKS.
+//!
+//! Tests whose names contain `restart` take a backend down; the test command runs them one
+//! at a time, after the others.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sethub_tests::backends::{Production, RedisGuard, start_redis, stop_redis};
+use sethub_tests::receiver::{Behave, TestReceiver};
+use sethub_tests::setup::{
+    self, Hub, ReceiverCreds, SESSION_REVOKED, Tenant, create_push_stream, session_revoked,
+};
+use sethub_tests::{init_crypto, random_suffix, wait_until};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sethub");
+const CREDENTIAL_CHANGE: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
+const STREAM_UPDATED: &str = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
+const LONG: Duration = Duration::from_secs(120);
+
+/// Settings that make failures quick to observe: a short retry schedule and recovery sweep.
+fn fast_env(mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    for (k, v) in [
+        ("SETHUB_PUSH__RETRY__INITIAL_SECS", "0.2"),
+        ("SETHUB_PUSH__RETRY__FACTOR", "2"),
+        ("SETHUB_PUSH__RETRY__MAX_DELAY_SECS", "1"),
+        ("SETHUB_PUSH__RETRY__MAX_AGE_SECS", "600"),
+        ("SETHUB_PUSH__ORPHAN_AFTER_SECS", "3"),
+        ("SETHUB_PUSH__SWEEP_INTERVAL_SECS", "1"),
+        ("SETHUB_PUSH__BREAKER_COOLDOWN_MS", "300"),
+        ("SETHUB_INGEST__RATE_PER_SECOND", "100000"),
+        ("SETHUB_INGEST__BURST", "100000"),
+    ] {
+        env.insert(k.into(), v.into());
+    }
+    env
+}
+
+/// A hub, one tenant with one receiver organisation, and a test receiver.
+struct World {
+    hub: Hub,
+    tenant: Tenant,
+    creds: ReceiverCreds,
+    token: String,
+    receiver: TestReceiver,
+    _prod: Option<Production>,
+    dir: PathBuf,
+}
+
+impl World {
+    async fn split() -> Self {
+        let prod = Production::new().await;
+        let env = fast_env(prod.env());
+        Self::start(env, Some(prod), true).await
+    }
+
+    async fn embedded() -> Self {
+        let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
+        let env = fast_env(BTreeMap::from([(
+            "SETHUB_DATA_DIR".to_owned(),
+            dir.join("data").display().to_string(),
+        )]));
+        Self::start(env, None, false).await
+    }
+
+    async fn start(env: BTreeMap<String, String>, prod: Option<Production>, split: bool) -> Self {
+        init_crypto();
+        let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hub = if split {
+            Hub::start_split(Path::new(BIN), &env, &dir).await.unwrap()
+        } else {
+            Hub::start_all(Path::new(BIN), &env, &dir).await.unwrap()
+        };
+        let slug = format!("t{}", random_suffix());
+        let tenant = setup::create_tenant(Path::new(BIN), &hub.env, &slug)
+            .await
+            .unwrap();
+        let creds = setup::create_receiver(Path::new(BIN), &hub.env, &slug, "rx")
+            .await
+            .unwrap();
+        let token = setup::token(&creds).await.unwrap();
+        let receiver = TestReceiver::start(hub.jwks_url(&slug), tenant.issuer.clone()).await;
+        Self {
+            hub,
+            tenant,
+            creds,
+            token,
+            receiver,
+            _prod: prod,
+            dir,
+        }
+    }
+
+    async fn stream(&self, path: &str, events: &[&str]) -> String {
+        create_push_stream(
+            &self.hub.manage_url,
+            &self.tenant.slug,
+            &self.token,
+            &self.receiver.url(path),
+            Some(&format!("Bearer secret-for-{path}")),
+            events,
+        )
+        .await
+        .unwrap()
+        .stream_id
+    }
+
+    fn process(&mut self, role: &str) -> &mut sethub_tests::SethubProcess {
+        &mut self
+            .hub
+            .processes
+            .iter_mut()
+            .find(|(r, _)| r == role)
+            .unwrap()
+            .1
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}/api/v1{path}", self.hub.manage_url))
+            .bearer_auth(&self.tenant.api_key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Publishes `n` session-revoked events in batches of 100, each batch repeated with its
+/// `Idempotency-Key` until every item is accepted (a backend may be down meanwhile).
+/// Returns the accepted event ids in order.
+async fn publish_all(ingest: &str, tenant: &Tenant, n: usize, tag: &str) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let url = format!("{ingest}/t/{}/events:batch", tenant.slug);
+    let mut ids = Vec::with_capacity(n);
+    for (b, chunk) in (0..n).collect::<Vec<_>>().chunks(100).enumerate() {
+        let events: Vec<Value> = chunk
+            .iter()
+            .map(|i| session_revoked(&format!("user{}@example.com", i % 7)))
+            .collect();
+        let key = format!("{tag}-{b}");
+        let deadline = Instant::now() + LONG;
+        loop {
+            let sent = client
+                .post(&url)
+                .bearer_auth(&tenant.api_key)
+                .header("Idempotency-Key", &key)
+                .json(&json!({ "events": events }))
+                .send()
+                .await;
+            if let Ok(resp) = sent
+                && resp.status().as_u16() == 200
+            {
+                let body: Value = resp.json().await.unwrap();
+                let results = body["results"].as_array().unwrap();
+                if results.iter().all(|r| r["status"] == 202) {
+                    ids.extend(
+                        results
+                            .iter()
+                            .map(|r| r["event_id"].as_str().unwrap().to_owned()),
+                    );
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "batch {b} was not accepted within {LONG:?}"
+            );
+            // Back-off between retries of a refused publish (a backend is down).
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    ids
+}
+
+/// Every published event arrived on `path` at least once; returns how many arrived twice
+/// or more (allowed after a crash: at-least-once).
+fn assert_all_arrived(receiver: &TestReceiver, path: &str, ids: &[String]) -> usize {
+    let by_txn = receiver.count_by_txn(path);
+    let missing: Vec<_> = ids.iter().filter(|id| !by_txn.contains_key(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} events never reached {path}, e.g. {:?}",
+        missing.len(),
+        ids.len(),
+        missing.first()
+    );
+    let wanted: HashSet<&String> = ids.iter().collect();
+    assert!(
+        by_txn.keys().all(|t| wanted.contains(t)),
+        "{path} received an event that was not published to it"
+    );
+    by_txn.values().filter(|n| **n > 1).count()
+}
+
+#[tokio::test]
+async fn a_thousand_events_reach_each_matching_stream_exactly_once() {
+    let w = World::split().await;
+    scenario_thousand(w).await;
+}
+
+#[tokio::test]
+async fn the_embedded_default_delivers_a_thousand_events_exactly_once() {
+    let w = World::embedded().await;
+    scenario_thousand(w).await;
+}
+
+async fn scenario_thousand(w: World) {
+    let paths = ["/s/a", "/s/b", "/s/c"];
+    for p in paths {
+        w.stream(p, &[SESSION_REVOKED]).await;
+    }
+    let other = w.stream("/s/other", &[CREDENTIAL_CHANGE]).await;
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 1000, "k").await;
+    for p in paths {
+        w.receiver.wait_for_count(p, 1000, LONG).await.unwrap();
+        let by_txn = w.receiver.count_by_txn(p);
+        assert_eq!(by_txn.len(), 1000, "{p}: distinct events");
+        assert!(
+            by_txn.values().all(|n| *n == 1),
+            "{p}: an event arrived twice"
+        );
+        assert_eq!(assert_all_arrived(&w.receiver, p, &ids), 0);
+        for set in w.receiver.received(p) {
+            assert_eq!(set.iss, w.tenant.issuer);
+            assert_eq!(set.aud, vec![w.creds.receiver_id.clone()]);
+            assert_eq!(set.event_types(), vec![SESSION_REVOKED.to_owned()]);
+            assert_eq!(
+                set.authorization.as_deref(),
+                Some(&*format!("Bearer secret-for-{p}"))
+            );
+        }
+    }
+    assert_eq!(
+        w.receiver.total_invalid(),
+        0,
+        "every SET verified against the JWKS"
+    );
+    // The non-matching stream: fan-out stores every stream's deliveries of an event in one
+    // statement before pushing any, so with all others delivered, none can still come.
+    let (status, view) = w
+        .api(reqwest::Method::GET, &format!("/streams/{other}"), None)
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["deliveries"], json!({}), "{view}");
+    assert_eq!(w.receiver.count("/s/other"), 0);
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_gets_everything_later_and_does_not_slow_the_others() {
+    let w = World::split().await;
+    let mut down =
+        TestReceiver::start(w.hub.jwks_url(&w.tenant.slug), w.tenant.issuer.clone()).await;
+    let down_url = down.url("/s/down");
+    create_push_stream(
+        &w.hub.manage_url,
+        &w.tenant.slug,
+        &w.token,
+        &down_url,
+        None,
+        &[SESSION_REVOKED],
+    )
+    .await
+    .unwrap();
+    w.stream("/s/up", &[SESSION_REVOKED]).await;
+    down.stop().await;
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 300, "k").await;
+    // The healthy receiver gets everything while the other one is still down.
+    w.receiver.wait_for_count("/s/up", 300, LONG).await.unwrap();
+    assert!(!down.is_running());
+    assert_eq!(down.total_received(), 0);
+    down.start_again().await;
+    down.wait_for_count("/s/down", 300, LONG).await.unwrap();
+    assert_all_arrived(&down, "/s/down", &ids);
+    assert_all_arrived(&w.receiver, "/s/up", &ids);
+    // The failures are in the delivery log.
+    let (_, streams) = w.api(reqwest::Method::GET, "/streams", None).await;
+    let down_id = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["endpoint_url"] == down_url.as_str())
+        .unwrap()["stream_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, log) = w
+        .api(
+            reqwest::Method::GET,
+            &format!("/streams/{down_id}/attempts?limit=500"),
+            None,
+        )
+        .await;
+    let log = log.as_array().unwrap();
+    assert!(
+        log.iter()
+            .any(|a| a["outcome"] == "retry" && a["status"].is_null()),
+        "connection failures logged"
+    );
+    assert!(
+        log.iter()
+            .any(|a| a["outcome"] == "delivered" && a["status"] == 202)
+    );
+}
+
+#[tokio::test]
+async fn killing_fanout_mid_run_loses_nothing() {
+    let mut w = World::split().await;
+    w.stream("/s/a", &[SESSION_REVOKED]).await;
+    w.stream("/s/b", &[SESSION_REVOKED]).await;
+    w.receiver
+        .behave("/s/a", Behave::Delay(Duration::from_millis(5)));
+    let ingest = w.hub.ingest_url.clone();
+    let tenant = w.tenant.clone();
+    let publishing = tokio::spawn(async move { publish_all(&ingest, &tenant, 1000, "k").await });
+    w.receiver.wait_for_count("/s/a", 100, LONG).await.unwrap();
+    w.process("fanout").kill().await;
+    let fanout = w
+        .hub
+        .processes
+        .iter()
+        .position(|(r, _)| r == "fanout")
+        .unwrap();
+    let (role, process) = w.hub.processes.remove(fanout);
+    w.hub.processes.push((role, process.restart().await));
+    let ids = publishing.await.unwrap();
+    for p in ["/s/a", "/s/b"] {
+        wait_until(&format!("every event on {p}"), LONG, || async {
+            (w.receiver.count_by_txn(p).len() >= ids.len()).then_some(())
+        })
+        .await;
+        let dups = assert_all_arrived(&w.receiver, p, &ids);
+        eprintln!(
+            "{p}: {} events, {dups} delivered more than once after the kill",
+            ids.len()
+        );
+    }
+}
+
+async fn rabbitmqctl(args: &[&str]) {
+    let out = tokio::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .await
+        .expect("rabbitmqctl is installed");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Starts RabbitMQ's app again when dropped, so a failing test never leaves it down.
+struct RabbitGuard;
+
+impl Drop for RabbitGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("rabbitmqctl")
+            .arg("start_app")
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_rabbitmq_restart_mid_run_loses_nothing() {
+    let w = World::split().await;
+    w.stream("/s/a", &[SESSION_REVOKED]).await;
+    let ingest = w.hub.ingest_url.clone();
+    let tenant = w.tenant.clone();
+    let publishing = tokio::spawn(async move { publish_all(&ingest, &tenant, 1000, "k").await });
+    w.receiver.wait_for_count("/s/a", 100, LONG).await.unwrap();
+    let _guard = RabbitGuard;
+    rabbitmqctl(&["stop_app"]).await;
+    rabbitmqctl(&["start_app"]).await;
+    rabbitmqctl(&["await_startup"]).await;
+    let ids = publishing.await.unwrap();
+    wait_until("every event after the RabbitMQ restart", LONG, || async {
+        (w.receiver.count_by_txn("/s/a").len() >= ids.len()).then_some(())
+    })
+    .await;
+    let dups = assert_all_arrived(&w.receiver, "/s/a", &ids);
+    eprintln!(
+        "RabbitMQ restart: {} events, {dups} delivered more than once",
+        ids.len()
+    );
+}
+
+#[tokio::test]
+async fn a_redis_restart_mid_run_loses_nothing() {
+    let w = World::split().await;
+    w.stream("/s/a", &[SESSION_REVOKED]).await;
+    let ingest = w.hub.ingest_url.clone();
+    let tenant = w.tenant.clone();
+    let publishing = tokio::spawn(async move { publish_all(&ingest, &tenant, 1000, "k").await });
+    w.receiver.wait_for_count("/s/a", 100, LONG).await.unwrap();
+    let _guard = RedisGuard;
+    tokio::task::spawn_blocking(stop_redis).await.unwrap();
+    tokio::task::spawn_blocking(start_redis).await.unwrap();
+    let ids = publishing.await.unwrap();
+    wait_until("every event after the Redis restart", LONG, || async {
+        (w.receiver.count_by_txn("/s/a").len() >= ids.len()).then_some(())
+    })
+    .await;
+    let dups = assert_all_arrived(&w.receiver, "/s/a", &ids);
+    eprintln!(
+        "Redis restart: {} events, {dups} delivered more than once",
+        ids.len()
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_refusing_the_audience_gets_its_stream_disabled_and_told() {
+    let w = World::split().await;
+    let bad = w.stream("/s/bad", &[SESSION_REVOKED]).await;
+    w.stream("/s/good", &[SESSION_REVOKED]).await;
+    w.receiver.behave(
+        "/s/bad",
+        Behave::err("invalid_audience", "not our audience"),
+    );
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 20, "k").await;
+    w.receiver
+        .wait_for_count("/s/good", 20, LONG)
+        .await
+        .unwrap();
+    assert_all_arrived(&w.receiver, "/s/good", &ids);
+    let view = wait_until("the refused stream to be disabled", LONG, || async {
+        let (_, v) = w
+            .api(reqwest::Method::GET, &format!("/streams/{bad}"), None)
+            .await;
+        (v["status"] == "disabled").then_some(v)
+    })
+    .await;
+    assert!(
+        view["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_audience"),
+        "{view}"
+    );
+    // The stream-updated SET was made and sent (the receiver refuses it too).
+    let (_, list) = w
+        .api(
+            reqwest::Method::GET,
+            &format!("/streams/{bad}/deliveries?limit=500"),
+            None,
+        )
+        .await;
+    let list = list.as_array().unwrap();
+    let notice = list
+        .iter()
+        .find(|d| d["kind"] == "stream_updated")
+        .unwrap_or_else(|| panic!("no stream-updated delivery in {list:?}"));
+    let (_, one) = w
+        .api(
+            reqwest::Method::GET,
+            &format!("/deliveries/{}", notice["delivery_id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    let claims = decode_claims(one["set"].as_str().unwrap());
+    assert_eq!(claims["events"][STREAM_UPDATED]["status"], "disabled");
+    assert_eq!(claims["sub_id"], json!({"format": "opaque", "id": bad}));
+    wait_until("the stream-updated SET to be attempted", LONG, || async {
+        w.receiver
+            .attempts("/s/bad")
+            .iter()
+            .any(|a| a.jti.as_deref() == claims["jti"].as_str())
+            .then_some(())
+    })
+    .await;
+    // Exactly one announcement, however many SETs were refused at once.
+    assert_eq!(
+        list.iter()
+            .filter(|d| d["kind"] == "stream_updated")
+            .count(),
+        1,
+        "{list:?}"
+    );
+    // Nothing of the disabled stream stays pending (each SET is dead or dropped), and no
+    // event reached it.
+    wait_until(
+        "no pending delivery on the disabled stream",
+        LONG,
+        || async {
+            let (_, v) = w
+                .api(reqwest::Method::GET, &format!("/streams/{bad}"), None)
+                .await;
+            (v["deliveries"].get("pending").is_none()).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(w.receiver.count("/s/bad"), 0);
+}
+
+fn decode_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_receiver_answering_429_is_not_retried_before_its_retry_after() {
+    let w = World::split().await;
+    w.stream("/s/slow", &[SESSION_REVOKED]).await;
+    w.receiver.behave(
+        "/s/slow",
+        Behave::TooMany {
+            retry_after_secs: 2,
+        },
+    );
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 1, "k").await;
+    w.receiver
+        .wait_for_attempts("/s/slow", 2, LONG)
+        .await
+        .unwrap();
+    w.receiver.behave("/s/slow", Behave::Accept);
+    let attempts = w.receiver.attempts("/s/slow");
+    let gap = attempts[1].arrived - attempts[0].arrived;
+    assert!(
+        gap >= Duration::from_secs(2),
+        "retried {gap:?} after a 429 with Retry-After: 2"
+    );
+    w.receiver.wait_for_count("/s/slow", 1, LONG).await.unwrap();
+    assert_all_arrived(&w.receiver, "/s/slow", &ids);
+}
+
+#[tokio::test]
+async fn one_tenants_events_never_reach_another_tenants_streams() {
+    let a = World::split().await;
+    a.stream("/s/a", &[SESSION_REVOKED]).await;
+    // Tenant B on the same hub, with its own receiver path.
+    let slug_b = format!("t{}", random_suffix());
+    let tenant_b = setup::create_tenant(Path::new(BIN), &a.hub.env, &slug_b)
+        .await
+        .unwrap();
+    let creds_b = setup::create_receiver(Path::new(BIN), &a.hub.env, &slug_b, "rx")
+        .await
+        .unwrap();
+    let token_b = setup::token(&creds_b).await.unwrap();
+    let receiver_b = TestReceiver::start(a.hub.jwks_url(&slug_b), tenant_b.issuer.clone()).await;
+    create_push_stream(
+        &a.hub.manage_url,
+        &slug_b,
+        &token_b,
+        &receiver_b.url("/s/b"),
+        None,
+        &[SESSION_REVOKED],
+    )
+    .await
+    .unwrap();
+    let (ids_a, ids_b) = tokio::join!(
+        publish_all(&a.hub.ingest_url, &a.tenant, 200, "a"),
+        publish_all(&a.hub.ingest_url, &tenant_b, 200, "b"),
+    );
+    a.receiver.wait_for_count("/s/a", 200, LONG).await.unwrap();
+    receiver_b.wait_for_count("/s/b", 200, LONG).await.unwrap();
+    assert_all_arrived(&a.receiver, "/s/a", &ids_a);
+    assert_all_arrived(&receiver_b, "/s/b", &ids_b);
+    assert!(
+        a.receiver
+            .received("/s/a")
+            .iter()
+            .all(|s| s.iss == a.tenant.issuer)
+    );
+    assert!(
+        receiver_b
+            .received("/s/b")
+            .iter()
+            .all(|s| s.iss == tenant_b.issuer)
+    );
+    // Each receiver verified against its own tenant's JWKS: a SET signed by the other
+    // tenant's key would have been counted invalid.
+    assert_eq!(a.receiver.total_invalid() + receiver_b.total_invalid(), 0);
+    // Tenant B's admin key cannot read tenant A's streams.
+    let (_, list) = a.api(reqwest::Method::GET, "/streams", None).await;
+    let a_stream = list[0]["stream_id"].as_str().unwrap().to_owned();
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/streams/{a_stream}", a.hub.manage_url))
+        .bearer_auth(&tenant_b.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn a_verification_request_emits_a_signed_verification_set() {
+    let w = World::split().await;
+    let stream = w.stream("/s/v", &[SESSION_REVOKED]).await;
+    let meta = setup::metadata(&w.hub.manage_url, &w.tenant.slug)
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(meta["verification_endpoint"].as_str().unwrap())
+        .bearer_auth(&w.token)
+        .json(&json!({"stream_id": stream, "state": "VGhpcyBpcyBhbiBleGFtcGxl"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    w.receiver.wait_for_count("/s/v", 1, LONG).await.unwrap();
+    let set = &w.receiver.received("/s/v")[0];
+    // Verified by the receiver against the tenant's JWKS (or it would not be received).
+    assert_eq!(set.iss, meta["issuer"].as_str().unwrap());
+    assert_eq!(set.aud, vec![w.creds.receiver_id.clone()]);
+    assert_eq!(set.sub_id, json!({"format": "opaque", "id": stream}));
+    assert_eq!(
+        set.events,
+        json!({ VERIFICATION: {"state": "VGhpcyBpcyBhbiBleGFtcGxl"} })
+    );
+    let jwks: Value = reqwest::get(meta["jwks_uri"].as_str().unwrap())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(kids.contains(&set.kid.as_deref().unwrap()));
+}
+
+#[tokio::test]
+async fn a_tenant_pausing_a_stream_holds_its_sets_and_tells_the_receiver() {
+    let w = World::split().await;
+    let stream = w.stream("/s/p", &[SESSION_REVOKED]).await;
+    let (status, view) = w
+        .api(
+            reqwest::Method::POST,
+            &format!("/streams/{stream}/status"),
+            Some(json!({"status": "paused", "reason": "maintenance"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["status"], "paused");
+    w.receiver.wait_for_count("/s/p", 1, LONG).await.unwrap();
+    let notice = &w.receiver.received("/s/p")[0];
+    assert_eq!(
+        notice.events,
+        json!({ STREAM_UPDATED: {"status": "paused", "reason": "maintenance"} })
+    );
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 10, "k").await;
+    wait_until("the events to be held", LONG, || async {
+        let (_, v) = w
+            .api(reqwest::Method::GET, &format!("/streams/{stream}"), None)
+            .await;
+        (v["deliveries"]["held"] == 10).then_some(())
+    })
+    .await;
+    assert_eq!(
+        w.receiver.count("/s/p"),
+        1,
+        "nothing but the notice while paused"
+    );
+    let (status, _) = w
+        .api(
+            reqwest::Method::POST,
+            &format!("/streams/{stream}/status"),
+            Some(json!({"status": "enabled"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    w.receiver.wait_for_count("/s/p", 12, LONG).await.unwrap();
+    let got = w.receiver.received("/s/p");
+    assert!(
+        got.iter()
+            .any(|s| s.events[STREAM_UPDATED]["status"] == "enabled")
+    );
+    let by_txn: HashMap<String, usize> = w.receiver.count_by_txn("/s/p");
+    assert!(
+        ids.iter().all(|id| by_txn.get(id) == Some(&1)),
+        "{by_txn:?} {:?}",
+        got.iter()
+            .map(|s| (s.txn.clone(), s.events.clone()))
+            .collect::<Vec<_>>()
+    );
+    // Bad input changes nothing.
+    let (status, problem) = w
+        .api(
+            reqwest::Method::POST,
+            &format!("/streams/{stream}/status"),
+            Some(json!({"status": "sleeping"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(problem["field"], "status");
+}
