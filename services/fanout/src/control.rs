@@ -16,21 +16,8 @@ use crate::sets::{self, SignedSet};
 /// Consumes the control queue until the bus closes. Messages are handled one at a time, in
 /// order.
 pub async fn run(engine: Arc<Engine>) {
-    let mut sub = match with_retries("subscribing to the control queue", || async {
-        engine
-            .ctx
-            .bus
-            .subscribe(QueueKind::Control, 16)
-            .await
-            .map_err(|e| WorkError::Transient(e.to_string()))
-    })
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot consume control messages");
-            return;
-        }
+    let Some(mut sub) = engine.subscribe(QueueKind::Control, 16).await else {
+        return;
     };
     while let Some(delivery) = sub.next().await {
         handle(&engine, delivery).await;
@@ -40,14 +27,7 @@ pub async fn run(engine: Arc<Engine>) {
 
 async fn handle(engine: &Arc<Engine>, delivery: Delivery) {
     let envelope = delivery.message().clone();
-    let lag = (Utc::now() - envelope.published_at)
-        .to_std()
-        .unwrap_or_default();
-    engine
-        .metrics
-        .bus_lag_seconds
-        .with_label_values(&["control"])
-        .observe(lag.as_secs_f64());
+    engine.observe_lag("control", envelope.published_at);
     let tenant = envelope.tenant_id;
     engine.cache.invalidate(tenant);
     let result = with_retries("a control message", || {
@@ -103,7 +83,7 @@ async fn store_stream_set(
         .store
         .scope(tenant)
         .deliveries()
-        .insert_many(vec![NewDelivery {
+        .insert_many(&[NewDelivery {
             id,
             stream_id,
             event_id: None,
@@ -214,21 +194,7 @@ async fn status_changed(
         };
         {
             for d in released {
-                engine.dispatcher.submit(
-                    Job {
-                        tenant,
-                        id: d.id,
-                        stream: stream_id,
-                        event: d.event_id,
-                        kind: d.kind,
-                        token: d.set_token.into(),
-                        attempts: d.attempts,
-                        first_attempt_at: d.first_attempt_at,
-                        accepted_at: d.created_at,
-                        resigned: d.resigned,
-                    },
-                    true,
-                );
+                engine.dispatcher.submit(Job::from_stored(d, None), true);
             }
         }
     }

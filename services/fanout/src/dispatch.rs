@@ -43,6 +43,25 @@ pub struct Job {
     pub resigned: bool,
 }
 
+impl Job {
+    /// The job of a stored delivery (found by a sweep, a redelivery or a release of held
+    /// SETs); `accepted_at` is when its event was accepted, if known.
+    pub fn from_stored(d: sethub_store::Delivery, accepted_at: Option<DateTime<Utc>>) -> Self {
+        Self {
+            tenant: d.tenant_id,
+            id: d.id,
+            stream: d.stream_id,
+            event: d.event_id,
+            kind: d.kind,
+            token: d.set_token.into(),
+            attempts: d.attempts,
+            first_attempt_at: d.first_attempt_at,
+            accepted_at: accepted_at.unwrap_or(d.created_at),
+            resigned: d.resigned,
+        }
+    }
+}
+
 #[derive(Default)]
 struct LaneQueues {
     fresh: VecDeque<Job>,
@@ -130,6 +149,10 @@ impl Endpoint {
 struct Inner {
     lanes: Mutex<HashMap<StreamId, Arc<Lane>>>,
     owned: Mutex<HashSet<DeliveryId>>,
+    /// Signalled when a delivery is released (room for more work).
+    room: tokio::sync::Notify,
+    /// Owned deliveries waiting in the retry timer.
+    scheduled: std::sync::atomic::AtomicUsize,
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
     timer: mpsc::UnboundedSender<(Instant, Job)>,
     max_in_flight: usize,
@@ -152,6 +175,8 @@ impl Dispatcher {
                 inner: Arc::new(Inner {
                     lanes: Mutex::default(),
                     owned: Mutex::default(),
+                    room: tokio::sync::Notify::new(),
+                    scheduled: std::sync::atomic::AtomicUsize::new(0),
                     endpoints: Mutex::default(),
                     timer,
                     max_in_flight,
@@ -182,6 +207,31 @@ impl Dispatcher {
         if let Ok(mut o) = self.inner.owned.lock() {
             o.remove(&id);
         }
+        self.inner.room.notify_waiters();
+    }
+
+    /// How many deliveries this process has to push now (queued or in flight; not those
+    /// waiting for a retry, so a failing receiver's retries never stop new work for the
+    /// others).
+    pub fn backlog(&self) -> usize {
+        let owned = self.inner.owned.lock().map_or(0, |o| o.len());
+        owned.saturating_sub(
+            self.inner
+                .scheduled
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Waits until this process holds fewer than `limit` deliveries: fan-out takes no new
+    /// work from the bus meanwhile, so a burst waits in RabbitMQ rather than in memory.
+    pub async fn wait_for_room(&self, limit: usize) {
+        loop {
+            let notified = self.inner.room.notified();
+            if self.backlog() < limit {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Takes on a delivery due now (a first attempt, or one found by the recovery sweep);
@@ -195,6 +245,9 @@ impl Dispatcher {
 
     /// Schedules an owned delivery for `at`.
     pub fn schedule(&self, job: Job, at: Instant) {
+        self.inner
+            .scheduled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.inner.timer.send((at, job)).is_err() {
             tracing::warn!("the retry timer has stopped");
         }
@@ -333,6 +386,9 @@ impl Dispatcher {
                         }
                         heap.pop();
                         if let Some(job) = jobs.remove(&id) {
+                            self.inner
+                                .scheduled
+                                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                             self.requeue(job);
                         }
                     }

@@ -119,6 +119,41 @@ impl Engine {
         }
     }
 
+    /// A consumer on `queue`, retried until the bus takes it; `None` once the bus is closed
+    /// for good.
+    pub async fn subscribe(
+        &self,
+        queue: sethub_bus::QueueKind,
+        prefetch: u16,
+    ) -> Option<sethub_bus::Subscription> {
+        let subscribed = with_retries(&format!("subscribing to the {queue} queue"), || async {
+            self.ctx
+                .bus
+                .subscribe(queue, prefetch)
+                .await
+                .map_err(|e| WorkError::Transient(e.to_string()))
+        })
+        .await;
+        match subscribed {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(%queue, error = %e, "cannot consume");
+                None
+            }
+        }
+    }
+
+    /// Records how long a message waited on the bus.
+    pub fn observe_lag(&self, queue: &str, published_at: chrono::DateTime<chrono::Utc>) {
+        let lag = (chrono::Utc::now() - published_at)
+            .to_std()
+            .unwrap_or_default();
+        self.metrics
+            .bus_lag_seconds
+            .with_label_values(&[queue])
+            .observe(lag.as_secs_f64());
+    }
+
     /// The tenant's issuer.
     pub fn issuer(&self, slug: &str) -> String {
         sethub_app::admin::issuer(&self.ctx, slug)

@@ -19,27 +19,24 @@ use crate::dispatch::Job;
 use crate::engine::{Engine, WorkError, with_retries};
 use crate::sets;
 
+/// Messages fanned out at once.
+const FAN_OUT_CONCURRENCY: usize = 16;
+
 /// Consumes the events queue until the bus closes.
 pub async fn run(engine: Arc<Engine>) {
     let prefetch = engine.ctx.config.bus.prefetch;
-    let mut sub = match with_retries("subscribing to the events queue", || async {
-        engine
-            .ctx
-            .bus
-            .subscribe(QueueKind::Events, prefetch)
-            .await
-            .map_err(|e| WorkError::Transient(e.to_string()))
-    })
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot consume events");
-            return;
-        }
+    let Some(mut sub) = engine.subscribe(QueueKind::Events, prefetch).await else {
+        return;
     };
-    let permits = Arc::new(Semaphore::new(usize::from(prefetch)));
+    // A message holds up to a hundred events; making and storing their SETs is work for the
+    // database more than for this process, so a few at a time keep it busy while bounding
+    // the memory a burst takes (the rest waits in RabbitMQ, prefetched).
+    let permits = Arc::new(Semaphore::new(
+        usize::from(prefetch).min(FAN_OUT_CONCURRENCY),
+    ));
+    let max_backlog = engine.ctx.config.push.max_backlog;
     while let Some(delivery) = sub.next().await {
+        engine.dispatcher.wait_for_room(max_backlog).await;
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
@@ -54,14 +51,7 @@ pub async fn run(engine: Arc<Engine>) {
 
 async fn handle(engine: &Arc<Engine>, delivery: Delivery) {
     let envelope = delivery.message().clone();
-    let lag = (Utc::now() - envelope.published_at)
-        .to_std()
-        .unwrap_or_default();
-    engine
-        .metrics
-        .bus_lag_seconds
-        .with_label_values(&["events"])
-        .observe(lag.as_secs_f64());
+    engine.observe_lag("events", envelope.published_at);
     let tenant = envelope.tenant_id;
     let redelivered = delivery.redelivered();
     let result = match envelope.message {
@@ -182,39 +172,26 @@ pub async fn fan_out(
         .inc_by(new.len() as u64);
     let wanted = new.len() as u64;
     let scope = engine.ctx.store.scope(tenant);
-    let inserted = scope.deliveries().insert_many(new.clone()).await?;
-    let job =
-        |d_id, stream, event: Option<EventId>, kind, token: String, attempts, first, resigned| {
-            Job {
-                tenant,
-                id: d_id,
-                stream,
-                event,
-                kind,
-                token: token.into(),
-                attempts,
-                first_attempt_at: first,
-                accepted_at: event
-                    .and_then(|e| accepted_at.get(&e).copied())
-                    .unwrap_or_else(Utc::now),
-                resigned,
-            }
-        };
-    if inserted == wanted && !redelivered {
+    let inserted = scope.deliveries().insert_many(&new).await?;
+    let inserted_all = inserted == wanted && !redelivered;
+    if inserted_all {
         return Ok(new
             .into_iter()
             .filter(|d| d.state == DeliveryState::Pending)
-            .map(|d| {
-                job(
-                    d.id,
-                    d.stream_id,
-                    d.event_id,
-                    d.kind,
-                    d.set_token,
-                    0,
-                    None,
-                    false,
-                )
+            .map(|d| Job {
+                tenant,
+                id: d.id,
+                stream: d.stream_id,
+                event: d.event_id,
+                kind: d.kind,
+                token: d.set_token.into(),
+                attempts: 0,
+                first_attempt_at: None,
+                accepted_at: d
+                    .event_id
+                    .and_then(|e| accepted_at.get(&e).copied())
+                    .unwrap_or_else(Utc::now),
+                resigned: false,
             })
             .collect());
     }
@@ -228,16 +205,8 @@ pub async fn fan_out(
         .into_iter()
         .filter(|d| d.state == DeliveryState::Pending)
         .map(|d| {
-            job(
-                d.id,
-                d.stream_id,
-                d.event_id,
-                d.kind,
-                d.set_token,
-                d.attempts,
-                d.first_attempt_at,
-                d.resigned,
-            )
+            let at = d.event_id.and_then(|e| accepted_at.get(&e).copied());
+            Job::from_stored(d, at)
         })
         .collect())
 }

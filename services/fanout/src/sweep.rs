@@ -68,22 +68,12 @@ async fn sweep(
             if engine.dispatcher.owns(d.id) {
                 continue;
             }
+            // Busy: leave the rest for the next pass.
+            if engine.dispatcher.backlog() >= engine.ctx.config.push.max_backlog {
+                return Ok(taken);
+            }
             taken += 1;
-            engine.dispatcher.submit(
-                Job {
-                    tenant: tenant.id,
-                    id: d.id,
-                    stream: d.stream_id,
-                    event: d.event_id,
-                    kind: d.kind,
-                    token: d.set_token.into(),
-                    attempts: d.attempts,
-                    first_attempt_at: d.first_attempt_at,
-                    accepted_at: d.created_at,
-                    resigned: d.resigned,
-                },
-                true,
-            );
+            engine.dispatcher.submit(Job::from_stored(d, None), true);
         }
     }
     Ok(taken)

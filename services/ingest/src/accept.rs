@@ -103,7 +103,10 @@ pub async fn accept_many(
                 ),
             )),
             InsertOutcome::Duplicate(event) if event.published_at.is_none() => {
-                to_publish.push((i, event));
+                // The same key twice in one group: publish the event once.
+                if !to_publish.iter().any(|(_, e)| e.id == event.id) {
+                    to_publish.push((i, event));
+                }
                 Ok(Accepted {
                     event_id: event.id,
                     outcome: Outcome::Republished,

@@ -11,6 +11,7 @@ pub mod accept;
 pub mod auth;
 pub mod batch;
 pub mod body;
+mod group;
 pub mod idempotency;
 pub mod limit;
 mod marker;
@@ -27,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::Data::new(metrics::Counter::default()))
         .app_data(web::Data::new(auth::KeyCache::default()))
         .app_data(web::Data::new(marker::Marker::default()))
+        .app_data(web::Data::new(group::Committer::default()))
         .route("/t/{slug}/events", web::post().to(single::publish))
         .route(
             "/t/{slug}/events:batch",

@@ -46,14 +46,14 @@ pub async fn publish(
         let request = PublishRequest::parse(object)?;
         let key = key.as_deref().map(idempotency::stored_key);
         let marker = req.app_data::<web::Data<crate::marker::Marker>>();
-        accept(
-            &ctx,
-            marker.map(|m| m.get_ref()),
-            publisher.tenant,
-            request,
-            key,
-        )
-        .await
+        let committer = req.app_data::<web::Data<crate::group::Committer>>();
+        match (committer, marker) {
+            (Some(c), Some(m)) => {
+                c.accept(&ctx, m.clone().into_inner(), publisher.tenant, request, key)
+                    .await
+            }
+            _ => accept(&ctx, None, publisher.tenant, request, key).await,
+        }
     }
     .await;
     match result {

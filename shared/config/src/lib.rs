@@ -129,6 +129,9 @@ pub struct PushConfig {
     pub attempt_retention_days: u32,
     /// How many bytes of a receiver's answer the delivery log keeps.
     pub response_excerpt_bytes: usize,
+    /// Most deliveries one fan-out process holds in memory (queued, in flight, waiting for a
+    /// retry); past it, it takes no new events from the bus until some are done.
+    pub max_backlog: usize,
 }
 
 /// A jittered exponential retry schedule: attempt n waits `initial_secs * factor^(n-1)`,
@@ -266,6 +269,7 @@ impl Default for PushConfig {
             sweep_interval_secs: 10,
             attempt_retention_days: 30,
             response_excerpt_bytes: 512,
+            max_backlog: 10_000,
         }
     }
 }
@@ -416,6 +420,9 @@ impl Config {
         }
         if self.push.breaker_failures == 0 {
             return invalid("push.breaker_failures", "must be at least 1");
+        }
+        if self.push.max_backlog == 0 {
+            return invalid("push.max_backlog", "must be at least 1");
         }
         if self.push.sweep_interval_secs == 0 {
             return invalid("push.sweep_interval_secs", "must be at least 1");

@@ -424,7 +424,7 @@ async fn disable_stream(engine: &Arc<Engine>, job: &Job, view: &StreamView, reas
         let id = sethub_domain::DeliveryId::new();
         scope
             .deliveries()
-            .insert_many(vec![NewDelivery {
+            .insert_many(&[NewDelivery {
                 id,
                 stream_id: job.stream,
                 event_id: None,

@@ -254,19 +254,20 @@ impl<'a> Deliveries<'a> {
 
     /// Stores deliveries in one statement; a `(stream, event)` pair that already has one is
     /// skipped (a redelivered bus message). Returns how many were new.
-    pub async fn insert_many(&self, new: Vec<NewDelivery>) -> Result<u64, StoreError> {
+    pub async fn insert_many(&self, new: &[NewDelivery]) -> Result<u64, StoreError> {
         if new.is_empty() {
             return Ok(0);
         }
         let t = now();
-        let models = new.into_iter().map(|n| d::ActiveModel {
+        let tid = self.ctx.tid();
+        let model = |n: &NewDelivery| d::ActiveModel {
             id: sea_orm::ActiveValue::Set(n.id.as_uuid()),
-            tenant_id: sea_orm::ActiveValue::Set(self.ctx.tid()),
+            tenant_id: sea_orm::ActiveValue::Set(tid),
             stream_id: sea_orm::ActiveValue::Set(n.stream_id.as_uuid()),
             event_id: sea_orm::ActiveValue::Set(n.event_id.map(|e| e.as_uuid())),
             kind: sea_orm::ActiveValue::Set(n.kind.as_str().to_owned()),
-            jti: sea_orm::ActiveValue::Set(n.jti),
-            set_token: sea_orm::ActiveValue::Set(n.set_token),
+            jti: sea_orm::ActiveValue::Set(n.jti.clone()),
+            set_token: sea_orm::ActiveValue::Set(n.set_token.clone()),
             state: sea_orm::ActiveValue::Set(n.state.as_str().to_owned()),
             attempts: sea_orm::ActiveValue::Set(0),
             next_attempt_at: sea_orm::ActiveValue::Set(n.next_attempt_at.map(micros)),
@@ -277,13 +278,13 @@ impl<'a> Deliveries<'a> {
             created_at: sea_orm::ActiveValue::Set(t),
             updated_at: sea_orm::ActiveValue::Set(t),
             delivered_at: sea_orm::ActiveValue::Set(None),
-        });
-        let models: Vec<d::ActiveModel> = models.collect();
+        };
         let g = self.ctx.begin().await?;
         let mut inserted = 0;
-        // PostgreSQL takes at most 65535 parameters per statement: 1000 rows of 17 columns.
-        for chunk in models.chunks(1000) {
-            let res = d::Entity::insert_many(chunk.to_vec())
+        // Statements of a few hundred rows: PostgreSQL takes at most 65535 parameters, and
+        // smaller statements keep the memory of a big fan-out small.
+        for chunk in new.chunks(250) {
+            let res = d::Entity::insert_many(chunk.iter().map(model))
                 .on_conflict(
                     OnConflict::columns([d::Column::StreamId, d::Column::EventId])
                         .do_nothing()

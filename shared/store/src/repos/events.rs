@@ -144,6 +144,23 @@ impl InsertOutcome {
     }
 }
 
+/// The row of a stored event.
+fn model(ev: &StoredEvent) -> e::ActiveModel {
+    e::ActiveModel {
+        id: Set(ev.id.as_uuid()),
+        tenant_id: Set(ev.tenant_id.as_uuid()),
+        event_types: Set(serde_json::Value::from(ev.event_types.clone())),
+        sub_id: Set(ev.sub_id.clone()),
+        payload: Set(ev.payload.clone()),
+        txn: Set(ev.txn.clone()),
+        toe: Set(ev.toe),
+        source: Set(ev.source.as_str().to_owned()),
+        idempotency_key: Set(ev.idempotency_key.clone()),
+        received_at: Set(ev.received_at),
+        published_at: Set(ev.published_at),
+    }
+}
+
 /// What [`Events::insert_many`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InsertedBatch {
@@ -163,14 +180,9 @@ impl<'a> Events<'a> {
         Self { ctx }
     }
 
-    /// Stores an event, or returns the earlier one with the same idempotency key.
-    ///
-    /// The check and the insert are one statement (`INSERT … ON CONFLICT (tenant_id,
-    /// idempotency_key) DO NOTHING`), so two concurrent publishes with one key store one event:
-    /// on PostgreSQL the second waits for the first to commit, inserts nothing, and then reads
-    /// the first's row. A repeated event id is a `Conflict`.
-    pub async fn insert(&self, new: NewEvent) -> Result<InsertOutcome, StoreError> {
-        let event = StoredEvent {
+    /// The stored form of a new event.
+    fn stored(&self, new: NewEvent, received_at: DateTime<Utc>) -> StoredEvent {
+        StoredEvent {
             id: new.id,
             tenant_id: self.ctx.tenant(),
             event_types: new.event_types,
@@ -180,22 +192,20 @@ impl<'a> Events<'a> {
             toe: new.toe.map(micros),
             source: new.source,
             idempotency_key: new.idempotency_key,
-            received_at: now(),
+            received_at,
             published_at: None,
-        };
-        let model = e::ActiveModel {
-            id: Set(event.id.as_uuid()),
-            tenant_id: Set(self.ctx.tid()),
-            event_types: Set(serde_json::Value::from(event.event_types.clone())),
-            sub_id: Set(event.sub_id.clone()),
-            payload: Set(event.payload.clone()),
-            txn: Set(event.txn.clone()),
-            toe: Set(event.toe),
-            source: Set(event.source.as_str().to_owned()),
-            idempotency_key: Set(event.idempotency_key.clone()),
-            received_at: Set(event.received_at),
-            published_at: Set(None),
-        };
+        }
+    }
+
+    /// Stores an event, or returns the earlier one with the same idempotency key.
+    ///
+    /// The check and the insert are one statement (`INSERT … ON CONFLICT (tenant_id,
+    /// idempotency_key) DO NOTHING`), so two concurrent publishes with one key store one event:
+    /// on PostgreSQL the second waits for the first to commit, inserts nothing, and then reads
+    /// the first's row. A repeated event id is a `Conflict`.
+    pub async fn insert(&self, new: NewEvent) -> Result<InsertOutcome, StoreError> {
+        let event = self.stored(new, now());
+        let model = model(&event);
         let id = event.id;
         let conflict = move || format!("event `{id}`");
 
@@ -251,36 +261,9 @@ impl<'a> Events<'a> {
         let received_at = now();
         let events: Vec<StoredEvent> = new
             .into_iter()
-            .map(|n| StoredEvent {
-                id: n.id,
-                tenant_id: self.ctx.tenant(),
-                event_types: n.event_types,
-                sub_id: n.sub_id,
-                payload: n.payload,
-                txn: n.txn,
-                toe: n.toe.map(micros),
-                source: n.source,
-                idempotency_key: n.idempotency_key,
-                received_at,
-                published_at: None,
-            })
+            .map(|n| self.stored(n, received_at))
             .collect();
-        let models: Vec<e::ActiveModel> = events
-            .iter()
-            .map(|ev| e::ActiveModel {
-                id: Set(ev.id.as_uuid()),
-                tenant_id: Set(self.ctx.tid()),
-                event_types: Set(serde_json::Value::from(ev.event_types.clone())),
-                sub_id: Set(ev.sub_id.clone()),
-                payload: Set(ev.payload.clone()),
-                txn: Set(ev.txn.clone()),
-                toe: Set(ev.toe),
-                source: Set(ev.source.as_str().to_owned()),
-                idempotency_key: Set(ev.idempotency_key.clone()),
-                received_at: Set(ev.received_at),
-                published_at: Set(None),
-            })
-            .collect();
+        let models: Vec<e::ActiveModel> = events.iter().map(model).collect();
         let g = self.ctx.begin().await?;
         for chunk in models.chunks(1000) {
             e::Entity::insert_many(chunk.to_vec())

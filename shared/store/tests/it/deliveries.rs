@@ -98,13 +98,13 @@ async fn a_repeated_stream_and_event_pair_stores_one_delivery(db: TestDb) {
         new(s1, Some(event), DeliveryState::Pending),
         new(s2, Some(event), DeliveryState::Pending),
     ];
-    assert_eq!(d.insert_many(first.clone()).await.unwrap(), 2);
+    assert_eq!(d.insert_many(&first).await.unwrap(), 2);
     // The same event fanned out again (a redelivered bus message): nothing new.
     let again = vec![
         new(s1, Some(event), DeliveryState::Pending),
         new(s2, Some(event), DeliveryState::Pending),
     ];
-    assert_eq!(d.insert_many(again).await.unwrap(), 0);
+    assert_eq!(d.insert_many(&again).await.unwrap(), 0);
     let stored = d.for_event(event).await.unwrap();
     let mut ids: Vec<_> = stored.iter().map(|x| x.id).collect();
     ids.sort();
@@ -116,7 +116,7 @@ async fn a_repeated_stream_and_event_pair_stores_one_delivery(db: TestDb) {
         new(s1, None, DeliveryState::Pending),
         new(s1, None, DeliveryState::Pending),
     ];
-    assert_eq!(d.insert_many(v).await.unwrap(), 2);
+    assert_eq!(d.insert_many(&v).await.unwrap(), 2);
 }
 
 async fn outcomes_change_state_and_write_the_delivery_log(db: TestDb) {
@@ -127,7 +127,7 @@ async fn outcomes_change_state_and_write_the_delivery_log(db: TestDb) {
     let ok2 = new(s, Some(EventId::new()), DeliveryState::Pending);
     let retry = new(s, Some(EventId::new()), DeliveryState::Pending);
     let dead = new(s, Some(EventId::new()), DeliveryState::Pending);
-    d.insert_many(vec![ok1.clone(), ok2.clone(), retry.clone(), dead.clone()])
+    d.insert_many(&[ok1.clone(), ok2.clone(), retry.clone(), dead.clone()])
         .await
         .unwrap();
     let now = Utc::now();
@@ -239,7 +239,7 @@ async fn due_lists_pending_deliveries_by_due_time_only(db: TestDb) {
     later.next_attempt_at = Some(Utc::now() + Duration::hours(1));
     let now = new(s, Some(EventId::new()), DeliveryState::Pending);
     let held = new(s, Some(EventId::new()), DeliveryState::Held);
-    d.insert_many(vec![later.clone(), now.clone(), held])
+    d.insert_many(&[later.clone(), now.clone(), held])
         .await
         .unwrap();
     let due: Vec<_> = d
@@ -263,7 +263,7 @@ async fn held_deliveries_are_released_oldest_first(db: TestDb) {
         .map(|_| new(s, Some(EventId::new()), DeliveryState::Held))
         .collect();
     for one in &batch {
-        d.insert_many(vec![one.clone()]).await.unwrap();
+        d.insert_many(std::slice::from_ref(one)).await.unwrap();
     }
     let released = d.release_held(s).await.unwrap();
     assert_eq!(
@@ -344,7 +344,7 @@ async fn another_tenant_never_sees_or_changes_a_delivery(db: TestDb) {
     db.store()
         .scope(a.id)
         .deliveries()
-        .insert_many(vec![one.clone()])
+        .insert_many(std::slice::from_ref(&one))
         .await
         .unwrap();
     let db_b = db.store().scope(b.id).deliveries();
@@ -382,7 +382,7 @@ async fn another_tenant_never_sees_or_changes_a_delivery(db: TestDb) {
     );
     // B cannot make a delivery on A's stream (the composite key refuses it).
     assert!(
-        db_b.insert_many(vec![new(s, Some(EventId::new()), DeliveryState::Pending)])
+        db_b.insert_many(&[new(s, Some(EventId::new()), DeliveryState::Pending)])
             .await
             .is_err()
     );
@@ -393,7 +393,7 @@ async fn the_log_is_pruned_by_age(db: TestDb) {
     let s = stream(db.store(), t.id).await;
     let d = db.store().scope(t.id).deliveries();
     let one = new(s, Some(EventId::new()), DeliveryState::Pending);
-    d.insert_many(vec![one.clone()]).await.unwrap();
+    d.insert_many(std::slice::from_ref(&one)).await.unwrap();
     let mut old = attempt(&one, Some(503), "retry");
     old.attempted_at = Utc::now() - Duration::days(40);
     let recent = attempt(&one, Some(202), "delivered");

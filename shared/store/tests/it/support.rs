@@ -126,7 +126,7 @@ pub async fn seed(store: &Store, tenant: &Tenant) -> Seeded {
     let delivery = sethub_domain::DeliveryId::new();
     scope
         .deliveries()
-        .insert_many(vec![sethub_store::NewDelivery {
+        .insert_many(&[sethub_store::NewDelivery {
             id: delivery,
             stream_id: stream,
             event_id: Some(event.id),
