@@ -24,6 +24,7 @@ mod m20261128_000005_events;
 mod m20261129_000006_streams;
 mod m20261129_000007_events_published;
 mod m20261129_000008_deliveries;
+mod m20261129_000009_delivery_settings;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_streams::Migration),
             Box::new(m20261129_000007_events_published::Migration),
             Box::new(m20261129_000008_deliveries::Migration),
+            Box::new(m20261129_000009_delivery_settings::Migration),
         ]
     }
 }

@@ -710,3 +710,136 @@ async fn a_tenant_pausing_a_stream_holds_its_sets_and_tells_the_receiver() {
     assert_eq!(status, 400);
     assert_eq!(problem["field"], "status");
 }
+
+#[tokio::test]
+async fn a_stream_rate_limit_spaces_its_pushes_and_slows_no_other_stream() {
+    let w = World::split().await;
+    let limited = w.stream("/s/limited", &[SESSION_REVOKED]).await;
+    w.stream("/s/free", &[SESSION_REVOKED]).await;
+    let (status, view) = w
+        .api(
+            reqwest::Method::PUT,
+            &format!("/streams/{limited}/delivery-settings"),
+            Some(json!({"max_rate_per_second": 4})),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(
+        view["delivery_settings"],
+        json!({"max_rate_per_second": 4.0})
+    );
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 16, "k").await;
+    w.receiver
+        .wait_for_count("/s/free", 16, LONG)
+        .await
+        .unwrap();
+    let free_done = w
+        .receiver
+        .received("/s/free")
+        .iter()
+        .map(|s| s.arrived)
+        .max()
+        .unwrap();
+    w.receiver
+        .wait_for_count("/s/limited", 16, LONG)
+        .await
+        .unwrap();
+    assert_all_arrived(&w.receiver, "/s/limited", &ids);
+    let got = w.receiver.received("/s/limited");
+    let first = got.iter().map(|s| s.arrived).min().unwrap();
+    let last = got.iter().map(|s| s.arrived).max().unwrap();
+    // A burst of 4, then 4 per second: the other 12 take at least 3 s (some slack for
+    // the bucket's start).
+    assert!(
+        last - first >= Duration::from_millis(2500),
+        "16 SETs at 4/s arrived within {:?}",
+        last - first
+    );
+    assert!(
+        free_done < last,
+        "the unlimited stream waited for the limited one"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_retry_schedule_dead_letters_a_failing_set_when_it_runs_out() {
+    let w = World::split().await;
+    let stream = w.stream("/s/failing", &[SESSION_REVOKED]).await;
+    // Bad settings are refused by name and change nothing.
+    for (body, field) in [
+        (
+            json!({"retry": {"initial_secs": 0.2, "factor": 11, "max_delay_secs": 1, "max_age_secs": 2, "jitter": 0}}),
+            "retry.factor",
+        ),
+        (json!({"max_rate_per_second": -1}), "max_rate_per_second"),
+        (json!({"retries": 3}), "retries"),
+    ] {
+        let (status, problem) = w
+            .api(
+                reqwest::Method::PUT,
+                &format!("/streams/{stream}/delivery-settings"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 400, "{problem}");
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+    let (status, problem) = w
+        .api(
+            reqwest::Method::PUT,
+            "/tenant/delivery-settings",
+            Some(json!({"max_rate_per_second": 5})),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    let (_, view) = w
+        .api(reqwest::Method::GET, &format!("/streams/{stream}"), None)
+        .await;
+    assert!(view["delivery_settings"].is_null(), "{view}");
+
+    // The tenant's schedule is long; the stream's own one gives up after 1.5 s.
+    let (status, _) = w
+        .api(
+            reqwest::Method::PUT,
+            "/tenant/delivery-settings",
+            Some(json!({"retry": {"initial_secs": 60, "factor": 2, "max_delay_secs": 600, "max_age_secs": 86400, "jitter": 0.1}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = w
+        .api(
+            reqwest::Method::PUT,
+            &format!("/streams/{stream}/delivery-settings"),
+            Some(json!({"retry": {"initial_secs": 0.2, "factor": 1, "max_delay_secs": 0.2, "max_age_secs": 1.5, "jitter": 0}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    w.receiver.behave("/s/failing", Behave::Status(503));
+    publish_all(&w.hub.ingest_url, &w.tenant, 1, "k").await;
+    let dead = wait_until("the failing SET to be dead-lettered", LONG, || async {
+        let (_, list) = w
+            .api(
+                reqwest::Method::GET,
+                &format!("/streams/{stream}/deliveries?state=dead"),
+                None,
+            )
+            .await;
+        list.as_array().and_then(|l| l.first().cloned())
+    })
+    .await;
+    assert!(
+        dead["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after"),
+        "{dead}"
+    );
+    assert_eq!(dead["last_status"], 503);
+    let attempts = w.receiver.attempts("/s/failing");
+    assert!(
+        attempts.len() >= 3,
+        "retried every 0.2 s: {} attempts",
+        attempts.len()
+    );
+    assert!(attempts.iter().all(|a| a.status == 503));
+}

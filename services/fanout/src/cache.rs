@@ -10,10 +10,13 @@ use std::time::{Duration, Instant};
 
 use sethub_app::AppContext;
 use sethub_app::streams::open_authorization;
+use sethub_domain::delivery::DeliverySettings;
 use sethub_domain::subject::{ParseMode, Subject};
 use sethub_domain::{StreamId, TenantId};
 use sethub_jose::keyring::MasterKeyring;
 use sethub_store::{StoreError, Stream};
+
+use crate::retry::RetrySchedule;
 
 /// One stream with what matching and pushing need, prepared once.
 #[derive(Debug)]
@@ -25,6 +28,10 @@ pub struct StreamView {
     pub authorization: Option<String>,
     /// `scheme://host:port` of the push endpoint: the unit of concurrency caps and breakers.
     pub origin: Option<String>,
+    /// The retry schedule: the stream's, else the tenant's, else the configuration's.
+    pub schedule: RetrySchedule,
+    /// Pushes per second the stream takes at most (its delivery settings), if limited.
+    pub max_rate_per_second: Option<f64>,
 }
 
 /// A tenant's streams at one version.
@@ -122,6 +129,7 @@ async fn load(
     version: i64,
 ) -> Result<TenantStreams, StoreError> {
     let t = ctx.store.tenants().get(tenant).await?;
+    let tenant_settings = settings(t.delivery_settings.as_ref());
     let scope = ctx.store.scope(tenant);
     let streams = scope.streams();
     let mut views = Vec::new();
@@ -148,7 +156,14 @@ async fn load(
             .as_deref()
             .and_then(|u| url::Url::parse(u).ok())
             .map(|u| u.origin().ascii_serialization());
+        let effective = settings(stream.delivery_settings.as_ref()).or(&tenant_settings);
+        let schedule = effective.retry.as_ref().map_or_else(
+            || RetrySchedule::from(&ctx.config.push.retry),
+            RetrySchedule::from,
+        );
         views.push(Arc::new(StreamView {
+            max_rate_per_second: effective.max_rate_per_second,
+            schedule,
             stream,
             removed,
             authorization,
@@ -161,4 +176,10 @@ async fn load(
         streams: views,
         checked_at: Instant::now(),
     })
+}
+
+/// Stored delivery settings; unreadable ones (never written by sethub) count as none.
+fn settings(v: Option<&serde_json::Value>) -> DeliverySettings {
+    v.and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
 }

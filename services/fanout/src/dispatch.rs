@@ -318,6 +318,16 @@ impl Dispatcher {
             let Some(engine) = self.engine() else { return };
             match crate::push::worker::prepare(&engine, &job).await {
                 crate::push::worker::Prepared::Go { view, endpoint } => {
+                    if let Some(at) = crate::push::worker::rate_limited(&engine, &job, &view).await
+                    {
+                        engine
+                            .metrics
+                            .deliveries
+                            .with_label_values(&["rate_limited"])
+                            .inc();
+                        self.schedule(job, at);
+                        continue;
+                    }
                     match endpoint.gate() {
                         Gate::WaitUntil(at) => {
                             engine

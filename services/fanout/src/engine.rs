@@ -13,7 +13,6 @@ use crate::cache::{StreamCache, TenantStreams};
 use crate::dispatch::Dispatcher;
 use crate::metrics::FanoutMetrics;
 use crate::recorder::Recorder;
-use crate::retry::RetrySchedule;
 
 pub struct Engine {
     pub ctx: AppContext,
@@ -22,7 +21,6 @@ pub struct Engine {
     pub metrics: FanoutMetrics,
     pub dispatcher: Dispatcher,
     pub recorder: Recorder,
-    pub schedule: RetrySchedule,
     pub client: reqwest::Client,
     pub egress: sethub_egress::EgressPolicy,
     pub signing_keys: SigningKeyCache,

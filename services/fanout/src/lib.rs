@@ -61,7 +61,6 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
     let (recorder, recorder_task) = recorder::Recorder::new(ctx.clone(), dispatcher.clone());
     let engine = Arc::new(engine::Engine {
         metrics: metrics::FanoutMetrics::new(&ctx.metrics),
-        schedule: retry::RetrySchedule::from(&push.retry),
         ring,
         cache: cache::StreamCache::default(),
         dispatcher: dispatcher.clone(),

@@ -32,6 +32,18 @@ impl Default for RetrySchedule {
     }
 }
 
+impl From<&sethub_domain::delivery::RetryPolicy> for RetrySchedule {
+    fn from(c: &sethub_domain::delivery::RetryPolicy) -> Self {
+        Self {
+            initial_secs: c.initial_secs,
+            factor: c.factor,
+            max_delay_secs: c.max_delay_secs,
+            max_age_secs: c.max_age_secs,
+            jitter: c.jitter,
+        }
+    }
+}
+
 impl From<&sethub_config::RetryConfig> for RetrySchedule {
     fn from(c: &sethub_config::RetryConfig) -> Self {
         Self {

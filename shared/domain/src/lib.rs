@@ -1,6 +1,7 @@
 //! sethub's domain: typed ids, subject identifiers and their matching, event vocabularies and
 //! validated values. No I/O lives here.
 
+pub mod delivery;
 pub mod events;
 pub mod ids;
 pub mod stream;

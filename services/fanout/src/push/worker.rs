@@ -81,6 +81,32 @@ pub async fn prepare(engine: &Arc<Engine>, job: &Job) -> Prepared {
     Prepared::Go { view, endpoint }
 }
 
+/// When the stream has a delivery rate limit and it is spent: the instant to try again.
+/// Charged in the state store (one bucket per stream, shared by every fan-out process);
+/// when the store cannot answer, the push goes ahead (fail open, like ingest's limit).
+pub async fn rate_limited(engine: &Engine, job: &Job, view: &StreamView) -> Option<Instant> {
+    let rate = view.max_rate_per_second?;
+    let limit = sethub_state::Limit {
+        rate_per_sec: rate,
+        burst: u32::try_from(rate.ceil() as u64).unwrap_or(u32::MAX).max(1),
+    };
+    let key = sethub_state::Key::stream(
+        &engine.ctx.key_prefix,
+        job.tenant,
+        job.stream,
+        sethub_state::KeyKind::RateLimit,
+        "push",
+    );
+    match engine.ctx.state.rate_limit(&key, limit, 1).await {
+        Ok(d) if d.allowed => None,
+        Ok(d) => Some(Instant::now() + d.retry_after.max(Duration::from_millis(1))),
+        Err(e) => {
+            tracing::warn!(stream = %job.stream, error = %e, "delivery rate limit unknown; pushing");
+            None
+        }
+    }
+}
+
 /// Records a final outcome and gives the delivery up.
 async fn finish(engine: &Engine, job: &Job, change: Change, attempt: Option<Attempt>) {
     engine
@@ -272,9 +298,7 @@ pub async fn attempt(
                 // The last word to a stream being stopped: one attempt only.
                 None
             } else {
-                engine
-                    .schedule
-                    .next_delay(failures, age, random, not_before)
+                view.schedule.next_delay(failures, age, random, not_before)
             };
             match delay {
                 Some(delay) => {

@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod body;
+pub mod delivery_settings;
 pub mod receivers;
 pub mod signing_keys;
 pub mod streams;
@@ -89,6 +90,9 @@ fn scope() -> utoipa_actix_web::scope::Scope<
         .service(streams::list_deliveries)
         .service(streams::list_attempts)
         .service(streams::get_delivery)
+        .service(delivery_settings::get_tenant_settings)
+        .service(delivery_settings::put_tenant_settings)
+        .service(delivery_settings::put_stream_settings)
         .service(openapi_json)
 }
 

@@ -26,7 +26,7 @@ use crate::api::{Problem, no_store};
 const MAX_LIMIT: u64 = 500;
 const DEFAULT_LIMIT: u64 = 100;
 
-fn store_error(e: StoreError) -> ApiError {
+pub(crate) fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::not_found("not found"),
         e @ StoreError::Database(_) => ApiError::unavailable(e),
@@ -34,7 +34,7 @@ fn store_error(e: StoreError) -> ApiError {
     }
 }
 
-fn parse_stream(raw: &str) -> Result<StreamId, ApiError> {
+pub(crate) fn parse_stream(raw: &str) -> Result<StreamId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::not_found("no stream with this id"))
 }
@@ -56,6 +56,9 @@ pub struct StreamView {
     pub status_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The stream's own delivery settings (`retry`, `max_rate_per_second`), if any.
+    #[schema(value_type = Option<Object>)]
+    pub delivery_settings: Option<serde_json::Value>,
     /// How many deliveries are in each state (only on the single-stream read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deliveries: Option<BTreeMap<String, u64>>,
@@ -75,6 +78,7 @@ impl From<Stream> for StreamView {
             status_reason: s.status_reason,
             created_at: s.created_at,
             updated_at: s.updated_at,
+            delivery_settings: s.delivery_settings,
             deliveries: None,
         }
     }

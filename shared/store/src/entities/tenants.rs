@@ -9,6 +9,8 @@ pub struct Model {
     pub name: String,
     pub created_at: DateTimeUtc,
     pub streams_version: i64,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub delivery_settings: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -41,6 +41,9 @@ pub struct Stream {
     pub last_activity_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Per-stream delivery settings set by the tenant (JSON of
+    /// `sethub_domain::delivery::DeliverySettings`).
+    pub delivery_settings: Option<Value>,
 }
 
 /// What the receiver and the transmitter decided for a stream; written whole on create and on
@@ -118,6 +121,7 @@ impl TryFrom<s::Model> for Stream {
             last_activity_at: m.last_activity_at,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            delivery_settings: m.delivery_settings.clone(),
         })
     }
 }
@@ -161,6 +165,7 @@ impl<'a> Streams<'a> {
             last_activity_at: Set(t),
             created_at: Set(t),
             updated_at: Set(t),
+            delivery_settings: Set(None),
         }
         .insert(g.tx())
         .await
@@ -313,6 +318,22 @@ impl<'a> Streams<'a> {
         self.bump(&g).await?;
         g.finish().await?;
         Ok((before.try_into()?, after.try_into()?))
+    }
+
+    /// Replaces the stream's delivery settings (`None` clears them).
+    pub async fn set_delivery_settings(
+        &self,
+        id: StreamId,
+        settings: Option<Value>,
+    ) -> Result<Stream, StoreError> {
+        let g = self.ctx.begin().await?;
+        let mut m = self.find_model(&g, id).await?.into_active_model();
+        m.delivery_settings = Set(settings);
+        m.updated_at = Set(now());
+        let model = m.update(g.tx()).await.db()?;
+        self.bump(&g).await?;
+        g.finish().await?;
+        model.try_into()
     }
 
     /// Disables the stream unless it is disabled already, atomically; `true` when this call

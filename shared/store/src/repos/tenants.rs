@@ -20,6 +20,8 @@ pub struct Tenant {
     pub slug: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// The tenant's delivery settings (JSON of `sethub_domain::delivery::DeliverySettings`).
+    pub delivery_settings: Option<serde_json::Value>,
 }
 
 impl From<t::Model> for Tenant {
@@ -29,6 +31,7 @@ impl From<t::Model> for Tenant {
             slug: m.slug,
             name: m.name,
             created_at: m.created_at,
+            delivery_settings: m.delivery_settings,
         }
     }
 }
@@ -52,6 +55,7 @@ impl<'a> Tenants<'a> {
             name: Set(name.to_owned()),
             created_at: Set(now()),
             streams_version: Set(0),
+            delivery_settings: Set(None),
         }
         .insert(self.db)
         .await
@@ -90,6 +94,36 @@ impl<'a> Tenants<'a> {
         } else {
             Ok(())
         }
+    }
+
+    /// Replaces the tenant's delivery settings (`None` clears them).
+    pub async fn set_delivery_settings(
+        &self,
+        id: TenantId,
+        settings: Option<serde_json::Value>,
+    ) -> Result<Tenant, StoreError> {
+        let tx = crate::scope::begin_scoped(self.db, id).await?;
+        let res = t::Entity::update_many()
+            .filter(t::Column::Id.eq(id.as_uuid()))
+            .col_expr(
+                t::Column::DeliverySettings,
+                sea_orm::sea_query::Expr::value(settings),
+            )
+            .col_expr(
+                t::Column::StreamsVersion,
+                sea_orm::sea_query::ExprTrait::add(
+                    sea_orm::sea_query::Expr::col(t::Column::StreamsVersion),
+                    1,
+                ),
+            )
+            .exec(&tx)
+            .await
+            .db()?;
+        tx.commit().await.db()?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.get(id).await
     }
 
     /// All tenants, oldest first.
