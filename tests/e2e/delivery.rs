@@ -762,7 +762,7 @@ async fn a_stream_rate_limit_spaces_its_pushes_and_slows_no_other_stream() {
 }
 
 #[tokio::test]
-async fn a_stream_retry_schedule_dead_letters_a_failing_set_when_it_runs_out() {
+async fn a_stream_retry_schedule_dead_letters_a_failing_set_and_a_redrive_delivers_it() {
     let w = World::split().await;
     let stream = w.stream("/s/failing", &[SESSION_REVOKED]).await;
     // Bad settings are refused by name and change nothing.
@@ -842,4 +842,36 @@ async fn a_stream_retry_schedule_dead_letters_a_failing_set_when_it_runs_out() {
         attempts.len()
     );
     assert!(attempts.iter().all(|a| a.status == 503));
+
+    // The receiver is fixed; the tenant redrives the dead SET and it arrives.
+    w.receiver.behave("/s/failing", Behave::Accept);
+    let redrive = format!("/streams/{stream}/redrive");
+    let (status, problem) = w
+        .api(
+            reqwest::Method::POST,
+            &redrive,
+            Some(json!({"delivery_ids": ["nope"]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["field"], "delivery_ids");
+    let (status, body) = w
+        .api(reqwest::Method::POST, &redrive, Some(json!({})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["redriven"], 1);
+    assert_eq!(body["delivery_ids"][0], dead["delivery_id"]);
+    w.receiver
+        .wait_for_count("/s/failing", 1, LONG)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.receiver.received("/s/failing")[0].jti,
+        dead["jti"].as_str().unwrap()
+    );
+    // Nothing dead is left: a second redrive finds nothing.
+    let (_, body) = w
+        .api(reqwest::Method::POST, &redrive, Some(json!({})))
+        .await;
+    assert_eq!(body["redriven"], 0);
 }

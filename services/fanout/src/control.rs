@@ -43,6 +43,9 @@ async fn handle(engine: &Arc<Engine>, delivery: Delivery) {
                     reason,
                     notify,
                 } => status_changed(engine, tenant, stream_id, &status, reason, notify).await,
+                Message::DeliveriesRedriven { stream_id } => {
+                    redriven(engine, tenant, stream_id).await
+                }
                 Message::StreamChanged { .. }
                 | Message::EventAccepted { .. }
                 | Message::EventsAccepted { .. } => Ok(()),
@@ -197,6 +200,21 @@ async fn status_changed(
                 engine.dispatcher.submit(Job::from_stored(d, None), true);
             }
         }
+    }
+    Ok(())
+}
+
+/// Pushes a stream's pending deliveries now (after a redrive put dead ones back).
+async fn redriven(engine: &Engine, tenant: TenantId, stream_id: StreamId) -> Result<(), WorkError> {
+    let pending = engine
+        .ctx
+        .store
+        .scope(tenant)
+        .deliveries()
+        .pending_for_stream(stream_id, Utc::now(), 100_000)
+        .await?;
+    for d in pending {
+        engine.dispatcher.submit(Job::from_stored(d, None), true);
     }
     Ok(())
 }

@@ -436,6 +436,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         "GET /api/v1/streams/{id}/deliveries",
         "GET /api/v1/streams/{id}/attempts",
         "GET /api/v1/deliveries/{id}",
+        "POST /api/v1/streams/{id}/redrive",
         "GET /api/v1/tenant/delivery-settings",
         "PUT /api/v1/tenant/delivery-settings",
         "PUT /api/v1/streams/{id}/delivery-settings",

@@ -78,6 +78,10 @@ pub enum Message {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         notify: bool,
     },
+    /// manage → fanout: dead deliveries of the stream were put back to pending (redrive);
+    /// push them now.
+    #[serde(rename = "deliveries_redriven.v1")]
+    DeliveriesRedriven { stream_id: StreamId },
     /// manage → fanout: the receiver asked for a verification event (SSF verification).
     #[serde(rename = "verification_requested.v1")]
     VerificationRequested {
@@ -124,6 +128,7 @@ impl Message {
             Self::StreamChanged { .. } => "stream_changed.v1",
             Self::StreamStatusChanged { .. } => "stream_status_changed.v1",
             Self::VerificationRequested { .. } => "verification_requested.v1",
+            Self::DeliveriesRedriven { .. } => "deliveries_redriven.v1",
         }
     }
 
@@ -134,7 +139,8 @@ impl Message {
             Self::EventAccepted { .. } | Self::EventsAccepted { .. } => QueueKind::Events,
             Self::StreamChanged { .. }
             | Self::StreamStatusChanged { .. }
-            | Self::VerificationRequested { .. } => QueueKind::Control,
+            | Self::VerificationRequested { .. }
+            | Self::DeliveriesRedriven { .. } => QueueKind::Control,
         }
     }
 }
@@ -173,6 +179,7 @@ mod tests {
                 stream_id,
                 state: None,
             },
+            Message::DeliveriesRedriven { stream_id },
         ]
     }
 

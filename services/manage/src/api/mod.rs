@@ -90,6 +90,7 @@ fn scope() -> utoipa_actix_web::scope::Scope<
         .service(streams::list_deliveries)
         .service(streams::list_attempts)
         .service(streams::get_delivery)
+        .service(streams::redrive)
         .service(delivery_settings::get_tenant_settings)
         .service(delivery_settings::put_tenant_settings)
         .service(delivery_settings::put_stream_settings)

@@ -620,6 +620,87 @@ impl<'a> Deliveries<'a> {
             .collect()
     }
 
+    /// Gives dead deliveries of a stream another chance: back to pending, due now, with a
+    /// fresh retry schedule. All of the stream's dead ones, or only `ids`, or only those made
+    /// in `[from, to)`. Returns them, oldest first.
+    pub async fn redrive(
+        &self,
+        stream: StreamId,
+        ids: Option<&[DeliveryId]>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let g = self.ctx.begin().await?;
+        let mut q = d::Entity::find()
+            .filter(d::Column::TenantId.eq(self.ctx.tid()))
+            .filter(d::Column::StreamId.eq(stream.as_uuid()))
+            .filter(d::Column::State.eq(DeliveryState::Dead.as_str()));
+        if let Some(ids) = ids {
+            q = q.filter(d::Column::Id.is_in(ids.iter().map(|i| i.as_uuid())));
+        }
+        if let Some(from) = from {
+            q = q.filter(d::Column::CreatedAt.gte(micros(from)));
+        }
+        if let Some(to) = to {
+            q = q.filter(d::Column::CreatedAt.lt(micros(to)));
+        }
+        let dead = q.order_by_asc(d::Column::Id).all(g.tx()).await.db()?;
+        let t = now();
+        for chunk in dead.chunks(500) {
+            d::Entity::update_many()
+                .filter(d::Column::TenantId.eq(self.ctx.tid()))
+                .filter(d::Column::Id.is_in(chunk.iter().map(|m| m.id)))
+                .filter(d::Column::State.eq(DeliveryState::Dead.as_str()))
+                .col_expr(
+                    d::Column::State,
+                    Expr::value(DeliveryState::Pending.as_str()),
+                )
+                .col_expr(d::Column::NextAttemptAt, Expr::value(t))
+                .col_expr(d::Column::Attempts, Expr::value(0))
+                .col_expr(
+                    d::Column::FirstAttemptAt,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .col_expr(d::Column::UpdatedAt, Expr::value(t))
+                .exec(g.tx())
+                .await
+                .db()?;
+        }
+        g.finish().await?;
+        dead.into_iter()
+            .map(|mut m| {
+                m.state = DeliveryState::Pending.as_str().to_owned();
+                m.next_attempt_at = Some(t);
+                m.attempts = 0;
+                m.first_attempt_at = None;
+                m.updated_at = t;
+                m.try_into()
+            })
+            .collect()
+    }
+
+    /// A stream's pending deliveries due by `before`, oldest first, at most `limit`.
+    pub async fn pending_for_stream(
+        &self,
+        stream: StreamId,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let g = self.ctx.begin().await?;
+        let rows = d::Entity::find()
+            .filter(d::Column::TenantId.eq(self.ctx.tid()))
+            .filter(d::Column::StreamId.eq(stream.as_uuid()))
+            .filter(d::Column::State.eq(DeliveryState::Pending.as_str()))
+            .filter(d::Column::NextAttemptAt.lte(micros(before)))
+            .order_by_asc(d::Column::Id)
+            .limit(limit)
+            .all(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     /// The delivery log of a stream, newest first, at most `limit`.
     pub async fn attempts_for_stream(
         &self,

@@ -30,6 +30,7 @@ contract!(
     every_stream_change_moves_the_streams_version,
     another_tenant_never_sees_or_changes_a_delivery,
     the_log_is_pruned_by_age,
+    dead_deliveries_are_redriven_by_id_or_all_and_start_afresh,
 );
 
 async fn stream(store: &Store, tenant: TenantId) -> StreamId {
@@ -407,4 +408,60 @@ async fn the_log_is_pruned_by_age(db: TestDb) {
     let left = d.attempts_for_delivery(one.id).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].status, Some(202));
+}
+
+async fn dead_deliveries_are_redriven_by_id_or_all_and_start_afresh(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    let batch: Vec<_> = (0..3)
+        .map(|_| new(s, Some(EventId::new()), DeliveryState::Pending))
+        .collect();
+    d.insert_many(&batch).await.unwrap();
+    let kill = |x: &NewDelivery| Update {
+        id: x.id,
+        at: Utc::now(),
+        attempted: true,
+        change: Change::Dead {
+            status: Some(503),
+            error: "gave up".into(),
+        },
+    };
+    d.apply(&batch.iter().map(kill).collect::<Vec<_>>(), &[])
+        .await
+        .unwrap();
+    let one = d
+        .redrive(s, Some(&[batch[1].id]), None, None)
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].id, batch[1].id);
+    let got = d.get(batch[1].id).await.unwrap();
+    assert_eq!(got.state, DeliveryState::Pending);
+    assert_eq!(got.attempts, 0);
+    assert!(got.first_attempt_at.is_none() && got.next_attempt_at.is_some());
+    // A window that holds nothing redrives nothing; then all the rest.
+    let later = Utc::now() + Duration::hours(1);
+    assert!(
+        d.redrive(s, None, Some(later), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Another tenant redrives nothing of this one (two are still dead).
+    let other = tenant(db.store(), "b").await;
+    assert!(
+        db.store()
+            .scope(other.id)
+            .deliveries()
+            .redrive(s, None, None, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let rest = d.redrive(s, None, None, None).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert!(d.redrive(s, None, None, None).await.unwrap().is_empty());
+    let pending = d.pending_for_stream(s, Utc::now(), 10).await.unwrap();
+    assert_eq!(pending.len(), 3);
 }
