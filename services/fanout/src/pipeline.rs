@@ -19,9 +19,6 @@ use crate::dispatch::Job;
 use crate::engine::{Engine, WorkError, with_retries};
 use crate::sets;
 
-/// Messages fanned out at once.
-const FAN_OUT_CONCURRENCY: usize = 16;
-
 /// Consumes the events queue until the bus closes.
 pub async fn run(engine: Arc<Engine>) {
     let prefetch = engine.ctx.config.bus.prefetch;
@@ -31,9 +28,8 @@ pub async fn run(engine: Arc<Engine>) {
     // A message holds up to a hundred events; making and storing their SETs is work for the
     // database more than for this process, so a few at a time keep it busy while bounding
     // the memory a burst takes (the rest waits in RabbitMQ, prefetched).
-    let permits = Arc::new(Semaphore::new(
-        usize::from(prefetch).min(FAN_OUT_CONCURRENCY),
-    ));
+    let concurrency = engine.ctx.config.push.fanout_concurrency;
+    let permits = Arc::new(Semaphore::new(usize::from(prefetch).min(concurrency)));
     let max_backlog = engine.ctx.config.push.max_backlog;
     while let Some(delivery) = sub.next().await {
         engine.dispatcher.wait_for_room(max_backlog).await;

@@ -129,6 +129,8 @@ pub struct PushConfig {
     pub attempt_retention_days: u32,
     /// How many bytes of a receiver's answer the delivery log keeps.
     pub response_excerpt_bytes: usize,
+    /// Event messages (up to a hundred events each) one fan-out process works on at once.
+    pub fanout_concurrency: usize,
     /// Most deliveries one fan-out process holds in memory (queued, in flight, waiting for a
     /// retry); past it, it takes no new events from the bus until some are done.
     pub max_backlog: usize,
@@ -270,6 +272,7 @@ impl Default for PushConfig {
             attempt_retention_days: 30,
             response_excerpt_bytes: 512,
             max_backlog: 10_000,
+            fanout_concurrency: 16,
         }
     }
 }
@@ -420,6 +423,9 @@ impl Config {
         }
         if self.push.breaker_failures == 0 {
             return invalid("push.breaker_failures", "must be at least 1");
+        }
+        if self.push.fanout_concurrency == 0 {
+            return invalid("push.fanout_concurrency", "must be at least 1");
         }
         if self.push.max_backlog == 0 {
             return invalid("push.max_backlog", "must be at least 1");
