@@ -843,6 +843,16 @@ async fn a_stream_retry_schedule_dead_letters_a_failing_set_and_a_redrive_delive
     );
     assert!(attempts.iter().all(|a| a.status == 503));
 
+    // The dead letter shows in fan-out's metrics.
+    let metrics = w.hub.process("fanout").unwrap().url("/metrics");
+    wait_until("the dead-letter gauge to count it", LONG, || async {
+        let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
+        text.lines()
+            .any(|l| l == "sethub_push_dead_letters 1")
+            .then_some(())
+    })
+    .await;
+
     // The receiver is fixed; the tenant redrives the dead SET and it arrives.
     w.receiver.behave("/s/failing", Behave::Accept);
     let redrive = format!("/streams/{stream}/redrive");

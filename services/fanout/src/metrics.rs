@@ -9,6 +9,7 @@
 //! - `end_to_end_seconds`: from the event's acceptance by ingest to the receiver's 2xx;
 //! - `push_retry_scheduled`: deliveries waiting for a retry in this process;
 //! - `push_in_flight`: push requests in flight;
+//! - `push_dead_letters`: dead-lettered deliveries of all tenants, counted by each sweep;
 //! - `bus_lag_seconds{queue}`: from a message's publication to its consumption.
 
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
@@ -23,6 +24,7 @@ pub struct FanoutMetrics {
     pub attempt_seconds: Histogram,
     pub end_to_end_seconds: Histogram,
     pub retry_scheduled: IntGauge,
+    pub dead_letters: IntGauge,
     pub in_flight: IntGauge,
     pub bus_lag_seconds: HistogramVec,
 }
@@ -66,6 +68,10 @@ impl FanoutMetrics {
                 "Deliveries waiting for a retry in this process",
             ),
             in_flight: gauge("push_in_flight", "Push requests in flight"),
+            dead_letters: gauge(
+                "push_dead_letters",
+                "Dead-lettered deliveries of all tenants (counted by the recovery sweep)",
+            ),
             bus_lag_seconds: HistogramVec::new(
                 HistogramOpts::new(
                     "bus_lag_seconds",
@@ -84,6 +90,7 @@ impl FanoutMetrics {
             registry.register(&m.end_to_end_seconds),
             registry.register(&m.retry_scheduled),
             registry.register(&m.in_flight),
+            registry.register(&m.dead_letters),
             registry.register(&m.bus_lag_seconds),
         ] {
             if let Err(e) = result {

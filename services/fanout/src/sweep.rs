@@ -5,7 +5,8 @@
 //! `push.sweep_interval_secs`, those overdue by more than `push.orphan_after_secs` that this
 //! process does not own. Another live fan-out process may still be holding such a delivery
 //! (a long backlog behind a slow receiver): then it is pushed twice, which at-least-once
-//! delivery allows and receivers dedupe by `jti`/`txn`. It also prunes the delivery log.
+//! delivery allows and receivers dedupe by `jti`/`txn`. It also counts the dead letters (a
+//! metric) and prunes the delivery log.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,15 @@ pub async fn run(engine: Arc<Engine>) {
             Err(e) => tracing::warn!(error = %e, "recovery sweep failed; trying again later"),
         }
         first = false;
+        {
+            match count_dead(&engine).await {
+                Ok(n) => engine
+                    .metrics
+                    .dead_letters
+                    .set(i64::try_from(n).unwrap_or(i64::MAX)),
+                Err(e) => tracing::warn!(error = %e, "cannot count dead letters"),
+            }
+        }
         if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
             last_prune = Some(tokio::time::Instant::now());
             if let Err(e) = prune(&engine, Utc::now() - retention).await {
@@ -96,4 +106,18 @@ async fn prune(
         }
     }
     Ok(())
+}
+
+async fn count_dead(engine: &Engine) -> Result<u64, sethub_store::StoreError> {
+    let mut n = 0;
+    for tenant in engine.ctx.store.tenants().list().await? {
+        n += engine
+            .ctx
+            .store
+            .scope(tenant.id)
+            .deliveries()
+            .count_in_state(sethub_store::DeliveryState::Dead)
+            .await?;
+    }
+    Ok(n)
 }

@@ -434,8 +434,9 @@ async fn disable_stream(engine: &Arc<Engine>, job: &Job, view: &StreamView, reas
             Some(reason),
         )?;
         // Exactly one of the SETs refused at the same time disables the stream and
-        // announces it.
-        let changed = scope
+        // announces it; the status and the announcement commit together.
+        let tx = scope.begin().await?;
+        let changed = tx
             .streams()
             .disable_if_not_disabled(
                 job.stream,
@@ -443,11 +444,11 @@ async fn disable_stream(engine: &Arc<Engine>, job: &Job, view: &StreamView, reas
             )
             .await?;
         if !changed {
+            tx.rollback().await?;
             return Ok(None);
         }
         let id = sethub_domain::DeliveryId::new();
-        scope
-            .deliveries()
+        tx.deliveries()
             .insert_many(&[NewDelivery {
                 id,
                 stream_id: job.stream,
@@ -459,6 +460,7 @@ async fn disable_stream(engine: &Arc<Engine>, job: &Job, view: &StreamView, reas
                 next_attempt_at: Some(Utc::now()),
             }])
             .await?;
+        tx.commit().await?;
         Ok::<_, crate::engine::WorkError>(Some(Job {
             tenant: job.tenant,
             id,

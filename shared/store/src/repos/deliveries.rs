@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use sethub_domain::{DeliveryId, EventId, StreamId, TenantId};
 
 use crate::entities::deliveries as d;
@@ -398,6 +398,19 @@ impl<'a> Deliveries<'a> {
             .db()?;
         g.finish().await?;
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// How many of the tenant's deliveries are in `state`.
+    pub async fn count_in_state(&self, state: DeliveryState) -> Result<u64, StoreError> {
+        let g = self.ctx.begin().await?;
+        let n = d::Entity::find()
+            .filter(d::Column::TenantId.eq(self.ctx.tid()))
+            .filter(d::Column::State.eq(state.as_str()))
+            .count(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        Ok(n)
     }
 
     /// How many deliveries of a stream are in each state.
