@@ -102,6 +102,9 @@ async fn store_stream_set(
         .signed
         .with_label_values(&[kind.as_str()])
         .inc();
+    if state == DeliveryState::Queued {
+        crate::poll::notify(&engine.ctx, tenant, stream_id).await;
+    }
     if state == DeliveryState::Pending {
         engine.dispatcher.submit(
             Job {
@@ -178,24 +181,32 @@ async fn status_changed(
         )
         .await?;
     }
-    // Held SETs of a push stream go out when it is enabled again (a poll stream's stay until
-    // the poll queue serves them).
-    if view.stream.status == StreamStatus::Enabled
-        && view.stream.delivery_method == DeliveryMethod::Push
-    {
+    // Held SETs go out when the stream is enabled again: pushed (in order of creation) or
+    // queued for the stream's polls.
+    if view.stream.status == StreamStatus::Enabled {
+        let poll = view.stream.delivery_method == DeliveryMethod::Poll;
+        let to = if poll {
+            DeliveryState::Queued
+        } else {
+            DeliveryState::Pending
+        };
         let released = match engine
             .ctx
             .store
             .scope(tenant)
             .deliveries()
-            .release_held(stream_id)
+            .release_held(stream_id, to)
             .await
         {
             Ok(d) => d,
             Err(StoreError::NotFound) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        {
+        if poll {
+            if !released.is_empty() {
+                crate::poll::notify(&engine.ctx, tenant, stream_id).await;
+            }
+        } else {
             for d in released {
                 engine.dispatcher.submit(Job::from_stored(d, None), true);
             }

@@ -14,6 +14,7 @@ mod dispatch;
 mod engine;
 pub mod metrics;
 mod pipeline;
+pub mod poll;
 pub mod push;
 mod recorder;
 pub mod retry;
@@ -26,8 +27,11 @@ use actix_web::web;
 use anyhow::Context;
 use sethub_app::AppContext;
 
-/// Registers this service's routes. The health routes are mounted by the server itself.
-pub fn routes(_cfg: &mut web::ServiceConfig) {}
+/// Registers this service's routes (the RFC 8936 poll endpoint). The health routes are
+/// mounted by the server itself.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/t/{slug}/ssf/poll/{stream_id}", web::post().to(poll::poll));
+}
 
 /// The background work of a running fan-out service; stopped when dropped.
 pub struct Running {

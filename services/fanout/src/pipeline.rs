@@ -169,6 +169,17 @@ pub async fn fan_out(
     let wanted = new.len() as u64;
     let scope = engine.ctx.store.scope(tenant);
     let inserted = scope.deliveries().insert_many(&new).await?;
+    // Wake the long polls of the poll streams that got a SET.
+    let mut polled: Vec<_> = new
+        .iter()
+        .filter(|d| d.state == DeliveryState::Queued)
+        .map(|d| d.stream_id)
+        .collect();
+    polled.sort_unstable();
+    polled.dedup();
+    for stream in polled {
+        crate::poll::notify(&engine.ctx, tenant, stream).await;
+    }
     let inserted_all = inserted == wanted && !redelivered;
     if inserted_all {
         return Ok(new

@@ -31,6 +31,7 @@ contract!(
     another_tenant_never_sees_or_changes_a_delivery,
     the_log_is_pruned_by_age,
     dead_deliveries_are_redriven_by_id_or_all_and_start_afresh,
+    polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error,
 );
 
 async fn stream(store: &Store, tenant: TenantId) -> StreamId {
@@ -266,7 +267,7 @@ async fn held_deliveries_are_released_oldest_first(db: TestDb) {
     for one in &batch {
         d.insert_many(std::slice::from_ref(one)).await.unwrap();
     }
-    let released = d.release_held(s).await.unwrap();
+    let released = d.release_held(s, DeliveryState::Pending).await.unwrap();
     assert_eq!(
         released.iter().map(|x| x.id).collect::<Vec<_>>(),
         batch.iter().map(|x| x.id).collect::<Vec<_>>()
@@ -277,7 +278,10 @@ async fn held_deliveries_are_released_oldest_first(db: TestDb) {
             .all(|x| x.state == DeliveryState::Pending && x.next_attempt_at.is_some())
     );
     assert!(
-        d.release_held(s).await.unwrap().is_empty(),
+        d.release_held(s, DeliveryState::Pending)
+            .await
+            .unwrap()
+            .is_empty(),
         "none is held any more"
     );
     assert_eq!(
@@ -464,4 +468,70 @@ async fn dead_deliveries_are_redriven_by_id_or_all_and_start_afresh(db: TestDb) 
     assert!(d.redrive(s, None, None, None).await.unwrap().is_empty());
     let pending = d.pending_for_stream(s, Utc::now(), 10).await.unwrap();
     assert_eq!(pending.len(), 3);
+}
+
+async fn polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    let queued: Vec<_> = (0..5)
+        .map(|_| new(s, Some(EventId::new()), DeliveryState::Queued))
+        .collect();
+    d.insert_many(&queued).await.unwrap();
+    let long = std::time::Duration::from_secs(3600);
+    let (first, more) = d.poll(s, 2, long).await.unwrap();
+    assert_eq!(
+        first.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![queued[0].id, queued[1].id]
+    );
+    assert!(more);
+    // Handed out: hidden from the next poll.
+    let (second, more) = d.poll(s, 10, long).await.unwrap();
+    assert_eq!(second.len(), 3);
+    assert!(!more);
+    assert!(d.poll(s, 10, long).await.unwrap().0.is_empty());
+    // Acknowledge two, report one as invalid; repeats and unknown jtis change nothing.
+    let acks = vec![
+        first[0].jti.clone(),
+        first[1].jti.clone(),
+        "unknown".to_owned(),
+    ];
+    assert_eq!(d.ack(s, &acks).await.unwrap(), 2);
+    assert_eq!(d.ack(s, &acks).await.unwrap(), 0);
+    let errs = vec![(
+        second[0].jti.clone(),
+        "invalid_key".to_owned(),
+        "no such key".to_owned(),
+    )];
+    assert_eq!(d.report_errors(s, &errs).await.unwrap(), 1);
+    assert_eq!(d.report_errors(s, &errs).await.unwrap(), 0);
+    assert_eq!(
+        d.get(first[0].id).await.unwrap().state,
+        DeliveryState::Delivered
+    );
+    let dead = d.get(second[0].id).await.unwrap();
+    assert_eq!(dead.state, DeliveryState::Dead);
+    assert_eq!(dead.last_error.as_deref(), Some("invalid_key: no such key"));
+    assert_eq!(
+        d.attempts_for_delivery(second[0].id).await.unwrap()[0].outcome,
+        "set_err"
+    );
+    // Unsettled SETs come back once their visibility ends (here a millisecond); settled ones
+    // never do.
+    let other = stream(db.store(), t.id).await;
+    let one = new(other, Some(EventId::new()), DeliveryState::Queued);
+    d.insert_many(std::slice::from_ref(&one)).await.unwrap();
+    let blink = std::time::Duration::from_millis(1);
+    assert_eq!(d.poll(other, 10, blink).await.unwrap().0.len(), 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let back = loop {
+        let (got, _) = d.poll(other, 10, long).await.unwrap();
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(std::time::Instant::now() < deadline, "never offered again");
+    };
+    assert_eq!(back[0].id, one.id);
+    assert_eq!(back[0].attempts, 2);
+    assert!(d.poll(s, 10, long).await.unwrap().0.is_empty());
 }

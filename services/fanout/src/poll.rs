@@ -1,0 +1,280 @@
+//! Poll delivery (RFC 8936, spec/poll.md): `POST /t/{slug}/ssf/poll/{stream_id}`, the
+//! endpoint the control plane assigns to a poll stream.
+//!
+//! The receiver authenticates with its access token (scope `ssf.poll`, or `ssf.manage`).
+//! A request first settles what it reports (`ack`: delivered; `setErrs`: dead, with the
+//! error kept in the delivery log; both idempotent, unknown `jti`s ignored), then hands out
+//! up to `maxEvents` queued SETs (default `poll.default_max_events`, capped at
+//! `poll.max_max_events`; `0` hands out none), oldest first. A SET handed out and not
+//! acknowledged within `poll.visibility_timeout_secs` is offered again. With
+//! `returnImmediately: false` (the default) and nothing to hand out, the request waits up to
+//! `poll.default_wait_secs` (capped at `poll.max_wait_secs`) and is woken through the state
+//! store when fan-out queues a SET for the stream.
+//!
+//! Answer: `200 {"sets": {jti: SET}, "moreAvailable": bool}`. Errors: 401 (with
+//! `WWW-Authenticate`) before the body is read, 403 without the poll scope, 404 for a stream
+//! that is not the caller's poll stream, 400 for a malformed request, 503 when the database
+//! cannot answer.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value, json};
+use sethub_app::AppContext;
+use sethub_app::auth::TokenKeys;
+use sethub_domain::{DeliveryMethod, ReceiverId, StreamId, TenantId};
+use sethub_state::{Key, KeyKind};
+use sethub_store::StoreError;
+
+/// The wake-up key of a poll stream: fan-out notifies it when it queues a SET.
+pub fn wake_key(ctx: &AppContext, tenant: TenantId, stream: StreamId) -> Key {
+    Key::stream(&ctx.key_prefix, tenant, stream, KeyKind::Wake, "poll")
+}
+
+/// Wakes the stream's long polls (best effort: a poller that misses it finds the SET at its
+/// next poll).
+pub async fn notify(ctx: &AppContext, tenant: TenantId, stream: StreamId) {
+    if let Err(e) = ctx.state.notify(&wake_key(ctx, tenant, stream)).await {
+        tracing::debug!(%stream, error = %e, "cannot wake the stream's long polls");
+    }
+}
+
+fn error(status: StatusCode, code: &str, description: impl Into<String>) -> HttpResponse {
+    let mut b = HttpResponse::build(status);
+    if status == StatusCode::UNAUTHORIZED {
+        b.insert_header(("WWW-Authenticate", "Bearer"));
+    }
+    b.insert_header(("Cache-Control", "no-store")).json(json!({
+        "error": code,
+        "error_description": description.into(),
+    }))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
+    tracing::warn!(error = %e, "poll: the store cannot answer");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "try again shortly",
+    )
+}
+
+/// What a poll request asks for.
+struct PollRequest {
+    max_events: u64,
+    return_immediately: bool,
+    ack: Vec<String>,
+    set_errs: Vec<(String, String, String)>,
+}
+
+fn parse(body: &[u8], default_max: u64, cap: u64) -> Result<PollRequest, String> {
+    let value: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?
+    };
+    let Value::Object(obj) = value else {
+        return Err("the body must be a JSON object".into());
+    };
+    let max_events = match obj.get("maxEvents") {
+        None | Some(Value::Null) => default_max,
+        Some(v) => v
+            .as_u64()
+            .ok_or("`maxEvents` must be a non-negative integer")?
+            .min(cap),
+    };
+    let return_immediately = match obj.get("returnImmediately") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err("`returnImmediately` must be a boolean".into()),
+    };
+    let ack = match obj.get("ack") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or("`ack` must be an array of jti strings")?,
+        Some(_) => return Err("`ack` must be an array of jti strings".into()),
+    };
+    let set_errs = match obj.get("setErrs") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(errs)) => errs
+            .iter()
+            .map(|(jti, e)| {
+                let err = e.get("err").and_then(Value::as_str);
+                let description = e.get("description").and_then(Value::as_str).unwrap_or("");
+                err.map(|err| (jti.clone(), err.to_owned(), description.to_owned()))
+                    .ok_or_else(|| format!("`setErrs.{jti}` must be {{\"err\", \"description\"}}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(_) => return Err("`setErrs` must be an object keyed by jti".into()),
+    };
+    if ack.len() + set_errs.len() > 10_000 {
+        return Err("at most 10000 `ack` and `setErrs` entries per request".into());
+    }
+    Ok(PollRequest {
+        max_events,
+        return_immediately,
+        ack,
+        set_errs,
+    })
+}
+
+/// The caller's tenant and receiver, or the answer refusing it.
+async fn authenticate(
+    ctx: &AppContext,
+    req: &HttpRequest,
+) -> Result<(TenantId, ReceiverId), HttpResponse> {
+    let unauthorized = |why: &str| error(StatusCode::UNAUTHORIZED, "invalid_token", why);
+    let token = sethub_http::bearer_token(req).map_err(|e| unauthorized(&e.to_string()))?;
+    let claims = TokenKeys::new(&ctx.master_keys)
+        .verify(token, chrono::Utc::now().timestamp())
+        .map_err(|e| unauthorized(&e.to_string()))?;
+    let slug = req.match_info().get("slug").unwrap_or_default();
+    let tenant = ctx
+        .store
+        .tenants()
+        .find_by_slug(slug)
+        .await
+        .map_err(unavailable)?
+        .filter(|t| t.id.to_string() == claims.tnt)
+        .ok_or_else(|| unauthorized("the access token was not issued for this issuer"))?;
+    let receiver: ReceiverId = claims
+        .rcv
+        .parse()
+        .map_err(|_| unauthorized("the access token is malformed"))?;
+    match ctx.store.scope(tenant.id).receivers().get(receiver).await {
+        Ok(r) if r.disabled_at.is_none() => {}
+        Ok(_) => return Err(unauthorized("the receiver is disabled")),
+        Err(StoreError::NotFound) => return Err(unauthorized("the receiver no longer exists")),
+        Err(e) => return Err(unavailable(e)),
+    }
+    if !(claims.has_scope("ssf.poll") || claims.has_scope("ssf.manage")) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "the access token lacks the `ssf.poll` scope",
+        ));
+    }
+    Ok((tenant.id, receiver))
+}
+
+/// `POST /t/{slug}/ssf/poll/{stream_id}`.
+pub async fn poll(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let (tenant, receiver) = match authenticate(&ctx, &req).await {
+        Ok(who) => who,
+        Err(refused) => return refused,
+    };
+    let not_found = || error(StatusCode::NOT_FOUND, "not_found", "no such poll stream");
+    let Some(stream) = req
+        .match_info()
+        .get("stream_id")
+        .and_then(|s| s.parse::<StreamId>().ok())
+    else {
+        return not_found();
+    };
+    let scope = ctx.store.scope(tenant);
+    match scope.streams().get_for_receiver(stream, receiver).await {
+        Ok(s) if s.delivery_method == DeliveryMethod::Poll => {}
+        Ok(_) | Err(StoreError::NotFound) => return not_found(),
+        Err(e) => return unavailable(e),
+    }
+    let cfg = &ctx.config.poll;
+    let request = match parse(
+        &body,
+        u64::from(cfg.default_max_events),
+        u64::from(cfg.max_max_events),
+    ) {
+        Ok(r) => r,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_request", why),
+    };
+    let deliveries = scope.deliveries();
+    if let Err(e) = deliveries.ack(stream, &request.ack).await {
+        return unavailable(e);
+    }
+    if let Err(e) = deliveries.report_errors(stream, &request.set_errs).await {
+        return unavailable(e);
+    }
+    let visibility = Duration::from_secs(cfg.visibility_timeout_secs);
+    let wait = Duration::from_secs(cfg.default_wait_secs.min(cfg.max_wait_secs));
+    let deadline = tokio::time::Instant::now() + wait;
+    let key = wake_key(&ctx, tenant, stream);
+    loop {
+        // Subscribe before looking, so a SET queued in between still wakes this poll.
+        let guard = if request.return_immediately {
+            None
+        } else {
+            ctx.state.subscribe(&key).await.ok()
+        };
+        let (sets, more) = match deliveries
+            .poll(stream, request.max_events, visibility)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return unavailable(e),
+        };
+        let now = tokio::time::Instant::now();
+        // An acknowledge-only request (`maxEvents: 0`) answers once a SET is available.
+        let ready = !sets.is_empty() || (request.max_events == 0 && more);
+        if ready || request.return_immediately || now >= deadline {
+            let sets: Map<String, Value> = sets
+                .into_iter()
+                .map(|d| (d.jti, Value::from(d.set_token)))
+                .collect();
+            return HttpResponse::Ok()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(json!({ "sets": sets, "moreAvailable": more }));
+        }
+        match guard {
+            Some(mut g) => {
+                g.wait(deadline - now).await;
+            }
+            // The state store cannot wake us: look again shortly.
+            None => tokio::time::sleep((deadline - now).min(Duration::from_millis(250))).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_parse_with_defaults_caps_and_named_errors() {
+        let r = parse(b"", 100, 1000).unwrap();
+        assert_eq!((r.max_events, r.return_immediately), (100, false));
+        let r = parse(
+            br#"{"maxEvents": 5000, "returnImmediately": true, "ack": ["a"]}"#,
+            100,
+            1000,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.max_events, r.return_immediately, r.ack.len()),
+            (1000, true, 1)
+        );
+        let r = parse(
+            br#"{"setErrs": {"j1": {"err": "invalid_key", "description": "no"}}}"#,
+            100,
+            1000,
+        )
+        .unwrap();
+        assert_eq!(
+            r.set_errs,
+            vec![("j1".into(), "invalid_key".into(), "no".into())]
+        );
+        for (bad, says) in [
+            (&br#"{"maxEvents": -1}"#[..], "maxEvents"),
+            (br#"{"returnImmediately": "yes"}"#, "returnImmediately"),
+            (br#"{"ack": [1]}"#, "ack"),
+            (br#"{"setErrs": {"j": {}}}"#, "setErrs.j"),
+            (br#"[]"#, "object"),
+            (br#"{"#, "JSON"),
+        ] {
+            let e = parse(bad, 100, 1000).err().unwrap();
+            assert!(e.contains(says), "{e}");
+        }
+    }
+}
