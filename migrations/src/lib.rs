@@ -25,6 +25,7 @@ mod m20261129_000006_streams;
 mod m20261129_000007_events_published;
 mod m20261129_000008_deliveries;
 mod m20261129_000009_delivery_settings;
+mod m20261129_000010_delivery_indexes;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_events_published::Migration),
             Box::new(m20261129_000008_deliveries::Migration),
             Box::new(m20261129_000009_delivery_settings::Migration),
+            Box::new(m20261129_000010_delivery_indexes::Migration),
         ]
     }
 }

@@ -22,7 +22,9 @@
 //!
 //! Modes: `ingest` (no streams; measures accepted events/s), `fanout` (throughput of
 //! delivery; defaults 10 streams, as fast as possible), `latency` (end-to-end latency at a
-//! light fixed load; defaults 1 stream, 50 events/s, 1000 events, concurrency 4).
+//! light fixed load; defaults 1 stream, 50 events/s, 1000 events, concurrency 4), `poll`
+//! (one poll stream filled by the publish, then drained `--max-events` at a time with
+//! acknowledgements: the drain rate in SETs/s, every SET verified against the JWKS).
 //!
 //! Progress goes to stderr once a second; the final report is one JSON object on stdout:
 //! `accepted_events_per_s`, `delivered_sets_per_s`, `e2e_latency_ms {p50,p95,p99,max}`
@@ -55,6 +57,9 @@ enum Mode {
     Fanout,
     /// A light fixed rate to one stream: end-to-end latency.
     Latency,
+    /// Publish to one poll stream, then drain it (`--max-events` per poll, acknowledging
+    /// each batch in the next poll): poll drain rate in SETs per second.
+    Poll,
 }
 
 #[derive(Debug, Parser)]
@@ -102,6 +107,9 @@ struct Args {
     /// Worker threads of the built-in receiver.
     #[arg(long, default_value_t = 2)]
     receiver_workers: usize,
+    /// Mode poll: `maxEvents` of each poll.
+    #[arg(long, default_value_t = 100)]
+    max_events: usize,
     /// Extra environment for the sethub processes, KEY=VALUE (repeatable).
     #[arg(long = "env", value_parser = parse_env)]
     env: Vec<(String, String)>,
@@ -130,7 +138,7 @@ impl Plan {
         Self {
             mode: args.mode,
             streams: match args.mode {
-                Mode::Ingest => 0,
+                Mode::Ingest | Mode::Poll => 0,
                 Mode::Fanout => args.streams.unwrap_or(10),
                 Mode::Latency => args.streams.unwrap_or(1),
             },
@@ -567,6 +575,47 @@ async fn run_in(
         None
     };
 
+    // Mode poll: one poll stream (before publishing, so that every event is queued on it).
+    let poll_target = if plan.mode == Mode::Poll {
+        let creds = setup::create_receiver(bin, &hub.env, &slug, "loadgen-poll").await?;
+        let token = setup::token(&creds).await?;
+        let meta = setup::metadata(&hub.manage_url, &slug).await?;
+        let config: Value = reqwest::Client::new()
+            .post(meta["configuration_endpoint"].as_str().unwrap_or_default())
+            .bearer_auth(&token)
+            .json(&json!({"events_requested": [SESSION_REVOKED]}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let endpoint = config["delivery"]["endpoint_url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        // The poll path is served by fan-out (its own port when the services run apart).
+        let fanout = hub
+            .process("fanout")
+            .or_else(|| hub.process("all"))
+            .map(|p| p.base_url.clone())
+            .unwrap_or_default();
+        let endpoint = endpoint.replacen(&hub.public_url, &fanout, 1);
+        say(&format!("tenant {slug}: one poll stream at {endpoint}"));
+        let stream_url = format!(
+            "{}/api/v1/streams/{}",
+            hub.manage_url,
+            config["stream_id"].as_str().unwrap_or_default()
+        );
+        Some((
+            token,
+            endpoint,
+            meta["jwks_uri"].as_str().unwrap_or_default().to_owned(),
+            stream_url,
+        ))
+    } else {
+        None
+    };
+
     // Publish.
     say(&format!(
         "publishing {} events ({}), {} publishers, {}",
@@ -704,6 +753,33 @@ async fn run_in(
         });
     }
 
+    // Mode poll: drain.
+    let mut report_poll = Value::Null;
+    if let Some((token, endpoint, jwks_uri, stream_url)) = &poll_target {
+        // Measure the drain alone: wait until fan-out has queued every SET.
+        let queued = wait_queued(
+            stream_url,
+            &tenant.api_key,
+            published.sent.len(),
+            Duration::from_secs(args.timeout),
+        )
+        .await?;
+        say(&format!("poll: {queued} SETs queued; draining"));
+        let drained = poll_drain(
+            token,
+            endpoint,
+            jwks_uri,
+            &tenant.issuer,
+            &published,
+            args.max_events,
+            !args.no_verify,
+            Duration::from_secs(args.timeout),
+        )
+        .await?;
+        complete = complete && drained["complete"].as_bool().unwrap_or(false);
+        report_poll = drained;
+    }
+
     // Report.
     let mut cpu = serde_json::Map::new();
     for (role, process) in &hub.processes {
@@ -756,6 +832,7 @@ async fn run_in(
             "unexpected_sets": unexpected,
             "wrong_authorization": wrong_authorization,
         },
+        "poll": report_poll,
         "complete": complete && accepted == plan.events,
         "note": note,
     });
@@ -765,6 +842,146 @@ async fn run_in(
     }
     drop(production);
     Ok((report, complete && accepted == plan.events))
+}
+
+/// Waits until the stream (read through the tenant API) holds `expected` queued SETs, or
+/// `timeout`; returns how many it holds.
+async fn wait_queued(
+    stream_url: &str,
+    api_key: &str,
+    expected: usize,
+    timeout: Duration,
+) -> anyhow::Result<usize> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let view: Value = client
+            .get(stream_url)
+            .bearer_auth(api_key)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let queued = view["deliveries"]["queued"].as_u64().unwrap_or(0) as usize;
+        if queued >= expected || Instant::now() >= deadline {
+            return Ok(queued);
+        }
+        // Sampling the stream's counts while fan-out works (a benchmark, not a test).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Drains a full poll stream until every published event came out once (or `timeout`):
+/// polls `maxEvents` at a time with `returnImmediately`, acknowledging each batch in the next
+/// request. Reports the drain rate from the first SET handed out to
+/// the last, and checks every SET (signature against the JWKS unless `verify` is off).
+#[allow(clippy::too_many_arguments)]
+async fn poll_drain(
+    token: &str,
+    endpoint: &str,
+    jwks_uri: &str,
+    issuer: &str,
+    published: &Published,
+    max_events: usize,
+    verify: bool,
+    timeout: Duration,
+) -> anyhow::Result<Value> {
+    let client = reqwest::Client::new();
+    let jwks_json: Value = client.get(jwks_uri).send().await?.json().await?;
+    let jwks = sethub_jose::Jwks::from_json(&jwks_json)
+        .map_err(|e| anyhow::anyhow!("the tenant's JWKS does not parse: {e}"))?;
+    let expect = sethub_jose::Expectations::new(issuer.to_owned(), String::new()).any_audience();
+    let deadline = Instant::now() + timeout;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut invalid = 0usize;
+    let mut ack: Vec<String> = Vec::new();
+    let mut polls = 0usize;
+    let mut first = None::<Instant>;
+    let mut last = None::<Instant>;
+    let expected = published.sent.len();
+    while seen.len() < expected && Instant::now() < deadline {
+        let body = json!({
+            "maxEvents": max_events,
+            "returnImmediately": true,
+            "ack": ack,
+        });
+        let answer: Value = client
+            .post(endpoint)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        polls += 1;
+        let sets = answer["sets"].as_object().cloned().unwrap_or_default();
+        ack = sets.keys().cloned().collect();
+        if sets.is_empty() {
+            continue;
+        }
+        let now = Instant::now();
+        first.get_or_insert(now);
+        last = Some(now);
+        for token in sets.values() {
+            let token = token.as_str().unwrap_or_default();
+            let txn = if verify {
+                match sethub_jose::validate_set(token, &jwks, &expect) {
+                    Ok(set) => set.txn,
+                    Err(_) => {
+                        invalid += 1;
+                        continue;
+                    }
+                }
+            } else {
+                decode_txn(token)
+            };
+            *seen.entry(txn.unwrap_or_default()).or_default() += 1;
+        }
+    }
+    // Acknowledge the last batch.
+    if !ack.is_empty() {
+        client
+            .post(endpoint)
+            .bearer_auth(token)
+            .json(&json!({"maxEvents": 0, "returnImmediately": true, "ack": ack}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let secs = match (first, last) {
+        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+        _ => 0.0,
+    };
+    let got = seen
+        .keys()
+        .filter(|t| published.sent.contains_key(*t))
+        .count();
+    say(&format!(
+        "poll: {got}/{expected} SETs in {polls} polls over {secs:.2}s ({invalid} invalid)"
+    ));
+    Ok(json!({
+        "max_events": max_events,
+        "polls": polls,
+        "drained_sets": got,
+        "drain_duration_s": round(secs),
+        "drain_sets_per_s": if secs > 0.0 { round(got as f64 / secs) } else { 0.0 },
+        "duplicates": seen.values().filter(|n| **n > 1).count(),
+        "invalid_sets": invalid,
+        "complete": got == expected && invalid == 0,
+    }))
+}
+
+/// The `txn` claim of a compact SET, read without verifying it.
+fn decode_txn(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["txn"].as_str().map(str::to_owned)
 }
 
 /// Deletes the run's RabbitMQ queues (`{prefix}.…`) with `rabbitmqctl`, best effort: quorum
