@@ -22,7 +22,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 use sethub_app::AppContext;
-use sethub_app::auth::TokenKeys;
+use sethub_app::auth::{ReceiverAuthError, authenticate_receiver};
 use sethub_domain::{DeliveryMethod, ReceiverId, StreamId, TenantId};
 use sethub_state::{Key, KeyKind};
 use sethub_store::StoreError;
@@ -129,36 +129,21 @@ async fn authenticate(
 ) -> Result<(TenantId, ReceiverId), HttpResponse> {
     let unauthorized = |why: &str| error(StatusCode::UNAUTHORIZED, "invalid_token", why);
     let token = sethub_http::bearer_token(req).map_err(|e| unauthorized(&e.to_string()))?;
-    let claims = TokenKeys::new(&ctx.master_keys)
-        .verify(token, chrono::Utc::now().timestamp())
-        .map_err(|e| unauthorized(&e.to_string()))?;
     let slug = req.match_info().get("slug").unwrap_or_default();
-    let tenant = ctx
-        .store
-        .tenants()
-        .find_by_slug(slug)
+    let who = authenticate_receiver(ctx, slug, token)
         .await
-        .map_err(unavailable)?
-        .filter(|t| t.id.to_string() == claims.tnt)
-        .ok_or_else(|| unauthorized("the access token was not issued for this issuer"))?;
-    let receiver: ReceiverId = claims
-        .rcv
-        .parse()
-        .map_err(|_| unauthorized("the access token is malformed"))?;
-    match ctx.store.scope(tenant.id).receivers().get(receiver).await {
-        Ok(r) if r.disabled_at.is_none() => {}
-        Ok(_) => return Err(unauthorized("the receiver is disabled")),
-        Err(StoreError::NotFound) => return Err(unauthorized("the receiver no longer exists")),
-        Err(e) => return Err(unavailable(e)),
-    }
-    if !(claims.has_scope("ssf.poll") || claims.has_scope("ssf.manage")) {
+        .map_err(|e| match e {
+            ReceiverAuthError::Unauthorized(why) => unauthorized(&why),
+            ReceiverAuthError::Store(e) => unavailable(e),
+        })?;
+    if !(who.claims.has_scope("ssf.poll") || who.claims.has_scope("ssf.manage")) {
         return Err(error(
             StatusCode::FORBIDDEN,
             "insufficient_scope",
             "the access token lacks the `ssf.poll` scope",
         ));
     }
-    Ok((tenant.id, receiver))
+    Ok((who.tenant.id, who.receiver_id))
 }
 
 /// `POST /t/{slug}/ssf/poll/{stream_id}`.

@@ -109,6 +109,17 @@ pub async fn rate_limited(engine: &Engine, job: &Job, view: &StreamView) -> Opti
 
 /// Records a final outcome and gives the delivery up.
 async fn finish(engine: &Engine, job: &Job, change: Change, attempt: Option<Attempt>) {
+    record(engine, job, change, attempt, true).await;
+}
+
+/// Hands an outcome to the recorder; `release` when it is final.
+async fn record(
+    engine: &Engine,
+    job: &Job,
+    change: Change,
+    attempt: Option<Attempt>,
+    release: bool,
+) {
     engine
         .recorder
         .record(Record {
@@ -120,7 +131,7 @@ async fn finish(engine: &Engine, job: &Job, change: Change, attempt: Option<Atte
                 change,
             },
             attempt,
-            release: true,
+            release,
         })
         .await;
 }
@@ -305,24 +316,12 @@ pub async fn attempt(
                     metric("retry");
                     let next = Utc::now() + delay;
                     let attempt = log("retry", answer.error.clone().or(Some(reason.clone())));
-                    engine
-                        .recorder
-                        .record(Record {
-                            tenant: job.tenant,
-                            update: Update {
-                                id: job.id,
-                                at: Utc::now(),
-                                attempted: true,
-                                change: Change::Retry {
-                                    next_attempt_at: next,
-                                    status: answer.status,
-                                    error: reason,
-                                },
-                            },
-                            attempt: Some(attempt),
-                            release: false,
-                        })
-                        .await;
+                    let change = Change::Retry {
+                        next_attempt_at: next,
+                        status: answer.status,
+                        error: reason,
+                    };
+                    record(&engine, &job, change, Some(attempt), false).await;
                     job.attempts = failures;
                     engine.dispatcher.schedule(job, Instant::now() + delay);
                 }
@@ -394,25 +393,13 @@ async fn resign(
         return;
     };
     engine.metrics.signed.with_label_values(&["resigned"]).inc();
-    engine
-        .recorder
-        .record(Record {
-            tenant: job.tenant,
-            update: Update {
-                id: job.id,
-                at: Utc::now(),
-                attempted: true,
-                change: Change::Resigned {
-                    jti: signed.jti,
-                    set_token: signed.token.clone(),
-                    status,
-                    error: format!("jws_signature_failed: {description}"),
-                },
-            },
-            attempt: Some(attempt),
-            release: false,
-        })
-        .await;
+    let change = Change::Resigned {
+        jti: signed.jti,
+        set_token: signed.token.clone(),
+        status,
+        error: format!("jws_signature_failed: {description}"),
+    };
+    record(engine, &job, change, Some(attempt), false).await;
     job.token = signed.token.into();
     job.resigned = true;
     job.attempts += 1;

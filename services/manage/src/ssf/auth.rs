@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use sethub_app::AppContext;
-use sethub_app::auth::{TokenClaims, TokenKeys};
+use sethub_app::auth::{ReceiverAuthError, TokenClaims, authenticate_receiver};
 use sethub_domain::ReceiverId;
 use sethub_store::Tenant;
 
@@ -84,47 +84,17 @@ impl FromRequest for Receiver {
             // without a valid token.
             let token = sethub_http::bearer_token(&req)
                 .map_err(|e| SsfError::Unauthorized(e.to_string()))?;
-            let keys = TokenKeys::new(&ctx.master_keys);
-            let claims = keys
-                .verify(token, chrono::Utc::now().timestamp())
-                .map_err(|e| SsfError::Unauthorized(e.to_string()))?;
             let slug = req.match_info().get("slug").unwrap_or_default();
-            let tenant = ctx
-                .store
-                .tenants()
-                .find_by_slug(slug)
-                .await?
-                .filter(|t| t.id.to_string() == claims.tnt)
-                // A token of another tenant is as good as no token here.
-                .ok_or_else(|| {
-                    SsfError::Unauthorized("the access token was not issued for this issuer".into())
-                })?;
-            let receiver_id: ReceiverId = claims
-                .rcv
-                .parse()
-                .map_err(|_| SsfError::Unauthorized("the access token is malformed".into()))?;
-            let receiver = match ctx
-                .store
-                .scope(tenant.id)
-                .receivers()
-                .get(receiver_id)
+            let who = authenticate_receiver(&ctx, slug, token)
                 .await
-            {
-                Ok(r) => r,
-                Err(sethub_store::StoreError::NotFound) => {
-                    return Err(SsfError::Unauthorized(
-                        "the receiver no longer exists".into(),
-                    ));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            if receiver.disabled_at.is_some() {
-                return Err(SsfError::Unauthorized("the receiver is disabled".into()));
-            }
+                .map_err(|e| match e {
+                    ReceiverAuthError::Unauthorized(why) => SsfError::Unauthorized(why),
+                    ReceiverAuthError::Store(e) => e.into(),
+                })?;
             Ok(Receiver {
-                tenant,
-                receiver_id,
-                claims,
+                tenant: who.tenant,
+                receiver_id: who.receiver_id,
+                claims: who.claims,
             })
         })
     }

@@ -49,6 +49,11 @@ use sethub_tests::backends::Production;
 use sethub_tests::setup::{self, Hub, Publisher, SESSION_REVOKED};
 use sethub_tests::{TestReceiver, init_crypto, random_suffix};
 
+mod measure;
+mod poll;
+use measure::{busy_pct, cpu_seconds, host_cpu, peak_rss_mb, percentiles, round};
+use poll::{poll_drain, wait_queued};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
     /// Publish only: accepted events per second.
@@ -293,71 +298,6 @@ async fn publisher_task(
         }
     }
     out
-}
-
-/// `{p50, p95, p99, max}` of `values` in ms (nearest rank), or null when empty.
-fn percentiles(values: &mut [f64]) -> Value {
-    if values.is_empty() {
-        return Value::Null;
-    }
-    values.sort_by(f64::total_cmp);
-    let rank = |q: f64| {
-        let i = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len()) - 1;
-        round(values[i])
-    };
-    json!({
-        "p50": rank(0.50),
-        "p95": rank(0.95),
-        "p99": rank(0.99),
-        "max": round(values[values.len() - 1]),
-    })
-}
-
-fn round(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
-/// VmHWM (peak resident set) of a process, in MB.
-fn peak_rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(round(kb / 1024.0))
-}
-
-/// CPU time (user + system) a process used so far, in seconds (`/proc/PID/stat`, clock
-/// ticks of 1/100 s as on every Linux this runs on).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) start with field 3, `state`;
-    // utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some(round((utime + stime) / 100.0))
-}
-
-/// Busy and total jiffies of the whole machine (`/proc/stat`), to tell whether a run was
-/// bound by the CPU.
-fn host_cpu() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let line = stat.lines().next()?;
-    let values: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let total: u64 = values.iter().sum();
-    // idle and iowait
-    let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
-}
-
-/// The share of the machine's CPU that was busy between two [`host_cpu`] samples, in %.
-fn busy_pct(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<f64> {
-    let ((b0, t0), (b1, t1)) = (before?, after?);
-    (t1 > t0).then(|| round(100.0 * (b1 - b0) as f64 / (t1 - t0) as f64))
 }
 
 /// How delivery ended.
@@ -842,146 +782,6 @@ async fn run_in(
     }
     drop(production);
     Ok((report, complete && accepted == plan.events))
-}
-
-/// Waits until the stream (read through the tenant API) holds `expected` queued SETs, or
-/// `timeout`; returns how many it holds.
-async fn wait_queued(
-    stream_url: &str,
-    api_key: &str,
-    expected: usize,
-    timeout: Duration,
-) -> anyhow::Result<usize> {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + timeout;
-    loop {
-        let view: Value = client
-            .get(stream_url)
-            .bearer_auth(api_key)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let queued = view["deliveries"]["queued"].as_u64().unwrap_or(0) as usize;
-        if queued >= expected || Instant::now() >= deadline {
-            return Ok(queued);
-        }
-        // Sampling the stream's counts while fan-out works (a benchmark, not a test).
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Drains a full poll stream until every published event came out once (or `timeout`):
-/// polls `maxEvents` at a time with `returnImmediately`, acknowledging each batch in the next
-/// request. Reports the drain rate from the first SET handed out to
-/// the last, and checks every SET (signature against the JWKS unless `verify` is off).
-#[allow(clippy::too_many_arguments)]
-async fn poll_drain(
-    token: &str,
-    endpoint: &str,
-    jwks_uri: &str,
-    issuer: &str,
-    published: &Published,
-    max_events: usize,
-    verify: bool,
-    timeout: Duration,
-) -> anyhow::Result<Value> {
-    let client = reqwest::Client::new();
-    let jwks_json: Value = client.get(jwks_uri).send().await?.json().await?;
-    let jwks = sethub_jose::Jwks::from_json(&jwks_json)
-        .map_err(|e| anyhow::anyhow!("the tenant's JWKS does not parse: {e}"))?;
-    let expect = sethub_jose::Expectations::new(issuer.to_owned(), String::new()).any_audience();
-    let deadline = Instant::now() + timeout;
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut invalid = 0usize;
-    let mut ack: Vec<String> = Vec::new();
-    let mut polls = 0usize;
-    let mut first = None::<Instant>;
-    let mut last = None::<Instant>;
-    let expected = published.sent.len();
-    while seen.len() < expected && Instant::now() < deadline {
-        let body = json!({
-            "maxEvents": max_events,
-            "returnImmediately": true,
-            "ack": ack,
-        });
-        let answer: Value = client
-            .post(endpoint)
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        polls += 1;
-        let sets = answer["sets"].as_object().cloned().unwrap_or_default();
-        ack = sets.keys().cloned().collect();
-        if sets.is_empty() {
-            continue;
-        }
-        let now = Instant::now();
-        first.get_or_insert(now);
-        last = Some(now);
-        for token in sets.values() {
-            let token = token.as_str().unwrap_or_default();
-            let txn = if verify {
-                match sethub_jose::validate_set(token, &jwks, &expect) {
-                    Ok(set) => set.txn,
-                    Err(_) => {
-                        invalid += 1;
-                        continue;
-                    }
-                }
-            } else {
-                decode_txn(token)
-            };
-            *seen.entry(txn.unwrap_or_default()).or_default() += 1;
-        }
-    }
-    // Acknowledge the last batch.
-    if !ack.is_empty() {
-        client
-            .post(endpoint)
-            .bearer_auth(token)
-            .json(&json!({"maxEvents": 0, "returnImmediately": true, "ack": ack}))
-            .send()
-            .await?
-            .error_for_status()?;
-    }
-    let secs = match (first, last) {
-        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
-        _ => 0.0,
-    };
-    let got = seen
-        .keys()
-        .filter(|t| published.sent.contains_key(*t))
-        .count();
-    say(&format!(
-        "poll: {got}/{expected} SETs in {polls} polls over {secs:.2}s ({invalid} invalid)"
-    ));
-    Ok(json!({
-        "max_events": max_events,
-        "polls": polls,
-        "drained_sets": got,
-        "drain_duration_s": round(secs),
-        "drain_sets_per_s": if secs > 0.0 { round(got as f64 / secs) } else { 0.0 },
-        "duplicates": seen.values().filter(|n| **n > 1).count(),
-        "invalid_sets": invalid,
-        "complete": got == expected && invalid == 0,
-    }))
-}
-
-/// The `txn` claim of a compact SET, read without verifying it.
-fn decode_txn(token: &str) -> Option<String> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
-    let claims: Value = serde_json::from_slice(&bytes).ok()?;
-    claims["txn"].as_str().map(str::to_owned)
 }
 
 /// Deletes the run's RabbitMQ queues (`{prefix}.…`) with `rabbitmqctl`, best effort: quorum

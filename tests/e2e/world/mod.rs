@@ -1,0 +1,226 @@
+//! What the data-plane end-to-end tests share: a hub with one tenant, one receiver
+//! organisation and a verifying test receiver ([`World`]), fast failure settings, reliable
+//! publishing and the checks on what arrived.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sethub_tests::backends::Production;
+use sethub_tests::receiver::TestReceiver;
+use sethub_tests::setup::{self, Hub, ReceiverCreds, Tenant, create_push_stream, session_revoked};
+use sethub_tests::{init_crypto, random_suffix};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sethub");
+pub const CREDENTIAL_CHANGE: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+pub const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
+pub const STREAM_UPDATED: &str =
+    "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
+pub const LONG: Duration = Duration::from_secs(120);
+
+/// Settings that make failures quick to observe: a short retry schedule and recovery sweep.
+pub fn fast_env(mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    for (k, v) in [
+        ("SETHUB_PUSH__RETRY__INITIAL_SECS", "0.2"),
+        ("SETHUB_PUSH__RETRY__FACTOR", "2"),
+        ("SETHUB_PUSH__RETRY__MAX_DELAY_SECS", "1"),
+        ("SETHUB_PUSH__RETRY__MAX_AGE_SECS", "600"),
+        ("SETHUB_PUSH__ORPHAN_AFTER_SECS", "3"),
+        ("SETHUB_PUSH__SWEEP_INTERVAL_SECS", "1"),
+        ("SETHUB_PUSH__BREAKER_COOLDOWN_MS", "300"),
+        ("SETHUB_POLL__VISIBILITY_TIMEOUT_SECS", "1"),
+        ("SETHUB_POLL__DEFAULT_WAIT_SECS", "2"),
+        ("SETHUB_INGEST__RATE_PER_SECOND", "100000"),
+        ("SETHUB_INGEST__BURST", "100000"),
+    ] {
+        env.insert(k.into(), v.into());
+    }
+    env
+}
+
+/// A hub, one tenant with one receiver organisation, and a test receiver.
+pub struct World {
+    pub hub: Hub,
+    pub tenant: Tenant,
+    pub creds: ReceiverCreds,
+    pub token: String,
+    pub receiver: TestReceiver,
+    _prod: Option<Production>,
+    dir: PathBuf,
+}
+
+impl World {
+    pub async fn split() -> Self {
+        let prod = Production::new().await;
+        let env = fast_env(prod.env());
+        Self::start(env, Some(prod), true).await
+    }
+
+    pub async fn embedded() -> Self {
+        let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
+        let env = fast_env(BTreeMap::from([(
+            "SETHUB_DATA_DIR".to_owned(),
+            dir.join("data").display().to_string(),
+        )]));
+        Self::start(env, None, false).await
+    }
+
+    async fn start(env: BTreeMap<String, String>, prod: Option<Production>, split: bool) -> Self {
+        init_crypto();
+        let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hub = if split {
+            Hub::start_split(Path::new(BIN), &env, &dir).await.unwrap()
+        } else {
+            Hub::start_all(Path::new(BIN), &env, &dir).await.unwrap()
+        };
+        let slug = format!("t{}", random_suffix());
+        let tenant = setup::create_tenant(Path::new(BIN), &hub.env, &slug)
+            .await
+            .unwrap();
+        let creds = setup::create_receiver(Path::new(BIN), &hub.env, &slug, "rx")
+            .await
+            .unwrap();
+        let token = setup::token(&creds).await.unwrap();
+        let receiver = TestReceiver::start(hub.jwks_url(&slug), tenant.issuer.clone()).await;
+        Self {
+            hub,
+            tenant,
+            creds,
+            token,
+            receiver,
+            _prod: prod,
+            dir,
+        }
+    }
+
+    pub async fn stream(&self, path: &str, events: &[&str]) -> String {
+        create_push_stream(
+            &self.hub.manage_url,
+            &self.tenant.slug,
+            &self.token,
+            &self.receiver.url(path),
+            Some(&format!("Bearer secret-for-{path}")),
+            events,
+        )
+        .await
+        .unwrap()
+        .stream_id
+    }
+
+    pub fn process(&mut self, role: &str) -> &mut sethub_tests::SethubProcess {
+        &mut self
+            .hub
+            .processes
+            .iter_mut()
+            .find(|(r, _)| r == role)
+            .unwrap()
+            .1
+    }
+
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}/api/v1{path}", self.hub.manage_url))
+            .bearer_auth(&self.tenant.api_key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Publishes `n` session-revoked events in batches of 100, each batch repeated with its
+/// `Idempotency-Key` until every item is accepted (a backend may be down meanwhile).
+/// Returns the accepted event ids in order.
+pub async fn publish_all(ingest: &str, tenant: &Tenant, n: usize, tag: &str) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let url = format!("{ingest}/t/{}/events:batch", tenant.slug);
+    let mut ids = Vec::with_capacity(n);
+    for (b, chunk) in (0..n).collect::<Vec<_>>().chunks(100).enumerate() {
+        let events: Vec<Value> = chunk
+            .iter()
+            .map(|i| session_revoked(&format!("user{}@example.com", i % 7)))
+            .collect();
+        let key = format!("{tag}-{b}");
+        let deadline = Instant::now() + LONG;
+        loop {
+            let sent = client
+                .post(&url)
+                .bearer_auth(&tenant.api_key)
+                .header("Idempotency-Key", &key)
+                .json(&json!({ "events": events }))
+                .send()
+                .await;
+            if let Ok(resp) = sent
+                && resp.status().as_u16() == 200
+            {
+                let body: Value = resp.json().await.unwrap();
+                let results = body["results"].as_array().unwrap();
+                if results.iter().all(|r| r["status"] == 202) {
+                    ids.extend(
+                        results
+                            .iter()
+                            .map(|r| r["event_id"].as_str().unwrap().to_owned()),
+                    );
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "batch {b} was not accepted within {LONG:?}"
+            );
+            // Back-off between retries of a refused publish (a backend is down).
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    ids
+}
+
+/// Every published event arrived on `path` at least once; returns how many arrived twice
+/// or more (allowed after a crash: at-least-once).
+pub fn assert_all_arrived(receiver: &TestReceiver, path: &str, ids: &[String]) -> usize {
+    let by_txn = receiver.count_by_txn(path);
+    let missing: Vec<_> = ids.iter().filter(|id| !by_txn.contains_key(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} events never reached {path}, e.g. {:?}",
+        missing.len(),
+        ids.len(),
+        missing.first()
+    );
+    let wanted: HashSet<&String> = ids.iter().collect();
+    assert!(
+        by_txn.keys().all(|t| wanted.contains(t)),
+        "{path} received an event that was not published to it"
+    );
+    by_txn.values().filter(|n| **n > 1).count()
+}
+
+/// The claims of a compact SET, not verified.
+pub fn decode_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}

@@ -1,0 +1,150 @@
+//! Mode `poll` of the load generator: wait until the poll stream holds every SET, then
+//! drain it and measure the rate.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::measure::round;
+use crate::{Published, say};
+
+/// Waits until the stream (read through the tenant API) holds `expected` queued SETs, or
+/// `timeout`; returns how many it holds.
+pub async fn wait_queued(
+    stream_url: &str,
+    api_key: &str,
+    expected: usize,
+    timeout: Duration,
+) -> anyhow::Result<usize> {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let view: Value = client
+            .get(stream_url)
+            .bearer_auth(api_key)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let queued = view["deliveries"]["queued"].as_u64().unwrap_or(0) as usize;
+        if queued >= expected || Instant::now() >= deadline {
+            return Ok(queued);
+        }
+        // Sampling the stream's counts while fan-out works (a benchmark, not a test).
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Drains a full poll stream until every published event came out once (or `timeout`):
+/// polls `maxEvents` at a time with `returnImmediately`, acknowledging each batch in the next
+/// request. Reports the drain rate from the first SET handed out to
+/// the last, and checks every SET (signature against the JWKS unless `verify` is off).
+#[allow(clippy::too_many_arguments)]
+pub async fn poll_drain(
+    token: &str,
+    endpoint: &str,
+    jwks_uri: &str,
+    issuer: &str,
+    published: &Published,
+    max_events: usize,
+    verify: bool,
+    timeout: Duration,
+) -> anyhow::Result<Value> {
+    let client = reqwest::Client::new();
+    let jwks_json: Value = client.get(jwks_uri).send().await?.json().await?;
+    let jwks = sethub_jose::Jwks::from_json(&jwks_json)
+        .map_err(|e| anyhow::anyhow!("the tenant's JWKS does not parse: {e}"))?;
+    let expect = sethub_jose::Expectations::new(issuer.to_owned(), String::new()).any_audience();
+    let deadline = Instant::now() + timeout;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut invalid = 0usize;
+    let mut ack: Vec<String> = Vec::new();
+    let mut polls = 0usize;
+    let mut first = None::<Instant>;
+    let mut last = None::<Instant>;
+    let expected = published.sent.len();
+    while seen.len() < expected && Instant::now() < deadline {
+        let body = json!({
+            "maxEvents": max_events,
+            "returnImmediately": true,
+            "ack": ack,
+        });
+        let answer: Value = client
+            .post(endpoint)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        polls += 1;
+        let sets = answer["sets"].as_object().cloned().unwrap_or_default();
+        ack = sets.keys().cloned().collect();
+        if sets.is_empty() {
+            continue;
+        }
+        let now = Instant::now();
+        first.get_or_insert(now);
+        last = Some(now);
+        for token in sets.values() {
+            let token = token.as_str().unwrap_or_default();
+            let txn = if verify {
+                match sethub_jose::validate_set(token, &jwks, &expect) {
+                    Ok(set) => set.txn,
+                    Err(_) => {
+                        invalid += 1;
+                        continue;
+                    }
+                }
+            } else {
+                decode_txn(token)
+            };
+            *seen.entry(txn.unwrap_or_default()).or_default() += 1;
+        }
+    }
+    // Acknowledge the last batch.
+    if !ack.is_empty() {
+        client
+            .post(endpoint)
+            .bearer_auth(token)
+            .json(&json!({"maxEvents": 0, "returnImmediately": true, "ack": ack}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    let secs = match (first, last) {
+        (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+        _ => 0.0,
+    };
+    let got = seen
+        .keys()
+        .filter(|t| published.sent.contains_key(*t))
+        .count();
+    say(&format!(
+        "poll: {got}/{expected} SETs in {polls} polls over {secs:.2}s ({invalid} invalid)"
+    ));
+    Ok(json!({
+        "max_events": max_events,
+        "polls": polls,
+        "drained_sets": got,
+        "drain_duration_s": round(secs),
+        "drain_sets_per_s": if secs > 0.0 { round(got as f64 / secs) } else { 0.0 },
+        "duplicates": seen.values().filter(|n| **n > 1).count(),
+        "invalid_sets": invalid,
+        "complete": got == expected && invalid == 0,
+    }))
+}
+
+/// The `txn` claim of a compact SET, read without verifying it.
+fn decode_txn(token: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["txn"].as_str().map(str::to_owned)
+}
