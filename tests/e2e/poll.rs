@@ -283,8 +283,13 @@ async fn a_paused_poll_stream_holds_its_sets_until_it_is_enabled() {
         (v["deliveries"]["held"] == 3).then_some(())
     })
     .await;
-    // While paused, a poll gets the stream-updated notice only.
-    let (_, body) = poll(&w, &endpoint, json!({"returnImmediately": true})).await;
+    // While paused, a poll gets the stream-updated notice only (made by fan-out's control
+    // consumer, apart from the events, so it may come a moment later).
+    let body = wait_until("the paused notice to be polled", LONG, || async {
+        let (_, body) = poll(&w, &endpoint, json!({"returnImmediately": true})).await;
+        (body["sets"].as_object().is_some_and(|s| !s.is_empty())).then_some(body)
+    })
+    .await;
     let sets = body["sets"].as_object().unwrap();
     assert_eq!(sets.len(), 1, "{body}");
     let notice = decode_claims(sets.values().next().unwrap().as_str().unwrap());

@@ -97,7 +97,7 @@ async fn handle(engine: &Arc<Engine>, delivery: Delivery) {
 /// An event named by an `event_accepted.v1` message, from the store.
 async fn load(engine: &Engine, tenant: TenantId, id: EventId) -> Result<AcceptedEvent, WorkError> {
     match engine.ctx.store.scope(tenant).events().get(id).await {
-        Ok(e) => Ok(sets::accepted(&e)),
+        Ok(e) => Ok(sethub_app::events::accepted_event(&e, None)),
         Err(StoreError::NotFound) => Err(WorkError::Permanent(
             "the event is not in the store (its tenant was deleted?)".into(),
         )),

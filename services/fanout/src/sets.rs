@@ -7,7 +7,7 @@ use sethub_bus::AcceptedEvent;
 use sethub_domain::events::{STREAM_UPDATED, VERIFICATION};
 use sethub_domain::subject::{ParseMode, Subject};
 use sethub_jose::{Audience, KeyError, SetClaims, SigningKey, sign_jws, sign_set};
-use sethub_store::{StoredEvent, Stream};
+use sethub_store::Stream;
 
 /// A signed SET and its `jti`.
 #[derive(Debug, Clone)]
@@ -119,21 +119,4 @@ pub fn resign(key: &SigningKey, token: &str) -> Result<SignedSet, KeyError> {
     let bytes = serde_json::to_vec(&claims).map_err(|_| KeyError::Signing)?;
     let token = sign_jws(key, Some(sethub_jose::SET_TYP), &bytes)?;
     Ok(SignedSet { jti, token })
-}
-
-/// The bus form of a stored event (for `event_accepted.v1` messages, which carry only its id).
-pub fn accepted(e: &StoredEvent) -> AcceptedEvent {
-    AcceptedEvent {
-        event_id: e.id,
-        received_at: e.received_at,
-        sub_id: e.sub_id.clone(),
-        events: e
-            .payload
-            .get("events")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default(),
-        toe: e.toe.map(|t| t.timestamp()),
-        streams_version: None,
-    }
 }

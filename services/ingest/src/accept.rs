@@ -9,10 +9,11 @@
 //! event id.
 
 use sethub_app::AppContext;
-use sethub_bus::{AcceptedEvent, Envelope, Message};
+use sethub_app::events::accepted_event;
+use sethub_bus::{Envelope, Message};
 use sethub_domain::{EventId, TenantId};
 use sethub_http::{ApiError, ErrorCode};
-use sethub_store::{EventSource, InsertOutcome, NewEvent, StoreError, StoredEvent};
+use sethub_store::{EventSource, InsertOutcome, NewEvent, StoreError};
 
 use crate::metrics::Outcome;
 use crate::request::PublishRequest;
@@ -129,7 +130,7 @@ pub async fn accept_many(
         let message = Message::EventsAccepted {
             events: chunk
                 .iter()
-                .map(|(_, e)| accepted_event(e, streams_version))
+                .map(|(_, e)| accepted_event(e, Some(streams_version)))
                 .collect(),
         };
         match ctx.bus.publish(Envelope::new(tenant, message)).await {
@@ -161,21 +162,4 @@ pub async fn accept_many(
         }
     }
     results
-}
-
-/// The bus form of a stored event.
-fn accepted_event(e: &StoredEvent, streams_version: i64) -> AcceptedEvent {
-    AcceptedEvent {
-        event_id: e.id,
-        received_at: e.received_at,
-        sub_id: e.sub_id.clone(),
-        events: e
-            .payload
-            .get("events")
-            .and_then(|v| v.as_object())
-            .cloned()
-            .unwrap_or_default(),
-        toe: e.toe.map(|t| t.timestamp()),
-        streams_version: Some(streams_version),
-    }
 }
