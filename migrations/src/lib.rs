@@ -26,6 +26,7 @@ mod m20261129_000007_events_published;
 mod m20261129_000008_deliveries;
 mod m20261129_000009_delivery_settings;
 mod m20261129_000010_delivery_indexes;
+mod m20261129_000011_replay_audit_upstream;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000008_deliveries::Migration),
             Box::new(m20261129_000009_delivery_settings::Migration),
             Box::new(m20261129_000010_delivery_indexes::Migration),
+            Box::new(m20261129_000011_replay_audit_upstream::Migration),
         ]
     }
 }

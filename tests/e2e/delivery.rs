@@ -614,8 +614,8 @@ async fn a_stream_retry_schedule_dead_letters_a_failing_set_and_a_redrive_delive
         .await;
     assert_eq!(status, 200);
     w.receiver.behave("/s/failing", Behave::Status(503));
-    publish_all(&w.hub.ingest_url, &w.tenant, 1, "k").await;
-    let dead = wait_until("the failing SET to be dead-lettered", LONG, || async {
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 5, "k").await;
+    let dead_list = wait_until("the failing SETs to be dead-lettered", LONG, || async {
         let (_, list) = w
             .api(
                 reqwest::Method::GET,
@@ -623,9 +623,10 @@ async fn a_stream_retry_schedule_dead_letters_a_failing_set_and_a_redrive_delive
                 None,
             )
             .await;
-        list.as_array().and_then(|l| l.first().cloned())
+        list.as_array().filter(|l| l.len() == 5).cloned()
     })
     .await;
+    let dead = dead_list[0].clone();
     assert!(
         dead["last_error"]
             .as_str()
@@ -643,14 +644,8 @@ async fn a_stream_retry_schedule_dead_letters_a_failing_set_and_a_redrive_delive
     assert!(attempts.iter().all(|a| a.status == 503));
 
     // The dead letter shows in fan-out's metrics.
-    let metrics = w.hub.process("fanout").unwrap().url("/metrics");
-    wait_until("the dead-letter gauge to count it", LONG, || async {
-        let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
-        text.lines()
-            .any(|l| l == "sethub_push_dead_letters 1")
-            .then_some(())
-    })
-    .await;
+    w.wait_for_metric("fanout", "sethub_push_dead_letters 5")
+        .await;
 
     // The receiver is fixed; the tenant redrives the dead SET and it arrives.
     w.receiver.behave("/s/failing", Behave::Accept);
@@ -668,15 +663,47 @@ async fn a_stream_retry_schedule_dead_letters_a_failing_set_and_a_redrive_delive
         .api(reqwest::Method::POST, &redrive, Some(json!({})))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["redriven"], 1);
-    assert_eq!(body["delivery_ids"][0], dead["delivery_id"]);
+    assert_eq!(body["redriven"], 5);
+    let mut redriven: Vec<_> = body["delivery_ids"].as_array().unwrap().clone();
+    let mut listed: Vec<_> = dead_list.iter().map(|d| d["delivery_id"].clone()).collect();
+    redriven.sort_by_key(ToString::to_string);
+    listed.sort_by_key(ToString::to_string);
+    assert_eq!(redriven, listed);
     w.receiver
-        .wait_for_count("/s/failing", 1, LONG)
+        .wait_for_count("/s/failing", 5, LONG)
         .await
         .unwrap();
-    assert_eq!(
-        w.receiver.received("/s/failing")[0].jti,
-        dead["jti"].as_str().unwrap()
+    // The same SETs (same jti) as were dead-lettered, every event once.
+    let mut jtis: Vec<String> = w
+        .receiver
+        .received("/s/failing")
+        .iter()
+        .map(|s| s.jti.clone())
+        .collect();
+    let mut dead_jtis: Vec<String> = dead_list
+        .iter()
+        .map(|d| d["jti"].as_str().unwrap().to_owned())
+        .collect();
+    jtis.sort();
+    dead_jtis.sort();
+    assert_eq!(jtis, dead_jtis);
+    assert_eq!(assert_all_arrived(&w.receiver, "/s/failing", &ids), 0);
+    // The audit log shows the redrive and who asked.
+    let (_, log) = w
+        .api(
+            reqwest::Method::GET,
+            &format!("/audit-log?target={stream}"),
+            None,
+        )
+        .await;
+    assert_eq!(log[0]["action"], "deliveries.redrive", "{log}");
+    assert_eq!(log[0]["details"]["redriven"], 5);
+    assert_eq!(log[0]["audit_id"], body["audit_id"]);
+    assert!(
+        log[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("api_key:key_")
     );
     // Nothing dead is left: a second redrive finds nothing.
     let (_, body) = w

@@ -9,46 +9,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sethub_tests::setup::{self, SESSION_REVOKED};
+use sethub_tests::backends::{RedisGuard, start_redis, stop_redis};
+use sethub_tests::setup::SESSION_REVOKED;
 use sethub_tests::wait_until;
 use world::*;
-
-/// A poll stream of the world's receiver: its id and poll endpoint.
-async fn poll_stream(w: &World) -> (String, String) {
-    let meta = setup::metadata(&w.hub.manage_url, &w.tenant.slug)
-        .await
-        .unwrap();
-    let resp = reqwest::Client::new()
-        .post(meta["configuration_endpoint"].as_str().unwrap())
-        .bearer_auth(&w.token)
-        .json(&json!({"events_requested": [SESSION_REVOKED]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    let config: Value = resp.json().await.unwrap();
-    // The endpoint is on the public URL, whose `/t/*/ssf/poll/*` paths a deployment routes
-    // to fan-out; here fan-out listens on its own port.
-    let endpoint = config["delivery"]["endpoint_url"].as_str().unwrap();
-    assert!(endpoint.starts_with(&w.hub.public_url), "{endpoint}");
-    let fanout = &w.hub.process("fanout").unwrap().base_url;
-    (
-        config["stream_id"].as_str().unwrap().to_owned(),
-        endpoint.replacen(&w.hub.public_url, fanout, 1),
-    )
-}
-
-async fn poll(w: &World, endpoint: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(endpoint)
-        .bearer_auth(&w.token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn a_poll_receiver_drains_ten_thousand_sets_in_batches_of_500_and_acks_them() {
@@ -188,7 +152,7 @@ async fn an_unacknowledged_set_returns_after_its_visibility_timeout_and_set_errs
 
 #[tokio::test]
 async fn a_long_poll_is_woken_by_a_publish() {
-    let w = World::split().await;
+    let w = World::split_with(&[("SETHUB_POLL__DEFAULT_WAIT_SECS", "10")]).await;
     let (_, endpoint) = poll_stream(&w).await;
     let waiting = {
         let token = w.token.clone();
@@ -204,9 +168,10 @@ async fn a_long_poll_is_woken_by_a_publish() {
             (Instant::now(), resp.json::<Value>().await.unwrap())
         })
     };
-    // Publish while the poll waits (its bound is 2 s); it answers with the SET, not at the
-    // bound. (How soon is measured, and reported, by the load generator's poll mode.)
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Publish once the poll waits (fan-out's `sethub_poll_waiting` gauge says so; its bound
+    // is 10 s here); it answers with the SET, not at the bound. (How soon is measured, and
+    // reported, by the load generator's poll mode.)
+    w.wait_for_metric("fanout", "sethub_poll_waiting 1").await;
     let published = Instant::now();
     let ids = publish_all(&w.hub.ingest_url, &w.tenant, 1, "k").await;
     let (answered, body) = waiting.await.unwrap();
@@ -323,4 +288,144 @@ async fn a_paused_poll_stream_holds_its_sets_until_it_is_enabled() {
         assert!(Instant::now() < deadline, "got {txns:?}");
     }
     assert_eq!(txns, ids.into_iter().collect::<HashSet<_>>());
+}
+
+/// A receiver draining a poll stream: what it has seen and the acks it owes.
+#[derive(Default)]
+struct Drain {
+    seen: HashMap<String, usize>,
+    ack: Vec<String>,
+}
+
+impl Drain {
+    /// Long-polls up to 100 SETs at a time, acknowledging each batch with the next request,
+    /// until `want()` (0: not known yet) or `stop_at` distinct events came. Requests refused
+    /// while a process or backend restarts are repeated, the acks with them.
+    async fn until(
+        &mut self,
+        w: &World,
+        endpoint: &str,
+        stop_at: Option<usize>,
+        want: impl Fn() -> usize,
+    ) {
+        let deadline = Instant::now() + LONG;
+        loop {
+            let wanted = want();
+            if stop_at.is_some_and(|n| self.seen.len() >= n)
+                || (wanted > 0 && self.seen.len() >= wanted)
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "drained {} events in {LONG:?}",
+                self.seen.len()
+            );
+            let sent = reqwest::Client::new()
+                .post(endpoint)
+                .bearer_auth(&w.token)
+                .json(&json!({"maxEvents": 100, "ack": self.ack}))
+                .send()
+                .await;
+            let body: Value = match sent {
+                Ok(resp) if resp.status().as_u16() == 200 => resp.json().await.unwrap(),
+                _ => {
+                    // A retry pause while the process or backend comes back, not a wait for
+                    // a condition.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let sets = body["sets"].as_object().unwrap();
+            self.ack = sets.keys().cloned().collect();
+            for token in sets.values() {
+                if let Some(txn) = decode_claims(token.as_str().unwrap())["txn"].as_str() {
+                    *self.seen.entry(txn.to_owned()).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    /// Acknowledges the last batch.
+    async fn finish(&mut self, w: &World, endpoint: &str) {
+        let (status, _) = poll(
+            w,
+            endpoint,
+            json!({"maxEvents": 0, "returnImmediately": true, "ack": self.ack}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        self.ack.clear();
+    }
+}
+
+#[tokio::test]
+async fn killing_fanout_mid_poll_drain_loses_nothing() {
+    let mut w = World::split().await;
+    let (stream, endpoint) = poll_stream(&w).await;
+    let ingest = w.hub.ingest_url.clone();
+    let tenant = w.tenant.clone();
+    let total = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let done = total.clone();
+    let publishing = tokio::spawn(async move {
+        let ids = publish_all(&ingest, &tenant, 2000, "k").await;
+        done.store(ids.len(), std::sync::atomic::Ordering::SeqCst);
+        ids
+    });
+    let want = || total.load(std::sync::atomic::Ordering::SeqCst);
+    let mut drain = Drain::default();
+    drain.until(&w, &endpoint, Some(500), want).await;
+    // Fan-out (which serves the poll endpoint and is still fanning out) dies mid-drain.
+    let fanout = w
+        .hub
+        .processes
+        .iter()
+        .position(|(r, _)| r == "fanout")
+        .unwrap();
+    let (role, process) = w.hub.processes.remove(fanout);
+    w.hub.processes.push((role, process.restart().await));
+    drain.until(&w, &endpoint, None, want).await;
+    drain.finish(&w, &endpoint).await;
+    let ids = publishing.await.unwrap();
+    assert!(
+        ids.iter().all(|id| drain.seen.contains_key(id)),
+        "every event polled"
+    );
+    assert!(
+        drain.seen.values().all(|n| *n == 1),
+        "acknowledged SETs never came back"
+    );
+    let (_, view) = w
+        .api(reqwest::Method::GET, &format!("/streams/{stream}"), None)
+        .await;
+    assert_eq!(view["deliveries"], json!({"delivered": 2000}), "{view}");
+}
+
+#[tokio::test]
+async fn a_redis_restart_mid_poll_drain_loses_nothing() {
+    let w = World::split().await;
+    let (stream, endpoint) = poll_stream(&w).await;
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 1000, "k").await;
+    let n = ids.len();
+    let mut drain = Drain::default();
+    drain.until(&w, &endpoint, Some(300), || n).await;
+    let _guard = RedisGuard;
+    tokio::task::spawn_blocking(stop_redis).await.unwrap();
+    // Long polls go on (and wait) while Redis is down...
+    drain.until(&w, &endpoint, Some(600), || n).await;
+    tokio::task::spawn_blocking(start_redis).await.unwrap();
+    drain.until(&w, &endpoint, None, || n).await;
+    drain.finish(&w, &endpoint).await;
+    assert!(
+        ids.iter().all(|id| drain.seen.contains_key(id)),
+        "every event polled"
+    );
+    assert!(
+        drain.seen.values().all(|c| *c == 1),
+        "acknowledged SETs never came back"
+    );
+    let (_, view) = w
+        .api(reqwest::Method::GET, &format!("/streams/{stream}"), None)
+        .await;
+    assert_eq!(view["deliveries"], json!({"delivered": 1000}), "{view}");
 }

@@ -9,6 +9,7 @@ pub mod backends;
 pub mod process;
 pub mod receiver;
 pub mod setup;
+pub mod transmitter;
 pub mod wait;
 
 pub use process::{SethubProcess, StartFailure};

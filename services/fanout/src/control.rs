@@ -118,6 +118,7 @@ async fn store_stream_set(
                 first_attempt_at: None,
                 accepted_at: Utc::now(),
                 resigned: false,
+                ordered: false,
             },
             false,
         );
@@ -207,8 +208,12 @@ async fn status_changed(
                 crate::poll::notify(&engine.ctx, tenant, stream_id).await;
             }
         } else {
+            // Oldest first, one at a time: each subject's SETs arrive in publish order,
+            // before anything published later.
             for d in released {
-                engine.dispatcher.submit(Job::from_stored(d, None), true);
+                let mut job = Job::from_stored(d, None);
+                job.ordered = true;
+                engine.dispatcher.submit(job, false);
             }
         }
     }
@@ -224,8 +229,11 @@ async fn redriven(engine: &Engine, tenant: TenantId, stream_id: StreamId) -> Res
         .deliveries()
         .pending_for_stream(stream_id, Utc::now(), 100_000)
         .await?;
+    // Oldest first, one at a time, as for released held SETs.
     for d in pending {
-        engine.dispatcher.submit(Job::from_stored(d, None), true);
+        let mut job = Job::from_stored(d, None);
+        job.ordered = true;
+        engine.dispatcher.submit(job, false);
     }
     Ok(())
 }

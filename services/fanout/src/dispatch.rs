@@ -41,6 +41,9 @@ pub struct Job {
     /// When the event was accepted (the start of the end-to-end latency).
     pub accepted_at: DateTime<Utc>,
     pub resigned: bool,
+    /// Pushed only once the lane's previous ordered job has had its attempt (held SETs
+    /// released in publish order, so each subject's SETs arrive in order).
+    pub ordered: bool,
 }
 
 impl Job {
@@ -58,6 +61,7 @@ impl Job {
             first_attempt_at: d.first_attempt_at,
             accepted_at: accepted_at.unwrap_or(d.created_at),
             resigned: d.resigned,
+            ordered: false,
         }
     }
 }
@@ -345,9 +349,15 @@ impl Dispatcher {
                             Ok(p) => p,
                             Err(_) => return,
                         };
-                    tokio::spawn(crate::push::worker::attempt(
+                    let ordered = job.ordered;
+                    let attempt = tokio::spawn(crate::push::worker::attempt(
                         engine, job, view, endpoint, permit,
                     ));
+                    // An ordered job holds the lane until its attempt is over, so the next
+                    // one (the same subject's next SET, perhaps) cannot overtake it.
+                    if ordered {
+                        let _ = attempt.await;
+                    }
                 }
                 crate::push::worker::Prepared::Done => {}
                 crate::push::worker::Prepared::Later(at) => self.schedule(job, at),

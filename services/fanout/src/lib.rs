@@ -18,7 +18,7 @@ pub mod poll;
 pub mod push;
 mod recorder;
 pub mod retry;
-mod sets;
+use sethub_app::sets;
 mod sweep;
 
 use std::sync::Arc;
@@ -30,7 +30,8 @@ use sethub_app::AppContext;
 /// Registers this service's routes (the RFC 8936 poll endpoint). The health routes are
 /// mounted by the server itself.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/t/{slug}/ssf/poll/{stream_id}", web::post().to(poll::poll));
+    cfg.app_data(web::Data::new(poll::Waiting::default()))
+        .route("/t/{slug}/ssf/poll/{stream_id}", web::post().to(poll::poll));
 }
 
 /// The background work of a running fan-out service; stopped when dropped.

@@ -25,6 +25,7 @@ pub struct FanoutMetrics {
     pub end_to_end_seconds: Histogram,
     pub retry_scheduled: IntGauge,
     pub dead_letters: IntGauge,
+    pub poll_dropped: IntCounterVec,
     pub in_flight: IntGauge,
     pub bus_lag_seconds: HistogramVec,
 }
@@ -72,6 +73,11 @@ impl FanoutMetrics {
                 "push_dead_letters",
                 "Dead-lettered deliveries of all tenants (counted by the recovery sweep)",
             ),
+            poll_dropped: counter(
+                "poll_dropped_total",
+                "SETs dropped from poll queues by their retention, by reason (age, count)",
+                "reason",
+            ),
             bus_lag_seconds: HistogramVec::new(
                 HistogramOpts::new(
                     "bus_lag_seconds",
@@ -91,6 +97,7 @@ impl FanoutMetrics {
             registry.register(&m.retry_scheduled),
             registry.register(&m.in_flight),
             registry.register(&m.dead_letters),
+            registry.register(&m.poll_dropped),
             registry.register(&m.bus_lag_seconds),
         ] {
             if let Err(e) = result {

@@ -199,6 +199,7 @@ pub async fn fan_out(
                     .and_then(|e| accepted_at.get(&e).copied())
                     .unwrap_or_else(Utc::now),
                 resigned: false,
+                ordered: false,
             })
             .collect());
     }

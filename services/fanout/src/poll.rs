@@ -24,19 +24,46 @@ use serde_json::{Map, Value, json};
 use sethub_app::AppContext;
 use sethub_app::auth::{ReceiverAuthError, authenticate_receiver};
 use sethub_domain::{DeliveryMethod, ReceiverId, StreamId, TenantId};
-use sethub_state::{Key, KeyKind};
 use sethub_store::StoreError;
 
-/// The wake-up key of a poll stream: fan-out notifies it when it queues a SET.
-pub fn wake_key(ctx: &AppContext, tenant: TenantId, stream: StreamId) -> Key {
-    Key::stream(&ctx.key_prefix, tenant, stream, KeyKind::Wake, "poll")
+pub use sethub_app::streams::{poll_wake_key as wake_key, wake_pollers as notify};
+
+/// The long polls waiting now (`sethub_poll_waiting`), registered with the first poll.
+#[derive(Default)]
+pub struct Waiting {
+    gauge: std::sync::OnceLock<prometheus::IntGauge>,
 }
 
-/// Wakes the stream's long polls (best effort: a poller that misses it finds the SET at its
-/// next poll).
-pub async fn notify(ctx: &AppContext, tenant: TenantId, stream: StreamId) {
-    if let Err(e) = ctx.state.notify(&wake_key(ctx, tenant, stream)).await {
-        tracing::debug!(%stream, error = %e, "cannot wake the stream's long polls");
+impl Waiting {
+    fn gauge(&self, ctx: &AppContext) -> Option<&prometheus::IntGauge> {
+        if let Some(g) = self.gauge.get() {
+            return Some(g);
+        }
+        let g = prometheus::IntGauge::new("poll_waiting", "Long polls waiting for a SET").ok()?;
+        if let Err(e) = ctx.metrics.register(&g) {
+            tracing::debug!(error = %e, "poll metric already registered");
+        }
+        Some(self.gauge.get_or_init(|| g))
+    }
+}
+
+/// Counts one waiting long poll while it lives.
+struct WaitingGuard<'a>(Option<&'a prometheus::IntGauge>);
+
+impl<'a> WaitingGuard<'a> {
+    fn new(g: Option<&'a prometheus::IntGauge>) -> Self {
+        if let Some(g) = g {
+            g.inc();
+        }
+        Self(g)
+    }
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(g) = self.0 {
+            g.dec();
+        }
     }
 }
 
@@ -146,8 +173,32 @@ async fn authenticate(
     Ok((who.tenant.id, who.receiver_id))
 }
 
+/// Settles the request's `ack` and `setErrs` and claims the first SETs it is handed, in one
+/// transaction.
+async fn settle_and_claim(
+    scope: &sethub_store::TenantScope<'_>,
+    stream: StreamId,
+    request: &PollRequest,
+    visibility: Duration,
+) -> Result<(Vec<sethub_store::Delivery>, bool), StoreError> {
+    let tx = scope.begin().await?;
+    let deliveries = tx.deliveries();
+    deliveries.ack(stream, &request.ack).await?;
+    deliveries.report_errors(stream, &request.set_errs).await?;
+    let claimed = deliveries
+        .poll(stream, request.max_events, visibility)
+        .await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
 /// `POST /t/{slug}/ssf/poll/{stream_id}`.
-pub async fn poll(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+pub async fn poll(
+    ctx: web::Data<AppContext>,
+    waiting: web::Data<Waiting>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
     let (tenant, receiver) = match authenticate(&ctx, &req).await {
         Ok(who) => who,
         Err(refused) => return refused,
@@ -176,16 +227,11 @@ pub async fn poll(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Bytes
         Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_request", why),
     };
     let deliveries = scope.deliveries();
-    if let Err(e) = deliveries.ack(stream, &request.ack).await {
-        return unavailable(e);
-    }
-    if let Err(e) = deliveries.report_errors(stream, &request.set_errs).await {
-        return unavailable(e);
-    }
     let visibility = Duration::from_secs(cfg.visibility_timeout_secs);
     let wait = Duration::from_secs(cfg.default_wait_secs.min(cfg.max_wait_secs));
     let deadline = tokio::time::Instant::now() + wait;
     let key = wake_key(&ctx, tenant, stream);
+    let mut first = true;
     loop {
         // Subscribe before looking, so a SET queued in between still wakes this poll.
         let guard = if request.return_immediately {
@@ -193,10 +239,15 @@ pub async fn poll(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Bytes
         } else {
             ctx.state.subscribe(&key).await.ok()
         };
-        let (sets, more) = match deliveries
-            .poll(stream, request.max_events, visibility)
-            .await
-        {
+        let claimed = if std::mem::take(&mut first) {
+            // What the request settles and what it is handed: one transaction.
+            settle_and_claim(&scope, stream, &request, visibility).await
+        } else {
+            deliveries
+                .poll(stream, request.max_events, visibility)
+                .await
+        };
+        let (sets, more) = match claimed {
             Ok(r) => r,
             Err(e) => return unavailable(e),
         };
@@ -212,6 +263,7 @@ pub async fn poll(ctx: web::Data<AppContext>, req: HttpRequest, body: web::Bytes
                 .insert_header(("Cache-Control", "no-store"))
                 .json(json!({ "sets": sets, "moreAvailable": more }));
         }
+        let _waiting = WaitingGuard::new(waiting.gauge(&ctx));
         match guard {
             Some(mut g) => {
                 g.wait(deadline - now).await;

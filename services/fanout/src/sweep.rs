@@ -6,7 +6,9 @@
 //! process does not own. Another live fan-out process may still be holding such a delivery
 //! (a long backlog behind a slow receiver): then it is pushed twice, which at-least-once
 //! delivery allows and receivers dedupe by `jti`/`txn`. It also counts the dead letters (a
-//! metric) and prunes the delivery log.
+//! metric), prunes the delivery log, and applies the poll queues' retention
+//! (`poll.retention_max_age_secs`, `poll.retention_max_sets`: the oldest SETs beyond either
+//! are dropped, counted in `sethub_poll_dropped_total` and logged).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +43,9 @@ pub async fn run(engine: Arc<Engine>) {
             Err(e) => tracing::warn!(error = %e, "recovery sweep failed; trying again later"),
         }
         first = false;
+        if let Err(e) = retain(&engine).await {
+            tracing::warn!(error = %e, "poll queue retention failed; trying again later");
+        }
         {
             match count_dead(&engine).await {
                 Ok(n) => engine
@@ -87,6 +92,44 @@ async fn sweep(
         }
     }
     Ok(taken)
+}
+
+/// Applies the poll queues' retention to every poll stream.
+pub async fn retain(engine: &Engine) -> Result<(), sethub_store::StoreError> {
+    let cfg = &engine.ctx.config.poll;
+    // An age too large to subtract keeps everything (no cutoff).
+    let cutoff = i64::try_from(cfg.retention_max_age_secs)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|age| Utc::now().checked_sub_signed(age))
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+    for tenant in engine.ctx.store.tenants().list().await? {
+        let scope = engine.ctx.store.scope(tenant.id);
+        for stream in scope.streams().list().await? {
+            if stream.delivery_method != sethub_domain::DeliveryMethod::Poll {
+                continue;
+            }
+            let (age, count) = scope
+                .deliveries()
+                .trim_queue(stream.id, cutoff, cfg.retention_max_sets)
+                .await?;
+            if age + count > 0 {
+                engine
+                    .metrics
+                    .poll_dropped
+                    .with_label_values(&["age"])
+                    .inc_by(age);
+                engine
+                    .metrics
+                    .poll_dropped
+                    .with_label_values(&["count"])
+                    .inc_by(count);
+                tracing::warn!(tenant = %tenant.id, stream = %stream.id, too_old = age,
+                    too_many = count, "poll queue retention dropped the oldest SETs");
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn prune(

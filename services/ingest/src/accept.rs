@@ -64,6 +64,16 @@ pub async fn accept_many(
             idempotency_key,
         })
         .collect();
+    accept_events(ctx, marker, tenant, new).await
+}
+
+/// [`accept_many`] for events already made: published ones or upstream SETs.
+pub async fn accept_events(
+    ctx: &AppContext,
+    marker: Option<&crate::marker::Marker>,
+    tenant: TenantId,
+    new: Vec<NewEvent>,
+) -> Vec<Result<Accepted, ApiError>> {
     let n = new.len();
     let bodies: Vec<_> = new.iter().map(|e| e.payload.clone()).collect();
     let events = ctx.store.scope(tenant).events();

@@ -3,6 +3,8 @@
 //!
 //! - `POST /t/{slug}/events`: one event ([`single`]).
 //! - `POST /t/{slug}/events:batch`: up to `ingest.max_batch` events ([`batch`]).
+//! - `POST /t/{slug}/sets`: SETs of the tenant's upstream transmitters (RFC 8935,
+//!   [`upstream`]).
 //!
 //! An accepted event is stored in PostgreSQL and announced on the bus (`event_accepted.v1`,
 //! with a broker confirm) before the `202`; see [`accept`].
@@ -18,6 +20,7 @@ mod marker;
 pub mod metrics;
 pub mod request;
 pub mod single;
+pub mod upstream;
 
 use actix_web::{HttpRequest, web};
 use sethub_app::AppContext;
@@ -29,6 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::Data::new(auth::KeyCache::default()))
         .app_data(web::Data::new(marker::Marker::default()))
         .app_data(web::Data::new(group::Committer::default()))
+        .app_data(web::Data::new(upstream::jwks::JwksCache::default()))
+        .route("/t/{slug}/sets", web::post().to(upstream::receive))
         .route("/t/{slug}/events", web::post().to(single::publish))
         .route(
             "/t/{slug}/events:batch",

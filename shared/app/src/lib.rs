@@ -9,6 +9,7 @@ pub mod events;
 pub mod keys;
 mod master_key;
 mod server;
+pub mod sets;
 pub mod streams;
 
 use std::sync::Arc;

@@ -53,3 +53,22 @@ pub fn egress_policy(ctx: &AppContext) -> EgressPolicy {
         allow_http: push.allow_http || embedded,
     }
 }
+
+/// The wake-up key of a poll stream's long polls: notified when a SET is queued for it.
+pub fn poll_wake_key(ctx: &AppContext, tenant: TenantId, stream: StreamId) -> sethub_state::Key {
+    sethub_state::Key::stream(
+        &ctx.key_prefix,
+        tenant,
+        stream,
+        sethub_state::KeyKind::Wake,
+        "poll",
+    )
+}
+
+/// Wakes a poll stream's long polls (best effort: a poller that misses it finds the SET at
+/// its next poll).
+pub async fn wake_pollers(ctx: &AppContext, tenant: TenantId, stream: StreamId) {
+    if let Err(e) = ctx.state.notify(&poll_wake_key(ctx, tenant, stream)).await {
+        tracing::debug!(%stream, error = %e, "cannot wake the stream's long polls");
+    }
+}

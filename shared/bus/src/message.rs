@@ -106,6 +106,9 @@ pub struct AcceptedEvent {
     /// this version or newer include every stream change made before the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams_version: Option<i64>,
+    /// The `txn` its SETs carry when it is not the event id: an upstream SET's own `txn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn: Option<String>,
 }
 
 /// What happened to a stream, for [`Message::StreamChanged`].
@@ -163,6 +166,7 @@ mod tests {
                     events: serde_json::Map::new(),
                     toe: Some(1_700_000_000),
                     streams_version: Some(3),
+                    txn: Some("upstream-1".into()),
                 }],
             },
             Message::StreamChanged {

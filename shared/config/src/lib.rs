@@ -176,6 +176,12 @@ pub struct IngestConfig {
     /// How long an ingest process trusts an API key it found valid without asking the
     /// database again (so a revoked key is refused within this time); 0 asks every time.
     pub api_key_cache_secs: u64,
+    /// How long the JWKS of an upstream transmitter (fetched from its `jwks_url`) is used
+    /// before it is fetched again.
+    pub upstream_jwks_cache_secs: u64,
+    /// A SET signed with a `kid` the cached JWKS lacks fetches the JWKS again, at most once
+    /// per this many seconds per transmitter.
+    pub upstream_jwks_refetch_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -188,6 +194,11 @@ pub struct PollConfig {
     pub max_wait_secs: u64,
     /// How long a polled, unacknowledged SET stays invisible before it is offered again.
     pub visibility_timeout_secs: u64,
+    /// Retention of a poll stream's queue: SETs queued longer than this are dropped, oldest
+    /// first (counted in `sethub_poll_dropped_total`, and logged).
+    pub retention_max_age_secs: u64,
+    /// ... and at most this many SETs wait per poll stream; the oldest beyond it are dropped.
+    pub retention_max_sets: u64,
 }
 
 impl Default for Config {
@@ -286,6 +297,8 @@ impl Default for IngestConfig {
             burst: 2_000,
             idempotency_window_secs: 24 * 3600,
             api_key_cache_secs: 10,
+            upstream_jwks_cache_secs: 300,
+            upstream_jwks_refetch_secs: 30,
         }
     }
 }
@@ -298,6 +311,8 @@ impl Default for PollConfig {
             default_wait_secs: 30,
             max_wait_secs: 60,
             visibility_timeout_secs: 30,
+            retention_max_age_secs: 7 * 24 * 3600,
+            retention_max_sets: 1_000_000,
         }
     }
 }

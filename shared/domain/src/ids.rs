@@ -122,6 +122,14 @@ typed_id!(
     /// One delivery obligation: a SET for one (event, stream).
     DeliveryId, "dlv", "delivery"
 );
+typed_id!(
+    /// An upstream SET transmitter a tenant accepts SETs from.
+    UpstreamId, "ups", "upstream transmitter"
+);
+typed_id!(
+    /// An entry of a tenant's audit log.
+    AuditId, "aud", "audit entry"
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod stream;
 pub mod subject;
 
 pub use ids::{
-    ApiKeyId, DeliveryId, EventId, IdParseError, ReceiverId, SigningKeyId, StreamId, TenantId,
+    ApiKeyId, AuditId, DeliveryId, EventId, IdParseError, ReceiverId, SigningKeyId, StreamId,
+    TenantId, UpstreamId,
 };
 pub use stream::{DeliveryMethod, StreamStatus};

@@ -19,11 +19,11 @@ pub mod testing;
 pub use error::{DatabaseError, StoreError};
 pub use repos::events::MAX_LIST as MAX_EVENTS_LISTED;
 pub use repos::{
-    ApiKey, ApiKeys, Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState,
-    EventSource, Events, InsertOutcome, InsertedBatch, NewApiKey, NewDelivery, NewEvent,
-    NewReceiver, NewSigningKey, Receiver, Receivers, SigningKeyRecord, SigningKeyState,
-    SigningKeys, StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant, Tenants,
-    Update,
+    ApiKey, ApiKeys, Attempt, Audit, AuditEntry, Change, Deliveries, Delivery, DeliveryKind,
+    DeliveryState, EventSource, Events, InsertOutcome, InsertedBatch, NewApiKey, NewAuditEntry,
+    NewDelivery, NewEvent, NewReceiver, NewSigningKey, NewUpstream, Receiver, Receivers,
+    SigningKeyRecord, SigningKeyState, SigningKeys, StoredEvent, Stream, StreamFields,
+    StreamSubject, Streams, Tenant, Tenants, Update, Upstream, Upstreams,
 };
 pub use scope::{TenantScope, TenantTx};
 pub use sethub_migrations::TENANT_SETTING;

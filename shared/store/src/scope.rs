@@ -18,7 +18,9 @@ use sethub_migrations::TENANT_SETTING;
 use uuid::Uuid;
 
 use crate::error::{DbResultExt, StoreError};
-use crate::repos::{ApiKeys, Deliveries, Events, Receivers, SigningKeys, Streams};
+use crate::repos::{
+    ApiKeys, Audit, Deliveries, Events, Receivers, SigningKeys, Streams, Upstreams,
+};
 
 /// Tenant-owned data of one tenant. Each repository call is its own transaction; use
 /// [`TenantScope::transaction`] or [`TenantScope::begin`] to make several writes atomic.
@@ -75,6 +77,14 @@ impl<'a> TenantScope<'a> {
 
     pub fn deliveries(&self) -> Deliveries<'a> {
         Deliveries::new(self.ctx())
+    }
+
+    pub fn audit(&self) -> Audit<'a> {
+        Audit::new(self.ctx())
+    }
+
+    pub fn upstreams(&self) -> Upstreams<'a> {
+        Upstreams::new(self.ctx())
     }
 
     /// Opens a transaction bound to this tenant. Dropping it without [`TenantTx::commit`]
@@ -169,6 +179,14 @@ impl TenantTx {
 
     pub fn deliveries(&self) -> Deliveries<'_> {
         Deliveries::new(self.ctx())
+    }
+
+    pub fn audit(&self) -> Audit<'_> {
+        Audit::new(self.ctx())
+    }
+
+    pub fn upstreams(&self) -> Upstreams<'_> {
+        Upstreams::new(self.ctx())
     }
 
     pub async fn commit(self) -> Result<(), StoreError> {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sethub_tests::backends::Production;
 use sethub_tests::receiver::TestReceiver;
-use sethub_tests::setup::{self, Hub, ReceiverCreds, Tenant, create_push_stream, session_revoked};
+use sethub_tests::setup::{
+    self, Hub, ReceiverCreds, SESSION_REVOKED, Tenant, create_push_stream, session_revoked,
+};
 use sethub_tests::{init_crypto, random_suffix};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sethub");
@@ -55,8 +57,16 @@ pub struct World {
 
 impl World {
     pub async fn split() -> Self {
+        Self::split_with(&[]).await
+    }
+
+    /// [`World::split`] with more settings.
+    pub async fn split_with(extra: &[(&str, &str)]) -> Self {
         let prod = Production::new().await;
-        let env = fast_env(prod.env());
+        let mut env = fast_env(prod.env());
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
         Self::start(env, Some(prod), true).await
     }
 
@@ -137,6 +147,18 @@ impl World {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl World {
+    /// Waits until `role`'s `/metrics` has the exact line `line`.
+    pub async fn wait_for_metric(&self, role: &str, line: &str) {
+        let metrics = self.hub.process(role).unwrap().url("/metrics");
+        sethub_tests::wait_until(&format!("{role} to report `{line}`"), LONG, || async {
+            let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
+            text.lines().any(|l| l == line).then_some(())
+        })
+        .await;
     }
 }
 
@@ -223,4 +245,41 @@ pub fn decode_claims(token: &str) -> Value {
             .unwrap(),
     )
     .unwrap()
+}
+
+/// A poll stream of the world's receiver: its id and poll endpoint.
+pub async fn poll_stream(w: &World) -> (String, String) {
+    let meta = setup::metadata(&w.hub.manage_url, &w.tenant.slug)
+        .await
+        .unwrap();
+    let resp = reqwest::Client::new()
+        .post(meta["configuration_endpoint"].as_str().unwrap())
+        .bearer_auth(&w.token)
+        .json(&json!({"events_requested": [SESSION_REVOKED]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let config: Value = resp.json().await.unwrap();
+    // The endpoint is on the public URL, whose `/t/*/ssf/poll/*` paths a deployment routes
+    // to fan-out; here fan-out listens on its own port.
+    let endpoint = config["delivery"]["endpoint_url"].as_str().unwrap();
+    assert!(endpoint.starts_with(&w.hub.public_url), "{endpoint}");
+    let fanout = &w.hub.process("fanout").unwrap().base_url;
+    (
+        config["stream_id"].as_str().unwrap().to_owned(),
+        endpoint.replacen(&w.hub.public_url, fanout, 1),
+    )
+}
+
+pub async fn poll(w: &World, endpoint: &str, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(endpoint)
+        .bearer_auth(&w.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }

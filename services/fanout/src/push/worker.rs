@@ -459,6 +459,7 @@ async fn disable_stream(engine: &Arc<Engine>, job: &Job, view: &StreamView, reas
             first_attempt_at: None,
             accepted_at: Utc::now(),
             resigned: false,
+            ordered: false,
         }))
     }
     .await;

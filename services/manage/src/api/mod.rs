@@ -8,9 +8,11 @@ pub mod auth;
 pub mod body;
 pub mod delivery_settings;
 pub mod receivers;
+pub mod recovery;
 pub mod signing_keys;
 pub mod streams;
 pub mod tenant;
+pub mod upstreams;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, get, web};
@@ -90,7 +92,12 @@ fn scope() -> utoipa_actix_web::scope::Scope<
         .service(streams::list_deliveries)
         .service(streams::list_attempts)
         .service(streams::get_delivery)
-        .service(streams::redrive)
+        .service(recovery::redrive)
+        .service(recovery::replay)
+        .service(recovery::list_audit)
+        .service(upstreams::create_upstream)
+        .service(upstreams::list_upstreams)
+        .service(upstreams::delete_upstream)
         .service(delivery_settings::get_tenant_settings)
         .service(delivery_settings::put_tenant_settings)
         .service(delivery_settings::put_stream_settings)

@@ -313,7 +313,7 @@ pub struct DeliveryQuery {
     pub limit: Option<u64>,
 }
 
-fn limit(raw: Option<u64>) -> Result<u64, ApiError> {
+pub(crate) fn limit(raw: Option<u64>) -> Result<u64, ApiError> {
     match raw {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
@@ -445,107 +445,4 @@ pub async fn get_delivery(
     view.set = Some(token);
     view.attempt_log = Some(attempts.into_iter().map(Into::into).collect());
     Ok(Json(view))
-}
-
-/// Which dead deliveries to redrive: all of the stream's, or those listed, or those made in
-/// a time range (the filters combine).
-#[derive(Debug, ToSchema)]
-pub struct RedriveRequest {
-    /// Delivery ids (`dlv_…`), at most 1000.
-    #[schema(value_type = Option<Vec<String>>)]
-    pub delivery_ids: Option<Vec<DeliveryId>>,
-    /// Only deliveries made at or after this time (RFC 3339).
-    pub from: Option<DateTime<Utc>>,
-    /// Only deliveries made before this time (RFC 3339).
-    pub to: Option<DateTime<Utc>>,
-}
-
-impl FromFields for RedriveRequest {
-    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
-        let ids: Option<Vec<String>> = f.optional("delivery_ids")?;
-        let delivery_ids = match ids {
-            None => None,
-            Some(ids) if ids.len() > 1000 => {
-                return Err(ApiError::invalid("delivery_ids", "at most 1000 ids"));
-            }
-            Some(ids) => Some(
-                ids.iter()
-                    .map(|i| {
-                        i.parse().map_err(|_| {
-                            ApiError::invalid("delivery_ids", format!("`{i}` is not a delivery id"))
-                        })
-                    })
-                    .collect::<Result<Vec<DeliveryId>, ApiError>>()?,
-            ),
-        };
-        let from: Option<DateTime<Utc>> = f.optional("from")?;
-        let to: Option<DateTime<Utc>> = f.optional("to")?;
-        if let (Some(a), Some(b)) = (from, to)
-            && a >= b
-        {
-            return Err(ApiError::invalid("to", "must be after `from`"));
-        }
-        Ok(Self {
-            delivery_ids,
-            from,
-            to,
-        })
-    }
-}
-
-/// How many deliveries a redrive put back.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Redriven {
-    pub redriven: usize,
-    /// Their ids, oldest first.
-    pub delivery_ids: Vec<String>,
-}
-
-/// Redrives dead deliveries of a stream: each is pushed again now with a fresh retry
-/// schedule (same SET, same `jti`). Logged with the API key that asked.
-#[utoipa::path(
-    tag = "streams",
-    params(("id" = String, Path, description = "Stream id (`str_…`)")),
-    request_body = RedriveRequest,
-    responses(
-        (status = 200, description = "The deliveries put back", body = Redriven),
-        (status = 400, description = "Invalid body", body = Problem),
-        (status = 401, description = "No valid API key", body = Problem),
-        (status = 403, description = "The key lacks the admin scope", body = Problem),
-        (status = 404, description = "No such stream in this tenant", body = Problem),
-    ),
-    security(("api_key" = []))
-)]
-#[post("/streams/{id}/redrive")]
-pub async fn redrive(
-    req: HttpRequest,
-    caller: AdminKey,
-    id: Path<String>,
-    body: JsonBody<RedriveRequest>,
-) -> Result<HttpResponse, ApiError> {
-    let ctx = context(&req)?;
-    let id = parse_stream(&id)?;
-    let r = body.0;
-    let scope = ctx.store.scope(caller.tenant);
-    scope.streams().get(id).await.map_err(store_error)?;
-    let back = scope
-        .deliveries()
-        .redrive(id, r.delivery_ids.as_deref(), r.from, r.to)
-        .await
-        .map_err(store_error)?;
-    tracing::info!(tenant = %caller.tenant, stream = %id, api_key = %caller.key.id,
-        deliveries = back.len(), "dead deliveries redriven");
-    if !back.is_empty() {
-        ctx.bus
-            .publish(Envelope::new(
-                caller.tenant,
-                Message::DeliveriesRedriven { stream_id: id },
-            ))
-            .await
-            .map_err(ApiError::unavailable)?;
-    }
-    Ok(no_store(StatusCode::OK).json(Redriven {
-        redriven: back.len(),
-        delivery_ids: back.iter().map(|d| d.id.to_string()).collect(),
-    }))
 }

@@ -5,6 +5,7 @@
 //! query joins across entities yet.
 
 pub(crate) mod api_keys;
+pub(crate) mod audit_log;
 pub(crate) mod deliveries;
 pub(crate) mod delivery_attempts;
 pub(crate) mod events;
@@ -13,3 +14,4 @@ pub(crate) mod signing_keys;
 pub(crate) mod stream_subjects;
 pub(crate) mod streams;
 pub(crate) mod tenants;
+pub(crate) mod upstream_transmitters;

@@ -398,4 +398,43 @@ impl<'a> Events<'a> {
         g.finish().await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
+
+    /// Events to replay: received in `[from, to)` and with ids in `[from_id, to_id]` (each
+    /// bound optional), in id order (the order they were accepted), at most `limit`, after
+    /// `after` when given (to page on).
+    pub async fn list_range(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        from_id: Option<EventId>,
+        to_id: Option<EventId>,
+        after: Option<EventId>,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let g = self.ctx.begin().await?;
+        let mut q = e::Entity::find().filter(e::Column::TenantId.eq(self.ctx.tid()));
+        if let Some(from) = from {
+            q = q.filter(e::Column::ReceivedAt.gte(micros(from)));
+        }
+        if let Some(to) = to {
+            q = q.filter(e::Column::ReceivedAt.lt(micros(to)));
+        }
+        if let Some(id) = from_id {
+            q = q.filter(e::Column::Id.gte(id.as_uuid()));
+        }
+        if let Some(id) = to_id {
+            q = q.filter(e::Column::Id.lte(id.as_uuid()));
+        }
+        if let Some(id) = after {
+            q = q.filter(e::Column::Id.gt(id.as_uuid()));
+        }
+        let rows = q
+            .order_by_asc(e::Column::Id)
+            .limit(limit.min(MAX_LIST))
+            .all(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
 }

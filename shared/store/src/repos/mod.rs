@@ -1,14 +1,17 @@
 //! Repositories: what the services may do with the data, returning plain structs.
 
 pub(crate) mod api_keys;
+pub(crate) mod audit;
 pub(crate) mod deliveries;
 pub(crate) mod events;
 pub(crate) mod receivers;
 pub(crate) mod signing_keys;
 pub(crate) mod streams;
 pub(crate) mod tenants;
+pub(crate) mod upstreams;
 
 pub use api_keys::{ApiKey, ApiKeys, NewApiKey};
+pub use audit::{Audit, AuditEntry, NewAuditEntry};
 pub use deliveries::{
     Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update,
 };
@@ -17,6 +20,7 @@ pub use receivers::{NewReceiver, Receiver, Receivers};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord, SigningKeyState, SigningKeys};
 pub use streams::{Stream, StreamFields, StreamSubject, Streams};
 pub use tenants::{Tenant, Tenants};
+pub use upstreams::{NewUpstream, Upstream, Upstreams};
 
 use chrono::{DateTime, SubsecRound, Utc};
 

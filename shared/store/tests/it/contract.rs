@@ -7,17 +7,6 @@ use sethub_store::{InsertOutcome, SigningKeyState, StoreError};
 
 use crate::support::{new_event, new_key, new_receiver, new_signing_key, seed, tenant, unique};
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(sethub_store::testing::TestDb::postgres().await).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(sethub_store::testing::TestDb::sqlite().await).await })*
-        }
-    };
-}
-
 contract!(
     a_taken_tenant_slug_is_a_conflict_naming_the_slug,
     tenants_are_found_by_id_and_slug_and_listed,

@@ -11,17 +11,6 @@ use sethub_store::{
 
 use crate::support::{new_receiver, tenant};
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(sethub_store::testing::TestDb::postgres().await).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(sethub_store::testing::TestDb::sqlite().await).await })*
-        }
-    };
-}
-
 contract!(
     a_repeated_stream_and_event_pair_stores_one_delivery,
     outcomes_change_state_and_write_the_delivery_log,
@@ -34,7 +23,7 @@ contract!(
     polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error,
 );
 
-async fn stream(store: &Store, tenant: TenantId) -> StreamId {
+pub(crate) async fn stream(store: &Store, tenant: TenantId) -> StreamId {
     let scope = store.scope(tenant);
     let rx = scope.receivers().create(new_receiver("rx")).await.unwrap();
     let id = StreamId::new();
@@ -60,7 +49,7 @@ async fn stream(store: &Store, tenant: TenantId) -> StreamId {
     id
 }
 
-fn new(stream: StreamId, event: Option<EventId>, state: DeliveryState) -> NewDelivery {
+pub(crate) fn new(stream: StreamId, event: Option<EventId>, state: DeliveryState) -> NewDelivery {
     NewDelivery {
         id: DeliveryId::new(),
         stream_id: stream,
@@ -435,7 +424,7 @@ async fn dead_deliveries_are_redriven_by_id_or_all_and_start_afresh(db: TestDb) 
         .await
         .unwrap();
     let one = d
-        .redrive(s, Some(&[batch[1].id]), None, None)
+        .redrive(s, Some(&[batch[1].id]), None, None, DeliveryState::Pending)
         .await
         .unwrap();
     assert_eq!(one.len(), 1);
@@ -447,7 +436,7 @@ async fn dead_deliveries_are_redriven_by_id_or_all_and_start_afresh(db: TestDb) 
     // A window that holds nothing redrives nothing; then all the rest.
     let later = Utc::now() + Duration::hours(1);
     assert!(
-        d.redrive(s, None, Some(later), None)
+        d.redrive(s, None, Some(later), None, DeliveryState::Pending)
             .await
             .unwrap()
             .is_empty()
@@ -458,14 +447,22 @@ async fn dead_deliveries_are_redriven_by_id_or_all_and_start_afresh(db: TestDb) 
         db.store()
             .scope(other.id)
             .deliveries()
-            .redrive(s, None, None, None)
+            .redrive(s, None, None, None, DeliveryState::Pending)
             .await
             .unwrap()
             .is_empty()
     );
-    let rest = d.redrive(s, None, None, None).await.unwrap();
+    let rest = d
+        .redrive(s, None, None, None, DeliveryState::Pending)
+        .await
+        .unwrap();
     assert_eq!(rest.len(), 2);
-    assert!(d.redrive(s, None, None, None).await.unwrap().is_empty());
+    assert!(
+        d.redrive(s, None, None, None, DeliveryState::Pending)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let pending = d.pending_for_stream(s, Utc::now(), 10).await.unwrap();
     assert_eq!(pending.len(), 3);
 }

@@ -5,9 +5,23 @@
 // allow-unwrap-in-tests covers `#[test]` functions only, not the helpers they call.)
 #![allow(clippy::unwrap_used)]
 
+/// Runs each named `async fn(TestDb)` as two tests, on PostgreSQL and on SQLite: the
+/// repository contract holds on both backends.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name(sethub_store::testing::TestDb::postgres().await).await })*
+        }
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(sethub_store::testing::TestDb::sqlite().await).await })*
+        }
+    };
+}
+
 mod contract;
 mod deliveries;
 mod migrations;
+mod recovery;
 mod rls;
 mod role;
 mod streams;

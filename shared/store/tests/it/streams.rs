@@ -8,17 +8,6 @@ use sethub_store::{StoreError, StreamFields};
 
 use crate::support::{new_receiver, tenant};
 
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(sethub_store::testing::TestDb::postgres().await).await })*
-        }
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(sethub_store::testing::TestDb::sqlite().await).await })*
-        }
-    };
-}
-
 contract!(
     a_stream_is_created_enabled_and_read_back_by_its_receiver_only,
     an_update_replaces_the_configuration_and_keeps_the_status,

@@ -52,7 +52,7 @@ use sethub_tests::{TestReceiver, init_crypto, random_suffix};
 mod measure;
 mod poll;
 use measure::{busy_pct, cpu_seconds, host_cpu, peak_rss_mb, percentiles, round};
-use poll::{poll_drain, wait_queued};
+use poll::{poll_drain, wait_queued, wake_latency};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
@@ -705,6 +705,12 @@ async fn run_in(
         )
         .await?;
         say(&format!("poll: {queued} SETs queued; draining"));
+        if let Some(p) = &production {
+            // The database went from empty to full in seconds, before autovacuum's first look
+            // (it naps a minute): refresh the planner's statistics as it would in a running hub.
+            say("poll: refreshing PostgreSQL's planner statistics (ANALYZE), as autovacuum would");
+            p.db.store().analyze().await?;
+        }
         let drained = poll_drain(
             token,
             endpoint,
@@ -718,6 +724,21 @@ async fn run_in(
         .await?;
         complete = complete && drained["complete"].as_bool().unwrap_or(false);
         report_poll = drained;
+        // With the stream drained: how soon a long poll hears of a publish.
+        let metrics_url = hub
+            .process("fanout")
+            .or_else(|| hub.process("all"))
+            .map(|p| p.url("/metrics"))
+            .unwrap_or_default();
+        report_poll["long_poll_wake"] = wake_latency(
+            token,
+            endpoint,
+            &metrics_url,
+            &format!("{}/t/{}/events", hub.ingest_url, tenant.slug),
+            &tenant.api_key,
+            20,
+        )
+        .await?;
     }
 
     // Report.

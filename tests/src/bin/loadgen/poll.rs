@@ -105,15 +105,8 @@ pub async fn poll_drain(
             *seen.entry(txn.unwrap_or_default()).or_default() += 1;
         }
     }
-    // Acknowledge the last batch.
     if !ack.is_empty() {
-        client
-            .post(endpoint)
-            .bearer_auth(token)
-            .json(&json!({"maxEvents": 0, "returnImmediately": true, "ack": ack}))
-            .send()
-            .await?
-            .error_for_status()?;
+        ack_only(&client, token, endpoint, &ack).await?;
     }
     let secs = match (first, last) {
         (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
@@ -147,4 +140,95 @@ fn decode_txn(token: &str) -> Option<String> {
         .ok()?;
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     claims["txn"].as_str().map(str::to_owned)
+}
+
+/// Long-poll wake-up latency: `rounds` times, a long poll waits on the (drained) stream
+/// (fan-out's `sethub_poll_waiting` gauge says so), one event is published, and the time from
+/// the publish request to the poll's answer is taken. Reports the median, p95 and max (ms).
+pub async fn wake_latency(
+    token: &str,
+    endpoint: &str,
+    metrics_url: &str,
+    publish_url: &str,
+    api_key: &str,
+    rounds: usize,
+) -> anyhow::Result<Value> {
+    let client = reqwest::Client::new();
+    let mut ack: Vec<String> = Vec::new();
+    let mut samples = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        let waiting = {
+            let (client, endpoint, token) = (client.clone(), endpoint.to_owned(), token.to_owned());
+            let body = json!({"maxEvents": 10, "ack": ack});
+            tokio::spawn(async move {
+                let answer: Value = client
+                    .post(&endpoint)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                Ok::<_, reqwest::Error>((Instant::now(), answer))
+            })
+        };
+        // Publish once the poll is waiting (sampling a gauge: a benchmark, not a test).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = client.get(metrics_url).send().await?.text().await?;
+            if text.lines().any(|l| l == "sethub_poll_waiting 1") {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the long poll never waited");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let sent = Instant::now();
+        client
+            .post(publish_url)
+            .bearer_auth(api_key)
+            .json(&json!({
+                "sub_id": {"format": "email", "email": format!("wake{i}@example.com")},
+                "events": {sethub_tests::setup::SESSION_REVOKED: {"event_timestamp": 1_700_000_000}},
+            }))
+            .send()
+            .await?
+            .error_for_status()?;
+        let (answered, answer) = waiting.await??;
+        let sets = answer["sets"].as_object().cloned().unwrap_or_default();
+        anyhow::ensure!(!sets.is_empty(), "the long poll answered empty: {answer}");
+        ack = sets.keys().cloned().collect();
+        samples.push(answered.saturating_duration_since(sent).as_secs_f64() * 1000.0);
+    }
+    ack_only(&client, token, endpoint, &ack).await?;
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    say(&format!(
+        "poll: long poll answered a publish after {:.1} ms (median of {rounds}), p95 {:.1} ms",
+        at(0.5),
+        at(0.95)
+    ));
+    Ok(json!({
+        "rounds": rounds,
+        "median_ms": round(at(0.5)),
+        "p95_ms": round(at(0.95)),
+        "max_ms": round(at(1.0)),
+    }))
+}
+
+/// Acknowledges the last batch (a request that asks for nothing more).
+async fn ack_only(
+    client: &reqwest::Client,
+    token: &str,
+    endpoint: &str,
+    ack: &[String],
+) -> anyhow::Result<()> {
+    client
+        .post(endpoint)
+        .bearer_auth(token)
+        .json(&json!({"maxEvents": 0, "returnImmediately": true, "ack": ack}))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
 }

@@ -35,6 +35,30 @@ impl<'a> Deliveries<'a> {
     /// Stores deliveries in one statement; a `(stream, event)` pair that already has one is
     /// skipped (a redelivered bus message). Returns how many were new.
     pub async fn insert_many(&self, new: &[NewDelivery]) -> Result<u64, StoreError> {
+        self.insert_generation(new, 0).await
+    }
+
+    /// Stores the deliveries of a replay: new SETs of events that were fanned out before,
+    /// under a generation of their own (one per replay, above 0), so they stand beside the
+    /// first deliveries. Returns how many were stored.
+    pub async fn insert_replay(
+        &self,
+        new: &[NewDelivery],
+        generation: i64,
+    ) -> Result<u64, StoreError> {
+        if generation <= 0 {
+            return Err(StoreError::Config(
+                "a replay's generation must be above 0".into(),
+            ));
+        }
+        self.insert_generation(new, generation).await
+    }
+
+    async fn insert_generation(
+        &self,
+        new: &[NewDelivery],
+        generation: i64,
+    ) -> Result<u64, StoreError> {
         if new.is_empty() {
             return Ok(0);
         }
@@ -58,6 +82,7 @@ impl<'a> Deliveries<'a> {
             created_at: sea_orm::ActiveValue::Set(t),
             updated_at: sea_orm::ActiveValue::Set(t),
             delivered_at: sea_orm::ActiveValue::Set(None),
+            generation: sea_orm::ActiveValue::Set(generation),
         };
         let g = self.ctx.begin().await?;
         let mut inserted = 0;
@@ -66,9 +91,13 @@ impl<'a> Deliveries<'a> {
         for chunk in new.chunks(250) {
             let res = d::Entity::insert_many(chunk.iter().map(model))
                 .on_conflict(
-                    OnConflict::columns([d::Column::StreamId, d::Column::EventId])
-                        .do_nothing()
-                        .to_owned(),
+                    OnConflict::columns([
+                        d::Column::StreamId,
+                        d::Column::EventId,
+                        d::Column::Generation,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
                 )
                 .exec_without_returning(g.tx())
                 .await;
@@ -416,16 +445,25 @@ impl<'a> Deliveries<'a> {
             .collect()
     }
 
-    /// Gives dead deliveries of a stream another chance: back to pending, due now, with a
-    /// fresh retry schedule. All of the stream's dead ones, or only `ids`, or only those made
-    /// in `[from, to)`. Returns them, oldest first.
+    /// Gives dead deliveries of a stream another chance: back to `back_to` (`pending`, due
+    /// now, for a push stream; `queued` for a poll stream), with a fresh retry schedule. All
+    /// of the stream's dead ones, or only `ids`, or only those made in `[from, to)`. Returns
+    /// them, oldest first.
     pub async fn redrive(
         &self,
         stream: StreamId,
         ids: Option<&[DeliveryId]>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
+        back_to: DeliveryState,
     ) -> Result<Vec<Delivery>, StoreError> {
+        if !matches!(back_to, DeliveryState::Pending | DeliveryState::Queued) {
+            return Err(StoreError::Config(format!(
+                "dead deliveries go back to pending or queued, not {}",
+                back_to.as_str()
+            )));
+        }
+        let due = (back_to == DeliveryState::Pending).then(now);
         let g = self.ctx.begin().await?;
         let mut q = d::Entity::find()
             .filter(d::Column::TenantId.eq(self.ctx.tid()))
@@ -447,11 +485,8 @@ impl<'a> Deliveries<'a> {
                 .filter(d::Column::TenantId.eq(self.ctx.tid()))
                 .filter(d::Column::Id.is_in(chunk.iter().map(|m| m.id)))
                 .filter(d::Column::State.eq(DeliveryState::Dead.as_str()))
-                .col_expr(
-                    d::Column::State,
-                    Expr::value(DeliveryState::Pending.as_str()),
-                )
-                .col_expr(d::Column::NextAttemptAt, Expr::value(t))
+                .col_expr(d::Column::State, Expr::value(back_to.as_str()))
+                .col_expr(d::Column::NextAttemptAt, Expr::value(due))
                 .col_expr(d::Column::Attempts, Expr::value(0))
                 .col_expr(
                     d::Column::FirstAttemptAt,
@@ -465,8 +500,8 @@ impl<'a> Deliveries<'a> {
         g.finish().await?;
         dead.into_iter()
             .map(|mut m| {
-                m.state = DeliveryState::Pending.as_str().to_owned();
-                m.next_attempt_at = Some(t);
+                m.state = back_to.as_str().to_owned();
+                m.next_attempt_at = due;
                 m.attempts = 0;
                 m.first_attempt_at = None;
                 m.updated_at = t;

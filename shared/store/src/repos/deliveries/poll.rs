@@ -3,7 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
+};
 use sethub_domain::StreamId;
 
 use super::{Deliveries, Delivery, DeliveryState};
@@ -25,6 +28,11 @@ impl Deliveries<'_> {
     ) -> Result<(Vec<Delivery>, bool), StoreError> {
         let g = self.ctx.begin().await?;
         let t = now();
+        if g.tx().get_database_backend() == DbBackend::Postgres {
+            let got = pg_claim(g.tx(), self.ctx.tid(), stream, max, visibility, t).await?;
+            g.finish().await?;
+            return Ok(got);
+        }
         let visible = || {
             sea_orm::Condition::any()
                 .add(d::Column::NextAttemptAt.is_null())
@@ -94,6 +102,29 @@ impl Deliveries<'_> {
         }
         let g = self.ctx.begin().await?;
         let t = now();
+        if g.tx().get_database_backend() == DbBackend::Postgres {
+            // One statement with the list as one parameter: planned once, whatever its length.
+            let n = g
+                .tx()
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "UPDATE deliveries SET state = 'delivered', delivered_at = $1, \
+                     next_attempt_at = NULL, updated_at = $1 \
+                     WHERE tenant_id = $2 AND stream_id = $3 AND state = 'queued' \
+                     AND jti = ANY (ARRAY(SELECT jsonb_array_elements_text($4::jsonb)))",
+                    [
+                        t.into(),
+                        self.ctx.tid().into(),
+                        stream.as_uuid().into(),
+                        serde_json::Value::from(jtis.to_vec()).into(),
+                    ],
+                ))
+                .await
+                .db()?
+                .rows_affected();
+            g.finish().await?;
+            return Ok(n);
+        }
         let mut n = 0;
         for chunk in jtis.chunks(500) {
             n += d::Entity::update_many()
@@ -174,6 +205,127 @@ impl Deliveries<'_> {
         g.finish().await?;
         Ok(n)
     }
+}
+
+impl Deliveries<'_> {
+    /// Applies a poll stream's retention: its queued SETs made before `older_than`, and the
+    /// oldest beyond the newest `keep`, are dropped (state `dropped`, with the reason). Returns
+    /// how many were dropped for age and for count.
+    pub async fn trim_queue(
+        &self,
+        stream: StreamId,
+        older_than: DateTime<Utc>,
+        keep: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        let g = self.ctx.begin().await?;
+        let t = now();
+        let drop = |reason: &str| {
+            d::Entity::update_many()
+                .filter(d::Column::TenantId.eq(self.ctx.tid()))
+                .filter(d::Column::StreamId.eq(stream.as_uuid()))
+                .filter(d::Column::State.eq(DeliveryState::Queued.as_str()))
+                .col_expr(
+                    d::Column::State,
+                    Expr::value(DeliveryState::Dropped.as_str()),
+                )
+                .col_expr(d::Column::NextAttemptAt, Expr::value(None::<DateTime<Utc>>))
+                .col_expr(d::Column::LastError, Expr::value(reason.to_owned()))
+                .col_expr(d::Column::UpdatedAt, Expr::value(t))
+        };
+        let by_age = drop("dropped by the poll queue's retention: too old")
+            .filter(d::Column::CreatedAt.lt(micros(older_than)))
+            .exec(g.tx())
+            .await
+            .db()?
+            .rows_affected;
+        // The newest SET beyond the `keep` newest: it and everything older go.
+        let boundary: Option<uuid::Uuid> = d::Entity::find()
+            .select_only()
+            .column(d::Column::Id)
+            .filter(d::Column::TenantId.eq(self.ctx.tid()))
+            .filter(d::Column::StreamId.eq(stream.as_uuid()))
+            .filter(d::Column::State.eq(DeliveryState::Queued.as_str()))
+            .order_by_desc(d::Column::Id)
+            .offset(keep)
+            .limit(1)
+            .into_tuple()
+            .one(g.tx())
+            .await
+            .db()?;
+        let by_count = match boundary {
+            Some(id) => {
+                drop("dropped by the poll queue's retention: too many waiting")
+                    .filter(d::Column::Id.lte(id))
+                    .exec(g.tx())
+                    .await
+                    .db()?
+                    .rows_affected
+            }
+            None => 0,
+        };
+        g.finish().await?;
+        Ok((by_age, by_count))
+    }
+}
+
+/// The claim in one PostgreSQL statement: the oldest visible queued SETs, locked past any
+/// other poll's (`SKIP LOCKED`), hidden until `visibility` from now, returned; then whether
+/// more are visible.
+async fn pg_claim(
+    tx: &sea_orm::DatabaseTransaction,
+    tenant: uuid::Uuid,
+    stream: StreamId,
+    max: u64,
+    visibility: std::time::Duration,
+    t: DateTime<Utc>,
+) -> Result<(Vec<Delivery>, bool), StoreError> {
+    let until = micros(
+        t + chrono::Duration::from_std(visibility)
+            .unwrap_or_else(|_| chrono::Duration::seconds(30)),
+    );
+    let limit = i64::try_from(max).unwrap_or(i64::MAX);
+    let rows = d::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "WITH picked AS ( \
+               SELECT id FROM deliveries \
+               WHERE tenant_id = $1 AND stream_id = $2 AND state = 'queued' \
+                 AND (next_attempt_at IS NULL OR next_attempt_at <= $3) \
+               ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             UPDATE deliveries d SET next_attempt_at = $5, attempts = d.attempts + 1, \
+               first_attempt_at = COALESCE(d.first_attempt_at, $3), updated_at = $3 \
+             FROM picked WHERE d.id = picked.id RETURNING d.*",
+            [
+                tenant.into(),
+                stream.as_uuid().into(),
+                t.into(),
+                limit.into(),
+                until.into(),
+            ],
+        ))
+        .all(tx)
+        .await
+        .db()?;
+    let more = tx
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT EXISTS (SELECT 1 FROM deliveries \
+               WHERE tenant_id = $1 AND stream_id = $2 AND state = 'queued' \
+                 AND (next_attempt_at IS NULL OR next_attempt_at <= $3)) AS more",
+            [tenant.into(), stream.as_uuid().into(), t.into()],
+        ))
+        .await
+        .db()?
+        .map(|r| r.try_get::<bool>("", "more"))
+        .transpose()
+        .db()?
+        .unwrap_or(false);
+    let mut got = rows
+        .into_iter()
+        .map(TryInto::try_into)
+        .collect::<Result<Vec<Delivery>, _>>()?;
+    got.sort_by_key(|d: &Delivery| d.id);
+    Ok((got, more))
 }
 
 /// A random offset below a millisecond, so that two polls never share a claim mark.

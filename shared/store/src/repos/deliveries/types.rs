@@ -137,6 +137,8 @@ pub struct Delivery {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// `0` for the delivery fan-out made; a replay's deliveries have a later generation.
+    pub generation: i64,
 }
 
 impl TryFrom<d::Model> for Delivery {
@@ -162,6 +164,7 @@ impl TryFrom<d::Model> for Delivery {
             created_at: m.created_at,
             updated_at: m.updated_at,
             delivered_at: m.delivered_at,
+            generation: m.generation,
         })
     }
 }

@@ -41,8 +41,8 @@ pub fn event_subject(event: &AcceptedEvent) -> Option<Subject> {
 }
 
 /// The SET of `event` for `stream`: `iss` the tenant's issuer, `aud` the stream's audience,
-/// a fresh `jti`, `txn` the event id, the event's `toe` and `sub_id`, and the events the
-/// stream takes.
+/// a fresh `jti`, `txn` the event's (the event id, or an upstream SET's `txn`), the event's
+/// `toe` and `sub_id`, and the events the stream takes.
 pub fn event_set(
     key: &SigningKey,
     issuer: &str,
@@ -53,7 +53,12 @@ pub fn event_set(
 ) -> Result<SignedSet, KeyError> {
     let mut claims = SetClaims::new(issuer, subject.clone())
         .audience(audience(stream))
-        .txn(event.event_id.to_string());
+        .txn(
+            event
+                .txn
+                .clone()
+                .unwrap_or_else(|| event.event_id.to_string()),
+        );
     if let Some(toe) = event.toe {
         claims = claims.toe(toe);
     }

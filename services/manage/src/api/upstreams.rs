@@ -1,0 +1,252 @@
+//! `/api/v1/upstream-transmitters`: the SET transmitters a tenant accepts SETs from at
+//! `POST /t/{slug}/sets` (ingest). Each names its issuer (`iss`), the audience its SETs must
+//! name (`aud`), and its keys: a JWKS URL (fetched by ingest, cached, refetched on an unknown
+//! `kid` at most once per interval) or an inline JWKS. Registering and removing one is
+//! recorded in the audit log.
+
+use actix_web::http::StatusCode;
+use actix_web::{
+    HttpRequest, HttpResponse, delete, get, post,
+    web::{Json, Path},
+};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sethub_domain::UpstreamId;
+use sethub_http::{ApiError, ErrorCode};
+use sethub_jose::Jwks;
+use sethub_store::{NewAuditEntry, NewUpstream, StoreError, Upstream};
+use utoipa::ToSchema;
+
+use crate::api::auth::AdminKey;
+use crate::api::body::{Fields, FromFields, JsonBody, context};
+use crate::api::recovery::actor;
+use crate::api::streams::store_error;
+use crate::api::{Problem, no_store};
+
+/// A transmitter to register.
+#[derive(Debug, ToSchema)]
+pub struct UpstreamRequest {
+    /// The `iss` of its SETs (unique in the tenant).
+    pub issuer: String,
+    /// A value its SETs' `aud` must contain.
+    pub audience: String,
+    /// Where its JWKS is published (`https://`; plain HTTP and private addresses only where
+    /// the operator allows them for push endpoints).
+    pub jwks_url: Option<String>,
+    /// Its JWKS inline (`{"keys": [...]}`), instead of a URL.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+}
+
+impl FromFields for UpstreamRequest {
+    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        let issuer: String = f.required("issuer")?;
+        let issuer = issuer.trim().to_owned();
+        if issuer.is_empty() || issuer.len() > 2048 {
+            return Err(ApiError::invalid("issuer", "must be 1 to 2048 characters"));
+        }
+        let audience: String = f.required("audience")?;
+        let audience = audience.trim().to_owned();
+        if audience.is_empty() || audience.len() > 2048 {
+            return Err(ApiError::invalid(
+                "audience",
+                "must be 1 to 2048 characters",
+            ));
+        }
+        let jwks_url: Option<String> = f.optional("jwks_url")?;
+        let jwks: Option<Value> = f.optional("jwks")?;
+        match (&jwks_url, &jwks) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::invalid(
+                    "jwks",
+                    "give either `jwks_url` or `jwks`, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    "jwks_url",
+                    "give the transmitter's keys: `jwks_url` or an inline `jwks`",
+                ));
+            }
+            (None, Some(j)) => {
+                let set = Jwks::from_json(j)
+                    .map_err(|e| ApiError::invalid("jwks", format!("not a usable JWKS: {e}")))?;
+                if set.keys.is_empty() {
+                    return Err(ApiError::invalid(
+                        "jwks",
+                        "holds no key sethub can verify with (EC P-256, Ed25519, RSA)",
+                    ));
+                }
+            }
+            (Some(_), None) => {}
+        }
+        Ok(Self {
+            issuer,
+            audience,
+            jwks_url,
+            jwks,
+        })
+    }
+}
+
+/// A registered transmitter.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamView {
+    #[schema(example = "ups_0194f0c3a1b27c6e9d1f2a3b4c5d6e7f")]
+    pub upstream_id: String,
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Upstream> for UpstreamView {
+    fn from(u: Upstream) -> Self {
+        Self {
+            upstream_id: u.id.to_string(),
+            issuer: u.issuer,
+            audience: u.audience,
+            jwks_url: u.jwks_url,
+            jwks: u.jwks,
+            created_at: u.created_at,
+        }
+    }
+}
+
+fn parse_id(raw: &str) -> Result<UpstreamId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found("no upstream transmitter with this id"))
+}
+
+/// Registers an upstream transmitter.
+#[utoipa::path(
+    tag = "upstream",
+    request_body = UpstreamRequest,
+    responses(
+        (status = 201, description = "Registered", body = UpstreamView),
+        (status = 400, description = "Invalid body", body = Problem),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 403, description = "The key lacks the admin scope", body = Problem),
+        (status = 409, description = "The issuer is registered already", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+#[post("/upstream-transmitters")]
+pub async fn create_upstream(
+    req: HttpRequest,
+    caller: AdminKey,
+    body: JsonBody<UpstreamRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = context(&req)?;
+    let r = body.0;
+    if let Some(url) = &r.jwks_url {
+        sethub_app::streams::egress_policy(&ctx)
+            .check_url(url)
+            .map_err(|e| ApiError::invalid("jwks_url", e.to_string()))?;
+    }
+    let tx = ctx
+        .store
+        .scope(caller.tenant)
+        .begin()
+        .await
+        .map_err(store_error)?;
+    let up = tx
+        .upstreams()
+        .create(NewUpstream {
+            issuer: r.issuer,
+            audience: r.audience,
+            jwks_url: r.jwks_url,
+            jwks: r.jwks,
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict { .. } => ApiError::new(
+                ErrorCode::Conflict,
+                "an upstream transmitter with this issuer is registered already",
+            )
+            .with_field("issuer"),
+            other => store_error(other),
+        })?;
+    tx.audit()
+        .record(NewAuditEntry {
+            actor: actor(&caller),
+            action: "upstream.create".into(),
+            target: Some(up.id.to_string()),
+            details: json!({ "issuer": up.issuer, "audience": up.audience,
+                             "jwks_url": up.jwks_url, "inline_jwks": up.jwks.is_some() }),
+        })
+        .await
+        .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(no_store(StatusCode::CREATED).json(UpstreamView::from(up)))
+}
+
+/// The tenant's upstream transmitters, oldest first.
+#[utoipa::path(
+    tag = "upstream",
+    responses(
+        (status = 200, description = "The transmitters", body = [UpstreamView]),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 403, description = "The key lacks the admin scope", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+#[get("/upstream-transmitters")]
+pub async fn list_upstreams(
+    req: HttpRequest,
+    caller: AdminKey,
+) -> Result<Json<Vec<UpstreamView>>, ApiError> {
+    let ctx = context(&req)?;
+    let list = ctx
+        .store
+        .scope(caller.tenant)
+        .upstreams()
+        .list()
+        .await
+        .map_err(store_error)?;
+    Ok(Json(list.into_iter().map(Into::into).collect()))
+}
+
+/// Removes an upstream transmitter: its SETs are refused from now on.
+#[utoipa::path(
+    tag = "upstream",
+    params(("id" = String, Path, description = "Upstream transmitter id (`ups_…`)")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 403, description = "The key lacks the admin scope", body = Problem),
+        (status = 404, description = "No such transmitter in this tenant", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+#[delete("/upstream-transmitters/{id}")]
+pub async fn delete_upstream(
+    req: HttpRequest,
+    caller: AdminKey,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = context(&req)?;
+    let id = parse_id(&id)?;
+    let tx = ctx
+        .store
+        .scope(caller.tenant)
+        .begin()
+        .await
+        .map_err(store_error)?;
+    let up = tx.upstreams().get(id).await.map_err(store_error)?;
+    tx.upstreams().delete(id).await.map_err(store_error)?;
+    tx.audit()
+        .record(NewAuditEntry {
+            actor: actor(&caller),
+            action: "upstream.delete".into(),
+            target: Some(id.to_string()),
+            details: json!({ "issuer": up.issuer }),
+        })
+        .await
+        .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)?;
+    Ok(no_store(StatusCode::NO_CONTENT).finish())
+}

@@ -1,0 +1,322 @@
+//! Held streams, replay and poll-queue retention end to end: the real `sethub` binary as
+//! three processes over PostgreSQL, RabbitMQ and Redis, a push receiver and a poll receiver.
+
+#![allow(clippy::unwrap_used)]
+
+mod world;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use sethub_tests::setup::{self, SESSION_REVOKED};
+use sethub_tests::wait_until;
+use world::*;
+
+/// Publishes `n` session-revoked events for `subjects` users in turn, in one batch request per
+/// hundred; returns (event id, subject email) in publish order.
+async fn publish_for_subjects(w: &World, n: usize, subjects: usize) -> Vec<(String, String)> {
+    let client = reqwest::Client::new();
+    let url = format!("{}/t/{}/events:batch", w.hub.ingest_url, w.tenant.slug);
+    let mut out = Vec::new();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let emails: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("user{}@example.com", i % subjects))
+            .collect();
+        let events: Vec<Value> = emails.iter().map(|e| setup::session_revoked(e)).collect();
+        let resp = client
+            .post(&url)
+            .bearer_auth(&w.tenant.api_key)
+            .json(&json!({ "events": events }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let body: Value = resp.json().await.unwrap();
+        for (r, email) in body["results"].as_array().unwrap().iter().zip(emails) {
+            assert_eq!(r["status"], 202, "{r}");
+            out.push((r["event_id"].as_str().unwrap().to_owned(), email));
+        }
+    }
+    out
+}
+
+/// Asserts that, for each subject, the txns in `arrived` (arrival order, as (txn, email))
+/// come in the order the events were published.
+fn assert_per_subject_order(published: &[(String, String)], arrived: &[(String, String)]) {
+    let mut want: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (id, email) in published {
+        want.entry(email).or_default().push(id);
+    }
+    let mut got: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (txn, email) in arrived {
+        got.entry(email).or_default().push(txn);
+    }
+    assert_eq!(got, want, "per-subject order");
+}
+
+async fn set_status(w: &World, stream: &str, status: &str) {
+    let (code, body) = w
+        .api(
+            reqwest::Method::POST,
+            &format!("/streams/{stream}/status"),
+            Some(json!({ "status": status })),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+}
+
+async fn wait_for_state(w: &World, stream: &str, state: &str, n: u64) {
+    wait_until(&format!("{n} {state} deliveries"), LONG, || async {
+        let (_, v) = w
+            .api(reqwest::Method::GET, &format!("/streams/{stream}"), None)
+            .await;
+        (v["deliveries"][state] == n).then_some(())
+    })
+    .await;
+}
+
+/// Drains a poll stream until `n` event SETs came, acknowledging each batch; returns
+/// (txn, email) in the order they were handed out.
+async fn drain(w: &World, endpoint: &str, n: usize) -> Vec<(String, String)> {
+    let mut got = Vec::new();
+    let mut ack: Vec<String> = Vec::new();
+    let deadline = Instant::now() + LONG;
+    while got.len() < n {
+        let (status, body) = poll(
+            w,
+            endpoint,
+            json!({"maxEvents": 7, "returnImmediately": true, "ack": ack}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let sets = body["sets"].as_object().unwrap();
+        ack = sets.keys().cloned().collect();
+        // A response is a JSON object keyed by `jti`, which carries no order; within one
+        // response the receiver orders by `txn` (event ids are time-ordered).
+        let mut batch: Vec<(String, String)> = sets
+            .values()
+            .map(|t| decode_claims(t.as_str().unwrap()))
+            .filter(|c| c["events"].get(SESSION_REVOKED).is_some())
+            .map(|c| {
+                (
+                    c["txn"].as_str().unwrap().to_owned(),
+                    c["sub_id"]["email"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        batch.sort();
+        got.extend(batch);
+        assert!(Instant::now() < deadline, "drained {} of {n}", got.len());
+    }
+    // Acknowledge the last batch.
+    poll(
+        w,
+        endpoint,
+        json!({"maxEvents": 0, "returnImmediately": true, "ack": ack}),
+    )
+    .await;
+    got
+}
+
+#[tokio::test]
+async fn paused_push_and_poll_streams_hold_100_events_and_deliver_them_in_order_per_subject() {
+    let w = World::split().await;
+    let push = w.stream("/s/held", &[SESSION_REVOKED]).await;
+    let (poll_id, endpoint) = poll_stream(&w).await;
+    set_status(&w, &push, "paused").await;
+    set_status(&w, &poll_id, "paused").await;
+    let published = publish_for_subjects(&w, 100, 3).await;
+    wait_for_state(&w, &push, "held", 100).await;
+    wait_for_state(&w, &poll_id, "held", 100).await;
+    let events_arrived = |w: &World| {
+        w.receiver
+            .received("/s/held")
+            .into_iter()
+            .filter(|s| s.event_types() == vec![SESSION_REVOKED.to_owned()])
+            .map(|s| {
+                (
+                    s.txn.unwrap(),
+                    s.sub_id["email"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(events_arrived(&w).is_empty(), "nothing while paused");
+
+    set_status(&w, &push, "enabled").await;
+    set_status(&w, &poll_id, "enabled").await;
+    let arrived = wait_until("the 100 held events to be pushed", LONG, || async {
+        let a = events_arrived(&w);
+        (a.len() >= 100).then_some(a)
+    })
+    .await;
+    assert_eq!(arrived.len(), 100, "each exactly once");
+    assert_per_subject_order(&published, &arrived);
+
+    let polled = drain(&w, &endpoint, 100).await;
+    assert_eq!(polled.len(), 100);
+    assert_per_subject_order(&published, &polled);
+}
+
+#[tokio::test]
+async fn a_replay_resends_stored_events_re_signed_with_their_txn_and_is_audited() {
+    let w = World::split().await;
+    let stream = w.stream("/s/replay", &[SESSION_REVOKED]).await;
+    let since = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 5, "r").await;
+    w.receiver
+        .wait_for_count("/s/replay", 5, LONG)
+        .await
+        .unwrap();
+    let first: HashMap<String, String> = w
+        .receiver
+        .received("/s/replay")
+        .into_iter()
+        .map(|s| (s.txn.unwrap(), s.jti))
+        .collect();
+    let replay = format!("/streams/{stream}/replay");
+
+    // Bad requests are refused by field and replay nothing.
+    for (body, field) in [
+        (json!({}), "from"),
+        (json!({"from_event_id": "nope"}), "from_event_id"),
+        (
+            json!({"from_event_id": ids[3], "to_event_id": ids[1]}),
+            "to_event_id",
+        ),
+        (json!({"from": "yesterday"}), "from"),
+    ] {
+        let (status, problem) = w.api(reqwest::Method::POST, &replay, Some(body)).await;
+        assert_eq!(status, 400, "{problem}");
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+
+    // A time range: all five again, new jti, same txn, signed by the tenant.
+    let (status, body) = w
+        .api(
+            reqwest::Method::POST,
+            &replay,
+            Some(json!({ "from": since })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["replayed"].as_u64(), body["skipped"].as_u64()),
+        (Some(5), Some(0))
+    );
+    w.receiver
+        .wait_for_count("/s/replay", 10, LONG)
+        .await
+        .unwrap();
+    let all = w.receiver.received("/s/replay");
+    for s in &all[5..] {
+        let txn = s.txn.clone().unwrap();
+        assert!(first.contains_key(&txn), "replayed {txn} was published");
+        assert_ne!(first[&txn], s.jti, "a new jti");
+        assert_eq!(s.iss, w.tenant.issuer);
+    }
+
+    // An event-id range, inclusive.
+    let (status, body) = w
+        .api(
+            reqwest::Method::POST,
+            &replay,
+            Some(json!({ "from_event_id": ids[1], "to_event_id": ids[3] })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["replayed"], 3);
+    w.receiver
+        .wait_for_count("/s/replay", 13, LONG)
+        .await
+        .unwrap();
+    let mut tail: Vec<String> = w.receiver.received("/s/replay")[10..]
+        .iter()
+        .map(|s| s.txn.clone().unwrap())
+        .collect();
+    tail.sort();
+    assert_eq!(tail, ids[1..=3].to_vec());
+
+    // Both replays are in the audit log, with who asked and what.
+    let (_, log) = w
+        .api(
+            reqwest::Method::GET,
+            &format!("/audit-log?target={stream}"),
+            None,
+        )
+        .await;
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log.iter().all(|e| e["action"] == "events.replay"));
+    assert_eq!(log[0]["details"]["replayed"], 3);
+    assert_eq!(log[0]["details"]["from_event_id"], ids[1]);
+    assert_eq!(log[1]["details"]["replayed"], 5);
+    assert!(
+        log[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("api_key:key_")
+    );
+
+    // Another tenant can neither replay this stream nor read its audit log.
+    let other = setup::create_tenant(
+        std::path::Path::new(BIN),
+        &w.hub.env,
+        &format!("o{}", sethub_tests::random_suffix()),
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{}/api/v1{replay}", w.hub.manage_url))
+        .bearer_auth(&other.api_key)
+        .json(&json!({ "from": since }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let theirs: Value = client
+        .get(format!("{}/api/v1/audit-log", w.hub.manage_url))
+        .bearer_auth(&other.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs, json!([]));
+    assert_eq!(w.receiver.count("/s/replay"), 13, "nothing more was sent");
+
+    // A disabled stream refuses a replay.
+    set_status(&w, &stream, "disabled").await;
+    let (status, problem) = w
+        .api(
+            reqwest::Method::POST,
+            &replay,
+            Some(json!({ "from": since })),
+        )
+        .await;
+    assert_eq!(status, 409, "{problem}");
+}
+
+#[tokio::test]
+async fn a_poll_queue_keeps_only_its_newest_sets_beyond_its_retention() {
+    let w = World::split_with(&[("SETHUB_POLL__RETENTION_MAX_SETS", "5")]).await;
+    let (stream, endpoint) = poll_stream(&w).await;
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 8, "k").await;
+    wait_for_state(&w, &stream, "dropped", 3).await;
+    wait_for_state(&w, &stream, "queued", 5).await;
+    let mut polled: Vec<String> = drain(&w, &endpoint, 5)
+        .await
+        .into_iter()
+        .map(|(txn, _)| txn)
+        .collect();
+    polled.sort();
+    let mut newest = ids[3..].to_vec();
+    newest.sort();
+    assert_eq!(polled, newest, "the oldest three were dropped");
+    w.wait_for_metric("fanout", "sethub_poll_dropped_total{reason=\"count\"} 3")
+        .await;
+}

@@ -1,0 +1,297 @@
+//! Upstream SETs end to end: a tenant registers a test transmitter, which pushes SETs to
+//! `POST /t/{slug}/sets` (RFC 8935); good ones are fanned out re-signed under the tenant's
+//! issuer with their `txn` kept, and every bad one gets its RFC 8935 answer and is fanned out
+//! never, a repeat never twice. The real `sethub` binary as three processes over PostgreSQL,
+//! RabbitMQ and Redis.
+
+#![allow(clippy::unwrap_used)]
+
+mod world;
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+use sethub_tests::setup::{self, SESSION_REVOKED};
+use sethub_tests::transmitter::TestTransmitter;
+use sethub_tests::wait_until;
+use world::*;
+
+/// Pushes a SET to the tenant's upstream endpoint: the status and the JSON body (if any).
+async fn push(w: &World, slug: &str, token: &str, content_type: &str) -> (u16, Value, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/t/{slug}/sets", w.hub.ingest_url))
+        .header("Content-Type", content_type)
+        .header("Accept", "application/json")
+        .body(token.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+const SECEVENT: &str = "application/secevent+jwt";
+
+fn audience(w: &World) -> String {
+    format!("https://hub.example/{}", w.tenant.slug)
+}
+
+#[tokio::test]
+async fn upstream_sets_are_verified_deduplicated_and_fanned_out_re_signed() {
+    let w = World::split().await;
+    w.stream("/s/up", &[SESSION_REVOKED]).await;
+    let tx = TestTransmitter::start("https://idp.upstream.example").await;
+
+    // Registration: bad bodies are refused by field and register nothing.
+    for (body, field) in [
+        (
+            json!({"audience": "a", "jwks_url": tx.jwks_url()}),
+            "issuer",
+        ),
+        (json!({"issuer": tx.issuer, "audience": "a"}), "jwks_url"),
+        (
+            json!({"issuer": tx.issuer, "audience": "a", "jwks_url": tx.jwks_url(), "jwks": tx.jwks()}),
+            "jwks",
+        ),
+        (
+            json!({"issuer": tx.issuer, "audience": "a", "jwks": {"keys": "no"}}),
+            "jwks",
+        ),
+        (
+            json!({"issuer": tx.issuer, "audience": "a", "jwks_url": "ftp://x/jwks"}),
+            "jwks_url",
+        ),
+    ] {
+        let (status, problem) = w
+            .api(reqwest::Method::POST, "/upstream-transmitters", Some(body))
+            .await;
+        assert_eq!(status, 400, "{problem}");
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+    let (_, list) = w
+        .api(reqwest::Method::GET, "/upstream-transmitters", None)
+        .await;
+    assert_eq!(list, json!([]));
+    let register =
+        json!({"issuer": tx.issuer, "audience": audience(&w), "jwks_url": tx.jwks_url()});
+    let (status, up) = w
+        .api(
+            reqwest::Method::POST,
+            "/upstream-transmitters",
+            Some(register.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{up}");
+    assert!(up["upstream_id"].as_str().unwrap().starts_with("ups_"));
+    let (status, _) = w
+        .api(
+            reqwest::Method::POST,
+            "/upstream-transmitters",
+            Some(register),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // A good SET: 202 with an empty body, then delivered downstream re-signed.
+    let good = tx.sign(
+        &tx.claims(&audience(&w), "up-1", "upstream-txn-1", "ann@example.com"),
+        Some("secevent+jwt"),
+    );
+    let (status, _, text) = push(&w, &w.tenant.slug, &good, SECEVENT).await;
+    assert_eq!((status, text.as_str()), (202, ""));
+    w.receiver.wait_for_count("/s/up", 1, LONG).await.unwrap();
+    let got = w.receiver.received("/s/up");
+    let set = &got[0];
+    assert_eq!(
+        set.iss, w.tenant.issuer,
+        "re-signed under the tenant's issuer"
+    );
+    assert_eq!(set.txn.as_deref(), Some("upstream-txn-1"), "txn kept");
+    assert_ne!(set.jti, "up-1", "a jti of the hub's own");
+    assert_eq!(
+        set.sub_id,
+        json!({"format": "email", "email": "ann@example.com"})
+    );
+    assert_eq!(set.event_types(), vec![SESSION_REVOKED.to_owned()]);
+    assert_eq!(tx.fetches(), 1, "the JWKS was fetched once");
+
+    // The same SET again: the same answer, not fanned out again.
+    let (status, _, text) = push(&w, &w.tenant.slug, &good, SECEVENT).await;
+    assert_eq!((status, text.as_str()), (202, ""));
+
+    // Each bad SET gets its RFC 8935 answer.
+    let stranger = TestTransmitter::start("https://idp.upstream.example").await;
+    let unknown_issuer = TestTransmitter::start("https://other.example").await;
+    let claims = |jti: &str| tx.claims(&audience(&w), jti, jti, "bob@example.com");
+    let mut wrong_aud = claims("bad-aud");
+    wrong_aud["aud"] = json!("https://someone-else.example");
+    let cases = [
+        (
+            "signed with a key the transmitter never published",
+            stranger.sign(&claims("bad-key"), Some("secevent+jwt")),
+            SECEVENT,
+            "invalid_key",
+        ),
+        (
+            "from an issuer nobody registered",
+            unknown_issuer.sign(
+                &unknown_issuer.claims(&audience(&w), "bad-iss", "x", "bob@example.com"),
+                Some("secevent+jwt"),
+            ),
+            SECEVENT,
+            "invalid_issuer",
+        ),
+        (
+            "for another audience",
+            tx.sign(&wrong_aud, Some("secevent+jwt")),
+            SECEVENT,
+            "invalid_audience",
+        ),
+        (
+            "without a typ",
+            tx.sign(&claims("no-typ"), None),
+            SECEVENT,
+            "invalid_request",
+        ),
+        (
+            "sent as JSON",
+            tx.sign(&claims("as-json"), Some("secevent+jwt")),
+            "application/json",
+            "invalid_request",
+        ),
+        (
+            "not a JWS",
+            "garbage".to_owned(),
+            SECEVENT,
+            "invalid_request",
+        ),
+    ];
+    for (what, token, content_type, err) in &cases {
+        let (status, body, _) = push(&w, &w.tenant.slug, token, content_type).await;
+        assert_eq!(status, 400, "{what}: {body}");
+        assert_eq!(body["err"], *err, "{what}: {body}");
+        assert!(body["description"].as_str().is_some_and(|d| !d.is_empty()));
+    }
+    // Made-up key ids do not make the hub hammer the transmitter's JWKS (once per interval).
+    assert!(tx.fetches() <= 2, "fetched {} times", tx.fetches());
+
+    // Another tenant does not accept this tenant's transmitter.
+    let other = format!("o{}", sethub_tests::random_suffix());
+    setup::create_tenant(Path::new(BIN), &w.hub.env, &other)
+        .await
+        .unwrap();
+    let (status, body, _) = push(&w, &other, &good, SECEVENT).await;
+    assert_eq!(
+        (status, body["err"].as_str()),
+        (400, Some("invalid_issuer"))
+    );
+
+    // Nothing was fanned out twice or from a bad SET: a published event arriving after them
+    // all comes second and last.
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 1, "after").await;
+    wait_until("the marker event to arrive", LONG, || async {
+        w.receiver
+            .received("/s/up")
+            .iter()
+            .any(|s| s.txn.as_deref() == Some(ids[0].as_str()))
+            .then_some(())
+    })
+    .await;
+    let txns: Vec<_> = w
+        .receiver
+        .received("/s/up")
+        .into_iter()
+        .map(|s| s.txn.unwrap_or_default())
+        .collect();
+    assert_eq!(txns, vec!["upstream-txn-1".to_owned(), ids[0].clone()]);
+
+    // The audit log names who registered the transmitter.
+    let (_, log) = w.api(reqwest::Method::GET, "/audit-log", None).await;
+    let entry = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "upstream.create")
+        .unwrap();
+    assert!(
+        entry["actor"].as_str().unwrap().starts_with("api_key:key_"),
+        "{entry}"
+    );
+    assert_eq!(entry["target"], up["upstream_id"]);
+}
+
+#[tokio::test]
+async fn a_rotated_upstream_key_is_fetched_and_an_inline_jwks_works_without_fetching() {
+    let w = World::split_with(&[("SETHUB_INGEST__UPSTREAM_JWKS_REFETCH_SECS", "0")]).await;
+    w.stream("/s/up", &[SESSION_REVOKED]).await;
+    let by_url = TestTransmitter::start("https://rotating.example").await;
+    let inline = TestTransmitter::start("https://inline.example").await;
+    for body in [
+        json!({"issuer": by_url.issuer, "audience": audience(&w), "jwks_url": by_url.jwks_url()}),
+        json!({"issuer": inline.issuer, "audience": audience(&w), "jwks": inline.jwks()}),
+    ] {
+        let (status, up) = w
+            .api(reqwest::Method::POST, "/upstream-transmitters", Some(body))
+            .await;
+        assert_eq!(status, 201, "{up}");
+    }
+    let send = |t: &TestTransmitter, jti: &str| {
+        t.sign(
+            &t.claims(&audience(&w), jti, jti, "carol@example.com"),
+            Some("secevent+jwt"),
+        )
+    };
+    assert_eq!(
+        push(&w, &w.tenant.slug, &send(&by_url, "r-1"), SECEVENT)
+            .await
+            .0,
+        202
+    );
+    by_url.rotate();
+    assert_eq!(
+        push(&w, &w.tenant.slug, &send(&by_url, "r-2"), SECEVENT)
+            .await
+            .0,
+        202
+    );
+    assert_eq!(
+        by_url.fetches(),
+        2,
+        "the unknown kid fetched the JWKS again"
+    );
+    assert_eq!(
+        push(&w, &w.tenant.slug, &send(&inline, "i-1"), SECEVENT)
+            .await
+            .0,
+        202
+    );
+    assert_eq!(inline.fetches(), 0);
+    w.receiver.wait_for_count("/s/up", 3, LONG).await.unwrap();
+    let got = w.receiver.received("/s/up");
+    let mut txns: Vec<_> = got.into_iter().map(|s| s.txn.unwrap()).collect();
+    txns.sort();
+    assert_eq!(txns, vec!["i-1", "r-1", "r-2"]);
+    // Removing the transmitter refuses its SETs from then on.
+    let (_, list) = w
+        .api(reqwest::Method::GET, "/upstream-transmitters", None)
+        .await;
+    let id = list[1]["upstream_id"].as_str().unwrap();
+    let (status, _) = w
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/upstream-transmitters/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body, _) = push(&w, &w.tenant.slug, &send(&inline, "i-2"), SECEVENT).await;
+    assert_eq!(
+        (status, body["err"].as_str()),
+        (400, Some("invalid_issuer"))
+    );
+}
