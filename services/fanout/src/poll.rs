@@ -28,22 +28,35 @@ use sethub_store::StoreError;
 
 pub use sethub_app::streams::{poll_wake_key as wake_key, wake_pollers as notify};
 
-/// The long polls waiting now (`sethub_poll_waiting`), registered with the first poll.
-#[derive(Default)]
+/// The long polls waiting now (`sethub_poll_waiting`). One gauge per process, shared by the
+/// server's workers (each has its own app data; the first to serve a poll registers it).
+static WAITING: std::sync::LazyLock<Option<prometheus::IntGauge>> =
+    std::sync::LazyLock::new(|| {
+        prometheus::IntGauge::new("poll_waiting", "Long polls waiting for a SET").ok()
+    });
+
+/// Registers [`WAITING`] with the process's metrics, once per worker.
 pub struct Waiting {
-    gauge: std::sync::OnceLock<prometheus::IntGauge>,
+    registered: std::sync::Once,
+}
+
+impl Default for Waiting {
+    fn default() -> Self {
+        Self {
+            registered: std::sync::Once::new(),
+        }
+    }
 }
 
 impl Waiting {
-    fn gauge(&self, ctx: &AppContext) -> Option<&prometheus::IntGauge> {
-        if let Some(g) = self.gauge.get() {
-            return Some(g);
-        }
-        let g = prometheus::IntGauge::new("poll_waiting", "Long polls waiting for a SET").ok()?;
-        if let Err(e) = ctx.metrics.register(&g) {
-            tracing::debug!(error = %e, "poll metric already registered");
-        }
-        Some(self.gauge.get_or_init(|| g))
+    fn gauge(&self, ctx: &AppContext) -> Option<&'static prometheus::IntGauge> {
+        let g = WAITING.as_ref()?;
+        self.registered.call_once(|| {
+            if let Err(e) = ctx.metrics.register(g) {
+                tracing::debug!(error = %e, "poll metric already registered");
+            }
+        });
+        Some(g)
     }
 }
 

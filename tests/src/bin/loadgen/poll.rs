@@ -180,7 +180,18 @@ pub async fn wake_latency(
             if text.lines().any(|l| l == "sethub_poll_waiting 1") {
                 break;
             }
-            anyhow::ensure!(Instant::now() < deadline, "the long poll never waited");
+            if waiting.is_finished() {
+                let (_, answer) = waiting.await??;
+                anyhow::bail!("the long poll answered before anything was published: {answer}");
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the long poll never waited ({metrics_url} says: {})",
+                text.lines()
+                    .filter(|l| l.contains("poll_waiting"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let sent = Instant::now();
