@@ -27,6 +27,7 @@ mod m20261129_000008_deliveries;
 mod m20261129_000009_delivery_settings;
 mod m20261129_000010_delivery_indexes;
 mod m20261129_000011_replay_audit_upstream;
+mod m20261129_000012_members;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_delivery_settings::Migration),
             Box::new(m20261129_000010_delivery_indexes::Migration),
             Box::new(m20261129_000011_replay_audit_upstream::Migration),
+            Box::new(m20261129_000012_members::Migration),
         ]
     }
 }

@@ -220,7 +220,7 @@ async fn the_poll_endpoint_refuses_strangers_and_bad_requests() {
             .contains("maxEvents")
     );
     // A push stream, or an unknown one, has no poll endpoint.
-    let push_poll = endpoint.rsplit_once('/').unwrap().0.to_owned() + "/" + &push;
+    let push_poll = endpoint.rsplit_once('/').unwrap().0.to_owned() + "/" + push.as_str();
     assert_eq!(poll(&w, &push_poll, json!({})).await.0, 404);
     let unknown =
         endpoint.rsplit_once('/').unwrap().0.to_owned() + "/str_0194f0c3a1b27c6e9d1f2a3b4c5d6e7f";

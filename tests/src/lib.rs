@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod backends;
+pub mod browser;
 pub mod process;
 pub mod receiver;
 pub mod setup;

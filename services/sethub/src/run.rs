@@ -79,13 +79,14 @@ async fn serve_services(
     } else {
         None
     };
+    let console = sethub_manage::web::ConsoleSettings::new(&ctx)?;
     let routes: Vec<RouteFn> = services
         .iter()
         .map(|s| -> RouteFn {
             match s {
                 Service::Ingest => Arc::new(sethub_ingest::routes),
                 Service::Fanout => Arc::new(sethub_fanout::routes),
-                Service::Manage => Arc::new(sethub_manage::routes),
+                Service::Manage => Arc::new(sethub_manage::routes_with_console(console.clone())),
             }
         })
         .collect();

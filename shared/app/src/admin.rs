@@ -11,7 +11,7 @@ use sethub_domain::{ApiKeyId, ReceiverId, TenantId};
 use sethub_http::{ApiError, ErrorCode};
 use sethub_store::{ApiKey, NewApiKey, NewReceiver, Receiver, StoreError, Tenant};
 
-pub use secrets::{API_KEY_LEN, RandomFailed, api_key_tenant, sha256_hex};
+pub use secrets::{API_KEY_LEN, RandomFailed, api_key_tenant, random_token, sha256_hex};
 pub use values::{DisplayName, RESERVED_SLUGS, Scope, TenantSlug};
 
 use crate::AppContext;
@@ -129,6 +129,17 @@ pub async fn create_tenant(
     slug: &TenantSlug,
     name: &DisplayName,
 ) -> Result<CreatedTenant, AdminError> {
+    create_tenant_with_owner(ctx, slug, name, None).await
+}
+
+/// [`create_tenant`], with the console's first member (its owner) written in the same
+/// transaction as the keys, when given.
+pub async fn create_tenant_with_owner(
+    ctx: &AppContext,
+    slug: &TenantSlug,
+    name: &DisplayName,
+    owner: Option<sethub_store::NewMember>,
+) -> Result<CreatedTenant, AdminError> {
     // Fails here, before any write, if the master keys are unusable.
     keys::generate(ctx, TenantId::new(), sethub_store::SigningKeyState::Active)?;
     secrets::random_token()?;
@@ -155,6 +166,9 @@ pub async fn create_tenant(
         tx.api_keys()
             .create(new_api_key("initial", &api_key, &FIRST_KEY_SCOPES))
             .await?;
+        if let Some(owner) = owner {
+            tx.members().create(owner).await?;
+        }
         tx.commit().await
     };
     if let Err(e) = written.await {

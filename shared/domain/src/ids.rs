@@ -127,6 +127,10 @@ typed_id!(
     UpstreamId, "ups", "upstream transmitter"
 );
 typed_id!(
+    /// A member of a tenant's console (a person who signs in).
+    MemberId, "mbr", "member"
+);
+typed_id!(
     /// An entry of a tenant's audit log.
     AuditId, "aud", "audit entry"
 );

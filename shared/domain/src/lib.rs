@@ -8,7 +8,7 @@ pub mod stream;
 pub mod subject;
 
 pub use ids::{
-    ApiKeyId, AuditId, DeliveryId, EventId, IdParseError, ReceiverId, SigningKeyId, StreamId,
-    TenantId, UpstreamId,
+    ApiKeyId, AuditId, DeliveryId, EventId, IdParseError, MemberId, ReceiverId, SigningKeyId,
+    StreamId, TenantId, UpstreamId,
 };
 pub use stream::{DeliveryMethod, StreamStatus};

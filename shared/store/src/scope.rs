@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::error::{DbResultExt, StoreError};
 use crate::repos::{
-    ApiKeys, Audit, Deliveries, Events, Receivers, SigningKeys, Streams, Upstreams,
+    ApiKeys, Audit, Deliveries, Events, Members, Receivers, SigningKeys, Streams, Upstreams,
 };
 
 /// Tenant-owned data of one tenant. Each repository call is its own transaction; use
@@ -81,6 +81,10 @@ impl<'a> TenantScope<'a> {
 
     pub fn audit(&self) -> Audit<'a> {
         Audit::new(self.ctx())
+    }
+
+    pub fn members(&self) -> Members<'a> {
+        Members::new(self.ctx())
     }
 
     pub fn upstreams(&self) -> Upstreams<'a> {
@@ -185,6 +189,10 @@ impl TenantTx {
         Audit::new(self.ctx())
     }
 
+    pub fn members(&self) -> Members<'_> {
+        Members::new(self.ctx())
+    }
+
     pub fn upstreams(&self) -> Upstreams<'_> {
         Upstreams::new(self.ctx())
     }
@@ -253,6 +261,14 @@ impl<'a> Ctx<'a> {
     /// The tenant's UUID, for the `tenant_id` filters.
     pub(crate) fn tid(&self) -> Uuid {
         self.tenant.as_uuid()
+    }
+
+    /// The same tenant on `tx` (for a repository call inside another's transaction).
+    pub(crate) fn with_tx<'b>(&self, tx: &'b DatabaseTransaction) -> Ctx<'b> {
+        Ctx {
+            conn: Conn::Tx(tx),
+            tenant: self.tenant,
+        }
     }
 
     /// A transaction bound to the tenant: a new one on the pool, or the caller's.

@@ -9,6 +9,8 @@ pub(crate) mod audit_log;
 pub(crate) mod deliveries;
 pub(crate) mod delivery_attempts;
 pub(crate) mod events;
+pub(crate) mod invites;
+pub(crate) mod members;
 pub(crate) mod receivers;
 pub(crate) mod signing_keys;
 pub(crate) mod stream_subjects;

@@ -437,4 +437,26 @@ impl<'a> Events<'a> {
         g.finish().await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
+
+    /// The newest events first, at most `limit` (capped at [`MAX_LIST`]), older than `before`
+    /// when given (the next page).
+    pub async fn recent(
+        &self,
+        before: Option<EventId>,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let g = self.ctx.begin().await?;
+        let mut q = e::Entity::find().filter(e::Column::TenantId.eq(self.ctx.tid()));
+        if let Some(b) = before {
+            q = q.filter(e::Column::Id.lt(b.as_uuid()));
+        }
+        let rows = q
+            .order_by_desc(e::Column::Id)
+            .limit(limit.min(MAX_LIST))
+            .all(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
 }

@@ -4,6 +4,7 @@ pub(crate) mod api_keys;
 pub(crate) mod audit;
 pub(crate) mod deliveries;
 pub(crate) mod events;
+pub(crate) mod members;
 pub(crate) mod receivers;
 pub(crate) mod signing_keys;
 pub(crate) mod streams;
@@ -16,6 +17,7 @@ pub use deliveries::{
     Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update,
 };
 pub use events::{EventSource, Events, InsertOutcome, InsertedBatch, NewEvent, StoredEvent};
+pub use members::{Invite, Member, Members, NewMember, Role};
 pub use receivers::{NewReceiver, Receiver, Receivers};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord, SigningKeyState, SigningKeys};
 pub use streams::{Stream, StreamFields, StreamSubject, Streams};

@@ -8,8 +8,9 @@ use sethub_store::{Backend, ConnectOptions, Store};
 use crate::support::{seed, tenant};
 
 /// Tables the migrations create: tenants, api_keys, signing_keys, receivers, events, streams,
-/// stream_subjects, deliveries, delivery_attempts, audit_log, upstream_transmitters.
-const TABLES: i64 = 11;
+/// stream_subjects, deliveries, delivery_attempts, audit_log, upstream_transmitters, members,
+/// invites.
+const TABLES: i64 = 13;
 
 async fn our_tables(conn: &sea_orm::DatabaseConnection) -> i64 {
     let sql = match conn.get_database_backend() {

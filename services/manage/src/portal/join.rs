@@ -1,0 +1,191 @@
+//! Joining by invite link, signing in and out of the portal.
+
+use std::collections::HashMap;
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use sethub_app::AppContext;
+use sethub_app::console::{self, AccountError};
+use sethub_store::Role;
+
+use crate::web::form::{Field, attach};
+use crate::web::{csrf_refused, csrf_token, error_page, page, see_other, unavailable};
+
+#[derive(Template)]
+#[template(path = "portal_join.html")]
+struct JoinPage {
+    org: String,
+    csrf: String,
+    fields: Vec<Field>,
+    message: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal_login.html")]
+struct LoginPage {
+    csrf: String,
+    fields: Vec<Field>,
+    message: Option<String>,
+}
+
+fn join_fields(form: &HashMap<String, String>) -> Vec<Field> {
+    vec![
+        Field::new("email", "Your email", "email")
+            .autocomplete("email")
+            .value(form.get("email").map_or("", String::as_str)),
+        Field::new("password", "Choose a password", "password")
+            .autocomplete("new-password")
+            .hint("At least 12 characters."),
+    ]
+}
+
+fn login_fields(form: &HashMap<String, String>) -> Vec<Field> {
+    let v = |k: &str| form.get(k).map_or("", String::as_str);
+    vec![
+        Field::new("slug", "Organisation (the sender's slug)", "text").value(v("slug")),
+        Field::new("email", "Email", "email")
+            .autocomplete("username")
+            .value(v("email")),
+        Field::new("password", "Password", "password").autocomplete("current-password"),
+    ]
+}
+
+fn invalid_link() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "This invite link does not work",
+        "It may have been used already or have expired. Ask the sender for a new one, or sign in if you joined before.",
+    )
+}
+
+/// `GET /portal/t/{slug}/invite/{token}`.
+pub async fn join_page(
+    ctx: web::Data<AppContext>,
+    session: Session,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (slug, token) = path.into_inner();
+    match console::open_invite(&ctx, &slug, &token).await {
+        Ok((tenant, _)) => {
+            let Ok(t) = ctx.store.tenants().get(tenant).await else {
+                return unavailable();
+            };
+            page(
+                StatusCode::OK,
+                &JoinPage {
+                    org: t.name,
+                    csrf: csrf_token(&session),
+                    fields: join_fields(&HashMap::new()),
+                    message: None,
+                },
+            )
+        }
+        Err(AccountError::BadCredentials) => invalid_link(),
+        Err(_) => unavailable(),
+    }
+}
+
+/// `POST /portal/t/{slug}/invite/{token}`: becomes the receiver's user and signs in.
+pub async fn join(
+    ctx: web::Data<AppContext>,
+    session: Session,
+    path: web::Path<(String, String)>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    if !super::csrf_ok(&session, &form) {
+        return csrf_refused();
+    }
+    let (slug, token) = path.into_inner();
+    let v = |k: &str| form.get(k).map_or("", String::as_str);
+    match console::accept_invite(&ctx, &slug, &token, v("email"), v("password")).await {
+        Ok((tenant, member)) => {
+            crate::web::session_sign_in(&session, tenant, member.id);
+            see_other("/portal")
+        }
+        Err(AccountError::Invalid(errors)) => {
+            let mut fields = join_fields(&form);
+            attach(&mut fields, &errors);
+            let org = match console::open_invite(&ctx, &slug, &token).await {
+                Ok((t, _)) => ctx
+                    .store
+                    .tenants()
+                    .get(t)
+                    .await
+                    .map(|t| t.name)
+                    .unwrap_or(slug),
+                Err(_) => return invalid_link(),
+            };
+            page(
+                StatusCode::BAD_REQUEST,
+                &JoinPage {
+                    org,
+                    csrf: csrf_token(&session),
+                    fields,
+                    message: Some("Please correct the fields marked below.".into()),
+                },
+            )
+        }
+        Err(AccountError::BadCredentials) => invalid_link(),
+        Err(_) => unavailable(),
+    }
+}
+
+/// `GET /portal/login`.
+pub async fn login_page(session: Session) -> HttpResponse {
+    page(
+        StatusCode::OK,
+        &LoginPage {
+            csrf: csrf_token(&session),
+            fields: login_fields(&HashMap::new()),
+            message: None,
+        },
+    )
+}
+
+/// `POST /portal/login`.
+pub async fn login(
+    ctx: web::Data<AppContext>,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    if !super::csrf_ok(&session, &form) {
+        return csrf_refused();
+    }
+    let v = |k: &str| form.get(k).map_or("", String::as_str);
+    let refused = |status: StatusCode, message: String| {
+        page(
+            status,
+            &LoginPage {
+                csrf: csrf_token(&session),
+                fields: login_fields(&form),
+                message: Some(message),
+            },
+        )
+    };
+    let wrong = "The organisation, email or password is not right.";
+    match console::sign_in(&ctx, v("slug"), v("email"), v("password")).await {
+        Ok((tenant, member)) if member.role == Role::Receiver => {
+            crate::web::session_sign_in(&session, tenant, member.id);
+            see_other("/portal")
+        }
+        Ok(_) | Err(AccountError::BadCredentials) => {
+            refused(StatusCode::UNAUTHORIZED, wrong.into())
+        }
+        Err(AccountError::RateLimited(secs)) => refused(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Too many attempts. Try again in {secs} seconds."),
+        ),
+        Err(_) => unavailable(),
+    }
+}
+
+/// `POST /portal/logout`.
+pub async fn logout(session: Session, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+    if !super::csrf_ok(&session, &form) {
+        return csrf_refused();
+    }
+    session.purge();
+    see_other("/portal/login")
+}

@@ -1,0 +1,146 @@
+//! The self-service portal of a tenant's receivers (`/portal`): a receiver's people join by
+//! the invite link the tenant sent, sign in, create and manage their streams and watch their
+//! deliveries. Every stream operation goes through the SSF stream API's own handlers
+//! (`crate::ssf`), called with the receiver the session belongs to, so the portal can do
+//! nothing the API would refuse, and refuses what it refuses, with the same messages.
+//!
+//! Its session cookie (`sethub_portal`, path `/portal`) is apart from the console's; the same
+//! CSRF rules hold.
+
+mod join;
+mod streams;
+
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_session::{Session, SessionExt, SessionMiddleware};
+use actix_web::cookie::{SameSite, time::Duration as CookieDuration};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use sethub_app::AppContext;
+use sethub_app::auth::TokenClaims;
+use sethub_domain::{MemberId, ReceiverId, TenantId};
+use sethub_store::{Role, StoreError, Tenant};
+
+use crate::ssf::auth::Receiver;
+use crate::web::{ConsoleSettings, error_page, see_other, unavailable};
+
+/// Registers the portal under `/portal`.
+pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
+    let sessions = SessionMiddleware::builder(CookieSessionStore::default(), settings.key())
+        .cookie_name("sethub_portal".into())
+        .cookie_secure(settings.secure())
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/portal".into())
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
+        .build();
+    cfg.service(
+        web::scope("/portal")
+            .wrap(sessions)
+            .route("", web::get().to(streams::list))
+            .route("/", web::get().to(streams::list))
+            .route("/t/{slug}/invite/{token}", web::get().to(join::join_page))
+            .route("/t/{slug}/invite/{token}", web::post().to(join::join))
+            .route("/login", web::get().to(join::login_page))
+            .route("/login", web::post().to(join::login))
+            .route("/logout", web::post().to(join::logout))
+            .route("/streams", web::post().to(streams::create))
+            .route("/streams/{id}", web::get().to(streams::show))
+            .route("/streams/{id}/status", web::post().to(streams::set_status)),
+    );
+}
+
+/// The signed-in receiver user.
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub tenant: Tenant,
+    pub receiver_id: ReceiverId,
+    pub member: MemberId,
+    pub email: String,
+    pub org: String,
+    pub receiver: String,
+    pub csrf: String,
+}
+
+impl Who {
+    /// The SSF API's view of this user: its receiver, with the management scopes.
+    pub fn as_receiver(&self) -> Receiver {
+        let now = chrono::Utc::now().timestamp();
+        Receiver {
+            tenant: self.tenant.clone(),
+            receiver_id: self.receiver_id,
+            claims: TokenClaims {
+                tnt: self.tenant.id.to_string(),
+                rcv: self.receiver_id.to_string(),
+                scope: "ssf.manage ssf.read".into(),
+                iat: now,
+                exp: now + 300,
+            },
+        }
+    }
+}
+
+/// The signed-in receiver user, or the answer to send instead.
+pub async fn who(ctx: &AppContext, req: &HttpRequest) -> Result<Who, HttpResponse> {
+    let session = req.get_session();
+    let tenant = session
+        .get::<String>("tenant")
+        .ok()
+        .flatten()
+        .and_then(|t| t.parse::<TenantId>().ok());
+    let member = session
+        .get::<String>("member")
+        .ok()
+        .flatten()
+        .and_then(|m| m.parse::<MemberId>().ok());
+    let (Some(tenant), Some(member)) = (tenant, member) else {
+        return Err(see_other("/portal/login"));
+    };
+    let scope = ctx.store.scope(tenant);
+    let m = match scope.members().get(member).await {
+        Ok(m) => m,
+        Err(StoreError::NotFound) => {
+            session.purge();
+            return Err(see_other("/portal/login"));
+        }
+        Err(_) => return Err(unavailable()),
+    };
+    let (Role::Receiver, Some(receiver_id)) = (m.role, m.receiver_id) else {
+        return Err(see_other("/portal/login"));
+    };
+    let t = ctx
+        .store
+        .tenants()
+        .get(tenant)
+        .await
+        .map_err(|_| unavailable())?;
+    let r = scope
+        .receivers()
+        .get(receiver_id)
+        .await
+        .map_err(|_| unavailable())?;
+    Ok(Who {
+        org: t.name.clone(),
+        tenant: t,
+        receiver_id,
+        member,
+        email: m.email,
+        receiver: r.name,
+        csrf: crate::web::csrf_token(&session),
+    })
+}
+
+/// The page for a stream that is not the receiver's.
+pub(crate) fn not_found() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "No such stream",
+        "This stream does not exist, or it is not one of yours.",
+    )
+}
+
+/// Checks the form's CSRF token against the session.
+pub(crate) fn csrf_ok(session: &Session, form: &std::collections::HashMap<String, String>) -> bool {
+    crate::web::csrf_ok(session, form.get("csrf"))
+}

@@ -1,0 +1,384 @@
+//! The receiver's streams: list and create (`/portal`), one stream with its deliveries and
+//! pause/enable (`/portal/streams/{id}`). Creation and status changes call the SSF stream
+//! API's handlers with the session's receiver.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde_json::{Value, json};
+use sethub_app::AppContext;
+use sethub_domain::{DeliveryMethod, StreamId};
+use sethub_store::StoreError;
+
+use super::{Who, not_found, who};
+use crate::ssf::error::SsfError;
+use crate::ssf::wire::{POLL_URN, PUSH_URN};
+use crate::web::form::Field;
+use crate::web::{csrf_ok, csrf_refused, page, see_other, unavailable};
+
+struct StreamRow {
+    id: String,
+    label: String,
+    method: &'static str,
+    status: String,
+    events: String,
+    endpoint: String,
+}
+
+struct EventType {
+    uri: String,
+    name: String,
+    checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "portal_streams.html")]
+struct StreamsPage {
+    who: Who,
+    active: &'static str,
+    streams: Vec<StreamRow>,
+    method: String,
+    fields: Vec<Field>,
+    event_types: Vec<EventType>,
+    events_error: Option<String>,
+    message: Option<String>,
+}
+
+struct DeliveryRow {
+    jti: String,
+    event: String,
+    state: String,
+    attempts: u32,
+    last: String,
+    created_at: String,
+}
+
+struct AttemptRow {
+    at: String,
+    status: String,
+    latency_ms: u32,
+    outcome: String,
+    response: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal_stream.html")]
+struct StreamPage {
+    who: Who,
+    active: &'static str,
+    s: StreamRow,
+    deliveries: Vec<DeliveryRow>,
+    attempts: Vec<AttemptRow>,
+}
+
+fn short(uri: &str) -> String {
+    uri.rsplit('/').next().unwrap_or(uri).to_owned()
+}
+
+fn row(s: &sethub_store::Stream) -> StreamRow {
+    StreamRow {
+        id: s.id.to_string(),
+        label: s.description.clone().unwrap_or_else(|| s.id.to_string()),
+        method: match s.delivery_method {
+            DeliveryMethod::Push => "push",
+            DeliveryMethod::Poll => "poll",
+        },
+        status: s.status.as_str().to_owned(),
+        events: s
+            .events_delivered
+            .iter()
+            .map(|e| short(e))
+            .collect::<Vec<_>>()
+            .join(", "),
+        endpoint: s.endpoint_url.clone().unwrap_or_default(),
+    }
+}
+
+fn form_fields(form: &[(String, String)]) -> Vec<Field> {
+    let v = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    vec![
+        Field::new("description", "Name (optional)", "text").value(v("description")),
+        Field::new("endpoint_url", "Push URL", "text")
+            .hint("Where sethub POSTs your SETs (push only).")
+            .value(v("endpoint_url")),
+        Field::new(
+            "authorization_header",
+            "Authorization header (optional)",
+            "text",
+        )
+        .hint("Sent with every push, e.g. \"Bearer …\".")
+        .value(v("authorization_header")),
+    ]
+}
+
+async fn render(
+    ctx: &AppContext,
+    who: Who,
+    status: StatusCode,
+    form: &[(String, String)],
+    errors: Vec<(&'static str, String)>,
+    message: Option<String>,
+) -> HttpResponse {
+    let Ok(streams) = ctx
+        .store
+        .scope(who.tenant.id)
+        .streams()
+        .list_for_receiver(who.receiver_id)
+        .await
+    else {
+        return unavailable();
+    };
+    let chosen: Vec<&str> = form
+        .iter()
+        .filter(|(n, _)| n == "event")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let mut fields = form_fields(form);
+    let mut events_error = None;
+    for (field, e) in errors {
+        if field == "events" {
+            events_error = Some(e);
+        } else if let Some(f) = fields.iter_mut().find(|f| f.name == field) {
+            f.error = Some(e);
+        }
+    }
+    let method = form
+        .iter()
+        .find(|(n, _)| n == "method")
+        .map_or("push", |(_, v)| v.as_str())
+        .to_owned();
+    // Optional fields are not `required` for the browser: only the URL, for push.
+    page(
+        status,
+        &StreamsPage {
+            who,
+            active: "streams",
+            streams: streams.iter().map(row).collect(),
+            method,
+            fields,
+            event_types: crate::ssf::streams::events_supported()
+                .into_iter()
+                .map(|uri| EventType {
+                    name: short(&uri),
+                    checked: chosen.contains(&uri.as_str()),
+                    uri,
+                })
+                .collect(),
+            events_error,
+            message,
+        },
+    )
+}
+
+/// `GET /portal`.
+pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
+    match who(&ctx, &req).await {
+        Ok(w) => render(&ctx, w, StatusCode::OK, &[], Vec::new(), None).await,
+        Err(answer) => answer,
+    }
+}
+
+/// Maps an SSF API refusal (`field: problem`) to the form's field.
+fn field_of(e: &SsfError) -> Option<(&'static str, String)> {
+    let SsfError::BadRequest(msg) = e else {
+        return None;
+    };
+    let (field, problem) = msg.split_once(": ")?;
+    let name = match field {
+        "delivery.endpoint_url" | "delivery" => "endpoint_url",
+        "delivery.authorization_header" => "authorization_header",
+        "events_requested" => "events",
+        "description" => "description",
+        _ => return None,
+    };
+    Some((name, problem.to_owned()))
+}
+
+/// `POST /portal/streams`: `method`, `endpoint_url`, `authorization_header`, `description`,
+/// `event` (repeated).
+pub async fn create(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let form = form.into_inner();
+    let v = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    if !csrf_ok(&session, v("csrf").as_ref()) {
+        return csrf_refused();
+    }
+    let events: Vec<&str> = form
+        .iter()
+        .filter(|(n, _)| n == "event")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    if events.is_empty() {
+        let e = vec![("events", "choose at least one event type".to_owned())];
+        return render(&ctx, who, StatusCode::BAD_REQUEST, &form, e, None).await;
+    }
+    let delivery = match v("method").as_deref() {
+        Some("poll") => json!({ "method": POLL_URN }),
+        _ => {
+            let mut d = json!({ "method": PUSH_URN, "endpoint_url": v("endpoint_url").unwrap_or_default() });
+            if let Some(h) = v("authorization_header") {
+                d["authorization_header"] = Value::from(h);
+            }
+            d
+        }
+    };
+    let mut body = json!({ "delivery": delivery, "events_requested": events });
+    if let Some(d) = v("description") {
+        body["description"] = Value::from(d);
+    }
+    let answer = crate::ssf::streams::create(
+        ctx.clone(),
+        who.as_receiver(),
+        web::Bytes::from(body.to_string()),
+    )
+    .await;
+    match answer {
+        Ok(resp) => {
+            let bytes = actix_web::body::to_bytes(resp.into_body())
+                .await
+                .unwrap_or_default();
+            let created: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            match created["stream_id"].as_str() {
+                Some(id) => see_other(&format!("/portal/streams/{id}")),
+                None => see_other("/portal"),
+            }
+        }
+        Err(e) => match field_of(&e) {
+            Some(err) => render(&ctx, who, StatusCode::BAD_REQUEST, &form, vec![err], None).await,
+            None => {
+                let status = actix_web::ResponseError::status_code(&e);
+                render(&ctx, who, status, &form, Vec::new(), Some(e.to_string())).await
+            }
+        },
+    }
+}
+
+fn parse_id(raw: &str) -> Option<StreamId> {
+    raw.parse().ok()
+}
+
+/// `GET /portal/streams/{id}`.
+pub async fn show(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let Some(id) = parse_id(&id) else {
+        return not_found();
+    };
+    let scope = ctx.store.scope(who.tenant.id);
+    let stream = match scope.streams().get_for_receiver(id, who.receiver_id).await {
+        Ok(s) => s,
+        Err(StoreError::NotFound) => return not_found(),
+        Err(_) => return unavailable(),
+    };
+    let deliveries = scope.deliveries();
+    let loaded = async {
+        Ok::<_, StoreError>((
+            deliveries.list_for_stream(id, None, None, 100).await?,
+            deliveries.attempts_for_stream(id, 100).await?,
+        ))
+    }
+    .await;
+    let Ok((list, attempts)) = loaded else {
+        return unavailable();
+    };
+    page(
+        StatusCode::OK,
+        &StreamPage {
+            who,
+            active: "streams",
+            s: row(&stream),
+            deliveries: list
+                .into_iter()
+                .map(|d| DeliveryRow {
+                    jti: d.jti,
+                    event: d
+                        .event_id
+                        .map(|e| e.to_string())
+                        .unwrap_or_else(|| d.kind.as_str().to_owned()),
+                    state: d.state.as_str().to_owned(),
+                    attempts: d.attempts,
+                    last: d
+                        .last_status
+                        .map(|s| s.to_string())
+                        .or(d.last_error)
+                        .unwrap_or_default(),
+                    created_at: d.created_at.to_rfc3339(),
+                })
+                .collect(),
+            attempts: attempts
+                .into_iter()
+                .map(|a| AttemptRow {
+                    at: a.attempted_at.to_rfc3339(),
+                    status: a
+                        .status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    latency_ms: a.latency_ms,
+                    outcome: a.outcome,
+                    response: a.response_excerpt.or(a.error).unwrap_or_default(),
+                })
+                .collect(),
+        },
+    )
+}
+
+/// `POST /portal/streams/{id}/status`: `status` (`enabled`, `paused`).
+pub async fn set_status(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let v = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if !csrf_ok(&session, v("csrf").as_ref()) {
+        return csrf_refused();
+    }
+    let Some(id) = parse_id(&id) else {
+        return not_found();
+    };
+    let body = json!({ "stream_id": id.to_string(), "status": v("status").unwrap_or_default() });
+    match crate::ssf::status::update(
+        ctx.clone(),
+        who.as_receiver(),
+        web::Bytes::from(body.to_string()),
+    )
+    .await
+    {
+        Ok(_) => see_other(&format!("/portal/streams/{id}")),
+        Err(SsfError::NotFound) => not_found(),
+        Err(e) => crate::web::error_page(
+            actix_web::ResponseError::status_code(&e),
+            "The stream was not changed",
+            e.to_string(),
+        ),
+    }
+}

@@ -1,0 +1,116 @@
+//! `/console/events`: the event log, newest first, with what became of each event's SETs.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde_json::Value;
+use sethub_app::AppContext;
+use sethub_domain::EventId;
+
+use super::session::{Who, who};
+use super::{page, unavailable};
+
+const PAGE: u64 = 50;
+
+struct Row {
+    id: String,
+    types: String,
+    subject: String,
+    received_at: String,
+    sets: String,
+}
+
+#[derive(Template)]
+#[template(path = "events.html")]
+struct EventsPage {
+    who: Who,
+    active: &'static str,
+    events: Vec<Row>,
+    next: Option<String>,
+    ingest_url: String,
+}
+
+/// A subject in a few words: its format and its identifying value.
+pub(crate) fn subject_text(sub: Option<&Value>) -> String {
+    let Some(Value::Object(o)) = sub else {
+        return String::new();
+    };
+    let format = o.get("format").and_then(Value::as_str).unwrap_or("?");
+    let value = ["email", "phone_number", "sub", "id", "uri", "url"]
+        .iter()
+        .find_map(|k| o.get(*k).and_then(Value::as_str));
+    match value {
+        Some(v) => format!("{format}: {v}"),
+        None => format.to_owned(),
+    }
+}
+
+/// `GET /console/events?before=evt_…`.
+pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string()).map(|q| q.0);
+    let before = query
+        .ok()
+        .and_then(|q| q.get("before").and_then(|b| b.parse::<EventId>().ok()));
+    let scope = ctx.store.scope(who.tenant);
+    let Ok(events) = scope.events().recent(before, PAGE).await else {
+        return unavailable();
+    };
+    let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
+    let Ok(deliveries) = scope.deliveries().for_events(&ids).await else {
+        return unavailable();
+    };
+    let next = (events.len() as u64 == PAGE)
+        .then(|| events.last().map(|e| e.id.to_string()))
+        .flatten();
+    let rows = events
+        .into_iter()
+        .map(|e| {
+            let mut states: Vec<String> = deliveries
+                .iter()
+                .filter(|d| d.event_id == Some(e.id))
+                .map(|d| d.state.as_str().to_owned())
+                .collect();
+            states.sort();
+            let mut counted: Vec<String> = Vec::new();
+            for s in &states {
+                let n = states.iter().filter(|x| *x == s).count();
+                let label = format!("{n} {s}");
+                if !counted.contains(&label) {
+                    counted.push(label);
+                }
+            }
+            Row {
+                id: e.id.to_string(),
+                types: e
+                    .event_types
+                    .iter()
+                    .map(|t| t.rsplit('/').next().unwrap_or(t).to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                subject: subject_text(e.sub_id.as_ref()),
+                received_at: e.received_at.to_rfc3339(),
+                sets: if counted.is_empty() {
+                    "none (no stream takes it)".into()
+                } else {
+                    counted.join(", ")
+                },
+            }
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        &EventsPage {
+            ingest_url: ctx.url(&format!("/t/{}/events", who.slug)),
+            who,
+            active: "events",
+            events: rows,
+            next,
+        },
+    )
+}

@@ -1,0 +1,173 @@
+//! The web console for tenants (`/console`), rendered on the server from `web-ui/` (askama
+//! templates, one stylesheet, a few lines of script). Sessions are private (encrypted and
+//! signed) cookies keyed from the master key; every form carries the session's CSRF token;
+//! sign-in attempts are rate-limited (`sethub_app::console`). Viewers see everything and
+//! change nothing: each changing handler checks the role itself.
+
+mod api_keys;
+mod dashboard;
+mod events;
+pub mod form;
+mod receivers;
+mod session;
+mod signin;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use sethub_app::AppContext;
+
+pub use session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in as session_sign_in};
+
+/// What the console's routes need from the context, fixed when the server starts.
+#[derive(Clone)]
+pub struct ConsoleSettings {
+    key: Key,
+    secure: bool,
+}
+
+impl ConsoleSettings {
+    /// The session key (HKDF from the current master key) and whether cookies are `Secure`
+    /// (always, except in the embedded default, which serves plain HTTP on a laptop).
+    pub fn new(ctx: &AppContext) -> anyhow::Result<Self> {
+        let (_, master) = ctx
+            .master_keys
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no master key to derive the console's session key"))?;
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"sethub console session");
+        let prk = salt.extract(master);
+        let mut bytes = [0u8; 64];
+        prk.expand(&[b"cookie key"], Len64)
+            .and_then(|okm| okm.fill(&mut bytes))
+            .map_err(|_| anyhow::anyhow!("cannot derive the console's session key"))?;
+        Ok(Self {
+            key: Key::from(&bytes),
+            secure: !ctx.config.backends().is_embedded(),
+        })
+    }
+}
+
+impl ConsoleSettings {
+    /// The cookie key (the portal's sessions use it too).
+    pub fn key(&self) -> Key {
+        self.key.clone()
+    }
+
+    /// Whether session cookies are `Secure`.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+}
+
+struct Len64;
+
+impl ring::hkdf::KeyType for Len64 {
+    fn len(&self) -> usize {
+        64
+    }
+}
+
+/// Registers the console under `/console`.
+pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
+    let sessions = SessionMiddleware::builder(CookieSessionStore::default(), settings.key.clone())
+        .cookie_name("sethub_console".into())
+        .cookie_secure(settings.secure)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/console".into())
+        .cookie_content_security(CookieContentSecurity::Private)
+        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
+        .build();
+    cfg.service(
+        web::scope("/console")
+            .wrap(sessions)
+            .route("", web::get().to(session::home))
+            .route("/", web::get().to(session::home))
+            .route("/static/console.css", web::get().to(css))
+            .route("/static/console.js", web::get().to(js))
+            .route("/signup", web::get().to(signin::signup_page))
+            .route("/signup", web::post().to(signin::signup))
+            .route("/login", web::get().to(signin::login_page))
+            .route("/login", web::post().to(signin::login))
+            .route("/logout", web::post().to(signin::logout))
+            .route("/dashboard", web::get().to(dashboard::dashboard))
+            .route("/api-keys", web::get().to(api_keys::list))
+            .route("/api-keys", web::post().to(api_keys::create))
+            .route("/api-keys/{id}/revoke", web::post().to(api_keys::revoke))
+            .route("/events", web::get().to(events::list))
+            .route("/receivers", web::get().to(receivers::list))
+            .route("/receivers", web::post().to(receivers::invite)),
+    );
+}
+
+async fn css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../../../web-ui/static/console.css"))
+}
+
+async fn js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../../../web-ui/static/console.js"))
+}
+
+/// A rendered page with a status.
+pub fn page(status: StatusCode, t: &impl Template) -> HttpResponse {
+    match t.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(html),
+        Err(e) => {
+            tracing::error!(error = %e, "a console template failed to render");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("the page could not be rendered")
+        }
+    }
+}
+
+/// A readable error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub(crate) struct ErrorPage {
+    pub title: String,
+    pub detail: String,
+    pub next_href: String,
+    pub next_label: String,
+}
+
+pub fn error_page(status: StatusCode, title: &str, detail: impl Into<String>) -> HttpResponse {
+    page(
+        status,
+        &ErrorPage {
+            title: title.into(),
+            detail: detail.into(),
+            next_href: "/console".into(),
+            next_label: "Back to the console".into(),
+        },
+    )
+}
+
+/// The page when the database (or another backend) does not answer.
+pub fn unavailable() -> HttpResponse {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sethub is unavailable",
+        "A backend did not answer and nothing was changed. Try again in a moment.",
+    )
+}
+
+/// A redirect after a successful form (303: the browser follows with a GET).
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", to))
+        .finish()
+}

@@ -1,0 +1,145 @@
+//! Who is signed in, and the CSRF token of the session.
+//!
+//! The session cookie (private: encrypted and signed) holds the tenant, the member and a CSRF
+//! token; the member is read again on each request, so a removed member or a changed role
+//! takes effect at once. A session without a member (before sign-in) still has a CSRF token,
+//! for the sign-in and sign-up forms.
+
+use actix_session::{Session, SessionExt};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use sethub_app::AppContext;
+use sethub_domain::{MemberId, TenantId};
+use sethub_store::{Role, StoreError};
+
+use super::{error_page, see_other};
+
+const TENANT: &str = "tenant";
+const MEMBER: &str = "member";
+const CSRF: &str = "csrf";
+
+/// The signed-in member, as the pages need it.
+#[derive(Debug, Clone)]
+pub struct Who {
+    pub tenant: TenantId,
+    pub member: MemberId,
+    pub email: String,
+    pub org: String,
+    pub slug: String,
+    pub role: Role,
+    pub can_write: bool,
+    pub csrf: String,
+}
+
+/// The session's CSRF token, made on first use.
+pub fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(t)) = session.get::<String>(CSRF) {
+        return t;
+    }
+    let mut bytes = [0u8; 32];
+    let token = match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes) {
+        Ok(()) => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        // No randomness: no token, so every form is refused rather than guessable.
+        Err(_) => String::new(),
+    };
+    if let Err(e) = session.insert(CSRF, &token) {
+        tracing::warn!(error = %e, "cannot store the CSRF token in the session");
+    }
+    token
+}
+
+/// Whether a submitted form carries the session's CSRF token (compared in constant time).
+pub fn csrf_ok(session: &Session, submitted: Option<&String>) -> bool {
+    let Ok(Some(expected)) = session.get::<String>(CSRF) else {
+        return false;
+    };
+    let Some(submitted) = submitted else {
+        return false;
+    };
+    let (a, b) = (expected.as_bytes(), submitted.as_bytes());
+    // Constant time in the content (the length of a token is no secret).
+    !a.is_empty() && a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// The page a form without a valid CSRF token gets (nothing was changed).
+pub fn csrf_refused() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "For your safety nothing was changed. Go back, reload the page and send the form again.",
+    )
+}
+
+/// Starts a signed-in session (a new session id, so a session fixed before sign-in is not
+/// carried over).
+pub fn sign_in(session: &Session, tenant: TenantId, member: MemberId) {
+    session.renew();
+    let _ = session.remove(CSRF);
+    if let Err(e) = session
+        .insert(TENANT, tenant.to_string())
+        .and_then(|()| session.insert(MEMBER, member.to_string()))
+    {
+        tracing::warn!(error = %e, "cannot write the console session");
+    }
+}
+
+/// The signed-in member, or the answer to send instead (to the sign-in page).
+pub async fn who(ctx: &AppContext, req: &HttpRequest) -> Result<Who, HttpResponse> {
+    let session = req.get_session();
+    let ids = (
+        session.get::<String>(TENANT).ok().flatten(),
+        session.get::<String>(MEMBER).ok().flatten(),
+    );
+    let (Some(tenant), Some(member)) = (
+        ids.0.and_then(|t| t.parse::<TenantId>().ok()),
+        ids.1.and_then(|m| m.parse::<MemberId>().ok()),
+    ) else {
+        return Err(see_other("/console/login"));
+    };
+    let unavailable = |e: StoreError| {
+        tracing::warn!(error = %e, "console: the store cannot answer");
+        error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sethub is unavailable",
+            "The database did not answer. Try again in a moment.",
+        )
+    };
+    let m = match ctx.store.scope(tenant).members().get(member).await {
+        Ok(m) if m.role != Role::Receiver => m,
+        Ok(_) => return Err(see_other("/console/login")),
+        Err(StoreError::NotFound) => {
+            session.purge();
+            return Err(see_other("/console/login"));
+        }
+        Err(e) => return Err(unavailable(e)),
+    };
+    let t = ctx.store.tenants().get(tenant).await.map_err(unavailable)?;
+    Ok(Who {
+        tenant,
+        member,
+        email: m.email,
+        org: t.name,
+        slug: t.slug,
+        role: m.role,
+        can_write: m.role.can_write(),
+        csrf: csrf_token(&session),
+    })
+}
+
+/// A refusal for a viewer who tried to change something (the server decides, not the page).
+pub fn read_only() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "You can look, not change",
+        "Your role is viewer: an owner or an admin of your organisation can make this change.",
+    )
+}
+
+/// `GET /console`: the dashboard when signed in, else the sign-in page.
+pub async fn home(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
+    match who(&ctx, &req).await {
+        Ok(_) => see_other("/console/dashboard"),
+        Err(answer) => answer,
+    }
+}

@@ -1,0 +1,140 @@
+//! A real headless Chromium for the web UI tests, driven over WebDriver (thirtyfour and
+//! Debian's `chromedriver`). Each [`Browser`] starts its own chromedriver on a free port and
+//! saves screenshots of the pages a test visits under
+//! `$CARGO_TARGET_TMPDIR/screenshots/<test>/`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use thirtyfour::prelude::*;
+use tokio::process::{Child, Command};
+
+/// Where Debian puts them (`apt-get install chromium chromium-driver`; `scripts/test` does).
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A headless Chromium session.
+pub struct Browser {
+    pub driver: WebDriver,
+    _chromedriver: Child,
+    shots: PathBuf,
+    n: usize,
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium; screenshots go to `shots_dir/<test>/`.
+    pub async fn start(shots_dir: &std::path::Path, test: &str) -> WebDriverResult<Self> {
+        crate::init_crypto();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.local_addr()?.port()
+        };
+        let chromedriver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {CHROMEDRIVER} ({e}); install Debian's chromium and chromium-driver (scripts/test does)")
+            });
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(CHROMIUM)?;
+        for arg in [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1280,900",
+        ] {
+            caps.add_arg(arg)?;
+        }
+        // chromedriver answers once it listens.
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let driver = loop {
+            match WebDriver::new(&url, caps.clone()).await {
+                Ok(d) => break d,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    // Retrying the connection while chromedriver starts.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let shots = shots_dir.join(test);
+        std::fs::create_dir_all(&shots)?;
+        Ok(Self {
+            driver,
+            _chromedriver: chromedriver,
+            shots,
+            n: 0,
+        })
+    }
+
+    /// Saves a screenshot of the current page as `NN-name.png`; returns its path.
+    pub async fn shot(&mut self, name: &str) -> WebDriverResult<PathBuf> {
+        self.n += 1;
+        let path = self.shots.join(format!("{:02}-{name}.png", self.n));
+        self.driver.screenshot(&path).await?;
+        Ok(path)
+    }
+
+    /// Types `value` into the input named `name` (clearing it first).
+    pub async fn fill(&self, name: &str, value: &str) -> WebDriverResult<()> {
+        let input = self.driver.find(By::Name(name)).await?;
+        input.clear().await?;
+        input.send_keys(value).await
+    }
+
+    /// Clicks the submit button of the form containing the input named `within`, or the
+    /// first button with this text.
+    pub async fn click_button(&self, text: &str) -> WebDriverResult<()> {
+        self.driver
+            .find(By::XPath(format!("//button[normalize-space()='{text}']")))
+            .await?
+            .click()
+            .await
+    }
+
+    /// The text of the element with this id, once the page shows it (up to 10 s: a form's
+    /// answer is a new page).
+    pub async fn text_of(&self, id: &str) -> WebDriverResult<String> {
+        self.driver
+            .query(By::Id(id))
+            .wait(Duration::from_secs(10), Duration::from_millis(50))
+            .first()
+            .await?
+            .text()
+            .await
+    }
+
+    /// Waits (up to 10 s) until the page's text contains `text`.
+    pub async fn wait_for_text(&self, text: &str) -> WebDriverResult<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = self.driver.find(By::Tag("body")).await?.text().await?;
+            if body.contains(text) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(WebDriverError::FatalError(format!(
+                    "the page never showed `{text}`; it shows: {body}"
+                )));
+            }
+            // Polling the page while it loads.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Quits the browser.
+    pub async fn quit(self) -> WebDriverResult<()> {
+        self.driver.quit().await
+    }
+}
