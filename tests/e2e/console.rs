@@ -84,6 +84,70 @@ async fn a_tenant_signs_up_sees_its_first_key_once_and_creates_and_revokes_an_ap
         .status();
     assert_eq!(status.as_u16(), 401, "a revoked key is refused");
     b.shot("api-key-revoked").await.unwrap();
+
+    // The owner invites a viewer; the viewer joins, sees the keys, and cannot revoke one.
+    b.driver.goto(format!("{console}/team")).await.unwrap();
+    b.driver
+        .find(By::Css("input[name=role][value=viewer]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.click_button("Make invite link").await.unwrap();
+    let link = b.text_of("invite-link").await.unwrap();
+    b.shot("team-invite").await.unwrap();
+    let link = link.replacen(&w.hub.public_url, &w.hub.manage_url, 1);
+    b.driver.goto(&link).await.unwrap();
+    b.wait_for_text("You are invited as viewer").await.unwrap();
+    b.fill("email", "victor@acme.example").await.unwrap();
+    b.fill("password", "a viewer's password").await.unwrap();
+    b.click_button("Join").await.unwrap();
+    b.wait_for_text("(viewer)").await.unwrap();
+    b.driver.goto(format!("{console}/api-keys")).await.unwrap();
+    b.wait_for_text("You are a viewer").await.unwrap();
+    assert!(
+        b.driver
+            .find_all(By::XPath("//button[normalize-space()='Revoke']"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no revoke button for a viewer"
+    );
+    b.shot("viewer-api-keys").await.unwrap();
+    // Sent anyway (a form made in the page, with the session's CSRF token): refused.
+    let keys: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/api-keys", w.hub.manage_url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = keys[0]["api_key_id"].as_str().unwrap().to_owned();
+    b.driver
+        .execute(
+            "const f = document.createElement('form'); f.method = 'post'; \
+             f.action = arguments[0]; const c = document.createElement('input'); \
+             c.name = 'csrf'; c.value = document.querySelector('input[name=csrf]').value; \
+             f.appendChild(c); document.body.appendChild(f); f.submit();",
+            vec![serde_json::Value::from(format!(
+                "{console}/api-keys/{first}/revoke"
+            ))],
+        )
+        .await
+        .unwrap();
+    b.wait_for_text("You can look, not change").await.unwrap();
+    b.shot("viewer-refused").await.unwrap();
+    let status = reqwest::Client::new()
+        .get(format!("{}/api/v1/tenant", w.hub.manage_url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 200, "the key still works");
     b.quit().await.unwrap();
 }
 

@@ -119,7 +119,11 @@ impl Browser {
     pub async fn wait_for_text(&self, text: &str) -> WebDriverResult<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let body = self.driver.find(By::Tag("body")).await?.text().await?;
+            // The page may be replaced while it is read (a stale element): read it again.
+            let body = match self.driver.find(By::Tag("body")).await {
+                Ok(b) => b.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
             if body.contains(text) {
                 return Ok(());
             }

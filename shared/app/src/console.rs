@@ -244,6 +244,31 @@ pub async fn invite_receiver(
     tenant: TenantId,
     receiver: ReceiverId,
 ) -> Result<String, AccountError> {
+    invite(ctx, tenant, Role::Receiver, Some(receiver)).await
+}
+
+/// Makes a one-time invite for a team member with `role` (admin or viewer; an organisation
+/// has one owner, who signed it up).
+pub async fn invite_member(
+    ctx: &AppContext,
+    tenant: TenantId,
+    role: Role,
+) -> Result<String, AccountError> {
+    if !matches!(role, Role::Admin | Role::Viewer) {
+        return Err(AccountError::Invalid(vec![FieldError {
+            field: "role",
+            message: "invite an admin or a viewer".into(),
+        }]));
+    }
+    invite(ctx, tenant, role, None).await
+}
+
+async fn invite(
+    ctx: &AppContext,
+    tenant: TenantId,
+    role: Role,
+    receiver: Option<ReceiverId>,
+) -> Result<String, AccountError> {
     let token = crate::admin::random_token().map_err(|e| AccountError::Hash(e.to_string()))?;
     ctx.store
         .scope(tenant)
@@ -251,8 +276,8 @@ pub async fn invite_receiver(
         .invite(
             &token_hash(&token),
             &Invite {
-                role: Role::Receiver,
-                receiver_id: Some(receiver),
+                role,
+                receiver_id: receiver,
                 expires_at: chrono::Utc::now() + chrono::Duration::days(INVITE_DAYS),
             },
         )
@@ -291,8 +316,13 @@ pub async fn accept_invite(
     token: &str,
     email: &str,
     password: &str,
+    portal: bool,
 ) -> Result<(TenantId, Member), AccountError> {
-    let (tenant, _) = open_invite(ctx, slug, token).await?;
+    let (tenant, invite) = open_invite(ctx, slug, token).await?;
+    // A portal invite is accepted in the portal only, a team invite in the console only.
+    if (invite.role == Role::Receiver) != portal {
+        return Err(AccountError::BadCredentials);
+    }
     let mut errors = Vec::new();
     let email = parse_email(email)
         .map_err(|m| {

@@ -30,7 +30,7 @@ struct LoginPage {
     message: Option<String>,
 }
 
-fn join_fields(form: &HashMap<String, String>) -> Vec<Field> {
+pub(crate) fn join_fields(form: &HashMap<String, String>) -> Vec<Field> {
     vec![
         Field::new("email", "Your email", "email")
             .autocomplete("email")
@@ -52,7 +52,7 @@ fn login_fields(form: &HashMap<String, String>) -> Vec<Field> {
     ]
 }
 
-fn invalid_link() -> HttpResponse {
+pub(crate) fn invalid_link() -> HttpResponse {
     error_page(
         StatusCode::NOT_FOUND,
         "This invite link does not work",
@@ -68,7 +68,7 @@ pub async fn join_page(
 ) -> HttpResponse {
     let (slug, token) = path.into_inner();
     match console::open_invite(&ctx, &slug, &token).await {
-        Ok((tenant, _)) => {
+        Ok((tenant, invite)) if invite.role == Role::Receiver => {
             let Ok(t) = ctx.store.tenants().get(tenant).await else {
                 return unavailable();
             };
@@ -82,7 +82,7 @@ pub async fn join_page(
                 },
             )
         }
-        Err(AccountError::BadCredentials) => invalid_link(),
+        Ok(_) | Err(AccountError::BadCredentials) => invalid_link(),
         Err(_) => unavailable(),
     }
 }
@@ -99,7 +99,7 @@ pub async fn join(
     }
     let (slug, token) = path.into_inner();
     let v = |k: &str| form.get(k).map_or("", String::as_str);
-    match console::accept_invite(&ctx, &slug, &token, v("email"), v("password")).await {
+    match console::accept_invite(&ctx, &slug, &token, v("email"), v("password"), true).await {
         Ok((tenant, member)) => {
             crate::web::session_sign_in(&session, tenant, member.id);
             see_other("/portal")

@@ -7,7 +7,7 @@
 //! Its session cookie (`sethub_portal`, path `/portal`) is apart from the console's; the same
 //! CSRF rules hold.
 
-mod join;
+pub(crate) mod join;
 mod streams;
 
 use actix_session::config::{CookieContentSecurity, PersistentSession};

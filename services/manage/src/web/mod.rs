@@ -11,6 +11,7 @@ pub mod form;
 mod receivers;
 mod session;
 mod signin;
+mod team;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{CookieContentSecurity, PersistentSession};
@@ -100,7 +101,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/api-keys/{id}/revoke", web::post().to(api_keys::revoke))
             .route("/events", web::get().to(events::list))
             .route("/receivers", web::get().to(receivers::list))
-            .route("/receivers", web::post().to(receivers::invite)),
+            .route("/receivers", web::post().to(receivers::invite))
+            .route("/team", web::get().to(team::list))
+            .route("/team", web::post().to(team::invite))
+            .route("/t/{slug}/join/{token}", web::get().to(team::join_page))
+            .route("/t/{slug}/join/{token}", web::post().to(team::join)),
     );
 }
 
