@@ -28,6 +28,7 @@ mod m20261129_000009_delivery_settings;
 mod m20261129_000010_delivery_indexes;
 mod m20261129_000011_replay_audit_upstream;
 mod m20261129_000012_members;
+mod m20261129_000013_sso;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000010_delivery_indexes::Migration),
             Box::new(m20261129_000011_replay_audit_upstream::Migration),
             Box::new(m20261129_000012_members::Migration),
+            Box::new(m20261129_000013_sso::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod backends;
 pub mod browser;
+pub mod oidc;
 pub mod process;
 pub mod receiver;
 pub mod setup;

@@ -11,6 +11,7 @@ pub mod keys;
 mod master_key;
 mod server;
 pub mod sets;
+pub mod sso;
 pub mod streams;
 
 use std::sync::Arc;

@@ -23,8 +23,8 @@ pub use repos::{
     DeliveryState, EventSource, Events, InsertOutcome, InsertedBatch, Invite, Member, Members,
     NewApiKey, NewAuditEntry, NewDelivery, NewEvent, NewMember, NewReceiver, NewSigningKey,
     NewUpstream, Receiver, Receivers, Role, SigningKeyRecord, SigningKeyState, SigningKeys,
-    StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant, Tenants, Update, Upstream,
-    Upstreams,
+    SsoConfig, StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant, Tenants, Update,
+    Upstream, Upstreams,
 };
 pub use scope::{TenantScope, TenantTx};
 pub use sethub_migrations::TENANT_SETTING;

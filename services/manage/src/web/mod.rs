@@ -11,6 +11,7 @@ pub mod form;
 mod receivers;
 mod session;
 mod signin;
+mod sso;
 mod team;
 
 use actix_session::SessionMiddleware;
@@ -102,6 +103,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/events", web::get().to(events::list))
             .route("/receivers", web::get().to(receivers::list))
             .route("/receivers", web::post().to(receivers::invite))
+            .route("/settings", web::get().to(sso::settings))
+            .route("/settings/sso", web::post().to(sso::save))
+            .route("/sso/start", web::post().to(sso::start))
+            .route("/sso/callback", web::get().to(sso::callback))
             .route("/team", web::get().to(team::list))
             .route("/team", web::post().to(team::invite))
             .route("/t/{slug}/join/{token}", web::get().to(team::join_page))

@@ -38,8 +38,23 @@ impl Hub {
         Self::over(TestDb::sqlite().await).await
     }
 
+    /// [`Hub::postgres`] whose outbound requests may reach plain-HTTP services on 127.0.0.1
+    /// (a test OpenID provider).
+    pub async fn postgres_reaching_localhost() -> Hub {
+        Self::over_with(TestDb::postgres().await, |c| {
+            c.push.allow_private_targets = true;
+            c.push.allow_http = true;
+        })
+        .await
+    }
+
     async fn over(db: TestDb) -> Hub {
+        Self::over_with(db, |_| {}).await
+    }
+
+    async fn over_with(db: TestDb, adjust: impl FnOnce(&mut Config)) -> Hub {
         let mut config = Config::default();
+        adjust(&mut config);
         config.database.url = Some(Secret::new(db.url().to_owned()));
         let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         config.secrets.master_keys = vec![Secret::new(format!("t1:{key}"))];

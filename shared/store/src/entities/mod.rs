@@ -13,6 +13,7 @@ pub(crate) mod invites;
 pub(crate) mod members;
 pub(crate) mod receivers;
 pub(crate) mod signing_keys;
+pub(crate) mod sso_configs;
 pub(crate) mod stream_subjects;
 pub(crate) mod streams;
 pub(crate) mod tenants;

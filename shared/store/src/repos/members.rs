@@ -11,6 +11,7 @@ use sethub_domain::{MemberId, ReceiverId, TenantId};
 
 use crate::entities::invites as i;
 use crate::entities::members as m;
+use crate::entities::sso_configs as s;
 use crate::error::{DbResultExt, StoreError};
 use crate::repos::now;
 use crate::scope::Ctx;
@@ -288,5 +289,56 @@ impl Members<'_> {
             .await?;
         g.finish().await?;
         Ok(member)
+    }
+}
+
+/// A tenant's single sign-on: its OpenID provider and sethub's client there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoConfig {
+    pub issuer: String,
+    pub client_id: String,
+    /// The client secret, sealed with the master key (`None`: a public client, PKCE only).
+    pub client_secret_sealed: Option<String>,
+}
+
+impl Members<'_> {
+    /// The tenant's single sign-on, if configured.
+    pub async fn sso(&self) -> Result<Option<SsoConfig>, StoreError> {
+        let g = self.ctx.begin().await?;
+        let row = s::Entity::find()
+            .filter(s::Column::TenantId.eq(self.ctx.tid()))
+            .one(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        Ok(row.map(|r| SsoConfig {
+            issuer: r.issuer,
+            client_id: r.client_id,
+            client_secret_sealed: r.client_secret_sealed,
+        }))
+    }
+
+    /// Sets (or, with `None`, removes) the tenant's single sign-on.
+    pub async fn set_sso(&self, config: Option<&SsoConfig>) -> Result<(), StoreError> {
+        let g = self.ctx.begin().await?;
+        s::Entity::delete_many()
+            .filter(s::Column::TenantId.eq(self.ctx.tid()))
+            .exec(g.tx())
+            .await
+            .db()?;
+        if let Some(c) = config {
+            s::Entity::insert(s::ActiveModel {
+                id: Set(uuid::Uuid::now_v7()),
+                tenant_id: Set(self.ctx.tid()),
+                issuer: Set(c.issuer.clone()),
+                client_id: Set(c.client_id.clone()),
+                client_secret_sealed: Set(c.client_secret_sealed.clone()),
+                updated_at: Set(now()),
+            })
+            .exec_without_returning(g.tx())
+            .await
+            .db()?;
+        }
+        g.finish().await
     }
 }

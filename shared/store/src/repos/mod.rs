@@ -17,7 +17,7 @@ pub use deliveries::{
     Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update,
 };
 pub use events::{EventSource, Events, InsertOutcome, InsertedBatch, NewEvent, StoredEvent};
-pub use members::{Invite, Member, Members, NewMember, Role};
+pub use members::{Invite, Member, Members, NewMember, Role, SsoConfig};
 pub use receivers::{NewReceiver, Receiver, Receivers};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord, SigningKeyState, SigningKeys};
 pub use streams::{Stream, StreamFields, StreamSubject, Streams};

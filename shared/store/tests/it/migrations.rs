@@ -9,8 +9,8 @@ use crate::support::{seed, tenant};
 
 /// Tables the migrations create: tenants, api_keys, signing_keys, receivers, events, streams,
 /// stream_subjects, deliveries, delivery_attempts, audit_log, upstream_transmitters, members,
-/// invites.
-const TABLES: i64 = 13;
+/// invites, sso_configs.
+const TABLES: i64 = 14;
 
 async fn our_tables(conn: &sea_orm::DatabaseConnection) -> i64 {
     let sql = match conn.get_database_backend() {

@@ -1,0 +1,194 @@
+//! Single sign-on: the settings form (`/console/settings`), and the sign-in round trip to the
+//! tenant's OpenID provider (`/console/sso/start` → provider → `/console/sso/callback`).
+
+use std::collections::HashMap;
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use sethub_app::AppContext;
+use sethub_app::sso::{self, Pending, SsoError};
+use sethub_store::SsoConfig;
+
+use super::form::Field;
+use super::session::{Who, csrf_ok, csrf_refused, read_only, sign_in, who};
+use super::{error_page, page, see_other, unavailable};
+
+const PENDING: &str = "sso_pending";
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    who: Who,
+    active: &'static str,
+    redirect_uri: String,
+    issuer: String,
+    fields: Vec<Field>,
+    message: Option<String>,
+}
+
+fn redirect_uri(ctx: &AppContext) -> String {
+    ctx.url("/console/sso/callback")
+}
+
+fn fields(issuer: &str, client_id: &str) -> Vec<Field> {
+    vec![
+        Field::new("issuer", "Issuer URL", "text")
+            .hint("Your provider's issuer, e.g. https://login.example.com")
+            .value(issuer),
+        Field::new("client_id", "Client id", "text").value(client_id),
+        Field::new("client_secret", "Client secret", "password")
+            .hint("Leave empty to keep the saved one."),
+    ]
+}
+
+/// `GET /console/settings`.
+pub async fn settings(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let Ok(current) = ctx.store.scope(who.tenant).members().sso().await else {
+        return unavailable();
+    };
+    let (issuer, client_id) = current.map(|c| (c.issuer, c.client_id)).unwrap_or_default();
+    page(
+        StatusCode::OK,
+        &SettingsPage {
+            who,
+            active: "settings",
+            redirect_uri: redirect_uri(&ctx),
+            fields: fields(&issuer, &client_id),
+            issuer,
+            message: None,
+        },
+    )
+}
+
+/// `POST /console/settings/sso`: `issuer`, `client_id`, `client_secret`.
+pub async fn save(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !csrf_ok(&session, form.get("csrf")) {
+        return csrf_refused();
+    }
+    if !who.can_write {
+        return read_only();
+    }
+    let v = |k: &str| form.get(k).map_or("", |s| s.trim());
+    let mut f = fields(v("issuer"), v("client_id"));
+    let issuer_ok = url::Url::parse(v("issuer"))
+        .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+    if !issuer_ok {
+        f[0].error = Some("enter the provider's issuer URL (https://…)".into());
+    }
+    if v("client_id").is_empty() || v("client_id").len() > 512 {
+        f[1].error = Some("enter the client id sethub has at your provider".into());
+    }
+    let members = ctx.store.scope(who.tenant).members();
+    if f.iter().any(|x| x.error.is_some()) {
+        return page(
+            StatusCode::BAD_REQUEST,
+            &SettingsPage {
+                who,
+                active: "settings",
+                redirect_uri: redirect_uri(&ctx),
+                issuer: String::new(),
+                fields: f,
+                message: None,
+            },
+        );
+    }
+    let sealed = match v("client_secret") {
+        "" => match members.sso().await {
+            Ok(c) => c.and_then(|c| c.client_secret_sealed),
+            Err(_) => return unavailable(),
+        },
+        secret => match sso::seal_secret(&ctx, who.tenant, secret) {
+            Ok(s) => Some(s),
+            Err(_) => return unavailable(),
+        },
+    };
+    let config = SsoConfig {
+        issuer: v("issuer").to_owned(),
+        client_id: v("client_id").to_owned(),
+        client_secret_sealed: sealed,
+    };
+    if members.set_sso(Some(&config)).await.is_err() {
+        return unavailable();
+    }
+    tracing::info!(tenant = %who.tenant, issuer = %config.issuer, "single sign-on configured");
+    see_other("/console/settings")
+}
+
+/// `POST /console/sso/start`: `slug`.
+pub async fn start(
+    ctx: web::Data<AppContext>,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    if !csrf_ok(&session, form.get("csrf")) {
+        return csrf_refused();
+    }
+    let slug = form.get("slug").map_or("", |s| s.trim());
+    let tenant = match ctx.store.tenants().find_by_slug(slug).await {
+        Ok(Some(t)) => t.id,
+        Ok(None) => return refused(&SsoError::NotConfigured),
+        Err(_) => return unavailable(),
+    };
+    match sso::start(&ctx, tenant, &redirect_uri(&ctx)).await {
+        Ok((url, pending)) => {
+            if session.insert(PENDING, &pending).is_err() {
+                return unavailable();
+            }
+            see_other(&url)
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+fn refused(e: &SsoError) -> HttpResponse {
+    tracing::info!(error = %e, "single sign-on refused");
+    let status = match e {
+        SsoError::Store(_) => return unavailable(),
+        SsoError::Provider(_) => StatusCode::BAD_GATEWAY,
+        SsoError::NotConfigured => StatusCode::NOT_FOUND,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    error_page(status, "Single sign-on did not sign you in", e.to_string())
+}
+
+/// `GET /console/sso/callback?code=…&state=…`.
+pub async fn callback(
+    ctx: web::Data<AppContext>,
+    session: Session,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    // One use: a replayed callback finds nothing pending.
+    let Some(Ok(pending)) = session.remove_as::<Pending>(PENDING) else {
+        return refused(&SsoError::State);
+    };
+    if let Some(err) = query.get("error") {
+        return refused(&SsoError::Provider(format!(
+            "the provider answered `{err}`"
+        )));
+    }
+    let (Some(code), Some(state)) = (query.get("code"), query.get("state")) else {
+        return refused(&SsoError::State);
+    };
+    match sso::finish(&ctx, &pending, &redirect_uri(&ctx), code, state).await {
+        Ok(member) => {
+            sign_in(&session, pending.tenant, member.id);
+            see_other("/console/dashboard")
+        }
+        Err(e) => refused(&e),
+    }
+}

@@ -1,0 +1,233 @@
+//! Single sign-on to the console with OpenID Connect (authorization code with PKCE; `state`
+//! and `nonce` checked), configured per tenant: its provider's issuer, and the client id and
+//! secret sethub has there. A person is matched to a member of the tenant by a **verified**
+//! email. The provider is reached through the egress policy (no redirects, the SSRF guard),
+//! with our reqwest driving `openidconnect` (its own would pull a second HTTP stack).
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use sethub_domain::TenantId;
+use sethub_jose::keyring::{SealContext, SealedKey};
+use sethub_store::{Member, SsoConfig, StoreError};
+
+use crate::AppContext;
+
+/// Why single sign-on did not sign anyone in.
+#[derive(Debug, thiserror::Error)]
+pub enum SsoError {
+    #[error("single sign-on is not set up for this organisation")]
+    NotConfigured,
+    #[error("the identity provider could not be reached or answered wrongly: {0}")]
+    Provider(String),
+    #[error("the sign-in answer does not belong to the sign-in that was started (state)")]
+    State,
+    #[error("the identity token was refused: {0}")]
+    IdToken(String),
+    #[error("the identity provider did not vouch for an email address (verified email needed)")]
+    NoVerifiedEmail,
+    #[error("no member of this organisation has the email {0}; ask an owner for an invite")]
+    NoMember(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the client secret cannot be sealed or opened: {0}")]
+    Secret(String),
+}
+
+/// A started sign-in, kept in the session until the provider sends the person back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pending {
+    pub tenant: TenantId,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+fn secret_context(tenant: TenantId) -> SealContext {
+    SealContext::new("sso-client-secret", tenant, "console")
+}
+
+/// Seals a client secret for storage.
+pub fn seal_secret(ctx: &AppContext, tenant: TenantId, secret: &str) -> Result<String, SsoError> {
+    let ring = crate::streams::keyring(ctx).map_err(|e| SsoError::Secret(e.to_string()))?;
+    ring.seal(&secret_context(tenant), secret.as_bytes())
+        .map(|s| s.to_string())
+        .map_err(|e| SsoError::Secret(e.to_string()))
+}
+
+fn open_secret(ctx: &AppContext, tenant: TenantId, sealed: &str) -> Result<String, SsoError> {
+    let ring = crate::streams::keyring(ctx).map_err(|e| SsoError::Secret(e.to_string()))?;
+    let sealed: SealedKey = sealed
+        .parse()
+        .map_err(|e| SsoError::Secret(format!("{e}")))?;
+    let bytes = ring
+        .open(&secret_context(tenant), &sealed)
+        .map_err(|e| SsoError::Secret(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| SsoError::Secret(e.to_string()))
+}
+
+/// The HTTP client the OpenID library uses: ours, under the egress policy.
+fn http_client(ctx: &AppContext) -> Result<reqwest::Client, SsoError> {
+    crate::streams::egress_policy(ctx)
+        .client(&sethub_egress::ClientOptions::default())
+        .map_err(|e| SsoError::Provider(e.to_string()))
+}
+
+async fn send(
+    client: &reqwest::Client,
+    req: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, reqwest::Error> {
+    let (parts, body) = req.into_parts();
+    let resp = client
+        .request(parts.method, parts.uri.to_string())
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await?;
+    let mut out = openidconnect::http::Response::builder().status(resp.status());
+    if let Some(h) = out.headers_mut() {
+        *h = resp.headers().clone();
+    }
+    let bytes = resp.bytes().await?.to_vec();
+    Ok(out
+        .body(bytes)
+        .unwrap_or_else(|_| openidconnect::http::Response::new(Vec::new())))
+}
+
+type Client = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+async fn client(
+    ctx: &AppContext,
+    tenant: TenantId,
+    config: &SsoConfig,
+    redirect: &str,
+) -> Result<(Client, reqwest::Client), SsoError> {
+    let http = http_client(ctx)?;
+    let issuer =
+        IssuerUrl::new(config.issuer.clone()).map_err(|e| SsoError::Provider(e.to_string()))?;
+    let fetch = |req| send(&http, req);
+    let metadata = CoreProviderMetadata::discover_async(issuer, &fetch)
+        .await
+        .map_err(|e| SsoError::Provider(format!("discovery: {e}")))?;
+    let secret = match &config.client_secret_sealed {
+        Some(s) => Some(ClientSecret::new(open_secret(ctx, tenant, s)?)),
+        None => None,
+    };
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(config.client_id.clone()),
+        secret,
+    )
+    .set_redirect_uri(
+        RedirectUrl::new(redirect.to_owned()).map_err(|e| SsoError::Provider(e.to_string()))?,
+    );
+    Ok((client, http))
+}
+
+/// Starts a sign-in at the tenant's provider: the URL to send the browser to, and what to
+/// keep until it comes back to `redirect`.
+pub async fn start(
+    ctx: &AppContext,
+    tenant: TenantId,
+    redirect: &str,
+) -> Result<(String, Pending), SsoError> {
+    let config = ctx
+        .store
+        .scope(tenant)
+        .members()
+        .sso()
+        .await?
+        .ok_or(SsoError::NotConfigured)?;
+    let (client, _) = client(ctx, tenant, &config, redirect).await?;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    Ok((
+        url.to_string(),
+        Pending {
+            tenant,
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        },
+    ))
+}
+
+/// Finishes a sign-in: checks `state`, trades the code (with the PKCE verifier), verifies the
+/// ID token (signature, issuer, audience, expiry, `nonce`) and finds the member by verified
+/// email.
+pub async fn finish(
+    ctx: &AppContext,
+    pending: &Pending,
+    redirect: &str,
+    code: &str,
+    state: &str,
+) -> Result<Member, SsoError> {
+    let same = pending.state.len() == state.len()
+        && pending
+            .state
+            .bytes()
+            .zip(state.bytes())
+            .fold(0u8, |d, (a, b)| d | (a ^ b))
+            == 0;
+    if !same {
+        return Err(SsoError::State);
+    }
+    let config = ctx
+        .store
+        .scope(pending.tenant)
+        .members()
+        .sso()
+        .await?
+        .ok_or(SsoError::NotConfigured)?;
+    let (client, http) = client(ctx, pending.tenant, &config, redirect).await?;
+    let fetch = |req| send(&http, req);
+    let token = client
+        .exchange_code(AuthorizationCode::new(code.to_owned()))
+        .map_err(|e| SsoError::Provider(e.to_string()))?
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
+        .request_async(&fetch)
+        .await
+        .map_err(|e| SsoError::Provider(format!("token endpoint: {e}")))?;
+    let id_token = token
+        .id_token()
+        .ok_or_else(|| SsoError::IdToken("the provider sent no ID token".into()))?;
+    let claims = id_token
+        .claims(
+            &client.id_token_verifier(),
+            &Nonce::new(pending.nonce.clone()),
+        )
+        .map_err(|e| SsoError::IdToken(e.to_string()))?;
+    let email = match (claims.email(), claims.email_verified()) {
+        (Some(e), Some(true)) => e.as_str().to_lowercase(),
+        _ => return Err(SsoError::NoVerifiedEmail),
+    };
+    match ctx
+        .store
+        .scope(pending.tenant)
+        .members()
+        .by_email(&email)
+        .await
+    {
+        Ok(m) if m.role != sethub_store::Role::Receiver => Ok(m),
+        Ok(_) | Err(StoreError::NotFound) => Err(SsoError::NoMember(email)),
+        Err(e) => Err(e.into()),
+    }
+}
