@@ -16,7 +16,7 @@ use sethub_store::{NewMember, Role};
 /// A browser's view of the console: one cookie jar (the session cookie).
 struct Browser<S> {
     app: S,
-    cookie: Option<String>,
+    cookies: std::collections::BTreeMap<String, String>,
 }
 
 struct Page {
@@ -45,13 +45,21 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
 {
     async fn send(&mut self, mut req: TestRequest) -> Page {
-        if let Some(c) = &self.cookie {
-            req = req.insert_header(("Cookie", c.clone()));
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.insert_header(("Cookie", jar.join("; ")));
         }
         let resp = test::call_service(&self.app, req.to_request()).await;
         for c in resp.response().cookies() {
-            if c.name() == "sethub_console" {
-                self.cookie = Some(format!("sethub_console={}", c.value()));
+            if c.value().is_empty() {
+                self.cookies.remove(c.name());
+            } else {
+                self.cookies
+                    .insert(c.name().to_owned(), c.value().to_owned());
             }
         }
         let status = resp.status();
@@ -88,7 +96,10 @@ async fn browser(
             .configure(sethub_manage::routes_with_console(settings)),
     )
     .await;
-    Browser { app, cookie: None }
+    Browser {
+        app,
+        cookies: Default::default(),
+    }
 }
 
 const PASSWORD: &str = "correct horse battery";
@@ -669,4 +680,298 @@ async fn single_sign_on_signs_a_member_in_and_refuses_a_wrong_nonce_issuer_state
     let answer = b.get(&tampered).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(answer.html.contains("state"));
+}
+
+#[tokio::test]
+async fn signing_keys_are_rotated_by_owners_and_not_by_viewers() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let page = b.get("/console/signing-keys").await;
+    assert_eq!(page.html.matches("class=\"key-active\"").count(), 1);
+    let p = b
+        .post(
+            "/console/signing-keys/rotate",
+            &[("csrf", &page.csrf()), ("mode", "now")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let after = b.get("/console/signing-keys").await;
+    assert!(
+        after.html.contains("Done: the active key is"),
+        "{}",
+        after.html
+    );
+    assert_eq!(after.html.matches("class=\"key-active\"").count(), 1);
+    assert_eq!(after.html.matches("class=\"key-retiring\"").count(), 1);
+    // A viewer's rotation is refused.
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    hub.ctx
+        .store
+        .scope(tenant.id)
+        .members()
+        .create(NewMember {
+            email: "v@example.com".into(),
+            password_hash: Some(sethub_app::console::hash_password(PASSWORD).unwrap()),
+            role: Role::Viewer,
+            receiver_id: None,
+        })
+        .await
+        .unwrap();
+    let mut v = browser(&hub).await;
+    let csrf = v.get("/console/login").await.csrf();
+    v.post(
+        "/console/login",
+        &[
+            ("csrf", &csrf),
+            ("slug", &slug),
+            ("email", "v@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let csrf = v.get("/console/signing-keys").await.csrf();
+    let p = v
+        .post(
+            "/console/signing-keys/rotate",
+            &[("csrf", &csrf), ("mode", "now")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let keys = sethub_app::keys::overview(&hub.ctx, tenant.id, chrono::Utc::now())
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(keys.len(), 2, "no third key");
+}
+
+/// An owner invites a receiver; its user joins the portal. Returns the portal browser and the
+/// tenant's slug.
+async fn portal_user<S>(hub: &Hub, owner: &mut Browser<S>, portal: &mut Browser<S>)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let csrf = owner.get("/console/receivers").await.csrf();
+    let p = owner
+        .post("/console/receivers", &[("csrf", &csrf), ("name", "Beta")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let page = owner.get("/console/receivers").await;
+    let at = page.html.find("id=\"invite-link\">").unwrap() + 17;
+    let link = &page.html[at..at + page.html[at..].find('<').unwrap()];
+    let path = url::Url::parse(link).unwrap().path().to_owned();
+    let _ = hub;
+    let join = portal.get(&path).await;
+    assert_eq!(join.status, StatusCode::OK, "{}", join.html);
+    // Bad values are refused beside their fields; the link still works after.
+    let p = portal
+        .post(
+            &path,
+            &[
+                ("csrf", &join.csrf()),
+                ("email", "nope"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.error("email").is_some() && p.error("password").is_some());
+    let p = portal
+        .post(
+            &path,
+            &[
+                ("csrf", &join.csrf()),
+                ("email", "rx@beta.example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    // The link works once.
+    assert_eq!(portal.get(&path).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own() {
+    let hub = Hub::postgres().await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    let mut portal = browser(&hub).await;
+    portal_user(&hub, &mut owner, &mut portal).await;
+    let page = portal.get("/portal").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("No streams yet"));
+    let csrf = page.csrf();
+    let revoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    // No event type; then a push URL the SSF API refuses (not https): errors beside fields.
+    let p = portal
+        .post(
+            "/portal/streams",
+            &[
+                ("csrf", &csrf),
+                ("method", "push"),
+                ("endpoint_url", "https://rx.example.com/e"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.error("events").is_some());
+    let p = portal
+        .post(
+            "/portal/streams",
+            &[
+                ("csrf", &csrf),
+                ("method", "push"),
+                ("endpoint_url", "ftp://x"),
+                ("event", revoked),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.html);
+    assert!(p.error("endpoint_url").is_some(), "{}", p.html);
+    assert!(p.html.contains("value=\"ftp://x\""), "kept");
+    // A poll stream.
+    let p = portal
+        .post(
+            "/portal/streams",
+            &[
+                ("csrf", &csrf),
+                ("method", "poll"),
+                ("event", revoked),
+                ("description", "mine"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    let stream_page = portal.get(p.location.as_deref().unwrap()).await;
+    assert!(stream_page.html.contains("/ssf/poll/str_"));
+    // Pause it through the SSF status handler.
+    let id = p.location.unwrap().rsplit('/').next().unwrap().to_owned();
+    let p = portal
+        .post(
+            &format!("/portal/streams/{id}/status"),
+            &[("csrf", &csrf), ("status", "paused")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(
+        portal
+            .get(&format!("/portal/streams/{id}"))
+            .await
+            .html
+            .contains("id=\"status\">paused")
+    );
+    // Another tenant's stream is not found; so is a stream of another receiver of this tenant.
+    let other = hub.tenant("other").await;
+    let rx = sethub_app::admin::create_receiver(&hub.ctx, other.tenant_id, &"x".parse().unwrap())
+        .await
+        .unwrap();
+    let theirs = sethub_domain::StreamId::new();
+    hub.ctx
+        .store
+        .scope(other.tenant_id)
+        .streams()
+        .create(
+            theirs,
+            rx.receiver_id,
+            sethub_store::StreamFields {
+                aud: vec!["x".into()],
+                delivery_method: sethub_domain::DeliveryMethod::Poll,
+                endpoint_url: None,
+                authorization_sealed: None,
+                events_requested: None,
+                events_delivered: vec![revoked.into()],
+                description: None,
+                min_verification_interval: 30,
+                inactivity_timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        portal
+            .get(&format!("/portal/streams/{theirs}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let p = portal
+        .post(
+            &format!("/portal/streams/{theirs}/status"),
+            &[("csrf", &csrf), ("status", "disabled")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    let s = hub
+        .ctx
+        .store
+        .scope(other.tenant_id)
+        .streams()
+        .get(theirs)
+        .await
+        .unwrap();
+    assert_eq!(s.status, sethub_domain::StreamStatus::Enabled, "unchanged");
+    // A portal user cannot use the console.
+    assert_eq!(
+        portal.get("/console/dashboard").await.location.as_deref(),
+        Some("/console/login")
+    );
+    let _ = slug;
+}
+
+#[tokio::test]
+async fn the_set_decoder_shows_a_set_and_whether_it_verifies() {
+    let hub = Hub::postgres().await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    let mut portal = browser(&hub).await;
+    portal_user(&hub, &mut owner, &mut portal).await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let key = sethub_app::keys::active_signing_key(&hub.ctx, tenant.id)
+        .await
+        .unwrap();
+    let claims = sethub_jose::SetClaims::new(
+        sethub_app::admin::issuer(&hub.ctx, &slug),
+        sethub_domain::subject::Subject::for_stream("str_x".to_owned()),
+    )
+    .audience("rcv".to_owned())
+    .event(
+        "https://schemas.openid.net/secevent/ssf/event-type/verification",
+        serde_json::json!({}),
+    );
+    let token = sethub_jose::sign_set(&key, &claims).unwrap();
+    let csrf = portal.get("/portal/decoder").await.csrf();
+    let p = portal
+        .post("/portal/decoder", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.html.contains("Verifies: signed by"), "{}", p.html);
+    assert!(p.html.contains("secevent+jwt"), "the header is shown");
+    // One changed character of the signature: shown, but it does not verify.
+    let mut bad = token.clone();
+    let last = bad.pop().unwrap();
+    bad.push(if last == 'A' { 'B' } else { 'A' });
+    let p = portal
+        .post("/portal/decoder", &[("csrf", &csrf), ("token", &bad)])
+        .await;
+    assert!(p.html.contains("Does not verify"), "{}", p.html);
+    let p = portal
+        .post("/portal/decoder", &[("csrf", &csrf), ("token", "garbage")])
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.error("token").is_some());
 }

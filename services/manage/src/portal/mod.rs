@@ -7,6 +7,7 @@
 //! Its session cookie (`sethub_portal`, path `/portal`) is apart from the console's; the same
 //! CSRF rules hold.
 
+mod decoder;
 pub(crate) mod join;
 mod streams;
 
@@ -45,6 +46,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/login", web::get().to(join::login_page))
             .route("/login", web::post().to(join::login))
             .route("/logout", web::post().to(join::logout))
+            .route("/decoder", web::get().to(decoder::form))
+            .route("/decoder", web::post().to(decoder::decode))
             .route("/streams", web::post().to(streams::create))
             .route("/streams/{id}", web::get().to(streams::show))
             .route("/streams/{id}/status", web::post().to(streams::set_status)),

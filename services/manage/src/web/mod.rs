@@ -11,6 +11,7 @@ pub mod form;
 mod receivers;
 mod session;
 mod signin;
+mod signing_keys;
 mod sso;
 mod team;
 
@@ -103,6 +104,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/events", web::get().to(events::list))
             .route("/receivers", web::get().to(receivers::list))
             .route("/receivers", web::post().to(receivers::invite))
+            .route("/signing-keys", web::get().to(signing_keys::list))
+            .route("/signing-keys/rotate", web::post().to(signing_keys::rotate))
             .route("/settings", web::get().to(sso::settings))
             .route("/settings/sso", web::post().to(sso::save))
             .route("/sso/start", web::post().to(sso::start))
