@@ -222,6 +222,19 @@ async fn a_tenant_invites_a_receiver_whose_portal_streams_get_a_published_event(
     let push_page = b.driver.current_url().await.unwrap().to_string();
     assert_eq!(b.text_of("status").await.unwrap(), "enabled");
     b.shot("portal-push-stream").await.unwrap();
+    // Ask for a verification SET and see it arrive.
+    b.click_button("Request verification").await.unwrap();
+    b.wait_for_text("Verification requested").await.unwrap();
+    receiver.wait_for_count("/beta", 1, LONG).await.unwrap();
+    let verification = &receiver.received("/beta")[0];
+    assert_eq!(verification.event_types(), vec![VERIFICATION.to_owned()]);
+    assert!(
+        verification.events[VERIFICATION]["state"]
+            .as_str()
+            .unwrap()
+            .starts_with("portal-")
+    );
+    b.shot("portal-verification-requested").await.unwrap();
     // ... and a poll stream, which shows its endpoint.
     b.driver
         .goto(format!("{}/portal", w.hub.manage_url))
@@ -263,8 +276,12 @@ async fn a_tenant_invites_a_receiver_whose_portal_streams_get_a_published_event(
         .as_str()
         .unwrap()
         .to_owned();
-    receiver.wait_for_count("/beta", 1, LONG).await.unwrap();
-    let got = &receiver.received("/beta")[0];
+    receiver.wait_for_count("/beta", 2, LONG).await.unwrap();
+    let got = receiver
+        .received("/beta")
+        .into_iter()
+        .find(|s| s.txn.as_deref() == Some(event_id.as_str()))
+        .unwrap();
     assert_eq!(got.authorization.as_deref(), Some("Bearer beta-secret"));
     assert_eq!(got.txn.as_deref(), Some(event_id.as_str()));
     // The portal's delivery log shows it delivered.

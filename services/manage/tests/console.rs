@@ -975,3 +975,109 @@ async fn the_set_decoder_shows_a_set_and_whether_it_verifies() {
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
     assert!(p.error("token").is_some());
 }
+
+#[tokio::test]
+async fn a_streams_dead_letters_are_listed_and_redriven_from_the_console_with_an_audit_entry() {
+    use sethub_store::{Change, DeliveryKind, DeliveryState, NewDelivery, Update};
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let rx = sethub_app::admin::create_receiver(&hub.ctx, tenant.id, &"Beta".parse().unwrap())
+        .await
+        .unwrap();
+    let scope = hub.ctx.store.scope(tenant.id);
+    let id = sethub_domain::StreamId::new();
+    scope
+        .streams()
+        .create(
+            id,
+            rx.receiver_id,
+            sethub_store::StreamFields {
+                aud: vec!["rcv".into()],
+                delivery_method: sethub_domain::DeliveryMethod::Push,
+                endpoint_url: Some("https://rx.example.com/e".into()),
+                authorization_sealed: None,
+                events_requested: None,
+                events_delivered: vec!["https://example.com/e".into()],
+                description: None,
+                min_verification_interval: 30,
+                inactivity_timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    let new: Vec<NewDelivery> = (0..2)
+        .map(|_| NewDelivery {
+            id: sethub_domain::DeliveryId::new(),
+            stream_id: id,
+            event_id: Some(sethub_domain::EventId::new()),
+            kind: DeliveryKind::Event,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            set_token: "a.b.c".into(),
+            state: DeliveryState::Pending,
+            next_attempt_at: Some(chrono::Utc::now()),
+        })
+        .collect();
+    let d = scope.deliveries();
+    d.insert_many(&new).await.unwrap();
+    let dead: Vec<Update> = new
+        .iter()
+        .map(|n| Update {
+            id: n.id,
+            at: chrono::Utc::now(),
+            attempted: true,
+            change: Change::Dead {
+                status: Some(503),
+                error: "gave up after 3 attempts".into(),
+            },
+        })
+        .collect();
+    d.apply(&dead, &[]).await.unwrap();
+    let list = b.get("/console/streams").await;
+    assert!(list.html.contains("2 dead"), "{}", list.html);
+    let page = b.get(&format!("/console/streams/{id}")).await;
+    assert_eq!(page.html.matches("class=\"dead\"").count(), 2);
+    assert!(page.html.contains("gave up after 3 attempts"));
+    let p = b
+        .post(
+            &format!("/console/streams/{id}/redrive"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let after = b.get(&format!("/console/streams/{id}")).await;
+    assert!(
+        after.html.contains("2 dead deliveries redriven."),
+        "{}",
+        after.html
+    );
+    assert!(after.html.contains("Nothing is dead-lettered"));
+    for n in &new {
+        assert_eq!(d.get(n.id).await.unwrap().state, DeliveryState::Pending);
+    }
+    let log = scope
+        .audit()
+        .list(Some(&id.to_string()), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].actor.starts_with("member:mbr_"), "{}", log[0].actor);
+    // Another tenant's stream is not found.
+    let other = hub.tenant("other").await;
+    let _ = other;
+    let p = b
+        .get(&format!(
+            "/console/streams/{}",
+            sethub_domain::StreamId::new()
+        ))
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+}

@@ -151,7 +151,24 @@ pub async fn redrive(
     let ctx = context(&req)?;
     let id = parse_stream(&id)?;
     let r = body.0;
-    let scope = ctx.store.scope(caller.tenant);
+    let (back, entry) = redrive_stream(&ctx, caller.tenant, id, &r, actor(&caller)).await?;
+    Ok(no_store(StatusCode::OK).json(Redriven {
+        redriven: back.len(),
+        delivery_ids: back.iter().map(|d| d.id.to_string()).collect(),
+        audit_id: entry.id.to_string(),
+    }))
+}
+
+/// Redrives dead deliveries of a stream and records who asked, in one transaction; then
+/// tells fan-out (push) or wakes the pollers (poll). Shared by the REST API and the console.
+pub async fn redrive_stream(
+    ctx: &AppContext,
+    tenant: TenantId,
+    id: sethub_domain::StreamId,
+    r: &RedriveRequest,
+    actor: String,
+) -> Result<(Vec<sethub_store::Delivery>, AuditEntry), ApiError> {
+    let scope = ctx.store.scope(tenant);
     let stream = scope.streams().get(id).await.map_err(store_error)?;
     let back_to = match stream.delivery_method {
         DeliveryMethod::Push => DeliveryState::Pending,
@@ -166,7 +183,7 @@ pub async fn redrive(
     let entry = tx
         .audit()
         .record(NewAuditEntry {
-            actor: actor(&caller),
+            actor: actor.clone(),
             action: "deliveries.redrive".into(),
             target: Some(id.to_string()),
             details: json!({
@@ -179,16 +196,11 @@ pub async fn redrive(
         .await
         .map_err(store_error)?;
     tx.commit().await.map_err(store_error)?;
-    tracing::info!(tenant = %caller.tenant, stream = %id, api_key = %caller.key.id,
-        deliveries = back.len(), "dead deliveries redriven");
+    tracing::info!(%tenant, stream = %id, %actor, deliveries = back.len(), "dead deliveries redriven");
     if !back.is_empty() {
-        announce(&ctx, caller.tenant, &stream).await?;
+        announce(ctx, tenant, &stream).await?;
     }
-    Ok(no_store(StatusCode::OK).json(Redriven {
-        redriven: back.len(),
-        delivery_ids: back.iter().map(|d| d.id.to_string()).collect(),
-        audit_id: entry.id.to_string(),
-    }))
+    Ok((back, entry))
 }
 
 /// Which stored events to replay: those received in a time range, or those in an event-id

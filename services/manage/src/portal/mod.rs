@@ -50,7 +50,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/decoder", web::post().to(decoder::decode))
             .route("/streams", web::post().to(streams::create))
             .route("/streams/{id}", web::get().to(streams::show))
-            .route("/streams/{id}/status", web::post().to(streams::set_status)),
+            .route("/streams/{id}/status", web::post().to(streams::set_status))
+            .route("/streams/{id}/verify", web::post().to(streams::verify)),
     );
 }
 

@@ -67,6 +67,7 @@ struct AttemptRow {
 struct StreamPage {
     who: Who,
     active: &'static str,
+    message: Option<String>,
     s: StreamRow,
     deliveries: Vec<DeliveryRow>,
     attempts: Vec<AttemptRow>,
@@ -279,6 +280,7 @@ fn parse_id(raw: &str) -> Option<StreamId> {
 pub async fn show(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
+    session: Session,
     id: web::Path<String>,
 ) -> HttpResponse {
     let who = match who(&ctx, &req).await {
@@ -310,6 +312,9 @@ pub async fn show(
         &StreamPage {
             who,
             active: "streams",
+            message: session
+                .remove_as::<String>("stream_message")
+                .and_then(Result::ok),
             s: row(&stream),
             deliveries: list
                 .into_iter()
@@ -381,4 +386,47 @@ pub async fn set_status(
             e.to_string(),
         ),
     }
+}
+
+/// `POST /portal/streams/{id}/verify`: asks for a verification SET (SSF §8), through the
+/// SSF handler (its minimum interval applies).
+pub async fn verify(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let csrf = form
+        .iter()
+        .find(|(n, _)| n == "csrf")
+        .map(|(_, v)| v.clone());
+    if !csrf_ok(&session, csrf.as_ref()) {
+        return csrf_refused();
+    }
+    let Some(id) = parse_id(&id) else {
+        return not_found();
+    };
+    let state = format!("portal-{}", chrono::Utc::now().timestamp_millis());
+    let body = json!({ "stream_id": id.to_string(), "state": state });
+    let message = match crate::ssf::verify::verify(
+        ctx.clone(),
+        who.as_receiver(),
+        web::Bytes::from(body.to_string()),
+    )
+    .await
+    {
+        Ok(_) => format!("Verification requested (state {state}): its SET arrives like any other."),
+        Err(SsfError::NotFound) => return not_found(),
+        Err(SsfError::TooSoon(secs)) => {
+            format!("Verification was requested a moment ago; try again in {secs} s.")
+        }
+        Err(e) => e.to_string(),
+    };
+    let _ = session.insert("stream_message", message);
+    see_other(&format!("/portal/streams/{id}"))
 }

@@ -13,6 +13,7 @@ mod session;
 mod signin;
 mod signing_keys;
 mod sso;
+mod streams;
 mod team;
 
 use actix_session::SessionMiddleware;
@@ -102,6 +103,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/api-keys", web::post().to(api_keys::create))
             .route("/api-keys/{id}/revoke", web::post().to(api_keys::revoke))
             .route("/events", web::get().to(events::list))
+            .route("/streams", web::get().to(streams::list))
+            .route("/streams/{id}", web::get().to(streams::show))
+            .route("/streams/{id}/redrive", web::post().to(streams::redrive))
             .route("/receivers", web::get().to(receivers::list))
             .route("/receivers", web::post().to(receivers::invite))
             .route("/signing-keys", web::get().to(signing_keys::list))

@@ -1,0 +1,220 @@
+//! `/console/streams`: the tenant's streams with their deliveries counted by state, and a
+//! stream's dead letters with a redrive (the tenant API's redrive, audited the same way).
+
+use std::collections::HashMap;
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use sethub_app::AppContext;
+use sethub_domain::{DeliveryMethod, StreamId};
+use sethub_store::{DeliveryState, StoreError, Stream};
+
+use super::session::{Who, csrf_ok, csrf_refused, read_only, who};
+use super::{error_page, page, see_other, unavailable};
+use crate::api::recovery::{RedriveRequest, redrive_stream};
+
+struct Row {
+    id: String,
+    receiver: String,
+    method: &'static str,
+    status: String,
+    counts: String,
+}
+
+#[derive(Template)]
+#[template(path = "streams.html")]
+struct StreamsPage {
+    who: Who,
+    active: &'static str,
+    streams: Vec<Row>,
+}
+
+struct Dead {
+    id: String,
+    event: String,
+    attempts: u32,
+    error: String,
+    created_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "stream.html")]
+struct StreamPage {
+    who: Who,
+    active: &'static str,
+    id: String,
+    receiver: String,
+    method: &'static str,
+    status: String,
+    counts: String,
+    dead: Vec<Dead>,
+    message: Option<String>,
+}
+
+fn method(s: &Stream) -> &'static str {
+    match s.delivery_method {
+        DeliveryMethod::Push => "push",
+        DeliveryMethod::Poll => "poll",
+    }
+}
+
+fn counts(c: &[(DeliveryState, u64)]) -> String {
+    if c.is_empty() {
+        return "none yet".into();
+    }
+    c.iter()
+        .map(|(s, n)| format!("{n} {}", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `GET /console/streams`.
+pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let scope = ctx.store.scope(who.tenant);
+    let loaded = async {
+        let streams = scope.streams().list().await?;
+        let receivers = scope.receivers().list().await?;
+        let mut rows = Vec::new();
+        for s in &streams {
+            let c = scope.deliveries().count_by_state(s.id).await?;
+            rows.push(Row {
+                id: s.id.to_string(),
+                receiver: receivers
+                    .iter()
+                    .find(|r| r.id == s.receiver_id)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default(),
+                method: method(s),
+                status: s.status.as_str().to_owned(),
+                counts: counts(&c),
+            });
+        }
+        Ok::<_, StoreError>(rows)
+    }
+    .await;
+    let Ok(streams) = loaded else {
+        return unavailable();
+    };
+    page(
+        StatusCode::OK,
+        &StreamsPage {
+            who,
+            active: "streams",
+            streams,
+        },
+    )
+}
+
+fn no_such_stream() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "No such stream",
+        "This stream does not exist in your organisation.",
+    )
+}
+
+/// `GET /console/streams/{id}`.
+pub async fn show(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let Ok(id) = id.parse::<StreamId>() else {
+        return no_such_stream();
+    };
+    let scope = ctx.store.scope(who.tenant);
+    let stream = match scope.streams().get(id).await {
+        Ok(s) => s,
+        Err(StoreError::NotFound) => return no_such_stream(),
+        Err(_) => return unavailable(),
+    };
+    let loaded = async {
+        Ok::<_, StoreError>((
+            scope.receivers().get(stream.receiver_id).await?,
+            scope.deliveries().count_by_state(id).await?,
+            scope
+                .deliveries()
+                .list_for_stream(id, Some(DeliveryState::Dead), None, 500)
+                .await?,
+        ))
+    }
+    .await;
+    let Ok((receiver, c, dead)) = loaded else {
+        return unavailable();
+    };
+    page(
+        StatusCode::OK,
+        &StreamPage {
+            message: session
+                .remove_as::<String>("stream_message")
+                .and_then(Result::ok),
+            who,
+            active: "streams",
+            id: id.to_string(),
+            receiver: receiver.name,
+            method: method(&stream),
+            status: stream.status.as_str().to_owned(),
+            counts: counts(&c),
+            dead: dead
+                .into_iter()
+                .map(|d| Dead {
+                    id: d.id.to_string(),
+                    event: d.event_id.map(|e| e.to_string()).unwrap_or_default(),
+                    attempts: d.attempts,
+                    error: d.last_error.unwrap_or_default(),
+                    created_at: d.created_at.to_rfc3339(),
+                })
+                .collect(),
+        },
+    )
+}
+
+/// `POST /console/streams/{id}/redrive`: every dead delivery of the stream.
+pub async fn redrive(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !csrf_ok(&session, form.get("csrf")) {
+        return csrf_refused();
+    }
+    if !who.can_write {
+        return read_only();
+    }
+    let Ok(id) = id.parse::<StreamId>() else {
+        return no_such_stream();
+    };
+    let all = RedriveRequest {
+        delivery_ids: None,
+        from: None,
+        to: None,
+    };
+    match redrive_stream(&ctx, who.tenant, id, &all, format!("member:{}", who.member)).await {
+        Ok((back, _)) => {
+            let _ = session.insert(
+                "stream_message",
+                format!("{} dead deliveries redriven.", back.len()),
+            );
+            see_other(&format!("/console/streams/{id}"))
+        }
+        Err(e) if e.code() == sethub_http::ErrorCode::NotFound => no_such_stream(),
+        Err(_) => unavailable(),
+    }
+}
