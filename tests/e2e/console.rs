@@ -235,6 +235,23 @@ async fn a_tenant_invites_a_receiver_whose_portal_streams_get_a_published_event(
             .starts_with("portal-")
     );
     b.shot("portal-verification-requested").await.unwrap();
+    // Send a test event of the stream's type.
+    b.click_button("Send test event").await.unwrap();
+    b.wait_for_text("Test event sent").await.unwrap();
+    receiver.wait_for_count("/beta", 2, LONG).await.unwrap();
+    let test = &receiver.received("/beta")[1];
+    assert!(test.txn.as_deref().unwrap().starts_with("test-"));
+    assert_eq!(
+        test.event_types(),
+        vec![sethub_tests::setup::SESSION_REVOKED.to_owned()]
+    );
+    // The event types the tenant sends, with an example SET each.
+    b.driver
+        .goto(format!("{}/portal/events", w.hub.manage_url))
+        .await
+        .unwrap();
+    b.wait_for_text("Session Revoked").await.unwrap();
+    b.shot("portal-event-types").await.unwrap();
     // ... and a poll stream, which shows its endpoint.
     b.driver
         .goto(format!("{}/portal", w.hub.manage_url))
@@ -276,7 +293,7 @@ async fn a_tenant_invites_a_receiver_whose_portal_streams_get_a_published_event(
         .as_str()
         .unwrap()
         .to_owned();
-    receiver.wait_for_count("/beta", 2, LONG).await.unwrap();
+    receiver.wait_for_count("/beta", 3, LONG).await.unwrap();
     let got = receiver
         .received("/beta")
         .into_iter()

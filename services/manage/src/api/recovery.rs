@@ -42,7 +42,11 @@ pub(crate) fn actor(caller: &AdminKey) -> String {
 }
 
 /// Tells fan-out that deliveries of the stream are due, or wakes its long polls.
-async fn announce(ctx: &AppContext, tenant: TenantId, stream: &Stream) -> Result<(), ApiError> {
+pub(crate) async fn announce(
+    ctx: &AppContext,
+    tenant: TenantId,
+    stream: &Stream,
+) -> Result<(), ApiError> {
     match stream.delivery_method {
         DeliveryMethod::Poll => {
             sethub_app::streams::wake_pollers(ctx, tenant, stream.id).await;

@@ -8,6 +8,7 @@
 //! CSRF rules hold.
 
 mod decoder;
+mod events;
 pub(crate) mod join;
 mod streams;
 
@@ -46,6 +47,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/login", web::get().to(join::login_page))
             .route("/login", web::post().to(join::login))
             .route("/logout", web::post().to(join::logout))
+            .route("/events", web::get().to(events::list))
+            .route("/streams/{id}/test", web::post().to(events::send_test))
             .route("/decoder", web::get().to(decoder::form))
             .route("/decoder", web::post().to(decoder::decode))
             .route("/streams", web::post().to(streams::create))

@@ -68,6 +68,8 @@ struct StreamPage {
     who: Who,
     active: &'static str,
     message: Option<String>,
+    /// The event types a test event can be sent of: (URI, name).
+    test_types: Vec<(String, String)>,
     s: StreamRow,
     deliveries: Vec<DeliveryRow>,
     attempts: Vec<AttemptRow>,
@@ -315,6 +317,11 @@ pub async fn show(
             message: session
                 .remove_as::<String>("stream_message")
                 .and_then(Result::ok),
+            test_types: super::events::supported()
+                .into_iter()
+                .filter(|t| stream.events_delivered.iter().any(|e| e == t.uri))
+                .map(|t| (t.uri.to_owned(), t.name.to_owned()))
+                .collect(),
             s: row(&stream),
             deliveries: list
                 .into_iter()

@@ -1,0 +1,212 @@
+//! `/portal/events`: the event types the tenant sends, with their fields and an example SET
+//! each; and `POST /portal/streams/{id}/test`: a test SET of any type sent to a stream.
+
+use std::collections::HashMap;
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde_json::{Value, json};
+use sethub_app::AppContext;
+use sethub_domain::events::{self, EventType};
+use sethub_domain::subject::Subject;
+use sethub_domain::{DeliveryId, DeliveryMethod, StreamId, StreamStatus};
+use sethub_store::{DeliveryKind, DeliveryState, NewDelivery, StoreError};
+
+use super::{Who, not_found, who};
+use crate::web::{csrf_refused, page, see_other, unavailable};
+
+struct TypeView {
+    anchor: String,
+    uri: String,
+    name: String,
+    description: String,
+    deprecated: bool,
+    fields: Vec<(String, String, String, String)>,
+    example: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal_events.html")]
+struct EventsPage {
+    who: Who,
+    active: &'static str,
+    types: Vec<TypeView>,
+}
+
+/// The event types a stream may take (those the SSF metadata advertises).
+pub(crate) fn supported() -> Vec<&'static EventType> {
+    let uris = crate::ssf::streams::events_supported();
+    events::registry()
+        .iter()
+        .filter(|t| uris.iter().any(|u| u == t.uri))
+        .collect()
+}
+
+fn label(v: impl serde::Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        Ok(Value::Object(o)) => o
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// The claims of an example SET of `t` for this receiver.
+fn example_claims(issuer: &str, aud: &str, t: &EventType) -> Value {
+    json!({
+        "iss": issuer,
+        "aud": aud,
+        "jti": "3d0c3cf797584bd193bd0fb1bd4e7d30",
+        "iat": 1_700_000_000,
+        "txn": "evt_0194f0c3a1b27c6e9d1f2a3b4c5d6e7f",
+        "sub_id": {"format": "email", "email": "user@example.com"},
+        "events": { t.uri: t.example_payload() },
+    })
+}
+
+/// `GET /portal/events`.
+pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let issuer = sethub_app::admin::issuer(&ctx, &who.tenant.slug);
+    let aud = who.receiver_id.to_string();
+    let types = supported()
+        .into_iter()
+        .map(|t| TypeView {
+            anchor: t.uri.rsplit('/').next().unwrap_or(t.uri).to_owned(),
+            uri: t.uri.to_owned(),
+            name: t.name.to_owned(),
+            description: t.description.to_owned(),
+            deprecated: t.deprecated,
+            fields: t
+                .all_fields()
+                .map(|f| {
+                    (
+                        f.name.to_owned(),
+                        label(f.presence),
+                        label(f.kind),
+                        f.description.to_owned(),
+                    )
+                })
+                .collect(),
+            example: serde_json::to_string_pretty(&example_claims(&issuer, &aud, t))
+                .unwrap_or_default(),
+        })
+        .collect();
+    page(
+        StatusCode::OK,
+        &EventsPage {
+            who,
+            active: "events",
+            types,
+        },
+    )
+}
+
+/// `POST /portal/streams/{id}/test`: `event_type`. A SET with the type's example payload, a
+/// `txn` starting `test-`, signed by the tenant, delivered like any other (held while the
+/// stream is paused).
+pub async fn send_test(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !super::csrf_ok(&session, &form) {
+        return csrf_refused();
+    }
+    let Ok(id) = id.parse::<StreamId>() else {
+        return not_found();
+    };
+    let scope = ctx.store.scope(who.tenant.id);
+    let stream = match scope.streams().get_for_receiver(id, who.receiver_id).await {
+        Ok(s) => s,
+        Err(StoreError::NotFound) => return not_found(),
+        Err(_) => return unavailable(),
+    };
+    let uri = form.get("event_type").map_or("", String::as_str);
+    let message = match make_test(&ctx, &who, &stream, uri).await {
+        Ok(Some(jti)) => format!("Test event sent (jti {jti})."),
+        Ok(None) => "This stream does not take that event type; choose one of its types.".into(),
+        Err(()) => return unavailable(),
+    };
+    let _ = session.insert("stream_message", message);
+    see_other(&format!("/portal/streams/{id}"))
+}
+
+async fn make_test(
+    ctx: &AppContext,
+    who: &Who,
+    stream: &sethub_store::Stream,
+    uri: &str,
+) -> Result<Option<String>, ()> {
+    if stream.status == StreamStatus::Disabled || !stream.events_delivered.iter().any(|e| e == uri)
+    {
+        return Ok(None);
+    }
+    let Some(t) = events::registry().get(uri) else {
+        return Ok(None);
+    };
+    let key = sethub_app::keys::active_signing_key(ctx, who.tenant.id)
+        .await
+        .map_err(|_| ())?;
+    let issuer = sethub_app::admin::issuer(ctx, &who.tenant.slug);
+    let subject = Subject::parse(
+        &json!({"format": "email", "email": "test-user@example.com"}),
+        sethub_domain::subject::ParseMode::Receiving,
+    )
+    .map_err(|_| ())?;
+    let event = sethub_bus::AcceptedEvent {
+        event_id: sethub_domain::EventId::new(),
+        received_at: chrono::Utc::now(),
+        sub_id: Some(subject.to_json()),
+        events: [(uri.to_owned(), t.example_payload())]
+            .into_iter()
+            .collect(),
+        toe: None,
+        streams_version: None,
+        txn: Some(format!("test-{}", DeliveryId::new().as_uuid().simple())),
+    };
+    let picked = sethub_app::sets::delivered_events(&event, stream).ok_or(())?;
+    let signed = sethub_app::sets::event_set(&key, &issuer, stream, &event, &subject, picked)
+        .map_err(|_| ())?;
+    let state = match (stream.status, stream.delivery_method) {
+        (StreamStatus::Paused, _) => DeliveryState::Held,
+        (_, DeliveryMethod::Push) => DeliveryState::Pending,
+        (_, DeliveryMethod::Poll) => DeliveryState::Queued,
+    };
+    let new = NewDelivery {
+        id: DeliveryId::new(),
+        stream_id: stream.id,
+        event_id: None,
+        kind: DeliveryKind::Event,
+        jti: signed.jti.clone(),
+        set_token: signed.token,
+        state,
+        next_attempt_at: (state == DeliveryState::Pending).then(chrono::Utc::now),
+    };
+    ctx.store
+        .scope(who.tenant.id)
+        .deliveries()
+        .insert_many(&[new])
+        .await
+        .map_err(|_| ())?;
+    if state != DeliveryState::Held {
+        crate::api::recovery::announce(ctx, who.tenant.id, stream)
+            .await
+            .map_err(|_| ())?;
+    }
+    Ok(Some(signed.jti))
+}
