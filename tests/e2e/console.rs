@@ -313,6 +313,18 @@ async fn a_tenant_invites_a_receiver_whose_portal_streams_get_a_published_event(
     b.shot("console-event-log").await.unwrap();
     b.driver.goto(format!("{console}/dashboard")).await.unwrap();
     assert_eq!(code(&b, "streams").await, "2");
+    assert_eq!(code(&b, "events-24h").await, "1");
+    let delivered: u64 = code(&b, "delivered-24h").await.parse().unwrap();
+    assert!(
+        delivered >= 3,
+        "verification, test and event SETs: {delivered}"
+    );
+    assert_eq!(
+        code(&b, "poll-backlog").await,
+        "1",
+        "the poll stream's SET waits"
+    );
+    assert_eq!(code(&b, "success-rate").await, "100.0 %");
     b.shot("console-dashboard").await.unwrap();
 
     // A receiver of this tenant sees nothing of another tenant's streams.

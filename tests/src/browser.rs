@@ -69,6 +69,8 @@ impl Browser {
             }
         };
         let shots = shots_dir.join(test);
+        // This run's pages only.
+        let _ = std::fs::remove_dir_all(&shots);
         std::fs::create_dir_all(&shots)?;
         Ok(Self {
             driver,

@@ -24,6 +24,54 @@ struct DashboardPage {
     disabled: usize,
     receivers: usize,
     active_keys: usize,
+    chart_width: usize,
+    bars: Vec<Bar>,
+    events_24h: u64,
+    delivered_24h: u64,
+    success_rate: String,
+    poll_backlog: u64,
+    /// Streams that are disabled or hold dead letters: (id, label).
+    failing: Vec<(String, String)>,
+}
+
+/// One hour of the chart (SVG units; the chart is 100 high).
+struct Bar {
+    x: usize,
+    label: String,
+    events: u64,
+    delivered: u64,
+    ev_y: u64,
+    ev_h: u64,
+    dl_y: u64,
+    dl_h: u64,
+}
+
+fn bars(events: &[(i64, u64)], delivered: &[(i64, u64)], now_hour: i64) -> Vec<Bar> {
+    let at = |v: &[(i64, u64)], h: i64| v.iter().find(|(x, _)| *x == h).map_or(0, |(_, n)| *n);
+    let max = (now_hour - 23..=now_hour)
+        .flat_map(|h| [at(events, h), at(delivered, h)])
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    (now_hour - 23..=now_hour)
+        .enumerate()
+        .map(|(i, h)| {
+            let (e, d) = (at(events, h), at(delivered, h));
+            let scale = |n: u64| n * 100 / max;
+            Bar {
+                x: i * 20 + 2,
+                label: chrono::DateTime::from_timestamp(h * 3600, 0)
+                    .map(|t| t.format("%H:00 UTC").to_string())
+                    .unwrap_or_default(),
+                events: e,
+                delivered: d,
+                ev_y: 110 - scale(e),
+                ev_h: scale(e),
+                dl_y: 110 - scale(d),
+                dl_h: scale(d),
+            }
+        })
+        .collect()
 }
 
 pub async fn dashboard(
@@ -44,6 +92,26 @@ pub async fn dashboard(
         ))
     }
     .await;
+    let since = chrono::Utc::now() - chrono::Duration::hours(24);
+    let health = async {
+        let mut per_stream = Vec::new();
+        for st in &loaded.as_ref().map(|l| l.0.clone()).unwrap_or_default() {
+            per_stream.push((st.clone(), scope.deliveries().count_by_state(st.id).await?));
+        }
+        Ok::<_, sethub_store::StoreError>((
+            scope.events().count_by_hour(since).await?,
+            scope.deliveries().delivered_by_hour(since).await?,
+            per_stream,
+        ))
+    }
+    .await;
+    let Ok((events_h, delivered_h, per_stream)) = health else {
+        return error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sethub is unavailable",
+            "The database did not answer. Try again in a moment.",
+        );
+    };
     let (streams, receivers, keys) = match loaded {
         Ok(l) => l,
         Err(e) => {
@@ -60,6 +128,45 @@ pub async fn dashboard(
         .remove_as::<String>("first_key")
         .and_then(Result::ok);
     let count = |s: StreamStatus| streams.iter().filter(|x| x.status == s).count();
+    let total = |state: sethub_store::DeliveryState| -> u64 {
+        per_stream
+            .iter()
+            .flat_map(|(_, c)| c.iter())
+            .filter(|(s, _)| *s == state)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let (ok, dead) = (
+        total(sethub_store::DeliveryState::Delivered),
+        total(sethub_store::DeliveryState::Dead),
+    );
+    let success_rate = if ok + dead == 0 {
+        "no deliveries yet".to_owned()
+    } else {
+        format!("{:.1} %", ok as f64 * 100.0 / (ok + dead) as f64)
+    };
+    let poll_backlog = per_stream
+        .iter()
+        .filter(|(s, _)| s.delivery_method == sethub_domain::DeliveryMethod::Poll)
+        .flat_map(|(_, c)| c.iter())
+        .filter(|(s, _)| *s == sethub_store::DeliveryState::Queued)
+        .map(|(_, n)| n)
+        .sum();
+    let failing = per_stream
+        .iter()
+        .filter(|(s, c)| {
+            s.status == StreamStatus::Disabled
+                || c.iter()
+                    .any(|(st, n)| *st == sethub_store::DeliveryState::Dead && *n > 0)
+        })
+        .map(|(s, _)| {
+            (
+                s.id.to_string(),
+                s.description.clone().unwrap_or_else(|| s.id.to_string()),
+            )
+        })
+        .collect();
+    let now_hour = chrono::Utc::now().timestamp() / 3600;
     page(
         StatusCode::OK,
         &DashboardPage {
@@ -74,6 +181,13 @@ pub async fn dashboard(
             disabled: count(StreamStatus::Disabled),
             receivers: receivers.len(),
             active_keys: keys.iter().filter(|k| k.revoked_at.is_none()).count(),
+            chart_width: 24 * 20 + 4,
+            bars: bars(&events_h, &delivered_h, now_hour),
+            events_24h: events_h.iter().map(|(_, n)| n).sum(),
+            delivered_24h: delivered_h.iter().map(|(_, n)| n).sum(),
+            success_rate,
+            poll_backlog,
+            failing,
         },
     )
 }

@@ -459,4 +459,60 @@ impl<'a> Events<'a> {
         g.finish().await?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
+
+    /// Events received since `since`, counted per hour: (hour, as seconds since the epoch
+    /// divided by 3600; count), oldest first.
+    pub async fn count_by_hour(&self, since: DateTime<Utc>) -> Result<Vec<(i64, u64)>, StoreError> {
+        hourly(&self.ctx, "events", "received_at", None, since).await
+    }
+}
+
+/// Rows of `table` whose `column` is at or after `since` (and whose `state` is `state`, when
+/// given), counted per hour since the epoch.
+pub(crate) async fn hourly(
+    ctx: &crate::scope::Ctx<'_>,
+    table: &str,
+    column: &str,
+    state: Option<&str>,
+    since: DateTime<Utc>,
+) -> Result<Vec<(i64, u64)>, StoreError> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let g = ctx.begin().await?;
+    let backend = g.tx().get_database_backend();
+    let bucket = match backend {
+        DbBackend::Postgres => {
+            format!("CAST(FLOOR(EXTRACT(EPOCH FROM {column}) / 3600) AS BIGINT)")
+        }
+        _ => format!("CAST(strftime('%s', {column}) AS INTEGER) / 3600"),
+    };
+    let (p1, p2, p3) = match backend {
+        DbBackend::Postgres => ("$1", "$2", "$3"),
+        _ => ("?", "?", "?"),
+    };
+    let state_filter = if state.is_some() {
+        format!(" AND state = {p3}")
+    } else {
+        String::new()
+    };
+    let sql = format!(
+        "SELECT {bucket} AS h, COUNT(*) AS n FROM {table} \
+         WHERE tenant_id = {p1} AND {column} >= {p2}{state_filter} GROUP BY 1 ORDER BY 1"
+    );
+    let mut values: Vec<sea_orm::Value> = vec![ctx.tid().into(), micros(since).into()];
+    if let Some(s) = state {
+        values.push(s.into());
+    }
+    let rows = g
+        .tx()
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .db()?;
+    g.finish().await?;
+    rows.into_iter()
+        .map(|r| {
+            let h: i64 = r.try_get("", "h").db()?;
+            let n: i64 = r.try_get("", "n").db()?;
+            Ok((h, u64::try_from(n).unwrap_or(0)))
+        })
+        .collect()
 }

@@ -16,6 +16,7 @@ contract!(
     upstream_transmitters_are_unique_per_issuer_and_tenant,
     events_are_listed_by_time_and_id_range,
     a_poll_streams_dead_sets_are_redriven_to_the_queue,
+    events_and_deliveries_are_counted_per_hour,
 );
 
 async fn a_replay_stores_a_new_generation_beside_the_first_delivery(db: TestDb) {
@@ -242,4 +243,56 @@ async fn a_poll_streams_dead_sets_are_redriven_to_the_queue(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
+}
+
+async fn events_and_deliveries_are_counted_per_hour(db: TestDb) {
+    use sethub_store::{Change, Update};
+    let t = tenant(db.store(), "a").await;
+    let other = tenant(db.store(), "b").await;
+    let events = db.store().scope(t.id).events();
+    for _ in 0..3 {
+        events.insert(new_event(None)).await.unwrap();
+    }
+    db.store()
+        .scope(other.id)
+        .events()
+        .insert(new_event(None))
+        .await
+        .unwrap();
+    let since = Utc::now() - Duration::hours(2);
+    let hours = events.count_by_hour(since).await.unwrap();
+    assert_eq!(hours.iter().map(|(_, n)| n).sum::<u64>(), 3, "{hours:?}");
+    let now_hour = Utc::now().timestamp() / 3600;
+    assert!(
+        hours
+            .iter()
+            .all(|(h, _)| (now_hour - 2..=now_hour).contains(h)),
+        "{hours:?}"
+    );
+    assert!(
+        events
+            .count_by_hour(Utc::now() + Duration::hours(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Deliveries: only the delivered ones count.
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    let batch: Vec<_> = (0..3)
+        .map(|_| new(s, Some(EventId::new()), DeliveryState::Pending))
+        .collect();
+    d.insert_many(&batch).await.unwrap();
+    let delivered: Vec<Update> = batch[..2]
+        .iter()
+        .map(|x| Update {
+            id: x.id,
+            at: Utc::now(),
+            attempted: true,
+            change: Change::Delivered { status: 202 },
+        })
+        .collect();
+    d.apply(&delivered, &[]).await.unwrap();
+    let hours = d.delivered_by_hour(since).await.unwrap();
+    assert_eq!(hours.iter().map(|(_, n)| n).sum::<u64>(), 2, "{hours:?}");
 }

@@ -579,4 +579,19 @@ impl<'a> Deliveries<'a> {
         g.finish().await?;
         Ok(res.rows_affected)
     }
+
+    /// SETs delivered since `since`, counted per hour (as [`crate::Events::count_by_hour`]).
+    pub async fn delivered_by_hour(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        crate::repos::events::hourly(
+            &self.ctx,
+            "deliveries",
+            "delivered_at",
+            Some("delivered"),
+            since,
+        )
+        .await
+    }
 }
