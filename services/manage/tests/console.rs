@@ -1081,3 +1081,156 @@ async fn a_streams_dead_letters_are_listed_and_redriven_from_the_console_with_an
         .await;
     assert_eq!(p.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects() {
+    use base64::Engine as _;
+    let hub = Hub::postgres().await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    // Keep the receiver's first secret, from the invite page.
+    let csrf = owner.get("/console/receivers").await.csrf();
+    owner
+        .post("/console/receivers", &[("csrf", &csrf), ("name", "Gamma")])
+        .await;
+    let page = owner.get("/console/receivers").await;
+    let grab = |id: &str| {
+        let m = format!("id=\"{id}\">");
+        let at = page.html.find(&m).unwrap() + m.len();
+        page.html[at..at + page.html[at..].find('<').unwrap()].to_owned()
+    };
+    let (client_id, first_secret, link) = (
+        grab("client-id"),
+        grab("client-secret"),
+        grab("invite-link"),
+    );
+    let mut portal = browser(&hub).await;
+    let path = url::Url::parse(&link).unwrap().path().to_owned();
+    let join = portal.get(&path).await;
+    portal
+        .post(
+            &path,
+            &[
+                ("csrf", &join.csrf()),
+                ("email", "g@gamma.example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let token_status = |secret: String| {
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+        let req = TestRequest::post()
+            .uri(&format!("/t/{slug}/oauth/token"))
+            .insert_header(("Authorization", format!("Basic {basic}")))
+            .set_form([("grant_type", "client_credentials")]);
+        req
+    };
+    assert_eq!(
+        portal.send(token_status(first_secret.clone())).await.status,
+        StatusCode::OK
+    );
+    let page = portal.get("/portal/credentials").await;
+    assert!(page.html.contains(&client_id));
+    let p = portal
+        .post("/portal/credentials/rotate", &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let shown = portal.get("/portal/credentials").await;
+    let at = shown.html.find("id=\"client-secret\">").unwrap() + 19;
+    let new_secret = shown.html[at..at + shown.html[at..].find('<').unwrap()].to_owned();
+    assert_ne!(new_secret, first_secret);
+    assert_eq!(
+        portal.send(token_status(first_secret)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        portal.send(token_status(new_secret)).await.status,
+        StatusCode::OK
+    );
+
+    // Subjects: remove one, add it back, through the SSF handlers.
+    let revoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    let csrf = portal.get("/portal").await.csrf();
+    let p = portal
+        .post(
+            "/portal/streams",
+            &[("csrf", &csrf), ("method", "poll"), ("event", revoked)],
+        )
+        .await;
+    let stream = p.location.unwrap();
+    let id: sethub_domain::StreamId = stream.rsplit('/').next().unwrap().parse().unwrap();
+    let subjects = format!("{stream}/subjects");
+    portal
+        .post(
+            &subjects,
+            &[
+                ("csrf", &csrf),
+                ("email", "Bob@Example.com"),
+                ("action", "remove"),
+            ],
+        )
+        .await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = hub
+        .ctx
+        .store
+        .scope(tenant.id)
+        .streams()
+        .subjects(id)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].added);
+    let page = portal.get(&stream).await;
+    assert!(page.html.contains("no longer sent"), "{}", page.html);
+    portal
+        .post(
+            &subjects,
+            &[
+                ("csrf", &csrf),
+                ("email", "bob@example.com"),
+                ("action", "add"),
+            ],
+        )
+        .await;
+    let stored = hub
+        .ctx
+        .store
+        .scope(tenant.id)
+        .streams()
+        .subjects(id)
+        .await
+        .unwrap();
+    assert!(stored[0].added);
+    // A malformed subject is refused with the API's message, and changes nothing.
+    portal
+        .post(
+            &subjects,
+            &[
+                ("csrf", &csrf),
+                ("email", "not an email"),
+                ("action", "remove"),
+            ],
+        )
+        .await;
+    assert!(portal.get(&stream).await.html.contains("Not changed"));
+    assert_eq!(
+        hub.ctx
+            .store
+            .scope(tenant.id)
+            .streams()
+            .subjects(id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -292,6 +292,24 @@ pub async fn get_receiver(
         .map_err(not_found("receiver with this id"))
 }
 
+/// Rotates a receiver's client secret: the new one is returned (shown once), the old one
+/// stops working at once.
+pub async fn rotate_receiver_secret(
+    ctx: &AppContext,
+    tenant: TenantId,
+    receiver: ReceiverId,
+) -> Result<String, AdminError> {
+    let secret = secrets::random_token()?;
+    ctx.store
+        .scope(tenant)
+        .receivers()
+        .set_secret_hash(receiver, &sha256_hex(&secret))
+        .await
+        .map_err(not_found("receiver"))?;
+    tracing::info!(%tenant, %receiver, "receiver client secret rotated");
+    Ok(secret)
+}
+
 /// Creates an API key with these scopes (at least one).
 pub async fn create_api_key(
     ctx: &AppContext,

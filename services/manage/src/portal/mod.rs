@@ -7,6 +7,7 @@
 //! Its session cookie (`sethub_portal`, path `/portal`) is apart from the console's; the same
 //! CSRF rules hold.
 
+mod credentials;
 mod decoder;
 mod events;
 pub(crate) mod join;
@@ -48,6 +49,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/login", web::post().to(join::login))
             .route("/logout", web::post().to(join::logout))
             .route("/events", web::get().to(events::list))
+            .route("/credentials", web::get().to(credentials::show))
+            .route("/credentials/rotate", web::post().to(credentials::rotate))
+            .route("/streams/{id}/subjects", web::post().to(streams::subjects))
             .route("/streams/{id}/test", web::post().to(events::send_test))
             .route("/decoder", web::get().to(decoder::form))
             .route("/decoder", web::post().to(decoder::decode))

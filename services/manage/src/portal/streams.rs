@@ -68,6 +68,8 @@ struct StreamPage {
     who: Who,
     active: &'static str,
     message: Option<String>,
+    /// The stream's subjects: (subject, `removed` or `added`).
+    subjects: Vec<(String, &'static str)>,
     /// The event types a test event can be sent of: (URI, name).
     test_types: Vec<(String, String)>,
     s: StreamRow,
@@ -309,6 +311,9 @@ pub async fn show(
     let Ok((list, attempts)) = loaded else {
         return unavailable();
     };
+    let Ok(subjects) = scope.streams().subjects(id).await else {
+        return unavailable();
+    };
     page(
         StatusCode::OK,
         &StreamPage {
@@ -317,6 +322,15 @@ pub async fn show(
             message: session
                 .remove_as::<String>("stream_message")
                 .and_then(Result::ok),
+            subjects: subjects
+                .into_iter()
+                .map(|s| {
+                    (
+                        crate::web::subject_text(Some(&s.subject)),
+                        if s.added { "added" } else { "removed" },
+                    )
+                })
+                .collect(),
             test_types: super::events::supported()
                 .into_iter()
                 .filter(|t| stream.events_delivered.iter().any(|e| e == t.uri))
@@ -433,6 +447,53 @@ pub async fn verify(
             format!("Verification was requested a moment ago; try again in {secs} s.")
         }
         Err(e) => e.to_string(),
+    };
+    let _ = session.insert("stream_message", message);
+    see_other(&format!("/portal/streams/{id}"))
+}
+
+/// `POST /portal/streams/{id}/subjects`: `email`, `action` (`add`, `remove`), through the SSF
+/// subjects handlers.
+pub async fn subjects(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let v = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_owned())
+    };
+    if !csrf_ok(&session, v("csrf").as_ref()) {
+        return csrf_refused();
+    }
+    let Some(id) = parse_id(&id) else {
+        return not_found();
+    };
+    let email = v("email").unwrap_or_default();
+    let body = json!({
+        "stream_id": id.to_string(),
+        "subject": {"format": "email", "email": email},
+    });
+    let bytes = web::Bytes::from(body.to_string());
+    let rx = who.as_receiver();
+    let add = v("action").as_deref() == Some("add");
+    let result = if add {
+        crate::ssf::subjects::add(ctx.clone(), rx, bytes).await
+    } else {
+        crate::ssf::subjects::remove(ctx.clone(), rx, bytes).await
+    };
+    let message = match result {
+        Ok(_) if add => format!("{email} is sent again."),
+        Ok(_) => format!("{email} is no longer sent to this stream."),
+        Err(SsfError::NotFound) => return not_found(),
+        Err(e) => format!("Not changed: {e}"),
     };
     let _ = session.insert("stream_message", message);
     see_other(&format!("/portal/streams/{id}"))

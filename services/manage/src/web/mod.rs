@@ -7,6 +7,7 @@
 mod api_keys;
 mod dashboard;
 mod events;
+pub(crate) use events::subject_text;
 pub mod form;
 mod receivers;
 mod session;

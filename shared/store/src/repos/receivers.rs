@@ -116,4 +116,26 @@ impl<'a> Receivers<'a> {
         g.finish().await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
+
+    /// Replaces the hash of a receiver's client secret (a rotation: the old secret stops
+    /// working at once).
+    pub async fn set_secret_hash(&self, id: ReceiverId, hash: &str) -> Result<(), StoreError> {
+        let g = self.ctx.begin().await?;
+        let n = r::Entity::update_many()
+            .filter(r::Column::TenantId.eq(self.ctx.tid()))
+            .filter(r::Column::Id.eq(id.as_uuid()))
+            .col_expr(
+                r::Column::ClientSecretHash,
+                sea_orm::sea_query::Expr::value(hash),
+            )
+            .exec(g.tx())
+            .await
+            .db()?
+            .rows_affected;
+        g.finish().await?;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,77 @@
+//! `/portal/credentials`: the receiver's client id for the SSF API, and rotating its secret.
+
+use std::collections::HashMap;
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use sethub_app::AppContext;
+
+use super::{Who, who};
+use crate::web::{csrf_refused, page, see_other, unavailable};
+
+#[derive(Template)]
+#[template(path = "portal_credentials.html")]
+struct CredentialsPage {
+    who: Who,
+    active: &'static str,
+    client_id: String,
+    token_endpoint: String,
+    metadata_url: String,
+    new_secret: Option<String>,
+}
+
+/// `GET /portal/credentials`.
+pub async fn show(ctx: web::Data<AppContext>, req: HttpRequest, session: Session) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let Ok(r) = ctx
+        .store
+        .scope(who.tenant.id)
+        .receivers()
+        .get(who.receiver_id)
+        .await
+    else {
+        return unavailable();
+    };
+    let slug = who.tenant.slug.clone();
+    page(
+        StatusCode::OK,
+        &CredentialsPage {
+            who,
+            active: "credentials",
+            client_id: r.client_id,
+            token_endpoint: sethub_app::admin::token_endpoint(&ctx, &slug),
+            metadata_url: sethub_app::admin::metadata_url(&ctx, &slug),
+            new_secret: session
+                .remove_as::<String>("new_secret")
+                .and_then(Result::ok),
+        },
+    )
+}
+
+/// `POST /portal/credentials/rotate`.
+pub async fn rotate(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !super::csrf_ok(&session, &form) {
+        return csrf_refused();
+    }
+    match sethub_app::admin::rotate_receiver_secret(&ctx, who.tenant.id, who.receiver_id).await {
+        Ok(secret) => {
+            let _ = session.insert("new_secret", secret);
+            see_other("/portal/credentials")
+        }
+        Err(_) => unavailable(),
+    }
+}
