@@ -1120,11 +1120,10 @@ async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects()
     let token_status = |secret: String| {
         let basic =
             base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
-        let req = TestRequest::post()
+        TestRequest::post()
             .uri(&format!("/t/{slug}/oauth/token"))
             .insert_header(("Authorization", format!("Basic {basic}")))
-            .set_form([("grant_type", "client_credentials")]);
-        req
+            .set_form([("grant_type", "client_credentials")])
     };
     assert_eq!(
         portal.send(token_status(first_secret.clone())).await.status,
