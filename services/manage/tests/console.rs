@@ -1233,3 +1233,89 @@ async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects()
         1
     );
 }
+
+#[tokio::test]
+async fn upstream_transmitters_are_registered_and_removed_from_the_console_with_the_apis_rules() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let page = b.get("/console/upstreams").await;
+    assert!(page.html.contains(&format!("/t/{slug}/sets")));
+    let csrf = page.csrf();
+    let key = sethub_jose::SigningKey::generate(sethub_jose::Alg::Es256).unwrap();
+    let jwks = serde_json::json!({ "keys": [key.public_jwk().to_json()] }).to_string();
+    for (form, field) in [
+        (
+            vec![("issuer", ""), ("audience", "a"), ("jwks", jwks.as_str())],
+            "issuer",
+        ),
+        (
+            vec![("issuer", "https://idp.example"), ("audience", "a")],
+            "jwks_url",
+        ),
+        (
+            vec![
+                ("issuer", "https://idp.example"),
+                ("audience", "a"),
+                ("jwks", "{nope"),
+            ],
+            "jwks",
+        ),
+        (
+            vec![
+                ("issuer", "https://idp.example"),
+                ("audience", "a"),
+                ("jwks_url", "https://idp.example/jwks"),
+                ("jwks", jwks.as_str()),
+            ],
+            "jwks",
+        ),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let p = b.post("/console/upstreams", &form).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{field}");
+        assert!(p.error(field).is_some(), "{field}: {}", p.html);
+    }
+    let good = [
+        ("csrf", csrf.as_str()),
+        ("issuer", "https://idp.example"),
+        ("audience", "https://hub.example"),
+        ("jwks", jwks.as_str()),
+    ];
+    assert_eq!(
+        b.post("/console/upstreams", &good).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let again = b.post("/console/upstreams", &good).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(
+        again
+            .error("issuer")
+            .unwrap()
+            .contains("registered already")
+    );
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let scope = hub.ctx.store.scope(tenant.id);
+    let ups = scope.upstreams().list().await.unwrap();
+    assert_eq!(ups.len(), 1);
+    let p = b
+        .post(
+            &format!("/console/upstreams/{}/delete", ups[0].id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(scope.upstreams().list().await.unwrap().is_empty());
+    let log = scope.audit().list(None, None, 10).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, vec!["upstream.delete", "upstream.create"]);
+    assert!(log.iter().all(|e| e.actor.starts_with("member:")));
+}

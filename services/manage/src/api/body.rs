@@ -24,6 +24,15 @@ pub trait FromFields: Sized {
 pub struct Fields(Map<String, Value>);
 
 impl Fields {
+    /// Parses `T` from these members (a web form's, say), refusing any left over: the rules
+    /// and messages of the JSON API.
+    pub fn parse<T: FromFields>(map: Map<String, Value>) -> Result<T, ApiError> {
+        let mut f = Fields(map);
+        let t = T::from_fields(&mut f)?;
+        f.finish()?;
+        Ok(t)
+    }
+
     /// The member `name`, if present and not `null`, as a `T` (400 naming it otherwise).
     pub fn optional<T: DeserializeOwned>(&mut self, name: &str) -> Result<Option<T>, ApiError> {
         match self.0.remove(name) {

@@ -141,18 +141,24 @@ pub async fn create_upstream(
     body: JsonBody<UpstreamRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = context(&req)?;
-    let r = body.0;
+    let up = register(&ctx, caller.tenant, body.0, actor(&caller)).await?;
+    Ok(no_store(StatusCode::CREATED).json(UpstreamView::from(up)))
+}
+
+/// Registers a transmitter and records who did, in one transaction (the REST API and the
+/// console).
+pub async fn register(
+    ctx: &sethub_app::AppContext,
+    tenant: sethub_domain::TenantId,
+    r: UpstreamRequest,
+    actor: String,
+) -> Result<Upstream, ApiError> {
     if let Some(url) = &r.jwks_url {
-        sethub_app::streams::egress_policy(&ctx)
+        sethub_app::streams::egress_policy(ctx)
             .check_url(url)
             .map_err(|e| ApiError::invalid("jwks_url", e.to_string()))?;
     }
-    let tx = ctx
-        .store
-        .scope(caller.tenant)
-        .begin()
-        .await
-        .map_err(store_error)?;
+    let tx = ctx.store.scope(tenant).begin().await.map_err(store_error)?;
     let up = tx
         .upstreams()
         .create(NewUpstream {
@@ -172,7 +178,7 @@ pub async fn create_upstream(
         })?;
     tx.audit()
         .record(NewAuditEntry {
-            actor: actor(&caller),
+            actor,
             action: "upstream.create".into(),
             target: Some(up.id.to_string()),
             details: json!({ "issuer": up.issuer, "audience": up.audience,
@@ -181,7 +187,29 @@ pub async fn create_upstream(
         .await
         .map_err(store_error)?;
     tx.commit().await.map_err(store_error)?;
-    Ok(no_store(StatusCode::CREATED).json(UpstreamView::from(up)))
+    Ok(up)
+}
+
+/// Removes a transmitter and records who did, in one transaction.
+pub async fn remove(
+    ctx: &sethub_app::AppContext,
+    tenant: sethub_domain::TenantId,
+    id: UpstreamId,
+    actor: String,
+) -> Result<(), ApiError> {
+    let tx = ctx.store.scope(tenant).begin().await.map_err(store_error)?;
+    let up = tx.upstreams().get(id).await.map_err(store_error)?;
+    tx.upstreams().delete(id).await.map_err(store_error)?;
+    tx.audit()
+        .record(NewAuditEntry {
+            actor,
+            action: "upstream.delete".into(),
+            target: Some(id.to_string()),
+            details: json!({ "issuer": up.issuer }),
+        })
+        .await
+        .map_err(store_error)?;
+    tx.commit().await.map_err(store_error)
 }
 
 /// The tenant's upstream transmitters, oldest first.
@@ -230,23 +258,6 @@ pub async fn delete_upstream(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = context(&req)?;
     let id = parse_id(&id)?;
-    let tx = ctx
-        .store
-        .scope(caller.tenant)
-        .begin()
-        .await
-        .map_err(store_error)?;
-    let up = tx.upstreams().get(id).await.map_err(store_error)?;
-    tx.upstreams().delete(id).await.map_err(store_error)?;
-    tx.audit()
-        .record(NewAuditEntry {
-            actor: actor(&caller),
-            action: "upstream.delete".into(),
-            target: Some(id.to_string()),
-            details: json!({ "issuer": up.issuer }),
-        })
-        .await
-        .map_err(store_error)?;
-    tx.commit().await.map_err(store_error)?;
+    remove(&ctx, caller.tenant, id, actor(&caller)).await?;
     Ok(no_store(StatusCode::NO_CONTENT).finish())
 }

@@ -16,6 +16,7 @@ mod signing_keys;
 mod sso;
 mod streams;
 mod team;
+mod upstreams;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{CookieContentSecurity, PersistentSession};
@@ -109,6 +110,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/streams/{id}/redrive", web::post().to(streams::redrive))
             .route("/receivers", web::get().to(receivers::list))
             .route("/receivers", web::post().to(receivers::invite))
+            .route("/upstreams", web::get().to(upstreams::list))
+            .route("/upstreams", web::post().to(upstreams::create))
+            .route("/upstreams/{id}/delete", web::post().to(upstreams::delete))
             .route("/signing-keys", web::get().to(signing_keys::list))
             .route("/signing-keys/rotate", web::post().to(signing_keys::rotate))
             .route("/settings", web::get().to(sso::settings))

@@ -1,0 +1,195 @@
+//! `/console/upstreams`: the tenant's upstream SET transmitters; register one (the tenant
+//! API's rules and messages, beside the fields) or remove one (both audited).
+
+use std::collections::HashMap;
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde_json::{Map, Value};
+use sethub_app::AppContext;
+use sethub_domain::UpstreamId;
+
+use super::form::Field;
+use super::session::{Who, csrf_ok, csrf_refused, read_only, who};
+use super::{error_page, page, see_other, unavailable};
+use crate::api::body::Fields;
+use crate::api::upstreams::{UpstreamRequest, register, remove};
+
+struct Row {
+    id: String,
+    issuer: String,
+    audience: String,
+    keys: String,
+}
+
+#[derive(Template)]
+#[template(path = "upstreams.html")]
+struct UpstreamsPage {
+    who: Who,
+    active: &'static str,
+    sets_url: String,
+    upstreams: Vec<Row>,
+    fields: Vec<Field>,
+    jwks: String,
+    jwks_error: Option<String>,
+    message: Option<String>,
+}
+
+fn fields(form: &HashMap<String, String>) -> Vec<Field> {
+    let v = |k: &str| form.get(k).map_or("", String::as_str);
+    vec![
+        Field::new("issuer", "Issuer (iss of its SETs)", "text").value(v("issuer")),
+        Field::new("audience", "Audience its SETs name (aud)", "text").value(v("audience")),
+        Field::new("jwks_url", "JWKS URL", "text")
+            .hint("Where its keys are published; or give them inline below.")
+            .value(v("jwks_url")),
+    ]
+}
+
+async fn render(
+    ctx: &AppContext,
+    who: Who,
+    status: StatusCode,
+    form: &HashMap<String, String>,
+    error: Option<(String, String)>,
+) -> HttpResponse {
+    let Ok(list) = ctx.store.scope(who.tenant).upstreams().list().await else {
+        return unavailable();
+    };
+    let mut f = fields(form);
+    let (mut jwks_error, mut message) = (None, None);
+    if let Some((field, detail)) = error {
+        match f.iter_mut().find(|x| x.name == field) {
+            Some(x) => x.error = Some(detail),
+            None if field == "jwks" => jwks_error = Some(detail),
+            None => message = Some(detail),
+        }
+    }
+    page(
+        status,
+        &UpstreamsPage {
+            sets_url: ctx.url(&format!("/t/{}/sets", who.slug)),
+            who,
+            active: "upstreams",
+            upstreams: list
+                .into_iter()
+                .map(|u| Row {
+                    id: u.id.to_string(),
+                    issuer: u.issuer,
+                    audience: u.audience,
+                    keys: u.jwks_url.unwrap_or_else(|| "inline JWKS".into()),
+                })
+                .collect(),
+            fields: f,
+            jwks: form.get("jwks").cloned().unwrap_or_default(),
+            jwks_error,
+            message,
+        },
+    )
+}
+
+/// `GET /console/upstreams`.
+pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
+    match who(&ctx, &req).await {
+        Ok(w) => render(&ctx, w, StatusCode::OK, &HashMap::new(), None).await,
+        Err(answer) => answer,
+    }
+}
+
+/// `POST /console/upstreams`: `issuer`, `audience`, `jwks_url` or `jwks`.
+pub async fn create(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !csrf_ok(&session, form.get("csrf")) {
+        return csrf_refused();
+    }
+    if !who.can_write {
+        return read_only();
+    }
+    // The form as the JSON API's body: empty fields are absent; the JWKS is JSON text.
+    let mut body = Map::new();
+    for k in ["issuer", "audience", "jwks_url"] {
+        if let Some(v) = form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            body.insert(k.into(), Value::from(v));
+        }
+    }
+    for k in ["issuer", "audience"] {
+        body.entry(k).or_insert_with(|| Value::from(""));
+    }
+    if let Some(j) = form.get("jwks").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        match serde_json::from_str::<Value>(j) {
+            Ok(v) => {
+                body.insert("jwks".into(), v);
+            }
+            Err(e) => {
+                let err = Some(("jwks".to_owned(), format!("not JSON: {e}")));
+                return render(&ctx, who, StatusCode::BAD_REQUEST, &form, err).await;
+            }
+        }
+    }
+    let parsed = Fields::parse::<UpstreamRequest>(body);
+    let result = match parsed {
+        Ok(r) => register(&ctx, who.tenant, r, format!("member:{}", who.member)).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => see_other("/console/upstreams"),
+        Err(e) if e.code().status().is_client_error() => {
+            let field = e.field().unwrap_or("").to_owned();
+            let detail = e.detail().to_owned();
+            render(
+                &ctx,
+                who,
+                StatusCode::BAD_REQUEST,
+                &form,
+                Some((field, detail)),
+            )
+            .await
+        }
+        Err(_) => unavailable(),
+    }
+}
+
+/// `POST /console/upstreams/{id}/delete`.
+pub async fn delete(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !csrf_ok(&session, form.get("csrf")) {
+        return csrf_refused();
+    }
+    if !who.can_write {
+        return read_only();
+    }
+    let missing = || {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "No such transmitter",
+            "It is not registered.",
+        )
+    };
+    let Ok(id) = id.parse::<UpstreamId>() else {
+        return missing();
+    };
+    match remove(&ctx, who.tenant, id, format!("member:{}", who.member)).await {
+        Ok(()) => see_other("/console/upstreams"),
+        Err(e) if e.code() == sethub_http::ErrorCode::NotFound => missing(),
+        Err(_) => unavailable(),
+    }
+}
