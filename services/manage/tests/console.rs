@@ -1319,3 +1319,74 @@ async fn upstream_transmitters_are_registered_and_removed_from_the_console_with_
     assert_eq!(actions, vec!["upstream.delete", "upstream.create"]);
     assert!(log.iter().all(|e| e.actor.starts_with("member:")));
 }
+
+#[tokio::test]
+async fn the_retry_schedule_form_checks_each_number_by_the_apis_rules_and_saves() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let page = b.get("/console/settings").await;
+    assert!(page.html.contains("/console/sso/callback"));
+    let csrf = page.csrf();
+    let form = |initial: &'static str, factor: &'static str| {
+        vec![
+            ("initial_secs", initial),
+            ("factor", factor),
+            ("max_delay_secs", "60"),
+            ("max_age_secs", "3600"),
+            ("jitter", "0.1"),
+        ]
+    };
+    for (fields, bad) in [
+        (form("abc", "2"), "initial_secs"),
+        (form("1", "11"), "factor"),
+    ] {
+        let mut fields = fields;
+        fields.push(("csrf", &csrf));
+        let p = b.post("/console/settings/retry", &fields).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(p.error(bad).is_some(), "{bad}: {}", p.html);
+        assert!(
+            p.html.contains("value=\"abc\"") || bad != "initial_secs",
+            "kept"
+        );
+    }
+    let stored = || async {
+        hub.ctx
+            .store
+            .tenants()
+            .get(tenant.id)
+            .await
+            .unwrap()
+            .delivery_settings
+    };
+    assert!(stored().await.is_none(), "nothing saved");
+    let mut fields = form("2", "3");
+    fields.push(("csrf", &csrf));
+    assert_eq!(
+        b.post("/console/settings/retry", &fields).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(stored().await.unwrap()["retry"]["initial_secs"], 2.0);
+    let empty = [
+        ("csrf", csrf.as_str()),
+        ("initial_secs", ""),
+        ("factor", ""),
+        ("max_delay_secs", ""),
+        ("max_age_secs", ""),
+        ("jitter", ""),
+    ];
+    assert_eq!(
+        b.post("/console/settings/retry", &empty).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(stored().await.is_none(), "cleared: the operator's defaults");
+}

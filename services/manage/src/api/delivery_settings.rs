@@ -59,7 +59,7 @@ impl FromFields for SettingsBody {
     }
 }
 
-fn stored(s: &DeliverySettings) -> Option<serde_json::Value> {
+pub(crate) fn stored(s: &DeliverySettings) -> Option<serde_json::Value> {
     (s != &DeliverySettings::default()).then(|| serde_json::to_value(s).unwrap_or_default())
 }
 

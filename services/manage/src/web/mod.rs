@@ -117,6 +117,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/signing-keys/rotate", web::post().to(signing_keys::rotate))
             .route("/settings", web::get().to(sso::settings))
             .route("/settings/sso", web::post().to(sso::save))
+            .route("/settings/retry", web::post().to(sso::save_retry))
             .route("/sso/start", web::post().to(sso::start))
             .route("/sso/callback", web::get().to(sso::callback))
             .route("/team", web::get().to(team::list))

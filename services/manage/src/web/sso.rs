@@ -26,6 +26,36 @@ struct SettingsPage {
     issuer: String,
     fields: Vec<Field>,
     message: Option<String>,
+    retry_fields: Vec<Field>,
+    retry_message: Option<String>,
+    retry_summary: String,
+}
+
+const RETRY: [(&str, &str); 5] = [
+    ("initial_secs", "First wait (seconds)"),
+    ("factor", "Factor"),
+    ("max_delay_secs", "Maximum delay (seconds)"),
+    ("max_age_secs", "Give up after (seconds)"),
+    ("jitter", "Jitter (0 to 1)"),
+];
+
+/// The retry form, filled from the stored schedule or what was typed.
+fn retry_fields(values: &HashMap<String, String>) -> Vec<Field> {
+    RETRY
+        .iter()
+        .map(|(name, label)| {
+            Field::new(name, label, "text").value(values.get(*name).map_or("", String::as_str))
+        })
+        .collect()
+}
+
+/// The stored retry schedule as form values.
+fn stored_retry(settings: Option<&serde_json::Value>) -> HashMap<String, String> {
+    settings
+        .and_then(|s| s.get("retry"))
+        .and_then(serde_json::Value::as_object)
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+        .unwrap_or_default()
 }
 
 fn redirect_uri(ctx: &AppContext) -> String {
@@ -52,6 +82,10 @@ pub async fn settings(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpRespo
     let Ok(current) = ctx.store.scope(who.tenant).members().sso().await else {
         return unavailable();
     };
+    let Ok(tenant) = ctx.store.tenants().get(who.tenant).await else {
+        return unavailable();
+    };
+    let retry = stored_retry(tenant.delivery_settings.as_ref());
     let (issuer, client_id) = current.map(|c| (c.issuer, c.client_id)).unwrap_or_default();
     page(
         StatusCode::OK,
@@ -62,6 +96,115 @@ pub async fn settings(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpRespo
             fields: fields(&issuer, &client_id),
             issuer,
             message: None,
+            retry_summary: if retry.is_empty() {
+                "The operator's default schedule.".into()
+            } else {
+                RETRY
+                    .iter()
+                    .map(|(k, label)| {
+                        format!("{label}: {}", retry.get(*k).map_or("-", String::as_str))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            },
+            retry_fields: retry_fields(&retry),
+            retry_message: None,
+        },
+    )
+}
+
+/// `POST /console/settings/retry`: the five numbers of a retry schedule (all empty: the
+/// operator's defaults), checked by the tenant API's rules.
+pub async fn save_retry(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !csrf_ok(&session, form.get("csrf")) {
+        return csrf_refused();
+    }
+    if !who.can_write {
+        return read_only();
+    }
+    let typed: HashMap<String, String> = RETRY
+        .iter()
+        .filter_map(|(k, _)| form.get(*k).map(|v| ((*k).to_owned(), v.trim().to_owned())))
+        .collect();
+    let all_empty = typed.values().all(String::is_empty);
+    let mut body = serde_json::Map::new();
+    if !all_empty {
+        let mut retry = serde_json::Map::new();
+        let mut fields = retry_fields(&typed);
+        for (k, _) in RETRY {
+            let raw = typed.get(k).map_or("", String::as_str);
+            match raw.parse::<f64>() {
+                Ok(n) if n.is_finite() => {
+                    retry.insert(k.to_owned(), serde_json::Value::from(n));
+                }
+                _ => {
+                    if let Some(f) = fields.iter_mut().find(|f| f.name == k) {
+                        f.error = Some("enter a number".into());
+                    }
+                }
+            }
+        }
+        if fields.iter().any(|f| f.error.is_some()) {
+            return retry_refused(&ctx, who, fields).await;
+        }
+        body.insert("retry".into(), serde_json::Value::Object(retry));
+    }
+    let parsed =
+        crate::api::body::Fields::parse::<crate::api::delivery_settings::SettingsBody>(body);
+    let settings = match parsed {
+        Ok(s) => s.0,
+        Err(e) => {
+            let mut fields = retry_fields(&typed);
+            let field = e
+                .field()
+                .unwrap_or("")
+                .trim_start_matches("retry.")
+                .to_owned();
+            match fields.iter_mut().find(|f| f.name == field) {
+                Some(f) => f.error = Some(e.detail().to_owned()),
+                None => fields[0].error = Some(e.detail().to_owned()),
+            }
+            return retry_refused(&ctx, who, fields).await;
+        }
+    };
+    if ctx
+        .store
+        .tenants()
+        .set_delivery_settings(who.tenant, crate::api::delivery_settings::stored(&settings))
+        .await
+        .is_err()
+    {
+        return unavailable();
+    }
+    see_other("/console/settings")
+}
+
+async fn retry_refused(ctx: &AppContext, who: Who, retry_fields: Vec<Field>) -> HttpResponse {
+    let Ok(current) = ctx.store.scope(who.tenant).members().sso().await else {
+        return unavailable();
+    };
+    let (issuer, client_id) = current.map(|c| (c.issuer, c.client_id)).unwrap_or_default();
+    page(
+        StatusCode::BAD_REQUEST,
+        &SettingsPage {
+            who,
+            active: "settings",
+            redirect_uri: redirect_uri(ctx),
+            fields: fields(&issuer, &client_id),
+            issuer,
+            message: None,
+            retry_fields,
+            retry_message: Some("The retry schedule was not saved; see the fields below.".into()),
+            retry_summary: String::new(),
         },
     )
 }
@@ -104,6 +247,9 @@ pub async fn save(
                 issuer: String::new(),
                 fields: f,
                 message: None,
+                retry_fields: retry_fields(&HashMap::new()),
+                retry_message: None,
+                retry_summary: String::new(),
             },
         );
     }
