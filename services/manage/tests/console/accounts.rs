@@ -1,0 +1,405 @@
+//! Sign-up, sign-in, CSRF, API keys and roles.
+
+use actix_web::http::StatusCode;
+use sethub_store::{NewMember, Role};
+
+use crate::api_support::{Hub, unique};
+use crate::support::*;
+
+#[tokio::test]
+async fn the_sign_up_form_puts_each_error_beside_its_field_keeps_the_input_and_creates_nothing() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let csrf = b.get("/console/signup").await.csrf();
+    let taken = hub.tenant("taken").await;
+    for (form, field, says) in [
+        (
+            [
+                ("organisation", ""),
+                ("slug", "ok-slug-1"),
+                ("email", "a@b.co"),
+                ("password", PASSWORD),
+            ],
+            "organisation",
+            "",
+        ),
+        (
+            [
+                ("organisation", "Acme"),
+                ("slug", "Not A Slug"),
+                ("email", "a@b.co"),
+                ("password", PASSWORD),
+            ],
+            "slug",
+            "",
+        ),
+        (
+            [
+                ("organisation", "Acme"),
+                ("slug", "ok-slug-2"),
+                ("email", "not-an-email"),
+                ("password", PASSWORD),
+            ],
+            "email",
+            "name@example.com",
+        ),
+        (
+            [
+                ("organisation", "Acme"),
+                ("slug", "ok-slug-3"),
+                ("email", "a@b.co"),
+                ("password", "short"),
+            ],
+            "password",
+            "at least 12",
+        ),
+        (
+            [
+                ("organisation", "Acme"),
+                ("slug", taken.slug.as_str()),
+                ("email", "a@b.co"),
+                ("password", PASSWORD),
+            ],
+            "slug",
+            "taken",
+        ),
+    ] {
+        let mut fields: Vec<(&str, &str)> = form.to_vec();
+        fields.push(("csrf", &csrf));
+        let p = b.post("/console/signup", &fields).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{field}");
+        let error = p
+            .error(field)
+            .unwrap_or_else(|| panic!("no error beside {field}: {}", p.html));
+        assert!(error.contains(says), "{field}: {error}");
+        // What was typed is kept (never the password).
+        let email = form[2].1;
+        assert!(p.html.contains(&format!("value=\"{email}\"")), "{field}");
+        assert!(!p.html.contains(PASSWORD));
+        // Nothing was created.
+        let slug = form[1].1;
+        if slug != taken.slug {
+            assert!(
+                hub.ctx
+                    .store
+                    .tenants()
+                    .find_by_slug(slug)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    }
+    // Still signed out.
+    assert_eq!(
+        b.get("/console/dashboard").await.location.as_deref(),
+        Some("/console/login")
+    );
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_csrf_token_are_refused_and_change_nothing() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    // No session at all.
+    let slug = unique("csrf");
+    let p = b
+        .post(
+            "/console/signup",
+            &[
+                ("csrf", "forged"),
+                ("organisation", "A"),
+                ("slug", &slug),
+                ("email", "a@b.co"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(p.html.contains("nothing was changed"));
+    assert!(
+        hub.ctx
+            .store
+            .tenants()
+            .find_by_slug(&slug)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Signed in, a forged token: no key is created, none revoked, no sign-out.
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let keys = || async {
+        sethub_app::admin::list_api_keys(&hub.ctx, tenant.id)
+            .await
+            .unwrap()
+    };
+    let before = keys().await;
+    let p = b
+        .post(
+            "/console/api-keys",
+            &[("csrf", "forged"), ("name", "x"), ("scope_publish", "on")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let first = before[0].id.to_string();
+    let p = b
+        .post(
+            &format!("/console/api-keys/{first}/revoke"),
+            &[("csrf", "")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = b.post("/console/logout", &[]).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert_eq!(keys().await, before);
+    assert_eq!(b.get("/console/dashboard").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn api_keys_are_created_shown_once_and_revoked_and_their_form_is_validated() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    sign_up(&mut b, "ann@example.com").await;
+    // The first key was shown once.
+    assert!(
+        !b.get("/console/dashboard")
+            .await
+            .html
+            .contains("id=\"new-key\"")
+    );
+    let page = b.get("/console/api-keys").await;
+    let csrf = page.csrf();
+    for (form, field) in [
+        (vec![("name", ""), ("scope_publish", "on")], "name"),
+        (vec![("name", "publisher")], "scopes"),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let p = b.post("/console/api-keys", &form).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{field}");
+        assert!(p.error(field).is_some(), "{field}: {}", p.html);
+    }
+    let p = b
+        .post(
+            "/console/api-keys",
+            &[
+                ("csrf", &csrf),
+                ("name", "publisher"),
+                ("scope_publish", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let listed = b.get("/console/api-keys").await;
+    assert!(
+        listed.html.contains("id=\"new-key\">sh_"),
+        "the new key is shown"
+    );
+    assert!(listed.html.contains("publisher"));
+    assert!(
+        !b.get("/console/api-keys")
+            .await
+            .html
+            .contains("id=\"new-key\""),
+        "once"
+    );
+    // Revoke it: it shows as revoked, and the key no longer authenticates.
+    let at = listed.html.find("id=\"new-key\">").unwrap() + 13;
+    let secret = listed.html[at..at + listed.html[at..].find('<').unwrap()].to_owned();
+    let (_, key) = sethub_app::admin::authenticate_api_key(&hub.ctx, &secret)
+        .await
+        .unwrap();
+    let p = b
+        .post(
+            &format!("/console/api-keys/{}/revoke", key.id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(b.get("/console/api-keys").await.html.contains("revoked"));
+    assert!(
+        sethub_app::admin::authenticate_api_key(&hub.ctx, &secret)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_sees_the_keys_but_the_server_refuses_its_changes() {
+    let hub = Hub::postgres().await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "owner@example.com").await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    hub.ctx
+        .store
+        .scope(tenant.id)
+        .members()
+        .create(NewMember {
+            email: "viewer@example.com".into(),
+            password_hash: Some(sethub_app::console::hash_password(PASSWORD).unwrap()),
+            role: Role::Viewer,
+            receiver_id: None,
+        })
+        .await
+        .unwrap();
+    let mut viewer = browser(&hub).await;
+    let csrf = viewer.get("/console/login").await.csrf();
+    let p = viewer
+        .post(
+            "/console/login",
+            &[
+                ("csrf", &csrf),
+                ("slug", &slug),
+                ("email", "Viewer@Example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    let page = viewer.get("/console/api-keys").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.html.contains(">Revoke<"),
+        "no revoke button for a viewer"
+    );
+    let keys = sethub_app::admin::list_api_keys(&hub.ctx, tenant.id)
+        .await
+        .unwrap();
+    let csrf = page.csrf();
+    let p = viewer
+        .post(
+            &format!("/console/api-keys/{}/revoke", keys[0].id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let p = viewer
+        .post(
+            "/console/api-keys",
+            &[("csrf", &csrf), ("name", "mine"), ("scope_admin", "on")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        sethub_app::admin::list_api_keys(&hub.ctx, tenant.id)
+            .await
+            .unwrap(),
+        keys
+    );
+}
+
+#[tokio::test]
+async fn sign_in_refuses_wrong_credentials_alike_and_limits_attempts() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let csrf = b.get("/console/dashboard").await.csrf();
+    assert_eq!(
+        b.post("/console/logout", &[("csrf", &csrf)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        b.get("/console/dashboard").await.location.as_deref(),
+        Some("/console/login")
+    );
+    let csrf = b.get("/console/login").await.csrf();
+    let mut wrong = Vec::new();
+    for (s, e, p) in [
+        (slug.as_str(), "ann@example.com", "wrong password!!"),
+        (slug.as_str(), "bob@example.com", PASSWORD),
+        ("no-such-org", "ann@example.com", PASSWORD),
+    ] {
+        let page = b
+            .post(
+                "/console/login",
+                &[("csrf", &csrf), ("slug", s), ("email", e), ("password", p)],
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+        assert!(!page.html.contains(p), "the password is not echoed");
+        wrong.push(
+            page.html
+                .split("role=\"alert\">")
+                .nth(1)
+                .unwrap()
+                .split('<')
+                .next()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert!(
+        wrong.iter().all(|w| w == &wrong[0]),
+        "one answer for all: {wrong:?}"
+    );
+    // Ten attempts in a row for one account are let through, then it waits.
+    let mut last = StatusCode::OK;
+    for _ in 0..12 {
+        last = b
+            .post(
+                "/console/login",
+                &[
+                    ("csrf", &csrf),
+                    ("slug", &slug),
+                    ("email", "ann@example.com"),
+                    ("password", "wrong password!!"),
+                ],
+            )
+            .await
+            .status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    // Another account of the organisation is not held up.
+    let page = b
+        .post(
+            "/console/login",
+            &[
+                ("csrf", &csrf),
+                ("slug", &slug),
+                ("email", "zed@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_member_of_one_tenant_cannot_touch_another_tenants_keys() {
+    let hub = Hub::postgres().await;
+    let other = hub.tenant("other").await;
+    let (_, theirs) = sethub_app::admin::authenticate_api_key(&hub.ctx, &other.api_key)
+        .await
+        .unwrap();
+    let mut b = browser(&hub).await;
+    sign_up(&mut b, "ann@example.com").await;
+    let page = b.get("/console/api-keys").await;
+    assert!(!page.html.contains(&theirs.prefix), "not listed");
+    let p = b
+        .post(
+            &format!("/console/api-keys/{}/revoke", theirs.id),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert!(
+        sethub_app::admin::authenticate_api_key(&hub.ctx, &other.api_key)
+            .await
+            .is_ok()
+    );
+}

@@ -1,0 +1,340 @@
+//! Signing keys, dead letters, upstream transmitters and the retry schedule.
+
+use actix_web::http::StatusCode;
+use sethub_store::{NewMember, Role};
+
+use crate::api_support::Hub;
+use crate::support::*;
+
+#[tokio::test]
+async fn signing_keys_are_rotated_by_owners_and_not_by_viewers() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let page = b.get("/console/signing-keys").await;
+    assert_eq!(page.html.matches("class=\"key-active\"").count(), 1);
+    let p = b
+        .post(
+            "/console/signing-keys/rotate",
+            &[("csrf", &page.csrf()), ("mode", "now")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let after = b.get("/console/signing-keys").await;
+    assert!(
+        after.html.contains("Done: the active key is"),
+        "{}",
+        after.html
+    );
+    assert_eq!(after.html.matches("class=\"key-active\"").count(), 1);
+    assert_eq!(after.html.matches("class=\"key-retiring\"").count(), 1);
+    // A viewer's rotation is refused.
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    hub.ctx
+        .store
+        .scope(tenant.id)
+        .members()
+        .create(NewMember {
+            email: "v@example.com".into(),
+            password_hash: Some(sethub_app::console::hash_password(PASSWORD).unwrap()),
+            role: Role::Viewer,
+            receiver_id: None,
+        })
+        .await
+        .unwrap();
+    let mut v = browser(&hub).await;
+    let csrf = v.get("/console/login").await.csrf();
+    v.post(
+        "/console/login",
+        &[
+            ("csrf", &csrf),
+            ("slug", &slug),
+            ("email", "v@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let csrf = v.get("/console/signing-keys").await.csrf();
+    let p = v
+        .post(
+            "/console/signing-keys/rotate",
+            &[("csrf", &csrf), ("mode", "now")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let keys = sethub_app::keys::overview(&hub.ctx, tenant.id, chrono::Utc::now())
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(keys.len(), 2, "no third key");
+}
+
+#[tokio::test]
+async fn a_streams_dead_letters_are_listed_and_redriven_from_the_console_with_an_audit_entry() {
+    use sethub_store::{Change, DeliveryKind, DeliveryState, NewDelivery, Update};
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let rx = sethub_app::admin::create_receiver(&hub.ctx, tenant.id, &"Beta".parse().unwrap())
+        .await
+        .unwrap();
+    let scope = hub.ctx.store.scope(tenant.id);
+    let id = sethub_domain::StreamId::new();
+    scope
+        .streams()
+        .create(
+            id,
+            rx.receiver_id,
+            sethub_store::StreamFields {
+                aud: vec!["rcv".into()],
+                delivery_method: sethub_domain::DeliveryMethod::Push,
+                endpoint_url: Some("https://rx.example.com/e".into()),
+                authorization_sealed: None,
+                events_requested: None,
+                events_delivered: vec!["https://example.com/e".into()],
+                description: None,
+                min_verification_interval: 30,
+                inactivity_timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    let new: Vec<NewDelivery> = (0..2)
+        .map(|_| NewDelivery {
+            id: sethub_domain::DeliveryId::new(),
+            stream_id: id,
+            event_id: Some(sethub_domain::EventId::new()),
+            kind: DeliveryKind::Event,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            set_token: "a.b.c".into(),
+            state: DeliveryState::Pending,
+            next_attempt_at: Some(chrono::Utc::now()),
+        })
+        .collect();
+    let d = scope.deliveries();
+    d.insert_many(&new).await.unwrap();
+    let dead: Vec<Update> = new
+        .iter()
+        .map(|n| Update {
+            id: n.id,
+            at: chrono::Utc::now(),
+            attempted: true,
+            change: Change::Dead {
+                status: Some(503),
+                error: "gave up after 3 attempts".into(),
+            },
+        })
+        .collect();
+    d.apply(&dead, &[]).await.unwrap();
+    let list = b.get("/console/streams").await;
+    assert!(list.html.contains("2 dead"), "{}", list.html);
+    let page = b.get(&format!("/console/streams/{id}")).await;
+    assert_eq!(page.html.matches("class=\"dead\"").count(), 2);
+    assert!(page.html.contains("gave up after 3 attempts"));
+    let p = b
+        .post(
+            &format!("/console/streams/{id}/redrive"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let after = b.get(&format!("/console/streams/{id}")).await;
+    assert!(
+        after.html.contains("2 dead deliveries redriven."),
+        "{}",
+        after.html
+    );
+    assert!(after.html.contains("Nothing is dead-lettered"));
+    for n in &new {
+        assert_eq!(d.get(n.id).await.unwrap().state, DeliveryState::Pending);
+    }
+    let log = scope
+        .audit()
+        .list(Some(&id.to_string()), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].actor.starts_with("member:mbr_"), "{}", log[0].actor);
+    // Another tenant's stream is not found.
+    let other = hub.tenant("other").await;
+    let _ = other;
+    let p = b
+        .get(&format!(
+            "/console/streams/{}",
+            sethub_domain::StreamId::new()
+        ))
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn upstream_transmitters_are_registered_and_removed_from_the_console_with_the_apis_rules() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let page = b.get("/console/upstreams").await;
+    assert!(page.html.contains(&format!("/t/{slug}/sets")));
+    let csrf = page.csrf();
+    let key = sethub_jose::SigningKey::generate(sethub_jose::Alg::Es256).unwrap();
+    let jwks = serde_json::json!({ "keys": [key.public_jwk().to_json()] }).to_string();
+    for (form, field) in [
+        (
+            vec![("issuer", ""), ("audience", "a"), ("jwks", jwks.as_str())],
+            "issuer",
+        ),
+        (
+            vec![("issuer", "https://idp.example"), ("audience", "a")],
+            "jwks_url",
+        ),
+        (
+            vec![
+                ("issuer", "https://idp.example"),
+                ("audience", "a"),
+                ("jwks", "{nope"),
+            ],
+            "jwks",
+        ),
+        (
+            vec![
+                ("issuer", "https://idp.example"),
+                ("audience", "a"),
+                ("jwks_url", "https://idp.example/jwks"),
+                ("jwks", jwks.as_str()),
+            ],
+            "jwks",
+        ),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let p = b.post("/console/upstreams", &form).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{field}");
+        assert!(p.error(field).is_some(), "{field}: {}", p.html);
+    }
+    let good = [
+        ("csrf", csrf.as_str()),
+        ("issuer", "https://idp.example"),
+        ("audience", "https://hub.example"),
+        ("jwks", jwks.as_str()),
+    ];
+    assert_eq!(
+        b.post("/console/upstreams", &good).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let again = b.post("/console/upstreams", &good).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(
+        again
+            .error("issuer")
+            .unwrap()
+            .contains("registered already")
+    );
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let scope = hub.ctx.store.scope(tenant.id);
+    let ups = scope.upstreams().list().await.unwrap();
+    assert_eq!(ups.len(), 1);
+    let p = b
+        .post(
+            &format!("/console/upstreams/{}/delete", ups[0].id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(scope.upstreams().list().await.unwrap().is_empty());
+    let log = scope.audit().list(None, None, 10).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, vec!["upstream.delete", "upstream.create"]);
+    assert!(log.iter().all(|e| e.actor.starts_with("member:")));
+}
+
+#[tokio::test]
+async fn the_retry_schedule_form_checks_each_number_by_the_apis_rules_and_saves() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let page = b.get("/console/settings").await;
+    assert!(page.html.contains("/console/sso/callback"));
+    let csrf = page.csrf();
+    let form = |initial: &'static str, factor: &'static str| {
+        vec![
+            ("initial_secs", initial),
+            ("factor", factor),
+            ("max_delay_secs", "60"),
+            ("max_age_secs", "3600"),
+            ("jitter", "0.1"),
+        ]
+    };
+    for (fields, bad) in [
+        (form("abc", "2"), "initial_secs"),
+        (form("1", "11"), "factor"),
+    ] {
+        let mut fields = fields;
+        fields.push(("csrf", &csrf));
+        let p = b.post("/console/settings/retry", &fields).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(p.error(bad).is_some(), "{bad}: {}", p.html);
+        assert!(
+            p.html.contains("value=\"abc\"") || bad != "initial_secs",
+            "kept"
+        );
+    }
+    let stored = || async {
+        hub.ctx
+            .store
+            .tenants()
+            .get(tenant.id)
+            .await
+            .unwrap()
+            .delivery_settings
+    };
+    assert!(stored().await.is_none(), "nothing saved");
+    let mut fields = form("2", "3");
+    fields.push(("csrf", &csrf));
+    assert_eq!(
+        b.post("/console/settings/retry", &fields).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(stored().await.unwrap()["retry"]["initial_secs"], 2.0);
+    let empty = [
+        ("csrf", csrf.as_str()),
+        ("initial_secs", ""),
+        ("factor", ""),
+        ("max_delay_secs", ""),
+        ("max_age_secs", ""),
+        ("jitter", ""),
+    ];
+    assert_eq!(
+        b.post("/console/settings/retry", &empty).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(stored().await.is_none(), "cleared: the operator's defaults");
+}

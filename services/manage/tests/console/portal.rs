@@ -1,0 +1,337 @@
+//! The receiver portal.
+
+use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
+
+use crate::api_support::Hub;
+use crate::support::*;
+
+#[tokio::test]
+async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own() {
+    let hub = Hub::postgres().await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    let mut portal = browser(&hub).await;
+    portal_user(&hub, &mut owner, &mut portal).await;
+    let page = portal.get("/portal").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("No streams yet"));
+    let csrf = page.csrf();
+    let revoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    // No event type; then a push URL the SSF API refuses (not https): errors beside fields.
+    let p = portal
+        .post(
+            "/portal/streams",
+            &[
+                ("csrf", &csrf),
+                ("method", "push"),
+                ("endpoint_url", "https://rx.example.com/e"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.error("events").is_some());
+    let p = portal
+        .post(
+            "/portal/streams",
+            &[
+                ("csrf", &csrf),
+                ("method", "push"),
+                ("endpoint_url", "ftp://x"),
+                ("event", revoked),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST, "{}", p.html);
+    assert!(p.error("endpoint_url").is_some(), "{}", p.html);
+    assert!(p.html.contains("value=\"ftp://x\""), "kept");
+    // A poll stream.
+    let p = portal
+        .post(
+            "/portal/streams",
+            &[
+                ("csrf", &csrf),
+                ("method", "poll"),
+                ("event", revoked),
+                ("description", "mine"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    let stream_page = portal.get(p.location.as_deref().unwrap()).await;
+    assert!(stream_page.html.contains("/ssf/poll/str_"));
+    // Pause it through the SSF status handler.
+    let id = p.location.unwrap().rsplit('/').next().unwrap().to_owned();
+    let p = portal
+        .post(
+            &format!("/portal/streams/{id}/status"),
+            &[("csrf", &csrf), ("status", "paused")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(
+        portal
+            .get(&format!("/portal/streams/{id}"))
+            .await
+            .html
+            .contains("id=\"status\">paused")
+    );
+    // Another tenant's stream is not found; so is a stream of another receiver of this tenant.
+    let other = hub.tenant("other").await;
+    let rx = sethub_app::admin::create_receiver(&hub.ctx, other.tenant_id, &"x".parse().unwrap())
+        .await
+        .unwrap();
+    let theirs = sethub_domain::StreamId::new();
+    hub.ctx
+        .store
+        .scope(other.tenant_id)
+        .streams()
+        .create(
+            theirs,
+            rx.receiver_id,
+            sethub_store::StreamFields {
+                aud: vec!["x".into()],
+                delivery_method: sethub_domain::DeliveryMethod::Poll,
+                endpoint_url: None,
+                authorization_sealed: None,
+                events_requested: None,
+                events_delivered: vec![revoked.into()],
+                description: None,
+                min_verification_interval: 30,
+                inactivity_timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        portal
+            .get(&format!("/portal/streams/{theirs}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let p = portal
+        .post(
+            &format!("/portal/streams/{theirs}/status"),
+            &[("csrf", &csrf), ("status", "disabled")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    let s = hub
+        .ctx
+        .store
+        .scope(other.tenant_id)
+        .streams()
+        .get(theirs)
+        .await
+        .unwrap();
+    assert_eq!(s.status, sethub_domain::StreamStatus::Enabled, "unchanged");
+    // A portal user cannot use the console.
+    assert_eq!(
+        portal.get("/console/dashboard").await.location.as_deref(),
+        Some("/console/login")
+    );
+    let _ = slug;
+}
+
+#[tokio::test]
+async fn the_set_decoder_shows_a_set_and_whether_it_verifies() {
+    let hub = Hub::postgres().await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    let mut portal = browser(&hub).await;
+    portal_user(&hub, &mut owner, &mut portal).await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let key = sethub_app::keys::active_signing_key(&hub.ctx, tenant.id)
+        .await
+        .unwrap();
+    let claims = sethub_jose::SetClaims::new(
+        sethub_app::admin::issuer(&hub.ctx, &slug),
+        sethub_domain::subject::Subject::for_stream("str_x".to_owned()),
+    )
+    .audience("rcv".to_owned())
+    .event(
+        "https://schemas.openid.net/secevent/ssf/event-type/verification",
+        serde_json::json!({}),
+    );
+    let token = sethub_jose::sign_set(&key, &claims).unwrap();
+    let csrf = portal.get("/portal/decoder").await.csrf();
+    let p = portal
+        .post("/portal/decoder", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.html.contains("Verifies: signed by"), "{}", p.html);
+    assert!(p.html.contains("secevent+jwt"), "the header is shown");
+    // One changed character of the signature: shown, but it does not verify.
+    let mut bad = token.clone();
+    let last = bad.pop().unwrap();
+    bad.push(if last == 'A' { 'B' } else { 'A' });
+    let p = portal
+        .post("/portal/decoder", &[("csrf", &csrf), ("token", &bad)])
+        .await;
+    assert!(p.html.contains("Does not verify"), "{}", p.html);
+    let p = portal
+        .post("/portal/decoder", &[("csrf", &csrf), ("token", "garbage")])
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.error("token").is_some());
+}
+
+#[tokio::test]
+async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects() {
+    use base64::Engine as _;
+    let hub = Hub::postgres().await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    // Keep the receiver's first secret, from the invite page.
+    let csrf = owner.get("/console/receivers").await.csrf();
+    owner
+        .post("/console/receivers", &[("csrf", &csrf), ("name", "Gamma")])
+        .await;
+    let page = owner.get("/console/receivers").await;
+    let grab = |id: &str| {
+        let m = format!("id=\"{id}\">");
+        let at = page.html.find(&m).unwrap() + m.len();
+        page.html[at..at + page.html[at..].find('<').unwrap()].to_owned()
+    };
+    let (client_id, first_secret, link) = (
+        grab("client-id"),
+        grab("client-secret"),
+        grab("invite-link"),
+    );
+    let mut portal = browser(&hub).await;
+    let path = url::Url::parse(&link).unwrap().path().to_owned();
+    let join = portal.get(&path).await;
+    portal
+        .post(
+            &path,
+            &[
+                ("csrf", &join.csrf()),
+                ("email", "g@gamma.example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let token_status = |secret: String| {
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
+        TestRequest::post()
+            .uri(&format!("/t/{slug}/oauth/token"))
+            .insert_header(("Authorization", format!("Basic {basic}")))
+            .set_form([("grant_type", "client_credentials")])
+    };
+    assert_eq!(
+        portal.send(token_status(first_secret.clone())).await.status,
+        StatusCode::OK
+    );
+    let page = portal.get("/portal/credentials").await;
+    assert!(page.html.contains(&client_id));
+    let p = portal
+        .post("/portal/credentials/rotate", &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let shown = portal.get("/portal/credentials").await;
+    let at = shown.html.find("id=\"client-secret\">").unwrap() + 19;
+    let new_secret = shown.html[at..at + shown.html[at..].find('<').unwrap()].to_owned();
+    assert_ne!(new_secret, first_secret);
+    assert_eq!(
+        portal.send(token_status(first_secret)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        portal.send(token_status(new_secret)).await.status,
+        StatusCode::OK
+    );
+
+    // Subjects: remove one, add it back, through the SSF handlers.
+    let revoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    let csrf = portal.get("/portal").await.csrf();
+    let p = portal
+        .post(
+            "/portal/streams",
+            &[("csrf", &csrf), ("method", "poll"), ("event", revoked)],
+        )
+        .await;
+    let stream = p.location.unwrap();
+    let id: sethub_domain::StreamId = stream.rsplit('/').next().unwrap().parse().unwrap();
+    let subjects = format!("{stream}/subjects");
+    portal
+        .post(
+            &subjects,
+            &[
+                ("csrf", &csrf),
+                ("email", "Bob@Example.com"),
+                ("action", "remove"),
+            ],
+        )
+        .await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = hub
+        .ctx
+        .store
+        .scope(tenant.id)
+        .streams()
+        .subjects(id)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].added);
+    let page = portal.get(&stream).await;
+    assert!(page.html.contains("no longer sent"), "{}", page.html);
+    portal
+        .post(
+            &subjects,
+            &[
+                ("csrf", &csrf),
+                ("email", "bob@example.com"),
+                ("action", "add"),
+            ],
+        )
+        .await;
+    let stored = hub
+        .ctx
+        .store
+        .scope(tenant.id)
+        .streams()
+        .subjects(id)
+        .await
+        .unwrap();
+    assert!(stored[0].added);
+    // A malformed subject is refused with the API's message, and changes nothing.
+    portal
+        .post(
+            &subjects,
+            &[
+                ("csrf", &csrf),
+                ("email", "not an email"),
+                ("action", "remove"),
+            ],
+        )
+        .await;
+    assert!(portal.get(&stream).await.html.contains("Not changed"));
+    assert_eq!(
+        hub.ctx
+            .store
+            .scope(tenant.id)
+            .streams()
+            .subjects(id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -1,0 +1,181 @@
+//! The console tests' browser: a cookie jar over the in-process app, pages with their CSRF
+//! token and field errors, and the sign-up and portal-join steps most tests start with.
+
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use actix_web::{App, web};
+
+use crate::api_support::{Hub, unique};
+
+/// A browser's view of the console: one cookie jar (the session cookie).
+pub struct Browser<S> {
+    app: S,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub html: String,
+}
+
+impl Page {
+    /// The value of the first hidden `csrf` input.
+    pub fn csrf(&self) -> String {
+        let at = self.html.find("name=\"csrf\" value=\"").unwrap() + 19;
+        self.html[at..at + self.html[at..].find('"').unwrap()].to_owned()
+    }
+
+    /// The error shown beside field `name`, if any.
+    pub fn error(&self, name: &str) -> Option<String> {
+        let marker = format!("id=\"{name}-error\">");
+        let at = self.html.find(&marker)? + marker.len();
+        Some(self.html[at..at + self.html[at..].find('<')?].to_owned())
+    }
+}
+
+impl<S> Browser<S>
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    pub async fn send(&mut self, mut req: TestRequest) -> Page {
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.insert_header(("Cookie", jar.join("; ")));
+        }
+        let resp = test::call_service(&self.app, req.to_request()).await;
+        for c in resp.response().cookies() {
+            if c.value().is_empty() {
+                self.cookies.remove(c.name());
+            } else {
+                self.cookies
+                    .insert(c.name().to_owned(), c.value().to_owned());
+            }
+        }
+        let status = resp.status();
+        let location = resp
+            .headers()
+            .get("Location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        Page {
+            status,
+            location,
+            html,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        self.send(TestRequest::get().uri(path)).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        self.send(TestRequest::post().uri(path).set_form(form))
+            .await
+    }
+}
+
+pub async fn browser(
+    hub: &Hub,
+) -> Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>
+{
+    let settings = sethub_manage::web::ConsoleSettings::new(&hub.ctx).unwrap();
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(hub.ctx.clone()))
+            .configure(sethub_manage::routes_with_console(settings)),
+    )
+    .await;
+    Browser {
+        app,
+        cookies: Default::default(),
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Signs up a new organisation; returns its slug and the first API key shown.
+pub async fn sign_up<S>(b: &mut Browser<S>, email: &str) -> (String, String)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let csrf = b.get("/console/signup").await.csrf();
+    let slug = unique("acme");
+    let p = b
+        .post(
+            "/console/signup",
+            &[
+                ("csrf", &csrf),
+                ("organisation", "Acme"),
+                ("slug", &slug),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    assert_eq!(p.location.as_deref(), Some("/console/dashboard"));
+    let dash = b.get("/console/dashboard").await;
+    assert_eq!(dash.status, StatusCode::OK);
+    let at = dash.html.find("id=\"new-key\">").unwrap() + 13;
+    let key = dash.html[at..at + dash.html[at..].find('<').unwrap()].to_owned();
+    assert!(key.starts_with("sh_"), "{key}");
+    (slug, key)
+}
+
+/// The path and query of a URL (the console's callback, reached in-process).
+pub fn path_of(url: &str) -> String {
+    let u = url::Url::parse(url).unwrap();
+    format!("{}?{}", u.path(), u.query().unwrap_or_default())
+}
+
+/// An owner invites a receiver; its user joins the portal. Returns the portal browser and the
+/// tenant's slug.
+pub async fn portal_user<S>(hub: &Hub, owner: &mut Browser<S>, portal: &mut Browser<S>)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let csrf = owner.get("/console/receivers").await.csrf();
+    let p = owner
+        .post("/console/receivers", &[("csrf", &csrf), ("name", "Beta")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let page = owner.get("/console/receivers").await;
+    let at = page.html.find("id=\"invite-link\">").unwrap() + 17;
+    let link = &page.html[at..at + page.html[at..].find('<').unwrap()];
+    let path = url::Url::parse(link).unwrap().path().to_owned();
+    let _ = hub;
+    let join = portal.get(&path).await;
+    assert_eq!(join.status, StatusCode::OK, "{}", join.html);
+    // Bad values are refused beside their fields; the link still works after.
+    let p = portal
+        .post(
+            &path,
+            &[
+                ("csrf", &join.csrf()),
+                ("email", "nope"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.error("email").is_some() && p.error("password").is_some());
+    let p = portal
+        .post(
+            &path,
+            &[
+                ("csrf", &join.csrf()),
+                ("email", "rx@beta.example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    // The link works once.
+    assert_eq!(portal.get(&path).await.status, StatusCode::NOT_FOUND);
+}
