@@ -12,7 +12,7 @@ use sethub_app::admin::{self, DisplayName, Scope};
 use sethub_domain::ApiKeyId;
 
 use super::form::Field;
-use super::session::{Who, csrf_ok, csrf_refused, read_only, who};
+use super::session::{Who, who, writer};
 use super::{error_page, page, see_other};
 
 /// A key as the page shows it.
@@ -112,16 +112,10 @@ pub async fn create(
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    if !csrf_ok(&session, form.get("csrf")) {
-        return csrf_refused();
-    }
-    if !who.can_write {
-        return read_only();
-    }
     let raw_name = form.get("name").map_or("", String::as_str);
     let publish = form.contains_key("scope_publish");
     let admin_scope = form.contains_key("scope_admin");
@@ -178,16 +172,10 @@ pub async fn revoke(
     id: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    if !csrf_ok(&session, form.get("csrf")) {
-        return csrf_refused();
-    }
-    if !who.can_write {
-        return read_only();
-    }
     let Ok(id) = id.parse::<ApiKeyId>() else {
         return error_page(
             StatusCode::NOT_FOUND,

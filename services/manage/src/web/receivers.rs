@@ -13,7 +13,7 @@ use sethub_app::admin::{self, DisplayName};
 use sethub_app::console::{self, INVITE_DAYS};
 
 use super::form::Field;
-use super::session::{Who, csrf_ok, csrf_refused, read_only, who};
+use super::session::{Who, who, writer};
 use super::{page, see_other, unavailable};
 
 struct Row {
@@ -105,16 +105,10 @@ pub async fn invite(
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    if !csrf_ok(&session, form.get("csrf")) {
-        return csrf_refused();
-    }
-    if !who.can_write {
-        return read_only();
-    }
     let raw = form.get("name").map_or("", String::as_str);
     let name = match raw.trim().parse::<DisplayName>() {
         Ok(n) => n,

@@ -127,6 +127,25 @@ pub async fn who(ctx: &AppContext, req: &HttpRequest) -> Result<Who, HttpRespons
     })
 }
 
+/// For a handler that changes something: the signed-in member, once the form's CSRF token
+/// matches the session's and the member's role may change things; else the answer to send
+/// (sign-in page, 403 for the token, 403 for a viewer).
+pub async fn writer(
+    ctx: &AppContext,
+    req: &HttpRequest,
+    session: &Session,
+    csrf: Option<&String>,
+) -> Result<Who, HttpResponse> {
+    let who = who(ctx, req).await?;
+    if !csrf_ok(session, csrf) {
+        return Err(csrf_refused());
+    }
+    if !who.can_write {
+        return Err(read_only());
+    }
+    Ok(who)
+}
+
 /// A refusal for a viewer who tried to change something (the server decides, not the page).
 pub fn read_only() -> HttpResponse {
     error_page(

@@ -9,7 +9,7 @@ use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::keys::{self, RotateMode};
 
-use super::session::{Who, csrf_ok, csrf_refused, read_only, who};
+use super::session::{Who, who, writer};
 use super::{page, see_other, unavailable};
 
 struct KeyRow {
@@ -70,16 +70,10 @@ pub async fn rotate(
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    if !csrf_ok(&session, form.get("csrf")) {
-        return csrf_refused();
-    }
-    if !who.can_write {
-        return read_only();
-    }
     let mode = match form.get("mode").map(String::as_str) {
         Some("now") => RotateMode::Now,
         _ => RotateMode::Scheduled,

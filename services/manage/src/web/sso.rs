@@ -12,7 +12,7 @@ use sethub_app::sso::{self, Pending, SsoError};
 use sethub_store::SsoConfig;
 
 use super::form::Field;
-use super::session::{Who, csrf_ok, csrf_refused, read_only, sign_in, who};
+use super::session::{Who, csrf_ok, csrf_refused, sign_in, who, writer};
 use super::{error_page, page, see_other, unavailable};
 
 const PENDING: &str = "sso_pending";
@@ -121,16 +121,10 @@ pub async fn save_retry(
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    if !csrf_ok(&session, form.get("csrf")) {
-        return csrf_refused();
-    }
-    if !who.can_write {
-        return read_only();
-    }
     let typed: HashMap<String, String> = RETRY
         .iter()
         .filter_map(|(k, _)| form.get(*k).map(|v| ((*k).to_owned(), v.trim().to_owned())))
@@ -216,16 +210,10 @@ pub async fn save(
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    if !csrf_ok(&session, form.get("csrf")) {
-        return csrf_refused();
-    }
-    if !who.can_write {
-        return read_only();
-    }
     let v = |k: &str| form.get(k).map_or("", |s| s.trim());
     let mut f = fields(v("issuer"), v("client_id"));
     let issuer_ok = url::Url::parse(v("issuer"))

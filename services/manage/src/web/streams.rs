@@ -11,7 +11,7 @@ use sethub_app::AppContext;
 use sethub_domain::{DeliveryMethod, StreamId};
 use sethub_store::{DeliveryState, StoreError, Stream};
 
-use super::session::{Who, csrf_ok, csrf_refused, read_only, who};
+use super::session::{Who, who, writer};
 use super::{error_page, page, see_other, unavailable};
 use crate::api::recovery::{RedriveRequest, redrive_stream};
 
@@ -188,16 +188,10 @@ pub async fn redrive(
     id: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    if !csrf_ok(&session, form.get("csrf")) {
-        return csrf_refused();
-    }
-    if !who.can_write {
-        return read_only();
-    }
     let Ok(id) = id.parse::<StreamId>() else {
         return no_such_stream();
     };

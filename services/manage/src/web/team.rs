@@ -12,7 +12,7 @@ use sethub_app::console::{self, AccountError, INVITE_DAYS};
 use sethub_store::Role;
 
 use super::form::{Field, attach};
-use super::session::{Who, csrf_ok, csrf_refused, csrf_token, read_only, sign_in, who};
+use super::session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in, who, writer};
 use super::{page, see_other, unavailable};
 use crate::portal::join::{invalid_link, join_fields};
 
@@ -81,16 +81,10 @@ pub async fn invite(
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    if !csrf_ok(&session, form.get("csrf")) {
-        return csrf_refused();
-    }
-    if !who.can_write {
-        return read_only();
-    }
     let role = match form.get("role").map(String::as_str) {
         Some("admin") => Role::Admin,
         Some("viewer") => Role::Viewer,

@@ -12,7 +12,7 @@ use sethub_app::AppContext;
 use sethub_domain::UpstreamId;
 
 use super::form::Field;
-use super::session::{Who, csrf_ok, csrf_refused, read_only, who};
+use super::session::{Who, who, writer};
 use super::{error_page, page, see_other, unavailable};
 use crate::api::body::Fields;
 use crate::api::upstreams::{UpstreamRequest, register, remove};
@@ -105,16 +105,10 @@ pub async fn create(
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    if !csrf_ok(&session, form.get("csrf")) {
-        return csrf_refused();
-    }
-    if !who.can_write {
-        return read_only();
-    }
     // The form as the JSON API's body: empty fields are absent; the JWKS is JSON text.
     let mut body = Map::new();
     for k in ["issuer", "audience", "jwks_url"] {
@@ -167,16 +161,10 @@ pub async fn delete(
     id: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    if !csrf_ok(&session, form.get("csrf")) {
-        return csrf_refused();
-    }
-    if !who.can_write {
-        return read_only();
-    }
     let missing = || {
         error_page(
             StatusCode::NOT_FOUND,
