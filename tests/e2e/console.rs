@@ -311,6 +311,27 @@ async fn a_tenant_invites_a_receiver_whose_portal_streams_get_a_published_event(
     b.driver.goto(format!("{console}/events")).await.unwrap();
     b.wait_for_text(&event_id).await.unwrap();
     b.shot("console-event-log").await.unwrap();
+    // The event's page: each SET made from it, with the push attempt.
+    b.driver
+        .find(By::LinkText(&event_id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("SETs made from it").await.unwrap();
+    let sets = b.driver.find_all(By::Css("section.set")).await.unwrap();
+    assert_eq!(sets.len(), 2, "one per stream");
+    let text = b
+        .driver
+        .find(By::Tag("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(&got.jti) && text.contains("202"), "{text}");
+    b.shot("console-event-page").await.unwrap();
     b.driver.goto(format!("{console}/dashboard")).await.unwrap();
     assert_eq!(code(&b, "streams").await, "2");
     assert_eq!(code(&b, "events-24h").await, "1");

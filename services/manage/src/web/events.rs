@@ -114,3 +114,95 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
         },
     )
 }
+
+struct SetView {
+    stream: String,
+    state: String,
+    jti: String,
+    generation: i64,
+    /// (when, status, latency ms, outcome, answer)
+    attempts: Vec<(String, String, u32, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "event.html")]
+struct EventPage {
+    who: Who,
+    active: &'static str,
+    id: String,
+    types: String,
+    subject: String,
+    received_at: String,
+    source: String,
+    payload: String,
+    sets: Vec<SetView>,
+}
+
+/// `GET /console/events/{id}`: the event, each SET made from it and every delivery attempt.
+pub async fn show(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let missing = || {
+        super::error_page(
+            StatusCode::NOT_FOUND,
+            "No such event",
+            "This event does not exist in your organisation.",
+        )
+    };
+    let Ok(id) = id.parse::<EventId>() else {
+        return missing();
+    };
+    let scope = ctx.store.scope(who.tenant);
+    let event = match scope.events().get(id).await {
+        Ok(e) => e,
+        Err(sethub_store::StoreError::NotFound) => return missing(),
+        Err(_) => return unavailable(),
+    };
+    let Ok(deliveries) = scope.deliveries().for_event(id).await else {
+        return unavailable();
+    };
+    let mut sets = Vec::new();
+    for d in deliveries {
+        let Ok(attempts) = scope.deliveries().attempts_for_delivery(d.id).await else {
+            return unavailable();
+        };
+        sets.push(SetView {
+            stream: d.stream_id.to_string(),
+            state: d.state.as_str().to_owned(),
+            jti: d.jti,
+            generation: d.generation,
+            attempts: attempts
+                .into_iter()
+                .map(|a| {
+                    (
+                        a.attempted_at.to_rfc3339(),
+                        a.status.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+                        a.latency_ms,
+                        a.outcome,
+                        a.response_excerpt.or(a.error).unwrap_or_default(),
+                    )
+                })
+                .collect(),
+        });
+    }
+    page(
+        StatusCode::OK,
+        &EventPage {
+            who,
+            active: "events",
+            id: id.to_string(),
+            types: event.event_types.join(", "),
+            subject: subject_text(event.sub_id.as_ref()),
+            received_at: event.received_at.to_rfc3339(),
+            source: event.source.as_str().to_owned(),
+            payload: serde_json::to_string_pretty(&event.payload).unwrap_or_default(),
+            sets,
+        },
+    )
+}

@@ -105,6 +105,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/api-keys", web::post().to(api_keys::create))
             .route("/api-keys/{id}/revoke", web::post().to(api_keys::revoke))
             .route("/events", web::get().to(events::list))
+            .route("/events/{id}", web::get().to(events::show))
             .route("/streams", web::get().to(streams::list))
             .route("/streams/{id}", web::get().to(streams::show))
             .route("/streams/{id}/redrive", web::post().to(streams::redrive))

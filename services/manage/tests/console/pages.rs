@@ -338,3 +338,58 @@ async fn the_retry_schedule_form_checks_each_number_by_the_apis_rules_and_saves(
     );
     assert!(stored().await.is_none(), "cleared: the operator's defaults");
 }
+
+#[tokio::test]
+async fn an_events_page_shows_its_sets_and_another_tenants_event_is_not_found() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let other = hub.tenant("other").await;
+    let new = || sethub_store::NewEvent {
+        id: sethub_domain::EventId::new(),
+        event_types: vec![
+            "https://schemas.openid.net/secevent/caep/event-type/session-revoked".into(),
+        ],
+        sub_id: Some(serde_json::json!({"format": "email", "email": "carol@example.com"})),
+        payload: serde_json::json!({"events": {}}),
+        txn: None,
+        toe: None,
+        source: sethub_store::EventSource::Api,
+        idempotency_key: None,
+    };
+    let mine = hub
+        .ctx
+        .store
+        .scope(tenant.id)
+        .events()
+        .insert(new())
+        .await
+        .unwrap();
+    let theirs = hub
+        .ctx
+        .store
+        .scope(other.tenant_id)
+        .events()
+        .insert(new())
+        .await
+        .unwrap();
+    let log = b.get("/console/events").await;
+    assert!(log.html.contains(&mine.event().id.to_string()));
+    assert!(!log.html.contains(&theirs.event().id.to_string()));
+    let page = b.get(&format!("/console/events/{}", mine.event().id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("carol@example.com"));
+    assert!(page.html.contains("No stream took this event"));
+    let p = b
+        .get(&format!("/console/events/{}", theirs.event().id))
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+}
