@@ -49,10 +49,14 @@ use sethub_tests::backends::Production;
 use sethub_tests::setup::{self, Hub, Publisher, SESSION_REVOKED};
 use sethub_tests::{TestReceiver, init_crypto, random_suffix};
 
+mod delivery;
 mod measure;
 mod poll;
+mod publish;
+use delivery::wait_for_delivery;
 use measure::{busy_pct, cpu_seconds, host_cpu, peak_rss_mb, percentiles, round};
 use poll::{poll_drain, wait_queued, wake_latency};
+use publish::{Progress, join_publishers, publisher_task};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
@@ -201,202 +205,6 @@ fn say(msg: &str) {
 
 fn default_binary() -> Option<PathBuf> {
     setup::find_sethub_binary()
-}
-
-/// What the publishers recorded.
-#[derive(Default)]
-struct Published {
-    /// Event id → when its publish request was sent.
-    sent: HashMap<String, Instant>,
-    publish_latency_ms: Vec<f64>,
-    /// Failures by status (`transport` when there was no answer).
-    errors: BTreeMap<String, usize>,
-    first_send: Option<Instant>,
-    last_answer: Option<Instant>,
-}
-
-impl Published {
-    fn merge(&mut self, other: Published) {
-        self.sent.extend(other.sent);
-        self.publish_latency_ms.extend(other.publish_latency_ms);
-        for (k, v) in other.errors {
-            *self.errors.entry(k).or_insert(0) += v;
-        }
-        self.first_send = match (self.first_send, other.first_send) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last_answer = match (self.last_answer, other.last_answer) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-    }
-}
-
-/// Counters the progress line reads.
-#[derive(Default)]
-struct Progress {
-    accepted: AtomicUsize,
-    failed: AtomicUsize,
-}
-
-fn event(index: usize) -> Value {
-    setup::session_revoked(&format!("user{}@example.com", index % 10_000))
-}
-
-fn error_key(status: Option<u16>) -> String {
-    status.map_or_else(|| "transport".to_owned(), |s| s.to_string())
-}
-
-async fn publisher_task(
-    publisher: Publisher,
-    plan: Arc<Plan>,
-    next: Arc<AtomicUsize>,
-    progress: Arc<Progress>,
-    start: tokio::time::Instant,
-) -> Published {
-    let mut out = Published::default();
-    let per = plan.per_request();
-    loop {
-        let request = next.fetch_add(1, Ordering::Relaxed);
-        if request >= plan.requests() {
-            break;
-        }
-        let first = request * per;
-        let last = (first + per).min(plan.events);
-        if plan.rate > 0.0 {
-            // Pacing: request i is due at start + first event's index / rate.
-            let due = start + Duration::from_secs_f64(first as f64 / plan.rate);
-            tokio::time::sleep_until(due).await;
-        }
-        let sent = Instant::now();
-        out.first_send.get_or_insert(sent);
-        let results: Vec<Result<String, Option<u16>>> = if plan.batch == 0 {
-            vec![publisher.publish(&event(first)).await.map_err(|e| e.status)]
-        } else {
-            let events: Vec<Value> = (first..last).map(event).collect();
-            match publisher.publish_batch(&events).await {
-                Ok(items) => items.into_iter().map(|r| r.map_err(|e| e.status)).collect(),
-                Err(e) => vec![Err(e.status); last - first],
-            }
-        };
-        let answered = Instant::now();
-        out.last_answer = Some(answered);
-        out.publish_latency_ms
-            .push(answered.duration_since(sent).as_secs_f64() * 1000.0);
-        for result in results {
-            match result {
-                Ok(id) => {
-                    out.sent.insert(id, sent);
-                    progress.accepted.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(status) => {
-                    *out.errors.entry(error_key(status)).or_insert(0) += 1;
-                    progress.failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// How delivery ended.
-struct Delivery {
-    complete: bool,
-    note: Option<String>,
-    ended: Instant,
-}
-
-/// Waits until the receiver holds `expected` SETs of accepted events, the deadline passes,
-/// or nothing arrives for `idle`. Woken by the receiver on each request, and once a second
-/// to print progress.
-async fn wait_for_delivery(
-    receiver: &TestReceiver,
-    published: &Published,
-    expected: usize,
-    timeout: Duration,
-    idle: Duration,
-) -> Delivery {
-    let started = Instant::now();
-    let deadline = started + timeout;
-    let mut changes = receiver.changes();
-    let mut target = expected;
-    let mut last_total = receiver.total_received();
-    let mut last_arrival = started;
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        changes.borrow_and_update();
-        let total = receiver.total_received();
-        if total != last_total {
-            last_total = total;
-            last_arrival = Instant::now();
-        }
-        if total >= target {
-            let matched = matched_sets(receiver, published);
-            if matched >= expected {
-                return Delivery {
-                    complete: true,
-                    note: None,
-                    ended: Instant::now(),
-                };
-            }
-            // Duplicates or unexpected SETs were counted: wait for the rest.
-            target = total + (expected - matched);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Delivery {
-                complete: false,
-                note: Some(format!(
-                    "timed out after {}s waiting for delivery: {total} of {expected} SETs arrived",
-                    timeout.as_secs()
-                )),
-                ended: now,
-            };
-        }
-        if now >= last_arrival + idle {
-            let note = if total == 0 {
-                format!(
-                    "no SET arrived within {}s after publishing: push delivery is not running in \
-                     this hub (fan-out not built yet, or not consuming); delivered = 0",
-                    idle.as_secs()
-                )
-            } else {
-                format!(
-                    "delivery stalled: no SET for {}s, {total} of {expected} arrived",
-                    idle.as_secs()
-                )
-            };
-            return Delivery {
-                complete: false,
-                note: Some(note),
-                ended: now,
-            };
-        }
-        let wake = deadline.min(last_arrival + idle);
-        tokio::select! {
-            _ = changes.changed() => {}
-            _ = tokio::time::sleep_until(wake.into()) => {}
-            _ = ticker.tick() => say(&format!(
-                "delivery: {total}/{expected} SETs, {} invalid, {:.0}s",
-                receiver.total_invalid(),
-                started.elapsed().as_secs_f64()
-            )),
-        }
-    }
-}
-
-/// How many (stream, accepted event) pairs have at least one SET.
-fn matched_sets(receiver: &TestReceiver, published: &Published) -> usize {
-    let mut seen = std::collections::HashSet::new();
-    receiver.for_each_received(|path, set| {
-        if let Some(txn) = &set.txn
-            && published.sent.contains_key(txn)
-        {
-            seen.insert((path.to_owned(), txn.clone()));
-        }
-    });
-    seen.len()
 }
 
 async fn run(args: Args) -> anyhow::Result<(Value, bool)> {
@@ -830,17 +638,6 @@ async fn delete_queues(prefix: &str) {
             say(&format!("could not delete the queue {queue}"));
         }
     }
-}
-
-/// Awaits every publisher and merges what they recorded.
-async fn join_publishers(
-    tasks: Vec<tokio::task::JoinHandle<Published>>,
-) -> anyhow::Result<Published> {
-    let mut all = Published::default();
-    for task in tasks {
-        all.merge(task.await.context("a publisher panicked")?);
-    }
-    Ok(all)
 }
 
 #[cfg(test)]

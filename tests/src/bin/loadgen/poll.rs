@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::measure::round;
-use crate::{Published, say};
+use crate::publish::Published;
+use crate::say;
 
 /// Waits until the stream (read through the tenant API) holds `expected` queued SETs, or
 /// `timeout`; returns how many it holds.
