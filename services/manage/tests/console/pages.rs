@@ -393,3 +393,70 @@ async fn an_events_page_shows_its_sets_and_another_tenants_event_is_not_found() 
         .await;
     assert_eq!(p.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_invite_forms_refuse_bad_input_and_create_nothing() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let scope = hub.ctx.store.scope(tenant.id);
+    let csrf = b.get("/console/receivers").await.csrf();
+    let p = b
+        .post("/console/receivers", &[("csrf", &csrf), ("name", "   ")])
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.error("name").is_some(), "{}", p.html);
+    assert!(scope.receivers().list().await.unwrap().is_empty());
+    let p = b
+        .post("/console/team", &[("csrf", &csrf), ("role", "owner")])
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.html.contains("Choose a role"));
+    // A team invite link does not open the portal, and a made-up one opens nothing.
+    b.post("/console/team", &[("csrf", &csrf), ("role", "viewer")])
+        .await;
+    let page = b.get("/console/team").await;
+    let at = page.html.find("id=\"invite-link\">").unwrap() + 17;
+    let link = &page.html[at..at + page.html[at..].find('<').unwrap()];
+    let token = link.rsplit('/').next().unwrap();
+    let mut other = browser(&hub).await;
+    let p = other.get(&format!("/portal/t/{slug}/invite/{token}")).await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    let p = other
+        .get(&format!("/console/t/{slug}/join/not-a-token"))
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    // The team invite still works where it belongs, and its form checks its fields.
+    let path = url::Url::parse(link).unwrap().path().to_owned();
+    let join = other.get(&path).await;
+    assert_eq!(join.status, StatusCode::OK);
+    let p = other
+        .post(
+            &path,
+            &[
+                ("csrf", &join.csrf()),
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.status,
+        StatusCode::BAD_REQUEST,
+        "the email is taken in this organisation"
+    );
+    assert!(p.error("email").unwrap().contains("already"));
+    assert_eq!(
+        scope.members().list().await.unwrap().len(),
+        1,
+        "nothing created"
+    );
+}
