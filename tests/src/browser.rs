@@ -105,21 +105,21 @@ impl Browser {
             .await
     }
 
-    /// The text of the element with this id, once the page shows it (up to 10 s: a form's
+    /// The text of the element with this id, once the page shows it (up to 30 s: a form's
     /// answer is a new page).
     pub async fn text_of(&self, id: &str) -> WebDriverResult<String> {
         self.driver
             .query(By::Id(id))
-            .wait(Duration::from_secs(10), Duration::from_millis(50))
+            .wait(Duration::from_secs(30), Duration::from_millis(50))
             .first()
             .await?
             .text()
             .await
     }
 
-    /// Waits (up to 10 s) until the page's text contains `text`.
+    /// Waits (up to 30 s) until the page's text contains `text`.
     pub async fn wait_for_text(&self, text: &str) -> WebDriverResult<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             // The page may be replaced while it is read (a stale element): read it again.
             let body = match self.driver.find(By::Tag("body")).await {
