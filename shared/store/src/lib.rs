@@ -20,11 +20,11 @@ pub use error::{DatabaseError, StoreError};
 pub use repos::events::MAX_LIST as MAX_EVENTS_LISTED;
 pub use repos::{
     ApiKey, ApiKeys, Attempt, Audit, AuditEntry, Change, Deliveries, Delivery, DeliveryKind,
-    DeliveryState, EventSource, Events, InsertOutcome, InsertedBatch, Invite, Member, Members,
-    NewApiKey, NewAuditEntry, NewDelivery, NewEvent, NewMember, NewReceiver, NewSigningKey,
-    NewUpstream, Receiver, Receivers, Role, SigningKeyRecord, SigningKeyState, SigningKeys,
-    SsoConfig, StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant, Tenants, Update,
-    Upstream, Upstreams,
+    DeliveryState, EventFilter, EventSource, Events, InsertOutcome, InsertedBatch, Invite, Member,
+    Members, NewApiKey, NewAuditEntry, NewDelivery, NewEvent, NewMember, NewReceiver,
+    NewSigningKey, NewUpstream, Receiver, Receivers, Role, SigningKeyRecord, SigningKeyState,
+    SigningKeys, SsoConfig, StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant,
+    Tenants, Update, Upstream, Upstreams,
 };
 pub use scope::{TenantScope, TenantTx};
 pub use sethub_migrations::TENANT_SETTING;

@@ -28,8 +28,15 @@ struct EventsPage {
     who: Who,
     active: &'static str,
     events: Vec<Row>,
+    /// The query of the next page (filters kept).
     next: Option<String>,
     ingest_url: String,
+    /// (URI, name, selected)
+    types: Vec<(String, String, bool)>,
+    subject: String,
+    /// (hours, label, selected)
+    windows: Vec<(u32, &'static str, bool)>,
+    filtered: bool,
 }
 
 /// A subject in a few words: its format and its identifying value.
@@ -53,20 +60,49 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string()).map(|q| q.0);
-    let before = query
-        .ok()
-        .and_then(|q| q.get("before").and_then(|b| b.parse::<EventId>().ok()));
+    let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let get = |k: &str| query.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let before = get("before").and_then(|b| b.parse::<EventId>().ok());
+    let hours = get("hours")
+        .and_then(|h| h.parse::<u32>().ok())
+        .filter(|h| *h > 0);
+    let filter = sethub_store::EventFilter {
+        event_type: get("type").map(str::to_owned),
+        subject: get("subject").map(str::to_owned),
+        since: hours.map(|h| chrono::Utc::now() - chrono::Duration::hours(i64::from(h))),
+    };
     let scope = ctx.store.scope(who.tenant);
-    let Ok(events) = scope.events().recent(before, PAGE).await else {
+    let Ok(events) = scope.events().recent(before, &filter, PAGE).await else {
         return unavailable();
     };
     let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
     let Ok(deliveries) = scope.deliveries().for_events(&ids).await else {
         return unavailable();
     };
+    let keep = |k: &str| {
+        get(k)
+            .map(|v| {
+                format!(
+                    "&{k}={}",
+                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+                )
+            })
+            .unwrap_or_default()
+    };
     let next = (events.len() as u64 == PAGE)
-        .then(|| events.last().map(|e| e.id.to_string()))
+        .then(|| {
+            events.last().map(|e| {
+                format!(
+                    "before={}{}{}{}",
+                    e.id,
+                    keep("type"),
+                    keep("subject"),
+                    keep("hours")
+                )
+            })
+        })
         .flatten();
     let rows = events
         .into_iter()
@@ -111,6 +147,24 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
             active: "events",
             events: rows,
             next,
+            types: crate::ssf::streams::events_supported()
+                .into_iter()
+                .map(|u| {
+                    let selected = filter.event_type.as_deref() == Some(u.as_str());
+                    let name = u.rsplit('/').next().unwrap_or(&u).to_owned();
+                    (u, name, selected)
+                })
+                .collect(),
+            subject: filter.subject.clone().unwrap_or_default(),
+            windows: [
+                (1, "last hour"),
+                (24, "last 24 hours"),
+                (168, "last 7 days"),
+            ]
+            .into_iter()
+            .map(|(h, l)| (h, l, hours == Some(h)))
+            .collect(),
+            filtered: filter != sethub_store::EventFilter::default(),
         },
     )
 }

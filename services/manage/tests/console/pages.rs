@@ -384,6 +384,17 @@ async fn an_events_page_shows_its_sets_and_another_tenants_event_is_not_found() 
     let log = b.get("/console/events").await;
     assert!(log.html.contains(&mine.event().id.to_string()));
     assert!(!log.html.contains(&theirs.event().id.to_string()));
+    // Filters: by subject, by another type, by time.
+    let by_subject = b.get("/console/events?subject=carol%40example.com").await;
+    assert!(by_subject.html.contains(&mine.event().id.to_string()));
+    let other_type = b
+        .get("/console/events?type=https%3A%2F%2Fschemas.openid.net%2Fsecevent%2Fcaep%2Fevent-type%2Fcredential-change")
+        .await;
+    assert!(other_type.html.contains("No event matches these filters"));
+    let nobody = b
+        .get("/console/events?subject=dave%40example.com&hours=24")
+        .await;
+    assert!(!nobody.html.contains(&mine.event().id.to_string()));
     let page = b.get(&format!("/console/events/{}", mine.event().id)).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.html.contains("carol@example.com"));

@@ -59,6 +59,15 @@ impl FromStr for EventSource {
     }
 }
 
+/// What an event list keeps: events of a type, about a subject (any of its identifying
+/// values, exactly), received since a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub subject: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+}
+
 /// An event to store. The id is the caller's (it is the `txn` of every SET made from it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
@@ -439,20 +448,49 @@ impl<'a> Events<'a> {
     }
 
     /// The newest events first, at most `limit` (capped at [`MAX_LIST`]), older than `before`
-    /// when given (the next page).
+    /// when given (the next page), and only those matching `filter`.
     pub async fn recent(
         &self,
         before: Option<EventId>,
+        filter: &EventFilter,
         limit: u64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
         let g = self.ctx.begin().await?;
         let mut q = e::Entity::find().filter(e::Column::TenantId.eq(self.ctx.tid()));
         if let Some(b) = before {
             q = q.filter(e::Column::Id.lt(b.as_uuid()));
         }
+        // JSON read as text, matched with a quoted string: the same on both backends.
+        let quoted = |v: &str| {
+            let json = serde_json::Value::from(v).to_string();
+            let escaped = json
+                .replace('!', "!!")
+                .replace('%', "!%")
+                .replace('_', "!_");
+            format!("%{escaped}%")
+        };
+        if let Some(t) = &filter.event_type {
+            q = q.filter(
+                Expr::col(e::Column::EventTypes)
+                    .cast_as("TEXT")
+                    .like(LikeExpr::new(quoted(t)).escape('!')),
+            );
+        }
+        if let Some(s) = &filter.subject {
+            q = q.filter(
+                Expr::col(e::Column::SubId)
+                    .cast_as("TEXT")
+                    .like(LikeExpr::new(quoted(s)).escape('!')),
+            );
+        }
+        if let Some(since) = filter.since {
+            q = q.filter(e::Column::ReceivedAt.gte(micros(since)));
+        }
+
         let rows = q
             .order_by_desc(e::Column::Id)
-            .limit(limit.min(MAX_LIST))
+            .limit(std::cmp::Ord::min(limit, MAX_LIST))
             .all(g.tx())
             .await
             .db()?;

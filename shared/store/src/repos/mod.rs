@@ -16,7 +16,9 @@ pub use audit::{Audit, AuditEntry, NewAuditEntry};
 pub use deliveries::{
     Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update,
 };
-pub use events::{EventSource, Events, InsertOutcome, InsertedBatch, NewEvent, StoredEvent};
+pub use events::{
+    EventFilter, EventSource, Events, InsertOutcome, InsertedBatch, NewEvent, StoredEvent,
+};
 pub use members::{Invite, Member, Members, NewMember, Role, SsoConfig};
 pub use receivers::{NewReceiver, Receiver, Receivers};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord, SigningKeyState, SigningKeys};

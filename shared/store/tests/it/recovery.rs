@@ -17,6 +17,7 @@ contract!(
     events_are_listed_by_time_and_id_range,
     a_poll_streams_dead_sets_are_redriven_to_the_queue,
     events_and_deliveries_are_counted_per_hour,
+    the_event_log_filters_by_type_subject_and_time,
 );
 
 async fn a_replay_stores_a_new_generation_beside_the_first_delivery(db: TestDb) {
@@ -295,4 +296,66 @@ async fn events_and_deliveries_are_counted_per_hour(db: TestDb) {
     d.apply(&delivered, &[]).await.unwrap();
     let hours = d.delivered_by_hour(since).await.unwrap();
     assert_eq!(hours.iter().map(|(_, n)| n).sum::<u64>(), 2, "{hours:?}");
+}
+
+async fn the_event_log_filters_by_type_subject_and_time(db: TestDb) {
+    use sethub_store::EventFilter;
+    let t = tenant(db.store(), "a").await;
+    let events = db.store().scope(t.id).events();
+    let revoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    let changed = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+    let mut ids = Vec::new();
+    for (ty, email) in [
+        (revoked, "ann@example.com"),
+        (changed, "bob@example.com"),
+        (revoked, "userAx@example.com"),
+    ] {
+        let mut e = new_event(None);
+        e.event_types = vec![ty.to_owned()];
+        e.sub_id = Some(serde_json::json!({"format": "email", "email": email}));
+        ids.push(events.insert(e).await.unwrap().event().id);
+    }
+    assert_eq!(
+        ids_of(&events, EventFilter::default()).await,
+        vec![ids[2], ids[1], ids[0]]
+    );
+    let by_type = EventFilter {
+        event_type: Some(revoked.into()),
+        ..Default::default()
+    };
+    assert_eq!(ids_of(&events, by_type).await, vec![ids[2], ids[0]]);
+    let by_subject = EventFilter {
+        subject: Some("bob@example.com".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids_of(&events, by_subject).await, vec![ids[1]]);
+    // LIKE wildcards in the input are plain characters.
+    let wild = EventFilter {
+        subject: Some("user_x@example.com".into()),
+        ..Default::default()
+    };
+    assert!(ids_of(&events, wild).await.is_empty());
+    let partial = EventFilter {
+        subject: Some("bob".into()),
+        ..Default::default()
+    };
+    assert!(
+        ids_of(&events, partial).await.is_empty(),
+        "a whole identifying value, not a part"
+    );
+    let later = EventFilter {
+        since: Some(Utc::now() + Duration::hours(1)),
+        ..Default::default()
+    };
+    assert!(ids_of(&events, later).await.is_empty());
+}
+
+async fn ids_of(events: &sethub_store::Events<'_>, f: sethub_store::EventFilter) -> Vec<EventId> {
+    events
+        .recent(None, &f, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
 }
