@@ -109,6 +109,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/streams", web::get().to(streams::list))
             .route("/streams/{id}", web::get().to(streams::show))
             .route("/streams/{id}/redrive", web::post().to(streams::redrive))
+            .route("/streams/{id}/rate", web::post().to(streams::set_rate))
             .route("/receivers", web::get().to(receivers::list))
             .route("/receivers", web::post().to(receivers::invite))
             .route("/upstreams", web::get().to(upstreams::list))

@@ -51,6 +51,23 @@ struct StreamPage {
     counts: String,
     dead: Vec<Dead>,
     message: Option<String>,
+    rate: String,
+    rate_fields: Vec<super::form::Field>,
+}
+
+fn rate_field(value: &str, error: Option<String>) -> super::form::Field {
+    let mut f = super::form::Field::new("max_rate_per_second", "Pushes per second at most", "text")
+        .value(value);
+    f.error = error;
+    f
+}
+
+fn current_rate(s: &Stream) -> String {
+    s.delivery_settings
+        .as_ref()
+        .and_then(|v| v.get("max_rate_per_second"))
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 fn method(s: &Stream) -> &'static str {
@@ -153,9 +170,12 @@ pub async fn show(
     let Ok((receiver, c, dead)) = loaded else {
         return unavailable();
     };
+    let rate = current_rate(&stream);
     page(
         StatusCode::OK,
         &StreamPage {
+            rate_fields: vec![rate_field(&rate, None)],
+            rate,
             message: session
                 .remove_as::<String>("stream_message")
                 .and_then(Result::ok),
@@ -211,4 +231,96 @@ pub async fn redrive(
         Err(e) if e.code() == sethub_http::ErrorCode::NotFound => no_such_stream(),
         Err(_) => unavailable(),
     }
+}
+
+/// `POST /console/streams/{id}/rate`: `max_rate_per_second` (empty: no limit), checked by the
+/// tenant API's rules; the stream's retry schedule is kept.
+pub async fn set_rate(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let Ok(id) = id.parse::<StreamId>() else {
+        return no_such_stream();
+    };
+    let scope = ctx.store.scope(who.tenant);
+    let stream = match scope.streams().get(id).await {
+        Ok(s) => s,
+        Err(StoreError::NotFound) => return no_such_stream(),
+        Err(_) => return unavailable(),
+    };
+    let raw = form.get("max_rate_per_second").map_or("", |v| v.trim());
+    let mut body: serde_json::Map<String, serde_json::Value> = stream
+        .delivery_settings
+        .clone()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    body.remove("max_rate_per_second");
+    if !raw.is_empty() {
+        match raw.parse::<f64>() {
+            Ok(n) if n.is_finite() => {
+                body.insert("max_rate_per_second".into(), serde_json::Value::from(n));
+            }
+            _ => return rate_refused(&ctx, who, &stream, raw, "enter a number".into()).await,
+        }
+    }
+    let settings = match crate::api::body::Fields::parse::<
+        crate::api::delivery_settings::SettingsBody,
+    >(body)
+    {
+        Ok(s) => s.0,
+        Err(e) => return rate_refused(&ctx, who, &stream, raw, e.detail().to_owned()).await,
+    };
+    if scope
+        .streams()
+        .set_delivery_settings(id, crate::api::delivery_settings::stored(&settings))
+        .await
+        .is_err()
+    {
+        return unavailable();
+    }
+    let _ = session.insert("stream_message", "The rate limit is saved.".to_owned());
+    see_other(&format!("/console/streams/{id}"))
+}
+
+async fn rate_refused(
+    ctx: &AppContext,
+    who: Who,
+    stream: &Stream,
+    typed: &str,
+    error: String,
+) -> HttpResponse {
+    let scope = ctx.store.scope(who.tenant);
+    let loaded = async {
+        Ok::<_, StoreError>((
+            scope.receivers().get(stream.receiver_id).await?,
+            scope.deliveries().count_by_state(stream.id).await?,
+        ))
+    }
+    .await;
+    let Ok((receiver, c)) = loaded else {
+        return unavailable();
+    };
+    page(
+        StatusCode::BAD_REQUEST,
+        &StreamPage {
+            rate: current_rate(stream),
+            rate_fields: vec![rate_field(typed, Some(error))],
+            message: None,
+            who,
+            active: "streams",
+            id: stream.id.to_string(),
+            receiver: receiver.name,
+            method: method(stream),
+            status: stream.status.as_str().to_owned(),
+            counts: counts(&c),
+            dead: Vec::new(),
+        },
+    )
 }

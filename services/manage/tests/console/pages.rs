@@ -170,6 +170,37 @@ async fn a_streams_dead_letters_are_listed_and_redriven_from_the_console_with_an
         .unwrap();
     assert_eq!(log.len(), 1);
     assert!(log[0].actor.starts_with("member:mbr_"), "{}", log[0].actor);
+    // The stream's rate limit: checked like the API's, saved, cleared.
+    let csrf = after.csrf();
+    let rate = format!("/console/streams/{id}/rate");
+    for bad in ["abc", "-1"] {
+        let p = b
+            .post(&rate, &[("csrf", &csrf), ("max_rate_per_second", bad)])
+            .await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(
+            p.error("max_rate_per_second").is_some(),
+            "{bad}: {}",
+            p.html
+        );
+        assert!(p.html.contains(&format!("value=\"{bad}\"")), "kept");
+    }
+    let settings = || async { scope.streams().get(id).await.unwrap().delivery_settings };
+    assert!(settings().await.is_none());
+    assert_eq!(
+        b.post(&rate, &[("csrf", &csrf), ("max_rate_per_second", "4")])
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(settings().await.unwrap()["max_rate_per_second"], 4.0);
+    assert_eq!(
+        b.post(&rate, &[("csrf", &csrf), ("max_rate_per_second", "")])
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    assert!(settings().await.is_none());
     // Another tenant's stream is not found.
     let other = hub.tenant("other").await;
     let _ = other;
