@@ -68,6 +68,8 @@ struct StreamPage {
     who: Who,
     active: &'static str,
     message: Option<String>,
+    /// The id of the last delivery shown when there are older ones.
+    older: Option<String>,
     /// The stream's subjects: (subject, `removed` or `added`).
     subjects: Vec<(String, &'static str)>,
     /// The event types a test event can be sent of: (URI, name).
@@ -76,6 +78,9 @@ struct StreamPage {
     deliveries: Vec<DeliveryRow>,
     attempts: Vec<AttemptRow>,
 }
+
+/// Deliveries shown per page.
+const PAGE: u64 = 50;
 
 fn short(uri: &str) -> String {
     uri.rsplit('/').next().unwrap_or(uri).to_owned()
@@ -286,6 +291,7 @@ pub async fn show(
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
+    query: web::Query<std::collections::HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match who(&ctx, &req).await {
         Ok(w) => w,
@@ -303,7 +309,16 @@ pub async fn show(
     let deliveries = scope.deliveries();
     let loaded = async {
         Ok::<_, StoreError>((
-            deliveries.list_for_stream(id, None, None, 100).await?,
+            deliveries
+                .list_for_stream(
+                    id,
+                    None,
+                    query
+                        .get("before")
+                        .and_then(|b| b.parse::<sethub_domain::DeliveryId>().ok()),
+                    PAGE,
+                )
+                .await?,
             deliveries.attempts_for_stream(id, 100).await?,
         ))
     }
@@ -314,6 +329,9 @@ pub async fn show(
     let Ok(subjects) = scope.streams().subjects(id).await else {
         return unavailable();
     };
+    let older = (list.len() as u64 == PAGE)
+        .then(|| list.last().map(|d| d.id.to_string()))
+        .flatten();
     page(
         StatusCode::OK,
         &StreamPage {
@@ -322,6 +340,7 @@ pub async fn show(
             message: session
                 .remove_as::<String>("stream_message")
                 .and_then(Result::ok),
+            older,
             subjects: subjects
                 .into_iter()
                 .map(|s| {

@@ -76,6 +76,44 @@ async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own
             .html
             .contains("id=\"status\">paused")
     );
+    // A long delivery log comes in pages.
+    let tenant_id = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let sid: sethub_domain::StreamId = id.parse().unwrap();
+    let many: Vec<sethub_store::NewDelivery> = (0..55)
+        .map(|_| sethub_store::NewDelivery {
+            id: sethub_domain::DeliveryId::new(),
+            stream_id: sid,
+            event_id: Some(sethub_domain::EventId::new()),
+            kind: sethub_store::DeliveryKind::Event,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            set_token: "a.b.c".into(),
+            state: sethub_store::DeliveryState::Held,
+            next_attempt_at: None,
+        })
+        .collect();
+    hub.ctx
+        .store
+        .scope(tenant_id)
+        .deliveries()
+        .insert_many(&many)
+        .await
+        .unwrap();
+    let first = portal.get(&format!("/portal/streams/{id}")).await;
+    assert_eq!(first.html.matches("class=\"delivery\"").count(), 50);
+    let at = first.html.find("?before=").unwrap();
+    let next = &first.html
+        [first.html[..at].rfind('"').unwrap() + 1..at + first.html[at..].find('"').unwrap()];
+    let second = portal.get(next).await;
+    assert_eq!(second.html.matches("class=\"delivery\"").count(), 5);
+    assert!(!second.html.contains("Older deliveries"));
     // Another tenant's stream is not found; so is a stream of another receiver of this tenant.
     let other = hub.tenant("other").await;
     let rx = sethub_app::admin::create_receiver(&hub.ctx, other.tenant_id, &"x".parse().unwrap())
