@@ -471,8 +471,8 @@ pub async fn verify(
     see_other(&format!("/portal/streams/{id}"))
 }
 
-/// `POST /portal/streams/{id}/subjects`: `email`, `action` (`add`, `remove`), through the SSF
-/// subjects handlers.
+/// `POST /portal/streams/{id}/subjects`: `format` (`email`, `phone_number`, `opaque`,
+/// `account`), `value`, `action` (`add`, `remove`), through the SSF subjects handlers.
 pub async fn subjects(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
@@ -495,11 +495,15 @@ pub async fn subjects(
     let Some(id) = parse_id(&id) else {
         return not_found();
     };
-    let email = v("email").unwrap_or_default();
-    let body = json!({
-        "stream_id": id.to_string(),
-        "subject": {"format": "email", "email": email},
-    });
+    let value = v("value").unwrap_or_default();
+    let subject = match v("format").as_deref().unwrap_or("email") {
+        "phone_number" => json!({"format": "phone_number", "phone_number": value}),
+        "opaque" => json!({"format": "opaque", "id": value}),
+        "account" => json!({"format": "account", "uri": value}),
+        _ => json!({"format": "email", "email": value}),
+    };
+    let email = value;
+    let body = json!({ "stream_id": id.to_string(), "subject": subject });
     let bytes = web::Bytes::from(body.to_string());
     let rx = who.as_receiver();
     let add = v("action").as_deref() == Some("add");

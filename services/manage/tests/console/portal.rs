@@ -305,7 +305,8 @@ async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects()
             &subjects,
             &[
                 ("csrf", &csrf),
-                ("email", "Bob@Example.com"),
+                ("format", "email"),
+                ("value", "Bob@Example.com"),
                 ("action", "remove"),
             ],
         )
@@ -335,7 +336,8 @@ async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects()
             &subjects,
             &[
                 ("csrf", &csrf),
-                ("email", "bob@example.com"),
+                ("format", "email"),
+                ("value", "bob@example.com"),
                 ("action", "add"),
             ],
         )
@@ -355,7 +357,8 @@ async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects()
             &subjects,
             &[
                 ("csrf", &csrf),
-                ("email", "not an email"),
+                ("format", "email"),
+                ("value", "not an email"),
                 ("action", "remove"),
             ],
         )
@@ -371,5 +374,31 @@ async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects()
             .unwrap()
             .len(),
         1
+    );
+    // Other formats: a phone number.
+    portal
+        .post(
+            &subjects,
+            &[
+                ("csrf", &csrf),
+                ("format", "phone_number"),
+                ("value", "+12065550100"),
+                ("action", "remove"),
+            ],
+        )
+        .await;
+    let stored = hub
+        .ctx
+        .store
+        .scope(tenant.id)
+        .streams()
+        .subjects(id)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(
+        stored
+            .iter()
+            .any(|s| s.subject["phone_number"] == "+12065550100")
     );
 }
