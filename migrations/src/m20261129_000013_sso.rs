@@ -1,5 +1,6 @@
-//! Single sign-on of a tenant's console: its OpenID provider (issuer) and the client sethub is
-//! registered as there (client id; the secret sealed with the master key).
+//! Single sign-on: an OpenID provider (issuer) and the client sethub is registered as there
+//! (client id; the secret sealed with the master key), for a tenant's console (no
+//! `receiver_id`) or for one receiver's portal users.
 
 use sea_orm_migration::prelude::*;
 
@@ -22,13 +23,21 @@ impl MigrationTrait for Migration {
                     .col(text("issuer"))
                     .col(text("client_id"))
                     .col(ColumnDef::new("client_secret_sealed").text().null())
+                    .col(ColumnDef::new("receiver_id").uuid().null())
                     .col(ts("updated_at"))
                     .foreign_key(&mut tenant_fk("sso_configs"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_sso_configs_receiver")
+                            .from("sso_configs", ("tenant_id", "receiver_id"))
+                            .to("receivers", ("tenant_id", "id"))
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(index("sso_configs", &["tenant_id"], true))
+            .create_index(index("sso_configs", &["tenant_id", "receiver_id"], false))
             .await?;
         rls::isolate_tenant_table(manager, "sso_configs").await
     }

@@ -1,7 +1,8 @@
-//! Single sign-on to the console with OpenID Connect (authorization code with PKCE; `state`
-//! and `nonce` checked), configured per tenant: its provider's issuer, and the client id and
-//! secret sethub has there. A person is matched to a member of the tenant by a **verified**
-//! email. The provider is reached through the egress policy (no redirects, the SSRF guard),
+//! Single sign-on with OpenID Connect (authorization code with PKCE; `state` and `nonce`
+//! checked): to the console, configured per tenant, or to the portal, configured per receiver
+//! (each with a provider's issuer and the client id and secret sethub has there). A person is
+//! matched by a **verified** email to a console member of the tenant, or to a portal user of
+//! that receiver. The provider is reached through the egress policy (no redirects, the SSRF guard),
 //! with our reqwest driving `openidconnect` (its own would pull a second HTTP stack).
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
@@ -41,30 +42,44 @@ pub enum SsoError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pending {
     pub tenant: TenantId,
+    /// The receiver whose portal is being signed in to (`None`: the console).
+    #[serde(default)]
+    pub receiver: Option<sethub_domain::ReceiverId>,
     pub state: String,
     pub nonce: String,
     pub pkce_verifier: String,
 }
 
-fn secret_context(tenant: TenantId) -> SealContext {
-    SealContext::new("sso-client-secret", tenant, "console")
+fn secret_context(tenant: TenantId, receiver: Option<sethub_domain::ReceiverId>) -> SealContext {
+    let who = receiver.map_or_else(|| "console".to_owned(), |r| r.to_string());
+    SealContext::new("sso-client-secret", tenant, who)
 }
 
-/// Seals a client secret for storage.
-pub fn seal_secret(ctx: &AppContext, tenant: TenantId, secret: &str) -> Result<String, SsoError> {
+/// Seals a client secret for storage (bound to the console or to the receiver).
+pub fn seal_secret(
+    ctx: &AppContext,
+    tenant: TenantId,
+    receiver: Option<sethub_domain::ReceiverId>,
+    secret: &str,
+) -> Result<String, SsoError> {
     let ring = crate::streams::keyring(ctx).map_err(|e| SsoError::Secret(e.to_string()))?;
-    ring.seal(&secret_context(tenant), secret.as_bytes())
+    ring.seal(&secret_context(tenant, receiver), secret.as_bytes())
         .map(|s| s.to_string())
         .map_err(|e| SsoError::Secret(e.to_string()))
 }
 
-fn open_secret(ctx: &AppContext, tenant: TenantId, sealed: &str) -> Result<String, SsoError> {
+fn open_secret(
+    ctx: &AppContext,
+    tenant: TenantId,
+    receiver: Option<sethub_domain::ReceiverId>,
+    sealed: &str,
+) -> Result<String, SsoError> {
     let ring = crate::streams::keyring(ctx).map_err(|e| SsoError::Secret(e.to_string()))?;
     let sealed: SealedKey = sealed
         .parse()
         .map_err(|e| SsoError::Secret(format!("{e}")))?;
     let bytes = ring
-        .open(&secret_context(tenant), &sealed)
+        .open(&secret_context(tenant, receiver), &sealed)
         .map_err(|e| SsoError::Secret(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| SsoError::Secret(e.to_string()))
 }
@@ -109,6 +124,7 @@ type Client = CoreClient<
 async fn client(
     ctx: &AppContext,
     tenant: TenantId,
+    receiver: Option<sethub_domain::ReceiverId>,
     config: &SsoConfig,
     redirect: &str,
 ) -> Result<(Client, reqwest::Client), SsoError> {
@@ -120,7 +136,7 @@ async fn client(
         .await
         .map_err(|e| SsoError::Provider(format!("discovery: {e}")))?;
     let secret = match &config.client_secret_sealed {
-        Some(s) => Some(ClientSecret::new(open_secret(ctx, tenant, s)?)),
+        Some(s) => Some(ClientSecret::new(open_secret(ctx, tenant, receiver, s)?)),
         None => None,
     };
     let client = CoreClient::from_provider_metadata(
@@ -139,16 +155,17 @@ async fn client(
 pub async fn start(
     ctx: &AppContext,
     tenant: TenantId,
+    receiver: Option<sethub_domain::ReceiverId>,
     redirect: &str,
 ) -> Result<(String, Pending), SsoError> {
     let config = ctx
         .store
         .scope(tenant)
         .members()
-        .sso()
+        .sso(receiver)
         .await?
         .ok_or(SsoError::NotConfigured)?;
-    let (client, _) = client(ctx, tenant, &config, redirect).await?;
+    let (client, _) = client(ctx, tenant, receiver, &config, redirect).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
         .authorize_url(
@@ -163,6 +180,7 @@ pub async fn start(
         url.to_string(),
         Pending {
             tenant,
+            receiver,
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
@@ -194,10 +212,10 @@ pub async fn finish(
         .store
         .scope(pending.tenant)
         .members()
-        .sso()
+        .sso(pending.receiver)
         .await?
         .ok_or(SsoError::NotConfigured)?;
-    let (client, http) = client(ctx, pending.tenant, &config, redirect).await?;
+    let (client, http) = client(ctx, pending.tenant, pending.receiver, &config, redirect).await?;
     let fetch = |req| send(&http, req);
     let token = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -226,7 +244,9 @@ pub async fn finish(
         .by_email(&email)
         .await
     {
-        Ok(m) if m.role != sethub_store::Role::Receiver => Ok(m),
+        // A console member for the console; that receiver's user for its portal.
+        Ok(m) if pending.receiver.is_none() && m.role != sethub_store::Role::Receiver => Ok(m),
+        Ok(m) if pending.receiver.is_some() && m.receiver_id == pending.receiver => Ok(m),
         Ok(_) | Err(StoreError::NotFound) => Err(SsoError::NoMember(email)),
         Err(e) => Err(e.into()),
     }

@@ -20,6 +20,8 @@ struct CredentialsPage {
     token_endpoint: String,
     metadata_url: String,
     new_secret: Option<String>,
+    redirect_uri: String,
+    sso_fields: Vec<crate::web::form::Field>,
 }
 
 /// `GET /portal/credentials`.
@@ -38,6 +40,16 @@ pub async fn show(ctx: web::Data<AppContext>, req: HttpRequest, session: Session
         return unavailable();
     };
     let slug = who.tenant.slug.clone();
+    let Ok(sso) = ctx
+        .store
+        .scope(who.tenant.id)
+        .members()
+        .sso(Some(who.receiver_id))
+        .await
+    else {
+        return unavailable();
+    };
+    let (issuer, client) = sso.map(|c| (c.issuer, c.client_id)).unwrap_or_default();
     page(
         StatusCode::OK,
         &CredentialsPage {
@@ -49,6 +61,8 @@ pub async fn show(ctx: web::Data<AppContext>, req: HttpRequest, session: Session
             new_secret: session
                 .remove_as::<String>("new_secret")
                 .and_then(Result::ok),
+            redirect_uri: super::sso::redirect_uri(&ctx),
+            sso_fields: super::sso::fields(&issuer, &client),
         },
     )
 }

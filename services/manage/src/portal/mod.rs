@@ -11,6 +11,7 @@ mod credentials;
 mod decoder;
 mod events;
 pub(crate) mod join;
+mod sso;
 mod streams;
 
 use actix_session::config::{CookieContentSecurity, PersistentSession};
@@ -51,6 +52,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/events", web::get().to(events::list))
             .route("/credentials", web::get().to(credentials::show))
             .route("/credentials/rotate", web::post().to(credentials::rotate))
+            .route("/sso/settings", web::post().to(sso::save))
+            .route("/sso/start", web::post().to(sso::start))
+            .route("/sso/callback", web::get().to(sso::callback))
             .route("/streams/{id}/subjects", web::post().to(streams::subjects))
             .route("/streams/{id}/test", web::post().to(events::send_test))
             .route("/decoder", web::get().to(decoder::form))

@@ -15,7 +15,7 @@ use super::form::Field;
 use super::session::{Who, csrf_ok, csrf_refused, sign_in, who, writer};
 use super::{error_page, page, see_other, unavailable};
 
-const PENDING: &str = "sso_pending";
+pub(crate) const PENDING: &str = "sso_pending";
 
 #[derive(Template)]
 #[template(path = "settings.html")]
@@ -79,7 +79,7 @@ pub async fn settings(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpRespo
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    let Ok(current) = ctx.store.scope(who.tenant).members().sso().await else {
+    let Ok(current) = ctx.store.scope(who.tenant).members().sso(None).await else {
         return unavailable();
     };
     let Ok(tenant) = ctx.store.tenants().get(who.tenant).await else {
@@ -183,7 +183,7 @@ pub async fn save_retry(
 }
 
 async fn retry_refused(ctx: &AppContext, who: Who, retry_fields: Vec<Field>) -> HttpResponse {
-    let Ok(current) = ctx.store.scope(who.tenant).members().sso().await else {
+    let Ok(current) = ctx.store.scope(who.tenant).members().sso(None).await else {
         return unavailable();
     };
     let (issuer, client_id) = current.map(|c| (c.issuer, c.client_id)).unwrap_or_default();
@@ -242,11 +242,11 @@ pub async fn save(
         );
     }
     let sealed = match v("client_secret") {
-        "" => match members.sso().await {
+        "" => match members.sso(None).await {
             Ok(c) => c.and_then(|c| c.client_secret_sealed),
             Err(_) => return unavailable(),
         },
-        secret => match sso::seal_secret(&ctx, who.tenant, secret) {
+        secret => match sso::seal_secret(&ctx, who.tenant, None, secret) {
             Ok(s) => Some(s),
             Err(_) => return unavailable(),
         },
@@ -256,7 +256,7 @@ pub async fn save(
         client_id: v("client_id").to_owned(),
         client_secret_sealed: sealed,
     };
-    if members.set_sso(Some(&config)).await.is_err() {
+    if members.set_sso(None, Some(&config)).await.is_err() {
         return unavailable();
     }
     tracing::info!(tenant = %who.tenant, issuer = %config.issuer, "single sign-on configured");
@@ -278,7 +278,7 @@ pub async fn start(
         Ok(None) => return refused(&SsoError::NotConfigured),
         Err(_) => return unavailable(),
     };
-    match sso::start(&ctx, tenant, &redirect_uri(&ctx)).await {
+    match sso::start(&ctx, tenant, None, &redirect_uri(&ctx)).await {
         Ok((url, pending)) => {
             if session.insert(PENDING, &pending).is_err() {
                 return unavailable();
@@ -289,7 +289,7 @@ pub async fn start(
     }
 }
 
-fn refused(e: &SsoError) -> HttpResponse {
+pub(crate) fn refused(e: &SsoError) -> HttpResponse {
     tracing::info!(error = %e, "single sign-on refused");
     let status = match e {
         SsoError::Store(_) => return unavailable(),
@@ -310,6 +310,10 @@ pub async fn callback(
     let Some(Ok(pending)) = session.remove_as::<Pending>(PENDING) else {
         return refused(&SsoError::State);
     };
+    // A portal sign-in is not finished here.
+    if pending.receiver.is_some() {
+        return refused(&SsoError::State);
+    }
     if let Some(err) = query.get("error") {
         return refused(&SsoError::Provider(format!(
             "the provider answered `{err}`"

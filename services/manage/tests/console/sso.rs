@@ -149,3 +149,83 @@ async fn single_sign_on_signs_a_member_in_and_refuses_a_wrong_nonce_issuer_state
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(answer.html.contains("state"));
 }
+
+#[tokio::test]
+async fn a_receiver_sets_up_single_sign_on_for_its_portal_users_only() {
+    use sethub_tests::oidc::{Knobs, TestProvider};
+    sethub_tests::init_crypto();
+    let hub = Hub::postgres_reaching_localhost().await;
+    let knobs = Knobs {
+        email: "rx@beta.example".into(),
+        email_verified: true,
+        ..Knobs::default()
+    };
+    let op = TestProvider::start(knobs.clone()).await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    let mut portal = browser(&hub).await;
+    portal_user(&hub, &mut owner, &mut portal).await;
+    let page = portal.get("/portal/credentials").await;
+    assert!(page.html.contains("/portal/sso/callback"));
+    let at = page.html.find("id=\"client-id\">").unwrap() + 15;
+    let client_id = page.html[at..at + page.html[at..].find('<').unwrap()].to_owned();
+    let p = portal
+        .post(
+            "/portal/sso/settings",
+            &[
+                ("csrf", &page.csrf()),
+                ("issuer", &op.issuer()),
+                ("sso_client_id", "beta-portal"),
+                ("client_secret", "s3cret"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    let sign_in = |email: &'static str| {
+        op.set(Knobs {
+            email: email.into(),
+            ..knobs.clone()
+        });
+        async {
+            let mut b = browser(&hub).await;
+            let csrf = b.get("/portal/login").await.csrf();
+            let p = b
+                .post(
+                    "/portal/sso/start",
+                    &[("csrf", &csrf), ("slug", &slug), ("client_id", &client_id)],
+                )
+                .await;
+            assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+            let back = op.authorize(&p.location.unwrap()).await;
+            assert!(back.contains("/portal/sso/callback?"), "{back}");
+            let answer = b.get(&path_of(&back)).await;
+            (b, answer)
+        }
+    };
+    let (mut b, answer) = sign_in("rx@beta.example").await;
+    assert_eq!(
+        answer.location.as_deref(),
+        Some("/portal"),
+        "{}",
+        answer.html
+    );
+    assert!(
+        b.get("/portal")
+            .await
+            .html
+            .contains("Your streams from Acme")
+    );
+    // The console's owner is not a user of this receiver's portal.
+    let (mut b, answer) = sign_in("ann@example.com").await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.html);
+    assert_eq!(
+        b.get("/portal").await.location.as_deref(),
+        Some("/portal/login")
+    );
+    // The console's own single sign-on is not set up: the receiver's does not serve it.
+    let csrf = b.get("/console/login").await.csrf();
+    let p = b
+        .post("/console/sso/start", &[("csrf", &csrf), ("slug", &slug)])
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+}

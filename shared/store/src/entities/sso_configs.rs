@@ -9,6 +9,7 @@ pub struct Model {
     pub issuer: String,
     pub client_id: String,
     pub client_secret_sealed: Option<String>,
+    pub receiver_id: Option<Uuid>,
     pub updated_at: DateTimeUtc,
 }
 

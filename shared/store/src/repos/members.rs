@@ -302,11 +302,16 @@ pub struct SsoConfig {
 }
 
 impl Members<'_> {
-    /// The tenant's single sign-on, if configured.
-    pub async fn sso(&self) -> Result<Option<SsoConfig>, StoreError> {
+    /// The single sign-on of the tenant's console (`receiver` `None`) or of one receiver's
+    /// portal users, if configured.
+    pub async fn sso(&self, receiver: Option<ReceiverId>) -> Result<Option<SsoConfig>, StoreError> {
         let g = self.ctx.begin().await?;
         let row = s::Entity::find()
             .filter(s::Column::TenantId.eq(self.ctx.tid()))
+            .filter(match receiver {
+                Some(r) => s::Column::ReceiverId.eq(r.as_uuid()),
+                None => s::Column::ReceiverId.is_null(),
+            })
             .one(g.tx())
             .await
             .db()?;
@@ -318,11 +323,20 @@ impl Members<'_> {
         }))
     }
 
-    /// Sets (or, with `None`, removes) the tenant's single sign-on.
-    pub async fn set_sso(&self, config: Option<&SsoConfig>) -> Result<(), StoreError> {
+    /// Sets (or, with `None`, removes) the single sign-on of the console (`receiver` `None`)
+    /// or of one receiver's portal.
+    pub async fn set_sso(
+        &self,
+        receiver: Option<ReceiverId>,
+        config: Option<&SsoConfig>,
+    ) -> Result<(), StoreError> {
         let g = self.ctx.begin().await?;
         s::Entity::delete_many()
             .filter(s::Column::TenantId.eq(self.ctx.tid()))
+            .filter(match receiver {
+                Some(r) => s::Column::ReceiverId.eq(r.as_uuid()),
+                None => s::Column::ReceiverId.is_null(),
+            })
             .exec(g.tx())
             .await
             .db()?;
@@ -333,6 +347,7 @@ impl Members<'_> {
                 issuer: Set(c.issuer.clone()),
                 client_id: Set(c.client_id.clone()),
                 client_secret_sealed: Set(c.client_secret_sealed.clone()),
+                receiver_id: Set(receiver.map(|r| r.as_uuid())),
                 updated_at: Set(now()),
             })
             .exec_without_returning(g.tx())
