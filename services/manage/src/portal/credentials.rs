@@ -30,6 +30,17 @@ pub async fn show(ctx: web::Data<AppContext>, req: HttpRequest, session: Session
         Ok(w) => w,
         Err(answer) => return answer,
     };
+    render(&ctx, who, &session, StatusCode::OK, None).await
+}
+
+/// The page; `sso_form` (the typed fields, with their errors) after a refused SSO form.
+pub(crate) async fn render(
+    ctx: &AppContext,
+    who: Who,
+    session: &Session,
+    status: StatusCode,
+    sso_form: Option<Vec<crate::web::form::Field>>,
+) -> HttpResponse {
     let Ok(r) = ctx
         .store
         .scope(who.tenant.id)
@@ -51,18 +62,18 @@ pub async fn show(ctx: web::Data<AppContext>, req: HttpRequest, session: Session
     };
     let (issuer, client) = sso.map(|c| (c.issuer, c.client_id)).unwrap_or_default();
     page(
-        StatusCode::OK,
+        status,
         &CredentialsPage {
             who,
             active: "credentials",
             client_id: r.client_id,
-            token_endpoint: sethub_app::admin::token_endpoint(&ctx, &slug),
-            metadata_url: sethub_app::admin::metadata_url(&ctx, &slug),
+            token_endpoint: sethub_app::admin::token_endpoint(ctx, &slug),
+            metadata_url: sethub_app::admin::metadata_url(ctx, &slug),
             new_secret: session
                 .remove_as::<String>("new_secret")
                 .and_then(Result::ok),
-            redirect_uri: super::sso::redirect_uri(&ctx),
-            sso_fields: super::sso::fields(&issuer, &client),
+            redirect_uri: super::sso::redirect_uri(ctx),
+            sso_fields: sso_form.unwrap_or_else(|| super::sso::fields(&issuer, &client)),
         },
     )
 }

@@ -59,12 +59,16 @@ pub async fn save(
     let v = |k: &str| form.get(k).map_or("", |s| s.trim());
     let issuer_ok = url::Url::parse(v("issuer"))
         .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
-    if !issuer_ok || v("sso_client_id").is_empty() {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "Single sign-on was not saved",
-            "Give your provider's issuer URL (https://…) and the client id sethub has there.",
-        );
+    let mut f = fields(v("issuer"), v("sso_client_id"));
+    if !issuer_ok {
+        f[0].error = Some("enter the provider's issuer URL (https://…)".into());
+    }
+    if v("sso_client_id").is_empty() || v("sso_client_id").len() > 512 {
+        f[1].error = Some("enter the client id sethub has at your provider".into());
+    }
+    if f.iter().any(|x| x.error.is_some()) {
+        return super::credentials::render(&ctx, who, &session, StatusCode::BAD_REQUEST, Some(f))
+            .await;
     }
     let members = ctx.store.scope(who.tenant.id).members();
     let sealed = match v("client_secret") {

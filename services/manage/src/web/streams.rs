@@ -50,6 +50,8 @@ struct StreamPage {
     status: String,
     counts: String,
     dead: Vec<Dead>,
+    /// The last dead delivery shown when there are older ones.
+    older: Option<String>,
     message: Option<String>,
     rate: String,
     rate_fields: Vec<super::form::Field>,
@@ -69,6 +71,9 @@ fn current_rate(s: &Stream) -> String {
         .map(ToString::to_string)
         .unwrap_or_default()
 }
+
+/// Dead letters shown per page.
+const DEAD_PAGE: u64 = 100;
 
 fn method(s: &Stream) -> &'static str {
     match s.delivery_method {
@@ -142,6 +147,7 @@ pub async fn show(
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match who(&ctx, &req).await {
         Ok(w) => w,
@@ -162,7 +168,14 @@ pub async fn show(
             scope.deliveries().count_by_state(id).await?,
             scope
                 .deliveries()
-                .list_for_stream(id, Some(DeliveryState::Dead), None, 500)
+                .list_for_stream(
+                    id,
+                    Some(DeliveryState::Dead),
+                    query
+                        .get("before")
+                        .and_then(|b| b.parse::<sethub_domain::DeliveryId>().ok()),
+                    DEAD_PAGE,
+                )
                 .await?,
         ))
     }
@@ -171,9 +184,13 @@ pub async fn show(
         return unavailable();
     };
     let rate = current_rate(&stream);
+    let older = (dead.len() as u64 == DEAD_PAGE)
+        .then(|| dead.last().map(|d| d.id.to_string()))
+        .flatten();
     page(
         StatusCode::OK,
         &StreamPage {
+            older,
             rate_fields: vec![rate_field(&rate, None)],
             rate,
             message: session
@@ -321,6 +338,7 @@ async fn rate_refused(
             status: stream.status.as_str().to_owned(),
             counts: counts(&c),
             dead: Vec::new(),
+            older: None,
         },
     )
 }

@@ -403,3 +403,120 @@ async fn a_member_of_one_tenant_cannot_touch_another_tenants_keys() {
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
+    let hub = Hub::postgres().await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    let mut portal = browser(&hub).await;
+    crate::support::portal_user(&hub, &mut owner, &mut portal).await;
+    let tenant = hub
+        .ctx
+        .store
+        .tenants()
+        .find_by_slug(&slug)
+        .await
+        .unwrap()
+        .unwrap();
+    let stream = sethub_domain::StreamId::new();
+    let key = sethub_app::admin::list_api_keys(&hub.ctx, tenant.id)
+        .await
+        .unwrap()[0]
+        .id;
+    let before = (
+        sethub_app::admin::list_api_keys(&hub.ctx, tenant.id)
+            .await
+            .unwrap(),
+        hub.ctx
+            .store
+            .scope(tenant.id)
+            .receivers()
+            .list()
+            .await
+            .unwrap()
+            .len(),
+        hub.ctx
+            .store
+            .scope(tenant.id)
+            .members()
+            .list()
+            .await
+            .unwrap()
+            .len(),
+    );
+    let console_forms = [
+        "/console/logout".to_owned(),
+        "/console/api-keys".into(),
+        format!("/console/api-keys/{key}/revoke"),
+        "/console/receivers".into(),
+        "/console/team".into(),
+        "/console/settings/sso".into(),
+        "/console/settings/retry".into(),
+        "/console/signing-keys/rotate".into(),
+        "/console/upstreams".into(),
+        format!(
+            "/console/upstreams/{}/delete",
+            sethub_domain::UpstreamId::new()
+        ),
+        format!("/console/streams/{stream}/redrive"),
+        format!("/console/streams/{stream}/rate"),
+        "/console/sso/start".into(),
+        "/console/login".into(),
+        "/console/signup".into(),
+    ];
+    for path in &console_forms {
+        for token in [None, Some("forged")] {
+            let mut form = vec![("name", "x"), ("role", "viewer"), ("slug", slug.as_str())];
+            if let Some(t) = token {
+                form.push(("csrf", t));
+            }
+            let p = owner.post(path, &form).await;
+            assert_eq!(p.status, StatusCode::FORBIDDEN, "{path} with {token:?}");
+        }
+    }
+    let portal_forms = [
+        "/portal/logout".to_owned(),
+        "/portal/streams".into(),
+        format!("/portal/streams/{stream}/status"),
+        format!("/portal/streams/{stream}/verify"),
+        format!("/portal/streams/{stream}/test"),
+        format!("/portal/streams/{stream}/subjects"),
+        "/portal/credentials/rotate".into(),
+        "/portal/sso/settings".into(),
+        "/portal/sso/start".into(),
+        "/portal/decoder".into(),
+        "/portal/login".into(),
+    ];
+    for path in &portal_forms {
+        let p = portal
+            .post(path, &[("csrf", "forged"), ("status", "paused")])
+            .await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Nothing changed, and both are still signed in.
+    let after = (
+        sethub_app::admin::list_api_keys(&hub.ctx, tenant.id)
+            .await
+            .unwrap(),
+        hub.ctx
+            .store
+            .scope(tenant.id)
+            .receivers()
+            .list()
+            .await
+            .unwrap()
+            .len(),
+        hub.ctx
+            .store
+            .scope(tenant.id)
+            .members()
+            .list()
+            .await
+            .unwrap()
+            .len(),
+    );
+    assert_eq!(after, before);
+    assert_eq!(owner.get("/console/dashboard").await.status, StatusCode::OK);
+    assert_eq!(portal.get("/portal").await.status, StatusCode::OK);
+}

@@ -169,6 +169,24 @@ async fn a_receiver_sets_up_single_sign_on_for_its_portal_users_only() {
     assert!(page.html.contains("/portal/sso/callback"));
     let at = page.html.find("id=\"client-id\">").unwrap() + 15;
     let client_id = page.html[at..at + page.html[at..].find('<').unwrap()].to_owned();
+    // Bad values are refused beside their fields, what was typed kept.
+    let p = portal
+        .post(
+            "/portal/sso/settings",
+            &[
+                ("csrf", &page.csrf()),
+                ("issuer", "nope"),
+                ("sso_client_id", ""),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(
+        p.error("issuer").is_some() && p.error("sso_client_id").is_some(),
+        "{}",
+        p.html
+    );
+    assert!(p.html.contains("value=\"nope\""));
     let p = portal
         .post(
             "/portal/sso/settings",
