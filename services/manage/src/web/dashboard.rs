@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_domain::StreamStatus;
+use sethub_store::{DeliveryState, Stream};
 
 use super::session::{Who, who};
 use super::{error_page, page};
@@ -84,35 +85,19 @@ pub async fn dashboard(
         Err(answer) => return answer,
     };
     let scope = ctx.store.scope(who.tenant);
+    let since = chrono::Utc::now() - chrono::Duration::hours(24);
     let loaded = async {
         Ok::<_, sethub_store::StoreError>((
             scope.streams().list().await?,
             scope.receivers().list().await?,
             scope.api_keys().list().await?,
-        ))
-    }
-    .await;
-    let since = chrono::Utc::now() - chrono::Duration::hours(24);
-    let health = async {
-        let mut per_stream = Vec::new();
-        for st in &loaded.as_ref().map(|l| l.0.clone()).unwrap_or_default() {
-            per_stream.push((st.clone(), scope.deliveries().count_by_state(st.id).await?));
-        }
-        Ok::<_, sethub_store::StoreError>((
+            scope.deliveries().count_by_stream_and_state().await?,
             scope.events().count_by_hour(since).await?,
             scope.deliveries().delivered_by_hour(since).await?,
-            per_stream,
         ))
     }
     .await;
-    let Ok((events_h, delivered_h, per_stream)) = health else {
-        return error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sethub is unavailable",
-            "The database did not answer. Try again in a moment.",
-        );
-    };
-    let (streams, receivers, keys) = match loaded {
+    let (streams, receivers, keys, counts, events_h, delivered_h) = match loaded {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, "console: the store cannot answer");
@@ -128,38 +113,35 @@ pub async fn dashboard(
         .remove_as::<String>("first_key")
         .and_then(Result::ok);
     let count = |s: StreamStatus| streams.iter().filter(|x| x.status == s).count();
-    let total = |state: sethub_store::DeliveryState| -> u64 {
-        per_stream
+    // Deliveries in `state`, of the streams `keep` accepts.
+    let total = |state: DeliveryState, keep: &dyn Fn(&Stream) -> bool| -> u64 {
+        counts
             .iter()
-            .flat_map(|(_, c)| c.iter())
-            .filter(|(s, _)| *s == state)
-            .map(|(_, n)| n)
+            .filter(|(id, s, _)| *s == state && streams.iter().any(|x| x.id == *id && keep(x)))
+            .map(|(_, _, n)| n)
             .sum()
     };
     let (ok, dead) = (
-        total(sethub_store::DeliveryState::Delivered),
-        total(sethub_store::DeliveryState::Dead),
+        total(DeliveryState::Delivered, &|_| true),
+        total(DeliveryState::Dead, &|_| true),
     );
     let success_rate = if ok + dead == 0 {
         "no deliveries yet".to_owned()
     } else {
         format!("{:.1} %", ok as f64 * 100.0 / (ok + dead) as f64)
     };
-    let poll_backlog = per_stream
+    let poll_backlog = total(DeliveryState::Queued, &|s| {
+        s.delivery_method == sethub_domain::DeliveryMethod::Poll
+    });
+    let failing = streams
         .iter()
-        .filter(|(s, _)| s.delivery_method == sethub_domain::DeliveryMethod::Poll)
-        .flat_map(|(_, c)| c.iter())
-        .filter(|(s, _)| *s == sethub_store::DeliveryState::Queued)
-        .map(|(_, n)| n)
-        .sum();
-    let failing = per_stream
-        .iter()
-        .filter(|(s, c)| {
+        .filter(|s| {
             s.status == StreamStatus::Disabled
-                || c.iter()
-                    .any(|(st, n)| *st == sethub_store::DeliveryState::Dead && *n > 0)
+                || counts
+                    .iter()
+                    .any(|(id, st, n)| *id == s.id && *st == DeliveryState::Dead && *n > 0)
         })
-        .map(|(s, _)| {
+        .map(|s| {
             (
                 s.id.to_string(),
                 s.description.clone().unwrap_or_else(|| s.id.to_string()),

@@ -102,9 +102,14 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
     let loaded = async {
         let streams = scope.streams().list().await?;
         let receivers = scope.receivers().list().await?;
+        let all = scope.deliveries().count_by_stream_and_state().await?;
         let mut rows = Vec::new();
         for s in &streams {
-            let c = scope.deliveries().count_by_state(s.id).await?;
+            let c: Vec<(DeliveryState, u64)> = all
+                .iter()
+                .filter(|(id, _, _)| *id == s.id)
+                .map(|(_, st, n)| (*st, *n))
+                .collect();
             rows.push(Row {
                 id: s.id.to_string(),
                 receiver: receivers

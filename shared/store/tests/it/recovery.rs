@@ -296,6 +296,24 @@ async fn events_and_deliveries_are_counted_per_hour(db: TestDb) {
     d.apply(&delivered, &[]).await.unwrap();
     let hours = d.delivered_by_hour(since).await.unwrap();
     assert_eq!(hours.iter().map(|(_, n)| n).sum::<u64>(), 2, "{hours:?}");
+    let mut all = d.count_by_stream_and_state().await.unwrap();
+    all.sort_by_key(|(_, st, _)| st.as_str());
+    assert_eq!(
+        all,
+        vec![
+            (s, DeliveryState::Delivered, 2),
+            (s, DeliveryState::Pending, 1)
+        ]
+    );
+    assert!(
+        db.store()
+            .scope(other.id)
+            .deliveries()
+            .count_by_stream_and_state()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn the_event_log_filters_by_type_subject_and_time(db: TestDb) {

@@ -248,6 +248,37 @@ impl<'a> Deliveries<'a> {
             .collect()
     }
 
+    /// The tenant's deliveries counted by stream and state, in one query (for views of every
+    /// stream at once).
+    pub async fn count_by_stream_and_state(
+        &self,
+    ) -> Result<Vec<(StreamId, DeliveryState, u64)>, StoreError> {
+        let g = self.ctx.begin().await?;
+        let rows: Vec<(uuid::Uuid, String, i64)> = d::Entity::find()
+            .select_only()
+            .column(d::Column::StreamId)
+            .column(d::Column::State)
+            .column_as(d::Column::Id.count(), "n")
+            .filter(d::Column::TenantId.eq(self.ctx.tid()))
+            .group_by(d::Column::StreamId)
+            .group_by(d::Column::State)
+            .into_tuple()
+            .all(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        rows.into_iter()
+            .map(|(id, s, n)| {
+                let state = s.parse().map_err(StoreError::Config)?;
+                Ok((
+                    StreamId::from_uuid(id),
+                    state,
+                    u64::try_from(n).unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
     /// Applies push outcomes and writes their attempt log rows, in one transaction. Deliveries
     /// already delivered are left alone (a late duplicate outcome changes nothing). Committed
     /// without waiting for the disk (PostgreSQL): an outcome lost in a database crash leaves
