@@ -13,7 +13,7 @@ mod receivers;
 mod session;
 mod signin;
 mod signing_keys;
-mod sso;
+pub(crate) mod sso;
 mod streams;
 mod team;
 mod upstreams;

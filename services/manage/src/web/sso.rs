@@ -15,7 +15,7 @@ use super::form::Field;
 use super::session::{Who, csrf_ok, csrf_refused, sign_in, who, writer};
 use super::{error_page, page, see_other, unavailable};
 
-pub(crate) const PENDING: &str = "sso_pending";
+const PENDING: &str = "sso_pending";
 
 #[derive(Template)]
 #[template(path = "settings.html")]
@@ -216,16 +216,7 @@ pub async fn save(
     };
     let v = |k: &str| form.get(k).map_or("", |s| s.trim());
     let mut f = fields(v("issuer"), v("client_id"));
-    let issuer_ok = url::Url::parse(v("issuer"))
-        .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
-    if !issuer_ok {
-        f[0].error = Some("enter the provider's issuer URL (https://…)".into());
-    }
-    if v("client_id").is_empty() || v("client_id").len() > 512 {
-        f[1].error = Some("enter the client id sethub has at your provider".into());
-    }
-    let members = ctx.store.scope(who.tenant).members();
-    if f.iter().any(|x| x.error.is_some()) {
+    if !check_settings(&mut f, v("issuer"), v("client_id")) {
         return page(
             StatusCode::BAD_REQUEST,
             &SettingsPage {
@@ -241,25 +232,18 @@ pub async fn save(
             },
         );
     }
-    let sealed = match v("client_secret") {
-        "" => match members.sso(None).await {
-            Ok(c) => c.and_then(|c| c.client_secret_sealed),
-            Err(_) => return unavailable(),
-        },
-        secret => match sso::seal_secret(&ctx, who.tenant, None, secret) {
-            Ok(s) => Some(s),
-            Err(_) => return unavailable(),
-        },
-    };
-    let config = SsoConfig {
-        issuer: v("issuer").to_owned(),
-        client_id: v("client_id").to_owned(),
-        client_secret_sealed: sealed,
-    };
-    if members.set_sso(None, Some(&config)).await.is_err() {
-        return unavailable();
+    if let Err(answer) = save_settings(
+        &ctx,
+        who.tenant,
+        None,
+        v("issuer"),
+        v("client_id"),
+        v("client_secret"),
+    )
+    .await
+    {
+        return answer;
     }
-    tracing::info!(tenant = %who.tenant, issuer = %config.issuer, "single sign-on configured");
     see_other("/console/settings")
 }
 
@@ -278,15 +262,7 @@ pub async fn start(
         Ok(None) => return refused(&SsoError::NotConfigured),
         Err(_) => return unavailable(),
     };
-    match sso::start(&ctx, tenant, None, &redirect_uri(&ctx)).await {
-        Ok((url, pending)) => {
-            if session.insert(PENDING, &pending).is_err() {
-                return unavailable();
-            }
-            see_other(&url)
-        }
-        Err(e) => refused(&e),
-    }
+    begin(&ctx, &session, tenant, None, &redirect_uri(&ctx)).await
 }
 
 pub(crate) fn refused(e: &SsoError) -> HttpResponse {
@@ -306,12 +282,98 @@ pub async fn callback(
     session: Session,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    // One use: a replayed callback finds nothing pending.
+    complete(
+        &ctx,
+        &session,
+        &query,
+        false,
+        &redirect_uri(&ctx),
+        "/console/dashboard",
+    )
+    .await
+}
+
+/// Checks an SSO settings form's issuer URL and client id, putting each problem beside its
+/// field (`fields`: issuer, client id, secret, in that order). Whether all is right.
+pub(crate) fn check_settings(fields: &mut [Field], issuer: &str, client_id: &str) -> bool {
+    let issuer_ok = url::Url::parse(issuer)
+        .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+    if !issuer_ok {
+        fields[0].error = Some("enter the provider's issuer URL (https://…)".into());
+    }
+    if client_id.is_empty() || client_id.len() > 512 {
+        fields[1].error = Some("enter the client id sethub has at your provider".into());
+    }
+    fields.iter().all(|f| f.error.is_none())
+}
+
+/// Saves the single sign-on of the console (`receiver` `None`) or of a receiver's portal: a
+/// typed secret is sealed, an empty one keeps the saved secret.
+pub(crate) async fn save_settings(
+    ctx: &AppContext,
+    tenant: sethub_domain::TenantId,
+    receiver: Option<sethub_domain::ReceiverId>,
+    issuer: &str,
+    client_id: &str,
+    secret: &str,
+) -> Result<(), HttpResponse> {
+    let members = ctx.store.scope(tenant).members();
+    let sealed = match secret {
+        "" => members
+            .sso(receiver)
+            .await
+            .map_err(|_| unavailable())?
+            .and_then(|c| c.client_secret_sealed),
+        secret => Some(sso::seal_secret(ctx, tenant, receiver, secret).map_err(|_| unavailable())?),
+    };
+    let config = SsoConfig {
+        issuer: issuer.to_owned(),
+        client_id: client_id.to_owned(),
+        client_secret_sealed: sealed,
+    };
+    members
+        .set_sso(receiver, Some(&config))
+        .await
+        .map_err(|_| unavailable())?;
+    tracing::info!(%tenant, ?receiver, issuer, "single sign-on configured");
+    Ok(())
+}
+
+/// Starts a sign-in at the provider of the console (`receiver` `None`) or of a receiver's
+/// portal: the pending sign-in is kept in the session, the browser sent to the provider.
+pub(crate) async fn begin(
+    ctx: &AppContext,
+    session: &Session,
+    tenant: sethub_domain::TenantId,
+    receiver: Option<sethub_domain::ReceiverId>,
+    redirect: &str,
+) -> HttpResponse {
+    match sso::start(ctx, tenant, receiver, redirect).await {
+        Ok((url, pending)) => {
+            if session.insert(PENDING, &pending).is_err() {
+                return unavailable();
+            }
+            see_other(&url)
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+/// Finishes the sign-in this session started (once: a replayed answer finds nothing pending),
+/// for a portal when `portal`, else for the console, and signs the member in.
+pub(crate) async fn complete(
+    ctx: &AppContext,
+    session: &Session,
+    query: &HashMap<String, String>,
+    portal: bool,
+    redirect: &str,
+    home: &str,
+) -> HttpResponse {
     let Some(Ok(pending)) = session.remove_as::<Pending>(PENDING) else {
         return refused(&SsoError::State);
     };
-    // A portal sign-in is not finished here.
-    if pending.receiver.is_some() {
+    // The console's callback never finishes a portal sign-in, nor the reverse.
+    if pending.receiver.is_some() != portal {
         return refused(&SsoError::State);
     }
     if let Some(err) = query.get("error") {
@@ -322,10 +384,10 @@ pub async fn callback(
     let (Some(code), Some(state)) = (query.get("code"), query.get("state")) else {
         return refused(&SsoError::State);
     };
-    match sso::finish(&ctx, &pending, &redirect_uri(&ctx), code, state).await {
+    match sso::finish(ctx, &pending, redirect, code, state).await {
         Ok(member) => {
-            sign_in(&session, pending.tenant, member.id);
-            see_other("/console/dashboard")
+            sign_in(session, pending.tenant, member.id);
+            see_other(home)
         }
         Err(e) => refused(&e),
     }
