@@ -177,10 +177,27 @@ fn login_limit() -> Limit {
     Limit::per_minute(10, 10)
 }
 
-/// Checks a password sign-in. Attempts are rate-limited per organisation and email (in the
-/// state store, so across processes); a wrong slug, email or password are one answer.
+/// Where a person signs in: the console (owners, admins, viewers) or the portal (receivers'
+/// users).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Console,
+    Portal,
+}
+
+impl Door {
+    /// Whether a member with `role` signs in here.
+    pub fn admits(self, role: Role) -> bool {
+        (role == Role::Receiver) == (self == Door::Portal)
+    }
+}
+
+/// Checks a password sign-in at `door`. Attempts are rate-limited per organisation and email
+/// (in the state store, so across processes); a wrong slug, email or password, or a member
+/// who signs in at the other door, are one answer.
 pub async fn sign_in(
     ctx: &AppContext,
+    door: Door,
     slug: &str,
     email: &str,
     password: &str,
@@ -220,7 +237,7 @@ pub async fn sign_in(
         .password_hash
         .as_deref()
         .is_some_and(|h| verify_password(h, password));
-    if !ok {
+    if !ok || !door.admits(member.role) {
         return Err(AccountError::BadCredentials);
     }
     if let Err(e) = members.touch_login(member.id).await {

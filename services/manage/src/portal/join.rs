@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
-use sethub_app::console::{self, AccountError};
+use sethub_app::console::{self, AccountError, Door};
 use sethub_store::Role;
 
 use crate::web::form::{Field, attach};
@@ -154,30 +154,22 @@ pub async fn login(
         return csrf_refused();
     }
     let v = |k: &str| form.get(k).map_or("", String::as_str);
-    let refused = |status: StatusCode, message: String| {
-        page(
-            status,
-            &LoginPage {
-                csrf: csrf_token(&session),
-                fields: login_fields(&form),
-                message: Some(message),
-            },
-        )
-    };
-    let wrong = "The organisation, email or password is not right.";
-    match console::sign_in(&ctx, v("slug"), v("email"), v("password")).await {
-        Ok((tenant, member)) if member.role == Role::Receiver => {
+    match console::sign_in(&ctx, Door::Portal, v("slug"), v("email"), v("password")).await {
+        Ok((tenant, member)) => {
             crate::web::session_sign_in(&session, tenant, member.id);
             see_other("/portal")
         }
-        Ok(_) | Err(AccountError::BadCredentials) => {
-            refused(StatusCode::UNAUTHORIZED, wrong.into())
-        }
-        Err(AccountError::RateLimited(secs)) => refused(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("Too many attempts. Try again in {secs} seconds."),
-        ),
-        Err(_) => unavailable(),
+        Err(e) => match crate::web::signin::refusal(&e) {
+            Some((status, message)) => page(
+                status,
+                &LoginPage {
+                    csrf: csrf_token(&session),
+                    fields: login_fields(&form),
+                    message: Some(message),
+                },
+            ),
+            None => unavailable(),
+        },
     }
 }
 

@@ -11,7 +11,7 @@ pub(crate) use events::subject_text;
 pub mod form;
 mod receivers;
 mod session;
-mod signin;
+pub(crate) mod signin;
 mod signing_keys;
 pub(crate) mod sso;
 mod streams;

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
-use sethub_app::console::{self, AccountError, SignUp};
+use sethub_app::console::{self, AccountError, Door, SignUp};
 
 use super::form::{Field, attach};
 use super::session::{csrf_ok, csrf_refused, csrf_token, sign_in};
@@ -142,35 +142,38 @@ pub async fn login(
         return csrf_refused();
     }
     let v = |k: &str| form.get(k).map_or("", String::as_str);
-    let refused = |status: StatusCode, message: String| {
-        page(
-            status,
-            &LoginPage {
-                csrf: csrf_token(&session),
-                fields: login_fields(&form),
-                message: Some(message),
-            },
-        )
-    };
-    match console::sign_in(&ctx, v("slug"), v("email"), v("password")).await {
-        // A receiver's portal user signs in to the portal, not here.
-        Ok((_, member)) if member.role == sethub_store::Role::Receiver => refused(
-            StatusCode::UNAUTHORIZED,
-            "The organisation, email or password is not right.".into(),
-        ),
+    match console::sign_in(&ctx, Door::Console, v("slug"), v("email"), v("password")).await {
         Ok((tenant, member)) => {
             sign_in(&session, tenant, member.id);
             see_other("/console/dashboard")
         }
-        Err(AccountError::BadCredentials) => refused(
+        Err(e) => match refusal(&e) {
+            Some((status, message)) => page(
+                status,
+                &LoginPage {
+                    csrf: csrf_token(&session),
+                    fields: login_fields(&form),
+                    message: Some(message),
+                },
+            ),
+            None => unavailable(&e),
+        },
+    }
+}
+
+/// What the sign-in page says to a refused sign-in (console or portal): the status and the
+/// message; `None` when a backend failed.
+pub(crate) fn refusal(e: &AccountError) -> Option<(StatusCode, String)> {
+    match e {
+        AccountError::BadCredentials => Some((
             StatusCode::UNAUTHORIZED,
             "The organisation, email or password is not right.".into(),
-        ),
-        Err(AccountError::RateLimited(secs)) => refused(
+        )),
+        AccountError::RateLimited(secs) => Some((
             StatusCode::TOO_MANY_REQUESTS,
             format!("Too many attempts. Try again in {secs} seconds."),
-        ),
-        Err(e) => unavailable(&e),
+        )),
+        _ => None,
     }
 }
 

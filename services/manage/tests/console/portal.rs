@@ -169,7 +169,47 @@ async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own
         portal.get("/console/dashboard").await.location.as_deref(),
         Some("/console/login")
     );
-    let _ = slug;
+    // Each signs in at its own door only: the portal user's password opens the portal, not
+    // the console; the owner's opens the console, not the portal.
+    let mut b = browser(&hub).await;
+    let csrf = b.get("/console/login").await.csrf();
+    let console_rx = b
+        .post(
+            "/console/login",
+            &[
+                ("csrf", csrf.as_str()),
+                ("slug", &slug),
+                ("email", "rx@beta.example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(console_rx.status, StatusCode::UNAUTHORIZED);
+    let csrf = b.get("/portal/login").await.csrf();
+    let portal_owner = b
+        .post(
+            "/portal/login",
+            &[
+                ("csrf", csrf.as_str()),
+                ("slug", &slug),
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(portal_owner.status, StatusCode::UNAUTHORIZED);
+    let portal_rx = b
+        .post(
+            "/portal/login",
+            &[
+                ("csrf", csrf.as_str()),
+                ("slug", &slug),
+                ("email", "rx@beta.example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(portal_rx.location.as_deref(), Some("/portal"));
 }
 
 #[tokio::test]
