@@ -1,7 +1,6 @@
 //! Sign-up, sign-in, CSRF, API keys and roles.
 
 use actix_web::http::StatusCode;
-use sethub_store::{NewMember, Role};
 
 use crate::api_support::{Hub, unique};
 use crate::support::*;
@@ -128,14 +127,7 @@ async fn forms_without_the_sessions_csrf_token_are_refused_and_change_nothing() 
     );
     // Signed in, a forged token: no key is created, none revoked, no sign-out.
     let (slug, _) = sign_up(&mut b, "ann@example.com").await;
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = tenant_of(&hub, &slug).await;
     let keys = || async {
         sethub_app::admin::list_api_keys(&hub.ctx, tenant.id)
             .await
@@ -237,40 +229,9 @@ async fn a_viewer_sees_the_keys_but_the_server_refuses_its_changes() {
     let hub = Hub::postgres().await;
     let mut owner = browser(&hub).await;
     let (slug, _) = sign_up(&mut owner, "owner@example.com").await;
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
-    hub.ctx
-        .store
-        .scope(tenant.id)
-        .members()
-        .create(NewMember {
-            email: "viewer@example.com".into(),
-            password_hash: Some(sethub_app::console::hash_password(PASSWORD).unwrap()),
-            role: Role::Viewer,
-            receiver_id: None,
-        })
-        .await
-        .unwrap();
-    let mut viewer = browser(&hub).await;
-    let csrf = viewer.get("/console/login").await.csrf();
-    let p = viewer
-        .post(
-            "/console/login",
-            &[
-                ("csrf", &csrf),
-                ("slug", &slug),
-                ("email", "Viewer@Example.com"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    let tenant = tenant_of(&hub, &slug).await;
+    // Signs in with the email in another case.
+    let mut viewer = signed_in_viewer(&hub, &slug, "Viewer@Example.com").await;
     let page = viewer.get("/console/api-keys").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
@@ -411,40 +372,13 @@ async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
     let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
     let mut portal = browser(&hub).await;
     crate::support::portal_user(&hub, &mut owner, &mut portal).await;
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = tenant_of(&hub, &slug).await;
     let stream = sethub_domain::StreamId::new();
     let key = sethub_app::admin::list_api_keys(&hub.ctx, tenant.id)
         .await
         .unwrap()[0]
         .id;
-    let before = (
-        sethub_app::admin::list_api_keys(&hub.ctx, tenant.id)
-            .await
-            .unwrap(),
-        hub.ctx
-            .store
-            .scope(tenant.id)
-            .receivers()
-            .list()
-            .await
-            .unwrap()
-            .len(),
-        hub.ctx
-            .store
-            .scope(tenant.id)
-            .members()
-            .list()
-            .await
-            .unwrap()
-            .len(),
-    );
+    let before = snapshot(&hub, tenant.id).await;
     let console_forms = [
         "/console/logout".to_owned(),
         "/console/api-keys".into(),
@@ -495,28 +429,23 @@ async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
         assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}");
     }
     // Nothing changed, and both are still signed in.
-    let after = (
-        sethub_app::admin::list_api_keys(&hub.ctx, tenant.id)
-            .await
-            .unwrap(),
-        hub.ctx
-            .store
-            .scope(tenant.id)
-            .receivers()
-            .list()
-            .await
-            .unwrap()
-            .len(),
-        hub.ctx
-            .store
-            .scope(tenant.id)
-            .members()
-            .list()
-            .await
-            .unwrap()
-            .len(),
-    );
+    let after = snapshot(&hub, tenant.id).await;
     assert_eq!(after, before);
     assert_eq!(owner.get("/console/dashboard").await.status, StatusCode::OK);
     assert_eq!(portal.get("/portal").await.status, StatusCode::OK);
+}
+
+/// What a forged form could have changed: the API keys, and how many receivers and members.
+async fn snapshot(
+    hub: &Hub,
+    tenant: sethub_domain::TenantId,
+) -> (Vec<sethub_store::ApiKey>, usize, usize) {
+    let scope = hub.ctx.store.scope(tenant);
+    (
+        sethub_app::admin::list_api_keys(&hub.ctx, tenant)
+            .await
+            .unwrap(),
+        scope.receivers().list().await.unwrap().len(),
+        scope.members().list().await.unwrap().len(),
+    )
 }

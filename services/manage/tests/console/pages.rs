@@ -1,7 +1,6 @@
 //! Signing keys, dead letters, upstream transmitters and the retry schedule.
 
 use actix_web::http::StatusCode;
-use sethub_store::{NewMember, Role};
 
 use crate::api_support::Hub;
 use crate::support::*;
@@ -29,38 +28,8 @@ async fn signing_keys_are_rotated_by_owners_and_not_by_viewers() {
     assert_eq!(after.html.matches("class=\"key-active\"").count(), 1);
     assert_eq!(after.html.matches("class=\"key-retiring\"").count(), 1);
     // A viewer's rotation is refused.
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
-    hub.ctx
-        .store
-        .scope(tenant.id)
-        .members()
-        .create(NewMember {
-            email: "v@example.com".into(),
-            password_hash: Some(sethub_app::console::hash_password(PASSWORD).unwrap()),
-            role: Role::Viewer,
-            receiver_id: None,
-        })
-        .await
-        .unwrap();
-    let mut v = browser(&hub).await;
-    let csrf = v.get("/console/login").await.csrf();
-    v.post(
-        "/console/login",
-        &[
-            ("csrf", &csrf),
-            ("slug", &slug),
-            ("email", "v@example.com"),
-            ("password", PASSWORD),
-        ],
-    )
-    .await;
+    let tenant = tenant_of(&hub, &slug).await;
+    let mut v = signed_in_viewer(&hub, &slug, "v@example.com").await;
     let csrf = v.get("/console/signing-keys").await.csrf();
     let p = v
         .post(
@@ -82,14 +51,7 @@ async fn a_streams_dead_letters_are_listed_and_redriven_from_the_console_with_an
     let hub = Hub::postgres().await;
     let mut b = browser(&hub).await;
     let (slug, _) = sign_up(&mut b, "ann@example.com").await;
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = tenant_of(&hub, &slug).await;
     let rx = sethub_app::admin::create_receiver(&hub.ctx, tenant.id, &"Beta".parse().unwrap())
         .await
         .unwrap();
@@ -274,14 +236,7 @@ async fn upstream_transmitters_are_registered_and_removed_from_the_console_with_
             .unwrap()
             .contains("registered already")
     );
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = tenant_of(&hub, &slug).await;
     let scope = hub.ctx.store.scope(tenant.id);
     let ups = scope.upstreams().list().await.unwrap();
     assert_eq!(ups.len(), 1);
@@ -304,14 +259,7 @@ async fn the_retry_schedule_form_checks_each_number_by_the_apis_rules_and_saves(
     let hub = Hub::postgres().await;
     let mut b = browser(&hub).await;
     let (slug, _) = sign_up(&mut b, "ann@example.com").await;
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = tenant_of(&hub, &slug).await;
     let page = b.get("/console/settings").await;
     assert!(page.html.contains("/console/sso/callback"));
     let csrf = page.csrf();
@@ -375,14 +323,7 @@ async fn an_events_page_shows_its_sets_and_another_tenants_event_is_not_found() 
     let hub = Hub::postgres().await;
     let mut b = browser(&hub).await;
     let (slug, _) = sign_up(&mut b, "ann@example.com").await;
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = tenant_of(&hub, &slug).await;
     let other = hub.tenant("other").await;
     let new = || sethub_store::NewEvent {
         id: sethub_domain::EventId::new(),
@@ -441,14 +382,7 @@ async fn the_invite_forms_refuse_bad_input_and_create_nothing() {
     let hub = Hub::postgres().await;
     let mut b = browser(&hub).await;
     let (slug, _) = sign_up(&mut b, "ann@example.com").await;
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = tenant_of(&hub, &slug).await;
     let scope = hub.ctx.store.scope(tenant.id);
     let csrf = b.get("/console/receivers").await.csrf();
     let p = b

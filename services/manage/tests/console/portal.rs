@@ -77,15 +77,7 @@ async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own
             .contains("id=\"status\">paused")
     );
     // A long delivery log comes in pages.
-    let tenant_id = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let tenant_id = tenant_of(&hub, &slug).await.id;
     let sid: sethub_domain::StreamId = id.parse().unwrap();
     let many: Vec<sethub_store::NewDelivery> = (0..55)
         .map(|_| sethub_store::NewDelivery {
@@ -219,14 +211,7 @@ async fn the_set_decoder_shows_a_set_and_whether_it_verifies() {
     let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
     let mut portal = browser(&hub).await;
     portal_user(&hub, &mut owner, &mut portal).await;
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = tenant_of(&hub, &slug).await;
     let key = sethub_app::keys::active_signing_key(&hub.ctx, tenant.id)
         .await
         .unwrap();
@@ -351,14 +336,7 @@ async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects()
             ],
         )
         .await;
-    let tenant = hub
-        .ctx
-        .store
-        .tenants()
-        .find_by_slug(&slug)
-        .await
-        .unwrap()
-        .unwrap();
+    let tenant = tenant_of(&hub, &slug).await;
     let stored = hub
         .ctx
         .store

@@ -179,3 +179,51 @@ where
     // The link works once.
     assert_eq!(portal.get(&path).await.status, StatusCode::NOT_FOUND);
 }
+
+/// The tenant of `slug`.
+pub async fn tenant_of(hub: &Hub, slug: &str) -> sethub_store::Tenant {
+    hub.ctx
+        .store
+        .tenants()
+        .find_by_slug(slug)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// A viewer of the tenant `slug`, added to the store, signed in to the console.
+pub async fn signed_in_viewer(
+    hub: &Hub,
+    slug: &str,
+    email: &str,
+) -> Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>
+{
+    let tenant = tenant_of(hub, slug).await;
+    hub.ctx
+        .store
+        .scope(tenant.id)
+        .members()
+        .create(sethub_store::NewMember {
+            email: email.into(),
+            password_hash: Some(sethub_app::console::hash_password(PASSWORD).unwrap()),
+            role: sethub_store::Role::Viewer,
+            receiver_id: None,
+        })
+        .await
+        .unwrap();
+    let mut viewer = browser(hub).await;
+    let csrf = viewer.get("/console/login").await.csrf();
+    let p = viewer
+        .post(
+            "/console/login",
+            &[
+                ("csrf", &csrf),
+                ("slug", slug),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    viewer
+}
