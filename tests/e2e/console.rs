@@ -67,11 +67,7 @@ async fn a_tenant_signs_up_sees_its_first_key_once_and_creates_and_revokes_an_ap
     let new_key = b.text_of("new-key").await.unwrap();
     assert!(new_key.starts_with("sh_"));
     b.shot("api-key-created").await.unwrap();
-    b.driver
-        .find(By::Css("button[aria-label='Revoke publisher']"))
-        .await
-        .unwrap()
-        .click()
+    b.click("button[aria-label='Revoke publisher']")
         .await
         .unwrap();
     b.wait_for_text("revoked").await.unwrap();
@@ -87,13 +83,7 @@ async fn a_tenant_signs_up_sees_its_first_key_once_and_creates_and_revokes_an_ap
 
     // The owner invites a viewer; the viewer joins, sees the keys, and cannot revoke one.
     b.driver.goto(format!("{console}/team")).await.unwrap();
-    b.driver
-        .find(By::Css("input[name=role][value=viewer]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("input[name=role][value=viewer]").await.unwrap();
     b.click_button("Make invite link").await.unwrap();
     let link = b.text_of("invite-link").await.unwrap();
     b.shot("team-invite").await.unwrap();
@@ -207,16 +197,12 @@ async fn a_tenant_invites_a_receiver_whose_portal_streams_get_a_published_event(
     b.fill("authorization_header", "Bearer beta-secret")
         .await
         .unwrap();
-    b.driver
-        .find(By::Css(format!(
-            "input[name=event][value='{}']",
-            sethub_tests::setup::SESSION_REVOKED
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&format!(
+        "input[name=event][value=\'{}\']",
+        sethub_tests::setup::SESSION_REVOKED
+    ))
+    .await
+    .unwrap();
     b.click_button("Create stream").await.unwrap();
     b.wait_for_text("Deliveries").await.unwrap();
     let push_page = b.driver.current_url().await.unwrap().to_string();
@@ -257,24 +243,14 @@ async fn a_tenant_invites_a_receiver_whose_portal_streams_get_a_published_event(
         .goto(format!("{}/portal", w.hub.manage_url))
         .await
         .unwrap();
-    b.driver
-        .find(By::Css("input[name=method][value=poll]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("input[name=method][value=poll]").await.unwrap();
     b.fill("description", "beta poll").await.unwrap();
-    b.driver
-        .find(By::Css(format!(
-            "input[name=event][value='{}']",
-            sethub_tests::setup::SESSION_REVOKED
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&format!(
+        "input[name=event][value=\'{}\']",
+        sethub_tests::setup::SESSION_REVOKED
+    ))
+    .await
+    .unwrap();
     b.click_button("Create stream").await.unwrap();
     b.wait_for_text("Poll endpoint").await.unwrap();
     assert!(code(&b, "endpoint").await.contains("/ssf/poll/str_"));

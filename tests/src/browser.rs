@@ -95,8 +95,12 @@ impl Browser {
         input.send_keys(value).await
     }
 
-    /// Clicks the submit button of the form containing the input named `within`, or the
-    /// first button with this text.
+    /// Clicks the element the CSS selector finds (a checkbox, a radio button, a button).
+    pub async fn click(&self, css: &str) -> WebDriverResult<()> {
+        self.driver.find(By::Css(css)).await?.click().await
+    }
+
+    /// Clicks the first button with this text.
     pub async fn click_button(&self, text: &str) -> WebDriverResult<()> {
         self.driver
             .find(By::XPath(format!("//button[normalize-space()='{text}']")))

@@ -146,6 +146,11 @@ pub async fn send_test(
     see_other(&format!("/portal/streams/{id}"))
 }
 
+/// Logs why a test event could not be made (the page says only that it was not).
+fn failed(e: &dyn std::fmt::Display) {
+    tracing::warn!(error = %e, "portal: a test event could not be made");
+}
+
 async fn make_test(
     ctx: &AppContext,
     who: &Who,
@@ -161,13 +166,13 @@ async fn make_test(
     };
     let key = sethub_app::keys::active_signing_key(ctx, who.tenant.id)
         .await
-        .map_err(|_| ())?;
+        .map_err(|e| failed(&e))?;
     let issuer = sethub_app::admin::issuer(ctx, &who.tenant.slug);
     let subject = Subject::parse(
         &json!({"format": "email", "email": "test-user@example.com"}),
         sethub_domain::subject::ParseMode::Receiving,
     )
-    .map_err(|_| ())?;
+    .map_err(|e| failed(&e))?;
     let event = sethub_bus::AcceptedEvent {
         event_id: sethub_domain::EventId::new(),
         received_at: chrono::Utc::now(),
@@ -179,9 +184,10 @@ async fn make_test(
         streams_version: None,
         txn: Some(format!("test-{}", DeliveryId::new().as_uuid().simple())),
     };
-    let picked = sethub_app::sets::delivered_events(&event, stream).ok_or(())?;
+    let picked = sethub_app::sets::delivered_events(&event, stream)
+        .ok_or_else(|| failed(&"the stream takes none of the event's types"))?;
     let signed = sethub_app::sets::event_set(&key, &issuer, stream, &event, &subject, picked)
-        .map_err(|_| ())?;
+        .map_err(|e| failed(&e))?;
     let state = match (stream.status, stream.delivery_method) {
         (StreamStatus::Paused, _) => DeliveryState::Held,
         (_, DeliveryMethod::Push) => DeliveryState::Pending,
@@ -202,11 +208,11 @@ async fn make_test(
         .deliveries()
         .insert_many(&[new])
         .await
-        .map_err(|_| ())?;
+        .map_err(|e| failed(&e))?;
     if state != DeliveryState::Held {
         crate::api::recovery::announce(ctx, who.tenant.id, stream)
             .await
-            .map_err(|_| ())?;
+            .map_err(|e| failed(&e))?;
     }
     Ok(Some(signed.jti))
 }
