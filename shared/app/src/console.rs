@@ -1,4 +1,4 @@
-//! Console accounts: sign-up (a tenant with its owner), password sign-in with a rate limit,
+//! Console accounts: sign-up (a tenant with its owner), password sign-in with its limits,
 //! and the password hashing (argon2id, the crate's recommended parameters). The web handlers
 //! (`sethub_manage::web`) only parse forms and render pages; the rules are here.
 
@@ -6,11 +6,12 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use sethub_domain::{ReceiverId, TenantId};
-use sethub_state::{Key, KeyKind, Limit};
 use sethub_store::{Invite, Member, NewMember, Role, StoreError};
 
 use crate::AppContext;
 use crate::admin::{self, AdminError, CreatedTenant, DisplayName, TenantSlug};
+use crate::client_addr::ClientAddr;
+use crate::signin_limits::{self, Attempt};
 
 /// The shortest password accepted.
 pub const MIN_PASSWORD: usize = 12;
@@ -34,6 +35,9 @@ pub enum AccountError {
     BadCredentials,
     #[error("too many sign-in attempts; try again in {0} s")]
     RateLimited(u64),
+    /// Too many organisations made from the client's address lately.
+    #[error("too many sign-ups from this address; try again in {0} s")]
+    TooManySignUps(u64),
     #[error(transparent)]
     Admin(#[from] AdminError),
     #[error(transparent)]
@@ -98,11 +102,12 @@ pub struct SignUp {
 }
 
 /// Creates a tenant (with its first signing key and API key) and its owner, in one go; every
-/// field is checked first and each problem reported against its field. Nothing is written
-/// unless all are right.
+/// field is checked first and each problem reported against its field, then the sign-ups of
+/// the client's address are counted. Nothing is written unless all are right.
 pub async fn sign_up(
     ctx: &AppContext,
     form: &SignUp,
+    addr: ClientAddr,
 ) -> Result<(CreatedTenant, Member), AccountError> {
     let mut errors = Vec::new();
     let name = form
@@ -144,6 +149,10 @@ pub async fn sign_up(
     let (Some(name), Some(slug), Some(email), true) = (name, slug, email, errors.is_empty()) else {
         return Err(AccountError::Invalid(errors));
     };
+    if let Err(secs) = signin_limits::admit_sign_up(ctx, addr).await {
+        tracing::info!(client = %addr, "sign-up refused: too many from this address");
+        return Err(AccountError::TooManySignUps(secs));
+    }
     let hash = hash_password(&form.password)?;
     let owner = NewMember {
         email,
@@ -172,11 +181,6 @@ pub async fn sign_up(
     Ok((created, member))
 }
 
-/// Sign-in attempts per organisation and email: 10 at once, then one every 6 s.
-fn login_limit() -> Limit {
-    Limit::per_minute(10, 10)
-}
-
 /// Where a person signs in: the console (owners, admins, viewers) or the portal (receivers'
 /// users).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,46 +196,77 @@ impl Door {
     }
 }
 
-/// Checks a password sign-in at `door`. Attempts are rate-limited per organisation and email
-/// (in the state store, so across processes); a wrong slug, email or password, or a member
-/// who signs in at the other door, are one answer.
+/// Where a password sign-in comes from: the client's address and the value of its
+/// known-browser cookie (empty when it has none), for the limits of
+/// [`signin_limits`](crate::signin_limits).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub addr: ClientAddr,
+    pub known_browser: &'a str,
+}
+
+/// A successful sign-in: who, and the known-browser cookie's new value (`None`: leave it).
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub tenant: TenantId,
+    pub member: Member,
+    pub known_browser: Option<String>,
+}
+
+/// The tenant of `slug` and its member with `email`, if both exist.
+async fn find_member(
+    ctx: &AppContext,
+    slug: &str,
+    email: &str,
+) -> Result<Option<(TenantId, Member)>, AccountError> {
+    let Some(tenant) = ctx.store.tenants().find_by_slug(slug).await? else {
+        return Ok(None);
+    };
+    match ctx.store.scope(tenant.id).members().by_email(email).await {
+        Ok(m) => Ok(Some((tenant.id, m))),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks a password sign-in at `door`. Attempts are limited per client address and per
+/// account, except from a browser that signed in to the account before, which has a limit of
+/// its own (`signin_limits`), so failures elsewhere never lock the owner out. A wrong slug,
+/// email or password, or a member who signs in at the other door, are one answer.
 pub async fn sign_in(
     ctx: &AppContext,
     door: Door,
+    caller: Caller<'_>,
     slug: &str,
     email: &str,
     password: &str,
-) -> Result<(TenantId, Member), AccountError> {
+) -> Result<SignedIn, AccountError> {
     let email = email.trim().to_lowercase();
     let slug = slug.trim().to_lowercase();
-    let key = Key::global(
-        &ctx.key_prefix,
-        KeyKind::RateLimit,
-        &format!("login:{slug}:{email}"),
-    );
-    match ctx.state.rate_limit(&key, login_limit(), 1).await {
-        Ok(d) if !d.allowed => {
-            return Err(AccountError::RateLimited(d.retry_after.as_secs().max(1)));
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "sign-in rate limit unknown; admitting"),
-    }
-    let tenant = match ctx.store.tenants().find_by_slug(&slug).await? {
-        Some(t) => t,
-        None => {
-            // Spend the time a real check takes, so a wrong slug is not told apart.
-            let _ = hash_password(password);
-            return Err(AccountError::BadCredentials);
-        }
+    let found = find_member(ctx, &slug, &email).await?;
+    let browser = found.as_ref().and_then(|(t, m)| {
+        signin_limits::known_browser(ctx, caller.known_browser, *t, m.id).map(|b| (*t, m.id, b))
+    });
+    let attempt = match &browser {
+        Some((tenant, member, browser)) => Attempt::KnownBrowser {
+            tenant: *tenant,
+            member: *member,
+            browser,
+        },
+        None => Attempt::Stranger {
+            addr: caller.addr,
+            slug: &slug,
+            email: &email,
+        },
     };
-    let members = ctx.store.scope(tenant.id).members();
-    let member = match members.by_email(&email).await {
-        Ok(m) => m,
-        Err(StoreError::NotFound) => {
-            let _ = hash_password(password);
-            return Err(AccountError::BadCredentials);
-        }
-        Err(e) => return Err(e.into()),
+    if let Err(secs) = signin_limits::admit_sign_in(ctx, attempt).await {
+        tracing::info!(client = %caller.addr, "sign-in refused: too many attempts");
+        return Err(AccountError::RateLimited(secs));
+    }
+    let Some((tenant, member)) = found else {
+        // Spend the time a real check takes, so a wrong slug or email is not told apart.
+        let _ = hash_password(password);
+        return Err(AccountError::BadCredentials);
     };
     let ok = member
         .password_hash
@@ -240,10 +275,17 @@ pub async fn sign_in(
     if !ok || !door.admits(member.role) {
         return Err(AccountError::BadCredentials);
     }
+    let members = ctx.store.scope(tenant).members();
     if let Err(e) = members.touch_login(member.id).await {
         tracing::warn!(error = %e, "cannot record the sign-in time");
     }
-    Ok((tenant.id, member))
+    let known_browser =
+        signin_limits::remember_browser(ctx, caller.known_browser, tenant, member.id);
+    Ok(SignedIn {
+        tenant,
+        member,
+        known_browser,
+    })
 }
 
 /// How long an invite link stays valid.

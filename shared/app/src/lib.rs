@@ -5,12 +5,14 @@
 pub mod admin;
 pub mod auth;
 mod backends;
+pub mod client_addr;
 pub mod console;
 pub mod events;
 pub mod keys;
 mod master_key;
 mod server;
 pub mod sets;
+pub mod signin_limits;
 pub mod sso;
 pub mod streams;
 

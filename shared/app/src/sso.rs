@@ -36,6 +36,8 @@ pub enum SsoError {
     Store(#[from] StoreError),
     #[error("the client secret cannot be sealed or opened: {0}")]
     Secret(String),
+    #[error("too many single sign-on attempts for this organisation; try again in {0} s")]
+    TooManyStarts(u64),
 }
 
 /// A started sign-in, kept in the session until the provider sends the person back.
@@ -48,7 +50,13 @@ pub struct Pending {
     pub state: String,
     pub nonce: String,
     pub pkce_verifier: String,
+    /// When it was started (Unix seconds); an answer after [`PENDING_SECS`] is refused.
+    #[serde(default)]
+    pub started_at: i64,
 }
+
+/// How long a started sign-in waits for the provider's answer.
+pub const PENDING_SECS: i64 = 600;
 
 fn secret_context(tenant: TenantId, receiver: Option<sethub_domain::ReceiverId>) -> SealContext {
     let who = receiver.map_or_else(|| "console".to_owned(), |r| r.to_string());
@@ -82,6 +90,71 @@ fn open_secret(
         .open(&secret_context(tenant, receiver), &sealed)
         .map_err(|e| SsoError::Secret(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| SsoError::Secret(e.to_string()))
+}
+
+/// What the single sign-on settings form saves.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+    /// A new client secret; empty keeps the saved one, unless the provider changed.
+    pub client_secret: &'a str,
+}
+
+/// Saves the single sign-on of the console (`receiver` `None`) or of a receiver's portal. A
+/// typed secret is sealed. An empty one keeps the saved secret only while the issuer and the
+/// client id stay the same: a secret is never sent to a provider it was not given for.
+/// Whether a secret is saved afterwards.
+pub async fn save_settings(
+    ctx: &AppContext,
+    tenant: TenantId,
+    receiver: Option<sethub_domain::ReceiverId>,
+    settings: Settings<'_>,
+) -> Result<bool, SsoError> {
+    let members = ctx.store.scope(tenant).members();
+    let sealed = match settings.client_secret {
+        "" => members.sso(receiver).await?.and_then(|c| {
+            let same = c.issuer == settings.issuer && c.client_id == settings.client_id;
+            if !same && c.client_secret_sealed.is_some() {
+                tracing::info!(%tenant, ?receiver, "single sign-on provider changed; its client secret is dropped");
+            }
+            c.client_secret_sealed.filter(|_| same)
+        }),
+        secret => Some(seal_secret(ctx, tenant, receiver, secret)?),
+    };
+    let has_secret = sealed.is_some();
+    let config = SsoConfig {
+        issuer: settings.issuer.to_owned(),
+        client_id: settings.client_id.to_owned(),
+        client_secret_sealed: sealed,
+    };
+    members.set_sso(receiver, Some(&config)).await?;
+    tracing::info!(%tenant, ?receiver, issuer = settings.issuer, "single sign-on configured");
+    Ok(has_secret)
+}
+
+/// Uses up the `state` of a pending sign-in in the state store, so its answer is taken once
+/// even by a session that was copied before it came back.
+async fn spend_state(ctx: &AppContext, pending: &Pending) -> Result<(), SsoError> {
+    let age = chrono::Utc::now().timestamp() - pending.started_at;
+    if !(0..=PENDING_SECS).contains(&age) {
+        return Err(SsoError::State);
+    }
+    let key = sethub_state::Key::tenant(
+        &ctx.key_prefix,
+        pending.tenant,
+        sethub_state::KeyKind::Dedupe,
+        &format!("sso-state:{}", crate::admin::sha256_hex(&pending.state)),
+    );
+    let ttl = std::time::Duration::from_secs(PENDING_SECS.unsigned_abs() + 60);
+    match ctx.state.set_if_absent(&key, "used", ttl).await {
+        Ok(None) => Ok(()),
+        Ok(Some(_)) => Err(SsoError::State),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot mark a single sign-on answer used; the session's one use still holds");
+            Ok(())
+        }
+    }
 }
 
 /// The HTTP client the OpenID library uses: ours, under the egress policy.
@@ -165,6 +238,10 @@ pub async fn start(
         .sso(receiver)
         .await?
         .ok_or(SsoError::NotConfigured)?;
+    // Each start fetches the provider's discovery document: bounded per tenant.
+    crate::signin_limits::admit_sso_start(ctx, tenant)
+        .await
+        .map_err(SsoError::TooManyStarts)?;
     let (client, _) = client(ctx, tenant, receiver, &config, redirect).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
@@ -184,6 +261,7 @@ pub async fn start(
             state: state.secret().clone(),
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
+            started_at: chrono::Utc::now().timestamp(),
         },
     ))
 }
@@ -208,6 +286,7 @@ pub async fn finish(
     if !same {
         return Err(SsoError::State);
     }
+    spend_state(ctx, pending).await?;
     let config = ctx
         .store
         .scope(pending.tenant)

@@ -5,6 +5,7 @@
 //! wrapped in [`Secret`] so they never reach a log line.
 
 mod secret;
+mod signin;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 pub use secret::{Secret, redact_url};
+pub use signin::SignInConfig;
 
 /// The whole configuration of a sethub process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +33,7 @@ pub struct Config {
     pub push: PushConfig,
     pub ingest: IngestConfig,
     pub poll: PollConfig,
+    pub signin: SignInConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +46,9 @@ pub struct ServerConfig {
     pub public_url: Option<Url>,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (networks, e.g. `10.0.0.0/8`).
+    /// Empty: the client address is always the peer's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,6 +220,7 @@ impl Default for Config {
             push: PushConfig::default(),
             ingest: IngestConfig::default(),
             poll: PollConfig::default(),
+            signin: SignInConfig::default(),
         }
     }
 }
@@ -224,6 +231,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".to_owned(),
             public_url: None,
             workers: 0,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -484,6 +492,7 @@ impl Config {
                 "must be between 1 and poll.max_max_events",
             );
         }
+        self.signin.validate()?;
         if self.poll.default_wait_secs > self.poll.max_wait_secs {
             return invalid(
                 "poll.default_wait_secs",

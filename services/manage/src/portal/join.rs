@@ -4,13 +4,15 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
-use sethub_app::console::{self, AccountError, Door};
+use sethub_app::client_addr::ClientAddr;
+use sethub_app::console::{self, AccountError, Caller, Door};
 use sethub_store::Role;
 
 use crate::web::form::{Field, attach};
+use crate::web::known_browser;
 use crate::web::{csrf_refused, csrf_token, error_page, page, see_other, unavailable};
 
 #[derive(Template)]
@@ -147,6 +149,8 @@ pub async fn login_page(session: Session) -> HttpResponse {
 /// `POST /portal/login`.
 pub async fn login(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    addr: ClientAddr,
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
@@ -154,22 +158,36 @@ pub async fn login(
         return csrf_refused();
     }
     let v = |k: &str| form.get(k).map_or("", String::as_str);
-    match console::sign_in(&ctx, Door::Portal, v("slug"), v("email"), v("password")).await {
-        Ok((tenant, member)) => {
-            crate::web::session_sign_in(&session, tenant, member.id);
-            see_other("/portal")
+    let known = known_browser::read(&req);
+    let caller = Caller {
+        addr,
+        known_browser: &known,
+    };
+    match console::sign_in(
+        &ctx,
+        Door::Portal,
+        caller,
+        v("slug"),
+        v("email"),
+        v("password"),
+    )
+    .await
+    {
+        Ok(done) => {
+            crate::web::session_sign_in(&session, done.tenant, done.member.id);
+            known_browser::remember(see_other("/portal"), &ctx, done.known_browser, "/portal")
         }
-        Err(e) => match crate::web::signin::refusal(&e) {
-            Some((status, message)) => page(
+        Err(e) => crate::web::signin::refused(&e, |status, message| {
+            page(
                 status,
                 &LoginPage {
                     csrf: csrf_token(&session),
                     fields: login_fields(&form),
                     message: Some(message),
                 },
-            ),
-            None => unavailable(),
-        },
+            )
+        })
+        .unwrap_or_else(unavailable),
     }
 }
 

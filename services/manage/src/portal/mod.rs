@@ -42,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
     cfg.service(
         web::scope("/portal")
             .wrap(sessions)
+            .wrap(crate::web::headers::security_headers())
             .route("", web::get().to(streams::list))
             .route("/", web::get().to(streams::list))
             .route("/t/{slug}/invite/{token}", web::get().to(join::join_page))

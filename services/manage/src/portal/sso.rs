@@ -25,7 +25,7 @@ pub(crate) fn fields(issuer: &str, client_id: &str) -> Vec<Field> {
         Field::new("issuer", "Issuer URL", "text").value(issuer),
         Field::new("sso_client_id", "Client id at your provider", "text").value(client_id),
         Field::new("client_secret", "Client secret", "password")
-            .hint("Leave empty to keep the saved one."),
+            .hint("Leave empty to keep the saved one; a new issuer or client id needs it again."),
     ]
 }
 

@@ -9,6 +9,8 @@ mod dashboard;
 mod events;
 pub(crate) use events::subject_text;
 pub mod form;
+pub(crate) mod headers;
+pub(crate) mod known_browser;
 mod receivers;
 mod session;
 pub(crate) mod signin;
@@ -91,6 +93,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
     cfg.service(
         web::scope("/console")
             .wrap(sessions)
+            .wrap(headers::security_headers())
             .route("", web::get().to(session::home))
             .route("/", web::get().to(session::home))
             .route("/static/console.css", web::get().to(css))

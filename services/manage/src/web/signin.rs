@@ -4,12 +4,15 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
-use sethub_app::console::{self, AccountError, Door, SignUp};
+use sethub_app::client_addr::ClientAddr;
+use sethub_app::console::{self, AccountError, Caller, Door, SignUp};
+use sethub_app::signin_limits;
 
 use super::form::{Field, attach};
+use super::known_browser::{self, retry_after};
 use super::session::{csrf_ok, csrf_refused, csrf_token, sign_in};
 use super::{error_page, page, see_other};
 
@@ -83,6 +86,8 @@ pub async fn signup_page(session: Session) -> HttpResponse {
 /// the first API key once.
 pub async fn signup(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    addr: ClientAddr,
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
@@ -96,14 +101,35 @@ pub async fn signup(
         email: v("email"),
         password: v("password"),
     };
-    match console::sign_up(&ctx, &request).await {
+    match console::sign_up(&ctx, &request, addr).await {
         Ok((created, member)) => {
             sign_in(&session, created.tenant_id, member.id);
             if let Err(e) = session.insert("first_key", &created.api_key) {
                 tracing::warn!(error = %e, "cannot keep the first API key for the dashboard");
             }
-            see_other("/console/dashboard")
+            // Signing up is signing in from this browser for the first time.
+            let known = signin_limits::remember_browser(
+                &ctx,
+                &known_browser::read(&req),
+                created.tenant_id,
+                member.id,
+            );
+            known_browser::remember(see_other("/console/dashboard"), &ctx, known, "/console")
         }
+        Err(AccountError::TooManySignUps(secs)) => retry_after(
+            page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &SignupPage {
+                    csrf: csrf_token(&session),
+                    fields: signup_fields(&form),
+                    message: Some(format!(
+                        "Too many organisations were created from your network lately; nothing was created. Try again in {} minutes.",
+                        secs.div_ceil(60)
+                    )),
+                },
+            ),
+            secs,
+        ),
         Err(AccountError::Invalid(errors)) => {
             let mut fields = signup_fields(&form);
             attach(&mut fields, &errors);
@@ -135,6 +161,8 @@ pub async fn login_page(session: Session) -> HttpResponse {
 /// `POST /console/login`.
 pub async fn login(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    addr: ClientAddr,
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
@@ -142,28 +170,57 @@ pub async fn login(
         return csrf_refused();
     }
     let v = |k: &str| form.get(k).map_or("", String::as_str);
-    match console::sign_in(&ctx, Door::Console, v("slug"), v("email"), v("password")).await {
-        Ok((tenant, member)) => {
-            sign_in(&session, tenant, member.id);
-            see_other("/console/dashboard")
+    let known = known_browser::read(&req);
+    let caller = Caller {
+        addr,
+        known_browser: &known,
+    };
+    match console::sign_in(
+        &ctx,
+        Door::Console,
+        caller,
+        v("slug"),
+        v("email"),
+        v("password"),
+    )
+    .await
+    {
+        Ok(done) => {
+            sign_in(&session, done.tenant, done.member.id);
+            let to = see_other("/console/dashboard");
+            known_browser::remember(to, &ctx, done.known_browser, "/console")
         }
-        Err(e) => match refusal(&e) {
-            Some((status, message)) => page(
+        Err(e) => refused(&e, |status, message| {
+            page(
                 status,
                 &LoginPage {
                     csrf: csrf_token(&session),
                     fields: login_fields(&form),
                     message: Some(message),
                 },
-            ),
-            None => unavailable(&e),
-        },
+            )
+        })
+        .unwrap_or_else(|| unavailable(&e)),
     }
+}
+
+/// The sign-in page `render` makes for a refused sign-in (console or portal), with
+/// `Retry-After` when it was too many attempts; `None` when a backend failed.
+pub(crate) fn refused(
+    e: &AccountError,
+    render: impl FnOnce(StatusCode, String) -> HttpResponse,
+) -> Option<HttpResponse> {
+    let (status, message) = refusal(e)?;
+    let page = render(status, message);
+    Some(match e {
+        AccountError::RateLimited(secs) => retry_after(page, *secs),
+        _ => page,
+    })
 }
 
 /// What the sign-in page says to a refused sign-in (console or portal): the status and the
 /// message; `None` when a backend failed.
-pub(crate) fn refusal(e: &AccountError) -> Option<(StatusCode, String)> {
+fn refusal(e: &AccountError) -> Option<(StatusCode, String)> {
     match e {
         AccountError::BadCredentials => Some((
             StatusCode::UNAUTHORIZED,

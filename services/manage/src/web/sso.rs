@@ -9,13 +9,20 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::sso::{self, Pending, SsoError};
-use sethub_store::SsoConfig;
 
 use super::form::Field;
 use super::session::{Who, csrf_ok, csrf_refused, sign_in, who, writer};
 use super::{error_page, page, see_other, unavailable};
 
 const PENDING: &str = "sso_pending";
+
+/// The page that sends the browser on to the provider.
+#[derive(Template)]
+#[template(path = "sso_continue.html")]
+struct ContinuePage {
+    url: String,
+    provider: String,
+}
 
 #[derive(Template)]
 #[template(path = "settings.html")]
@@ -69,7 +76,7 @@ fn fields(issuer: &str, client_id: &str) -> Vec<Field> {
             .value(issuer),
         Field::new("client_id", "Client id", "text").value(client_id),
         Field::new("client_secret", "Client secret", "password")
-            .hint("Leave empty to keep the saved one."),
+            .hint("Leave empty to keep the saved one; a new issuer or client id needs it again."),
     ]
 }
 
@@ -271,6 +278,18 @@ pub(crate) fn refused(e: &SsoError) -> HttpResponse {
         SsoError::Store(_) => return unavailable(),
         SsoError::Provider(_) => StatusCode::BAD_GATEWAY,
         SsoError::NotConfigured => StatusCode::NOT_FOUND,
+        SsoError::TooManyStarts(secs) => {
+            return super::known_browser::retry_after(
+                error_page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Single sign-on is busy",
+                    format!(
+                        "Too many single sign-on attempts for this organisation just now. Try again in {secs} seconds."
+                    ),
+                ),
+                *secs,
+            );
+        }
         _ => StatusCode::UNAUTHORIZED,
     };
     error_page(status, "Single sign-on did not sign you in", e.to_string())
@@ -307,8 +326,8 @@ pub(crate) fn check_settings(fields: &mut [Field], issuer: &str, client_id: &str
     fields.iter().all(|f| f.error.is_none())
 }
 
-/// Saves the single sign-on of the console (`receiver` `None`) or of a receiver's portal: a
-/// typed secret is sealed, an empty one keeps the saved secret.
+/// Saves the single sign-on of the console (`receiver` `None`) or of a receiver's portal
+/// (`sethub_app::sso::save_settings`: a new provider needs its secret again).
 pub(crate) async fn save_settings(
     ctx: &AppContext,
     tenant: sethub_domain::TenantId,
@@ -317,26 +336,18 @@ pub(crate) async fn save_settings(
     client_id: &str,
     secret: &str,
 ) -> Result<(), HttpResponse> {
-    let members = ctx.store.scope(tenant).members();
-    let sealed = match secret {
-        "" => members
-            .sso(receiver)
-            .await
-            .map_err(|_| unavailable())?
-            .and_then(|c| c.client_secret_sealed),
-        secret => Some(sso::seal_secret(ctx, tenant, receiver, secret).map_err(|_| unavailable())?),
+    let settings = sso::Settings {
+        issuer,
+        client_id,
+        client_secret: secret,
     };
-    let config = SsoConfig {
-        issuer: issuer.to_owned(),
-        client_id: client_id.to_owned(),
-        client_secret_sealed: sealed,
-    };
-    members
-        .set_sso(receiver, Some(&config))
-        .await
-        .map_err(|_| unavailable())?;
-    tracing::info!(%tenant, ?receiver, issuer, "single sign-on configured");
-    Ok(())
+    match sso::save_settings(ctx, tenant, receiver, settings).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "single sign-on settings not saved");
+            Err(unavailable())
+        }
+    }
 }
 
 /// Starts a sign-in at the provider of the console (`receiver` `None`) or of a receiver's
@@ -353,7 +364,12 @@ pub(crate) async fn begin(
             if session.insert(PENDING, &pending).is_err() {
                 return unavailable();
             }
-            see_other(&url)
+            // Not a redirect: `form-action 'self'` would stop the browser following one.
+            let provider = url::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            page(StatusCode::OK, &ContinuePage { url, provider })
         }
         Err(e) => refused(&e),
     }

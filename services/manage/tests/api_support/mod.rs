@@ -48,6 +48,17 @@ impl Hub {
         .await
     }
 
+    /// A hub over PostgreSQL and Redis (a key prefix of its own), with `adjust` applied to
+    /// its configuration.
+    pub async fn postgres_and_redis_with(adjust: impl FnOnce(&mut Config)) -> Hub {
+        Self::over_with(TestDb::postgres().await, |c| {
+            c.state.url = Some(Secret::new(sethub_tests::backends::redis_url()));
+            c.state.prefix = unique("t");
+            adjust(c);
+        })
+        .await
+    }
+
     async fn over(db: TestDb) -> Hub {
         Self::over_with(db, |_| {}).await
     }

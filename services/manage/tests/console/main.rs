@@ -8,7 +8,10 @@
 mod accounts;
 #[path = "../api_support/mod.rs"]
 mod api_support;
+mod headers;
+mod limits;
 mod pages;
 mod portal;
 mod sso;
+mod sso_hardening;
 mod support;

@@ -17,6 +17,7 @@ pub struct Browser<S> {
 pub struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
+    pub headers: actix_web::http::header::HeaderMap,
     pub html: String,
 }
 
@@ -25,6 +26,24 @@ impl Page {
     pub fn csrf(&self) -> String {
         let at = self.html.find("name=\"csrf\" value=\"").unwrap() + 19;
         self.html[at..at + self.html[at..].find('"').unwrap()].to_owned()
+    }
+
+    /// Where "Continue with single sign-on" sends the browser: the link of the page that
+    /// moves on to the provider (its meta refresh goes to the same URL).
+    pub fn provider_url(&self) -> String {
+        let marker = "id=\"sso-continue\" href=\"";
+        let at = self
+            .html
+            .find(marker)
+            .unwrap_or_else(|| panic!("no link to the provider: {}", self.html))
+            + marker.len();
+        let raw = &self.html[at..at + self.html[at..].find('"').unwrap()];
+        assert!(
+            self.html.contains(&format!("content=\"0; url={raw}\"")),
+            "the page moves on by itself: {}",
+            self.html
+        );
+        raw.replace("&#38;", "&").replace("&amp;", "&")
     }
 
     /// The error shown beside field `name`, if any.
@@ -62,12 +81,24 @@ where
             .headers()
             .get("Location")
             .map(|l| l.to_str().unwrap().to_owned());
+        let headers = resp.headers().clone();
         let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
         Page {
             status,
             location,
+            headers,
             html,
         }
+    }
+
+    /// The cookies the browser holds now (to send them again later, as a copy would).
+    pub fn cookies(&self) -> std::collections::BTreeMap<String, String> {
+        self.cookies.clone()
+    }
+
+    /// Replaces the browser's cookies.
+    pub fn set_cookies(&mut self, cookies: std::collections::BTreeMap<String, String>) {
+        self.cookies = cookies;
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
