@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::client_addr::ClientAddr;
-use sethub_app::console::{self, AccountError, Caller, Door};
+use sethub_app::console::{self, AccountError, Door};
 use sethub_store::Role;
 
 use crate::web::form::{Field, attach};
@@ -157,22 +157,7 @@ pub async fn login(
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
     }
-    let v = |k: &str| form.get(k).map_or("", String::as_str);
-    let known = known_browser::read(&req);
-    let caller = Caller {
-        addr,
-        known_browser: &known,
-    };
-    match console::sign_in(
-        &ctx,
-        Door::Portal,
-        caller,
-        v("slug"),
-        v("email"),
-        v("password"),
-    )
-    .await
-    {
+    match crate::web::signin::check_password(&ctx, &req, addr, Door::Portal, &form).await {
         Ok(done) => {
             crate::web::session_sign_in(&session, done.tenant, done.member.id);
             known_browser::remember(see_other("/portal"), &ctx, done.known_browser, "/portal")

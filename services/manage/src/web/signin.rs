@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::client_addr::ClientAddr;
-use sethub_app::console::{self, AccountError, Caller, Door, SignUp};
+use sethub_app::console::{self, AccountError, Caller, Door, SignUp, SignedIn};
 use sethub_app::signin_limits;
 
 use super::form::{Field, attach};
@@ -169,22 +169,7 @@ pub async fn login(
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();
     }
-    let v = |k: &str| form.get(k).map_or("", String::as_str);
-    let known = known_browser::read(&req);
-    let caller = Caller {
-        addr,
-        known_browser: &known,
-    };
-    match console::sign_in(
-        &ctx,
-        Door::Console,
-        caller,
-        v("slug"),
-        v("email"),
-        v("password"),
-    )
-    .await
-    {
+    match check_password(&ctx, &req, addr, Door::Console, &form).await {
         Ok(done) => {
             sign_in(&session, done.tenant, done.member.id);
             let to = see_other("/console/dashboard");
@@ -202,6 +187,24 @@ pub async fn login(
         })
         .unwrap_or_else(|| unavailable(&e)),
     }
+}
+
+/// Checks a sign-in form's password at `door`, with the caller's address and known-browser
+/// cookie (console and portal).
+pub(crate) async fn check_password(
+    ctx: &AppContext,
+    req: &HttpRequest,
+    addr: ClientAddr,
+    door: Door,
+    form: &HashMap<String, String>,
+) -> Result<SignedIn, AccountError> {
+    let v = |k: &str| form.get(k).map_or("", String::as_str);
+    let known = known_browser::read(req);
+    let caller = Caller {
+        addr,
+        known_browser: &known,
+    };
+    console::sign_in(ctx, door, caller, v("slug"), v("email"), v("password")).await
 }
 
 /// The sign-in page `render` makes for a refused sign-in (console or portal), with

@@ -11,31 +11,46 @@ use actix_web::test::TestRequest;
 use crate::api_support::{Hub, unique};
 use crate::support::*;
 
-/// Posts the sign-in form at `door` (`/console` or `/portal`) from `peer`, with an
-/// `X-Forwarded-For` header when given.
+/// Where a sign-in form is posted from: the door (`/console` or `/portal`), the TCP peer and
+/// the `X-Forwarded-For` header, if any.
+#[derive(Clone, Copy)]
+struct Origin<'a> {
+    door: &'a str,
+    peer: &'a str,
+    xff: Option<&'a str>,
+}
+
+/// The console's door from `peer`, without a forwarded-for header.
+fn console(peer: &str) -> Origin<'_> {
+    Origin {
+        door: "/console",
+        peer,
+        xff: None,
+    }
+}
+
+const ANN: &str = "ann@example.com";
+
+/// Posts the sign-in form (`slug`, `email`, `password`) from `at`.
 async fn sign_in_from<S>(
     b: &mut Browser<S>,
-    door: &str,
-    peer: &str,
-    xff: Option<&str>,
-    slug: &str,
-    email: &str,
-    password: &str,
+    at: Origin<'_>,
+    [slug, email, password]: [&str; 3],
 ) -> Page
 where
     S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
 {
-    let csrf = b.get(&format!("{door}/login")).await.csrf();
+    let csrf = b.get(&format!("{}/login", at.door)).await.csrf();
     let mut req = TestRequest::post()
-        .uri(&format!("{door}/login"))
-        .peer_addr(peer.parse::<SocketAddr>().unwrap())
+        .uri(&format!("{}/login", at.door))
+        .peer_addr(at.peer.parse::<SocketAddr>().unwrap())
         .set_form([
             ("csrf", csrf.as_str()),
             ("slug", slug),
             ("email", email),
             ("password", password),
         ]);
-    if let Some(xff) = xff {
+    if let Some(xff) = at.xff {
         req = req.insert_header(("X-Forwarded-For", xff));
     }
     b.send(req).await
@@ -49,12 +64,12 @@ where
     let email = format!("{}@example.com", unique("u"));
     sign_in_from(
         b,
-        "/console",
-        peer,
-        xff.as_deref(),
-        slug,
-        &email,
-        "wrong password!!",
+        Origin {
+            door: "/console",
+            peer,
+            xff: xff.as_deref(),
+        },
+        [slug, &email, "wrong password!!"],
     )
     .await
     .status
@@ -81,27 +96,14 @@ async fn password_spraying_across_many_accounts_from_one_address_is_refused_at_b
     for i in 0..n {
         let p = sign_in_from(
             &mut sprayer,
-            "/console",
-            from,
-            None,
-            &slug,
-            &format!("user{i}@example.com"),
-            "Winter2026!!",
+            console(from),
+            [&slug, &format!("user{i}@example.com"), "Winter2026!!"],
         )
         .await;
         assert_eq!(p.status, StatusCode::UNAUTHORIZED, "attempt {i}");
     }
     // The next, for yet another account, even with the right password, waits.
-    let p = sign_in_from(
-        &mut sprayer,
-        "/console",
-        from,
-        None,
-        &slug,
-        "ann@example.com",
-        PASSWORD,
-    )
-    .await;
+    let p = sign_in_from(&mut sprayer, console(from), [&slug, ANN, PASSWORD]).await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.html);
     assert!(alert(&p).contains("Too many attempts"), "{}", p.html);
     let wait: u64 = p
@@ -122,12 +124,12 @@ async fn password_spraying_across_many_accounts_from_one_address_is_refused_at_b
     // The portal's door counts the same address.
     let p = sign_in_from(
         &mut sprayer,
-        "/portal",
-        from,
-        None,
-        &slug,
-        "rx@beta.example",
-        PASSWORD,
+        Origin {
+            door: "/portal",
+            peer: from,
+            xff: None,
+        },
+        [&slug, "rx@beta.example", PASSWORD],
     )
     .await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.html);
@@ -135,12 +137,8 @@ async fn password_spraying_across_many_accounts_from_one_address_is_refused_at_b
     let mut ann = browser(&hub).await;
     let p = sign_in_from(
         &mut ann,
-        "/console",
-        "203.0.113.20:5000",
-        None,
-        &slug,
-        "ann@example.com",
-        PASSWORD,
+        console("203.0.113.20:5000"),
+        [&slug, ANN, PASSWORD],
     )
     .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
@@ -154,16 +152,7 @@ async fn exhausting_an_accounts_limit_from_elsewhere_does_not_lock_its_owners_kn
     // The victim signs in once from her own browser, then signs out.
     let mut victim = browser(&hub).await;
     let home = "192.0.2.10:5000";
-    let p = sign_in_from(
-        &mut victim,
-        "/console",
-        home,
-        None,
-        &slug,
-        "ann@example.com",
-        PASSWORD,
-    )
-    .await;
+    let p = sign_in_from(&mut victim, console(home), [&slug, ANN, PASSWORD]).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
     let cookie = p
         .headers
@@ -188,12 +177,8 @@ async fn exhausting_an_accounts_limit_from_elsewhere_does_not_lock_its_owners_kn
     for i in 0..=n {
         let p = sign_in_from(
             &mut attacker,
-            "/console",
-            &format!("198.51.100.{}:4000", i + 1),
-            None,
-            &slug,
-            "ann@example.com",
-            "guess guess guess",
+            console(&format!("198.51.100.{}:4000", i + 1)),
+            [&slug, ANN, "guess guess guess"],
         )
         .await;
         refused = p.status == StatusCode::TOO_MANY_REQUESTS;
@@ -210,26 +195,13 @@ async fn exhausting_an_accounts_limit_from_elsewhere_does_not_lock_its_owners_kn
     stranger.set_cookies(jar);
     let p = sign_in_from(
         &mut stranger,
-        "/console",
-        "203.0.113.77:4000",
-        None,
-        &slug,
-        "ann@example.com",
-        PASSWORD,
+        console("203.0.113.77:4000"),
+        [&slug, ANN, PASSWORD],
     )
     .await;
     assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.html);
     // The victim's own browser still gets in.
-    let p = sign_in_from(
-        &mut victim,
-        "/console",
-        home,
-        None,
-        &slug,
-        "ann@example.com",
-        PASSWORD,
-    )
-    .await;
+    let p = sign_in_from(&mut victim, console(home), [&slug, ANN, PASSWORD]).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
     assert!(
         victim

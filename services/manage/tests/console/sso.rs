@@ -6,7 +6,7 @@ use crate::api_support::Hub;
 use crate::support::*;
 
 #[tokio::test]
-async fn single_sign_on_signs_a_member_in_and_refuses_a_wrong_nonce_issuer_state_or_email() {
+async fn single_sign_on_signs_a_member_in_and_refuses_a_bad_id_token_state_or_email() {
     use sethub_tests::oidc::{Knobs, TestProvider};
     sethub_tests::init_crypto();
     let hub = Hub::postgres_reaching_localhost().await;
@@ -100,6 +100,30 @@ async fn single_sign_on_signs_a_member_in_and_refuses_a_wrong_nonce_issuer_state
                 ..good.clone()
             },
             "ssuer",
+        ),
+        (
+            "another audience",
+            Knobs {
+                wrong_audience: Some("someone-else".into()),
+                ..good.clone()
+            },
+            "audiences",
+        ),
+        (
+            "an expired ID token",
+            Knobs {
+                expired: true,
+                ..good.clone()
+            },
+            "expired",
+        ),
+        (
+            "a bad signature",
+            Knobs {
+                bad_signature: true,
+                ..good.clone()
+            },
+            "signature",
         ),
         (
             "an unverified email",
