@@ -243,10 +243,18 @@ pub async fn sign_in(
 ) -> Result<SignedIn, AccountError> {
     let email = email.trim().to_lowercase();
     let slug = slug.trim().to_lowercase();
-    let found = find_member(ctx, &slug, &email).await?;
-    let browser = found.as_ref().and_then(|(t, m)| {
-        signin_limits::known_browser(ctx, caller.known_browser, *t, m.id).map(|b| (*t, m.id, b))
-    });
+    // Without a known-browser cookie the limits come before any lookup.
+    let looked_up = if caller.known_browser.is_empty() {
+        None
+    } else {
+        Some(find_member(ctx, &slug, &email).await?)
+    };
+    let browser = looked_up
+        .as_ref()
+        .and_then(Option::as_ref)
+        .and_then(|(t, m)| {
+            signin_limits::known_browser(ctx, caller.known_browser, *t, m.id).map(|b| (*t, m.id, b))
+        });
     let attempt = match &browser {
         Some((tenant, member, browser)) => Attempt::KnownBrowser {
             tenant: *tenant,
@@ -263,6 +271,10 @@ pub async fn sign_in(
         tracing::info!(client = %caller.addr, "sign-in refused: too many attempts");
         return Err(AccountError::RateLimited(secs));
     }
+    let found = match looked_up {
+        Some(found) => found,
+        None => find_member(ctx, &slug, &email).await?,
+    };
     let Some((tenant, member)) = found else {
         // Spend the time a real check takes, so a wrong slug or email is not told apart.
         let _ = hash_password(password);

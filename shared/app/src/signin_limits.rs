@@ -137,12 +137,12 @@ fn split(token: &str) -> Option<(&str, i64, &str)> {
     Some((browser, exp.parse().ok()?, tag))
 }
 
-fn verifies(key: &hmac::Key, tenant: TenantId, member: MemberId, token: &str) -> bool {
+fn verifies(key: &hmac::Key, tenant: TenantId, member: MemberId, token: &str, now: i64) -> bool {
     let Some((browser, exp, t)) = split(token) else {
         return false;
     };
     let Ok(t) = B64.decode(t) else { return false };
-    exp > chrono::Utc::now().timestamp()
+    exp > now
         && hmac::verify(
             key,
             format!("{tenant}|{member}|{browser}|{exp}").as_bytes(),
@@ -164,13 +164,13 @@ pub fn known_browser(
     member: MemberId,
 ) -> Option<String> {
     let key = browser_key(ctx)?;
+    let now = chrono::Utc::now().timestamp();
     tokens(cookie)
-        .find(|t| verifies(&key, tenant, member, t))
+        .find(|t| verifies(&key, tenant, member, t, now))
         .and_then(|t| split(t).map(|(browser, _, _)| browser.to_owned()))
 }
 
-/// The known-browser cookie's new value after `member` signed in: a fresh token for it first,
-/// then this browser's other valid-looking tokens (not its old one; at most [`MAX_KNOWN`]).
+/// The known-browser cookie's new value after `member` signed in (see [`remembered`]).
 /// `None` when no token can be made (no master key or no randomness).
 pub fn remember_browser(
     ctx: &AppContext,
@@ -181,20 +181,92 @@ pub fn remember_browser(
     let key = browser_key(ctx)?;
     let mut id = [0u8; 16];
     SystemRandom::new().fill(&mut id).ok()?;
-    let browser = B64.encode(id);
-    let exp =
-        chrono::Utc::now().timestamp() + i64::from(ctx.config.signin.known_browser_days) * 86_400;
-    let fresh = format!(
-        "{browser}.{exp}.{}",
-        tag(&key, tenant, member, &browser, exp)
-    );
+    let days = i64::from(ctx.config.signin.known_browser_days);
     let now = chrono::Utc::now().timestamp();
+    Some(remembered(
+        &key,
+        cookie,
+        (tenant, member),
+        &B64.encode(id),
+        now,
+        now + days * 86_400,
+    ))
+}
+
+/// A fresh token for `browser` of `who`, valid until `exp`, first; then the cookie's other
+/// unexpired, well-formed tokens (not `who`'s old one); at most [`MAX_KNOWN`].
+fn remembered(
+    key: &hmac::Key,
+    cookie: &str,
+    (tenant, member): (TenantId, MemberId),
+    browser: &str,
+    now: i64,
+    exp: i64,
+) -> String {
+    let fresh = format!("{browser}.{exp}.{}", tag(key, tenant, member, browser, exp));
     let others = tokens(cookie).filter(|t| {
-        split(t).is_some_and(|(_, exp, _)| exp > now) && !verifies(&key, tenant, member, t)
+        split(t).is_some_and(|(_, exp, _)| exp > now) && !verifies(key, tenant, member, t, now)
     });
-    let all: Vec<&str> = std::iter::once(fresh.as_str())
+    std::iter::once(fresh.as_str())
         .chain(others)
         .take(MAX_KNOWN)
-        .collect();
-    Some(all.join("~"))
+        .collect::<Vec<_>>()
+        .join("~")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, &[byte; 32])
+    }
+
+    #[test]
+    fn a_token_verifies_only_for_its_member_its_key_and_until_it_expires() {
+        let (tenant, ann, bob) = (TenantId::new(), MemberId::new(), MemberId::new());
+        let cookie = remembered(&key(1), "", (tenant, ann), "b1", 100, 200);
+        assert!(verifies(&key(1), tenant, ann, &cookie, 150));
+        assert!(
+            !verifies(&key(1), tenant, bob, &cookie, 150),
+            "another member"
+        );
+        assert!(!verifies(&key(1), TenantId::new(), ann, &cookie, 150));
+        assert!(!verifies(&key(2), tenant, ann, &cookie, 150), "another key");
+        assert!(!verifies(&key(1), tenant, ann, &cookie, 200), "expired");
+        let longer = cookie.replace(".200.", ".999.");
+        assert!(
+            !verifies(&key(1), tenant, ann, &longer, 150),
+            "expiry is signed"
+        );
+    }
+
+    #[test]
+    fn signing_in_again_replaces_the_members_token_and_keeps_at_most_five() {
+        let k = key(1);
+        let tenant = TenantId::new();
+        let ann = MemberId::new();
+        let mut cookie = remembered(&k, "", (tenant, ann), "old", 0, 500);
+        for i in 0..6 {
+            cookie = remembered(
+                &k,
+                &cookie,
+                (tenant, MemberId::new()),
+                &format!("o{i}"),
+                0,
+                500,
+            );
+        }
+        assert_eq!(cookie.split('~').count(), MAX_KNOWN);
+        let cookie = remembered(&k, &cookie, (tenant, ann), "new", 10, 500);
+        let ann_tokens: Vec<&str> = cookie
+            .split('~')
+            .filter(|t| verifies(&k, tenant, ann, t, 10))
+            .collect();
+        assert_eq!(ann_tokens.len(), 1);
+        assert!(ann_tokens[0].starts_with("new."));
+        // Expired tokens are dropped on the way.
+        let later = remembered(&k, &cookie, (tenant, MemberId::new()), "x", 600, 900);
+        assert_eq!(later.split('~').count(), 1);
+    }
 }
