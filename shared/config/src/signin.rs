@@ -71,3 +71,36 @@ impl SignInConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::result_large_err)]
+
+    use figment::Jail;
+
+    use crate::Config;
+
+    #[test]
+    fn trusted_proxies_and_sign_in_limits_load_from_the_environment_and_zero_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env(
+                "SETHUB_SERVER__TRUSTED_PROXIES",
+                r#"["10.0.0.0/8", "fd00::/8"]"#,
+            );
+            jail.set_env("SETHUB_SIGNIN__PER_ADDRESS_PER_HOUR", "7");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.server.trusted_proxies.len(), 2);
+            assert_eq!(config.signin.per_address_per_hour, 7);
+            assert_eq!(config.signin.signups_per_address_per_hour, 5);
+            jail.set_env("SETHUB_SIGNIN__SSO_STARTS_PER_TENANT_PER_MINUTE", "0");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("signin.sso_starts_per_tenant_per_minute"),
+                "{err}"
+            );
+            jail.set_env("SETHUB_SERVER__TRUSTED_PROXIES", r#"["not a network"]"#);
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+}
