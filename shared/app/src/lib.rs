@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 mod backends;
 pub mod console;
+pub mod egress;
 pub mod events;
 pub mod keys;
 mod master_key;

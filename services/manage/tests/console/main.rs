@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
+mod egress;
 #[path = "../api_support/mod.rs"]
 mod api_support;
 mod pages;
