@@ -54,7 +54,11 @@ impl Listener {
 
     /// The victim: an internal service on 127.0.0.1 answering 200 with a banner.
     pub async fn victim() -> Listener {
-        Self::answering("127.0.0.1:0", respond(200, "application/json", VICTIM_BANNER)).await
+        Self::answering(
+            "127.0.0.1:0",
+            respond(200, "application/json", VICTIM_BANNER),
+        )
+        .await
     }
 
     /// How many connections it has accepted.

@@ -72,7 +72,10 @@ fn generic_503(status: StatusCode, body: &str, port: u16, url: &str) {
         "banner",
         "hunter2",
     ] {
-        assert!(!body.contains(leak), "{url}: the 503 body reveals `{leak}`: {body}");
+        assert!(
+            !body.contains(leak),
+            "{url}: the 503 body reveals `{leak}`: {body}"
+        );
     }
 }
 

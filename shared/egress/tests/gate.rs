@@ -34,7 +34,10 @@ async fn every_spelling_of_a_forbidden_address_and_every_name_resolving_to_one_i
     let port = victim.port();
     let gate = client(&guard_on(), 1024);
     for url in &forbidden_urls(port, "/anything") {
-        for send in [gate.get(url).send().await, gate.post(url).send_truncating().await] {
+        for send in [
+            gate.get(url).send().await,
+            gate.post(url).send_truncating().await,
+        ] {
             match send {
                 Err(FetchError::Refused(EgressError::Forbidden { .. })) => {}
                 other => panic!("{url} must be refused by the policy, got {other:?}"),

@@ -38,7 +38,9 @@ pub enum JwksError {
     Fetch(String),
     #[error("the transmitter's JWKS is not a usable JWKS: {0}")]
     Invalid(String),
-    #[error("the last fetch of the transmitter's JWKS failed moments ago ({0}); not tried again yet")]
+    #[error(
+        "the last fetch of the transmitter's JWKS failed moments ago ({0}); not tried again yet"
+    )]
     Remembered(Box<JwksError>),
 }
 
@@ -120,8 +122,8 @@ impl JwksCache {
         if !answer.status.is_success() {
             return Err(JwksError::Fetch(format!("HTTP {}", answer.status.as_u16())));
         }
-        let value: serde_json::Value = serde_json::from_slice(&answer.body)
-            .map_err(|e| JwksError::Invalid(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&answer.body).map_err(|e| JwksError::Invalid(e.to_string()))?;
         let jwks = Jwks::from_json(&value).map_err(|e| JwksError::Invalid(e.to_string()))?;
         tracing::info!(url, "fetched an upstream transmitter's JWKS");
         Ok(Arc::new(jwks))

@@ -31,7 +31,7 @@ fn reveals_nothing(html: &str, victim: &Listener, what: &str) {
 
 #[tokio::test]
 async fn each_production_outbound_client_refuses_every_spelling_of_a_forbidden_address_unconnected()
- {
+{
     sethub_tests::init_crypto();
     let hub = Hub::postgres().await;
     let victim = Listener::victim().await;
@@ -101,7 +101,9 @@ async fn single_sign_on_refuses_a_forbidden_or_plain_http_issuer_when_saved_and_
 
 /// A provider on 127.0.0.2 (the one address the hub allows) whose discovery document points
 /// `jwks_uri` and `token_endpoint` where `endpoints` says, or that redirects discovery.
-async fn provider(endpoints: impl Fn(&str) -> (String, String) + Send + Sync + 'static) -> Listener {
+async fn provider(
+    endpoints: impl Fn(&str) -> (String, String) + Send + Sync + 'static,
+) -> Listener {
     let issuer: Arc<OnceLock<String>> = Arc::default();
     let me = issuer.clone();
     let op = Listener::start(
@@ -233,7 +235,11 @@ async fn a_provider_error_page_names_the_step_but_not_the_providers_status_or_ad
     assert_eq!(p.status, StatusCode::BAD_GATEWAY, "{}", p.html);
     assert!(p.html.contains("discovery"), "{}", p.html);
     assert_eq!(not_found.accepted(), 1, "the provider was asked once");
-    assert!(!p.html.contains(&not_found.port().to_string()), "{}", p.html);
+    assert!(
+        !p.html.contains(&not_found.port().to_string()),
+        "{}",
+        p.html
+    );
     assert!(!p.html.contains("404") && !p.html.contains("victim-banner"));
     assert!(!p.html.contains("127.0.0.1"), "{}", p.html);
 }

@@ -6,9 +6,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod accounts;
-mod egress;
 #[path = "../api_support/mod.rs"]
 mod api_support;
+mod egress;
 mod pages;
 mod portal;
 mod sso;
