@@ -7,9 +7,10 @@
 //! meanwhile are refused without fetching again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use actix_web::web;
 use sethub_app::AppContext;
 use sethub_app::egress::Purpose;
 use sethub_egress::GuardedClient;
@@ -23,11 +24,10 @@ struct Entry {
     failure: Option<JwksError>,
 }
 
-/// Cached JWKS by URL, shared by an ingest process's workers.
+/// Cached JWKS by URL, shared by an ingest process's workers ([`JwksCache::shared`]).
 #[derive(Default)]
 pub struct JwksCache {
     entries: Mutex<HashMap<String, Entry>>,
-    client: Mutex<Option<GuardedClient>>,
 }
 
 /// Why the keys could not be had. The texts are for the log; the SET's sender gets a generic
@@ -45,18 +45,19 @@ pub enum JwksError {
 }
 
 impl JwksCache {
-    fn client(&self, ctx: &AppContext) -> Result<GuardedClient, JwksError> {
-        let mut slot = self
-            .client
-            .lock()
-            .map_err(|_| JwksError::Fetch("internal: the JWKS client lock is poisoned".into()))?;
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
-        }
-        let c = sethub_app::egress::client(ctx, Purpose::Jwks)
-            .map_err(|e| JwksError::Fetch(e.to_string()))?;
-        *slot = Some(c.clone());
-        Ok(c)
+    /// The one cache of this process: actix builds the app once per worker, and a cache per
+    /// worker would fetch (and remember failures) once per worker.
+    pub fn shared() -> web::Data<JwksCache> {
+        static SHARED: OnceLock<web::Data<JwksCache>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| web::Data::new(JwksCache::default()))
+            .clone()
+    }
+
+    /// The guarded client of a fetch, under the context's policy (fetches are rare: cached,
+    /// and failures remembered).
+    fn client(ctx: &AppContext) -> Result<GuardedClient, JwksError> {
+        sethub_app::egress::client(ctx, Purpose::Jwks).map_err(|e| JwksError::Fetch(e.to_string()))
     }
 
     /// The JWKS at `url`: cached while fresh; `stale_kid` asks for a fetch when the cached set
@@ -91,7 +92,7 @@ impl JwksCache {
                 return Err(JwksError::Remembered(Box::new(failure.clone())));
             }
         }
-        let fetched = self.fetch(ctx, url).await;
+        let fetched = Self::fetch(ctx, url).await;
         if let Ok(mut map) = self.entries.lock() {
             let now = Instant::now();
             let entry = map.entry(url.to_owned()).or_insert(Entry {
@@ -111,9 +112,8 @@ impl JwksCache {
         fetched
     }
 
-    async fn fetch(&self, ctx: &AppContext, url: &str) -> Result<Arc<Jwks>, JwksError> {
-        let answer = self
-            .client(ctx)?
+    async fn fetch(ctx: &AppContext, url: &str) -> Result<Arc<Jwks>, JwksError> {
+        let answer = Self::client(ctx)?
             .get(url)
             .header("Accept", "application/jwk-set+json, application/json")
             .send()
