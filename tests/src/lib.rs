@@ -12,6 +12,7 @@ pub mod process;
 pub mod receiver;
 pub mod setup;
 pub mod transmitter;
+pub mod victim;
 pub mod wait;
 
 pub use process::{SethubProcess, StartFailure};

@@ -21,8 +21,8 @@ pub struct Engine {
     pub metrics: FanoutMetrics,
     pub dispatcher: Dispatcher,
     pub recorder: Recorder,
-    pub client: reqwest::Client,
-    pub egress: sethub_egress::EgressPolicy,
+    /// The egress gate's client for pushes (the only way a push leaves).
+    pub client: sethub_egress::GuardedClient,
     pub signing_keys: SigningKeyCache,
 }
 

@@ -53,14 +53,7 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
     let push = &ctx.config.push;
     let ring =
         sethub_app::streams::keyring(&ctx).context("the master keys (secrets.master_keys)")?;
-    let egress = sethub_app::streams::egress_policy(&ctx);
-    let client = egress
-        .client(&sethub_egress::ClientOptions {
-            connect_timeout: std::time::Duration::from_millis(push.connect_timeout_ms),
-            request_timeout: std::time::Duration::from_millis(push.request_timeout_ms),
-            max_idle_per_host: push.max_in_flight_per_endpoint,
-            ..Default::default()
-        })
+    let client = sethub_app::egress::client(&ctx, sethub_app::egress::Purpose::Push)
         .context("cannot build the push HTTP client")?;
     let (dispatcher, timer) = dispatch::Dispatcher::new(push.max_in_flight_per_endpoint);
     let (recorder, recorder_task) = recorder::Recorder::new(ctx.clone(), dispatcher.clone());
@@ -71,7 +64,6 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
         dispatcher: dispatcher.clone(),
         recorder,
         client,
-        egress,
         signing_keys: Default::default(),
         ctx,
     });

@@ -32,7 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(web::Data::new(auth::KeyCache::default()))
         .app_data(web::Data::new(marker::Marker::default()))
         .app_data(web::Data::new(group::Committer::default()))
-        .app_data(web::Data::new(upstream::jwks::JwksCache::default()))
+        .app_data(upstream::jwks::JwksCache::shared())
         .route("/t/{slug}/sets", web::post().to(upstream::receive))
         .route("/t/{slug}/events", web::post().to(single::publish))
         .route(

@@ -128,17 +128,26 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 }
 
 async fn probe(url: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(3))
-        .build()
+    // The operator's own probe of a sethub process (usually on loopback, plain HTTP): through
+    // the egress gate like every outbound request, with private targets and http allowed.
+    let policy = sethub_egress::EgressPolicy {
+        allow_private: true,
+        allowed_networks: Vec::new(),
+        allow_http: true,
+    };
+    let client = policy
+        .client(&sethub_egress::ClientOptions {
+            request_timeout: std::time::Duration::from_secs(3),
+            ..Default::default()
+        })
         .context("cannot build an HTTP client")?;
-    let resp = client
+    let answer = client
         .get(url)
-        .send()
+        .send_truncating()
         .await
         .with_context(|| format!("GET {url} failed"))?;
-    if !resp.status().is_success() {
-        bail!("GET {url} answered {}", resp.status());
+    if !answer.status.is_success() {
+        bail!("GET {url} answered {}", answer.status);
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod auth;
 mod backends;
 pub mod client_addr;
 pub mod console;
+pub mod egress;
 pub mod events;
 pub mod keys;
 mod master_key;

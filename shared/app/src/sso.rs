@@ -2,8 +2,10 @@
 //! checked): to the console, configured per tenant, or to the portal, configured per receiver
 //! (each with a provider's issuer and the client id and secret sethub has there). A person is
 //! matched by a **verified** email to a console member of the tenant, or to a portal user of
-//! that receiver. The provider is reached through the egress policy (no redirects, the SSRF guard),
-//! with our reqwest driving `openidconnect` (its own would pull a second HTTP stack).
+//! that receiver. The provider is reached through the egress gate ([`crate::egress`]: every
+//! discovery, JWKS and token request checked, no redirects, answers bounded), driving
+//! `openidconnect` with a closure over our [`GuardedClient`]. Errors shown to the person name
+//! the failed step, never what the provider answered.
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
@@ -12,10 +14,12 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 use sethub_domain::TenantId;
+use sethub_egress::{FetchError, GuardedClient};
 use sethub_jose::keyring::{SealContext, SealedKey};
 use sethub_store::{Member, SsoConfig, StoreError};
 
 use crate::AppContext;
+use crate::egress::Purpose;
 
 /// Why single sign-on did not sign anyone in.
 #[derive(Debug, thiserror::Error)]
@@ -157,32 +161,66 @@ async fn spend_state(ctx: &AppContext, pending: &Pending) -> Result<(), SsoError
     }
 }
 
-/// The HTTP client the OpenID library uses: ours, under the egress policy.
-fn http_client(ctx: &AppContext) -> Result<reqwest::Client, SsoError> {
-    crate::streams::egress_policy(ctx)
-        .client(&sethub_egress::ClientOptions::default())
-        .map_err(|e| SsoError::Provider(e.to_string()))
+/// The HTTP client the OpenID library uses: the guarded one (every request's URL checked:
+/// scheme, IP literals, resolved names; no redirects; the answer bounded).
+fn http_client(ctx: &AppContext) -> Result<GuardedClient, SsoError> {
+    crate::egress::client(ctx, Purpose::Sso).map_err(|e| provider("client", &e))
 }
 
+/// One request of the OpenID library, through the guarded client.
 async fn send(
-    client: &reqwest::Client,
+    client: &GuardedClient,
     req: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, reqwest::Error> {
+) -> Result<openidconnect::HttpResponse, FetchError> {
     let (parts, body) = req.into_parts();
-    let resp = client
-        .request(parts.method, parts.uri.to_string())
+    let answer = client
+        .request(parts.method, &parts.uri.to_string())
         .headers(parts.headers)
         .body(body)
         .send()
         .await?;
-    let mut out = openidconnect::http::Response::builder().status(resp.status());
+    let mut out = openidconnect::http::Response::builder().status(answer.status);
     if let Some(h) = out.headers_mut() {
-        *h = resp.headers().clone();
+        *h = answer.headers;
     }
-    let bytes = resp.bytes().await?.to_vec();
     Ok(out
-        .body(bytes)
+        .body(answer.body)
         .unwrap_or_else(|_| openidconnect::http::Response::new(Vec::new())))
+}
+
+/// A provider failure as shown to the person signing in: which step failed and, when the
+/// egress policy refused the address, that; never what the provider answered (its status,
+/// body or URL would make the sign-in page a port scanner). The detail goes to the log.
+fn provider(step: &str, detail: &dyn std::fmt::Display) -> SsoError {
+    tracing::warn!(step, error = %detail, "single sign-on: the identity provider failed");
+    SsoError::Provider(format!("at the {step} step"))
+}
+
+/// Like [`provider`] for the OpenID library's errors, keeping the egress policy's refusal
+/// (which says what sethub decided, not what the provider answered).
+fn provider_request<E: std::error::Error + 'static>(step: &str, e: &E) -> SsoError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(FetchError::Refused(refused)) = s.downcast_ref::<FetchError>() {
+            tracing::warn!(step, %refused, "single sign-on: the provider's address is refused");
+            return SsoError::Provider(format!(
+                "at the {step} step: the provider's address is not allowed (sethub only \
+                 contacts public https addresses)"
+            ));
+        }
+        source = s.source();
+    }
+    provider(step, e)
+}
+
+/// Checks a provider's issuer URL against the egress policy (scheme, IP literals, resolved
+/// names) when it is saved; the error says why, to show beside the field.
+pub async fn check_issuer(ctx: &AppContext, issuer: &str) -> Result<(), String> {
+    crate::egress::policy(ctx)
+        .check_url_resolving(issuer)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 type Client = CoreClient<
@@ -200,14 +238,13 @@ async fn client(
     receiver: Option<sethub_domain::ReceiverId>,
     config: &SsoConfig,
     redirect: &str,
-) -> Result<(Client, reqwest::Client), SsoError> {
+) -> Result<(Client, GuardedClient), SsoError> {
     let http = http_client(ctx)?;
-    let issuer =
-        IssuerUrl::new(config.issuer.clone()).map_err(|e| SsoError::Provider(e.to_string()))?;
+    let issuer = IssuerUrl::new(config.issuer.clone()).map_err(|e| provider("issuer", &e))?;
     let fetch = |req| send(&http, req);
     let metadata = CoreProviderMetadata::discover_async(issuer, &fetch)
         .await
-        .map_err(|e| SsoError::Provider(format!("discovery: {e}")))?;
+        .map_err(|e| provider_request("discovery", &e))?;
     let secret = match &config.client_secret_sealed {
         Some(s) => Some(ClientSecret::new(open_secret(ctx, tenant, receiver, s)?)),
         None => None,
@@ -217,9 +254,7 @@ async fn client(
         ClientId::new(config.client_id.clone()),
         secret,
     )
-    .set_redirect_uri(
-        RedirectUrl::new(redirect.to_owned()).map_err(|e| SsoError::Provider(e.to_string()))?,
-    );
+    .set_redirect_uri(RedirectUrl::new(redirect.to_owned()).map_err(|e| provider("redirect", &e))?);
     Ok((client, http))
 }
 
@@ -298,11 +333,11 @@ pub async fn finish(
     let fetch = |req| send(&http, req);
     let token = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
-        .map_err(|e| SsoError::Provider(e.to_string()))?
+        .map_err(|e| provider("token", &e))?
         .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
         .request_async(&fetch)
         .await
-        .map_err(|e| SsoError::Provider(format!("token endpoint: {e}")))?;
+        .map_err(|e| provider_request("token", &e))?;
     let id_token = token
         .id_token()
         .ok_or_else(|| SsoError::IdToken("the provider sent no ID token".into()))?;

@@ -1,8 +1,8 @@
 //! What the control plane and the data plane must agree on about a stream: how its push
-//! `Authorization` header is sealed at rest, and which push targets the SSRF guard allows.
+//! `Authorization` header is sealed at rest, and how a poll stream's long polls are woken
+//! (the SSRF policy of push targets is [`crate::egress::policy`]).
 
 use sethub_domain::{StreamId, TenantId};
-use sethub_egress::EgressPolicy;
 use sethub_jose::keyring::{KeyringError, MasterKeyring, SealContext, SealedKey};
 
 use crate::AppContext;
@@ -40,18 +40,6 @@ pub fn open_authorization(
         .open(&authorization_seal_context(tenant, stream), &sealed)
         .map_err(|e| fail(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| fail(e.to_string()))
-}
-
-/// The SSRF policy for push endpoints: the operator's settings, relaxed in the embedded
-/// default (a laptop's receivers are on loopback and plain HTTP).
-pub fn egress_policy(ctx: &AppContext) -> EgressPolicy {
-    let push = &ctx.config.push;
-    let embedded = ctx.config.backends().is_embedded();
-    EgressPolicy {
-        allow_private: push.allow_private_targets || embedded,
-        allowed_networks: push.allowed_networks.clone(),
-        allow_http: push.allow_http || embedded,
-    }
 }
 
 /// The wake-up key of a poll stream's long polls: notified when a SET is queued for it.

@@ -110,7 +110,8 @@ pub struct LogConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PushConfig {
     /// Allow push endpoints on loopback, private, link-local and other non-global addresses.
-    /// Off in production (SSRF); the embedded default and tests turn it on.
+    /// Off in production (SSRF); the embedded default and tests turn it on. These three keys
+    /// are the egress policy of every outbound request (push, upstream JWKS, single sign-on).
     pub allow_private_targets: bool,
     /// Non-global networks that are allowed even when `allow_private_targets` is off.
     pub allowed_networks: Vec<ipnet::IpNet>,
@@ -188,6 +189,9 @@ pub struct IngestConfig {
     /// A SET signed with a `kid` the cached JWKS lacks fetches the JWKS again, at most once
     /// per this many seconds per transmitter.
     pub upstream_jwks_refetch_secs: u64,
+    /// A failed fetch of an upstream JWKS is remembered this long: SETs arriving meanwhile get
+    /// `503` without a new fetch (so a flood of SETs cannot make sethub hammer a dead URL).
+    pub upstream_jwks_failure_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -307,6 +311,7 @@ impl Default for IngestConfig {
             api_key_cache_secs: 10,
             upstream_jwks_cache_secs: 300,
             upstream_jwks_refetch_secs: 30,
+            upstream_jwks_failure_secs: 10,
         }
     }
 }

@@ -5,13 +5,19 @@
 //! resolver that drops every non-global address (so DNS rebinding cannot slip one in between a
 //! check and the connection, because the client connects to what the resolver returned), IP
 //! literals checked before the request (reqwest skips the resolver for them), no redirects, no
-//! proxies, bounded timeouts. An operator allow-list lets chosen networks through; tests and the
-//! embedded default may allow private targets explicitly.
+//! proxies, bounded timeouts and a bounded answer size. An operator allow-list lets chosen
+//! networks through; tests and the embedded default may allow private targets explicitly.
+//!
+//! The only way to make a request is a [`GuardedClient`], built by [`EgressPolicy::client`]:
+//! it checks the URL on every request, and its HTTP client (with the guarded resolver) cannot
+//! be had any other way. `clippy.toml` forbids building a `reqwest` client anywhere else.
 
+mod client;
 mod ip;
 
+pub use client::{Answer, FetchError, GuardedClient, OutboundRequest};
+
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use ip::is_global;
@@ -43,9 +49,8 @@ pub enum EgressError {
     Fragment,
     #[error("the URL has no host")]
     NoHost,
-    #[error(
-        "{host} resolves to {addr}, which is not a public address (loopback, private, link-local or reserved)"
-    )]
+    /// The message names the host as written, not what it resolved to (no DNS oracle).
+    #[error("{host} is not a public address (loopback, private, link-local or reserved)")]
     Forbidden { host: String, addr: IpAddr },
     #[error("cannot resolve {host}: {reason}")]
     Resolve { host: String, reason: String },
@@ -129,30 +134,23 @@ impl EgressPolicy {
         Ok(addrs)
     }
 
-    /// An HTTP client that enforces this policy on every connection.
-    pub fn client(&self, opts: &ClientOptions) -> Result<reqwest::Client, reqwest::Error> {
-        reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver {
-                policy: self.clone(),
-            }))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(opts.connect_timeout)
-            .timeout(opts.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(opts.max_idle_per_host)
-            .user_agent(opts.user_agent.clone())
-            .build()
+    /// The one HTTP client that enforces this policy on every request and connection.
+    pub fn client(&self, opts: &ClientOptions) -> Result<GuardedClient, FetchError> {
+        GuardedClient::new(self.clone(), opts)
     }
 }
 
-/// Timeouts and pool size of a guarded client.
+/// Timeouts, pool size and the largest answer of a guarded client.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     pub connect_timeout: Duration,
+    /// The whole request, answer body included.
     pub request_timeout: Duration,
     pub max_idle_per_host: usize,
     pub user_agent: String,
+    /// The most bytes of an answer's body read ([`FetchError::TooLarge`] past it, or cut there
+    /// by [`OutboundRequest::send_truncating`]).
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientOptions {
@@ -162,13 +160,14 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(15),
             max_idle_per_host: 32,
             user_agent: concat!("sethub/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_response_bytes: 256 * 1024,
         }
     }
 }
 
 /// Resolves with the system resolver, then refuses names with any forbidden address.
-struct GuardedResolver {
-    policy: EgressPolicy,
+pub(crate) struct GuardedResolver {
+    pub(crate) policy: EgressPolicy,
 }
 
 impl Resolve for GuardedResolver {
@@ -182,14 +181,14 @@ impl Resolve for GuardedResolver {
     }
 }
 
-/// Whether a reqwest error came from the guard refusing an address (not a network failure).
-pub fn is_refused_by_guard(err: &reqwest::Error) -> bool {
+/// The guard's refusal inside a reqwest error (from the resolver), if that is why it failed.
+pub(crate) fn refusal(err: &reqwest::Error) -> Option<EgressError> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
-        if e.downcast_ref::<EgressError>().is_some() {
-            return true;
+        if let Some(refused) = e.downcast_ref::<EgressError>() {
+            return Some(refused.clone());
         }
         source = e.source();
     }
-    false
+    None
 }

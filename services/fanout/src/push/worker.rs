@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sethub_domain::StreamStatus;
+use sethub_egress::FetchError;
 use sethub_store::{Attempt, Change, DeliveryKind, DeliveryState, NewDelivery, Update};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -15,9 +16,6 @@ use crate::cache::StreamView;
 use crate::dispatch::{Endpoint, Job};
 use crate::engine::Engine;
 use crate::recorder::Record;
-
-/// The most of a receiver's answer read (enough for an RFC 8935 error body).
-const MAX_ANSWER: usize = 16 * 1024;
 
 /// What to do with a job before pushing it.
 pub enum Prepared {
@@ -145,17 +143,6 @@ struct Answer {
 
 async fn send(engine: &Engine, job: &Job, view: &StreamView) -> Answer {
     let url = view.stream.endpoint_url.as_deref().unwrap_or_default();
-    if let Err(e) = engine.egress.check_url(url) {
-        return Answer {
-            status: None,
-            outcome: Outcome::Retry {
-                reason: format!("push endpoint refused: {e}"),
-                not_before: None,
-            },
-            excerpt: None,
-            error: Some(e.to_string()),
-        };
-    }
     let mut req = engine
         .client
         .post(url)
@@ -165,38 +152,25 @@ async fn send(engine: &Engine, job: &Job, view: &StreamView) -> Answer {
     if let Some(auth) = &view.authorization {
         req = req.header("Authorization", auth);
     }
-    match req.send().await {
-        Ok(mut resp) => {
-            let status = resp.status().as_u16();
-            let header = |name: &str| {
-                resp.headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            let retry_after = header("retry-after");
-            let content_type = header("content-type");
-            let mut body = Vec::new();
-            while body.len() < MAX_ANSWER {
-                match resp.chunk().await {
-                    Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            body.truncate(MAX_ANSWER);
+    // Through the egress gate: the URL and the address are checked on every attempt, no
+    // redirect is followed and only the start of the answer is read.
+    match req.send_truncating().await {
+        Ok(answer) => {
+            let status = answer.status.as_u16();
             let outcome = classify(&PushResponse {
                 status,
-                retry_after: retry_after.as_deref(),
-                content_type: content_type.as_deref(),
-                body: &body,
+                retry_after: answer.header("retry-after"),
+                content_type: answer.header("content-type"),
+                body: &answer.body,
             });
             let keep = engine
                 .ctx
                 .config
                 .push
                 .response_excerpt_bytes
-                .min(body.len());
-            let excerpt = (keep > 0).then(|| String::from_utf8_lossy(&body[..keep]).into_owned());
+                .min(answer.body.len());
+            let excerpt =
+                (keep > 0).then(|| String::from_utf8_lossy(&answer.body[..keep]).into_owned());
             Answer {
                 status: Some(status),
                 outcome,
@@ -205,18 +179,10 @@ async fn send(engine: &Engine, job: &Job, view: &StreamView) -> Answer {
             }
         }
         Err(e) => {
-            let reason = if sethub_egress::is_refused_by_guard(&e) {
-                "push endpoint refused by the SSRF guard (it resolves to a non-global address)"
-                    .to_owned()
-            } else if e.is_timeout() {
-                "timed out".to_owned()
-            } else if e.is_connect() {
-                "cannot connect".to_owned()
-            } else {
-                "request failed".to_owned()
+            let detail = match &e {
+                FetchError::Refused(_) => format!("push endpoint refused: {e}"),
+                _ => e.to_string(),
             };
-            // The error's chain, without the URL (it may carry a token in its query).
-            let detail = format!("{reason}: {}", source_chain(&e));
             Answer {
                 status: None,
                 outcome: Outcome::Retry {
@@ -227,20 +193,6 @@ async fn send(engine: &Engine, job: &Job, view: &StreamView) -> Answer {
                 error: Some(detail),
             }
         }
-    }
-}
-
-fn source_chain(e: &reqwest::Error) -> String {
-    let mut parts = Vec::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        parts.push(s.to_string());
-        source = s.source();
-    }
-    if parts.is_empty() {
-        "no detail".into()
-    } else {
-        parts.join(": ")
     }
 }
 

@@ -44,12 +44,25 @@ fn set_error(e: &SetError) -> HttpResponse {
         .json(e.to_push_error())
 }
 
+/// `503`: the detail goes to the log, the body says only what kind of thing is missing (never
+/// a JWKS URL, what it answered, or a database error).
 fn unavailable(what: impl std::fmt::Display) -> HttpResponse {
     tracing::warn!(error = %what, "upstream SET not accepted: a backend is unavailable");
+    unavailable_body("the service is temporarily unavailable; try again later")
+}
+
+/// `503` for keys that cannot be had (a JWKS that cannot be fetched or used, or none
+/// registered); the detail goes to the log.
+fn keys_unavailable(what: impl std::fmt::Display) -> HttpResponse {
+    tracing::warn!(error = %what, "upstream SET not accepted: the transmitter's keys cannot be had");
+    unavailable_body("the transmitter's keys cannot be had at the moment; try again later")
+}
+
+fn unavailable_body(description: &str) -> HttpResponse {
     HttpResponse::ServiceUnavailable()
         .insert_header(("Retry-After", "5"))
         .insert_header(("Cache-Control", "no-store"))
-        .json(json!({ "err": "temporarily_unavailable", "description": what.to_string() }))
+        .json(json!({ "err": "temporarily_unavailable", "description": description }))
 }
 
 /// The `iss` of a compact JWS, read before anything is verified (only to find the keys).
@@ -98,21 +111,24 @@ async fn validate(
     match (&up.jwks, &up.jwks_url) {
         (Some(inline), _) => {
             let keys = Jwks::from_json(inline).map_err(|e| {
-                unavailable(format!("the transmitter's inline JWKS is not usable: {e}"))
+                keys_unavailable(format!("the transmitter's inline JWKS is not usable: {e}"))
             })?;
             validate_set(token, &keys, &exp).map_err(|e| set_error(&e))
         }
         (None, Some(url)) => {
-            let keys = cache.get(ctx, url, None).await.map_err(unavailable)?;
+            let keys = cache.get(ctx, url, None).await.map_err(keys_unavailable)?;
             match validate_set(token, &keys, &exp) {
                 Err(SetError::UnknownKey(Some(kid))) => {
-                    let keys = cache.get(ctx, url, Some(&kid)).await.map_err(unavailable)?;
+                    let keys = cache
+                        .get(ctx, url, Some(&kid))
+                        .await
+                        .map_err(keys_unavailable)?;
                     validate_set(token, &keys, &exp).map_err(|e| set_error(&e))
                 }
                 other => other.map_err(|e| set_error(&e)),
             }
         }
-        (None, None) => Err(unavailable("the transmitter has no keys registered")),
+        (None, None) => Err(keys_unavailable("the transmitter has no keys registered")),
     }
 }
 

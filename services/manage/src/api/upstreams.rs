@@ -154,7 +154,7 @@ pub async fn register(
     actor: String,
 ) -> Result<Upstream, ApiError> {
     if let Some(url) = &r.jwks_url {
-        sethub_app::streams::egress_policy(ctx)
+        sethub_app::egress::policy(ctx)
             .check_url(url)
             .map_err(|e| ApiError::invalid("jwks_url", e.to_string()))?;
     }

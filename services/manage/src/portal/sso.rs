@@ -45,7 +45,7 @@ pub async fn save(
     }
     let v = |k: &str| form.get(k).map_or("", |s| s.trim());
     let mut f = fields(v("issuer"), v("sso_client_id"));
-    if !check_settings(&mut f, v("issuer"), v("sso_client_id")) {
+    if !check_settings(&ctx, &mut f, v("issuer"), v("sso_client_id")).await {
         return super::credentials::render(&ctx, who, &session, StatusCode::BAD_REQUEST, Some(f))
             .await;
     }

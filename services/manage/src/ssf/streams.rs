@@ -89,7 +89,7 @@ fn seal_context(rx: &Receiver, id: StreamId) -> SealContext {
 }
 
 pub(crate) fn egress(ctx: &AppContext) -> EgressPolicy {
-    sethub_app::streams::egress_policy(ctx)
+    sethub_app::egress::policy(ctx)
 }
 
 /// The configuration object of a stream, as the receiver sees it.

@@ -223,7 +223,7 @@ pub async fn save(
     };
     let v = |k: &str| form.get(k).map_or("", |s| s.trim());
     let mut f = fields(v("issuer"), v("client_id"));
-    if !check_settings(&mut f, v("issuer"), v("client_id")) {
+    if !check_settings(&ctx, &mut f, v("issuer"), v("client_id")).await {
         return page(
             StatusCode::BAD_REQUEST,
             &SettingsPage {
@@ -313,12 +313,21 @@ pub async fn callback(
 }
 
 /// Checks an SSO settings form's issuer URL and client id, putting each problem beside its
-/// field (`fields`: issuer, client id, secret, in that order). Whether all is right.
-pub(crate) fn check_settings(fields: &mut [Field], issuer: &str, client_id: &str) -> bool {
+/// field (`fields`: issuer, client id, secret, in that order). Whether all is right. The
+/// issuer must pass the egress policy (https unless the operator allows http, a public
+/// address).
+pub(crate) async fn check_settings(
+    ctx: &AppContext,
+    fields: &mut [Field],
+    issuer: &str,
+    client_id: &str,
+) -> bool {
     let issuer_ok = url::Url::parse(issuer)
         .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
     if !issuer_ok {
         fields[0].error = Some("enter the provider's issuer URL (https://…)".into());
+    } else if let Err(why) = sso::check_issuer(ctx, issuer).await {
+        fields[0].error = Some(why);
     }
     if client_id.is_empty() || client_id.len() > 512 {
         fields[1].error = Some("enter the client id sethub has at your provider".into());

@@ -59,6 +59,11 @@ impl Hub {
         .await
     }
 
+    /// [`Hub::postgres`] with its configuration adjusted first.
+    pub async fn postgres_with(adjust: impl FnOnce(&mut Config)) -> Hub {
+        Self::over_with(TestDb::postgres().await, adjust).await
+    }
+
     async fn over(db: TestDb) -> Hub {
         Self::over_with(db, |_| {}).await
     }

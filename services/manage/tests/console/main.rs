@@ -8,6 +8,7 @@
 mod accounts;
 #[path = "../api_support/mod.rs"]
 mod api_support;
+mod egress;
 mod headers;
 mod limits;
 mod pages;
