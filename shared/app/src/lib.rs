@@ -9,10 +9,13 @@ pub mod console;
 pub mod events;
 pub mod keys;
 mod master_key;
+pub mod request_log;
 mod server;
+pub mod sessions;
 pub mod sets;
 pub mod sso;
 pub mod streams;
+pub mod team;
 
 use std::sync::Arc;
 

@@ -31,6 +31,7 @@ pub struct Config {
     pub push: PushConfig,
     pub ingest: IngestConfig,
     pub poll: PollConfig,
+    pub sessions: SessionsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,6 +215,7 @@ impl Default for Config {
             push: PushConfig::default(),
             ingest: IngestConfig::default(),
             poll: PollConfig::default(),
+            sessions: SessionsConfig::default(),
         }
     }
 }
@@ -314,6 +316,47 @@ impl Default for PollConfig {
             retention_max_age_secs: 7 * 24 * 3600,
             retention_max_sets: 1_000_000,
         }
+    }
+}
+
+/// Console and portal sessions (kept in the state store; the cookie holds only an id) and
+/// invite links.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// A session not used for this long ends.
+    pub idle_secs: u64,
+    /// A session ends this long after sign-in, however much it is used.
+    pub max_secs: u64,
+    /// How long an invite link (team member or receiver's first portal user) stays valid.
+    pub invite_secs: u64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            idle_secs: 2 * 3600,
+            max_secs: 12 * 3600,
+            invite_secs: 72 * 3600,
+        }
+    }
+}
+
+impl SessionsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, secs) in [
+            ("sessions.idle_secs", self.idle_secs),
+            ("sessions.max_secs", self.max_secs),
+            ("sessions.invite_secs", self.invite_secs),
+        ] {
+            if secs == 0 || secs > 366 * 24 * 3600 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    problem: "must be between 1 second and a year".into(),
+                });
+            }
+        }
+        Ok(())
     }
 }
 

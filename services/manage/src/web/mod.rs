@@ -1,6 +1,7 @@
 //! The web console for tenants (`/console`), rendered on the server from `web-ui/` (askama
-//! templates, one stylesheet, a few lines of script). Sessions are private (encrypted and
-//! signed) cookies keyed from the master key; every form carries the session's CSRF token;
+//! templates, one stylesheet, a few lines of script). Sessions live in the state store
+//! (`session_store.rs`), the cookie holding only their id (encrypted and signed with a key
+//! derived from the master key); every form carries the session's CSRF token;
 //! sign-in attempts are rate-limited (`sethub_app::console`). Viewers see everything and
 //! change nothing: each changing handler checks the role itself.
 
@@ -11,6 +12,7 @@ pub(crate) use events::subject_text;
 pub mod form;
 mod receivers;
 mod session;
+mod session_store;
 pub(crate) mod signin;
 mod signing_keys;
 pub(crate) mod sso;
@@ -19,14 +21,15 @@ mod team;
 mod upstreams;
 
 use actix_session::SessionMiddleware;
-use actix_session::config::{CookieContentSecurity, PersistentSession};
-use actix_session::storage::CookieSessionStore;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
+use sethub_app::sessions::{Lifetimes, Surface};
 
+pub(crate) use session::end_everywhere;
 pub use session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in as session_sign_in};
 
 /// What the console's routes need from the context, fixed when the server starts.
@@ -34,6 +37,7 @@ pub use session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in as session_sig
 pub struct ConsoleSettings {
     key: Key,
     secure: bool,
+    ctx: AppContext,
 }
 
 impl ConsoleSettings {
@@ -53,6 +57,7 @@ impl ConsoleSettings {
         Ok(Self {
             key: Key::from(&bytes),
             secure: !ctx.config.backends().is_embedded(),
+            ctx: ctx.clone(),
         })
     }
 }
@@ -67,6 +72,34 @@ impl ConsoleSettings {
     pub fn secure(&self) -> bool {
         self.secure
     }
+
+    /// The session middleware of a surface: its cookie (`name`, `path`) holds only the
+    /// session id; the session itself is in the state store, which ends it after
+    /// `sessions.idle_secs` unused or `sessions.max_secs` after sign-in. The cookie has no
+    /// expiry of its own (it goes with the browser); the server decides.
+    pub(crate) fn sessions(
+        &self,
+        surface: Surface,
+        name: &str,
+        path: &str,
+    ) -> SessionMiddleware<session_store::StateSessions> {
+        let store = session_store::StateSessions::new(self.ctx.clone(), surface);
+        let idle = Lifetimes::of(&self.ctx).idle;
+        let idle = CookieDuration::seconds(i64::try_from(idle.as_secs()).unwrap_or(i64::MAX));
+        SessionMiddleware::builder(store, self.key.clone())
+            .cookie_name(name.into())
+            .cookie_secure(self.secure)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_path(path.into())
+            .cookie_content_security(CookieContentSecurity::Private)
+            .session_lifecycle(
+                BrowserSession::default()
+                    .state_ttl(idle)
+                    .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+            )
+            .build()
+    }
 }
 
 struct Len64;
@@ -79,15 +112,7 @@ impl ring::hkdf::KeyType for Len64 {
 
 /// Registers the console under `/console`.
 pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
-    let sessions = SessionMiddleware::builder(CookieSessionStore::default(), settings.key.clone())
-        .cookie_name("sethub_console".into())
-        .cookie_secure(settings.secure)
-        .cookie_http_only(true)
-        .cookie_same_site(SameSite::Lax)
-        .cookie_path("/console".into())
-        .cookie_content_security(CookieContentSecurity::Private)
-        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
-        .build();
+    let sessions = settings.sessions(Surface::Console, "sethub_console", "/console");
     cfg.service(
         web::scope("/console")
             .wrap(sessions)
@@ -100,6 +125,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/login", web::get().to(signin::login_page))
             .route("/login", web::post().to(signin::login))
             .route("/logout", web::post().to(signin::logout))
+            .route("/logout-all", web::post().to(session::logout_all))
             .route("/dashboard", web::get().to(dashboard::dashboard))
             .route("/api-keys", web::get().to(api_keys::list))
             .route("/api-keys", web::post().to(api_keys::create))
@@ -124,6 +150,15 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/sso/callback", web::get().to(sso::callback))
             .route("/team", web::get().to(team::list))
             .route("/team", web::post().to(team::invite))
+            .route(
+                "/team/invites/{id}/revoke",
+                web::post().to(team::revoke_invite),
+            )
+            .route(
+                "/team/members/{id}/remove",
+                web::post().to(team::remove_member),
+            )
+            .route("/team/members/{id}/role", web::post().to(team::change_role))
             .route("/t/{slug}/join/{token}", web::get().to(team::join_page))
             .route("/t/{slug}/join/{token}", web::post().to(team::join)),
     );
