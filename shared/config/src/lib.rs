@@ -446,6 +446,7 @@ impl Config {
         )?;
         check_url(self.bus.url.as_ref(), "bus.url", &["amqp", "amqps"])?;
         check_url(self.state.url.as_ref(), "state.url", &["redis", "rediss"])?;
+        self.sessions.validate()?;
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
         }

@@ -48,6 +48,17 @@ impl Hub {
         .await
     }
 
+    /// A hub over PostgreSQL and Redis (sessions, rate limits in Redis under a random key
+    /// prefix), with `adjust` applied to the configuration.
+    pub async fn postgres_redis(adjust: impl FnOnce(&mut Config)) -> Hub {
+        Self::over_with(TestDb::postgres().await, |c| {
+            c.state.url = Some(Secret::new(sethub_tests::backends::redis_url()));
+            c.state.prefix = unique("test");
+            adjust(c);
+        })
+        .await
+    }
+
     async fn over(db: TestDb) -> Hub {
         Self::over_with(db, |_| {}).await
     }

@@ -18,6 +18,8 @@ pub struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
     pub html: String,
+    /// The `Set-Cookie` headers, as sent.
+    pub set_cookies: Vec<String>,
 }
 
 impl Page {
@@ -49,6 +51,11 @@ where
             req = req.insert_header(("Cookie", jar.join("; ")));
         }
         let resp = test::call_service(&self.app, req.to_request()).await;
+        let set_cookies = resp
+            .headers()
+            .get_all("Set-Cookie")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
         for c in resp.response().cookies() {
             if c.value().is_empty() {
                 self.cookies.remove(c.name());
@@ -67,7 +74,18 @@ where
             status,
             location,
             html,
+            set_cookies,
         }
+    }
+
+    /// The value of cookie `name` in the jar (to replay it later).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.get(name).cloned()
+    }
+
+    /// Puts a cookie in the jar, as an attacker replaying a copied one would.
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.insert(name.to_owned(), value.to_owned());
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
@@ -78,6 +96,26 @@ where
         self.send(TestRequest::post().uri(path).set_form(form))
             .await
     }
+}
+
+/// Signs in to the console at `slug` as `email` (password [`PASSWORD`]).
+pub async fn sign_in<S>(b: &mut Browser<S>, slug: &str, email: &str)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let csrf = b.get("/console/login").await.csrf();
+    let p = b
+        .post(
+            "/console/login",
+            &[
+                ("csrf", &csrf),
+                ("slug", slug),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
 }
 
 pub async fn browser(
