@@ -289,3 +289,62 @@ pub async fn accept_invite(
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(role: Role) -> Member {
+        Member {
+            id: MemberId::new(),
+            tenant_id: TenantId::new(),
+            email: "m@example.com".into(),
+            password_hash: None,
+            role,
+            receiver_id: None,
+            created_at: chrono::Utc::now(),
+            last_login_at: None,
+        }
+    }
+
+    fn actor(role: Role) -> Actor {
+        Actor {
+            member: MemberId::new(),
+            role,
+        }
+    }
+
+    #[test]
+    fn an_owner_may_remove_and_change_anyone_on_the_team() {
+        for target in [Role::Owner, Role::Admin, Role::Viewer] {
+            assert!(allowed(actor(Role::Owner), &member(target), None).is_ok());
+            for new in [Role::Owner, Role::Admin, Role::Viewer] {
+                assert!(allowed(actor(Role::Owner), &member(target), Some(new)).is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn an_admin_neither_touches_an_owner_nor_makes_one() {
+        let admin = actor(Role::Admin);
+        assert!(allowed(admin, &member(Role::Owner), None).is_err());
+        assert!(allowed(admin, &member(Role::Owner), Some(Role::Viewer)).is_err());
+        assert!(allowed(admin, &member(Role::Admin), Some(Role::Owner)).is_err());
+        assert!(allowed(admin, &member(Role::Viewer), Some(Role::Admin)).is_ok());
+        assert!(allowed(admin, &member(Role::Admin), None).is_ok());
+    }
+
+    #[test]
+    fn a_viewer_changes_nobody_and_nobody_becomes_a_portal_user() {
+        assert!(allowed(actor(Role::Viewer), &member(Role::Viewer), None).is_err());
+        assert!(
+            allowed(
+                actor(Role::Owner),
+                &member(Role::Viewer),
+                Some(Role::Receiver)
+            )
+            .is_err()
+        );
+        assert!(allowed(actor(Role::Owner), &member(Role::Receiver), None).is_err());
+    }
+}

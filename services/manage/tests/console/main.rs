@@ -8,6 +8,7 @@
 mod accounts;
 #[path = "../api_support/mod.rs"]
 mod api_support;
+mod logs;
 mod pages;
 mod portal;
 mod sessions;

@@ -217,3 +217,41 @@ async fn the_embedded_default_serves_plain_http_so_its_cookie_is_not_secure() {
         assert!(attrs.iter().any(|a| a == wanted), "{wanted} in {attrs:?}");
     }
 }
+
+#[tokio::test]
+async fn a_portal_user_signs_out_everywhere_and_a_copied_portal_cookie_dies_with_it() {
+    let hub = Hub::postgres_redis(|_| {}).await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    let mut first = browser(&hub).await;
+    crate::support::portal_user(&hub, &mut owner, &mut first).await;
+    let mut second = browser(&hub).await;
+    let csrf = second.get("/portal/login").await.csrf();
+    let p = second
+        .post(
+            "/portal/login",
+            &[
+                ("csrf", &csrf),
+                ("slug", &slug),
+                ("email", "rx@beta.example"),
+                ("password", crate::support::PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    assert_eq!(second.get("/portal").await.status, StatusCode::OK);
+    let copied = first.cookie("sethub_portal").unwrap();
+
+    let page = first.get("/portal").await;
+    assert!(page.html.contains("formaction=\"/portal/logout-all\""));
+    let p = first
+        .post("/portal/logout-all", &[("csrf", &page.csrf())])
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/portal/login"));
+    assert_eq!(second.get("/portal").await.status, StatusCode::SEE_OTHER);
+    let mut attacker = browser(&hub).await;
+    attacker.set_cookie("sethub_portal", &copied);
+    assert_eq!(attacker.get("/portal").await.status, StatusCode::SEE_OTHER);
+    // The owner's console session is another member's: untouched.
+    assert_eq!(owner.get("/console/dashboard").await.status, StatusCode::OK);
+}

@@ -135,6 +135,32 @@ pub async fn browser(
     }
 }
 
+/// A browser whose requests go through the servers' request log (`tracing-actix-web` with
+/// sethub's redacting root span), as `sethub_app::serve` wraps every service.
+pub async fn logged_browser(
+    hub: &Hub,
+) -> Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>
+{
+    let settings = sethub_manage::web::ConsoleSettings::new(&hub.ctx).unwrap();
+    let app = test::init_service(
+        App::new()
+            .wrap(tracing_actix_web::TracingLogger::<
+                sethub_app::request_log::RedactedRootSpan,
+            >::new())
+            .wrap_fn(|req, srv| {
+                let answer = srv.call(req);
+                async move { answer.await.map(ServiceResponse::map_into_boxed_body) }
+            })
+            .app_data(web::Data::new(hub.ctx.clone()))
+            .configure(sethub_manage::routes_with_console(settings)),
+    )
+    .await;
+    Browser {
+        app,
+        cookies: Default::default(),
+    }
+}
+
 pub const PASSWORD: &str = "correct horse battery";
 
 /// Signs up a new organisation; returns its slug and the first API key shown.
