@@ -203,6 +203,22 @@ fn after_change(who: &Who, session: &Session, member: MemberId) -> HttpResponse 
     see_other("/console/team")
 }
 
+/// For a form changing one member or invite: the signed-in writer (CSRF checked) and the
+/// id in the path; else the answer to send.
+async fn target<T: std::str::FromStr>(
+    ctx: &AppContext,
+    req: &HttpRequest,
+    session: &Session,
+    path: &str,
+    form: &HashMap<String, String>,
+) -> Result<(Who, T), HttpResponse> {
+    let who = writer(ctx, req, session, form.get("csrf")).await?;
+    let id = path
+        .parse::<T>()
+        .map_err(|_| team_refusal(TeamError::NotFound))?;
+    Ok((who, id))
+}
+
 fn actor(who: &Who) -> Actor {
     Actor {
         member: who.member,
@@ -218,12 +234,9 @@ pub async fn remove_member(
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
+    let (who, member) = match target(&ctx, &req, &session, &path, &form).await {
+        Ok(t) => t,
         Err(answer) => return answer,
-    };
-    let Ok(member) = path.parse::<MemberId>() else {
-        return team_refusal(TeamError::NotFound);
     };
     match team::remove_member(&ctx, who.tenant, actor(&who), member).await {
         Ok(_) => after_change(&who, &session, member),
@@ -239,12 +252,9 @@ pub async fn change_role(
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
+    let (who, member) = match target(&ctx, &req, &session, &path, &form).await {
+        Ok(t) => t,
         Err(answer) => return answer,
-    };
-    let Ok(member) = path.parse::<MemberId>() else {
-        return team_refusal(TeamError::NotFound);
     };
     let role = match form.get("role").and_then(|r| r.parse::<Role>().ok()) {
         Some(r @ (Role::Owner | Role::Admin | Role::Viewer)) => r,
@@ -271,12 +281,9 @@ pub async fn revoke_invite(
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
+    let (who, invite) = match target(&ctx, &req, &session, &path, &form).await {
+        Ok(t) => t,
         Err(answer) => return answer,
-    };
-    let Ok(invite) = path.parse::<uuid::Uuid>() else {
-        return team_refusal(TeamError::NotFound);
     };
     match team::revoke_invite(&ctx, who.tenant, actor(&who), invite).await {
         Ok(()) => see_other("/console/team"),

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use tracing_subscriber::fmt::format::FmtSpan;
 
 use crate::api_support::Hub;
-use crate::support::{browser, logged_browser, sign_up};
+use crate::support::{browser, invite_path, logged_browser, sign_up};
 
 /// A log writer into memory.
 #[derive(Clone, Default)]
@@ -40,10 +40,7 @@ async fn an_invite_links_token_never_reaches_the_request_log() {
         .post("/console/team", &[("csrf", &csrf), ("role", "viewer")])
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    let page = owner.get("/console/team").await;
-    let at = page.html.find("id=\"invite-link\">").unwrap() + 17;
-    let link = &page.html[at..at + page.html[at..].find('<').unwrap()];
-    let path = url::Url::parse(link).unwrap().path().to_owned();
+    let path = invite_path(&owner.get("/console/team").await);
     let token = path.rsplit('/').next().unwrap().to_owned();
 
     // Every span of this thread (the in-process server runs here) is written when it closes.

@@ -97,14 +97,7 @@ async fn sign_out_everywhere_ends_the_members_other_sessions_and_leaves_other_me
     );
     assert!(replay_opens_dashboard(&hub, &colleague_cookie).await);
     let tenant = tenant_of(&hub, &slug).await;
-    let ann = hub
-        .ctx
-        .store
-        .scope(tenant.id)
-        .members()
-        .by_email("ann@example.com")
-        .await
-        .unwrap();
+    let ann = crate::support::member(&hub, &slug, "ann@example.com").await;
     let open = sethub_app::sessions::count(&hub.ctx, tenant.id, ann.id).await;
     assert_eq!(open.unwrap(), 0);
 }
@@ -116,14 +109,7 @@ async fn a_session_unused_for_its_idle_lifetime_ends_on_the_server() {
     let (slug, _) = sign_up(&mut b, "ann@example.com").await;
     let copied = b.cookie(CONSOLE).unwrap();
     let tenant = tenant_of(&hub, &slug).await;
-    let ann = hub
-        .ctx
-        .store
-        .scope(tenant.id)
-        .members()
-        .by_email("ann@example.com")
-        .await
-        .unwrap();
+    let ann = crate::support::member(&hub, &slug, "ann@example.com").await;
     // Wait (without using the session, which would keep it alive) until the server let it go.
     let started = Instant::now();
     while sethub_app::sessions::count(&hub.ctx, tenant.id, ann.id)
@@ -187,14 +173,7 @@ async fn the_session_cookie_holds_only_an_id_and_is_http_only_lax_path_scoped_an
     let cookie = b.cookie(CONSOLE).unwrap();
     assert!(cookie.len() < 120, "{} characters", cookie.len());
     let tenant = tenant_of(&hub, &slug).await;
-    let ann = hub
-        .ctx
-        .store
-        .scope(tenant.id)
-        .members()
-        .by_email("ann@example.com")
-        .await
-        .unwrap();
+    let ann = crate::support::member(&hub, &slug, "ann@example.com").await;
     let open = sethub_app::sessions::count(&hub.ctx, tenant.id, ann.id).await;
     assert_eq!(open.unwrap(), 1);
 

@@ -209,10 +209,7 @@ where
         .post("/console/receivers", &[("csrf", &csrf), ("name", "Beta")])
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    let page = owner.get("/console/receivers").await;
-    let at = page.html.find("id=\"invite-link\">").unwrap() + 17;
-    let link = &page.html[at..at + page.html[at..].find('<').unwrap()];
-    let path = url::Url::parse(link).unwrap().path().to_owned();
+    let path = invite_path(&owner.get("/console/receivers").await);
     let _ = hub;
     let join = portal.get(&path).await;
     assert_eq!(join.status, StatusCode::OK, "{}", join.html);
@@ -242,6 +239,25 @@ where
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
     // The link works once.
     assert_eq!(portal.get(&path).await.status, StatusCode::NOT_FOUND);
+}
+
+/// The path of the invite link a page shows (`id="invite-link"`).
+pub fn invite_path(page: &Page) -> String {
+    let at = page.html.find("id=\"invite-link\">").unwrap() + 17;
+    let link = &page.html[at..at + page.html[at..].find('<').unwrap()];
+    url::Url::parse(link).unwrap().path().to_owned()
+}
+
+/// The member `email` of the tenant `slug`.
+pub async fn member(hub: &Hub, slug: &str, email: &str) -> sethub_store::Member {
+    let tenant = tenant_of(hub, slug).await;
+    hub.ctx
+        .store
+        .scope(tenant.id)
+        .members()
+        .by_email(email)
+        .await
+        .unwrap()
 }
 
 /// The tenant of `slug`.
@@ -276,18 +292,6 @@ pub async fn signed_in_viewer(
         .await
         .unwrap();
     let mut viewer = browser(hub).await;
-    let csrf = viewer.get("/console/login").await.csrf();
-    let p = viewer
-        .post(
-            "/console/login",
-            &[
-                ("csrf", &csrf),
-                ("slug", slug),
-                ("email", email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    sign_in(&mut viewer, slug, email).await;
     viewer
 }

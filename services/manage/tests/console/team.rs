@@ -6,24 +6,15 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
-use sethub_store::{Member, Role};
+use sethub_store::Role;
 
 use crate::api_support::Hub;
 use crate::sessions::replay_opens_dashboard;
-use crate::support::{Browser, PASSWORD, browser, sign_in, sign_up, signed_in_viewer, tenant_of};
+use crate::support::{
+    Browser, PASSWORD, browser, invite_path, member, sign_in, sign_up, signed_in_viewer, tenant_of,
+};
 
 const CONSOLE: &str = "sethub_console";
-
-async fn member(hub: &Hub, slug: &str, email: &str) -> Member {
-    let tenant = tenant_of(hub, slug).await;
-    hub.ctx
-        .store
-        .scope(tenant.id)
-        .members()
-        .by_email(email)
-        .await
-        .unwrap()
-}
 
 /// Posts a team form from the team page (with its CSRF token).
 async fn team_post<S>(
@@ -186,10 +177,7 @@ where
 {
     let p = team_post(b, "/console/team", form).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
-    let page = b.get("/console/team").await;
-    let at = page.html.find("id=\"invite-link\">").unwrap() + 17;
-    let link = &page.html[at..at + page.html[at..].find('<').unwrap()];
-    url::Url::parse(link).unwrap().path().to_owned()
+    invite_path(&b.get("/console/team").await)
 }
 
 /// Tries to join by `path` as `email`; returns the answer.
