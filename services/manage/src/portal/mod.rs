@@ -32,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
     cfg.service(
         web::scope("/portal")
             .wrap(sessions)
+            .wrap_fn(crate::web::session_unavailable)
             .route("", web::get().to(streams::list))
             .route("/", web::get().to(streams::list))
             .route("/t/{slug}/invite/{token}", web::get().to(join::join_page))

@@ -23,6 +23,7 @@ mod upstreams;
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -116,6 +117,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
     cfg.service(
         web::scope("/console")
             .wrap(sessions)
+            .wrap_fn(session_unavailable)
             .route("", web::get().to(session::home))
             .route("/", web::get().to(session::home))
             .route("/static/console.css", web::get().to(css))
@@ -223,6 +225,27 @@ pub fn unavailable() -> HttpResponse {
         "sethub is unavailable",
         "A backend did not answer and nothing was changed. Try again in a moment.",
     )
+}
+
+/// A session the state store could not load or save: the "unavailable" page (503, nothing
+/// changed) instead of actix-session's bare 500, with the cause logged. Wraps the session
+/// middleware of the console and the portal.
+pub(crate) fn session_unavailable<S>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse, actix_web::Error>> + use<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let answer = srv.call(req);
+    async move {
+        answer.await.map_err(|e| {
+            tracing::warn!(error = ?e, "a session could not be loaded or saved");
+            // The error's response is the page (the request itself is still held by the
+            // session middleware, so no new response can be built around it here).
+            actix_web::error::InternalError::from_response(e.to_string(), unavailable()).into()
+        })
+    }
 }
 
 /// A redirect after a successful form (303: the browser follows with a GET).

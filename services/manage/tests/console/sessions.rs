@@ -234,3 +234,32 @@ async fn a_portal_user_signs_out_everywhere_and_a_copied_portal_cookie_dies_with
     // The owner's console session is another member's: untouched.
     assert_eq!(owner.get("/console/dashboard").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn when_the_state_store_is_down_the_console_says_unavailable_and_lets_nobody_in() {
+    let hub = Hub::postgres_redis(|_| {}).await;
+    let mut b = browser(&hub).await;
+    sign_up(&mut b, "ann@example.com").await;
+    let copied = b.cookie(CONSOLE).unwrap();
+    // The same hub, but its Redis is a port where nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut ctx = hub.ctx.clone();
+    let dead = sethub_state::RedisOptions::new(format!("redis://127.0.0.1:{port}"));
+    ctx.state = std::sync::Arc::new(sethub_state::RedisState::connect_lazy(dead).unwrap());
+    let mut down = crate::support::browser_over(&ctx).await;
+    down.set_cookie(CONSOLE, &copied);
+    for path in ["/console/dashboard", "/console/login", "/portal/login"] {
+        let p = down.get(path).await;
+        assert_eq!(
+            p.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path}: {}",
+            p.html
+        );
+        assert!(p.html.contains("sethub is unavailable"), "{}", p.html);
+    }
+}

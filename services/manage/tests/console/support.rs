@@ -50,13 +50,17 @@ where
                 .collect();
             req = req.insert_header(("Cookie", jar.join("; ")));
         }
-        let resp = test::call_service(&self.app, req.to_request()).await;
+        // An error from a middleware is answered with its response, as the server does.
+        let resp = match test::try_call_service(&self.app, req.to_request()).await {
+            Ok(resp) => resp.into_parts().1,
+            Err(e) => e.error_response(),
+        };
         let set_cookies = resp
             .headers()
             .get_all("Set-Cookie")
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
-        for c in resp.response().cookies() {
+        for c in resp.cookies() {
             if c.value().is_empty() {
                 self.cookies.remove(c.name());
             } else {
@@ -69,7 +73,8 @@ where
             .headers()
             .get("Location")
             .map(|l| l.to_str().unwrap().to_owned());
-        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
         Page {
             status,
             location,
@@ -122,10 +127,19 @@ pub async fn browser(
     hub: &Hub,
 ) -> Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>
 {
-    let settings = sethub_manage::web::ConsoleSettings::new(&hub.ctx).unwrap();
+    browser_over(&hub.ctx).await
+}
+
+/// A browser of the console and portal served over `ctx` (e.g. with a state store that
+/// fails).
+pub async fn browser_over(
+    ctx: &sethub_app::AppContext,
+) -> Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>
+{
+    let settings = sethub_manage::web::ConsoleSettings::new(ctx).unwrap();
     let app = test::init_service(
         App::new()
-            .app_data(web::Data::new(hub.ctx.clone()))
+            .app_data(web::Data::new(ctx.clone()))
             .configure(sethub_manage::routes_with_console(settings)),
     )
     .await;
