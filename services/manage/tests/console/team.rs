@@ -309,3 +309,65 @@ async fn an_expired_invite_is_refused() {
     let members = hub.ctx.store.scope(tenant.id).members();
     assert!(members.by_email("bob@example.com").await.is_err());
 }
+
+#[tokio::test]
+async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
+    let hub = Hub::postgres_redis(|_| {}).await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    let tenant = tenant_of(&hub, &slug).await;
+    let members = hub.ctx.store.scope(tenant.id).members();
+    for round in 0..5 {
+        let email = format!("bo{round}@example.com");
+        let other = members
+            .create(sethub_store::NewMember {
+                email,
+                password_hash: None,
+                role: Role::Owner,
+                receiver_id: None,
+            })
+            .await
+            .unwrap();
+        let ann = member(&hub, &slug, "ann@example.com").await;
+        let as_owner = |id| sethub_app::team::Actor {
+            member: id,
+            role: Role::Owner,
+        };
+        let (a, b) = tokio::join!(
+            sethub_app::team::change_role(
+                &hub.ctx,
+                tenant.id,
+                as_owner(ann.id),
+                other.id,
+                Role::Viewer
+            ),
+            sethub_app::team::change_role(
+                &hub.ctx,
+                tenant.id,
+                as_owner(other.id),
+                ann.id,
+                Role::Viewer
+            ),
+        );
+        let owners = members.owner_count().await.unwrap();
+        assert_eq!(owners, 1, "round {round}: {a:?} {b:?}");
+        assert!(
+            a.is_ok() != b.is_ok(),
+            "round {round}: one wins: {a:?} {b:?}"
+        );
+        // The refused one is refused as the last owner.
+        let refused = if a.is_err() { a } else { b };
+        assert!(matches!(refused, Err(sethub_store::TeamError::LastOwner)));
+        // Back to Ann alone as owner for the next round.
+        if member(&hub, &slug, "ann@example.com").await.role != Role::Owner {
+            let by = as_owner(other.id);
+            sethub_app::team::change_role(&hub.ctx, tenant.id, by, ann.id, Role::Owner)
+                .await
+                .unwrap();
+        }
+        members
+            .change(other.id, sethub_store::TeamChange::Remove, |_| Ok(()))
+            .await
+            .unwrap();
+    }
+}
