@@ -5,13 +5,16 @@
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use sethub_domain::{ReceiverId, TenantId};
-use sethub_store::{Invite, Member, NewMember, Role, StoreError};
+use sethub_domain::TenantId;
+use sethub_store::{Member, NewMember, Role, StoreError};
 
 use crate::AppContext;
 use crate::admin::{self, AdminError, CreatedTenant, DisplayName, TenantSlug};
 use crate::client_addr::ClientAddr;
 use crate::signin_limits::{self, Attempt};
+pub use crate::team::{
+    accept_invite, invite_lifetime, invite_member, invite_receiver, open_invite, token_hash,
+};
 
 /// The shortest password accepted.
 pub const MIN_PASSWORD: usize = 12;
@@ -81,7 +84,7 @@ pub fn parse_email(raw: &str) -> Result<String, String> {
     }
 }
 
-fn check_password(raw: &str) -> Result<(), String> {
+pub(crate) fn check_password(raw: &str) -> Result<(), String> {
     let n = raw.chars().count();
     if n < MIN_PASSWORD {
         Err(format!("use at least {MIN_PASSWORD} characters"))
@@ -298,134 +301,4 @@ pub async fn sign_in(
         member,
         known_browser,
     })
-}
-
-/// How long an invite link stays valid.
-pub const INVITE_DAYS: i64 = 7;
-
-/// The stored form of an invite token (SHA-256, hex).
-pub fn token_hash(token: &str) -> String {
-    crate::admin::sha256_hex(token)
-}
-
-/// Makes a one-time invite for a receiver's first portal user; returns the token (for the
-/// link; only its hash is stored).
-pub async fn invite_receiver(
-    ctx: &AppContext,
-    tenant: TenantId,
-    receiver: ReceiverId,
-) -> Result<String, AccountError> {
-    invite(ctx, tenant, Role::Receiver, Some(receiver)).await
-}
-
-/// Makes a one-time invite for a team member with `role` (admin or viewer; an organisation
-/// has one owner, who signed it up).
-pub async fn invite_member(
-    ctx: &AppContext,
-    tenant: TenantId,
-    role: Role,
-) -> Result<String, AccountError> {
-    if !matches!(role, Role::Admin | Role::Viewer) {
-        return Err(AccountError::Invalid(vec![FieldError {
-            field: "role",
-            message: "invite an admin or a viewer".into(),
-        }]));
-    }
-    invite(ctx, tenant, role, None).await
-}
-
-async fn invite(
-    ctx: &AppContext,
-    tenant: TenantId,
-    role: Role,
-    receiver: Option<ReceiverId>,
-) -> Result<String, AccountError> {
-    let token = crate::admin::random_token().map_err(|e| AccountError::Hash(e.to_string()))?;
-    ctx.store
-        .scope(tenant)
-        .members()
-        .invite(
-            &token_hash(&token),
-            &Invite {
-                role,
-                receiver_id: receiver,
-                expires_at: chrono::Utc::now() + chrono::Duration::days(INVITE_DAYS),
-            },
-        )
-        .await?;
-    Ok(token)
-}
-
-/// The tenant of `slug` and its open invite for `token`, or `BadCredentials` (an unknown
-/// tenant, a wrong, used or expired token look the same).
-pub async fn open_invite(
-    ctx: &AppContext,
-    slug: &str,
-    token: &str,
-) -> Result<(TenantId, Invite), AccountError> {
-    let Some(tenant) = ctx.store.tenants().find_by_slug(slug).await? else {
-        return Err(AccountError::BadCredentials);
-    };
-    match ctx
-        .store
-        .scope(tenant.id)
-        .members()
-        .open_invite(&token_hash(token))
-        .await
-    {
-        Ok(i) => Ok((tenant.id, i)),
-        Err(StoreError::NotFound) => Err(AccountError::BadCredentials),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Accepts an invite: checks the email and password, then creates the member and uses the
-/// invite up, together.
-pub async fn accept_invite(
-    ctx: &AppContext,
-    slug: &str,
-    token: &str,
-    email: &str,
-    password: &str,
-    portal: bool,
-) -> Result<(TenantId, Member), AccountError> {
-    let (tenant, invite) = open_invite(ctx, slug, token).await?;
-    // A portal invite is accepted in the portal only, a team invite in the console only.
-    if (invite.role == Role::Receiver) != portal {
-        return Err(AccountError::BadCredentials);
-    }
-    let mut errors = Vec::new();
-    let email = parse_email(email)
-        .map_err(|m| {
-            errors.push(FieldError {
-                field: "email",
-                message: m,
-            })
-        })
-        .ok();
-    if let Err(m) = check_password(password) {
-        errors.push(FieldError {
-            field: "password",
-            message: m,
-        });
-    }
-    let (Some(email), true) = (email, errors.is_empty()) else {
-        return Err(AccountError::Invalid(errors));
-    };
-    let hash = hash_password(password)?;
-    match ctx
-        .store
-        .scope(tenant)
-        .members()
-        .accept_invite(&token_hash(token), &email, Some(hash))
-        .await
-    {
-        Ok(m) => Ok((tenant, m)),
-        Err(StoreError::NotFound) => Err(AccountError::BadCredentials),
-        Err(StoreError::Conflict { .. }) => Err(AccountError::Invalid(vec![FieldError {
-            field: "email",
-            message: "this email already has an account here; sign in instead".into(),
-        }])),
-        Err(e) => Err(e.into()),
-    }
 }

@@ -11,11 +11,14 @@ pub mod egress;
 pub mod events;
 pub mod keys;
 mod master_key;
+pub mod request_log;
 mod server;
+pub mod sessions;
 pub mod sets;
 pub mod signin_limits;
 pub mod sso;
 pub mod streams;
+pub mod team;
 
 use std::sync::Arc;
 

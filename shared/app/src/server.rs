@@ -33,7 +33,9 @@ pub fn serve(
         let rm = request_metrics.clone();
         let mut app = App::new()
             .wrap(from_fn(move |req, next| rm.clone().record(req, next)))
-            .wrap(tracing_actix_web::TracingLogger::default())
+            .wrap(tracing_actix_web::TracingLogger::<
+                crate::request_log::RedactedRootSpan,
+            >::new())
             .app_data(data.clone())
             .app_data(readiness.clone())
             .app_data(metrics.clone())

@@ -34,6 +34,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub poll: PollConfig,
     pub signin: SignInConfig,
+    pub sessions: SessionsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,6 +226,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             poll: PollConfig::default(),
             signin: SignInConfig::default(),
+            sessions: SessionsConfig::default(),
         }
     }
 }
@@ -330,6 +332,47 @@ impl Default for PollConfig {
     }
 }
 
+/// Console and portal sessions (kept in the state store; the cookie holds only an id) and
+/// invite links.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionsConfig {
+    /// A session not used for this long ends.
+    pub idle_secs: u64,
+    /// A session ends this long after sign-in, however much it is used.
+    pub max_secs: u64,
+    /// How long an invite link (team member or receiver's first portal user) stays valid.
+    pub invite_secs: u64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            idle_secs: 2 * 3600,
+            max_secs: 12 * 3600,
+            invite_secs: 72 * 3600,
+        }
+    }
+}
+
+impl SessionsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, secs) in [
+            ("sessions.idle_secs", self.idle_secs),
+            ("sessions.max_secs", self.max_secs),
+            ("sessions.invite_secs", self.invite_secs),
+        ] {
+            if secs == 0 || secs > 366 * 24 * 3600 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    problem: "must be between 1 second and a year".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A configuration that could not be loaded or is not valid. The message names the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -416,6 +459,7 @@ impl Config {
         )?;
         check_url(self.bus.url.as_ref(), "bus.url", &["amqp", "amqps"])?;
         check_url(self.state.url.as_ref(), "state.url", &["redis", "rediss"])?;
+        self.sessions.validate()?;
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
         }

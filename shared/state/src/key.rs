@@ -62,6 +62,10 @@ pub enum KeyKind {
     Circuit,
     /// A long-poll wake-up channel (`wk`).
     Wake,
+    /// A signed-in (or signing-in) browser session of the console or portal (`ses`).
+    Session,
+    /// The list of one member's sessions, so they can all be ended (`sesi`).
+    SessionIndex,
 }
 
 impl KeyKind {
@@ -72,6 +76,8 @@ impl KeyKind {
             Self::Dedupe => "dd",
             Self::Circuit => "cb",
             Self::Wake => "wk",
+            Self::Session => "ses",
+            Self::SessionIndex => "sesi",
         }
     }
 }

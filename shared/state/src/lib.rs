@@ -1,11 +1,14 @@
 //! Rebuildable shared state: rate-limit buckets, counters with expiry, dedupe entries,
-//! circuit-breaker flags and long-poll wake-ups, behind one [`StateStore`] trait.
+//! circuit-breaker flags, long-poll wake-ups and browser sessions (records listed in a
+//! per-member index, so all of a member's sessions can be ended), behind one [`StateStore`]
+//! trait.
 //!
 //! Two backends honour the same contract (`tests/contract.rs` runs against both):
 //! [`RedisState`] for production (several instances share one Redis) and [`MemoryState`] for the
 //! embedded default and tests. Nothing here is an obligation: losing Redis loses only state
 //! that rebuilds itself (design.md, invariants), so callers treat errors as "unknown" and
-//! decide (fail open or closed) themselves.
+//! decide (fail open or closed) themselves. Sessions fail closed: losing them signs people
+//! out, nothing more.
 //!
 //! This is the only crate that touches `redis`.
 
@@ -96,6 +99,48 @@ pub trait StateStore: Send + Sync + 'static {
         let mut guard = self.subscribe(key).await?;
         Ok(guard.wait(timeout).await)
     }
+
+    /// Stores the record `value` at `key` for `ttl` (replacing any) and, with an `index`, lists
+    /// `key` in that index (a set of keys). An index lives at least as long as each record
+    /// it lists (its expiry is raised to `ttl` when shorter); listed records that have
+    /// expired are dropped from it on each write. Atomic. For sessions: `key` a session,
+    /// `index` its member's sessions.
+    async fn put_indexed(
+        &self,
+        key: &Key,
+        value: &str,
+        ttl: Duration,
+        index: Option<&Key>,
+    ) -> Result<(), StateError>;
+
+    /// Like [`put_indexed`](Self::put_indexed), only when `key` holds a record: an ended
+    /// record is never brought back by a late write. `false` (nothing written) when absent.
+    async fn replace_indexed(
+        &self,
+        key: &Key,
+        value: &str,
+        ttl: Duration,
+        index: Option<&Key>,
+    ) -> Result<bool, StateError>;
+
+    /// Sets the expiry of the record at `key` to `ttl` (and raises its index's, as
+    /// [`put_indexed`](Self::put_indexed) does). `false` when absent: nothing changed.
+    async fn expire_indexed(
+        &self,
+        key: &Key,
+        ttl: Duration,
+        index: Option<&Key>,
+    ) -> Result<bool, StateError>;
+
+    /// Removes the record at `key` and its entry in `index`; `true` when it existed.
+    async fn delete_indexed(&self, key: &Key, index: Option<&Key>) -> Result<bool, StateError>;
+
+    /// Removes every record `index` lists, and the index; returns how many records existed.
+    /// Atomic: a record listed before this call is gone after it.
+    async fn delete_index(&self, index: &Key) -> Result<u64, StateError>;
+
+    /// The keys `index` lists whose records still exist (in no particular order).
+    async fn list_index(&self, index: &Key) -> Result<Vec<String>, StateError>;
 
     /// Checks the backend answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StateError>;

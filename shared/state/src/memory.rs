@@ -1,7 +1,7 @@
 //! The in-memory twin of [`RedisState`](crate::RedisState): one process, same contract.
 //! Used by the embedded default (`sethub all` without Redis) and in tests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -19,9 +19,16 @@ struct Entry {
     expires_at: Instant,
 }
 
+/// A set of keys (a member's sessions) with its own expiry.
+struct Index {
+    keys: HashSet<String>,
+    expires_at: Instant,
+}
+
 #[derive(Default)]
 struct Entries {
     map: HashMap<String, Entry>,
+    indexes: HashMap<String, Index>,
     writes: u32,
 }
 
@@ -38,8 +45,35 @@ impl Entries {
         self.writes = self.writes.wrapping_add(1);
         if self.writes.is_multiple_of(SWEEP_EVERY) {
             self.map.retain(|_, e| e.expires_at > now);
+            self.indexes.retain(|_, i| i.expires_at > now);
         }
         self.map.insert(key.to_owned(), Entry { value, expires_at });
+    }
+
+    /// The live index at `index`, dropping it when expired.
+    fn live_index(&mut self, index: &str, now: Instant) -> Option<&mut Index> {
+        if self.indexes.get(index).is_some_and(|i| i.expires_at <= now) {
+            self.indexes.remove(index);
+        }
+        self.indexes.get_mut(index)
+    }
+
+    /// Lists `key` in `index`, drops listed keys that expired, and raises the index's expiry
+    /// to `expires_at` when it is earlier.
+    fn list(&mut self, index: &str, key: &str, expires_at: Instant, now: Instant) {
+        let map = &self.map;
+        let entry = self.indexes.entry(index.to_owned()).or_insert(Index {
+            keys: HashSet::new(),
+            expires_at,
+        });
+        if entry.expires_at <= now {
+            entry.keys.clear();
+        }
+        entry
+            .keys
+            .retain(|k| map.get(k).is_some_and(|e| e.expires_at > now));
+        entry.keys.insert(key.to_owned());
+        entry.expires_at = entry.expires_at.max(expires_at);
     }
 }
 
@@ -187,6 +221,108 @@ impl StateStore for MemoryState {
         let existed = entries.live(key.as_str(), now).is_some();
         entries.map.remove(key.as_str());
         Ok(existed)
+    }
+
+    async fn put_indexed(
+        &self,
+        key: &Key,
+        value: &str,
+        ttl: Duration,
+        index: Option<&Key>,
+    ) -> Result<(), StateError> {
+        let now = Instant::now();
+        let expires_at = expiry(now, ttl);
+        let mut entries = self.lock();
+        entries.put(key.as_str(), value.to_owned(), expires_at, now);
+        if let Some(index) = index {
+            entries.list(index.as_str(), key.as_str(), expires_at, now);
+        }
+        Ok(())
+    }
+
+    async fn replace_indexed(
+        &self,
+        key: &Key,
+        value: &str,
+        ttl: Duration,
+        index: Option<&Key>,
+    ) -> Result<bool, StateError> {
+        let now = Instant::now();
+        let expires_at = expiry(now, ttl);
+        let mut entries = self.lock();
+        if entries.live(key.as_str(), now).is_none() {
+            return Ok(false);
+        }
+        entries.put(key.as_str(), value.to_owned(), expires_at, now);
+        if let Some(index) = index {
+            entries.list(index.as_str(), key.as_str(), expires_at, now);
+        }
+        Ok(true)
+    }
+
+    async fn expire_indexed(
+        &self,
+        key: &Key,
+        ttl: Duration,
+        index: Option<&Key>,
+    ) -> Result<bool, StateError> {
+        let now = Instant::now();
+        let expires_at = expiry(now, ttl);
+        let mut entries = self.lock();
+        let Some(entry) = entries.live(key.as_str(), now) else {
+            return Ok(false);
+        };
+        entry.expires_at = expires_at;
+        if let Some(index) = index {
+            entries.list(index.as_str(), key.as_str(), expires_at, now);
+        }
+        Ok(true)
+    }
+
+    async fn delete_indexed(&self, key: &Key, index: Option<&Key>) -> Result<bool, StateError> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        let existed = entries.live(key.as_str(), now).is_some();
+        entries.map.remove(key.as_str());
+        if let Some(index) = index.and_then(|i| entries.live_index(i.as_str(), now)) {
+            index.keys.remove(key.as_str());
+        }
+        Ok(existed)
+    }
+
+    async fn delete_index(&self, index: &Key) -> Result<u64, StateError> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        let Some(listed) = entries
+            .live_index(index.as_str(), now)
+            .map(|i| i.keys.clone())
+        else {
+            return Ok(0);
+        };
+        entries.indexes.remove(index.as_str());
+        let mut ended = 0;
+        for key in listed {
+            if entries.live(&key, now).is_some() {
+                ended += 1;
+            }
+            entries.map.remove(&key);
+        }
+        Ok(ended)
+    }
+
+    async fn list_index(&self, index: &Key) -> Result<Vec<String>, StateError> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        let Some(listed) = entries
+            .live_index(index.as_str(), now)
+            .map(|i| i.keys.clone())
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(listed
+            .into_iter()
+            .filter(|k| entries.live(k, now).is_some())
+            .collect())
     }
 
     async fn subscribe(&self, key: &Key) -> Result<WakeGuard, StateError> {

@@ -46,6 +46,11 @@ contract_suite!(
     many_waiters_on_many_keys_are_each_woken_by_their_own_notify,
     a_channel_whose_waiters_left_wakes_a_new_waiter,
     the_store_answers_ping,
+    an_indexed_record_is_listed_and_expires_on_its_ttl,
+    deleting_an_index_ends_every_record_it_lists_and_no_other,
+    a_replace_or_expire_never_brings_back_an_ended_record,
+    an_expire_extends_a_record_and_its_index,
+    deleting_one_record_unlists_it_and_keeps_the_others,
 );
 
 mod cases {
@@ -369,6 +374,167 @@ mod cases {
 
     pub async fn the_store_answers_ping(h: &Harness) {
         h.state.ping().await.unwrap();
+    }
+
+    /// A session record (global, found by its id) and its member's index (tenant-scoped).
+    fn session(h: &Harness, id: &str) -> Key {
+        Key::global(&h.prefix, KeyKind::Session, id)
+    }
+
+    fn sorted(mut keys: Vec<String>) -> Vec<String> {
+        keys.sort();
+        keys
+    }
+
+    pub async fn an_indexed_record_is_listed_and_expires_on_its_ttl(h: &Harness) {
+        let index = h.key(KeyKind::SessionIndex, "mbr_1");
+        let (short, long) = (session(h, "short"), session(h, "long"));
+        let state = &h.state;
+        state
+            .put_indexed(&short, "a", Duration::from_millis(300), Some(&index))
+            .await
+            .unwrap();
+        state
+            .put_indexed(&long, "b", Duration::from_secs(60), Some(&index))
+            .await
+            .unwrap();
+        assert_eq!(state.get(&short).await.unwrap().as_deref(), Some("a"));
+        assert_eq!(
+            sorted(state.list_index(&index).await.unwrap()),
+            sorted(vec![short.to_string(), long.to_string()])
+        );
+        eventually("the short record to expire", || async {
+            state.get(&short).await.unwrap().is_none()
+        })
+        .await;
+        assert_eq!(
+            state.list_index(&index).await.unwrap(),
+            vec![long.to_string()]
+        );
+        // A record without an index is a plain record.
+        let anonymous = session(h, "anonymous");
+        state
+            .put_indexed(&anonymous, "c", Duration::from_secs(60), None)
+            .await
+            .unwrap();
+        assert_eq!(state.get(&anonymous).await.unwrap().as_deref(), Some("c"));
+    }
+
+    pub async fn deleting_an_index_ends_every_record_it_lists_and_no_other(h: &Harness) {
+        let ttl = Duration::from_secs(60);
+        let mine = h.key(KeyKind::SessionIndex, "mbr_me");
+        let theirs = h.key(KeyKind::SessionIndex, "mbr_other");
+        let (a, b, c) = (session(h, "a"), session(h, "b"), session(h, "c"));
+        h.state
+            .put_indexed(&a, "1", ttl, Some(&mine))
+            .await
+            .unwrap();
+        h.state
+            .put_indexed(&b, "2", ttl, Some(&mine))
+            .await
+            .unwrap();
+        h.state
+            .put_indexed(&c, "3", ttl, Some(&theirs))
+            .await
+            .unwrap();
+        assert_eq!(h.state.delete_index(&mine).await.unwrap(), 2);
+        assert_eq!(h.state.get(&a).await.unwrap(), None);
+        assert_eq!(h.state.get(&b).await.unwrap(), None);
+        assert!(h.state.list_index(&mine).await.unwrap().is_empty());
+        assert_eq!(h.state.get(&c).await.unwrap().as_deref(), Some("3"));
+        assert_eq!(h.state.delete_index(&mine).await.unwrap(), 0);
+    }
+
+    pub async fn a_replace_or_expire_never_brings_back_an_ended_record(h: &Harness) {
+        let ttl = Duration::from_secs(60);
+        let index = h.key(KeyKind::SessionIndex, "mbr_1");
+        let key = session(h, "ended");
+        h.state
+            .put_indexed(&key, "signed-in", ttl, Some(&index))
+            .await
+            .unwrap();
+        assert!(
+            h.state
+                .replace_indexed(&key, "changed", ttl, Some(&index))
+                .await
+                .unwrap()
+        );
+        assert_eq!(h.state.get(&key).await.unwrap().as_deref(), Some("changed"));
+        assert_eq!(h.state.delete_index(&index).await.unwrap(), 1);
+        // A request that loaded the session before it was ended writes late: refused.
+        assert!(
+            !h.state
+                .replace_indexed(&key, "late", ttl, Some(&index))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.state
+                .expire_indexed(&key, ttl, Some(&index))
+                .await
+                .unwrap()
+        );
+        assert_eq!(h.state.get(&key).await.unwrap(), None);
+        assert!(h.state.list_index(&index).await.unwrap().is_empty());
+    }
+
+    pub async fn an_expire_extends_a_record_and_its_index(h: &Harness) {
+        let index = h.key(KeyKind::SessionIndex, "mbr_1");
+        let key = session(h, "idle");
+        let short = Duration::from_millis(400);
+        h.state
+            .put_indexed(&key, "v", short, Some(&index))
+            .await
+            .unwrap();
+        assert!(
+            h.state
+                .expire_indexed(&key, Duration::from_secs(60), Some(&index))
+                .await
+                .unwrap()
+        );
+        // Past the first TTL the record and its listing are still there.
+        let started = Instant::now();
+        while started.elapsed() < short * 2 {
+            assert_eq!(h.state.get(&key).await.unwrap().as_deref(), Some("v"));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            h.state.list_index(&index).await.unwrap(),
+            vec![key.to_string()]
+        );
+        // And a shorter expire shortens it.
+        assert!(
+            h.state
+                .expire_indexed(&key, Duration::from_millis(100), Some(&index))
+                .await
+                .unwrap()
+        );
+        eventually("the record to expire", || async {
+            h.state.get(&key).await.unwrap().is_none()
+        })
+        .await;
+    }
+
+    pub async fn deleting_one_record_unlists_it_and_keeps_the_others(h: &Harness) {
+        let ttl = Duration::from_secs(60);
+        let index = h.key(KeyKind::SessionIndex, "mbr_1");
+        let (a, b) = (session(h, "a"), session(h, "b"));
+        h.state
+            .put_indexed(&a, "1", ttl, Some(&index))
+            .await
+            .unwrap();
+        h.state
+            .put_indexed(&b, "2", ttl, Some(&index))
+            .await
+            .unwrap();
+        assert!(h.state.delete_indexed(&a, Some(&index)).await.unwrap());
+        assert!(!h.state.delete_indexed(&a, Some(&index)).await.unwrap());
+        assert_eq!(h.state.get(&a).await.unwrap(), None);
+        assert_eq!(
+            h.state.list_index(&index).await.unwrap(),
+            vec![b.to_string()]
+        );
+        assert_eq!(h.state.get(&b).await.unwrap().as_deref(), Some("2"));
     }
 }
 

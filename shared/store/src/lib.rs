@@ -26,6 +26,7 @@ pub use repos::{
     SigningKeys, SsoConfig, StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant,
     Tenants, Update, Upstream, Upstreams,
 };
+pub use repos::{OpenInvite, TeamChange, TeamError};
 pub use scope::{TenantScope, TenantTx};
 pub use sethub_migrations::TENANT_SETTING;
 pub use store::{Backend, ConnectOptions, Store};

@@ -14,14 +14,12 @@ pub(crate) mod join;
 mod sso;
 mod streams;
 
-use actix_session::config::{CookieContentSecurity, PersistentSession};
-use actix_session::storage::CookieSessionStore;
-use actix_session::{Session, SessionExt, SessionMiddleware};
-use actix_web::cookie::{SameSite, time::Duration as CookieDuration};
+use actix_session::{Session, SessionExt};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sethub_app::AppContext;
 use sethub_app::auth::TokenClaims;
+use sethub_app::sessions::Surface;
 use sethub_domain::{MemberId, ReceiverId, TenantId};
 use sethub_store::{Role, StoreError, Tenant};
 
@@ -30,18 +28,11 @@ use crate::web::{ConsoleSettings, error_page, see_other, unavailable};
 
 /// Registers the portal under `/portal`.
 pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
-    let sessions = SessionMiddleware::builder(CookieSessionStore::default(), settings.key())
-        .cookie_name("sethub_portal".into())
-        .cookie_secure(settings.secure())
-        .cookie_http_only(true)
-        .cookie_same_site(SameSite::Lax)
-        .cookie_path("/portal".into())
-        .cookie_content_security(CookieContentSecurity::Private)
-        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
-        .build();
+    let sessions = settings.sessions(Surface::Portal, "sethub_portal", "/portal");
     cfg.service(
         web::scope("/portal")
             .wrap(sessions)
+            .wrap_fn(crate::web::session_unavailable)
             .wrap(crate::web::headers::security_headers())
             .route("", web::get().to(streams::list))
             .route("/", web::get().to(streams::list))
@@ -50,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/login", web::get().to(join::login_page))
             .route("/login", web::post().to(join::login))
             .route("/logout", web::post().to(join::logout))
+            .route("/logout-all", web::post().to(logout_all))
             .route("/events", web::get().to(events::list))
             .route("/credentials", web::get().to(credentials::show))
             .route("/credentials/rotate", web::post().to(credentials::rotate))
@@ -159,4 +151,21 @@ pub(crate) fn not_found() -> HttpResponse {
 /// Checks the form's CSRF token against the session.
 pub(crate) fn csrf_ok(session: &Session, form: &std::collections::HashMap<String, String>) -> bool {
     crate::web::csrf_ok(session, form.get("csrf"))
+}
+
+/// `POST /portal/logout-all`: ends every session of the signed-in user, on every device.
+pub async fn logout_all(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !csrf_ok(&session, &form) {
+        return crate::web::csrf_refused();
+    }
+    crate::web::end_everywhere(&ctx, &session, who.tenant.id, who.member, "/portal/login").await
 }

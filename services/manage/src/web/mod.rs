@@ -1,6 +1,7 @@
 //! The web console for tenants (`/console`), rendered on the server from `web-ui/` (askama
-//! templates, one stylesheet, a few lines of script). Sessions are private (encrypted and
-//! signed) cookies keyed from the master key; every form carries the session's CSRF token;
+//! templates, one stylesheet, a few lines of script). Sessions live in the state store
+//! (`session_store.rs`), the cookie holding only their id (encrypted and signed with a key
+//! derived from the master key); every form carries the session's CSRF token;
 //! sign-in attempts are rate-limited (`sethub_app::console`). Viewers see everything and
 //! change nothing: each changing handler checks the role itself.
 
@@ -13,6 +14,7 @@ pub(crate) mod headers;
 pub(crate) mod known_browser;
 mod receivers;
 mod session;
+mod session_store;
 pub(crate) mod signin;
 mod signing_keys;
 pub(crate) mod sso;
@@ -21,14 +23,16 @@ mod team;
 mod upstreams;
 
 use actix_session::SessionMiddleware;
-use actix_session::config::{CookieContentSecurity, PersistentSession};
-use actix_session::storage::CookieSessionStore;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
+use sethub_app::sessions::{Lifetimes, Surface};
 
+pub(crate) use session::end_everywhere;
 pub use session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in as session_sign_in};
 
 /// What the console's routes need from the context, fixed when the server starts.
@@ -36,6 +40,7 @@ pub use session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in as session_sig
 pub struct ConsoleSettings {
     key: Key,
     secure: bool,
+    ctx: AppContext,
 }
 
 impl ConsoleSettings {
@@ -55,6 +60,7 @@ impl ConsoleSettings {
         Ok(Self {
             key: Key::from(&bytes),
             secure: !ctx.config.backends().is_embedded(),
+            ctx: ctx.clone(),
         })
     }
 }
@@ -69,6 +75,34 @@ impl ConsoleSettings {
     pub fn secure(&self) -> bool {
         self.secure
     }
+
+    /// The session middleware of a surface: its cookie (`name`, `path`) holds only the
+    /// session id; the session itself is in the state store, which ends it after
+    /// `sessions.idle_secs` unused or `sessions.max_secs` after sign-in. The cookie has no
+    /// expiry of its own (it goes with the browser); the server decides.
+    pub(crate) fn sessions(
+        &self,
+        surface: Surface,
+        name: &str,
+        path: &str,
+    ) -> SessionMiddleware<session_store::StateSessions> {
+        let store = session_store::StateSessions::new(self.ctx.clone(), surface);
+        let idle = Lifetimes::of(&self.ctx).idle;
+        let idle = CookieDuration::seconds(i64::try_from(idle.as_secs()).unwrap_or(i64::MAX));
+        SessionMiddleware::builder(store, self.key.clone())
+            .cookie_name(name.into())
+            .cookie_secure(self.secure)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_path(path.into())
+            .cookie_content_security(CookieContentSecurity::Private)
+            .session_lifecycle(
+                BrowserSession::default()
+                    .state_ttl(idle)
+                    .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+            )
+            .build()
+    }
 }
 
 struct Len64;
@@ -81,18 +115,11 @@ impl ring::hkdf::KeyType for Len64 {
 
 /// Registers the console under `/console`.
 pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
-    let sessions = SessionMiddleware::builder(CookieSessionStore::default(), settings.key.clone())
-        .cookie_name("sethub_console".into())
-        .cookie_secure(settings.secure)
-        .cookie_http_only(true)
-        .cookie_same_site(SameSite::Lax)
-        .cookie_path("/console".into())
-        .cookie_content_security(CookieContentSecurity::Private)
-        .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::hours(12)))
-        .build();
+    let sessions = settings.sessions(Surface::Console, "sethub_console", "/console");
     cfg.service(
         web::scope("/console")
             .wrap(sessions)
+            .wrap_fn(session_unavailable)
             .wrap(headers::security_headers())
             .route("", web::get().to(session::home))
             .route("/", web::get().to(session::home))
@@ -103,6 +130,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/login", web::get().to(signin::login_page))
             .route("/login", web::post().to(signin::login))
             .route("/logout", web::post().to(signin::logout))
+            .route("/logout-all", web::post().to(session::logout_all))
             .route("/dashboard", web::get().to(dashboard::dashboard))
             .route("/api-keys", web::get().to(api_keys::list))
             .route("/api-keys", web::post().to(api_keys::create))
@@ -127,6 +155,15 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/sso/callback", web::get().to(sso::callback))
             .route("/team", web::get().to(team::list))
             .route("/team", web::post().to(team::invite))
+            .route(
+                "/team/invites/{id}/revoke",
+                web::post().to(team::revoke_invite),
+            )
+            .route(
+                "/team/members/{id}/remove",
+                web::post().to(team::remove_member),
+            )
+            .route("/team/members/{id}/role", web::post().to(team::change_role))
             .route("/t/{slug}/join/{token}", web::get().to(team::join_page))
             .route("/t/{slug}/join/{token}", web::post().to(team::join)),
     );
@@ -191,6 +228,27 @@ pub fn unavailable() -> HttpResponse {
         "sethub is unavailable",
         "A backend did not answer and nothing was changed. Try again in a moment.",
     )
+}
+
+/// A session the state store could not load or save: the "unavailable" page (503, nothing
+/// changed) instead of actix-session's bare 500, with the cause logged. Wraps the session
+/// middleware of the console and the portal.
+pub(crate) fn session_unavailable<S>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse, actix_web::Error>> + use<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let answer = srv.call(req);
+    async move {
+        answer.await.map_err(|e| {
+            tracing::warn!(error = ?e, "a session could not be loaded or saved");
+            // The error's response is the page (the request itself is still held by the
+            // session middleware, so no new response can be built around it here).
+            actix_web::error::InternalError::from_response(e.to_string(), unavailable()).into()
+        })
+    }
 }
 
 /// A redirect after a successful form (303: the browser follows with a GET).

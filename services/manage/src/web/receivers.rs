@@ -10,7 +10,7 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 use sethub_app::AppContext;
 use sethub_app::admin::{self, DisplayName};
-use sethub_app::console::{self, INVITE_DAYS};
+use sethub_app::console;
 
 use super::form::Field;
 use super::session::{Who, who, writer};
@@ -39,7 +39,7 @@ struct ReceiversPage {
     active: &'static str,
     receivers: Vec<Row>,
     invited: Option<Invited>,
-    invite_days: i64,
+    invite_hours: i64,
     fields: Vec<Field>,
 }
 
@@ -82,7 +82,7 @@ async fn render(
                 })
                 .collect(),
             invited,
-            invite_days: INVITE_DAYS,
+            invite_hours: console::invite_lifetime(ctx).num_hours(),
             fields: vec![field],
         },
     )

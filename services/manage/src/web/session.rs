@@ -1,9 +1,9 @@
 //! Who is signed in, and the CSRF token of the session.
 //!
-//! The session cookie (private: encrypted and signed) holds the tenant, the member and a CSRF
-//! token; the member is read again on each request, so a removed member or a changed role
-//! takes effect at once. A session without a member (before sign-in) still has a CSRF token,
-//! for the sign-in and sign-up forms.
+//! The session (kept on the server, `session_store.rs`; the cookie holds only its id) holds
+//! the tenant, the member and a CSRF token; the member is read again on each request, and
+//! removing a member or changing their role ends their sessions. A session without a member
+//! (before sign-in) still has a CSRF token, for the sign-in and sign-up forms.
 
 use actix_session::{Session, SessionExt};
 use actix_web::http::StatusCode;
@@ -15,8 +15,8 @@ use sethub_store::{Role, StoreError};
 
 use super::{error_page, see_other};
 
-const TENANT: &str = "tenant";
-const MEMBER: &str = "member";
+pub(crate) const TENANT: &str = "tenant";
+pub(crate) const MEMBER: &str = "member";
 const CSRF: &str = "csrf";
 
 /// The signed-in member, as the pages need it.
@@ -160,5 +160,43 @@ pub async fn home(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
     match who(&ctx, &req).await {
         Ok(_) => see_other("/console/dashboard"),
         Err(answer) => answer,
+    }
+}
+
+/// `POST /console/logout-all`: ends every session of the signed-in member, on every device
+/// (this one too). Any role may.
+pub async fn logout_all(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match who(&ctx, &req).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !csrf_ok(&session, form.get("csrf")) {
+        return csrf_refused();
+    }
+    end_everywhere(&ctx, &session, who.tenant, who.member, "/console/login").await
+}
+
+/// Ends every session of a member and this one, then sends to `login` (console or portal).
+pub(crate) async fn end_everywhere(
+    ctx: &AppContext,
+    session: &Session,
+    tenant: TenantId,
+    member: MemberId,
+    login: &str,
+) -> HttpResponse {
+    match sethub_app::sessions::end_all(ctx, tenant, member).await {
+        Ok(_) => {
+            session.purge();
+            see_other(login)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot end the member's sessions");
+            super::unavailable()
+        }
     }
 }

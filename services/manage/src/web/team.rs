@@ -1,5 +1,7 @@
-//! `/console/team`: the organisation's members and invite links for new ones (admin or
-//! viewer), and `/console/t/{slug}/join/{token}` where an invited colleague joins.
+//! `/console/team`: the organisation's members (an owner or admin removes them or changes
+//! their role, which ends their sessions), open invites (listed, revocable) and new invite
+//! links (admin or viewer, optionally bound to an email); and
+//! `/console/t/{slug}/join/{token}` where an invited colleague joins.
 
 use std::collections::HashMap;
 
@@ -8,18 +10,32 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
-use sethub_app::console::{self, AccountError, INVITE_DAYS};
-use sethub_store::Role;
+use sethub_app::console::{self, AccountError};
+use sethub_app::team::{self, Actor};
+use sethub_domain::MemberId;
+use sethub_store::{Role, TeamError};
 
 use super::form::{Field, attach};
 use super::session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in, who, writer};
-use super::{page, see_other, unavailable};
+use super::{error_page, page, see_other, unavailable};
 use crate::portal::join::{invalid_link, join_fields};
 
 struct MemberRow {
+    id: String,
     email: String,
     role: String,
     last_login_at: Option<String>,
+    /// Whether the signed-in member may remove it or change its role (the server checks
+    /// again).
+    manageable: bool,
+    me: bool,
+}
+
+struct InviteRow {
+    id: String,
+    role: String,
+    email: Option<String>,
+    expires_at: String,
 }
 
 #[derive(Template)]
@@ -28,8 +44,10 @@ struct TeamPage {
     who: Who,
     active: &'static str,
     members: Vec<MemberRow>,
+    invites: Vec<InviteRow>,
     invited: Option<String>,
-    invite_days: i64,
+    invite_hours: i64,
+    fields: Vec<Field>,
 }
 
 #[derive(Template)]
@@ -42,39 +60,75 @@ struct JoinPage {
     message: Option<String>,
 }
 
+fn email_field(value: &str) -> Field {
+    Field::new("email", "Their email (optional)", "email")
+        .hint("When given, only this address can accept the invite.")
+        .value(value)
+}
+
+async fn render(
+    ctx: &AppContext,
+    who: Who,
+    status: StatusCode,
+    invited: Option<String>,
+    email: Field,
+) -> HttpResponse {
+    let members = ctx.store.scope(who.tenant).members();
+    let (Ok(members), Ok(invites)) = (
+        members.list().await,
+        team::open_invites(ctx, who.tenant, None).await,
+    ) else {
+        return unavailable();
+    };
+    let members = members
+        .into_iter()
+        .filter(|m| m.role != Role::Receiver)
+        .map(|m| MemberRow {
+            id: m.id.to_string(),
+            manageable: who.can_write && (m.role != Role::Owner || who.role == Role::Owner),
+            me: m.id == who.member,
+            email: m.email,
+            role: m.role.as_str().to_owned(),
+            last_login_at: m.last_login_at.map(|t| t.to_rfc3339()),
+        })
+        .collect();
+    let invites = invites
+        .into_iter()
+        .map(|i| InviteRow {
+            id: i.id.to_string(),
+            role: i.role.as_str().to_owned(),
+            email: i.email,
+            expires_at: i.expires_at.to_rfc3339(),
+        })
+        .collect();
+    page(
+        status,
+        &TeamPage {
+            who,
+            active: "team",
+            members,
+            invites,
+            invited,
+            invite_hours: team::invite_lifetime(ctx).num_hours(),
+            fields: vec![email],
+        },
+    )
+}
+
 /// `GET /console/team`.
 pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest, session: Session) -> HttpResponse {
     let who = match who(&ctx, &req).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    let Ok(members) = ctx.store.scope(who.tenant).members().list().await else {
-        return unavailable();
-    };
     let invited = session
         .remove_as::<String>("team_invite")
         .and_then(Result::ok);
-    page(
-        StatusCode::OK,
-        &TeamPage {
-            who,
-            active: "team",
-            members: members
-                .into_iter()
-                .filter(|m| m.role != Role::Receiver)
-                .map(|m| MemberRow {
-                    email: m.email,
-                    role: m.role.as_str().to_owned(),
-                    last_login_at: m.last_login_at.map(|t| t.to_rfc3339()),
-                })
-                .collect(),
-            invited,
-            invite_days: INVITE_DAYS,
-        },
-    )
+    render(&ctx, who, StatusCode::OK, invited, email_field("")).await
 }
 
-/// `POST /console/team`: `role` (`admin`, `viewer`).
+/// `POST /console/team`: `role` (`admin`, `viewer`) and, optionally, the `email` the invite is
+/// bound to.
 pub async fn invite(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
@@ -89,14 +143,15 @@ pub async fn invite(
         Some("admin") => Role::Admin,
         Some("viewer") => Role::Viewer,
         _ => {
-            return super::error_page(
+            return error_page(
                 StatusCode::BAD_REQUEST,
                 "Choose a role",
                 "Invite an admin or a viewer.",
             );
         }
     };
-    match console::invite_member(&ctx, who.tenant, role).await {
+    let email = form.get("email").map(String::as_str);
+    match team::invite_member(&ctx, who.tenant, role, email).await {
         Ok(token) => {
             let link = ctx.url(&format!("/console/t/{}/join/{token}", who.slug));
             if let Err(e) = session.insert("team_invite", &link) {
@@ -104,7 +159,135 @@ pub async fn invite(
             }
             see_other("/console/team")
         }
-        Err(_) => unavailable(),
+        Err(AccountError::Invalid(errors)) => {
+            let mut fields = vec![email_field(email.unwrap_or(""))];
+            attach(&mut fields, &errors);
+            let field = fields.remove(0);
+            render(&ctx, who, StatusCode::BAD_REQUEST, None, field).await
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "console: cannot make an invite");
+            unavailable()
+        }
+    }
+}
+
+/// The page for a refused team change (nothing was changed).
+fn team_refusal(e: TeamError) -> HttpResponse {
+    match e {
+        TeamError::NotFound => error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "No such member or open invite in your organisation.",
+        ),
+        TeamError::LastOwner => error_page(
+            StatusCode::CONFLICT,
+            "The last owner stays",
+            "Your organisation needs an owner: make someone else an owner first.",
+        ),
+        TeamError::Refused(reason) => error_page(StatusCode::FORBIDDEN, "Not allowed", reason),
+        TeamError::Store(e) => {
+            tracing::warn!(error = %e, "console: a team change failed");
+            unavailable()
+        }
+    }
+}
+
+/// After a change to `member`: back to the team page, or to sign-in when it was oneself
+/// (the change ended one's own sessions).
+fn after_change(who: &Who, session: &Session, member: MemberId) -> HttpResponse {
+    if member == who.member {
+        session.purge();
+        return see_other("/console/login");
+    }
+    see_other("/console/team")
+}
+
+/// For a form changing one member or invite: the signed-in writer (CSRF checked) and the
+/// id in the path; else the answer to send.
+async fn target<T: std::str::FromStr>(
+    ctx: &AppContext,
+    req: &HttpRequest,
+    session: &Session,
+    path: &str,
+    form: &HashMap<String, String>,
+) -> Result<(Who, T), HttpResponse> {
+    let who = writer(ctx, req, session, form.get("csrf")).await?;
+    let id = path
+        .parse::<T>()
+        .map_err(|_| team_refusal(TeamError::NotFound))?;
+    Ok((who, id))
+}
+
+fn actor(who: &Who) -> Actor {
+    Actor {
+        member: who.member,
+        role: who.role,
+    }
+}
+
+/// `POST /console/team/members/{id}/remove`.
+pub async fn remove_member(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let (who, member) = match target(&ctx, &req, &session, &path, &form).await {
+        Ok(t) => t,
+        Err(answer) => return answer,
+    };
+    match team::remove_member(&ctx, who.tenant, actor(&who), member).await {
+        Ok(_) => after_change(&who, &session, member),
+        Err(e) => team_refusal(e),
+    }
+}
+
+/// `POST /console/team/members/{id}/role`: `role` (`owner`, `admin`, `viewer`).
+pub async fn change_role(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let (who, member) = match target(&ctx, &req, &session, &path, &form).await {
+        Ok(t) => t,
+        Err(answer) => return answer,
+    };
+    let role = match form.get("role").and_then(|r| r.parse::<Role>().ok()) {
+        Some(r @ (Role::Owner | Role::Admin | Role::Viewer)) => r,
+        _ => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Choose a role",
+                "A member is an owner, an admin or a viewer.",
+            );
+        }
+    };
+    match team::change_role(&ctx, who.tenant, actor(&who), member, role).await {
+        Ok(before) if before.role != role => after_change(&who, &session, member),
+        Ok(_) => see_other("/console/team"),
+        Err(e) => team_refusal(e),
+    }
+}
+
+/// `POST /console/team/invites/{id}/revoke`.
+pub async fn revoke_invite(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let (who, invite) = match target(&ctx, &req, &session, &path, &form).await {
+        Ok(t) => t,
+        Err(answer) => return answer,
+    };
+    match team::revoke_invite(&ctx, who.tenant, actor(&who), invite).await {
+        Ok(()) => see_other("/console/team"),
+        Err(e) => team_refusal(e),
     }
 }
 

@@ -378,9 +378,27 @@ async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
         .await
         .unwrap()[0]
         .id;
+    let scope = hub.ctx.store.scope(tenant.id);
+    let member = scope
+        .members()
+        .by_email("ann@example.com")
+        .await
+        .unwrap()
+        .id;
+    sethub_app::team::invite_member(&hub.ctx, tenant.id, sethub_store::Role::Viewer, None)
+        .await
+        .unwrap();
+    let invite = sethub_app::team::open_invites(&hub.ctx, tenant.id, None)
+        .await
+        .unwrap()[0]
+        .id;
     let before = snapshot(&hub, tenant.id).await;
     let console_forms = [
         "/console/logout".to_owned(),
+        "/console/logout-all".into(),
+        format!("/console/team/members/{member}/remove"),
+        format!("/console/team/members/{member}/role"),
+        format!("/console/team/invites/{invite}/revoke"),
         "/console/api-keys".into(),
         format!("/console/api-keys/{key}/revoke"),
         "/console/receivers".into(),
@@ -411,6 +429,7 @@ async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
     }
     let portal_forms = [
         "/portal/logout".to_owned(),
+        "/portal/logout-all".into(),
         "/portal/streams".into(),
         format!("/portal/streams/{stream}/status"),
         format!("/portal/streams/{stream}/verify"),
@@ -435,17 +454,26 @@ async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
     assert_eq!(portal.get("/portal").await.status, StatusCode::OK);
 }
 
-/// What a forged form could have changed: the API keys, and how many receivers and members.
+/// What a forged form could have changed: the API keys, the receivers' count, the members
+/// (with their roles) and the open invites.
 async fn snapshot(
     hub: &Hub,
     tenant: sethub_domain::TenantId,
-) -> (Vec<sethub_store::ApiKey>, usize, usize) {
+) -> (
+    Vec<sethub_store::ApiKey>,
+    usize,
+    Vec<sethub_store::Member>,
+    Vec<sethub_store::OpenInvite>,
+) {
     let scope = hub.ctx.store.scope(tenant);
     (
         sethub_app::admin::list_api_keys(&hub.ctx, tenant)
             .await
             .unwrap(),
         scope.receivers().list().await.unwrap().len(),
-        scope.members().list().await.unwrap().len(),
+        scope.members().list().await.unwrap(),
+        sethub_app::team::open_invites(&hub.ctx, tenant, None)
+            .await
+            .unwrap(),
     )
 }

@@ -19,6 +19,8 @@ pub struct Page {
     pub location: Option<String>,
     pub headers: actix_web::http::header::HeaderMap,
     pub html: String,
+    /// The `Set-Cookie` headers, as sent.
+    pub set_cookies: Vec<String>,
 }
 
 impl Page {
@@ -67,8 +69,17 @@ where
                 .collect();
             req = req.insert_header(("Cookie", jar.join("; ")));
         }
-        let resp = test::call_service(&self.app, req.to_request()).await;
-        for c in resp.response().cookies() {
+        // An error from a middleware is answered with its response, as the server does.
+        let resp = match test::try_call_service(&self.app, req.to_request()).await {
+            Ok(resp) => resp.into_parts().1,
+            Err(e) => e.error_response(),
+        };
+        let set_cookies = resp
+            .headers()
+            .get_all("Set-Cookie")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for c in resp.cookies() {
             if c.value().is_empty() {
                 self.cookies.remove(c.name());
             } else {
@@ -82,12 +93,14 @@ where
             .get("Location")
             .map(|l| l.to_str().unwrap().to_owned());
         let headers = resp.headers().clone();
-        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
         Page {
             status,
             location,
             headers,
             html,
+            set_cookies,
         }
     }
 
@@ -101,6 +114,16 @@ where
         self.cookies = cookies;
     }
 
+    /// The value of cookie `name` in the jar (to replay it later).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.get(name).cloned()
+    }
+
+    /// Puts a cookie in the jar, as an attacker replaying a copied one would.
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.insert(name.to_owned(), value.to_owned());
+    }
+
     pub async fn get(&mut self, path: &str) -> Page {
         self.send(TestRequest::get().uri(path)).await
     }
@@ -111,13 +134,68 @@ where
     }
 }
 
+/// Signs in to the console at `slug` as `email` (password [`PASSWORD`]).
+pub async fn sign_in<S>(b: &mut Browser<S>, slug: &str, email: &str)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let csrf = b.get("/console/login").await.csrf();
+    let p = b
+        .post(
+            "/console/login",
+            &[
+                ("csrf", &csrf),
+                ("slug", slug),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+}
+
 pub async fn browser(
+    hub: &Hub,
+) -> Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>
+{
+    browser_over(&hub.ctx).await
+}
+
+/// A browser of the console and portal served over `ctx` (e.g. with a state store that
+/// fails).
+pub async fn browser_over(
+    ctx: &sethub_app::AppContext,
+) -> Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>
+{
+    let settings = sethub_manage::web::ConsoleSettings::new(ctx).unwrap();
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(ctx.clone()))
+            .configure(sethub_manage::routes_with_console(settings)),
+    )
+    .await;
+    Browser {
+        app,
+        cookies: Default::default(),
+    }
+}
+
+/// A browser whose requests go through the servers' request log (`tracing-actix-web` with
+/// sethub's redacting root span), as `sethub_app::serve` wraps every service.
+pub async fn logged_browser(
     hub: &Hub,
 ) -> Browser<impl Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>>
 {
     let settings = sethub_manage::web::ConsoleSettings::new(&hub.ctx).unwrap();
     let app = test::init_service(
         App::new()
+            .wrap(tracing_actix_web::TracingLogger::<
+                sethub_app::request_log::RedactedRootSpan,
+            >::new())
+            .wrap_fn(|req, srv| {
+                let answer = srv.call(req);
+                async move { answer.await.map(ServiceResponse::map_into_boxed_body) }
+            })
             .app_data(web::Data::new(hub.ctx.clone()))
             .configure(sethub_manage::routes_with_console(settings)),
     )
@@ -176,10 +254,7 @@ where
         .post("/console/receivers", &[("csrf", &csrf), ("name", "Beta")])
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    let page = owner.get("/console/receivers").await;
-    let at = page.html.find("id=\"invite-link\">").unwrap() + 17;
-    let link = &page.html[at..at + page.html[at..].find('<').unwrap()];
-    let path = url::Url::parse(link).unwrap().path().to_owned();
+    let path = invite_path(&owner.get("/console/receivers").await);
     let _ = hub;
     let join = portal.get(&path).await;
     assert_eq!(join.status, StatusCode::OK, "{}", join.html);
@@ -209,6 +284,25 @@ where
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
     // The link works once.
     assert_eq!(portal.get(&path).await.status, StatusCode::NOT_FOUND);
+}
+
+/// The path of the invite link a page shows (`id="invite-link"`).
+pub fn invite_path(page: &Page) -> String {
+    let at = page.html.find("id=\"invite-link\">").unwrap() + 17;
+    let link = &page.html[at..at + page.html[at..].find('<').unwrap()];
+    url::Url::parse(link).unwrap().path().to_owned()
+}
+
+/// The member `email` of the tenant `slug`.
+pub async fn member(hub: &Hub, slug: &str, email: &str) -> sethub_store::Member {
+    let tenant = tenant_of(hub, slug).await;
+    hub.ctx
+        .store
+        .scope(tenant.id)
+        .members()
+        .by_email(email)
+        .await
+        .unwrap()
 }
 
 /// The tenant of `slug`.
@@ -243,18 +337,6 @@ pub async fn signed_in_viewer(
         .await
         .unwrap();
     let mut viewer = browser(hub).await;
-    let csrf = viewer.get("/console/login").await.csrf();
-    let p = viewer
-        .post(
-            "/console/login",
-            &[
-                ("csrf", &csrf),
-                ("slug", slug),
-                ("email", email),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    sign_in(&mut viewer, slug, email).await;
     viewer
 }

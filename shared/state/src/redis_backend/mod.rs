@@ -134,6 +134,34 @@ impl RedisState {
     }
 }
 
+impl RedisState {
+    /// One run of the indexed-write script (`mode`: `put`, `replace` or `expire`). Idempotent:
+    /// a retry writes the same value and expiry again.
+    async fn indexed_write(
+        &self,
+        mode: &'static str,
+        key: &Key,
+        value: &str,
+        ttl: Duration,
+        index: Option<&Key>,
+    ) -> Result<bool, StateError> {
+        let written: i64 = self
+            .run(true, |mut con| async move {
+                let mut call = scripts::PUT_INDEXED.key(key.as_str());
+                if let Some(index) = index {
+                    call.key(index.as_str());
+                }
+                call.arg(value)
+                    .arg(millis(ttl))
+                    .arg(mode)
+                    .invoke_async(&mut con)
+                    .await
+            })
+            .await?;
+        Ok(written == 1)
+    }
+}
+
 /// A TTL in whole milliseconds, at least 1 (Redis refuses 0).
 fn millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
@@ -226,6 +254,91 @@ impl StateStore for RedisState {
             .run(true, |mut con| async move { con.del(key.as_str()).await })
             .await?;
         Ok(removed > 0)
+    }
+
+    async fn put_indexed(
+        &self,
+        key: &Key,
+        value: &str,
+        ttl: Duration,
+        index: Option<&Key>,
+    ) -> Result<(), StateError> {
+        self.indexed_write("put", key, value, ttl, index)
+            .await
+            .map(|_written| ())
+    }
+
+    async fn replace_indexed(
+        &self,
+        key: &Key,
+        value: &str,
+        ttl: Duration,
+        index: Option<&Key>,
+    ) -> Result<bool, StateError> {
+        self.indexed_write("replace", key, value, ttl, index).await
+    }
+
+    async fn expire_indexed(
+        &self,
+        key: &Key,
+        ttl: Duration,
+        index: Option<&Key>,
+    ) -> Result<bool, StateError> {
+        self.indexed_write("expire", key, "", ttl, index).await
+    }
+
+    async fn delete_indexed(&self, key: &Key, index: Option<&Key>) -> Result<bool, StateError> {
+        let removed: i64 = self
+            .run(true, |mut con| async move {
+                let mut call = scripts::DELETE_INDEXED.key(key.as_str());
+                if let Some(index) = index {
+                    call.key(index.as_str());
+                }
+                call.invoke_async(&mut con).await
+            })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn delete_index(&self, index: &Key) -> Result<u64, StateError> {
+        let ended: i64 = self
+            .run(true, |mut con| async move {
+                scripts::DELETE_INDEX
+                    .key(index.as_str())
+                    .invoke_async(&mut con)
+                    .await
+            })
+            .await?;
+        Ok(u64::try_from(ended).unwrap_or(0))
+    }
+
+    async fn list_index(&self, index: &Key) -> Result<Vec<String>, StateError> {
+        let listed: Vec<String> = self
+            .run(
+                true,
+                |mut con| async move { con.smembers(index.as_str()).await },
+            )
+            .await?;
+        if listed.is_empty() {
+            return Ok(listed);
+        }
+        let alive: Vec<bool> = self
+            .run(true, |mut con| {
+                let listed = listed.clone();
+                async move {
+                    let mut pipe = redis::pipe();
+                    for key in &listed {
+                        pipe.exists(key);
+                    }
+                    pipe.query_async(&mut con).await
+                }
+            })
+            .await?;
+        Ok(listed
+            .into_iter()
+            .zip(alive)
+            .filter_map(|(key, alive)| alive.then_some(key))
+            .collect())
     }
 
     async fn subscribe(&self, key: &Key) -> Result<WakeGuard, StateError> {

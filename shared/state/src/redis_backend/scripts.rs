@@ -70,3 +70,58 @@ return false
 "#,
     )
 });
+
+/// Indexed record write (sessions). KEYS[1] record, KEYS[2] its index (optional);
+/// ARGV[1] value, ARGV[2] ttl (ms), ARGV[3] mode: `put` (create or replace), `replace` (only
+/// over an existing record) or `expire` (only the expiry of an existing record; no value).
+/// Lists the record in the index, drops listed records that expired, and raises the index's
+/// expiry to the record's. Returns 1 when written, 0 when `replace`/`expire` found none.
+/// (The index names the records it lists, so this script reaches keys not in KEYS: fine on
+/// one Redis, not on a cluster.)
+pub(super) static PUT_INDEXED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local ttl = tonumber(ARGV[2])
+local mode = ARGV[3]
+if mode ~= 'put' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if mode == 'expire' then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+end
+if KEYS[2] then
+  redis.call('SADD', KEYS[2], KEYS[1])
+  for _, k in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    if redis.call('EXISTS', k) == 0 then redis.call('SREM', KEYS[2], k) end
+  end
+  if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+end
+return 1
+"#,
+    )
+});
+
+/// Ends every record an index lists. KEYS[1] index. Returns how many records existed.
+pub(super) static DELETE_INDEX: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local ended = 0
+for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  ended = ended + redis.call('DEL', k)
+end
+redis.call('DEL', KEYS[1])
+return ended
+"#,
+    )
+});
+
+/// Removes a record and its entry in its index. KEYS[1] record, KEYS[2] index (optional).
+pub(super) static DELETE_INDEXED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local existed = redis.call('DEL', KEYS[1])
+if KEYS[2] then redis.call('SREM', KEYS[2], KEYS[1]) end
+return existed
+"#,
+    )
+});

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder};
 use sethub_domain::{MemberId, ReceiverId, TenantId};
 
 use crate::entities::invites as i;
@@ -109,7 +109,7 @@ impl TryFrom<m::Model> for Member {
 
 /// The members of one tenant.
 pub struct Members<'a> {
-    ctx: Ctx<'a>,
+    pub(super) ctx: Ctx<'a>,
 }
 
 impl<'a> Members<'a> {
@@ -206,6 +206,8 @@ pub struct Invite {
     pub role: Role,
     pub receiver_id: Option<ReceiverId>,
     pub expires_at: DateTime<Utc>,
+    /// The only address that may accept it (lower-cased; `None`: any).
+    pub email: Option<String>,
 }
 
 impl Members<'_> {
@@ -221,6 +223,7 @@ impl Members<'_> {
             created_at: Set(now()),
             expires_at: Set(invite.expires_at),
             used_at: Set(None),
+            email: Set(invite.email.as_ref().map(|e| e.to_lowercase())),
         })
         .exec_without_returning(g.tx())
         .await
@@ -245,11 +248,13 @@ impl Members<'_> {
             role: r.role.parse().map_err(StoreError::Config)?,
             receiver_id: r.receiver_id.map(ReceiverId::from_uuid),
             expires_at: r.expires_at,
+            email: r.email,
         })
     }
 
     /// Accepts an open invite: the member is created and the invite used up, together (two
-    /// people racing for one link: one wins, the other gets `NotFound`).
+    /// people racing for one link: one wins, the other gets `NotFound`). An invite bound to
+    /// an email is `NotFound` for any other address.
     pub async fn accept_invite(
         &self,
         token_hash: &str,
@@ -263,6 +268,11 @@ impl Members<'_> {
             .filter(i::Column::TokenHash.eq(token_hash))
             .filter(i::Column::UsedAt.is_null())
             .filter(i::Column::ExpiresAt.gt(t))
+            .filter(
+                Condition::any()
+                    .add(i::Column::Email.is_null())
+                    .add(i::Column::Email.eq(email.to_lowercase())),
+            )
             .one(g.tx())
             .await
             .db()?

@@ -8,6 +8,7 @@ pub(crate) mod members;
 pub(crate) mod receivers;
 pub(crate) mod signing_keys;
 pub(crate) mod streams;
+pub(crate) mod team;
 pub(crate) mod tenants;
 pub(crate) mod upstreams;
 
@@ -23,6 +24,7 @@ pub use members::{Invite, Member, Members, NewMember, Role, SsoConfig};
 pub use receivers::{NewReceiver, Receiver, Receivers};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord, SigningKeyState, SigningKeys};
 pub use streams::{Stream, StreamFields, StreamSubject, Streams};
+pub use team::{OpenInvite, TeamChange, TeamError};
 pub use tenants::{Tenant, Tenants};
 pub use upstreams::{NewUpstream, Upstream, Upstreams};
 
