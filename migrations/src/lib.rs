@@ -29,6 +29,7 @@ mod m20261129_000010_delivery_indexes;
 mod m20261129_000011_replay_audit_upstream;
 mod m20261129_000012_members;
 mod m20261129_000013_sso;
+mod m20261207_000015_quotas;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000011_replay_audit_upstream::Migration),
             Box::new(m20261129_000012_members::Migration),
             Box::new(m20261129_000013_sso::Migration),
+            Box::new(m20261207_000015_quotas::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ pub mod console;
 pub mod events;
 pub mod keys;
 mod master_key;
+pub mod quotas;
 mod server;
 pub mod sets;
 pub mod sso;
