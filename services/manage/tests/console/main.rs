@@ -10,5 +10,6 @@ mod accounts;
 mod api_support;
 mod pages;
 mod portal;
+mod quotas;
 mod sso;
 mod support;
