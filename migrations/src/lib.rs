@@ -30,6 +30,7 @@ mod m20261129_000011_replay_audit_upstream;
 mod m20261129_000012_members;
 mod m20261129_000013_sso;
 mod m20261207_000014_sessions_invites;
+mod m20261207_000015_quotas;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000012_members::Migration),
             Box::new(m20261129_000013_sso::Migration),
             Box::new(m20261207_000014_sessions_invites::Migration),
+            Box::new(m20261207_000015_quotas::Migration),
         ]
     }
 }

@@ -236,3 +236,114 @@ async fn a_taken_slug_a_bad_slug_and_an_unknown_tenant_give_one_error_line_and_e
     .await
     .assert_error("no API key");
 }
+
+#[tokio::test]
+async fn the_operator_raises_and_lowers_a_tenants_quota_with_the_cli_and_it_applies_at_once() {
+    let prod = Production::new().await;
+    let env = env(&prod);
+    let slug = format!("quota-{}", random_suffix());
+    sethub(&env, &["tenant", "create", "--slug", &slug])
+        .await
+        .json();
+    let receiver = |name: &'static str| {
+        let env = env.clone();
+        let slug = slug.clone();
+        async move {
+            sethub(
+                &env,
+                &["receiver", "create", "--tenant", &slug, "--name", name],
+            )
+            .await
+        }
+    };
+
+    let shown = sethub(&env, &["tenant", "quotas", "--tenant", &slug])
+        .await
+        .json();
+    assert_eq!(shown["overrides"], serde_json::json!({}));
+    assert_eq!(shown["effective"]["receivers_per_tenant"], 100);
+    assert_eq!(shown["effective"]["streams_per_receiver"], 10);
+
+    // Lowered to 1: the second receiver is refused, naming the quota.
+    let lowered = sethub(
+        &env,
+        &[
+            "tenant",
+            "quotas",
+            "--tenant",
+            &slug,
+            "--receivers-per-tenant",
+            "1",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(
+        lowered["overrides"],
+        serde_json::json!({"receivers_per_tenant": 1})
+    );
+    assert_eq!(lowered["effective"]["receivers_per_tenant"], 1);
+    receiver("first").await.json();
+    receiver("second")
+        .await
+        .assert_error("quota receivers_per_tenant reached");
+
+    // Raised to 2 (another limit changed beside it keeps the first): the second one passes.
+    let raised = sethub(
+        &env,
+        &[
+            "tenant",
+            "quotas",
+            "--tenant",
+            &slug,
+            "--receivers-per-tenant",
+            "2",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(raised["effective"]["receivers_per_tenant"], 2);
+    sethub(
+        &env,
+        &[
+            "tenant",
+            "quotas",
+            "--tenant",
+            &slug,
+            "--streams-per-receiver",
+            "20",
+        ],
+    )
+    .await
+    .json();
+    receiver("second").await.json();
+    receiver("third").await.assert_error("receivers_per_tenant");
+
+    // A zero limit is refused and changes nothing; --reset returns to the defaults.
+    sethub(
+        &env,
+        &[
+            "tenant",
+            "quotas",
+            "--tenant",
+            &slug,
+            "--streams-per-tenant",
+            "0",
+        ],
+    )
+    .await
+    .assert_error("streams_per_tenant: must be at least 1");
+    let kept = sethub(&env, &["tenant", "quotas", "--tenant", &slug])
+        .await
+        .json();
+    assert_eq!(
+        kept["overrides"],
+        serde_json::json!({"receivers_per_tenant": 2, "streams_per_receiver": 20})
+    );
+    let reset = sethub(&env, &["tenant", "quotas", "--tenant", &slug, "--reset"])
+        .await
+        .json();
+    assert_eq!(reset["overrides"], serde_json::json!({}));
+    assert_eq!(reset["effective"]["receivers_per_tenant"], 100);
+    receiver("third").await.json();
+}

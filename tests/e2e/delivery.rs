@@ -715,3 +715,34 @@ async fn a_stream_retry_schedule_dead_letters_a_failing_set_and_a_redrive_delive
         .await;
     assert_eq!(body["redriven"], 0);
 }
+
+#[tokio::test]
+async fn after_the_receiver_moves_its_push_endpoint_the_old_authorization_header_is_not_sent() {
+    let w = World::split().await;
+    let id = w.stream("/s/old", &[SESSION_REVOKED]).await;
+    publish_all(&w.hub.ingest_url, &w.tenant, 1, "before").await;
+    w.receiver.wait_for_count("/s/old", 1, LONG).await.unwrap();
+    let auth = |p: &str| w.receiver.received(p).last().unwrap().authorization.clone();
+    assert_eq!(auth("/s/old").as_deref(), Some("Bearer secret-for-/s/old"));
+
+    // PATCH the endpoint without a header: the receiver's secret does not follow it.
+    let patch = json!({
+        "stream_id": id,
+        "delivery": {"method": setup::PUSH_METHOD, "endpoint_url": w.receiver.url("/s/new")},
+    });
+    let resp = reqwest::Client::new()
+        .patch(format!(
+            "{}/t/{}/ssf/stream",
+            w.hub.manage_url, w.tenant.slug
+        ))
+        .bearer_auth(&w.token)
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    publish_all(&w.hub.ingest_url, &w.tenant, 1, "after").await;
+    w.receiver.wait_for_count("/s/new", 1, LONG).await.unwrap();
+    assert_eq!(auth("/s/new"), None);
+    assert_eq!(w.receiver.count("/s/old"), 1);
+}

@@ -299,3 +299,27 @@ async fn a_rotated_upstream_key_is_fetched_and_an_inline_jwks_works_without_fetc
         (400, Some("invalid_issuer"))
     );
 }
+
+#[tokio::test]
+async fn an_upstream_set_whose_subject_list_passes_the_tenants_quota_is_refused_naming_it() {
+    let w = World::split().await;
+    let up = TestTransmitter::start("https://lists.example").await;
+    let body = json!({"issuer": up.issuer, "audience": audience(&w), "jwks": up.jwks()});
+    let (status, created) = w
+        .api(reqwest::Method::POST, "/upstream-transmitters", Some(body))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let with_ips = |jti: &str, n: usize| {
+        let mut claims = up.claims(&audience(&w), jti, jti, "dan@example.com");
+        let ips: Vec<String> = (0..n).map(|i| format!("192.0.2.{i}")).collect();
+        claims["sub_id"] = json!({"format": "ip-addresses", "ip-addresses": ips});
+        up.sign(&claims, Some("secevent+jwt"))
+    };
+    let (status, body, _) = push(&w, &w.tenant.slug, &with_ips("l-1", 21), SECEVENT).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["err"], "invalid_request");
+    let said = body["description"].as_str().unwrap();
+    assert!(said.contains("sub_id.ip-addresses: has 21 items"), "{said}");
+    let (status, body, _) = push(&w, &w.tenant.slug, &with_ips("l-2", 20), SECEVENT).await;
+    assert_eq!(status, 202, "{body}");
+}

@@ -31,6 +31,8 @@ const REFUSED: &str = "the API key is not valid for this tenant (unknown, revoke
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Publisher {
     pub tenant: TenantId,
+    /// The tenant's `subject_list_items` quota: the longest list a `sub_id` may hold.
+    pub subject_list_items: usize,
 }
 
 /// The bearer token of the request (401 with the reason otherwise).
@@ -39,22 +41,22 @@ fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
 }
 
 /// Keys recently found valid for publishing, by the SHA-256 of the presented key: `(when,
-/// tenant, slug)`. Per worker; bounded (cleared when full).
+/// publisher, slug)`. Per worker; bounded (cleared when full).
 #[derive(Default)]
 pub struct KeyCache {
-    entries: Mutex<HashMap<String, (Instant, TenantId, String)>>,
+    entries: Mutex<HashMap<String, (Instant, Publisher, String)>>,
 }
 
 const KEY_CACHE_MAX: usize = 10_000;
 
 impl KeyCache {
-    fn get(&self, hash: &str, slug: &str, ttl: Duration) -> Option<TenantId> {
+    fn get(&self, hash: &str, slug: &str, ttl: Duration) -> Option<Publisher> {
         let map = self.entries.lock().ok()?;
-        let (at, tenant, cached_slug) = map.get(hash)?;
-        (at.elapsed() < ttl && cached_slug == slug).then_some(*tenant)
+        let (at, publisher, cached_slug) = map.get(hash)?;
+        (at.elapsed() < ttl && cached_slug == slug).then_some(*publisher)
     }
 
-    fn put(&self, hash: String, tenant: TenantId, slug: &str) {
+    fn put(&self, hash: String, tenant: Publisher, slug: &str) {
         if let Ok(mut map) = self.entries.lock() {
             if map.len() >= KEY_CACHE_MAX {
                 map.clear();
@@ -80,17 +82,17 @@ impl FromRequest for Publisher {
                 .cloned()
                 .filter(|_| !ttl.is_zero());
             let hash = admin::sha256_hex(token);
-            if let Some(tenant) = cache.as_ref().and_then(|c| c.get(&hash, slug, ttl)) {
-                return Ok(Publisher { tenant });
+            if let Some(publisher) = cache.as_ref().and_then(|c| c.get(&hash, slug, ttl)) {
+                return Ok(publisher);
             }
             let (tenant, key) = admin::authenticate_api_key(&ctx, token).await?;
             // The key names its tenant; the path must name the same one. Looking the key's
             // tenant up (not the slug's) costs the same whether or not the slug exists.
-            match ctx.store.tenants().get(tenant).await {
-                Ok(t) if t.slug == slug => {}
+            let quotas = match ctx.store.tenants().get(tenant).await {
+                Ok(t) if t.slug == slug => sethub_app::quotas::of_tenant(&ctx, &t),
                 Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::unauthorized(REFUSED)),
                 Err(e) => return Err(ApiError::unavailable(e)),
-            }
+            };
             if !key
                 .scopes
                 .iter()
@@ -101,10 +103,14 @@ impl FromRequest for Publisher {
                     "this API key lacks the `events:publish` scope",
                 ));
             }
+            let publisher = Publisher {
+                tenant,
+                subject_list_items: quotas.subject_list_items as usize,
+            };
             if let Some(cache) = cache {
-                cache.put(hash, tenant, slug);
+                cache.put(hash, publisher, slug);
             }
-            Ok(Publisher { tenant })
+            Ok(publisher)
         })
     }
 }

@@ -125,8 +125,8 @@ fn find_nul(v: &Value, path: &str) -> Option<String> {
 
 impl PublishRequest {
     /// Parses one publish request (the body of `POST /t/{slug}/events`, or one item of a
-    /// batch).
-    pub fn parse(obj: Map<String, Value>) -> Result<Self, ApiError> {
+    /// batch); every list inside `sub_id` at most `max_list_items` long (the tenant's quota).
+    pub fn parse(obj: Map<String, Value>, max_list_items: usize) -> Result<Self, ApiError> {
         check_members(&obj)?;
         let body = Value::Object(obj);
         if let Some(at) = find_nul(&body, "") {
@@ -135,8 +135,13 @@ impl PublishRequest {
         let Value::Object(obj) = body else {
             return Err(ApiError::invalid("body", "the body must be a JSON object"));
         };
-        let subject = Subject::parse_at(required(&obj, "sub_id")?, ParseMode::Issuing, "sub_id")
-            .map_err(|e| ApiError::invalid(e.path, e.problem))?;
+        let subject = Subject::parse_limited(
+            required(&obj, "sub_id")?,
+            ParseMode::Issuing,
+            "sub_id",
+            max_list_items,
+        )
+        .map_err(|e| ApiError::invalid(e.path, e.problem))?;
         let events = required(&obj, "events")?;
         if let Some(types) = events.as_object().filter(|m| m.len() > 1) {
             let names: Vec<&String> = types.keys().collect();
@@ -180,7 +185,7 @@ mod tests {
         let Value::Object(m) = v else {
             panic!("not an object")
         };
-        PublishRequest::parse(m)
+        PublishRequest::parse(m, sethub_domain::subject::MAX_LIST_ITEMS)
     }
 
     #[test]

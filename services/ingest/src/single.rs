@@ -43,7 +43,7 @@ pub async fn publish(
     let result = async {
         let key = idempotency::from_request(&req)?;
         let object = body::read_object(&req, payload, ctx.config.ingest.max_body_bytes).await?;
-        let request = PublishRequest::parse(object)?;
+        let request = PublishRequest::parse(object, publisher.subject_list_items)?;
         let key = key.as_deref().map(idempotency::stored_key);
         let marker = req.app_data::<web::Data<crate::marker::Marker>>();
         let committer = req.app_data::<web::Data<crate::group::Committer>>();

@@ -141,3 +141,36 @@ async fn a_batch_needs_a_publish_key_of_this_tenant() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(hub.stored(t.tenant_id).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_sub_id_list_past_the_tenants_quota_is_refused_naming_it_until_the_operator_raises_it() {
+    // No key cache: the operator's change applies to the next request.
+    let hub = Hub::with(|c| c.ingest.api_key_cache_secs = 0).await;
+    let t = hub.tenant("acme").await;
+    let app = hub.app().await;
+    let ips: Vec<String> = (0..21).map(|i| format!("192.0.2.{i}")).collect();
+    let mut long = event("a@example.com");
+    long["sub_id"] = json!({"format": "ip-addresses", "ip-addresses": ips});
+    let uri = format!("/t/{}/events", t.slug);
+
+    let r = send(&app, post(&uri, &t.api_key, &long)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["field"], "sub_id.ip-addresses");
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("at most 20"),
+        "{}",
+        r.body
+    );
+    assert!(hub.stored(t.tenant_id).await.is_empty());
+
+    let raise = sethub_domain::QuotaOverrides {
+        subject_list_items: Some(25),
+        ..Default::default()
+    };
+    sethub_app::quotas::set_overrides(&hub.ctx, &t.slug, &raise, false)
+        .await
+        .unwrap();
+    let r = send(&app, post(&uri, &t.api_key, &long)).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(hub.stored(t.tenant_id).await.len(), 1);
+}

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api_support;
+mod quotas;
 
 use std::collections::BTreeSet;
 

@@ -7,9 +7,9 @@ use clap::Subcommand;
 use serde::Serialize;
 use sethub_app::admin::{self, DisplayName, Scope, TenantSlug};
 use sethub_app::keys::{self, RotateMode};
-use sethub_app::{AppContext, connect_store_only};
+use sethub_app::{AppContext, connect_store_only, quotas};
 use sethub_config::Config;
-use sethub_domain::ApiKeyId;
+use sethub_domain::{ApiKeyId, QuotaOverrides};
 use url::Url;
 
 use crate::cli::Command;
@@ -25,6 +25,27 @@ pub enum TenantCommand {
         /// Display name (default: the slug).
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Show or change a tenant's quotas (the operator's overrides of `[quotas]`). Each flag
+    /// given replaces that limit for this tenant; --reset drops every override first. Prints
+    /// {"tenant_id", "slug", "overrides", "effective"}.
+    Quotas {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        streams_per_receiver: Option<u32>,
+        #[arg(long)]
+        receivers_per_tenant: Option<u32>,
+        #[arg(long)]
+        streams_per_tenant: Option<u32>,
+        #[arg(long)]
+        subjects_per_stream: Option<u32>,
+        /// Items of any list inside a subject (aliases, ip-addresses, ...); at most 1000.
+        #[arg(long)]
+        subject_list_items: Option<u32>,
+        /// Back to the configuration's defaults (then apply the flags given).
+        #[arg(long)]
+        reset: bool,
     },
 }
 
@@ -112,11 +133,37 @@ fn parse<T: std::str::FromStr<Err = String>>(flag: &str, value: &str) -> anyhow:
 }
 
 pub async fn tenant(config: Config, command: TenantCommand) -> anyhow::Result<()> {
-    let TenantCommand::Create { slug, name } = command;
-    let slug: TenantSlug = parse("slug", &slug)?;
-    let name: DisplayName = parse("name", name.as_deref().unwrap_or(slug.as_str()))?;
-    let ctx = connect(config).await?;
-    print(&admin::create_tenant(&ctx, &slug, &name).await?)
+    match command {
+        TenantCommand::Create { slug, name } => {
+            let slug: TenantSlug = parse("slug", &slug)?;
+            let name: DisplayName = parse("name", name.as_deref().unwrap_or(slug.as_str()))?;
+            let ctx = connect(config).await?;
+            print(&admin::create_tenant(&ctx, &slug, &name).await?)
+        }
+        TenantCommand::Quotas {
+            tenant,
+            streams_per_receiver,
+            receivers_per_tenant,
+            streams_per_tenant,
+            subjects_per_stream,
+            subject_list_items,
+            reset,
+        } => {
+            let set = QuotaOverrides {
+                streams_per_receiver,
+                receivers_per_tenant,
+                streams_per_tenant,
+                subjects_per_stream,
+                subject_list_items,
+            };
+            let ctx = connect(config).await?;
+            if set.is_empty() && !reset {
+                let t = admin::tenant_by_slug(&ctx, &tenant).await?;
+                return print(&quotas::report(&ctx, &t));
+            }
+            print(&quotas::set_overrides(&ctx, &tenant, &set, reset).await?)
+        }
+    }
 }
 
 pub async fn receiver(config: Config, command: ReceiverCommand) -> anyhow::Result<()> {

@@ -55,6 +55,11 @@ impl From<AdminError> for ApiError {
             AdminError::Store(StoreError::Conflict { what }) => {
                 ApiError::new(ErrorCode::Conflict, format!("{what} already exists"))
             }
+            AdminError::Store(StoreError::QuotaExceeded { quota, limit }) => ApiError::new(
+                ErrorCode::QuotaExceeded,
+                format!("quota {quota} reached: {}", quota.describe(limit)),
+            )
+            .with_field(quota.as_str()),
             AdminError::Store(e @ StoreError::Database(_)) => ApiError::unavailable(e),
             AdminError::Keys(e) => e.into(),
             other => ApiError::internal(other),
@@ -234,7 +239,8 @@ fn not_found(what: &'static str) -> impl Fn(StoreError) -> AdminError {
     }
 }
 
-/// Creates a receiver with client credentials for the tenant's token endpoint.
+/// Creates a receiver with client credentials for the tenant's token endpoint, within the
+/// tenant's `receivers_per_tenant` quota (`AdminError::Store(QuotaExceeded)`, nothing written).
 ///
 /// `client_id` is its own random identifier (`cid_…`): the store makes the receiver id on
 /// insert, so the id cannot double as the client id.
@@ -251,15 +257,19 @@ pub async fn create_receiver(
         .map_err(not_found("tenant"))?;
     let client_secret = secrets::random_token()?;
     let client_id = secrets::client_id()?;
+    let max = crate::quotas::of_tenant(ctx, &t).receivers_per_tenant;
     let receiver = ctx
         .store
         .scope(tenant)
         .receivers()
-        .create(NewReceiver {
-            name: name.to_string(),
-            client_id: client_id.clone(),
-            client_secret_hash: sha256_hex(&client_secret),
-        })
+        .create_within(
+            NewReceiver {
+                name: name.to_string(),
+                client_id: client_id.clone(),
+                client_secret_hash: sha256_hex(&client_secret),
+            },
+            max,
+        )
         .await?;
     tracing::info!(tenant = %tenant, receiver = %receiver.id, "receiver created");
     Ok(CreatedReceiver {

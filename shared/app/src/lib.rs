@@ -11,6 +11,7 @@ pub mod egress;
 pub mod events;
 pub mod keys;
 mod master_key;
+pub mod quotas;
 pub mod request_log;
 mod server;
 pub mod sessions;

@@ -35,6 +35,7 @@ pub struct Config {
     pub poll: PollConfig,
     pub signin: SignInConfig,
     pub sessions: SessionsConfig,
+    pub quotas: QuotasConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +213,32 @@ pub struct PollConfig {
     pub retention_max_sets: u64,
 }
 
+/// What one tenant and its receivers may create, by default; the operator overrides them per
+/// tenant with `sethub tenant quotas`. A create past a limit is refused and writes nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotasConfig {
+    pub streams_per_receiver: u32,
+    pub receivers_per_tenant: u32,
+    pub streams_per_tenant: u32,
+    /// Subjects added to (or removed from) one stream.
+    pub subjects_per_stream: u32,
+    /// Items in any list inside a subject (`aliases`, `ip-addresses`, …); at most 1000.
+    pub subject_list_items: u32,
+}
+
+impl Default for QuotasConfig {
+    fn default() -> Self {
+        Self {
+            streams_per_receiver: 10,
+            receivers_per_tenant: 100,
+            streams_per_tenant: 500,
+            subjects_per_stream: 10_000,
+            subject_list_items: 20,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -227,6 +254,7 @@ impl Default for Config {
             poll: PollConfig::default(),
             signin: SignInConfig::default(),
             sessions: SessionsConfig::default(),
+            quotas: QuotasConfig::default(),
         }
     }
 }
@@ -547,6 +575,21 @@ impl Config {
                 "poll.default_wait_secs",
                 "must not exceed poll.max_wait_secs",
             );
+        }
+        let q = &self.quotas;
+        for (key, value) in [
+            ("quotas.streams_per_receiver", q.streams_per_receiver),
+            ("quotas.receivers_per_tenant", q.receivers_per_tenant),
+            ("quotas.streams_per_tenant", q.streams_per_tenant),
+            ("quotas.subjects_per_stream", q.subjects_per_stream),
+            ("quotas.subject_list_items", q.subject_list_items),
+        ] {
+            if value == 0 {
+                return invalid(key, "must be at least 1");
+            }
+        }
+        if q.subject_list_items > 1000 {
+            return invalid("quotas.subject_list_items", "must be at most 1000");
         }
         Ok(())
     }

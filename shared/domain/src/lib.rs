@@ -4,6 +4,7 @@
 pub mod delivery;
 pub mod events;
 pub mod ids;
+pub mod quotas;
 pub mod stream;
 pub mod subject;
 
@@ -11,4 +12,5 @@ pub use ids::{
     ApiKeyId, AuditId, DeliveryId, EventId, IdParseError, MemberId, ReceiverId, SigningKeyId,
     StreamId, TenantId, UpstreamId,
 };
-pub use stream::{DeliveryMethod, StreamStatus};
+pub use quotas::{Quota, QuotaOverrides, Quotas};
+pub use stream::{DeliveryMethod, StatusActor, StreamStatus};

@@ -48,6 +48,49 @@ impl FromStr for StreamStatus {
     }
 }
 
+/// Who set a stream's current status. A stream disabled by its tenant or by sethub (fan-out,
+/// after RFC 8935 errors) stays disabled until the tenant enables it: its receiver may not
+/// change that status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusActor {
+    /// The stream's receiver (SSF status endpoint, portal); also the status a stream starts in.
+    Receiver,
+    /// The tenant (REST API, console).
+    Tenant,
+    /// sethub itself (fan-out disabling a stream whose receiver refuses its SETs).
+    Sethub,
+}
+
+impl StatusActor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Receiver => "receiver",
+            Self::Tenant => "tenant",
+            Self::Sethub => "sethub",
+        }
+    }
+}
+
+impl fmt::Display for StatusActor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StatusActor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "receiver" => Ok(Self::Receiver),
+            "tenant" => Ok(Self::Tenant),
+            "sethub" => Ok(Self::Sethub),
+            other => Err(format!("`{other}` is not a status actor")),
+        }
+    }
+}
+
 /// How SETs reach a stream's receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -23,6 +23,8 @@ pub enum ErrorCode {
     RateLimited,
     Unavailable,
     Internal,
+    /// A quota of the tenant refused a create (403); `field` names the quota.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -38,6 +40,7 @@ impl ErrorCode {
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::QuotaExceeded => StatusCode::FORBIDDEN,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! chains it without exposing its type.
 
 use sea_orm::{DbErr, SqlErr};
+use sethub_domain::{Quota, StatusActor};
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,16 @@ pub enum StoreError {
     /// The connection URL or options are unusable.
     #[error("invalid database configuration: {0}")]
     Config(String),
+    /// A quota refused the write (nothing was written).
+    #[error("quota {quota} reached: {}", quota.describe(*limit))]
+    QuotaExceeded { quota: Quota, limit: u32 },
+    /// The stream was disabled by its tenant or by sethub: its receiver may not change its
+    /// status (nothing was written).
+    #[error("the stream was disabled by {by}; only its tenant can enable it")]
+    StatusLocked {
+        by: StatusActor,
+        reason: Option<String>,
+    },
     /// Any other database failure.
     #[error(transparent)]
     Database(#[from] DatabaseError),

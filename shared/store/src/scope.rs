@@ -295,6 +295,24 @@ impl Guard<'_> {
         }
     }
 
+    /// Locks the row `id` of `table` until the transaction ends (PostgreSQL `SELECT … FOR
+    /// UPDATE`; RLS still applies), so a count and the insert it allows cannot interleave with
+    /// another transaction's. A no-op on SQLite: its one connection never interleaves
+    /// transactions.
+    pub(crate) async fn lock_row(&self, table: &'static str, id: Uuid) -> Result<(), StoreError> {
+        let tx = self.tx();
+        if tx.get_database_backend() == DbBackend::Postgres {
+            tx.query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!(r#"SELECT 1 AS locked FROM "{table}" WHERE id = $1 FOR UPDATE"#),
+                [id.into()],
+            ))
+            .await
+            .db()?;
+        }
+        Ok(())
+    }
+
     /// Commits an owned transaction; a borrowed one is the caller's to commit.
     pub(crate) async fn finish(self) -> Result<(), StoreError> {
         match self {

@@ -21,6 +21,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use sethub_app::AppContext;
+use sethub_domain::subject::{ParseMode, Subject};
 use sethub_domain::{EventId, TenantId};
 use sethub_jose::{Expectations, Jwks, SetError, validate_set};
 use sethub_store::{EventSource, NewEvent, StoreError, Upstream};
@@ -148,17 +149,21 @@ pub async fn receive(
         );
     }
     let slug = req.match_info().get("slug").unwrap_or_default();
-    let tenant: TenantId = match ctx.store.tenants().find_by_slug(slug).await {
-        Ok(Some(t)) => t.id,
-        Ok(None) => {
-            return refuse(
-                StatusCode::NOT_FOUND,
-                "invalid_request",
-                format!("no tenant `{slug}` here"),
-            );
-        }
-        Err(e) => return unavailable(e),
-    };
+    let (tenant, max_list_items): (TenantId, usize) =
+        match ctx.store.tenants().find_by_slug(slug).await {
+            Ok(Some(t)) => (
+                t.id,
+                sethub_app::quotas::of_tenant(&ctx, &t).subject_list_items as usize,
+            ),
+            Ok(None) => {
+                return refuse(
+                    StatusCode::NOT_FOUND,
+                    "invalid_request",
+                    format!("no tenant `{slug}` here"),
+                );
+            }
+            Err(e) => return unavailable(e),
+        };
     let Ok(token) = std::str::from_utf8(&body) else {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -186,6 +191,15 @@ pub async fn receive(
             return refused;
         }
     };
+    // The SET parser applies the list ceiling; the tenant's quota is applied here.
+    if let Err(e) = Subject::parse_limited(
+        &set.sub_id.to_json(),
+        ParseMode::Receiving,
+        "sub_id",
+        max_list_items,
+    ) {
+        return set_error(&SetError::InvalidSubject(e));
+    }
     if set.jti.is_empty() || set.jti.len() > MAX_JTI {
         return refuse(
             StatusCode::BAD_REQUEST,

@@ -77,7 +77,7 @@ impl FromFields for CreateReceiver {
         (status = 201, description = "Created; the secret is shown only now", body = CreatedReceiverView),
         (status = 400, description = "Invalid body", body = Problem),
         (status = 401, description = "No valid API key", body = Problem),
-        (status = 403, description = "The key lacks the admin scope", body = Problem),
+        (status = 403, description = "The key lacks the admin scope, or the tenant has as many receivers as its `receivers_per_tenant` quota allows (code `quota_exceeded`, `field` the quota)", body = Problem),
         (status = 413, description = "Body over 64 KiB", body = Problem),
     ),
     security(("api_key" = []))

@@ -13,7 +13,7 @@ use actix_web::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sethub_bus::{Envelope, Message};
-use sethub_domain::{DeliveryId, StreamId, StreamStatus};
+use sethub_domain::{DeliveryId, StatusActor, StreamId, StreamStatus};
 use sethub_http::ApiError;
 use sethub_store::{Attempt, Delivery, DeliveryState, StoreError, Stream};
 use utoipa::{IntoParams, ToSchema};
@@ -282,7 +282,12 @@ pub async fn set_stream_status(
         .store
         .scope(caller.tenant)
         .streams()
-        .set_status(id, change.status, change.reason.clone())
+        .set_status(
+            id,
+            change.status,
+            change.reason.clone(),
+            StatusActor::Tenant,
+        )
         .await
         .map_err(store_error)?;
     if before.status != after.status || before.status_reason != after.status_reason {

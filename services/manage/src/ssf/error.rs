@@ -1,10 +1,17 @@
 //! Errors of the SSF endpoints. SSF defines status codes only (§5); we add a small JSON body
 //! (`error`, `error_description`) that names the problem for people, `WWW-Authenticate` on 401
 //! and 403 (RFC 6750 §3), and `Retry-After` on 429.
+//!
+//! A quota refusal is a 400 (`error: "quota_exceeded"`, `quota` naming the limit, `limit` its
+//! value): SSF §5.1 lists 400 for create and for subject changes, and a limit that only the
+//! operator can raise is not a rate (429 would invite retrying). A receiver changing the
+//! status of a stream its tenant or sethub disabled gets 403 (listed for status updates) with
+//! the reason.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
+use sethub_domain::{Quota, StatusActor};
 use sethub_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,8 +26,25 @@ pub enum SsfError {
     NotFound,
     #[error("verification was requested too soon; retry in {0} s")]
     TooSoon(u64),
+    #[error("quota {quota} reached: {}", quota.describe(*limit))]
+    QuotaExceeded { quota: Quota, limit: u32 },
+    #[error("{}", locked_message(*by, reason.as_deref()))]
+    StatusLocked {
+        by: StatusActor,
+        reason: Option<String>,
+    },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn locked_message(by: StatusActor, reason: Option<&str>) -> String {
+    let who = match by {
+        StatusActor::Sethub => "sethub (deliveries kept failing)",
+        StatusActor::Tenant => "its tenant",
+        StatusActor::Receiver => "its receiver",
+    };
+    let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+    format!("the stream was disabled by {who}{why}; only the tenant can enable it again")
 }
 
 impl SsfError {
@@ -37,6 +61,8 @@ impl From<StoreError> for SsfError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
+            StoreError::QuotaExceeded { quota, limit } => Self::QuotaExceeded { quota, limit },
+            StoreError::StatusLocked { by, reason } => Self::StatusLocked { by, reason },
             other => Self::Internal(other.to_string()),
         }
     }
@@ -50,6 +76,8 @@ impl ResponseError for SsfError {
             Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::TooSoon(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::QuotaExceeded { .. } => StatusCode::BAD_REQUEST,
+            Self::StatusLocked { .. } => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +109,15 @@ impl ResponseError for SsfError {
                 resp.insert_header(("Retry-After", secs.to_string()));
                 ("too_many_requests", self.to_string())
             }
+            Self::QuotaExceeded { quota, limit } => {
+                return resp.json(json!({
+                    "error": "quota_exceeded",
+                    "error_description": self.to_string(),
+                    "quota": quota,
+                    "limit": limit,
+                }));
+            }
+            Self::StatusLocked { .. } => ("access_denied", self.to_string()),
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "SSF request failed");
                 (

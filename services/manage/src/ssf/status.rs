@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sethub_app::AppContext;
 use sethub_bus::{Envelope, Message};
-use sethub_domain::StreamStatus;
+use sethub_domain::{StatusActor, StreamStatus};
 
 use crate::ssf::auth::{Receiver, SCOPE_MANAGE, SCOPE_READ};
 use crate::ssf::error::SsfError;
@@ -64,7 +64,10 @@ pub async fn update(
     };
     let streams = ctx.store.scope(rx.tenant.id).streams();
     streams.get_for_receiver(id, rx.receiver_id).await?;
-    let (_, after) = streams.set_status(id, status, reason.clone()).await?;
+    // A stream its tenant or sethub disabled stays so: 403 (`SsfError::StatusLocked`).
+    let (_, after) = streams
+        .set_status(id, status, reason.clone(), StatusActor::Receiver)
+        .await?;
     let message = Message::StreamStatusChanged {
         stream_id: id,
         status: status.as_str().to_owned(),

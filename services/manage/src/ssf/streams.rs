@@ -147,9 +147,14 @@ async fn delivery_fields(
                         .to_string()
                         .into_bytes(),
                 ),
-                // Same push method and no new header: keep the stored one (PATCH semantics).
+                // No new header: keep the stored one (PATCH semantics) only for the same push
+                // endpoint. A new endpoint drops it: the receiver's secret must not follow
+                // its stream to another destination.
                 None => current
-                    .filter(|c| c.delivery_method == DeliveryMethod::Push)
+                    .filter(|c| {
+                        c.delivery_method == DeliveryMethod::Push
+                            && c.endpoint_url.as_deref() == Some(url.as_str())
+                    })
                     .and_then(|c| c.authorization_sealed.clone()),
             };
             Ok((DeliveryMethod::Push, Some(url.to_string()), sealed))
@@ -231,11 +236,12 @@ pub async fn create(
         min_verification_interval: MIN_VERIFICATION_INTERVAL,
         inactivity_timeout: None,
     };
+    let quotas = sethub_app::quotas::of_tenant(&ctx, &rx.tenant);
     let stream = ctx
         .store
         .scope(rx.tenant.id)
         .streams()
-        .create(id, rx.receiver_id, fields)
+        .create_within(id, rx.receiver_id, fields, &quotas)
         .await?;
     publish(
         &ctx,

@@ -23,9 +23,15 @@ async fn put(
     let subject_json = obj
         .get("subject")
         .ok_or_else(|| SsfError::bad("subject", "is required"))?;
+    let quotas = sethub_app::quotas::of_tenant(&ctx, &rx.tenant);
     // Receiving mode: legacy names such as `phone` (SSF's own remove example) are accepted.
-    let subject = Subject::parse_at(subject_json, ParseMode::Receiving, "subject")
-        .map_err(|e| SsfError::bad(&e.path, &e.problem))?;
+    let subject = Subject::parse_limited(
+        subject_json,
+        ParseMode::Receiving,
+        "subject",
+        quotas.subject_list_items as usize,
+    )
+    .map_err(|e| SsfError::bad(&e.path, &e.problem))?;
     let verified = match obj.get("verified") {
         None | Some(Value::Null) => true, // SSF §7.1: absent means verified.
         Some(Value::Bool(b)) => *b,
@@ -34,12 +40,12 @@ async fn put(
     let streams = ctx.store.scope(rx.tenant.id).streams();
     streams.get_for_receiver(id, rx.receiver_id).await?;
     streams
-        .put_subject(
+        .put_subject_within(
             id,
             &subject.canonical_key(),
             subject.to_json(),
-            added,
-            verified,
+            (added, verified),
+            quotas.subjects_per_stream,
         )
         .await?;
     streams.touch_activity(id).await?;

@@ -120,6 +120,11 @@ pub async fn invite(
     };
     let created = match admin::create_receiver(&ctx, who.tenant, &name).await {
         Ok(c) => c,
+        Err(admin::AdminError::Store(e @ sethub_store::StoreError::QuotaExceeded { .. })) => {
+            let mut f = name_field(raw);
+            f.error = Some(format!("Not invited: {e}. Ask the operator to raise it."));
+            return render(&ctx, who, StatusCode::FORBIDDEN, None, f).await;
+        }
         Err(e) => {
             tracing::warn!(error = %e, "console: cannot create a receiver");
             return unavailable();

@@ -15,6 +15,7 @@ mod logs;
 mod pages;
 mod portal;
 mod sessions;
+mod quotas;
 mod sso;
 mod sso_hardening;
 mod support;

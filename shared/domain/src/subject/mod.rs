@@ -14,6 +14,12 @@ use serde_json::{Map, Value};
 pub use matching::MatchPolicy;
 pub use parse::{ParseMode, SubjectError};
 
+/// The most items any list inside a subject may have (`aliases` identifiers, `ip-addresses`,
+/// arrays and objects inside a proprietary format, members of a complex subject), whatever
+/// the quota: every parse applies it, so stored subjects always parse again. The tenant's
+/// quota (`subject_list_items`, at most this) is applied with [`Subject::parse_limited`].
+pub const MAX_LIST_ITEMS: usize = 1000;
+
 /// The member names of a complex subject that SSF defines (others are allowed).
 pub const COMPLEX_MEMBERS: [&str; 7] = [
     "user",
@@ -194,17 +200,35 @@ impl Subject {
     /// Parses a subject from JSON. `Receiving` is tolerant (legacy names normalized, unknown
     /// members ignored); `Issuing` is strict (RFC 9493's MUST NOTs enforced).
     pub fn parse(value: &Value, mode: ParseMode) -> Result<Self, SubjectError> {
-        parse::parse_subject(value, mode, "subject")
+        parse::parse_subject(value, mode, "subject", MAX_LIST_ITEMS)
     }
 
     /// As [`Subject::parse`], with errors naming members under `root` (e.g. `sub_id`).
     pub fn parse_at(value: &Value, mode: ParseMode, root: &str) -> Result<Self, SubjectError> {
-        parse::parse_subject(value, mode, root)
+        parse::parse_subject(value, mode, root, MAX_LIST_ITEMS)
+    }
+
+    /// As [`Subject::parse_at`], with every list inside at most `max_list_items` long (a
+    /// tenant's `subject_list_items` quota; never more than [`MAX_LIST_ITEMS`]). The error
+    /// names the list (`subject.identifiers: has 21 items; …`).
+    pub fn parse_limited(
+        value: &Value,
+        mode: ParseMode,
+        root: &str,
+        max_list_items: usize,
+    ) -> Result<Self, SubjectError> {
+        parse::parse_subject(value, mode, root, max_list_items.min(MAX_LIST_ITEMS))
     }
 
     /// Checks a subject built in code against the same rules as a strictly parsed one.
     pub fn validate(&self) -> Result<(), SubjectError> {
-        parse::parse_subject(&self.to_json(), ParseMode::Issuing, "subject").map(|_| ())
+        parse::parse_subject(
+            &self.to_json(),
+            ParseMode::Issuing,
+            "subject",
+            MAX_LIST_ITEMS,
+        )
+        .map(|_| ())
     }
 
     /// The `format` name (`complex` for a complex subject).

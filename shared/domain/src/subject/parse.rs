@@ -36,19 +36,50 @@ fn join(path: &str, member: &str) -> String {
     format!("{path}.{member}")
 }
 
+/// Refuses a list (or a complex subject's members) longer than `max`, naming it.
+fn check_len(n: usize, max: usize, path: &str) -> Result<(), SubjectError> {
+    if n > max {
+        return Err(err(
+            path,
+            format!("has {n} items; at most {max} are allowed (quota subject_list_items)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Any array inside a proprietary format's members, at any depth, longer than `max`.
+fn check_arrays(v: &Value, max: usize, path: &str) -> Result<(), SubjectError> {
+    match v {
+        Value::Array(items) => {
+            check_len(items.len(), max, path)?;
+            for (i, x) in items.iter().enumerate() {
+                check_arrays(x, max, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        Value::Object(m) => {
+            check_len(m.len(), max, path)?;
+            m.iter()
+                .try_for_each(|(k, x)| check_arrays(x, max, &join(path, k)))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn parse_subject(
     value: &Value,
     mode: ParseMode,
     path: &str,
+    max: usize,
 ) -> Result<Subject, SubjectError> {
     let obj = value
         .as_object()
         .ok_or_else(|| err(path, "must be a JSON object"))?;
     let format = format_of(obj, mode, path)?;
     if format == "complex" {
-        return parse_complex(obj, mode, path).map(Subject::Complex);
+        return parse_complex(obj, mode, path, max).map(Subject::Complex);
     }
-    parse_simple_with(obj, &format, mode, path, true).map(Subject::Simple)
+    parse_simple_with(obj, &format, mode, path, true, max).map(Subject::Simple)
 }
 
 /// The format name, with the legacy spellings normalized in `Receiving` mode.
@@ -88,7 +119,14 @@ fn parse_complex(
     obj: &Map<String, Value>,
     mode: ParseMode,
     path: &str,
+    max: usize,
 ) -> Result<ComplexSubject, SubjectError> {
+    // `format` (and a legacy `subject_type`) are not members.
+    let members = obj
+        .keys()
+        .filter(|k| *k != "format" && *k != "subject_type")
+        .count();
+    check_len(members, max, path)?;
     let mut out = ComplexSubject::new();
     for (name, value) in obj {
         if name == "format" || (mode == ParseMode::Receiving && name == "subject_type") {
@@ -105,7 +143,7 @@ fn parse_complex(
                 format!("a complex subject member cannot be `{format}`"),
             ));
         }
-        let id = parse_simple_with(member_obj, &format, mode, &member_path, false)?;
+        let id = parse_simple_with(member_obj, &format, mode, &member_path, false, max)?;
         out.members.insert(name.clone(), id);
     }
     if out.is_empty() {
@@ -140,9 +178,10 @@ fn parse_simple_with(
     mode: ParseMode,
     path: &str,
     aliases_allowed: bool,
+    max: usize,
 ) -> Result<SubjectId, SubjectError> {
     let Some(declared) = declared_members(format) else {
-        return parse_other(obj, format, mode, path);
+        return parse_other(obj, format, mode, path, max);
     };
     let undeclared = |k: &&String| *k != "format" && !declared.contains(&k.as_str());
     if mode == ParseMode::Issuing
@@ -204,17 +243,17 @@ fn parse_simple_with(
             assertion_id: text("assertion_id")?,
         },
         "ip-addresses" => SubjectId::IpAddresses {
-            ip_addresses: parse_ips(obj, path)?,
+            ip_addresses: parse_ips(obj, path, max)?,
         },
         "aliases" => {
             if !aliases_allowed {
                 return Err(err(&join(path, "format"), "`aliases` cannot be nested"));
             }
             SubjectId::Aliases {
-                identifiers: parse_aliases(obj, mode, path)?,
+                identifiers: parse_aliases(obj, mode, path, max)?,
             }
         }
-        _ => return parse_other(obj, format, mode, path),
+        _ => return parse_other(obj, format, mode, path, max),
     };
     Ok(id)
 }
@@ -223,6 +262,7 @@ fn parse_aliases(
     obj: &Map<String, Value>,
     mode: ParseMode,
     path: &str,
+    max: usize,
 ) -> Result<Vec<SubjectId>, SubjectError> {
     let member_path = join(path, "identifiers");
     let list = match obj.get("identifiers") {
@@ -233,6 +273,7 @@ fn parse_aliases(
     if list.is_empty() {
         return Err(err(&member_path, "must not be empty"));
     }
+    check_len(list.len(), max, &member_path)?;
     let mut out = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
         let item_path = format!("{member_path}[{i}]");
@@ -247,13 +288,17 @@ fn parse_aliases(
             ));
         }
         out.push(parse_simple_with(
-            item_obj, &format, mode, &item_path, false,
+            item_obj, &format, mode, &item_path, false, max,
         )?);
     }
     Ok(out)
 }
 
-fn parse_ips(obj: &Map<String, Value>, path: &str) -> Result<Vec<String>, SubjectError> {
+fn parse_ips(
+    obj: &Map<String, Value>,
+    path: &str,
+    max: usize,
+) -> Result<Vec<String>, SubjectError> {
     let member_path = join(path, "ip-addresses");
     let list = match obj.get("ip-addresses") {
         None | Some(Value::Null) => return Err(err(&member_path, "required member is missing")),
@@ -263,6 +308,7 @@ fn parse_ips(obj: &Map<String, Value>, path: &str) -> Result<Vec<String>, Subjec
     if list.is_empty() {
         return Err(err(&member_path, "must not be empty"));
     }
+    check_len(list.len(), max, &member_path)?;
     list.iter()
         .enumerate()
         .map(|(i, v)| {
@@ -282,6 +328,7 @@ fn parse_other(
     format: &str,
     mode: ParseMode,
     path: &str,
+    max: usize,
 ) -> Result<SubjectId, SubjectError> {
     if format == "scim" {
         required_string(obj, "uri", path)?;
@@ -291,6 +338,10 @@ fn parse_other(
         .filter(|(k, _)| *k != "format" && *k != "subject_type")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    check_len(members.len(), max, path)?;
+    for (k, v) in &members {
+        check_arrays(v, max, &join(path, k))?;
+    }
     if members.is_empty() && mode == ParseMode::Issuing {
         return Err(err(
             path,

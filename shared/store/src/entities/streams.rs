@@ -28,6 +28,7 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub delivery_settings: Option<Json>,
+    pub status_set_by: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,8 @@ pub struct Model {
     pub streams_version: i64,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub delivery_settings: Option<Json>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub quotas: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,9 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
-use sethub_domain::{ReceiverId, TenantId};
+use sethub_domain::{Quota, ReceiverId, TenantId};
 
 use crate::entities::receivers as r;
 use crate::error::{DbResultExt, StoreError};
@@ -75,6 +76,28 @@ impl<'a> Receivers<'a> {
         .map_err(|e| StoreError::on_write(e, || format!("client id `{client_id}`")))?;
         g.finish().await?;
         Ok(model.into())
+    }
+
+    /// Creates a receiver unless the tenant has `max` already (`QuotaExceeded`, nothing
+    /// written). The tenant row is locked while counting, so concurrent creates queue and the
+    /// limit holds.
+    pub async fn create_within(&self, new: NewReceiver, max: u32) -> Result<Receiver, StoreError> {
+        let g = self.ctx.begin().await?;
+        g.lock_row("tenants", self.ctx.tid()).await?;
+        let have = r::Entity::find()
+            .filter(r::Column::TenantId.eq(self.ctx.tid()))
+            .count(g.tx())
+            .await
+            .db()?;
+        if have >= u64::from(max) {
+            return Err(StoreError::QuotaExceeded {
+                quota: Quota::ReceiversPerTenant,
+                limit: max,
+            });
+        }
+        let created = Receivers::new(self.ctx.with_tx(g.tx())).create(new).await?;
+        g.finish().await?;
+        Ok(created)
     }
 
     pub async fn get(&self, id: ReceiverId) -> Result<Receiver, StoreError> {

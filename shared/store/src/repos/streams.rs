@@ -7,11 +7,13 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::Value;
-use sethub_domain::{DeliveryMethod, ReceiverId, StreamId, StreamStatus, TenantId};
+use sethub_domain::{
+    DeliveryMethod, Quota, Quotas, ReceiverId, StatusActor, StreamId, StreamStatus, TenantId,
+};
 
 use crate::entities::stream_subjects as ss;
 use crate::entities::streams as s;
@@ -35,6 +37,8 @@ pub struct Stream {
     pub description: Option<String>,
     pub status: StreamStatus,
     pub status_reason: Option<String>,
+    /// Who set the current status.
+    pub status_set_by: StatusActor,
     pub min_verification_interval: i32,
     pub inactivity_timeout: Option<i32>,
     pub last_verification_at: Option<DateTime<Utc>>,
@@ -115,6 +119,10 @@ impl TryFrom<s::Model> for Stream {
             description: m.description.clone(),
             status: m.status.parse().map_err(|_| corrupt("status"))?,
             status_reason: m.status_reason.clone(),
+            status_set_by: m
+                .status_set_by
+                .parse()
+                .map_err(|_| corrupt("status setter"))?,
             min_verification_interval: m.min_verification_interval,
             inactivity_timeout: m.inactivity_timeout,
             last_verification_at: m.last_verification_at,
@@ -136,8 +144,43 @@ impl<'a> Streams<'a> {
         Self { ctx }
     }
 
+    /// [`Streams::create`] unless the receiver or the tenant has as many streams as its
+    /// quotas allow (`QuotaExceeded`, nothing written). The tenant row is locked while
+    /// counting, so concurrent creates queue and neither limit can be passed.
+    pub async fn create_within(
+        &self,
+        id: StreamId,
+        receiver: ReceiverId,
+        f: StreamFields,
+        quotas: &Quotas,
+    ) -> Result<Stream, StoreError> {
+        let g = self.ctx.begin().await?;
+        g.lock_row("tenants", self.ctx.tid()).await?;
+        let of_tenant = s::Entity::find().filter(s::Column::TenantId.eq(self.ctx.tid()));
+        let checks = [
+            (
+                Quota::StreamsPerReceiver,
+                of_tenant
+                    .clone()
+                    .filter(s::Column::ReceiverId.eq(receiver.as_uuid())),
+            ),
+            (Quota::StreamsPerTenant, of_tenant),
+        ];
+        for (quota, query) in checks {
+            let limit = quotas.get(quota);
+            if query.count(g.tx()).await.db()? >= u64::from(limit) {
+                return Err(StoreError::QuotaExceeded { quota, limit });
+            }
+        }
+        let stream = Streams::new(self.ctx.with_tx(g.tx()))
+            .create(id, receiver, f)
+            .await?;
+        g.finish().await?;
+        Ok(stream)
+    }
+
     /// Creates an enabled stream for `receiver` (which must exist in this tenant: else
-    /// `NotFound`).
+    /// `NotFound`). No quota applies: the surfaces call [`Streams::create_within`].
     pub async fn create(
         &self,
         id: StreamId,
@@ -159,6 +202,7 @@ impl<'a> Streams<'a> {
             description: Set(f.description),
             status: Set(StreamStatus::Enabled.as_str().to_owned()),
             status_reason: Set(None),
+            status_set_by: Set(StatusActor::Receiver.as_str().to_owned()),
             min_verification_interval: Set(f.min_verification_interval),
             inactivity_timeout: Set(f.inactivity_timeout),
             last_verification_at: Set(None),
@@ -299,19 +343,39 @@ impl<'a> Streams<'a> {
         model.try_into()
     }
 
-    /// Sets the status and its reason; returns the stream before and after.
+    /// Sets the status and its reason as `by`; returns the stream before and after.
+    ///
+    /// A stream disabled by its tenant or by sethub keeps its status against its receiver:
+    /// `by = Receiver` then gets `StatusLocked` and nothing changes. The row is locked while
+    /// deciding, so a concurrent disable cannot slip between the check and the write.
     pub async fn set_status(
         &self,
         id: StreamId,
         status: StreamStatus,
         reason: Option<String>,
+        by: StatusActor,
     ) -> Result<(Stream, Stream), StoreError> {
         let g = self.ctx.begin().await?;
+        g.lock_row("streams", id.as_uuid()).await?;
         let before = self.find_model(&g, id).await?;
+        let locked_by = before
+            .status_set_by
+            .parse::<StatusActor>()
+            .unwrap_or(StatusActor::Receiver);
+        if by == StatusActor::Receiver
+            && locked_by != StatusActor::Receiver
+            && before.status == StreamStatus::Disabled.as_str()
+        {
+            return Err(StoreError::StatusLocked {
+                by: locked_by,
+                reason: before.status_reason,
+            });
+        }
         let mut m = before.clone().into_active_model();
         let t = now();
         m.status = Set(status.as_str().to_owned());
         m.status_reason = Set(reason);
+        m.status_set_by = Set(by.as_str().to_owned());
         m.updated_at = Set(t);
         m.last_activity_at = Set(t);
         let after = m.update(g.tx()).await.db()?;
@@ -336,8 +400,9 @@ impl<'a> Streams<'a> {
         model.try_into()
     }
 
-    /// Disables the stream unless it is disabled already, atomically; `true` when this call
-    /// disabled it (so of several racing callers exactly one acts on the change).
+    /// Disables the stream unless it is disabled already, atomically, as sethub (its receiver
+    /// cannot enable it again); `true` when this call disabled it (so of several racing
+    /// callers exactly one acts on the change).
     pub async fn disable_if_not_disabled(
         &self,
         id: StreamId,
@@ -356,6 +421,10 @@ impl<'a> Streams<'a> {
             .col_expr(
                 s::Column::StatusReason,
                 sea_orm::sea_query::Expr::value(reason.to_owned()),
+            )
+            .col_expr(
+                s::Column::StatusSetBy,
+                sea_orm::sea_query::Expr::value(StatusActor::Sethub.as_str()),
             )
             .col_expr(s::Column::UpdatedAt, sea_orm::sea_query::Expr::value(t))
             .exec(g.tx())
@@ -457,6 +526,42 @@ impl<'a> Streams<'a> {
             .await
             .db()?;
         self.bump(&g).await?;
+        g.finish().await
+    }
+
+    /// [`Streams::put_subject`] unless the subject is new and the stream has `max` subject
+    /// rows already (added or removed: each is a row): `QuotaExceeded`, nothing written. The
+    /// stream row is locked while counting.
+    pub async fn put_subject_within(
+        &self,
+        stream: StreamId,
+        key: &str,
+        subject: Value,
+        (added, verified): (bool, bool),
+        max: u32,
+    ) -> Result<(), StoreError> {
+        let g = self.ctx.begin().await?;
+        g.lock_row("streams", stream.as_uuid()).await?;
+        self.find_model(&g, stream).await?;
+        let rows = ss::Entity::find()
+            .filter(ss::Column::TenantId.eq(self.ctx.tid()))
+            .filter(ss::Column::StreamId.eq(stream.as_uuid()));
+        let known = rows
+            .clone()
+            .filter(ss::Column::SubjectKey.eq(key))
+            .count(g.tx())
+            .await
+            .db()?
+            > 0;
+        if !known && rows.count(g.tx()).await.db()? >= u64::from(max) {
+            return Err(StoreError::QuotaExceeded {
+                quota: Quota::SubjectsPerStream,
+                limit: max,
+            });
+        }
+        Streams::new(self.ctx.with_tx(g.tx()))
+            .put_subject(stream, key, subject, added, verified)
+            .await?;
         g.finish().await
     }
 

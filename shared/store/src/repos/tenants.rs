@@ -22,6 +22,8 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
     /// The tenant's delivery settings (JSON of `sethub_domain::delivery::DeliverySettings`).
     pub delivery_settings: Option<serde_json::Value>,
+    /// The operator's quota overrides (JSON of `sethub_domain::QuotaOverrides`), if any.
+    pub quotas: Option<serde_json::Value>,
 }
 
 impl From<t::Model> for Tenant {
@@ -32,6 +34,7 @@ impl From<t::Model> for Tenant {
             name: m.name,
             created_at: m.created_at,
             delivery_settings: m.delivery_settings,
+            quotas: m.quotas,
         }
     }
 }
@@ -56,6 +59,7 @@ impl<'a> Tenants<'a> {
             created_at: Set(now()),
             streams_version: Set(0),
             delivery_settings: Set(None),
+            quotas: Set(None),
         }
         .insert(self.db)
         .await
@@ -120,6 +124,25 @@ impl<'a> Tenants<'a> {
             .await
             .db()?;
         tx.commit().await.db()?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.get(id).await
+    }
+
+    /// Replaces the tenant's quota overrides (`None` clears them). Only the operator's tools
+    /// call this: no tenant-facing surface does.
+    pub async fn set_quotas(
+        &self,
+        id: TenantId,
+        quotas: Option<serde_json::Value>,
+    ) -> Result<Tenant, StoreError> {
+        let res = t::Entity::update_many()
+            .filter(t::Column::Id.eq(id.as_uuid()))
+            .col_expr(t::Column::Quotas, sea_orm::sea_query::Expr::value(quotas))
+            .exec(self.db)
+            .await
+            .db()?;
         if res.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }

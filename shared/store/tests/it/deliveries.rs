@@ -2,7 +2,9 @@
 //! SQLite.
 
 use chrono::{Duration, Utc};
-use sethub_domain::{DeliveryId, DeliveryMethod, EventId, StreamId, StreamStatus, TenantId};
+use sethub_domain::{
+    DeliveryId, DeliveryMethod, EventId, StatusActor, StreamId, StreamStatus, TenantId,
+};
 use sethub_store::testing::TestDb;
 use sethub_store::{
     Attempt, Change, DeliveryKind, DeliveryState, NewDelivery, Store, StoreError, StreamFields,
@@ -290,7 +292,7 @@ async fn every_stream_change_moves_the_streams_version(db: TestDb) {
     let v1 = streams.version().await.unwrap();
     assert!(v1 > v0, "create");
     streams
-        .set_status(s, StreamStatus::Paused, None)
+        .set_status(s, StreamStatus::Paused, None, StatusActor::Receiver)
         .await
         .unwrap();
     let v2 = streams.version().await.unwrap();

@@ -21,6 +21,7 @@ macro_rules! contract {
 mod contract;
 mod deliveries;
 mod migrations;
+mod quotas;
 mod recovery;
 mod rls;
 mod role;

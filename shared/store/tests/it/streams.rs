@@ -2,7 +2,7 @@
 
 use chrono::{Duration, Utc};
 use serde_json::json;
-use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
+use sethub_domain::{DeliveryMethod, StatusActor, StreamId, StreamStatus};
 use sethub_store::testing::TestDb;
 use sethub_store::{StoreError, StreamFields};
 
@@ -86,7 +86,12 @@ async fn an_update_replaces_the_configuration_and_keeps_the_status(db: TestDb) {
         .unwrap();
     scope
         .streams()
-        .set_status(id, StreamStatus::Paused, Some("maintenance".into()))
+        .set_status(
+            id,
+            StreamStatus::Paused,
+            Some("maintenance".into()),
+            StatusActor::Receiver,
+        )
         .await
         .unwrap();
     let mut f = fields(DeliveryMethod::Poll);
@@ -112,7 +117,12 @@ async fn status_changes_return_the_stream_before_and_after(db: TestDb) {
         .unwrap();
     let (before, after) = scope
         .streams()
-        .set_status(id, StreamStatus::Disabled, Some("bad key".into()))
+        .set_status(
+            id,
+            StreamStatus::Disabled,
+            Some("bad key".into()),
+            StatusActor::Tenant,
+        )
         .await
         .unwrap();
     assert_eq!(before.status, StreamStatus::Enabled);
@@ -120,7 +130,12 @@ async fn status_changes_return_the_stream_before_and_after(db: TestDb) {
     assert!(matches!(
         scope
             .streams()
-            .set_status(StreamId::new(), StreamStatus::Paused, None)
+            .set_status(
+                StreamId::new(),
+                StreamStatus::Paused,
+                None,
+                StatusActor::Receiver
+            )
             .await,
         Err(StoreError::NotFound)
     ));
@@ -256,7 +271,7 @@ async fn another_tenants_scope_never_sees_the_stream(db: TestDb) {
     assert!(sb.streams().list().await.unwrap().is_empty());
     assert!(matches!(
         sb.streams()
-            .set_status(id, StreamStatus::Disabled, None)
+            .set_status(id, StreamStatus::Disabled, None, StatusActor::Receiver)
             .await,
         Err(StoreError::NotFound)
     ));
