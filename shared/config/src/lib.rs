@@ -134,6 +134,10 @@ pub struct PushConfig {
     /// Most deliveries one fan-out process holds in memory (queued, in flight, waiting for a
     /// retry); past it, it takes no new events from the bus until some are done.
     pub max_backlog: usize,
+    /// The longest a delivery waits in memory for its endpoint's breaker or its stream's rate
+    /// limit (and at most `max_backlog` of them do); a longer wait, and every retry after a
+    /// failed attempt, waits in the database until due. See ARCHITECTURE.md, the data plane.
+    pub max_wait_in_memory_ms: u64,
 }
 
 /// A jittered exponential retry schedule: attempt n waits `initial_secs * factor^(n-1)`,
@@ -284,6 +288,7 @@ impl Default for PushConfig {
             response_excerpt_bytes: 512,
             max_backlog: 10_000,
             fanout_concurrency: 16,
+            max_wait_in_memory_ms: 2_000,
         }
     }
 }
