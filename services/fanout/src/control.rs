@@ -238,7 +238,11 @@ fn push_stream_pages(engine: &Arc<Engine>, tenant: TenantId, stream_id: StreamId
     };
     tokio::spawn(async move {
         let pushed = with_retries("pushing a stream's released SETs", || async {
-            Ok(crate::retries::push_pages(&engine, tenant, &due, Paging::AllInOrder).await?)
+            Ok(
+                crate::retries::push_pages(&engine, tenant, &due, Paging::AllInOrder)
+                    .await?
+                    .0,
+            )
         })
         .await;
         match pushed {

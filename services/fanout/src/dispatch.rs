@@ -300,8 +300,12 @@ impl Dispatcher {
                 )
                 .is_ok();
         if !reserved {
+            // Rounded up to the second, so the waits of a failing receiver's SETs are
+            // written in a few statements (one per instant).
             let wait = at.saturating_duration_since(Instant::now());
             let due = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            let due = chrono::DurationRound::duration_trunc(due, chrono::Duration::seconds(1))
+                .map_or(due, |s| s + chrono::Duration::seconds(1));
             let change = sethub_store::Change::Reschedule {
                 next_attempt_at: due,
             };
@@ -389,7 +393,22 @@ impl Dispatcher {
                         continue;
                     }
                     match endpoint.gate() {
-                        Gate::WaitUntil(at) => {
+                        Gate::WaitUntil(until) => {
+                            // An open breaker: the SET waits as long as a failed attempt
+                            // would have made it wait (its schedule), and at least until
+                            // the breaker's probe; so a failing receiver's SETs come back
+                            // at the pace of their schedule, not of the breaker.
+                            let age = job
+                                .first_attempt_at
+                                .and_then(|f| (Utc::now() - f).to_std().ok())
+                                .unwrap_or_default();
+                            let delay = view.schedule.next_delay(
+                                job.attempts + 1,
+                                age,
+                                rand::random(),
+                                None,
+                            );
+                            let at = delay.map_or(until, |d| until.max(Instant::now() + d));
                             engine
                                 .metrics
                                 .deliveries

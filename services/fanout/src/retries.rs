@@ -39,6 +39,9 @@ const MIN_SPACING: Duration = Duration::from_millis(50);
 pub struct Scheduler {
     due: Mutex<HashMap<TenantId, DateTime<Utc>>>,
     wake: Notify,
+    /// Held from a look at the dispatcher's room to the submission of what it claimed, so
+    /// two claimers (the scheduler, the sweep, a release) never both fill the same room.
+    admission: tokio::sync::Mutex<()>,
 }
 
 impl Scheduler {
@@ -137,7 +140,10 @@ async fn take(engine: &Engine, tenant: TenantId) -> Result<(), StoreError> {
         stream: None,
         scheduled_only: true,
     };
-    push_pages(engine, tenant, &due, Paging::OnePage).await?;
+    if push_pages(engine, tenant, &due, Paging::OnePage).await?.1 == PagingEnd::More {
+        // Noted as due again now; no need to look for the next.
+        return Ok(());
+    }
     if let Some(at) = engine
         .ctx
         .store
@@ -150,6 +156,14 @@ async fn take(engine: &Engine, tenant: TenantId) -> Result<(), StoreError> {
         engine.scheduler.note(tenant, at.max(spaced));
     }
     Ok(())
+}
+
+/// Whether [`push_pages`] saw the last due delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PagingEnd {
+    Done,
+    /// It stopped with more due (no room, or one page only).
+    More,
 }
 
 /// How far [`push_pages`] goes.
@@ -165,13 +179,14 @@ pub enum Paging {
 }
 
 /// Claims the tenant's deliveries that `due` selects, a page at a time by id, and dispatches
-/// them; returns how many were claimed. Deliveries this process already holds are skipped.
+/// them; returns how many were claimed and whether more are due. Deliveries this process
+/// already holds are skipped.
 pub async fn push_pages(
     engine: &Engine,
     tenant: TenantId,
     due: &DueDeliveries,
     paging: Paging,
-) -> Result<usize, StoreError> {
+) -> Result<(usize, PagingEnd), StoreError> {
     let push = &engine.ctx.config.push;
     let lease = chrono::Duration::seconds(i64::try_from(push.orphan_after_secs).unwrap_or(60));
     let deliveries = engine.ctx.store.scope(tenant).deliveries();
@@ -181,20 +196,21 @@ pub async fn push_pages(
         if paging == Paging::AllInOrder {
             engine.dispatcher.wait_for_room(push.max_backlog).await;
         }
+        let _admission = engine.scheduler.admission.lock().await;
         let room = push.max_backlog.saturating_sub(engine.dispatcher.backlog());
         if room == 0 {
             // The scheduler's caller notes the tenant again; the sweep comes back.
             if paging == Paging::OnePage {
                 engine.scheduler.note(tenant, Utc::now());
             }
-            return Ok(taken);
+            return Ok((taken, PagingEnd::More));
         }
         let limit = room.min(PAGE);
         let ids = deliveries
             .due_page(due, after, u64::try_from(limit).unwrap_or(u64::MAX))
             .await?;
         let Some(last) = ids.last().copied() else {
-            return Ok(taken);
+            return Ok((taken, PagingEnd::Done));
         };
         after = Some(last);
         let full = ids.len() == limit;
@@ -210,12 +226,13 @@ pub async fn push_pages(
                 taken += 1;
             }
         }
-        if !full || paging == Paging::OnePage {
-            if full {
-                // More are due: come back at once.
-                engine.scheduler.note(tenant, Utc::now());
-            }
-            return Ok(taken);
+        if !full {
+            return Ok((taken, PagingEnd::Done));
+        }
+        if paging == Paging::OnePage {
+            // More are due: come back at once.
+            engine.scheduler.note(tenant, Utc::now());
+            return Ok((taken, PagingEnd::More));
         }
     }
 }

@@ -94,7 +94,9 @@ async fn sweep(
         if engine.dispatcher.backlog() >= engine.ctx.config.push.max_backlog {
             continue;
         }
-        taken += push_pages(engine, tenant.id, &due, Paging::WhileRoom).await?;
+        taken += push_pages(engine, tenant.id, &due, Paging::WhileRoom)
+            .await?
+            .0;
     }
     Ok(taken)
 }

@@ -300,8 +300,20 @@ impl<'a> Deliveries<'a> {
         // one statement per status.
         let mut delivered: std::collections::BTreeMap<u16, Vec<uuid::Uuid>> = Default::default();
         let mut delivered_at = None;
+        // Waits without an attempt due at the same instant (fan-out rounds them to the
+        // second): one statement per instant.
+        let mut waits: std::collections::BTreeMap<DateTime<Utc>, (DateTime<Utc>, Vec<uuid::Uuid>)> =
+            Default::default();
         for u in updates {
             let at = micros(u.at);
+            if let (Change::Reschedule { next_attempt_at }, false) = (&u.change, u.attempted) {
+                let group = waits
+                    .entry(micros(*next_attempt_at))
+                    .or_insert((at, Vec::new()));
+                group.0 = Ord::max(group.0, at);
+                group.1.push(u.id.as_uuid());
+                continue;
+            }
             let attempts_expr = if u.attempted {
                 Expr::col(d::Column::Attempts).add(1)
             } else {
@@ -384,6 +396,21 @@ impl<'a> Deliveries<'a> {
                     .col_expr(d::Column::NextAttemptAt, Expr::value(None::<DateTime<Utc>>)),
             };
             q.exec(g.tx()).await.db()?;
+        }
+        for (next, (at, ids)) in waits {
+            for chunk in ids.chunks(500) {
+                open()
+                    .filter(d::Column::Id.is_in(chunk.iter().copied()))
+                    .col_expr(
+                        d::Column::State,
+                        Expr::value(DeliveryState::Pending.as_str()),
+                    )
+                    .col_expr(d::Column::NextAttemptAt, Expr::value(next))
+                    .col_expr(d::Column::UpdatedAt, Expr::value(at))
+                    .exec(g.tx())
+                    .await
+                    .db()?;
+            }
         }
         if let Some(at) = delivered_at {
             for (status, ids) in delivered {
