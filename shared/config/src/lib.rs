@@ -131,8 +131,9 @@ pub struct PushConfig {
     pub response_excerpt_bytes: usize,
     /// Event messages (up to a hundred events each) one fan-out process works on at once.
     pub fanout_concurrency: usize,
-    /// Most deliveries one fan-out process holds in memory (queued, in flight, waiting for a
-    /// retry); past it, it takes no new events from the bus until some are done.
+    /// Most deliveries one fan-out process has queued or in flight; past it, it takes no new
+    /// events from the bus (and claims no due retries) until some are done. Retries wait in
+    /// the database, so a failing receiver's SETs do not count against it.
     pub max_backlog: usize,
     /// The longest a delivery waits in memory for its endpoint's breaker or its stream's rate
     /// limit (and at most `max_backlog` of them do); a longer wait, and every retry after a
