@@ -7,10 +7,11 @@ use std::sync::Arc;
 use chrono::Utc;
 use sethub_bus::{Delivery, Message, QueueKind};
 use sethub_domain::{DeliveryId, DeliveryMethod, StreamId, StreamStatus, TenantId};
-use sethub_store::{DeliveryKind, DeliveryState, NewDelivery, StoreError};
+use sethub_store::{DeliveryKind, DeliveryState, DueDeliveries, NewDelivery, StoreError};
 
 use crate::dispatch::Job;
 use crate::engine::{Engine, WorkError, with_retries};
+use crate::retries::Paging;
 use crate::sets::{self, SignedSet};
 
 /// Consumes the control queue until the bus closes. Messages are handled one at a time, in
@@ -151,7 +152,7 @@ async fn verification(
 }
 
 async fn status_changed(
-    engine: &Engine,
+    engine: &Arc<Engine>,
     tenant: TenantId,
     stream_id: StreamId,
     status: &str,
@@ -182,8 +183,8 @@ async fn status_changed(
         )
         .await?;
     }
-    // Held SETs go out when the stream is enabled again: pushed (in order of creation) or
-    // queued for the stream's polls.
+    // Held SETs go out when the stream is enabled again: queued for the stream's polls, or
+    // pushed in order of creation, a page at a time.
     if view.stream.status == StreamStatus::Enabled {
         let poll = view.stream.delivery_method == DeliveryMethod::Poll;
         let to = if poll {
@@ -199,21 +200,15 @@ async fn status_changed(
             .release_held(stream_id, to)
             .await
         {
-            Ok(d) => d,
-            Err(StoreError::NotFound) => Vec::new(),
+            Ok(n) => n,
+            Err(StoreError::NotFound) => 0,
             Err(e) => return Err(e.into()),
         };
-        if poll {
-            if !released.is_empty() {
+        if released > 0 {
+            if poll {
                 crate::poll::notify(&engine.ctx, tenant, stream_id).await;
-            }
-        } else {
-            // Oldest first, one at a time: each subject's SETs arrive in publish order,
-            // before anything published later.
-            for d in released {
-                let mut job = Job::from_stored(d, None);
-                job.ordered = true;
-                engine.dispatcher.submit(job, false);
+            } else {
+                push_stream_pages(engine, tenant, stream_id);
             }
         }
     }
@@ -221,19 +216,40 @@ async fn status_changed(
 }
 
 /// Pushes a stream's pending deliveries now (after a redrive put dead ones back).
-async fn redriven(engine: &Engine, tenant: TenantId, stream_id: StreamId) -> Result<(), WorkError> {
-    let pending = engine
-        .ctx
-        .store
-        .scope(tenant)
-        .deliveries()
-        .pending_for_stream(stream_id, Utc::now(), 100_000)
-        .await?;
-    // Oldest first, one at a time, as for released held SETs.
-    for d in pending {
-        let mut job = Job::from_stored(d, None);
-        job.ordered = true;
-        engine.dispatcher.submit(job, false);
-    }
+async fn redriven(
+    engine: &Arc<Engine>,
+    tenant: TenantId,
+    stream_id: StreamId,
+) -> Result<(), WorkError> {
+    push_stream_pages(engine, tenant, stream_id);
     Ok(())
+}
+
+/// Pushes a stream's deliveries due now, oldest first and one at a time, so each subject's
+/// SETs arrive in publish order: a page at a time as the dispatcher has room (`retries.rs`),
+/// in a task of its own so the control queue goes on meanwhile. If this process dies before
+/// the last page, the recovery sweep takes the rest after `push.orphan_after_secs`.
+fn push_stream_pages(engine: &Arc<Engine>, tenant: TenantId, stream_id: StreamId) {
+    let engine = engine.clone();
+    let due = DueDeliveries {
+        before: Utc::now(),
+        stream: Some(stream_id),
+        scheduled_only: false,
+    };
+    tokio::spawn(async move {
+        let pushed = with_retries("pushing a stream's released SETs", || async {
+            Ok(
+                crate::retries::push_pages(&engine, tenant, &due, Paging::AllInOrder)
+                    .await?
+                    .0,
+            )
+        })
+        .await;
+        match pushed {
+            Ok(n) => tracing::info!(%tenant, stream = %stream_id, deliveries = n,
+                "pushed a stream's released or redriven SETs"),
+            Err(e) => tracing::warn!(%tenant, stream = %stream_id, error = %e,
+                "cannot push a stream's released or redriven SETs"),
+        }
+    });
 }

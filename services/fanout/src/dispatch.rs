@@ -9,9 +9,15 @@
 //!   `push.breaker_failures` consecutive failures it opens for `push.breaker_cooldown_ms`;
 //!   SETs due meanwhile wait for it without an attempt, then one probe decides. A slow or
 //!   dead receiver thus holds only its own lanes; the others keep their pace.
-//! - The **timer** holds retries until they are due (a heap and one sleeping task).
+//! - The **timer** holds short waits (an open breaker, a spent rate limit) until they are
+//!   due (a heap and one sleeping task): at most `push.max_backlog` of them, none longer than
+//!   `push.max_wait_in_memory_ms`. Longer waits, and every retry after a failed attempt, wait
+//!   in the database (`retries.rs`).
 //! - Every delivery this process works on is **owned** (a set of ids) from dispatch to its
-//!   final outcome, so the recovery sweep never dispatches it twice.
+//!   final outcome or until it is parked in the database, so the recovery sweep never
+//!   dispatches it twice. How many are owned is `sethub_push_in_memory` (and its peak
+//!   `sethub_push_in_memory_peak`): at most `2 × push.max_backlog` plus the deliveries of the
+//!   event messages being fanned out when the backlog filled.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -160,6 +166,11 @@ struct Inner {
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
     timer: mpsc::UnboundedSender<(Instant, Job)>,
     max_in_flight: usize,
+    /// Most deliveries in the timer, and the longest wait there.
+    max_waiting: usize,
+    max_wait: Duration,
+    /// `push_in_memory` and `push_in_memory_peak`, once the engine exists.
+    gauges: std::sync::OnceLock<(prometheus::IntGauge, prometheus::IntGauge)>,
     /// Set once the engine exists (the engine holds the dispatcher).
     engine: Mutex<Weak<Engine>>,
 }
@@ -172,7 +183,9 @@ pub struct Dispatcher {
 
 impl Dispatcher {
     /// A dispatcher and its timer's receiving end (run it with [`Dispatcher::run_timer`]).
-    pub fn new(max_in_flight: usize) -> (Self, mpsc::UnboundedReceiver<(Instant, Job)>) {
+    pub fn new(
+        push: &sethub_config::PushConfig,
+    ) -> (Self, mpsc::UnboundedReceiver<(Instant, Job)>) {
         let (timer, rx) = mpsc::unbounded_channel();
         (
             Self {
@@ -183,7 +196,10 @@ impl Dispatcher {
                     scheduled: std::sync::atomic::AtomicUsize::new(0),
                     endpoints: Mutex::default(),
                     timer,
-                    max_in_flight,
+                    max_in_flight: push.max_in_flight_per_endpoint,
+                    max_waiting: push.max_backlog,
+                    max_wait: Duration::from_millis(push.max_wait_in_memory_ms),
+                    gauges: std::sync::OnceLock::new(),
                     engine: Mutex::new(Weak::new()),
                 }),
             },
@@ -194,6 +210,22 @@ impl Dispatcher {
     pub fn bind(&self, engine: &Arc<Engine>) {
         if let Ok(mut e) = self.inner.engine.lock() {
             *e = Arc::downgrade(engine);
+        }
+        let m = &engine.metrics;
+        let _ = self
+            .inner
+            .gauges
+            .set((m.in_memory.clone(), m.in_memory_peak.clone()));
+    }
+
+    /// Publishes how many deliveries this process holds (`owned`: the set's size).
+    fn gauge(&self, owned: usize) {
+        if let Some((now, peak)) = self.inner.gauges.get() {
+            let n = i64::try_from(owned).unwrap_or(i64::MAX);
+            now.set(n);
+            if n > peak.get() {
+                peak.set(n);
+            }
         }
     }
 
@@ -210,6 +242,7 @@ impl Dispatcher {
     pub fn release(&self, id: DeliveryId) {
         if let Ok(mut o) = self.inner.owned.lock() {
             o.remove(&id);
+            self.gauge(o.len());
         }
         self.inner.room.notify_waiters();
     }
@@ -238,20 +271,47 @@ impl Dispatcher {
         }
     }
 
-    /// Takes on a delivery due now (a first attempt, or one found by the recovery sweep);
-    /// ignored if this process already owns it.
-    pub fn submit(&self, job: Job, retry_class: bool) {
-        let fresh = self.inner.owned.lock().is_ok_and(|mut o| o.insert(job.id));
+    /// Takes on a delivery due now (a first attempt, or one claimed from the store); ignored
+    /// (`false`) if this process already owns it.
+    pub fn submit(&self, job: Job, retry_class: bool) -> bool {
+        let fresh = self.inner.owned.lock().is_ok_and(|mut o| {
+            let fresh = o.insert(job.id);
+            self.gauge(o.len());
+            fresh
+        });
         if fresh {
             self.enqueue(job, retry_class);
         }
+        fresh
     }
 
-    /// Schedules an owned delivery for `at`.
-    pub fn schedule(&self, job: Job, at: Instant) {
-        self.inner
-            .scheduled
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// An owned delivery cannot be pushed before `at`: it waits in the timer if the wait is
+    /// short and the timer has room, else in the database (parked, and let go).
+    async fn wait(&self, engine: &Engine, job: Job, at: Instant) {
+        let short = at.saturating_duration_since(Instant::now()) <= self.inner.max_wait;
+        let reserved = short
+            && self
+                .inner
+                .scheduled
+                .fetch_update(
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                    |n| (n < self.inner.max_waiting).then_some(n + 1),
+                )
+                .is_ok();
+        if !reserved {
+            // Rounded up to the second, so the waits of a failing receiver's SETs are
+            // written in a few statements (one per instant).
+            let wait = at.saturating_duration_since(Instant::now());
+            let due = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            let due = chrono::DurationRound::duration_trunc(due, chrono::Duration::seconds(1))
+                .map_or(due, |s| s + chrono::Duration::seconds(1));
+            let change = sethub_store::Change::Reschedule {
+                next_attempt_at: due,
+            };
+            crate::retries::park(engine, &job, change, None).await;
+            return;
+        }
         if self.inner.timer.send((at, job)).is_err() {
             tracing::warn!("the retry timer has stopped");
         }
@@ -329,17 +389,32 @@ impl Dispatcher {
                             .deliveries
                             .with_label_values(&["rate_limited"])
                             .inc();
-                        self.schedule(job, at);
+                        self.wait(&engine, job, at).await;
                         continue;
                     }
                     match endpoint.gate() {
-                        Gate::WaitUntil(at) => {
+                        Gate::WaitUntil(until) => {
+                            // An open breaker: the SET waits as long as a failed attempt
+                            // would have made it wait (its schedule), and at least until
+                            // the breaker's probe; so a failing receiver's SETs come back
+                            // at the pace of their schedule, not of the breaker.
+                            let age = job
+                                .first_attempt_at
+                                .and_then(|f| (Utc::now() - f).to_std().ok())
+                                .unwrap_or_default();
+                            let delay = view.schedule.next_delay(
+                                job.attempts + 1,
+                                age,
+                                rand::random(),
+                                None,
+                            );
+                            let at = delay.map_or(until, |d| until.max(Instant::now() + d));
                             engine
                                 .metrics
                                 .deliveries
                                 .with_label_values(&["breaker_open"])
                                 .inc();
-                            self.schedule(job, at);
+                            self.wait(&engine, job, at).await;
                             continue;
                         }
                         Gate::Pass => {}
@@ -360,7 +435,7 @@ impl Dispatcher {
                     }
                 }
                 crate::push::worker::Prepared::Done => {}
-                crate::push::worker::Prepared::Later(at) => self.schedule(job, at),
+                crate::push::worker::Prepared::Later(at) => self.wait(&engine, job, at).await,
             }
         }
         // Forget an idle lane (a new one is made on demand), unless work arrived meanwhile.

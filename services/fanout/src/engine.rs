@@ -1,5 +1,5 @@
 //! What every fan-out task shares: the app context, the stream cache, the dispatcher, the
-//! recorder and the metrics.
+//! recorder, the retry scheduler and the metrics.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,7 @@ pub struct Engine {
     /// The egress gate's client for pushes (the only way a push leaves).
     pub client: sethub_egress::GuardedClient,
     pub signing_keys: SigningKeyCache,
+    pub scheduler: crate::retries::Scheduler,
 }
 
 /// How long fan-out signs with a tenant's key before it looks the active key up again.

@@ -6,7 +6,8 @@
 //! How the pieces fit: `pipeline` (events queue) and `control` (control queue) make
 //! deliveries and hand push ones to `dispatch` (lanes, endpoint caps, breakers, the retry
 //! timer); `push::worker` makes one attempt and reports to `recorder`, which writes outcomes
-//! and the delivery log in batches; `sweep` recovers pending deliveries nobody works on.
+//! and the delivery log in batches; `retries` keeps waiting deliveries in the database and
+//! brings them back when due; `sweep` recovers pending deliveries nobody works on.
 
 mod cache;
 mod control;
@@ -17,6 +18,7 @@ mod pipeline;
 pub mod poll;
 pub mod push;
 mod recorder;
+mod retries;
 pub mod retry;
 use sethub_app::sets;
 mod sweep;
@@ -55,7 +57,7 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
         sethub_app::streams::keyring(&ctx).context("the master keys (secrets.master_keys)")?;
     let client = sethub_app::egress::client(&ctx, sethub_app::egress::Purpose::Push)
         .context("cannot build the push HTTP client")?;
-    let (dispatcher, timer) = dispatch::Dispatcher::new(push.max_in_flight_per_endpoint);
+    let (dispatcher, timer) = dispatch::Dispatcher::new(push);
     let (recorder, recorder_task) = recorder::Recorder::new(ctx.clone(), dispatcher.clone());
     let engine = Arc::new(engine::Engine {
         metrics: metrics::FanoutMetrics::new(&ctx.metrics),
@@ -65,6 +67,7 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
         recorder,
         client,
         signing_keys: Default::default(),
+        scheduler: Default::default(),
         ctx,
     });
     dispatcher.bind(&engine);
@@ -73,6 +76,7 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
         tokio::spawn(dispatcher.run_timer(timer)),
         tokio::spawn(pipeline::run(engine.clone())),
         tokio::spawn(control::run(engine.clone())),
+        tokio::spawn(retries::run(engine.clone())),
         tokio::spawn(sweep::run(engine)),
     ];
     Ok(Running { tasks })

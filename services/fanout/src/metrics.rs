@@ -7,7 +7,11 @@
 //!   `retry`, `dead`, `resign`, `disabled`, `dropped`, `held`, `breaker_open`);
 //! - `push_attempt_seconds`: latency of one push request;
 //! - `end_to_end_seconds`: from the event's acceptance by ingest to the receiver's 2xx;
-//! - `push_retry_scheduled`: deliveries waiting for a retry in this process;
+//! - `push_retry_scheduled`: deliveries waiting in this process's memory (a short wait for a
+//!   breaker or a rate limit);
+//! - `push_in_memory`, `push_in_memory_peak`: deliveries this process holds now, and the most
+//!   it held since it started (bounded by `push.max_backlog`, see `dispatch.rs`);
+//! - `push_parked_total`: retries and long waits handed to the database until due;
 //! - `push_in_flight`: push requests in flight;
 //! - `push_dead_letters`: dead-lettered deliveries of all tenants, counted by each sweep;
 //! - `bus_lag_seconds{queue}`: from a message's publication to its consumption.
@@ -28,6 +32,9 @@ pub struct FanoutMetrics {
     pub poll_dropped: IntCounterVec,
     pub in_flight: IntGauge,
     pub bus_lag_seconds: HistogramVec,
+    pub in_memory: IntGauge,
+    pub in_memory_peak: IntGauge,
+    pub parked: prometheus::IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -87,6 +94,19 @@ impl FanoutMetrics {
                 &["queue"],
             )
             .unwrap_or_else(|e| unreachable!("static metric definition is invalid: {e}")),
+            in_memory: gauge(
+                "push_in_memory",
+                "Deliveries this fan-out process holds in memory",
+            ),
+            in_memory_peak: gauge(
+                "push_in_memory_peak",
+                "The most deliveries this fan-out process held in memory since it started",
+            ),
+            parked: prometheus::IntCounter::new(
+                "push_parked_total",
+                "Retries and long waits handed to the database until due",
+            )
+            .unwrap_or_else(|e| unreachable!("static metric definition is invalid: {e}")),
         };
         for result in [
             registry.register(&m.events),
@@ -99,6 +119,9 @@ impl FanoutMetrics {
             registry.register(&m.dead_letters),
             registry.register(&m.poll_dropped),
             registry.register(&m.bus_lag_seconds),
+            registry.register(&m.in_memory),
+            registry.register(&m.in_memory_peak),
+            registry.register(&m.parked),
         ] {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "fan-out metric already registered");

@@ -32,10 +32,12 @@ pub async fn run(engine: Arc<Engine>) {
     let permits = Arc::new(Semaphore::new(usize::from(prefetch).min(concurrency)));
     let max_backlog = engine.ctx.config.push.max_backlog;
     while let Some(delivery) = sub.next().await {
-        engine.dispatcher.wait_for_room(max_backlog).await;
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
+        // After the permit: at most `concurrency` messages are being fanned out past a
+        // look at the backlog (their SETs are what the backlog can overshoot by).
+        engine.dispatcher.wait_for_room(max_backlog).await;
         let engine = engine.clone();
         tokio::spawn(async move {
             handle(&engine, delivery).await;

@@ -3,9 +3,12 @@
 //!
 //! At start it takes every pending delivery already due; then, every
 //! `push.sweep_interval_secs`, those overdue by more than `push.orphan_after_secs` that this
-//! process does not own. Another live fan-out process may still be holding such a delivery
-//! (a long backlog behind a slow receiver): then it is pushed twice, which at-least-once
-//! delivery allows and receivers dedupe by `jti`/`txn`. It also counts the dead letters (a
+//! process does not own, a page at a time while the dispatcher has room, each claimed (so
+//! two sweeping processes never take the same one). Another live fan-out process may still
+//! be holding such a delivery in memory (a long backlog behind a slow receiver): then it is
+//! pushed twice, which at-least-once delivery allows and receivers dedupe by `jti`/`txn`.
+//! Each pass also tells the retry scheduler when every tenant's earliest parked delivery is
+//! due (those another process parked, or this one before a restart). It also counts the dead letters (a
 //! metric), prunes the delivery log, and applies the poll queues' retention
 //! (`poll.retention_max_age_secs`, `poll.retention_max_sets`: the oldest SETs beyond either
 //! are dropped, counted in `sethub_poll_dropped_total` and logged).
@@ -15,11 +18,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::dispatch::Job;
-use crate::engine::Engine;
+use sethub_store::DueDeliveries;
 
-/// Most deliveries taken per tenant per pass.
-const PASS_LIMIT: u64 = 5_000;
+use crate::engine::Engine;
+use crate::retries::{Paging, push_pages};
 
 pub async fn run(engine: Arc<Engine>) {
     let push = engine.ctx.config.push.clone();
@@ -71,25 +73,30 @@ async fn sweep(
     before: chrono::DateTime<Utc>,
 ) -> Result<usize, sethub_store::StoreError> {
     let mut taken = 0;
+    let due = DueDeliveries {
+        before,
+        stream: None,
+        scheduled_only: false,
+    };
     for tenant in engine.ctx.store.tenants().list().await? {
-        let due = engine
+        // What this or another process parked: the scheduler takes it when due.
+        if let Some(at) = engine
             .ctx
             .store
             .scope(tenant.id)
             .deliveries()
-            .due(before, PASS_LIMIT)
-            .await?;
-        for d in due {
-            if engine.dispatcher.owns(d.id) {
-                continue;
-            }
-            // Busy: leave the rest for the next pass.
-            if engine.dispatcher.backlog() >= engine.ctx.config.push.max_backlog {
-                return Ok(taken);
-            }
-            taken += 1;
-            engine.dispatcher.submit(Job::from_stored(d, None), true);
+            .next_scheduled()
+            .await?
+        {
+            engine.scheduler.note(tenant.id, at);
         }
+        // Busy: leave the rest for the next pass.
+        if engine.dispatcher.backlog() >= engine.ctx.config.push.max_backlog {
+            continue;
+        }
+        taken += push_pages(engine, tenant.id, &due, Paging::WhileRoom)
+            .await?
+            .0;
     }
     Ok(taken)
 }

@@ -140,9 +140,14 @@ pub struct PushConfig {
     pub response_excerpt_bytes: usize,
     /// Event messages (up to a hundred events each) one fan-out process works on at once.
     pub fanout_concurrency: usize,
-    /// Most deliveries one fan-out process holds in memory (queued, in flight, waiting for a
-    /// retry); past it, it takes no new events from the bus until some are done.
+    /// Most deliveries one fan-out process has queued or in flight; past it, it takes no new
+    /// events from the bus (and claims no due retries) until some are done. Retries wait in
+    /// the database, so a failing receiver's SETs do not count against it.
     pub max_backlog: usize,
+    /// The longest a delivery waits in memory for its endpoint's breaker or its stream's rate
+    /// limit (and at most `max_backlog` of them do); a longer wait, and every retry after a
+    /// failed attempt, waits in the database until due. See ARCHITECTURE.md, the data plane.
+    pub max_wait_in_memory_ms: u64,
 }
 
 /// A jittered exponential retry schedule: attempt n waits `initial_secs * factor^(n-1)`,
@@ -326,6 +331,7 @@ impl Default for PushConfig {
             response_excerpt_bytes: 512,
             max_backlog: 10_000,
             fanout_concurrency: 16,
+            max_wait_in_memory_ms: 2_000,
         }
     }
 }

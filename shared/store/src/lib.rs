@@ -17,6 +17,7 @@ mod store;
 pub mod testing;
 
 pub use error::{DatabaseError, StoreError};
+pub use repos::DueDeliveries;
 pub use repos::events::MAX_LIST as MAX_EVENTS_LISTED;
 pub use repos::{
     ApiKey, ApiKeys, Attempt, Audit, AuditEntry, Change, Deliveries, Delivery, DeliveryKind,

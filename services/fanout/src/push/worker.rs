@@ -273,9 +273,8 @@ pub async fn attempt(
                         status: answer.status,
                         error: reason,
                     };
-                    record(&engine, &job, change, Some(attempt), false).await;
-                    job.attempts = failures;
-                    engine.dispatcher.schedule(job, Instant::now() + delay);
+                    // It waits in the database, not in memory (`retries.rs`).
+                    crate::retries::park(&engine, &job, change, Some(attempt)).await;
                 }
                 None => {
                     metric("dead");

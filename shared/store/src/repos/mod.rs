@@ -14,6 +14,7 @@ pub(crate) mod upstreams;
 
 pub use api_keys::{ApiKey, ApiKeys, NewApiKey};
 pub use audit::{Audit, AuditEntry, NewAuditEntry};
+pub use deliveries::DueDeliveries;
 pub use deliveries::{
     Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update,
 };

@@ -7,8 +7,8 @@ use sethub_domain::{
 };
 use sethub_store::testing::TestDb;
 use sethub_store::{
-    Attempt, Change, DeliveryKind, DeliveryState, NewDelivery, Store, StoreError, StreamFields,
-    Update,
+    Attempt, Change, DeliveryKind, DeliveryState, DueDeliveries, NewDelivery, Store, StoreError,
+    StreamFields, Update,
 };
 
 use crate::support::{new_receiver, tenant};
@@ -23,6 +23,8 @@ contract!(
     the_log_is_pruned_by_age,
     dead_deliveries_are_redriven_by_id_or_all_and_start_afresh,
     polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error,
+    due_deliveries_are_paged_by_id_and_each_is_claimed_by_one_caller_only,
+    only_scheduled_deliveries_are_taken_before_they_are_overdue,
 );
 
 pub(crate) async fn stream(store: &Store, tenant: TenantId) -> StreamId {
@@ -259,20 +261,26 @@ async fn held_deliveries_are_released_oldest_first(db: TestDb) {
         d.insert_many(std::slice::from_ref(one)).await.unwrap();
     }
     let released = d.release_held(s, DeliveryState::Pending).await.unwrap();
+    assert_eq!(released, 5);
+    // Pushed a page at a time, oldest first.
+    let due = DueDeliveries {
+        before: Utc::now(),
+        stream: Some(s),
+        scheduled_only: false,
+    };
+    let first = d.due_page(&due, None, 3).await.unwrap();
+    let rest = d.due_page(&due, first.last().copied(), 3).await.unwrap();
     assert_eq!(
-        released.iter().map(|x| x.id).collect::<Vec<_>>(),
+        first.iter().chain(&rest).copied().collect::<Vec<_>>(),
         batch.iter().map(|x| x.id).collect::<Vec<_>>()
     );
-    assert!(
-        released
-            .iter()
-            .all(|x| x.state == DeliveryState::Pending && x.next_attempt_at.is_some())
-    );
-    assert!(
-        d.release_held(s, DeliveryState::Pending)
-            .await
-            .unwrap()
-            .is_empty(),
+    for x in &batch {
+        let got = d.get(x.id).await.unwrap();
+        assert!(got.state == DeliveryState::Pending && got.next_attempt_at.is_some());
+    }
+    assert_eq!(
+        d.release_held(s, DeliveryState::Pending).await.unwrap(),
+        0,
         "none is held any more"
     );
     assert_eq!(
@@ -465,8 +473,12 @@ async fn dead_deliveries_are_redriven_by_id_or_all_and_start_afresh(db: TestDb) 
             .unwrap()
             .is_empty()
     );
-    let pending = d.pending_for_stream(s, Utc::now(), 10).await.unwrap();
-    assert_eq!(pending.len(), 3);
+    let due = DueDeliveries {
+        before: Utc::now(),
+        stream: Some(s),
+        scheduled_only: false,
+    };
+    assert_eq!(d.due_page(&due, None, 10).await.unwrap().len(), 3);
 }
 
 async fn polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error(db: TestDb) {
@@ -533,4 +545,154 @@ async fn polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error(db: Te
     assert_eq!(back[0].id, one.id);
     assert_eq!(back[0].attempts, 2);
     assert!(d.poll(s, 10, long).await.unwrap().0.is_empty());
+}
+
+async fn due_deliveries_are_paged_by_id_and_each_is_claimed_by_one_caller_only(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let other_stream = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    let mut batch: Vec<_> = (0..7)
+        .map(|_| new(s, Some(EventId::new()), DeliveryState::Pending))
+        .collect();
+    let elsewhere = new(other_stream, Some(EventId::new()), DeliveryState::Pending);
+    let mut later = new(s, Some(EventId::new()), DeliveryState::Pending);
+    later.next_attempt_at = Some(Utc::now() + Duration::hours(1));
+    batch.sort_by_key(|x| x.id);
+    d.insert_many(&batch).await.unwrap();
+    d.insert_many(&[elsewhere.clone(), later.clone()])
+        .await
+        .unwrap();
+    let due = DueDeliveries {
+        before: Utc::now(),
+        stream: Some(s),
+        scheduled_only: false,
+    };
+    // Keyset pages of three: 3 + 3 + 1, by id, nothing twice, nothing not yet due, nothing
+    // of another stream.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = d.due_page(&due, after, 3).await.unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last().copied() else {
+            break;
+        };
+        seen.extend(page);
+        after = Some(last);
+    }
+    assert_eq!(seen, batch.iter().map(|x| x.id).collect::<Vec<_>>());
+    // Two callers claim the same page: each delivery goes to exactly one of them, leased.
+    let lease = Utc::now() + Duration::minutes(1);
+    let a = d.claim(&seen[..5], &due, lease).await.unwrap();
+    let b = d.claim(&seen, &due, lease).await.unwrap();
+    assert_eq!(a.len(), 5);
+    assert_eq!(b.len(), 2, "only those the first left");
+    let mut both: Vec<_> = a.iter().chain(&b).map(|x| x.id).collect();
+    both.sort();
+    assert_eq!(both, seen);
+    assert!(
+        b.iter()
+            .all(|x| x.next_attempt_at.is_some_and(|n| n >= lease))
+    );
+    assert!(
+        d.due_page(&due, None, 10).await.unwrap().is_empty(),
+        "leased: no longer due"
+    );
+    // A claim through another tenant takes nothing.
+    let other = tenant(db.store(), "b").await;
+    let late = DueDeliveries {
+        before: Utc::now() + Duration::hours(2),
+        ..due
+    };
+    assert!(
+        db.store()
+            .scope(other.id)
+            .deliveries()
+            .claim(&seen, &late, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // When the lease ends, they are due again (their process died).
+    let expired = d.due_page(&late, None, 100).await.unwrap();
+    assert_eq!(expired.len(), 8, "the seven leased and the later one");
+}
+
+async fn only_scheduled_deliveries_are_taken_before_they_are_overdue(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    let fresh = new(s, Some(EventId::new()), DeliveryState::Pending);
+    let retried = new(s, Some(EventId::new()), DeliveryState::Pending);
+    let waiting = new(s, Some(EventId::new()), DeliveryState::Pending);
+    d.insert_many(&[fresh.clone(), retried.clone(), waiting.clone()])
+        .await
+        .unwrap();
+    assert_eq!(d.next_scheduled().await.unwrap(), None);
+    let soon = Utc::now() + Duration::seconds(30);
+    let update = |id, change| Update {
+        id,
+        at: Utc::now(),
+        attempted: matches!(change, Change::Retry { .. }),
+        change,
+    };
+    d.apply(
+        &[
+            update(
+                retried.id,
+                Change::Retry {
+                    next_attempt_at: soon,
+                    status: Some(503),
+                    error: "busy".into(),
+                },
+            ),
+            update(
+                waiting.id,
+                Change::Reschedule {
+                    next_attempt_at: soon + Duration::hours(1),
+                },
+            ),
+        ],
+        &[],
+    )
+    .await
+    .unwrap();
+    let next = d.next_scheduled().await.unwrap().unwrap();
+    assert!(
+        (next - soon).num_milliseconds().abs() <= 1,
+        "{next} vs {soon}"
+    );
+    let got = d.get(waiting.id).await.unwrap();
+    assert_eq!(got.state, DeliveryState::Pending);
+    assert_eq!(got.attempts, 0, "a wait is not an attempt");
+    let scheduled = |before| DueDeliveries {
+        before,
+        stream: None,
+        scheduled_only: true,
+    };
+    assert!(
+        d.due_page(&scheduled(Utc::now()), None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not yet due"
+    );
+    // The first attempt, due since it was stored, is not scheduled: the process that stored
+    // it may hold it.
+    let later = Utc::now() + Duration::seconds(40);
+    assert_eq!(
+        d.due_page(&scheduled(later), None, 10).await.unwrap(),
+        vec![retried.id]
+    );
+    let any = DueDeliveries {
+        before: later,
+        stream: None,
+        scheduled_only: false,
+    };
+    let mut all = d.due_page(&any, None, 10).await.unwrap();
+    all.sort();
+    let mut want = vec![fresh.id, retried.id];
+    want.sort();
+    assert_eq!(all, want);
 }

@@ -4,7 +4,8 @@
 //! them ([`Deliveries::insert_many`], idempotent on `(stream, event)`); push workers report
 //! outcomes in batches ([`Deliveries::apply`], one transaction: state changes plus the
 //! attempt log rows). A delivery is `pending` while the hub owes it to a push receiver; the
-//! recovery sweep finds pending ones nobody is working on with [`Deliveries::due`].
+//! recovery sweep, the retry scheduler and the push of released or redriven SETs take pending
+//! ones a page at a time with [`Deliveries::due_page`] and [`Deliveries::claim`] (`claim.rs`).
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
@@ -17,8 +18,11 @@ use crate::error::{DbResultExt, StoreError};
 use crate::repos::{micros, now};
 use crate::scope::Ctx;
 
+mod claim;
 mod poll;
 mod types;
+
+pub use claim::DueDeliveries;
 
 pub use types::{Attempt, Change, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update};
 
@@ -296,8 +300,20 @@ impl<'a> Deliveries<'a> {
         // one statement per status.
         let mut delivered: std::collections::BTreeMap<u16, Vec<uuid::Uuid>> = Default::default();
         let mut delivered_at = None;
+        // Waits without an attempt due at the same instant (fan-out rounds them to the
+        // second): one statement per instant.
+        let mut waits: std::collections::BTreeMap<DateTime<Utc>, (DateTime<Utc>, Vec<uuid::Uuid>)> =
+            Default::default();
         for u in updates {
             let at = micros(u.at);
+            if let (Change::Reschedule { next_attempt_at }, false) = (&u.change, u.attempted) {
+                let group = waits
+                    .entry(micros(*next_attempt_at))
+                    .or_insert((at, Vec::new()));
+                group.0 = Ord::max(group.0, at);
+                group.1.push(u.id.as_uuid());
+                continue;
+            }
             let attempts_expr = if u.attempted {
                 Expr::col(d::Column::Attempts).add(1)
             } else {
@@ -338,6 +354,15 @@ impl<'a> Deliveries<'a> {
                     )
                     .col_expr(d::Column::LastStatus, status(s))
                     .col_expr(d::Column::LastError, Expr::value(error.clone())),
+                Change::Reschedule { next_attempt_at } => q
+                    .col_expr(
+                        d::Column::State,
+                        Expr::value(DeliveryState::Pending.as_str()),
+                    )
+                    .col_expr(
+                        d::Column::NextAttemptAt,
+                        Expr::value(micros(*next_attempt_at)),
+                    ),
                 Change::Resigned {
                     jti,
                     set_token,
@@ -371,6 +396,21 @@ impl<'a> Deliveries<'a> {
                     .col_expr(d::Column::NextAttemptAt, Expr::value(None::<DateTime<Utc>>)),
             };
             q.exec(g.tx()).await.db()?;
+        }
+        for (next, (at, ids)) in waits {
+            for chunk in ids.chunks(500) {
+                open()
+                    .filter(d::Column::Id.is_in(chunk.iter().copied()))
+                    .col_expr(
+                        d::Column::State,
+                        Expr::value(DeliveryState::Pending.as_str()),
+                    )
+                    .col_expr(d::Column::NextAttemptAt, Expr::value(next))
+                    .col_expr(d::Column::UpdatedAt, Expr::value(at))
+                    .exec(g.tx())
+                    .await
+                    .db()?;
+            }
         }
         if let Some(at) = delivered_at {
             for (status, ids) in delivered {
@@ -436,44 +476,29 @@ impl<'a> Deliveries<'a> {
     }
 
     /// Moves a stream's held deliveries to `to`: `Pending` (a push stream; due now) or
-    /// `Queued` (a poll stream); returns them, oldest first.
+    /// `Queued` (a poll stream), in one statement (nothing is loaded); returns how many. A push
+    /// stream's released SETs are then pushed a page at a time, oldest first
+    /// ([`Deliveries::due_page`], [`Deliveries::claim`]).
     pub async fn release_held(
         &self,
         stream: StreamId,
         to: DeliveryState,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        let due = (to == DeliveryState::Pending).then(now);
-        let g = self.ctx.begin().await?;
+    ) -> Result<u64, StoreError> {
         let t = now();
-        let held = d::Entity::find()
+        let due = (to == DeliveryState::Pending).then_some(t);
+        let g = self.ctx.begin().await?;
+        let res = d::Entity::update_many()
             .filter(d::Column::TenantId.eq(self.ctx.tid()))
             .filter(d::Column::StreamId.eq(stream.as_uuid()))
             .filter(d::Column::State.eq(DeliveryState::Held.as_str()))
-            .order_by_asc(d::Column::Id)
-            .all(g.tx())
+            .col_expr(d::Column::State, Expr::value(to.as_str()))
+            .col_expr(d::Column::NextAttemptAt, Expr::value(due))
+            .col_expr(d::Column::UpdatedAt, Expr::value(t))
+            .exec(g.tx())
             .await
             .db()?;
-        for chunk in held.chunks(500) {
-            d::Entity::update_many()
-                .filter(d::Column::TenantId.eq(self.ctx.tid()))
-                .filter(d::Column::Id.is_in(chunk.iter().map(|m| m.id)))
-                .filter(d::Column::State.eq(DeliveryState::Held.as_str()))
-                .col_expr(d::Column::State, Expr::value(to.as_str()))
-                .col_expr(d::Column::NextAttemptAt, Expr::value(due))
-                .col_expr(d::Column::UpdatedAt, Expr::value(t))
-                .exec(g.tx())
-                .await
-                .db()?;
-        }
         g.finish().await?;
-        held.into_iter()
-            .map(|mut m| {
-                m.state = to.as_str().to_owned();
-                m.next_attempt_at = due;
-                m.updated_at = t;
-                m.try_into()
-            })
-            .collect()
+        Ok(res.rows_affected)
     }
 
     /// Gives dead deliveries of a stream another chance: back to `back_to` (`pending`, due
@@ -539,28 +564,6 @@ impl<'a> Deliveries<'a> {
                 m.try_into()
             })
             .collect()
-    }
-
-    /// A stream's pending deliveries due by `before`, oldest first, at most `limit`.
-    pub async fn pending_for_stream(
-        &self,
-        stream: StreamId,
-        before: DateTime<Utc>,
-        limit: u64,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        let g = self.ctx.begin().await?;
-        let rows = d::Entity::find()
-            .filter(d::Column::TenantId.eq(self.ctx.tid()))
-            .filter(d::Column::StreamId.eq(stream.as_uuid()))
-            .filter(d::Column::State.eq(DeliveryState::Pending.as_str()))
-            .filter(d::Column::NextAttemptAt.lte(micros(before)))
-            .order_by_asc(d::Column::Id)
-            .limit(limit)
-            .all(g.tx())
-            .await
-            .db()?;
-        g.finish().await?;
-        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     /// The delivery log of a stream, newest first, at most `limit`.

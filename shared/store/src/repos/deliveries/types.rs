@@ -211,6 +211,9 @@ pub enum Change {
         status: Option<u16>,
         error: String,
     },
+    /// Not attempted now (its endpoint's breaker is open, its stream's rate limit is spent):
+    /// due again at `next_attempt_at`. Its last answer is kept.
+    Reschedule { next_attempt_at: DateTime<Utc> },
     /// Signed again (after `jws_signature_failed`): the new SET, due at once.
     Resigned {
         jti: String,

@@ -1,0 +1,150 @@
+//! Pending deliveries taken out of the database a page at a time, each by one fan-out
+//! process: the retry scheduler, the recovery sweep, the push of released held SETs and a
+//! redrive page through due deliveries by id (keyset: `id > last ORDER BY id LIMIT n`) and
+//! claim them.
+//!
+//! A claim moves a due delivery's `next_attempt_at` to the end of a lease (and its
+//! `updated_at` to now) in one conditional statement: a second process that read the same
+//! page finds it no longer due and passes it by, so two processes never push it twice. The
+//! process that claimed it records an outcome long before the lease ends; if it dies, the
+//! delivery is due again when the lease ends, and the next claim takes it.
+//!
+//! A *scheduled* delivery is one whose `next_attempt_at` is later than its `updated_at`: a
+//! retry, or a wait, that its process handed back to the database (or a lease). The others
+//! are due since they were stored or released (a first attempt, a re-signed SET) and may be
+//! in the memory of the process that made them: only the recovery sweep takes those, once
+//! they are overdue by `push.orphan_after_secs`.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sethub_domain::{DeliveryId, StreamId};
+
+use super::{Deliveries, Delivery, DeliveryState};
+use crate::entities::deliveries as d;
+use crate::error::{DbResultExt, StoreError};
+use crate::repos::{micros, now};
+
+/// Which pending deliveries a page or a claim looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueDeliveries {
+    /// Due at or before this instant.
+    pub before: DateTime<Utc>,
+    /// Only this stream's.
+    pub stream: Option<StreamId>,
+    /// Only scheduled ones (see the module documentation).
+    pub scheduled_only: bool,
+}
+
+impl DueDeliveries {
+    fn condition(&self, tid: uuid::Uuid) -> sea_orm::Condition {
+        let mut c = sea_orm::Condition::all()
+            .add(d::Column::TenantId.eq(tid))
+            .add(d::Column::State.eq(DeliveryState::Pending.as_str()))
+            .add(d::Column::NextAttemptAt.lte(micros(self.before)));
+        if let Some(stream) = self.stream {
+            c = c.add(d::Column::StreamId.eq(stream.as_uuid()));
+        }
+        if self.scheduled_only {
+            c = c.add(Expr::col(d::Column::UpdatedAt).lt(Expr::col(d::Column::NextAttemptAt)));
+        }
+        c
+    }
+}
+
+impl Deliveries<'_> {
+    /// The ids of a page of due deliveries, by id, after `after` (keyset paging), at most
+    /// `limit`. Nothing is loaded but ids.
+    pub async fn due_page(
+        &self,
+        due: &DueDeliveries,
+        after: Option<DeliveryId>,
+        limit: u64,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        let g = self.ctx.begin().await?;
+        let mut q = d::Entity::find()
+            .select_only()
+            .column(d::Column::Id)
+            .filter(due.condition(self.ctx.tid()));
+        if let Some(after) = after {
+            q = q.filter(d::Column::Id.gt(after.as_uuid()));
+        }
+        let ids: Vec<uuid::Uuid> = q
+            .order_by_asc(d::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        Ok(ids.into_iter().map(DeliveryId::from_uuid).collect())
+    }
+
+    /// Claims those of `ids` that are still due as `due` says, until `lease_until`; returns
+    /// the claimed deliveries, by id. A delivery another process claimed meanwhile (or that
+    /// got an outcome) is left out.
+    pub async fn claim(
+        &self,
+        ids: &[DeliveryId],
+        due: &DueDeliveries,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The lease's end, made unique to this claim by its microseconds, marks the rows
+        // this statement took (a concurrent claim of the same rows takes none of them:
+        // they are no longer due).
+        let random = i64::try_from(uuid::Uuid::new_v4().as_u128() % 1_000_000).unwrap_or(0);
+        let jitter = chrono::Duration::microseconds(random);
+        let mark = micros(lease_until + jitter);
+        let t = now();
+        let tid = self.ctx.tid();
+        let g = self.ctx.begin().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let uuids = || chunk.iter().map(|i| i.as_uuid());
+            d::Entity::update_many()
+                .filter(due.condition(tid))
+                .filter(d::Column::Id.is_in(uuids()))
+                .col_expr(d::Column::NextAttemptAt, Expr::value(mark))
+                .col_expr(d::Column::UpdatedAt, Expr::value(t))
+                .exec(g.tx())
+                .await
+                .db()?;
+            let rows = d::Entity::find()
+                .filter(d::Column::TenantId.eq(tid))
+                .filter(d::Column::Id.is_in(uuids()))
+                .filter(d::Column::State.eq(DeliveryState::Pending.as_str()))
+                .filter(d::Column::NextAttemptAt.eq(mark))
+                .order_by_asc(d::Column::Id)
+                .all(g.tx())
+                .await
+                .db()?;
+            for row in rows {
+                out.push(row.try_into()?);
+            }
+        }
+        g.finish().await?;
+        Ok(out)
+    }
+
+    /// When the tenant's earliest scheduled delivery is due, if it has one.
+    pub async fn next_scheduled(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let g = self.ctx.begin().await?;
+        let at: Option<Option<DateTime<Utc>>> = d::Entity::find()
+            .select_only()
+            .column(d::Column::NextAttemptAt)
+            .filter(d::Column::TenantId.eq(self.ctx.tid()))
+            .filter(d::Column::State.eq(DeliveryState::Pending.as_str()))
+            .filter(Expr::col(d::Column::UpdatedAt).lt(Expr::col(d::Column::NextAttemptAt)))
+            .order_by_asc(d::Column::NextAttemptAt)
+            .limit(1)
+            .into_tuple()
+            .one(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        Ok(at.flatten())
+    }
+}
