@@ -92,9 +92,28 @@ pub async fn migrate_as_owner(
     let mut o = sea_orm::ConnectOptions::new(owner_url.to_owned());
     o.sqlx_logging(false).max_connections(1);
     let db = Database::connect(o).await.db()?;
-    let outcome = migrate_and_grant(&db, runtime_role).await;
+    // Processes starting together (ingest, fan-out, manage) would otherwise migrate and
+    // grant at once, and concurrent GRANTs fail with "tuple concurrently updated". The lock
+    // is the session's, on the pool's one connection, and goes with it.
+    let outcome = async {
+        execute(&db, &format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
+        let outcome = migrate_and_grant(&db, runtime_role).await;
+        let unlocked = execute(&db, &format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await;
+        outcome.and(unlocked)
+    }
+    .await;
     let closed = db.close().await.db();
     outcome.and(closed)
+}
+
+/// The advisory lock key of migrations (an arbitrary constant: "sethub" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7365_7468_7562;
+
+async fn execute(db: &DatabaseConnection, sql: &str) -> Result<(), StoreError> {
+    db.execute_raw(Statement::from_string(DbBackend::Postgres, sql.to_owned()))
+        .await
+        .db()
+        .map(|_| ())
 }
 
 async fn migrate_and_grant(
@@ -110,9 +129,7 @@ async fn migrate_and_grant(
         .await?
         .ok_or_else(|| StoreError::Config("no current schema".to_owned()))?;
     for sql in grant_statements(&schema, runtime_role) {
-        db.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
-            .await
-            .db()?;
+        execute(db, &sql).await?;
     }
     Ok(())
 }

@@ -98,6 +98,25 @@ const WORDS: &[&str] = &[
     "pending",
 ];
 
+/// The query parameters some route reads.
+const QUERY_KEYS: &[&str] = &[
+    "hours",
+    "limit",
+    "before",
+    "state",
+    "type",
+    "subject",
+    "target",
+    "stream_id",
+    "code",
+    "error",
+    "returnImmediately",
+    "maxEvents",
+    "from",
+    "to",
+    "page",
+];
+
 const KEYS: &[&str] = &[
     "hours",
     "limit",
@@ -333,17 +352,21 @@ impl Fuzzer {
         }
     }
 
-    fn credentials(&mut self, template: &str) -> Vec<(String, String)> {
-        let mut headers = Vec::new();
-        let right = if template.starts_with("/console") || template.starts_with("/portal") {
+    fn right_credentials(&self, template: &str) -> (String, String) {
+        let (name, value) = if template.starts_with("/console") || template.starts_with("/portal") {
             ("Cookie", self.known.console_cookie.clone())
         } else if template.contains("/ssf/") {
             ("Authorization", format!("Bearer {}", self.known.token))
         } else {
             ("Authorization", format!("Bearer {}", self.known.api_key))
         };
+        (name.to_owned(), value)
+    }
+
+    fn credentials(&mut self, template: &str) -> Vec<(String, String)> {
+        let mut headers = Vec::new();
         match self.rng.random_range(0..10) {
-            0..=5 => headers.push((right.0.to_owned(), right.1)),
+            0..=5 => headers.push(self.right_credentials(template)),
             6 => headers.push((
                 "Authorization".to_owned(),
                 format!("Bearer {}", self.known.token),
@@ -403,6 +426,28 @@ impl Fuzzer {
             headers,
             body,
         }
+    }
+
+    /// For a route with `GET`: each query parameter any route reads, with each of a few
+    /// integers out of every common range, and the right credentials.
+    pub fn query_sweep(&mut self, route: &Route) -> Vec<Planned> {
+        if !route.methods.iter().any(|m| m == "GET") {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for key in QUERY_KEYS {
+            for value in ["4294967295", "18446744073709551616", "-1"] {
+                let headers = vec![self.right_credentials(&route.template)];
+                out.push(Planned {
+                    service: route.service,
+                    method: "GET".to_owned(),
+                    path_and_query: format!("{}?{key}={value}", self.path(&route.template)),
+                    headers,
+                    body: Vec::new(),
+                });
+            }
+        }
+        out
     }
 
     /// A request with a made-up method to a random path, for the metrics check.

@@ -21,13 +21,13 @@ use sethub_tests::backends::Production;
 use sethub_tests::setup::{self, Hub};
 use sethub_tests::{init_crypto, random_suffix};
 
-use fuzz::{Fuzzer, Known, MARK, Planned};
+use fuzz::{Fuzzer, MARK, Planned};
 use routes::Service;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sethub");
 
-/// Requests of the random phase (a few thousand, well under a minute in a debug build).
-const REQUESTS: usize = 2500;
+/// Requests in all (a few thousand, well under a minute in a debug build).
+const REQUESTS: usize = 5000;
 
 /// The production backends with short long-polls (a random poll may ask to wait).
 fn env(prod: &Production) -> BTreeMap<String, String> {
@@ -131,9 +131,13 @@ async fn random_requests_to_every_route_of_every_service_never_get_a_server_erro
     println!("seed {seed} (set SETHUB_FUZZ_SEED={seed} to replay)");
     let mut fuzzer = Fuzzer::new(seed, known);
     let mut pick = rand::rngs::StdRng::seed_from_u64(seed);
-    // Every route with each of its methods first, then random routes.
+    // Every route with each of its methods first, every query parameter with integers out
+    // of range, then random routes.
     let mut plan: Vec<(String, Planned)> = Vec::new();
     for route in &routes {
+        for p in fuzzer.query_sweep(route) {
+            plan.push((base_of(p.service, plan.len()), p));
+        }
         for _ in 0..route.methods.len().max(1) * 2 {
             let p = fuzzer.request(route);
             plan.push((base_of(p.service, plan.len()), p));
@@ -245,7 +249,7 @@ async fn a_schema_driven_run_of_the_served_openapi_finds_no_server_error() {
         .await
         .unwrap();
     let token = setup::token(&receiver).await.unwrap();
-    setup::create_push_stream(
+    let stream = setup::create_push_stream(
         &hub.manage_url,
         &tenant.slug,
         &token,
@@ -255,5 +259,12 @@ async fn a_schema_driven_run_of_the_served_openapi_finds_no_server_error() {
     )
     .await
     .unwrap();
-    schemathesis::run(&python, &hub.manage_url, &tenant.api_key, &dir).await;
+    schemathesis::run(
+        &python,
+        &hub.manage_url,
+        &tenant.api_key,
+        &stream.stream_id,
+        &dir,
+    )
+    .await;
 }

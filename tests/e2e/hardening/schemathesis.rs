@@ -31,15 +31,26 @@ pub fn python() -> Option<PathBuf> {
 }
 
 /// Runs schemathesis against `base` (loopback) and fails with its report on any server error.
-pub async fn run(python: &Path, base: &str, api_key: &str, dir: &Path) {
+/// The stream routes get a real stream's id, so they reach past the lookup.
+pub async fn run(python: &Path, base: &str, api_key: &str, stream_id: &str, dir: &Path) {
     assert!(
         base.starts_with("http://127.0.0.1:"),
         "loopback only: {base}"
     );
+    let config = dir.join("schemathesis.toml");
+    let toml = format!(
+        r#"[[operations]]
+include-path-regex = "^/api/v1/streams/\\{{id\\}}"
+parameters = {{ "path.id" = "{stream_id}" }}
+"#
+    );
+    std::fs::write(&config, toml).unwrap();
     let out = tokio::process::Command::new(python)
         .args([
             "-m",
             "schemathesis.cli",
+            "--config-file",
+            config.to_str().unwrap(),
             "run",
             &format!("{base}/api/v1/openapi.json"),
             "--url",
