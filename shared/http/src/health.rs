@@ -113,7 +113,8 @@ pub fn health_routes(cfg: &mut web::ServiceConfig) {
 
 #[cfg(test)]
 mod tests {
-    use actix_web::{App, test};
+    use actix_web::App;
+    use actix_web::test as at;
 
     use super::*;
 
@@ -132,7 +133,7 @@ mod tests {
     #[actix_web::test]
     async fn readyz_names_the_failing_backend_without_its_error_text() {
         let readiness = Readiness::new(vec![Arc::new(Failing) as Arc<dyn Check>]);
-        let app = test::init_service(
+        let app = at::init_service(
             App::new()
                 .app_data(web::Data::new(readiness))
                 .app_data(web::Data::new(Metrics::new().unwrap()))
@@ -140,9 +141,9 @@ mod tests {
         )
         .await;
         let resp =
-            test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+            at::call_service(&app, at::TestRequest::get().uri("/readyz").to_request()).await;
         assert_eq!(resp.status(), 503);
-        let body: serde_json::Value = test::read_body_json(resp).await;
+        let body: serde_json::Value = at::read_body_json(resp).await;
         assert_eq!(
             body,
             serde_json::json!({

@@ -89,7 +89,8 @@ fn status_label(status: StatusCode) -> String {
 #[cfg(test)]
 mod tests {
     use actix_web::middleware::from_fn;
-    use actix_web::{App, HttpResponse, test, web};
+    use actix_web::test as at;
+    use actix_web::{App, HttpResponse, web};
 
     use super::*;
 
@@ -124,7 +125,7 @@ mod tests {
     async fn made_up_methods_and_random_paths_add_no_series_after_the_first() {
         let metrics = Metrics::new().unwrap();
         let m = RequestMetrics::new("test", metrics.clone());
-        let app = test::init_service(
+        let app = at::init_service(
             App::new()
                 .wrap(from_fn(move |req, next| m.clone().record(req, next)))
                 .route(
@@ -134,21 +135,21 @@ mod tests {
         )
         .await;
         let send = |method: String, path: String| {
-            test::TestRequest::default()
+            at::TestRequest::default()
                 .method(Method::from_bytes(method.as_bytes()).unwrap())
                 .uri(&path)
                 .to_request()
         };
-        let _ = test::call_service(&app, send("PROBE0".into(), "/nowhere/0".into())).await;
-        let _ = test::call_service(&app, send("PROBE0".into(), "/things/0".into())).await;
-        let _ = test::call_service(&app, send("GET".into(), "/things/0".into())).await;
+        let _ = at::call_service(&app, send("PROBE0".into(), "/nowhere/0".into())).await;
+        let _ = at::call_service(&app, send("PROBE0".into(), "/things/0".into())).await;
+        let _ = at::call_service(&app, send("GET".into(), "/things/0".into())).await;
         let before = series(&metrics);
         for i in 1..=200 {
             let _ =
-                test::call_service(&app, send(format!("PROBE{i}"), format!("/nowhere/{i}"))).await;
+                at::call_service(&app, send(format!("PROBE{i}"), format!("/nowhere/{i}"))).await;
             let _ =
-                test::call_service(&app, send(format!("PROBE{i}"), format!("/things/{i}"))).await;
-            let _ = test::call_service(&app, send("GET".into(), format!("/things/{i}"))).await;
+                at::call_service(&app, send(format!("PROBE{i}"), format!("/things/{i}"))).await;
+            let _ = at::call_service(&app, send("GET".into(), format!("/things/{i}"))).await;
         }
         assert_eq!(series(&metrics), before, "{}", metrics.render());
         let text = metrics.render();
