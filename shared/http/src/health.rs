@@ -140,8 +140,7 @@ mod tests {
                 .configure(health_routes),
         )
         .await;
-        let resp =
-            at::call_service(&app, at::TestRequest::get().uri("/readyz").to_request()).await;
+        let resp = at::call_service(&app, at::TestRequest::get().uri("/readyz").to_request()).await;
         assert_eq!(resp.status(), 503);
         let body: serde_json::Value = at::read_body_json(resp).await;
         assert_eq!(

@@ -147,8 +147,7 @@ mod tests {
         for i in 1..=200 {
             let _ =
                 at::call_service(&app, send(format!("PROBE{i}"), format!("/nowhere/{i}"))).await;
-            let _ =
-                at::call_service(&app, send(format!("PROBE{i}"), format!("/things/{i}"))).await;
+            let _ = at::call_service(&app, send(format!("PROBE{i}"), format!("/things/{i}"))).await;
             let _ = at::call_service(&app, send("GET".into(), format!("/things/{i}"))).await;
         }
         assert_eq!(series(&metrics), before, "{}", metrics.render());

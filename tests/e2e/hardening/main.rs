@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use sethub_tests::backends::Production;
-use sethub_tests::setup::{self, Hub};
+use sethub_tests::setup::Hub;
 use sethub_tests::{init_crypto, random_suffix};
 
 use fuzz::{Fuzzer, MARK, Planned};
@@ -242,28 +242,12 @@ async fn a_schema_driven_run_of_the_served_openapi_finds_no_server_error() {
     let hub = Hub::start_all(Path::new(BIN), &env(&prod), &dir)
         .await
         .unwrap();
-    let tenant = setup::create_tenant(Path::new(BIN), &hub.env, &format!("s{}", random_suffix()))
-        .await
-        .unwrap();
-    let receiver = setup::create_receiver(Path::new(BIN), &hub.env, &tenant.slug, "schema")
-        .await
-        .unwrap();
-    let token = setup::token(&receiver).await.unwrap();
-    let stream = setup::create_push_stream(
-        &hub.manage_url,
-        &tenant.slug,
-        &token,
-        "http://127.0.0.1:9/push",
-        None,
-        &[setup::SESSION_REVOKED],
-    )
-    .await
-    .unwrap();
+    let known = session::known(&hub, Path::new(BIN)).await;
     schemathesis::run(
         &python,
         &hub.manage_url,
-        &tenant.api_key,
-        &stream.stream_id,
+        &known.api_key,
+        &known.ids[0],
         &dir,
     )
     .await;

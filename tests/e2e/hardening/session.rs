@@ -92,6 +92,7 @@ pub async fn known(hub: &Hub, bin: &Path) -> Known {
     )
     .await
     .unwrap();
+    // The stream first: the schema-driven run gives its id to the stream routes.
     Known {
         slug,
         api_key,
