@@ -5,7 +5,9 @@
 //! LEVEL SECURITY`, drop a policy or a table, so a runtime role that owns nothing cannot turn
 //! tenant isolation off even if SQL were ever injected.
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait,
+};
 use sethub_migrations::{Migrator, MigratorTrait};
 
 use crate::error::{DbResultExt, StoreError};
@@ -66,9 +68,11 @@ fn grant_statements(schema: &str, role: &str) -> Vec<String> {
         format!("GRANT USAGE ON SCHEMA {s} TO {r}"),
         format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {r}"),
         format!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {s} TO {r}"),
-        // The runtime role only checks that the schema is current.
-        format!("REVOKE ALL ON TABLE {s}.\"seaql_migrations\" FROM {r}"),
-        format!("GRANT SELECT ON TABLE {s}.\"seaql_migrations\" TO {r}"),
+        // The runtime role only reads it, to check that the schema is current. (Never revoke
+        // SELECT: the read-only check takes a table it cannot see for one not made yet.)
+        format!(
+            "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLE {s}.\"seaql_migrations\" FROM {r}"
+        ),
         format!(
             "ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {r}"
         ),
@@ -128,10 +132,14 @@ async fn migrate_and_grant(
     let schema = one_text(db, "SELECT current_schema()::text AS s", "s")
         .await?
         .ok_or_else(|| StoreError::Config("no current schema".to_owned()))?;
+    // One transaction: a process checking the schema meanwhile sees all grants or none.
+    let tx = db.begin().await.db()?;
     for sql in grant_statements(&schema, runtime_role) {
-        execute(db, &sql).await?;
+        tx.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .db()?;
     }
-    Ok(())
+    tx.commit().await.db()
 }
 
 /// The migrations the database at `db` has not applied, read without writing (the runtime

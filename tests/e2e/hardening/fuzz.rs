@@ -20,6 +20,9 @@ pub struct Known {
     /// The console session cookie (`name=value`) and its CSRF token.
     pub console_cookie: String,
     pub csrf: String,
+    /// The portal session cookie of a receiver's user and its CSRF token.
+    pub portal_cookie: String,
+    pub portal_csrf: String,
     /// Stream ids, receiver ids and any other real id.
     pub ids: Vec<String>,
 }
@@ -317,10 +320,15 @@ impl Fuzzer {
         format!("{{{}}}", fields.join(","))
     }
 
-    fn form(&mut self) -> String {
+    fn form(&mut self, template: &str) -> String {
         let mut pairs = Vec::new();
         if self.chance(70) {
-            pairs.push(format!("csrf={}", encode(&self.known.csrf)));
+            let csrf = if template.starts_with("/portal") {
+                &self.known.portal_csrf
+            } else {
+                &self.known.csrf
+            };
+            pairs.push(format!("csrf={}", encode(csrf)));
         }
         for _ in 0..self.rng.random_range(0..6) {
             let key = self.pick(KEYS).to_owned();
@@ -330,7 +338,7 @@ impl Fuzzer {
         pairs.join("&")
     }
 
-    fn body(&mut self) -> (Option<&'static str>, Vec<u8>) {
+    fn body(&mut self, template: &str) -> (Option<&'static str>, Vec<u8>) {
         match self.rng.random_range(0..10) {
             0 => (None, Vec::new()),
             1 => (Some("application/json"), b"{\"unterminated".to_vec()),
@@ -345,7 +353,7 @@ impl Fuzzer {
             ),
             4 | 5 => (
                 Some("application/x-www-form-urlencoded"),
-                self.form().into_bytes(),
+                self.form(template).into_bytes(),
             ),
             6 => (Some("text/plain"), self.object(0).into_bytes()),
             _ => (Some("application/json"), self.object(0).into_bytes()),
@@ -353,8 +361,10 @@ impl Fuzzer {
     }
 
     fn right_credentials(&self, template: &str) -> (String, String) {
-        let (name, value) = if template.starts_with("/console") || template.starts_with("/portal") {
+        let (name, value) = if template.starts_with("/console") {
             ("Cookie", self.known.console_cookie.clone())
+        } else if template.starts_with("/portal") {
+            ("Cookie", self.known.portal_cookie.clone())
         } else if template.contains("/ssf/") {
             ("Authorization", format!("Bearer {}", self.known.token))
         } else {
@@ -411,7 +421,7 @@ impl Fuzzer {
         let (content_type, body) = if method == "GET" || method == "HEAD" {
             (None, Vec::new())
         } else {
-            self.body()
+            self.body(&route.template)
         };
         if let Some(ct) = content_type {
             headers.push(("Content-Type".to_owned(), ct.to_owned()));

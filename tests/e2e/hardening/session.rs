@@ -1,6 +1,7 @@
 //! The real things the random requests may use: an organisation signed up through the
-//! console (its session cookie, CSRF token and first API key), a receiver made with the admin
-//! CLI, its access token and a push stream.
+//! console (its session cookie, CSRF token and first API key), a portal user it invited (their
+//! session cookie and CSRF token), a receiver made with the admin CLI, its access token and a
+//! push stream.
 
 use std::path::Path;
 
@@ -9,15 +10,63 @@ use sethub_tests::setup::{self, Hub};
 
 use crate::fuzz::{Known, encode};
 
-/// `name=value` of every `Set-Cookie` of `resp`.
-fn cookies(resp: &reqwest::Response) -> Vec<String> {
-    resp.headers()
+/// `jar` (`a=1; b=2`) with the cookies `resp` sets (a cookie session store may set it on any
+/// page).
+fn keep_cookies(jar: &mut String, resp: &reqwest::Response) {
+    let mut all: Vec<String> = jar
+        .split("; ")
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let set = resp
+        .headers()
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .map(str::to_owned)
-        .collect()
+        .filter_map(|v| v.split(';').next());
+    for cookie in set {
+        let name = cookie.split('=').next().unwrap_or_default();
+        all.retain(|c| c.split('=').next() != Some(name));
+        all.push(cookie.to_owned());
+    }
+    *jar = all.join("; ");
+}
+
+/// `GET url` with the cookies of `jar` (kept up to date): the page, 200 expected.
+async fn page(url: &str, jar: &mut String) -> String {
+    let resp = crate::client()
+        .get(url)
+        .header("Cookie", jar.as_str())
+        .send()
+        .await
+        .unwrap();
+    keep_cookies(jar, &resp);
+    assert_eq!(resp.status(), 200, "GET {url}");
+    resp.text().await.unwrap()
+}
+
+/// Submits `form` to `url` with the cookies of `jar` (kept up to date); 303 expected.
+async fn submit(url: &str, jar: &mut String, form: &[(&str, &str)]) {
+    let body = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let resp = crate::client()
+        .post(url)
+        .header("Cookie", jar.as_str())
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    keep_cookies(jar, &resp);
+    assert_eq!(
+        resp.status(),
+        303,
+        "POST {url}: {}",
+        resp.text().await.unwrap()
+    );
 }
 
 /// The text of the element with `id`.
@@ -35,48 +84,59 @@ fn csrf_of(html: &str) -> String {
     html[at..at + html[at..].find('"').unwrap()].to_owned()
 }
 
+const PASSWORD: &str = "correct horse battery";
+
 pub async fn known(hub: &Hub, bin: &Path) -> Known {
-    let client = crate::client();
-    let signup = format!("{}/console/signup", hub.manage_url);
-    let page = client.get(&signup).send().await.unwrap();
-    let mut cookie = cookies(&page).join("; ");
-    let csrf = csrf_of(&page.text().await.unwrap());
+    let console = |path: &str| format!("{}/console{path}", hub.manage_url);
+    let mut cookie = String::new();
+    let csrf = csrf_of(&page(&console("/signup"), &mut cookie).await);
     let slug = format!("f{}", random_suffix());
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("organisation", "Fuzz"),
-        ("slug", slug.as_str()),
-        ("email", "fuzz@example.com"),
-        ("password", "correct horse battery"),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{k}={}", encode(v)))
-    .collect::<Vec<_>>()
-    .join("&");
-    let resp = client
-        .post(&signup)
-        .header("Cookie", &cookie)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
-    let renewed = cookies(&resp);
-    if !renewed.is_empty() {
-        cookie = renewed.join("; ");
-    }
-    let dashboard = client
-        .get(format!("{}/console/dashboard", hub.manage_url))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    submit(
+        &console("/signup"),
+        &mut cookie,
+        &[
+            ("csrf", &csrf),
+            ("organisation", "Fuzz"),
+            ("slug", &slug),
+            ("email", "fuzz@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let dashboard = page(&console("/dashboard"), &mut cookie).await;
     let api_key = text_of(&dashboard, "new-key");
     let csrf = csrf_of(&dashboard);
+
+    // The owner invites a receiver; its user joins the portal.
+    submit(
+        &console("/receivers"),
+        &mut cookie,
+        &[("csrf", &csrf), ("name", "Portal")],
+    )
+    .await;
+    let link = text_of(
+        &page(&console("/receivers"), &mut cookie).await,
+        "invite-link",
+    );
+    let join = format!(
+        "{}{}",
+        hub.manage_url,
+        url::Url::parse(&link).unwrap().path()
+    );
+    let mut portal_cookie = String::new();
+    let join_csrf = csrf_of(&page(&join, &mut portal_cookie).await);
+    submit(
+        &join,
+        &mut portal_cookie,
+        &[
+            ("csrf", &join_csrf),
+            ("email", "rx@fuzz.example"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let portal = format!("{}/portal/", hub.manage_url);
+    let portal_csrf = csrf_of(&page(&portal, &mut portal_cookie).await);
 
     let receiver = setup::create_receiver(bin, &hub.env, &slug, "fuzz")
         .await
@@ -99,6 +159,8 @@ pub async fn known(hub: &Hub, bin: &Path) -> Known {
         token,
         console_cookie: cookie,
         csrf,
+        portal_cookie,
+        portal_csrf,
         ids: vec![stream.stream_id, receiver.receiver_id],
     }
 }
