@@ -121,7 +121,8 @@ pub async fn connect_store_only(
 ///
 /// With `migrate`: SQLite migrates its file; PostgreSQL migrates as `database.migrate_url`'s
 /// role (the schema's owner), which then grants the runtime role its rights. Without a
-/// migration URL PostgreSQL is never migrated here: the runtime role may not create tables.
+/// migration URL PostgreSQL is migrated here only under `database.allow_superuser` (a role
+/// that may own the tables); a runtime role may not create tables.
 /// On PostgreSQL the schema must then be current, or the process refuses to start.
 async fn connect_store(config: &Config, migrate: bool) -> Result<Store, StartError> {
     let db_url = database_url(config)?;
@@ -141,14 +142,23 @@ async fn connect_store(config: &Config, migrate: bool) -> Result<Store, StartErr
         }
         return Ok(store);
     };
-    if let (true, Some(owner_url)) = (migrate, &config.database.migrate_url) {
-        let owner_url = owner_url.expose();
-        sethub_store::migrate_as_owner(owner_url, Some(&runtime_role))
-            .await
-            .map_err(|e| StartError::Database {
-                url: redact_url(owner_url),
-                cause: format!("migration failed: {e}"),
-            })?;
+    match (&config.database.migrate_url, migrate) {
+        (Some(owner_url), true) => {
+            let owner_url = owner_url.expose();
+            sethub_store::migrate_as_owner(owner_url, Some(&runtime_role))
+                .await
+                .map_err(|e| StartError::Database {
+                    url: redact_url(owner_url),
+                    cause: format!("migration failed: {e}"),
+                })?;
+        }
+        // The escape hatch allows serving as the owner: then it may migrate, as before.
+        (None, true) if config.database.allow_superuser => {
+            sethub_store::migrate_as_owner(&db_url, None)
+                .await
+                .map_err(|e| db_err(format!("migration failed: {e}")))?;
+        }
+        _ => {}
     }
     store
         .ensure_migrated()
