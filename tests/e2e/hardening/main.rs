@@ -1,7 +1,7 @@
 //! Hardening, end to end over the real binary and the production backends: random requests
 //! to every route of every service never get a 5xx other than 503 nor a dropped connection,
 //! and never grow `/metrics`; a schema-driven run of the served OpenAPI (schemathesis) finds no
-//! server error.
+//! server error; a service refuses to run as the owner of its tables.
 
 #![allow(clippy::unwrap_used)]
 
@@ -251,4 +251,30 @@ async fn a_schema_driven_run_of_the_served_openapi_finds_no_server_error() {
         &dir,
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_service_whose_database_role_owns_the_tables_refuses_to_start_naming_the_migration_url() {
+    let dir = temp_dir();
+    let prod = Production::new().await;
+    let mut env = env(&prod);
+    let owner = env["SETHUB_DATABASE__MIGRATE_URL"].clone();
+    env.insert("SETHUB_DATABASE__URL".to_owned(), owner);
+    env.remove("SETHUB_DATABASE__MIGRATE_URL");
+    let failure =
+        match sethub_tests::SethubProcess::start(Path::new(BIN), &["all"], &env, &dir).await {
+            Ok(_) => panic!("it must not serve as the owner of its tables"),
+            Err(f) => f,
+        };
+    assert_eq!(failure.status, Some(1), "{failure:?}");
+    let lines: Vec<&str> = failure
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("sethub: error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{failure:?}");
+    assert!(
+        lines[0].contains("sethub_owner") && lines[0].contains("database.migrate_url"),
+        "{failure:?}"
+    );
 }
