@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL, RabbitMQ and Redis answer on 127.0.0.1 and creates what sethub needs in
-# them (the application role, the default database). Starts any that is down with the commands
+# them (the migration and runtime roles, the default database). Starts any that is down with the commands
 # this machine kind uses (Debian packages, no systemd). Safe to run again.
 set -euo pipefail
 
@@ -27,18 +27,38 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 fi
 say "PostgreSQL ready"
 PSQL=(psql -v ON_ERROR_STOP=1 -q -h 127.0.0.1 -U postgres -d postgres)
-# The services' role: may log in, owns its database, can never bypass row-level security.
+# Two roles, neither able to bypass row-level security:
+# - sethub_owner owns the database, its schema and tables; migrations run as it
+#   (`database.migrate_url`) and then grant the runtime role its rights;
+# - sethub_app is the services' runtime role (`database.url`): table rights only, owns
+#   nothing, so it cannot turn row-level security off.
 "${PSQL[@]}" <<'SQL'
 DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sethub_owner') THEN
+    CREATE ROLE sethub_owner LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB;
+  END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sethub_app') THEN
     CREATE ROLE sethub_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB;
   END IF;
 END $$;
+ALTER ROLE sethub_owner NOSUPERUSER NOBYPASSRLS;
 ALTER ROLE sethub_app NOSUPERUSER NOBYPASSRLS;
 SQL
 if ! "${PSQL[@]}" -tAc "SELECT 1 FROM pg_database WHERE datname = 'sethub'" | grep -q 1; then
-  "${PSQL[@]}" -c "CREATE DATABASE sethub OWNER sethub_app"
+  "${PSQL[@]}" -c "CREATE DATABASE sethub OWNER sethub_owner"
 fi
+# A database made by an earlier version of this script belongs to sethub_app: hand it and
+# its tables to sethub_owner (the next migration grants sethub_app its rights back).
+"${PSQL[@]}" -c "ALTER DATABASE sethub OWNER TO sethub_owner"
+psql -v ON_ERROR_STOP=1 -q -h 127.0.0.1 -U postgres -d sethub <<'SQL'
+DO $$ DECLARE t record; BEGIN
+  FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+             AND c.relowner = 'sethub_app'::regrole LOOP
+    EXECUTE format('ALTER TABLE public.%I OWNER TO sethub_owner', t.relname);
+  END LOOP;
+END $$;
+SQL
 
 # --- Redis ----------------------------------------------------------------------------------
 if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then

@@ -142,6 +142,15 @@ async fn readyz_names_redis_when_it_is_stopped_and_recovers_after_a_redis_restar
         ["state"],
         "only the stopped backend is named: {body}"
     );
+    for check in v["checks"].as_array().unwrap() {
+        let keys: Vec<&String> = check.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["name", "ok"],
+            "a check shows its name and outcome, never the backend's error text: {body}"
+        );
+    }
+    assert!(!body.contains("6379"), "no address of Redis: {body}");
 
     start_redis();
     wait_until(

@@ -29,7 +29,8 @@ pub fn master_key() -> String {
     )
 }
 
-/// The production backends of one test: its own database, its own queue and key prefixes.
+/// The production backends of one test: its own database (the services run as its runtime
+/// role and migrate as its owner, as in production), its own queue and key prefixes.
 pub struct Production {
     pub db: sethub_store::testing::TestDb,
     pub prefix: String,
@@ -48,6 +49,10 @@ impl Production {
     pub fn env(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("SETHUB_DATABASE__URL".to_owned(), self.db.url().to_owned()),
+            (
+                "SETHUB_DATABASE__MIGRATE_URL".to_owned(),
+                self.db.migrate_url().unwrap_or_default().to_owned(),
+            ),
             ("SETHUB_BUS__URL".to_owned(), amqp_url()),
             ("SETHUB_BUS__PREFIX".to_owned(), self.prefix.clone()),
             ("SETHUB_STATE__URL".to_owned(), redis_url()),

@@ -120,9 +120,9 @@ fn announce(ctx: &AppContext, name: &str, local: std::net::SocketAddr) {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    let public_url = Url::parse("http://localhost/").context("static URL")?;
-    // Connecting with `migrate = true` migrates; nothing else is started.
-    connect_backends(config, public_url, true).await?;
+    // Only the database: as `database.migrate_url`'s role when set (then the runtime role of
+    // `database.url` gets its grants), else as `database.url`'s.
+    sethub_app::migrate_database(&config).await?;
     println!("sethub migrate: the database is at the latest schema");
     Ok(())
 }

@@ -117,9 +117,78 @@ pub async fn connect_store_only(
     })
 }
 
-/// The configured database (SQLite in `data_dir` by default), migrated if `migrate`.
+/// The configured database (SQLite in `data_dir` by default), connected as the runtime role.
+///
+/// With `migrate`: SQLite migrates its file; PostgreSQL migrates as `database.migrate_url`'s
+/// role (the schema's owner), which then grants the runtime role its rights. Without a
+/// migration URL PostgreSQL is migrated here only under `database.allow_superuser` (a role
+/// that may own the tables); a runtime role may not create tables.
+/// On PostgreSQL the schema must then be current, or the process refuses to start.
 async fn connect_store(config: &Config, migrate: bool) -> Result<Store, StartError> {
-    let db_url = match &config.database.url {
+    let db_url = database_url(config)?;
+    let db_err = |cause: String| StartError::Database {
+        url: redact_url(&db_url),
+        cause,
+    };
+    let store = Store::connect(&db_url, store_options(config))
+        .await
+        .map_err(|e| db_err(e.to_string()))?;
+    let Some(runtime_role) = store.role().await.map_err(|e| db_err(e.to_string()))? else {
+        if migrate {
+            store
+                .migrate()
+                .await
+                .map_err(|e| db_err(format!("migration failed: {e}")))?;
+        }
+        return Ok(store);
+    };
+    match (&config.database.migrate_url, migrate) {
+        (Some(owner_url), true) => {
+            let owner_url = owner_url.expose();
+            sethub_store::migrate_as_owner(owner_url, Some(&runtime_role))
+                .await
+                .map_err(|e| StartError::Database {
+                    url: redact_url(owner_url),
+                    cause: format!("migration failed: {e}"),
+                })?;
+        }
+        // The escape hatch allows serving as the owner: then it may migrate, as before.
+        (None, true) if config.database.allow_superuser => {
+            sethub_store::migrate_as_owner(&db_url, None)
+                .await
+                .map_err(|e| db_err(format!("migration failed: {e}")))?;
+        }
+        _ => {}
+    }
+    store
+        .ensure_migrated()
+        .await
+        .map_err(|e| db_err(e.to_string()))?;
+    Ok(store)
+}
+
+/// `sethub migrate`: applies every pending migration. On PostgreSQL with
+/// `database.migrate_url`, as the owner, then grants the runtime role (`database.url`, which
+/// must connect and own nothing); without it, as `database.url`'s role (a single-role setup,
+/// which the services then refuse to serve as).
+pub async fn migrate_database(config: &Config) -> Result<(), StartError> {
+    if config.database.migrate_url.is_some() || !config.backends().postgres {
+        let store = connect_store(config, true).await?;
+        store.close().await.ok();
+        return Ok(());
+    }
+    let db_url = database_url(config)?;
+    sethub_store::migrate_as_owner(&db_url, None)
+        .await
+        .map_err(|e| StartError::Database {
+            url: redact_url(&db_url),
+            cause: format!("migration failed: {e}"),
+        })
+}
+
+/// `database.url`, or the SQLite file in `data_dir` (created) when unset.
+fn database_url(config: &Config) -> Result<String, StartError> {
+    Ok(match &config.database.url {
         Some(u) => u.expose().clone(),
         None => {
             std::fs::create_dir_all(&config.data_dir).map_err(|e| {
@@ -133,21 +202,7 @@ async fn connect_store(config: &Config, migrate: bool) -> Result<Store, StartErr
                 config.data_dir.join("sethub.sqlite").display()
             )
         }
-    };
-    let db_err = |cause: String| StartError::Database {
-        url: redact_url(&db_url),
-        cause,
-    };
-    let store = Store::connect(&db_url, store_options(config))
-        .await
-        .map_err(|e| db_err(e.to_string()))?;
-    if migrate {
-        store
-            .migrate()
-            .await
-            .map_err(|e| db_err(format!("migration failed: {e}")))?;
-    }
-    Ok(store)
+    })
 }
 
 fn store_options(config: &Config) -> sethub_store::ConnectOptions {

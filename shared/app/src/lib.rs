@@ -23,7 +23,7 @@ pub mod team;
 
 use std::sync::Arc;
 
-pub use backends::{StartError, connect_backends, connect_store_only};
+pub use backends::{StartError, connect_backends, connect_store_only, migrate_database};
 pub use master_key::load_master_keys;
 pub use server::{RouteFn, serve};
 use sethub_bus::Bus;

@@ -57,10 +57,16 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// `postgres://…` for production; unset means SQLite in `data_dir` (embedded default).
+    /// On PostgreSQL, the runtime role: it must not own the tables (see `migrate_url`).
     pub url: Option<Secret<String>>,
+    /// `postgres://…` of the role that owns the schema: migrations run as it, then it grants
+    /// `url`'s role the rights the services use. Unset: nothing migrates at start on
+    /// PostgreSQL (`sethub migrate` then migrates as `url`'s role, single-role setups only).
+    pub migrate_url: Option<Secret<String>>,
     pub max_connections: u32,
-    /// Allow connecting as a PostgreSQL superuser or BYPASSRLS role. Row-level security does
-    /// not apply to such roles, so this is refused unless set (never in production).
+    /// Allow connecting as a PostgreSQL role that bypasses row-level security (superuser,
+    /// BYPASSRLS) or could turn it off (owner of the tables or schema). Refused unless set
+    /// (never in production).
     pub allow_superuser: bool,
 }
 
@@ -279,6 +285,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
             url: None,
+            migrate_url: None,
             max_connections: 10,
             allow_superuser: false,
         }
@@ -491,6 +498,17 @@ impl Config {
             "database.url",
             &["postgres", "postgresql", "sqlite"],
         )?;
+        check_url(
+            self.database.migrate_url.as_ref(),
+            "database.migrate_url",
+            &["postgres", "postgresql"],
+        )?;
+        if self.database.migrate_url.is_some() && !self.backends().postgres {
+            return invalid(
+                "database.migrate_url",
+                "needs database.url to be a PostgreSQL URL too",
+            );
+        }
         check_url(self.bus.url.as_ref(), "bus.url", &["amqp", "amqps"])?;
         check_url(self.state.url.as_ref(), "state.url", &["redis", "rediss"])?;
         self.sessions.validate()?;

@@ -89,6 +89,29 @@ fn a_database_url_with_a_foreign_scheme_is_refused() {
 }
 
 #[test]
+fn a_migration_url_needs_a_postgres_database_url_and_is_redacted() {
+    Jail::expect_with(|jail| {
+        jail.set_env(
+            "SETHUB_DATABASE__MIGRATE_URL",
+            "postgres://sethub_owner:s3cret@127.0.0.1/sethub",
+        );
+        let err = load_in_jail(jail, None).unwrap_err().to_string();
+        assert!(err.contains("database.migrate_url"), "{err}");
+        jail.set_env(
+            "SETHUB_DATABASE__URL",
+            "postgres://sethub_app@127.0.0.1/sethub",
+        );
+        let config = load_in_jail(jail, None).unwrap();
+        assert!(config.database.migrate_url.is_some());
+        assert!(!format!("{config:?}").contains("s3cret"));
+        jail.set_env("SETHUB_DATABASE__MIGRATE_URL", "mysql://db/sethub");
+        let err = load_in_jail(jail, None).unwrap_err().to_string();
+        assert!(err.contains("database.migrate_url"), "{err}");
+        Ok(())
+    });
+}
+
+#[test]
 fn configuring_the_three_urls_selects_production_backends() {
     Jail::expect_with(|jail| {
         jail.set_env(

@@ -1,4 +1,7 @@
 //! `/healthz` (the process is up), `/readyz` (its backends answer) and `/metrics`.
+//!
+//! `/readyz` is public (load balancers call it), so it names a failing backend and nothing
+//! more: a backend's error text (host names, user names, driver messages) goes to the log.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +15,8 @@ use sethub_telemetry::Metrics;
 pub struct CheckResult {
     pub name: &'static str,
     pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why it failed: logged, never part of the `/readyz` body.
+    #[serde(skip)]
     pub error: Option<String>,
 }
 
@@ -105,4 +109,46 @@ pub fn health_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::App;
+    use actix_web::test as at;
+
+    use super::*;
+
+    struct Failing;
+
+    #[async_trait::async_trait]
+    impl Check for Failing {
+        fn name(&self) -> &'static str {
+            "database"
+        }
+        async fn check(&self) -> Result<(), String> {
+            Err("connection to postgres://sethub_app@db.internal:5432 refused".to_owned())
+        }
+    }
+
+    #[actix_web::test]
+    async fn readyz_names_the_failing_backend_without_its_error_text() {
+        let readiness = Readiness::new(vec![Arc::new(Failing) as Arc<dyn Check>]);
+        let app = at::init_service(
+            App::new()
+                .app_data(web::Data::new(readiness))
+                .app_data(web::Data::new(Metrics::new().unwrap()))
+                .configure(health_routes),
+        )
+        .await;
+        let resp = at::call_service(&app, at::TestRequest::get().uri("/readyz").to_request()).await;
+        assert_eq!(resp.status(), 503);
+        let body: serde_json::Value = at::read_body_json(resp).await;
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "status": "unavailable",
+                "checks": [{"name": "database", "ok": false}]
+            })
+        );
+    }
 }

@@ -23,6 +23,22 @@ pub enum StoreError {
          NOSUPERUSER NOBYPASSRLS), or set `database.allow_superuser` for local experiments only"
     )]
     UnsafeRole { role: String },
+    /// The database role owns what it could use to turn row-level security off (a table, or
+    /// the schema), and `allow_superuser` is not set.
+    #[error(
+        "refusing to run as PostgreSQL role `{role}`: it owns {object}, so it could turn \
+         row-level security off. Serve as a role with only table rights (`database.url`) and \
+         migrate as the schema's owner (`database.migrate_url`), or set \
+         `database.allow_superuser` for local experiments only"
+    )]
+    OwnerRole { role: String, object: String },
+    /// The database has migrations this process would need and may not apply itself.
+    #[error(
+        "the database schema is behind ({count} migration(s) pending, first `{first}`): run \
+         `sethub migrate` (or start a service) with `database.migrate_url` set to the schema's \
+         owner"
+    )]
+    SchemaBehind { count: usize, first: String },
     /// The connection URL or options are unusable.
     #[error("invalid database configuration: {0}")]
     Config(String),

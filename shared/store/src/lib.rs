@@ -1,6 +1,7 @@
 //! sethub's storage: the only crate that touches sea-orm.
 //!
-//! - [`Store`] connects (PostgreSQL or SQLite), migrates, pings.
+//! - [`Store`] connects (PostgreSQL or SQLite), migrates, pings; on PostgreSQL the services run
+//!   as a role that owns nothing and [`migrate_as_owner`] migrates and grants as the owner.
 //! - [`Store::tenants`] is the global tenant registry.
 //! - [`Store::scope`] gives a [`TenantScope`], the only way to tenant-owned rows; its
 //!   repositories ([`ApiKeys`], [`SigningKeys`], [`Receivers`], [`Events`], [`Streams`]) return plain
@@ -11,6 +12,7 @@
 mod entities;
 mod error;
 mod repos;
+mod roles;
 mod scope;
 mod store;
 #[cfg(feature = "testing")]
@@ -28,6 +30,7 @@ pub use repos::{
     Tenants, Update, Upstream, Upstreams,
 };
 pub use repos::{OpenInvite, TeamChange, TeamError};
+pub use roles::migrate_as_owner;
 pub use scope::{TenantScope, TenantTx};
 pub use sethub_migrations::TENANT_SETTING;
 pub use store::{Backend, ConnectOptions, Store};

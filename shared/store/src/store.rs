@@ -27,8 +27,9 @@ pub struct ConnectOptions {
     /// Pool size on PostgreSQL. SQLite always uses one connection (one writer at a time
     /// anyway, and no `database is locked` between our own connections).
     pub max_connections: u32,
-    /// Allow a PostgreSQL role that bypasses row-level security (a superuser or BYPASSRLS).
-    /// Never in production: tenant isolation would rest on the store's filters alone.
+    /// Allow a PostgreSQL role that bypasses row-level security (a superuser or BYPASSRLS) or
+    /// could turn it off (the owner of the tables or the schema). Never in production: tenant
+    /// isolation would rest on the store's filters alone.
     pub allow_superuser: bool,
 }
 
@@ -67,8 +68,10 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 impl Store {
     /// Connects to `postgres://…` or `sqlite://path?mode=rwc` (or `sqlite::memory:`).
     ///
-    /// On PostgreSQL, refuses a role that bypasses row-level security unless
-    /// `opts.allow_superuser` is set ([`StoreError::UnsafeRole`]).
+    /// On PostgreSQL, refuses a role that bypasses row-level security
+    /// ([`StoreError::UnsafeRole`]) or owns the tables or the schema
+    /// ([`StoreError::OwnerRole`]) unless `opts.allow_superuser` is set. Migrations run as the
+    /// owner, through [`crate::migrate_as_owner`].
     pub async fn connect(url: &str, opts: ConnectOptions) -> Result<Store, StoreError> {
         let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Backend::Postgres
@@ -138,11 +141,45 @@ impl Store {
                 "connected as a role that bypasses row-level security (allow_superuser is set): \
                  tenant isolation rests on the store's filters alone"
             );
+            return Ok(());
+        }
+        // An owner is subject to FORCE'd row-level security, but may switch it off.
+        if let Some(object) = crate::roles::owned_object(&self.db).await? {
+            if !allow_superuser {
+                return Err(StoreError::OwnerRole { role, object });
+            }
+            tracing::warn!(
+                role,
+                object,
+                "connected as the owner of the schema's tables (allow_superuser is set): it \
+                 could turn row-level security off"
+            );
         }
         Ok(())
     }
 
-    /// Applies every pending migration.
+    /// The PostgreSQL role this store runs as (`None` on SQLite).
+    pub async fn role(&self) -> Result<Option<String>, StoreError> {
+        match self.backend {
+            Backend::Postgres => Ok(Some(crate::roles::current_role(&self.db).await?)),
+            Backend::Sqlite => Ok(None),
+        }
+    }
+
+    /// Fails with [`StoreError::SchemaBehind`] when a migration is pending; reads only.
+    pub async fn ensure_migrated(&self) -> Result<(), StoreError> {
+        let pending = crate::roles::pending_migrations(&self.db).await?;
+        match pending.first() {
+            None => Ok(()),
+            Some(first) => Err(StoreError::SchemaBehind {
+                count: pending.len(),
+                first: first.clone(),
+            }),
+        }
+    }
+
+    /// Applies every pending migration as this store's role (SQLite, tests and the
+    /// single-role `sethub migrate`; a runtime role may not create tables).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         Migrator::up(&self.db, None).await.db()
     }

@@ -1,9 +1,10 @@
 //! Fresh databases for tests (feature `testing`; other crates' tests use it too).
 //!
-//! - [`TestDb::postgres`] creates a database `sethub_test_<random>` owned by the app role
-//!   [`APP_ROLE`] (LOGIN NOSUPERUSER NOBYPASSRLS, created if missing), migrates it *as that
-//!   role* (so the role owns the tables and FORCE'd row-level security applies to it), and
-//!   connects a [`Store`] as that role. The admin connection comes from
+//! - [`TestDb::postgres`] creates a database `sethub_test_<random>` owned by the migration
+//!   role [`OWNER_ROLE`], migrates it *as that role* and grants the runtime role [`APP_ROLE`]
+//!   its rights ([`crate::migrate_as_owner`], as production does), and connects a [`Store`]
+//!   as the runtime role, which owns nothing (both roles LOGIN NOSUPERUSER NOBYPASSRLS,
+//!   created if missing). The admin connection comes from
 //!   `SETHUB_TEST_PG_ADMIN_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`; trust
 //!   auth on 127.0.0.1, so no passwords).
 //! - [`TestDb::sqlite`] migrates a file in a temporary directory.
@@ -19,8 +20,11 @@ use url::Url;
 
 use crate::{Backend, ConnectOptions, Store};
 
-/// The services' role in tests: may not bypass row-level security.
+/// The services' (runtime) role in tests: may not bypass row-level security, owns nothing.
 pub const APP_ROLE: &str = "sethub_app";
+
+/// The migration role in tests: owns the test databases, their schema and tables.
+pub const OWNER_ROLE: &str = "sethub_owner";
 
 /// The admin (superuser) URL used to create roles and databases.
 pub fn admin_url() -> String {
@@ -32,6 +36,8 @@ pub fn admin_url() -> String {
 pub struct TestDb {
     store: Store,
     url: String,
+    /// The owner's URL (PostgreSQL).
+    migrate_url: Option<String>,
     kind: Kind,
 }
 
@@ -68,28 +74,30 @@ impl TestDb {
         let mut admin = PgConnection::connect(&admin_url)
             .await
             .map_err(|e| format!("admin connection: {e}"))?;
-        ensure_app_role(&mut admin).await?;
+        ensure_role(&mut admin, APP_ROLE).await?;
+        ensure_role(&mut admin, OWNER_ROLE).await?;
         sqlx::query(AssertSqlSafe(format!(
-            r#"CREATE DATABASE "{name}" OWNER "{APP_ROLE}""#
+            r#"CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}""#
         )))
         .execute(&mut admin)
         .await
         .map_err(|e| format!("CREATE DATABASE {name}: {e}"))?;
         let _ = admin.close().await;
 
-        let mut url = Url::parse(&admin_url).map_err(|e| format!("admin URL: {e}"))?;
-        url.set_username(APP_ROLE)
-            .map_err(|()| "admin URL cannot take a user name".to_owned())?;
-        url.set_password(None)
-            .map_err(|()| "admin URL cannot drop its password".to_owned())?;
-        url.set_path(&name);
-        let url = url.to_string();
+        let url = role_url(&admin_url, APP_ROLE, &name)?;
+        let migrate_url = role_url(&admin_url, OWNER_ROLE, &name)?;
 
         // Own the database before anything can fail, so the drop cleans up.
         let kind = Kind::Postgres { admin_url, name };
-        let store = Store::connect(&url, ConnectOptions::default())
-            .await
-            .map_err(|e| format!("connect as {APP_ROLE}: {e}"));
+        let store = async {
+            crate::migrate_as_owner(&migrate_url, Some(APP_ROLE))
+                .await
+                .map_err(|e| format!("migrate as {OWNER_ROLE}: {e}"))?;
+            Store::connect(&url, ConnectOptions::default())
+                .await
+                .map_err(|e| format!("connect as {APP_ROLE}: {e}"))
+        }
+        .await;
         let store = match store {
             Ok(store) => store,
             Err(e) => {
@@ -97,12 +105,12 @@ impl TestDb {
                 return Err(e);
             }
         };
-        let db = TestDb { store, url, kind };
-        db.store
-            .migrate()
-            .await
-            .map_err(|e| format!("migrate: {e}"))?;
-        Ok(db)
+        Ok(TestDb {
+            store,
+            url,
+            migrate_url: Some(migrate_url),
+            kind,
+        })
     }
 
     /// A fresh SQLite database in a temporary directory; panics with the reason on failure.
@@ -125,6 +133,7 @@ impl TestDb {
         TestDb {
             store,
             url,
+            migrate_url: None,
             kind: Kind::Sqlite { _dir: dir },
         }
     }
@@ -134,9 +143,32 @@ impl TestDb {
         &self.store
     }
 
-    /// The URL the store connected with (as the app role on PostgreSQL).
+    /// The URL the store connected with (as the runtime role on PostgreSQL).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The migration role's URL (`database.migrate_url`); `None` on SQLite, where the one
+    /// file is migrated through [`TestDb::url`].
+    pub fn migrate_url(&self) -> Option<&str> {
+        self.migrate_url.as_deref()
+    }
+
+    /// Refreshes the planner's statistics (`ANALYZE`) as the owner: PostgreSQL analyzes only
+    /// the tables of the role that asks, and the runtime role owns none.
+    pub async fn analyze(&self) -> Result<(), String> {
+        let Some(url) = self.migrate_url() else {
+            return self.store.analyze().await.map_err(|e| e.to_string());
+        };
+        let mut conn = PgConnection::connect(url)
+            .await
+            .map_err(|e| format!("connect as {OWNER_ROLE}: {e}"))?;
+        sqlx::query("ANALYZE")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("ANALYZE: {e}"))?;
+        let _ = conn.close().await;
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
@@ -164,17 +196,28 @@ impl Drop for TestDb {
     }
 }
 
-/// Creates the app role unless it exists. Tests create it concurrently: a loser of the race
-/// gets `duplicate_object` (42710) or, inserting into the catalog at the same moment,
+/// `admin_url` as `role` (no password: trust on 127.0.0.1) on database `name`.
+fn role_url(admin_url: &str, role: &str, name: &str) -> Result<String, String> {
+    let mut url = Url::parse(admin_url).map_err(|e| format!("admin URL: {e}"))?;
+    url.set_username(role)
+        .map_err(|()| "admin URL cannot take a user name".to_owned())?;
+    url.set_password(None)
+        .map_err(|()| "admin URL cannot drop its password".to_owned())?;
+    url.set_path(name);
+    Ok(url.to_string())
+}
+
+/// Creates a role unless it exists. Tests create it concurrently: a loser of the race gets
+/// `duplicate_object` (42710) or, inserting into the catalog at the same moment,
 /// `unique_violation` (23505); both mean the role is there.
-async fn ensure_app_role(admin: &mut PgConnection) -> Result<(), String> {
-    let sql = format!(r#"CREATE ROLE "{APP_ROLE}" LOGIN NOSUPERUSER NOBYPASSRLS"#);
+async fn ensure_role(admin: &mut PgConnection, role: &str) -> Result<(), String> {
+    let sql = format!(r#"CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS"#);
     match sqlx::query(AssertSqlSafe(sql)).execute(&mut *admin).await {
         Ok(_) => Ok(()),
         Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42710" | "23505")) => {
             Ok(())
         }
-        Err(e) => Err(format!("CREATE ROLE {APP_ROLE}: {e}")),
+        Err(e) => Err(format!("CREATE ROLE {role}: {e}")),
     }
 }
 

@@ -14,6 +14,23 @@ use super::{page, unavailable};
 
 const PAGE: u64 = 50;
 
+/// The widest "received in the last … hours" filter: a year. The form offers less; a larger
+/// number typed into the address would overflow the date arithmetic.
+const MAX_HOURS: u32 = 24 * 366;
+
+/// The `hours` filter: absent means any time, else a whole number of hours up to a year.
+fn parse_hours(raw: Option<&str>) -> Result<Option<u32>, String> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    match raw.parse::<u32>() {
+        Ok(h @ 1..=MAX_HOURS) => Ok(Some(h)),
+        _ => Err(format!(
+            "choose a window from the list (a whole number of hours from 1 to {MAX_HOURS})"
+        )),
+    }
+}
+
 struct Row {
     id: String,
     types: String,
@@ -36,6 +53,8 @@ struct EventsPage {
     subject: String,
     /// (hours, label, selected)
     windows: Vec<(u32, &'static str, bool)>,
+    /// Why the `hours` filter was refused (shown beside it).
+    hours_error: Option<String>,
     filtered: bool,
 }
 
@@ -65,21 +84,28 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
         .unwrap_or_default();
     let get = |k: &str| query.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let before = get("before").and_then(|b| b.parse::<EventId>().ok());
-    let hours = get("hours")
-        .and_then(|h| h.parse::<u32>().ok())
-        .filter(|h| *h > 0);
+    let (hours, hours_error) = match parse_hours(get("hours")) {
+        Ok(h) => (h, None),
+        Err(message) => (None, Some(message)),
+    };
     let filter = sethub_store::EventFilter {
         event_type: get("type").map(str::to_owned),
         subject: get("subject").map(str::to_owned),
         since: hours.map(|h| chrono::Utc::now() - chrono::Duration::hours(i64::from(h))),
     };
     let scope = ctx.store.scope(who.tenant);
-    let Ok(events) = scope.events().recent(before, &filter, PAGE).await else {
-        return unavailable();
-    };
-    let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
-    let Ok(deliveries) = scope.deliveries().for_events(&ids).await else {
-        return unavailable();
+    // A refused filter lists nothing: the page says why beside the field.
+    let (events, deliveries) = if hours_error.is_some() {
+        (Vec::new(), Vec::new())
+    } else {
+        let Ok(events) = scope.events().recent(before, &filter, PAGE).await else {
+            return unavailable();
+        };
+        let ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
+        let Ok(deliveries) = scope.deliveries().for_events(&ids).await else {
+            return unavailable();
+        };
+        (events, deliveries)
     };
     let keep = |k: &str| {
         get(k)
@@ -139,8 +165,13 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
             }
         })
         .collect();
+    let status = if hours_error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     page(
-        StatusCode::OK,
+        status,
         &EventsPage {
             ingest_url: ctx.url(&format!("/t/{}/events", who.slug)),
             who,
@@ -164,7 +195,8 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
             .into_iter()
             .map(|(h, l)| (h, l, hours == Some(h)))
             .collect(),
-            filtered: filter != sethub_store::EventFilter::default(),
+            filtered: hours_error.is_some() || filter != sethub_store::EventFilter::default(),
+            hours_error,
         },
     )
 }

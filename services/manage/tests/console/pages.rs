@@ -378,6 +378,38 @@ async fn an_events_page_shows_its_sets_and_another_tenants_event_is_not_found() 
 }
 
 #[tokio::test]
+async fn an_events_time_window_beyond_a_year_is_refused_beside_its_field_instead_of_panicking() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    sign_up(&mut b, "ann@example.com").await;
+    for hours in [
+        "4294967295",
+        "8785",
+        "0",
+        "-1",
+        "12abc",
+        "99999999999999999999",
+    ] {
+        let p = b.get(&format!("/console/events?hours={hours}")).await;
+        assert_eq!(
+            p.status,
+            StatusCode::BAD_REQUEST,
+            "hours={hours}: {}",
+            p.html
+        );
+        let error = p
+            .error("hours")
+            .unwrap_or_else(|| panic!("hours={hours}: {}", p.html));
+        assert!(error.contains("from 1 to 8784"), "{error}");
+    }
+    for hours in ["", "1", "168", "8784"] {
+        let p = b.get(&format!("/console/events?hours={hours}")).await;
+        assert_eq!(p.status, StatusCode::OK, "hours={hours}: {}", p.html);
+        assert!(p.error("hours").is_none(), "{}", p.html);
+    }
+}
+
+#[tokio::test]
 async fn the_invite_forms_refuse_bad_input_and_create_nothing() {
     let hub = Hub::postgres().await;
     let mut b = browser(&hub).await;

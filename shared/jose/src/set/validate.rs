@@ -123,10 +123,10 @@ pub fn validate_set(
 
 fn check_typ(header: &JwsHeader) -> Result<(), SetError> {
     let ok = header.typ.as_deref().is_some_and(|t| {
-        let t = if t.len() > 12 && t[..12].eq_ignore_ascii_case("application/") {
-            &t[12..]
-        } else {
-            t
+        // By `get`: a `typ` with a multi-byte character across byte 12 must not panic.
+        let t = match (t.get(..12), t.get(12..)) {
+            (Some(media), Some(rest)) if media.eq_ignore_ascii_case("application/") => rest,
+            _ => t,
         };
         t.eq_ignore_ascii_case(SET_TYP)
     });
@@ -281,4 +281,26 @@ fn check_events(
         }
     }
     Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Alg;
+
+    fn header(typ: &str) -> JwsHeader {
+        JwsHeader {
+            alg: Alg::Es256,
+            kid: None,
+            typ: Some(typ.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_typ_with_a_multibyte_character_across_the_media_type_prefix_is_refused_not_a_panic() {
+        assert!(check_typ(&header("applicat€€secevent+jwt")).is_err());
+        assert!(check_typ(&header("€")).is_err());
+        assert!(check_typ(&header("application/secevent+jwt")).is_ok());
+        assert!(check_typ(&header("secevent+jwt")).is_ok());
+    }
 }

@@ -2,7 +2,7 @@
 
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use sethub_migrations::{Migrator, MigratorTrait};
-use sethub_store::testing::TestDb;
+use sethub_store::testing::{APP_ROLE, TestDb};
 use sethub_store::{Backend, ConnectOptions, Store};
 
 use crate::support::{seed, tenant};
@@ -31,7 +31,10 @@ async fn our_tables(conn: &sea_orm::DatabaseConnection) -> i64 {
 }
 
 async fn up_down_up(db: TestDb) {
-    let conn = Database::connect(db.url()).await.unwrap();
+    // Migrations run as the owner (PostgreSQL) or on the one file (SQLite).
+    let conn = Database::connect(db.migrate_url().unwrap_or(db.url()))
+        .await
+        .unwrap();
     assert!(
         Migrator::get_pending_migrations(&conn)
             .await
@@ -57,6 +60,7 @@ async fn up_down_up(db: TestDb) {
     Migrator::up(&conn, None).await.unwrap();
     assert_eq!(our_tables(&conn).await, TABLES);
     conn.close().await.unwrap();
+    // The tables are new: the owner's default privileges gave the runtime role its rights.
 
     let store = Store::connect(db.url(), ConnectOptions::default())
         .await
@@ -84,5 +88,30 @@ async fn migrating_twice_is_a_no_op() {
     let db = TestDb::sqlite().await;
     db.store().migrate().await.unwrap();
     let db = TestDb::postgres().await;
-    db.store().migrate().await.unwrap();
+    sethub_store::migrate_as_owner(db.migrate_url().unwrap(), Some(APP_ROLE))
+        .await
+        .unwrap();
+    db.store().ensure_migrated().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_runtime_role_reads_the_schema_as_current_but_cannot_migrate_it() {
+    let db = TestDb::postgres().await;
+    db.store().ensure_migrated().await.unwrap();
+    let err = db.store().migrate().await.unwrap_err().to_string();
+    assert!(err.contains("permission denied"), "{err}");
+}
+
+#[tokio::test]
+async fn a_runtime_role_over_an_unmigrated_database_is_told_the_schema_is_behind() {
+    let db = TestDb::postgres().await;
+    let conn = Database::connect(db.migrate_url().unwrap()).await.unwrap();
+    Migrator::down(&conn, Some(1)).await.unwrap();
+    conn.close().await.unwrap();
+    let err = db.store().ensure_migrated().await.unwrap_err();
+    assert!(
+        matches!(err, sethub_store::StoreError::SchemaBehind { count: 1, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("database.migrate_url"), "{err}");
 }

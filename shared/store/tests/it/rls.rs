@@ -2,7 +2,7 @@
 //! database isolates tenants, not our code.
 
 use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection, Row};
-use sethub_store::testing::{APP_ROLE, TestDb};
+use sethub_store::testing::{APP_ROLE, OWNER_ROLE, TestDb};
 use sethub_store::{TENANT_SETTING, Tenant};
 
 use crate::support::{seed, tenant};
@@ -157,7 +157,7 @@ async fn writing_a_row_for_tenant_b_under_tenant_a_setting_fails() {
 }
 
 #[tokio::test]
-async fn the_app_role_is_not_a_superuser_cannot_bypass_rls_and_owns_forced_rls_tables() {
+async fn the_app_role_is_not_a_superuser_cannot_bypass_rls_and_every_tenant_table_forces_rls() {
     let db = TestDb::postgres().await;
     let mut conn = PgConnection::connect(db.url()).await.unwrap();
 
@@ -176,7 +176,8 @@ async fn the_app_role_is_not_a_superuser_cannot_bypass_rls_and_owns_forced_rls_t
     );
 
     // Every table with a tenant_id column (today's and any a later migration adds) is owned by
-    // the app role, has RLS enabled and forced, and has the tenant_isolation policy.
+    // the migration role (not the app role), has RLS enabled and forced, and has the
+    // tenant_isolation policy.
     let rows = sqlx::query(
         "SELECT c.relname::text AS name, pg_get_userbyid(c.relowner)::text AS owner, \
                 c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced, \
@@ -198,7 +199,7 @@ async fn the_app_role_is_not_a_superuser_cannot_bypass_rls_and_owns_forced_rls_t
     }
     for r in &rows {
         let name: String = r.get("name");
-        assert_eq!(r.get::<String, _>("owner"), APP_ROLE, "{name} owner");
+        assert_eq!(r.get::<String, _>("owner"), OWNER_ROLE, "{name} owner");
         assert!(r.get::<bool, _>("enabled"), "{name}: RLS enabled");
         assert!(r.get::<bool, _>("forced"), "{name}: RLS forced");
         assert!(

@@ -517,7 +517,9 @@ async fn run_in(
             // The database went from empty to full in seconds, before autovacuum's first look
             // (it naps a minute): refresh the planner's statistics as it would in a running hub.
             say("poll: refreshing PostgreSQL's planner statistics (ANALYZE), as autovacuum would");
-            p.db.store().analyze().await?;
+            p.db.analyze()
+                .await
+                .map_err(|e| anyhow::anyhow!("ANALYZE: {e}"))?;
         }
         let drained = poll_drain(
             token,
