@@ -31,6 +31,7 @@ mod m20261129_000012_members;
 mod m20261129_000013_sso;
 mod m20261207_000014_sessions_invites;
 mod m20261207_000015_quotas;
+mod m20261207_000016_pending_due_index;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000013_sso::Migration),
             Box::new(m20261207_000014_sessions_invites::Migration),
             Box::new(m20261207_000015_quotas::Migration),
+            Box::new(m20261207_000016_pending_due_index::Migration),
         ]
     }
 }
