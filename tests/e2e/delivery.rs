@@ -668,6 +668,10 @@ async fn a_stream_retry_schedule_dead_letters_a_failing_set_and_a_redrive_delive
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["redriven"], 5);
+    assert_eq!(
+        body["more"], false,
+        "five is under the bound of one redrive"
+    );
     let mut redriven: Vec<_> = body["delivery_ids"].as_array().unwrap().clone();
     let mut listed: Vec<_> = dead_list.iter().map(|d| d["delivery_id"].clone()).collect();
     redriven.sort_by_key(ToString::to_string);

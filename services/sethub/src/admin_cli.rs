@@ -43,6 +43,9 @@ pub enum TenantCommand {
         /// Items of any list inside a subject (aliases, ip-addresses, ...); at most 1000.
         #[arg(long)]
         subject_list_items: Option<u32>,
+        /// "Sign in with single sign-on" starts per minute (console and portals together).
+        #[arg(long)]
+        sso_starts_per_minute: Option<u32>,
         /// Back to the configuration's defaults (then apply the flags given).
         #[arg(long)]
         reset: bool,
@@ -147,6 +150,7 @@ pub async fn tenant(config: Config, command: TenantCommand) -> anyhow::Result<()
             streams_per_tenant,
             subjects_per_stream,
             subject_list_items,
+            sso_starts_per_minute,
             reset,
         } => {
             let set = QuotaOverrides {
@@ -155,6 +159,7 @@ pub async fn tenant(config: Config, command: TenantCommand) -> anyhow::Result<()
                 streams_per_tenant,
                 subjects_per_stream,
                 subject_list_items,
+                sso_starts_per_minute,
             };
             let ctx = connect(config).await?;
             if set.is_empty() && !reset {

@@ -20,6 +20,8 @@ pub fn defaults(ctx: &AppContext) -> Quotas {
         streams_per_tenant: q.streams_per_tenant,
         subjects_per_stream: q.subjects_per_stream,
         subject_list_items: q.subject_list_items,
+        // Configured with the other sign-in limits; overridable per tenant like every quota.
+        sso_starts_per_minute: ctx.config.signin.sso_starts_per_tenant_per_minute,
     }
 }
 

@@ -105,10 +105,17 @@ pub async fn admit_sign_up(ctx: &AppContext, addr: ClientAddr) -> Result<(), u64
 }
 
 /// Admits a single sign-on start at `tenant` (console or any of its portals) or says how many
-/// seconds to wait.
+/// seconds to wait. The limit is the tenant's `sso_starts_per_minute` quota (the configured
+/// `signin.sso_starts_per_tenant_per_minute` unless the operator overrode it).
 pub async fn admit_sso_start(ctx: &AppContext, tenant: TenantId) -> Result<(), u64> {
     let key = Key::tenant(&ctx.key_prefix, tenant, KeyKind::RateLimit, "sso-start");
-    let n = ctx.config.signin.sso_starts_per_tenant_per_minute;
+    let n = match crate::quotas::for_tenant(ctx, tenant).await {
+        Ok(q) => q.sso_starts_per_minute,
+        Err(e) => {
+            tracing::warn!(%tenant, error = %e, "cannot read the tenant's quotas; the configured single sign-on start limit applies");
+            ctx.config.signin.sso_starts_per_tenant_per_minute
+        }
+    };
     take(ctx, &key, Limit::per_minute(n, n)).await
 }
 

@@ -23,15 +23,19 @@ pub enum Quota {
     /// Items in any list inside a subject identifier (`aliases` identifiers, `ip-addresses`,
     /// arrays of proprietary formats, members of a complex subject).
     SubjectListItems,
+    /// "Sign in with single sign-on" starts per minute (console and portals together; each
+    /// makes sethub fetch the provider's discovery document).
+    SsoStartsPerMinute,
 }
 
 impl Quota {
-    pub const ALL: [Quota; 5] = [
+    pub const ALL: [Quota; 6] = [
         Quota::StreamsPerReceiver,
         Quota::ReceiversPerTenant,
         Quota::StreamsPerTenant,
         Quota::SubjectsPerStream,
         Quota::SubjectListItems,
+        Quota::SsoStartsPerMinute,
     ];
 
     /// The snake-case name (`streams_per_receiver`, …).
@@ -42,6 +46,7 @@ impl Quota {
             Self::StreamsPerTenant => "streams_per_tenant",
             Self::SubjectsPerStream => "subjects_per_stream",
             Self::SubjectListItems => "subject_list_items",
+            Self::SsoStartsPerMinute => "sso_starts_per_minute",
         }
     }
 
@@ -56,6 +61,9 @@ impl Quota {
             Self::SubjectsPerStream => format!("a stream may have at most {limit} subjects"),
             Self::SubjectListItems => {
                 format!("a list inside a subject may have at most {limit} items")
+            }
+            Self::SsoStartsPerMinute => {
+                format!("at most {limit} single sign-on starts a minute")
             }
         }
     }
@@ -75,6 +83,7 @@ pub struct Quotas {
     pub streams_per_tenant: u32,
     pub subjects_per_stream: u32,
     pub subject_list_items: u32,
+    pub sso_starts_per_minute: u32,
 }
 
 impl Default for Quotas {
@@ -86,6 +95,7 @@ impl Default for Quotas {
             streams_per_tenant: 500,
             subjects_per_stream: 10_000,
             subject_list_items: 20,
+            sso_starts_per_minute: 30,
         }
     }
 }
@@ -99,6 +109,7 @@ impl Quotas {
             Quota::StreamsPerTenant => self.streams_per_tenant,
             Quota::SubjectsPerStream => self.subjects_per_stream,
             Quota::SubjectListItems => self.subject_list_items,
+            Quota::SsoStartsPerMinute => self.sso_starts_per_minute,
         }
     }
 
@@ -114,6 +125,7 @@ impl Quotas {
         pick(&mut self.streams_per_tenant, o.streams_per_tenant);
         pick(&mut self.subjects_per_stream, o.subjects_per_stream);
         pick(&mut self.subject_list_items, o.subject_list_items);
+        pick(&mut self.sso_starts_per_minute, o.sso_starts_per_minute);
         self
     }
 
@@ -148,6 +160,8 @@ pub struct QuotaOverrides {
     pub subjects_per_stream: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject_list_items: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_starts_per_minute: Option<u32>,
 }
 
 impl QuotaOverrides {
@@ -160,6 +174,7 @@ impl QuotaOverrides {
             streams_per_tenant: other.streams_per_tenant.or(self.streams_per_tenant),
             subjects_per_stream: other.subjects_per_stream.or(self.subjects_per_stream),
             subject_list_items: other.subject_list_items.or(self.subject_list_items),
+            sso_starts_per_minute: other.sso_starts_per_minute.or(self.sso_starts_per_minute),
         }
     }
 

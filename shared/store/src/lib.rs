@@ -19,7 +19,6 @@ mod store;
 pub mod testing;
 
 pub use error::{DatabaseError, StoreError};
-pub use repos::DueDeliveries;
 pub use repos::events::MAX_LIST as MAX_EVENTS_LISTED;
 pub use repos::{
     ApiKey, ApiKeys, Attempt, Audit, AuditEntry, Change, Deliveries, Delivery, DeliveryKind,
@@ -29,6 +28,7 @@ pub use repos::{
     SigningKeys, SsoConfig, StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant,
     Tenants, Update, Upstream, Upstreams,
 };
+pub use repos::{DueDeliveries, MAX_REDRIVE};
 pub use repos::{OpenInvite, TeamChange, TeamError};
 pub use roles::migrate_as_owner;
 pub use scope::{TenantScope, TenantTx};

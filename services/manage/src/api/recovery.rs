@@ -125,6 +125,9 @@ pub struct Redriven {
     pub redriven: usize,
     /// Their ids, oldest first.
     pub delivery_ids: Vec<String>,
+    /// True when the redrive stopped at its bound (10,000): more dead deliveries may match;
+    /// send the same request again to go on.
+    pub more: bool,
     /// The audit log entry of this redrive (`aud_…`).
     pub audit_id: String,
 }
@@ -159,11 +162,17 @@ pub async fn redrive(
     Ok(no_store(StatusCode::OK).json(Redriven {
         redriven: back.len(),
         delivery_ids: back.iter().map(|d| d.id.to_string()).collect(),
+        more: more_to_redrive(&back),
         audit_id: entry.id.to_string(),
     }))
 }
 
-/// Redrives dead deliveries of a stream and records who asked, in one transaction; then
+/// Whether a redrive stopped at its bound, so more dead deliveries may wait.
+pub fn more_to_redrive(back: &[sethub_store::Delivery]) -> bool {
+    u64::try_from(back.len()).is_ok_and(|n| n >= sethub_store::MAX_REDRIVE)
+}
+
+/// Redrives dead deliveries of a stream (at most `sethub_store::MAX_REDRIVE` a call) and records who asked, in one transaction; then
 /// tells fan-out (push) or wakes the pollers (poll). Shared by the REST API and the console.
 pub async fn redrive_stream(
     ctx: &AppContext,

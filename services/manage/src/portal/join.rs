@@ -89,9 +89,11 @@ pub async fn join_page(
     }
 }
 
-/// `POST /portal/t/{slug}/invite/{token}`: becomes the receiver's user and signs in.
+/// `POST /portal/t/{slug}/invite/{token}`: becomes the receiver's user and signs in (this
+/// browser is remembered for the user, as after a sign-in).
 pub async fn join(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     session: Session,
     path: web::Path<(String, String)>,
     form: web::Form<HashMap<String, String>>,
@@ -104,7 +106,8 @@ pub async fn join(
     match console::accept_invite(&ctx, &slug, &token, v("email"), v("password"), true).await {
         Ok((tenant, member)) => {
             crate::web::session_sign_in(&session, tenant, member.id);
-            see_other("/portal")
+            let to = see_other("/portal");
+            crate::web::known_browser::first_sign_in(to, &ctx, &req, tenant, member.id, "/portal")
         }
         Err(AccountError::Invalid(errors)) => {
             let mut fields = join_fields(&form);

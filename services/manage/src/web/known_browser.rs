@@ -17,6 +17,20 @@ pub(crate) fn read(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
+/// `resp` with this browser remembered for `member` (a first sign-in from it: sign-up or an
+/// accepted invite), at the door at `path`.
+pub(crate) fn first_sign_in(
+    resp: HttpResponse,
+    ctx: &AppContext,
+    req: &HttpRequest,
+    tenant: sethub_domain::TenantId,
+    member: sethub_domain::MemberId,
+    path: &'static str,
+) -> HttpResponse {
+    let value = sethub_app::signin_limits::remember_browser(ctx, &read(req), tenant, member);
+    remember(resp, ctx, value, path)
+}
+
 /// `resp` with the cookie set to `value` for the door at `path` (`/console` or `/portal`).
 pub(crate) fn remember(
     mut resp: HttpResponse,

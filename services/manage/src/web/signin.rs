@@ -9,7 +9,6 @@ use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::client_addr::ClientAddr;
 use sethub_app::console::{self, AccountError, Caller, Door, SignUp, SignedIn};
-use sethub_app::signin_limits;
 
 use super::form::{Field, attach};
 use super::known_browser::{self, retry_after};
@@ -108,13 +107,8 @@ pub async fn signup(
                 tracing::warn!(error = %e, "cannot keep the first API key for the dashboard");
             }
             // Signing up is signing in from this browser for the first time.
-            let known = signin_limits::remember_browser(
-                &ctx,
-                &known_browser::read(&req),
-                created.tenant_id,
-                member.id,
-            );
-            known_browser::remember(see_other("/console/dashboard"), &ctx, known, "/console")
+            let to = see_other("/console/dashboard");
+            known_browser::first_sign_in(to, &ctx, &req, created.tenant_id, member.id, "/console")
         }
         Err(AccountError::TooManySignUps(secs)) => retry_after(
             page(

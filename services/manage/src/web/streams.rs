@@ -13,7 +13,7 @@ use sethub_store::{DeliveryState, StoreError, Stream};
 
 use super::session::{Who, who, writer};
 use super::{error_page, page, see_other, unavailable};
-use crate::api::recovery::{RedriveRequest, redrive_stream};
+use crate::api::recovery::{RedriveRequest, more_to_redrive, redrive_stream};
 
 struct Row {
     id: String,
@@ -246,7 +246,14 @@ pub async fn redrive(
         Ok((back, _)) => {
             let _ = session.insert(
                 "stream_message",
-                format!("{} dead deliveries redriven.", back.len()),
+                if more_to_redrive(&back) {
+                    format!(
+                        "{} dead deliveries redriven; more are waiting: redrive again.",
+                        back.len()
+                    )
+                } else {
+                    format!("{} dead deliveries redriven.", back.len())
+                },
             );
             see_other(&format!("/console/streams/{id}"))
         }

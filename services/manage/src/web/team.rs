@@ -340,9 +340,11 @@ pub async fn join_page(
     .await
 }
 
-/// `POST /console/t/{slug}/join/{token}`.
+/// `POST /console/t/{slug}/join/{token}`: becomes a member and signs in (this browser is
+/// remembered for the member, as after a sign-in).
 pub async fn join(
     ctx: web::Data<AppContext>,
+    req: HttpRequest,
     session: Session,
     path: web::Path<(String, String)>,
     form: web::Form<HashMap<String, String>>,
@@ -355,7 +357,8 @@ pub async fn join(
     match console::accept_invite(&ctx, &slug, &token, v("email"), v("password"), false).await {
         Ok((tenant, member)) => {
             sign_in(&session, tenant, member.id);
-            see_other("/console/dashboard")
+            let to = see_other("/console/dashboard");
+            crate::web::known_browser::first_sign_in(to, &ctx, &req, tenant, member.id, "/console")
         }
         Err(AccountError::Invalid(errors)) => {
             let mut fields = join_fields(&form);

@@ -262,3 +262,40 @@ async fn sso_starts_per_tenant_are_limited_per_minute_without_asking_the_provide
     let p = start(&mut browser(&hub).await, &other_slug).await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.html);
 }
+
+#[tokio::test]
+async fn the_operator_overrides_one_tenants_sso_start_limit_and_no_other() {
+    let hub = hub().await;
+    let op = TestProvider::start(ann()).await;
+    let mut owner = browser(&hub).await;
+    let (slug, _) = sign_up(&mut owner, "ann@example.com").await;
+    save_sso(&mut owner, &op.issuer(), "sethub-test", CLIENT_SECRET).await;
+    let mut other = browser(&hub).await;
+    let (other_slug, _) = sign_up(&mut other, "bob@example.com").await;
+    save_sso(&mut other, &op.issuer(), "sethub-test", CLIENT_SECRET).await;
+    let lower = sethub_domain::QuotaOverrides {
+        sso_starts_per_minute: Some(2),
+        ..sethub_domain::QuotaOverrides::default()
+    };
+    let report = sethub_app::quotas::set_overrides(&hub.ctx, &slug, &lower, false)
+        .await
+        .unwrap();
+    assert_eq!(report.effective.sso_starts_per_minute, 2);
+    // Two at once, then refused without asking the provider (a token comes back only every
+    // 30 s at this rate).
+    let mut b = browser(&hub).await;
+    for _ in 0..2 {
+        let p = start(&mut b, &slug).await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    }
+    let asked = op.discoveries();
+    let p = start(&mut b, &slug).await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS, "{}", p.html);
+    assert_eq!(op.discoveries(), asked, "the provider was not asked");
+    // The other tenant keeps the configured default (30): its third start is admitted.
+    let mut c = browser(&hub).await;
+    for _ in 0..3 {
+        let p = start(&mut c, &other_slug).await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    }
+}

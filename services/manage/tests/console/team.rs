@@ -273,6 +273,13 @@ async fn an_invite_bound_to_an_email_refuses_another_email_and_admits_its_own() 
 
     let p = join(&hub, &path, "bob@example.com").await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    assert!(
+        p.set_cookies
+            .iter()
+            .any(|c| c.starts_with("sethub_known=") && c.contains("HttpOnly")),
+        "joining remembers the browser, as a sign-in does: {:?}",
+        p.set_cookies
+    );
     assert_eq!(
         members.by_email("bob@example.com").await.unwrap().role,
         Role::Admin

@@ -14,10 +14,10 @@ pub(crate) mod upstreams;
 
 pub use api_keys::{ApiKey, ApiKeys, NewApiKey};
 pub use audit::{Audit, AuditEntry, NewAuditEntry};
-pub use deliveries::DueDeliveries;
 pub use deliveries::{
     Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update,
 };
+pub use deliveries::{DueDeliveries, MAX_REDRIVE};
 pub use events::{
     EventFilter, EventSource, Events, InsertOutcome, InsertedBatch, NewEvent, StoredEvent,
 };

@@ -7,8 +7,8 @@ use sethub_domain::{
 };
 use sethub_store::testing::TestDb;
 use sethub_store::{
-    Attempt, Change, DeliveryKind, DeliveryState, DueDeliveries, NewDelivery, Store, StoreError,
-    StreamFields, Update,
+    Attempt, Change, DeliveryKind, DeliveryState, DueDeliveries, MAX_REDRIVE, NewDelivery, Store,
+    StoreError, StreamFields, Update,
 };
 
 use crate::support::{new_receiver, tenant};
@@ -22,6 +22,7 @@ contract!(
     another_tenant_never_sees_or_changes_a_delivery,
     the_log_is_pruned_by_age,
     dead_deliveries_are_redriven_by_id_or_all_and_start_afresh,
+    one_redrive_puts_back_at_most_its_bound_oldest_first,
     polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error,
     due_deliveries_are_paged_by_id_and_each_is_claimed_by_one_caller_only,
     only_scheduled_deliveries_are_taken_before_they_are_overdue,
@@ -479,6 +480,39 @@ async fn dead_deliveries_are_redriven_by_id_or_all_and_start_afresh(db: TestDb) 
         scheduled_only: false,
     };
     assert_eq!(d.due_page(&due, None, 10).await.unwrap().len(), 3);
+}
+
+async fn one_redrive_puts_back_at_most_its_bound_oldest_first(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    let bound = usize::try_from(MAX_REDRIVE).unwrap();
+    let dead: Vec<_> = (0..=bound)
+        .map(|_| new(s, Some(EventId::new()), DeliveryState::Dead))
+        .collect();
+    for chunk in dead.chunks(1000) {
+        d.insert_many(chunk).await.unwrap();
+    }
+    let first = d
+        .redrive(s, None, None, None, DeliveryState::Pending)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), bound, "one call stops at its bound");
+    let mut ids: Vec<_> = dead.iter().map(|x| x.id).collect();
+    ids.sort();
+    assert_eq!(
+        first.first().map(|x| x.id),
+        ids.first().copied(),
+        "oldest first"
+    );
+    let rest = d
+        .redrive(s, None, None, None, DeliveryState::Pending)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|x| x.id).collect::<Vec<_>>(),
+        vec![ids[bound]]
+    );
 }
 
 async fn polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error(db: TestDb) {

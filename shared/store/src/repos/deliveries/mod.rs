@@ -18,6 +18,9 @@ use crate::error::{DbResultExt, StoreError};
 use crate::repos::{micros, now};
 use crate::scope::Ctx;
 
+/// The most dead deliveries one redrive puts back (and loads): a caller with more asks again.
+pub const MAX_REDRIVE: u64 = 10_000;
+
 mod claim;
 mod poll;
 mod types;
@@ -503,8 +506,9 @@ impl<'a> Deliveries<'a> {
 
     /// Gives dead deliveries of a stream another chance: back to `back_to` (`pending`, due
     /// now, for a push stream; `queued` for a poll stream), with a fresh retry schedule. All
-    /// of the stream's dead ones, or only `ids`, or only those made in `[from, to)`. Returns
-    /// them, oldest first.
+    /// of the stream's dead ones, or only `ids`, or only those made in `[from, to)`, the
+    /// oldest [`MAX_REDRIVE`] of them (so one call's work and memory are bounded; fewer than
+    /// that returned means none is left). Returns them, oldest first.
     pub async fn redrive(
         &self,
         stream: StreamId,
@@ -534,7 +538,12 @@ impl<'a> Deliveries<'a> {
         if let Some(to) = to {
             q = q.filter(d::Column::CreatedAt.lt(micros(to)));
         }
-        let dead = q.order_by_asc(d::Column::Id).all(g.tx()).await.db()?;
+        let dead = q
+            .order_by_asc(d::Column::Id)
+            .limit(MAX_REDRIVE)
+            .all(g.tx())
+            .await
+            .db()?;
         let t = now();
         for chunk in dead.chunks(500) {
             d::Entity::update_many()
