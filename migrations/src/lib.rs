@@ -32,6 +32,7 @@ mod m20261129_000013_sso;
 mod m20261207_000014_sessions_invites;
 mod m20261207_000015_quotas;
 mod m20261207_000016_pending_due_index;
+mod m20261207_000020_hot_tables;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_sessions_invites::Migration),
             Box::new(m20261207_000015_quotas::Migration),
             Box::new(m20261207_000016_pending_due_index::Migration),
+            Box::new(m20261207_000020_hot_tables::Migration),
         ]
     }
 }

@@ -120,6 +120,7 @@ async fn store_stream_set(
                 accepted_at: Utc::now(),
                 resigned: false,
                 ordered: false,
+                stored: None,
             },
             false,
         );

@@ -50,6 +50,9 @@ pub struct Job {
     /// Pushed only once the lane's previous ordered job has had its attempt (held SETs
     /// released in publish order, so each subject's SETs arrive in order).
     pub ordered: bool,
+    /// Pushed before its delivery row is committed: its outcome waits for the commit
+    /// (`stored.rs`). `None` for a job of a stored delivery.
+    pub stored: Option<crate::stored::StoredGate>,
 }
 
 impl Job {
@@ -68,6 +71,7 @@ impl Job {
             accepted_at: accepted_at.unwrap_or(d.created_at),
             resigned: d.resigned,
             ordered: false,
+            stored: None,
         }
     }
 }

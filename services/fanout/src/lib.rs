@@ -20,6 +20,7 @@ pub mod push;
 mod recorder;
 mod retries;
 pub mod retry;
+mod stored;
 use sethub_app::sets;
 mod sweep;
 

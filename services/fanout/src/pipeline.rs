@@ -1,6 +1,8 @@
 //! Fan-out of accepted events: for each `event_accepted` message, match the tenant's streams,
-//! sign one SET per matching stream, store the deliveries, and only then acknowledge the
-//! message. Then the push deliveries go to the dispatcher.
+//! sign one SET per matching stream, and store the deliveries; only then acknowledge the
+//! message. A fresh message's push SETs go to the dispatcher as soon as they are signed,
+//! beside the transaction that stores them (`stored.rs` says why that loses nothing); a
+//! redelivered message's are stored first, and only what is still pending is pushed.
 //!
 //! Matching (SSF §7.4 as digested in spec/ssf.md): a stream gets the event when it is
 //! `enabled` (or `paused`: then the SET is held), the event's types meet its
@@ -54,17 +56,19 @@ async fn handle(engine: &Arc<Engine>, delivery: Delivery) {
     let redelivered = delivery.redelivered();
     let result = match envelope.message {
         Message::EventsAccepted { events } => {
-            with_retries("fan-out of events", || {
-                fan_out(engine, tenant, &events, redelivered)
-            })
-            .await
+            fan_out_message(engine, tenant, &events, redelivered).await
         }
         Message::EventAccepted { event_id } => {
-            with_retries("fan-out of an event", || async {
-                let event = load(engine, tenant, event_id).await?;
-                fan_out(engine, tenant, std::slice::from_ref(&event), redelivered).await
+            match with_retries("loading an announced event", || {
+                load(engine, tenant, event_id)
             })
             .await
+            {
+                Ok(event) => {
+                    fan_out_message(engine, tenant, std::slice::from_ref(&event), redelivered).await
+                }
+                Err(e) => Err(e),
+            }
         }
         other => {
             tracing::warn!(
@@ -78,12 +82,7 @@ async fn handle(engine: &Arc<Engine>, delivery: Delivery) {
         }
     };
     let outcome = match result {
-        Ok(jobs) => {
-            for job in jobs {
-                engine.dispatcher.submit(job, false);
-            }
-            "fanned_out"
-        }
+        Ok(()) => "fanned_out",
         Err(e) => {
             tracing::warn!(%tenant, error = %e, "events not fanned out");
             "skipped"
@@ -107,13 +106,18 @@ async fn load(engine: &Engine, tenant: TenantId, id: EventId) -> Result<Accepted
     }
 }
 
-/// Makes and stores the events' deliveries (one transaction); returns the push jobs due now.
-pub async fn fan_out(
+/// The deliveries of some events, signed and not yet stored.
+struct Made {
+    new: Vec<NewDelivery>,
+    accepted_at: std::collections::HashMap<EventId, chrono::DateTime<Utc>>,
+}
+
+/// Matches the events against the tenant's streams and signs one SET per matching stream.
+async fn make(
     engine: &Engine,
     tenant: TenantId,
     events: &[AcceptedEvent],
-    redelivered: bool,
-) -> Result<Vec<Job>, WorkError> {
+) -> Result<Made, WorkError> {
     // Every event says which streams version it was stored under; a cached copy at least
     // that new needs no look at the database. (`None`: an older message; check.)
     let needed = events
@@ -168,11 +172,48 @@ pub async fn fan_out(
         .signed
         .with_label_values(&["event"])
         .inc_by(new.len() as u64);
-    let wanted = new.len() as u64;
-    let scope = engine.ctx.store.scope(tenant);
-    let inserted = scope.deliveries().insert_many(&new).await?;
-    // Wake the long polls of the poll streams that got a SET.
-    let mut polled: Vec<_> = new
+    Ok(Made { new, accepted_at })
+}
+
+impl Made {
+    /// The push jobs of the deliveries due now.
+    fn jobs(&self, tenant: TenantId, stored: Option<&crate::stored::StoredGate>) -> Vec<Job> {
+        self.new
+            .iter()
+            .filter(|d| d.state == DeliveryState::Pending)
+            .map(|d| Job {
+                tenant,
+                id: d.id,
+                stream: d.stream_id,
+                event: d.event_id,
+                kind: d.kind,
+                token: d.set_token.as_str().into(),
+                attempts: 0,
+                first_attempt_at: None,
+                accepted_at: d
+                    .event_id
+                    .and_then(|e| self.accepted_at.get(&e).copied())
+                    .unwrap_or_else(Utc::now),
+                resigned: false,
+                ordered: false,
+                stored: stored.cloned(),
+            })
+            .collect()
+    }
+}
+
+/// Stores the deliveries (one transaction) and wakes the long polls of the poll streams
+/// that got a SET; returns how many rows were new.
+async fn store(engine: &Engine, tenant: TenantId, made: &Made) -> Result<u64, WorkError> {
+    let inserted = engine
+        .ctx
+        .store
+        .scope(tenant)
+        .deliveries()
+        .insert_many(&made.new)
+        .await?;
+    let mut polled: Vec<_> = made
+        .new
         .iter()
         .filter(|d| d.state == DeliveryState::Queued)
         .map(|d| d.stream_id)
@@ -182,41 +223,78 @@ pub async fn fan_out(
     for stream in polled {
         crate::poll::notify(&engine.ctx, tenant, stream).await;
     }
-    let inserted_all = inserted == wanted && !redelivered;
-    if inserted_all {
-        return Ok(new
-            .into_iter()
-            .filter(|d| d.state == DeliveryState::Pending)
-            .map(|d| Job {
-                tenant,
-                id: d.id,
-                stream: d.stream_id,
-                event: d.event_id,
-                kind: d.kind,
-                token: d.set_token.into(),
-                attempts: 0,
-                first_attempt_at: None,
-                accepted_at: d
-                    .event_id
-                    .and_then(|e| accepted_at.get(&e).copied())
-                    .unwrap_or_else(Utc::now),
-                resigned: false,
-                ordered: false,
-            })
-            .collect());
-    }
-    // A redelivery: some deliveries were stored before. Push whatever is still pending (the
-    // dispatcher ignores those this process already works on).
+    Ok(inserted)
+}
+
+/// The pending deliveries of events stored before (a redelivered message): whatever is
+/// still pending is pushed again (the dispatcher ignores those this process works on).
+async fn stored_pending(
+    engine: &Engine,
+    tenant: TenantId,
+    events: &[AcceptedEvent],
+    made: &Made,
+) -> Result<Vec<Job>, WorkError> {
     let ids: Vec<EventId> = events.iter().map(|e| e.event_id).collect();
-    Ok(scope
+    Ok(engine
+        .ctx
+        .store
+        .scope(tenant)
         .deliveries()
         .for_events(&ids)
         .await?
         .into_iter()
         .filter(|d| d.state == DeliveryState::Pending)
         .map(|d| {
-            let at = d.event_id.and_then(|e| accepted_at.get(&e).copied());
+            let at = d.event_id.and_then(|e| made.accepted_at.get(&e).copied());
             Job::from_stored(d, at)
         })
         .collect())
+}
+
+/// Fans a message's events out. A fresh message's push SETs are dispatched as soon as they
+/// are signed, while their rows are stored (`stored.rs`); a redelivered one's are stored
+/// first, and then only what is still pending is pushed. Returns once every row is stored:
+/// the message may then be acknowledged.
+async fn fan_out_message(
+    engine: &Engine,
+    tenant: TenantId,
+    events: &[AcceptedEvent],
+    redelivered: bool,
+) -> Result<(), String> {
+    let made = with_retries("signing the SETs of events", || {
+        make(engine, tenant, events)
+    })
+    .await?;
+    let wanted = made.new.len() as u64;
+    let early = !redelivered;
+    let signal = if early {
+        let (signal, gate) = crate::stored::gate();
+        for job in made.jobs(tenant, Some(&gate)) {
+            engine.dispatcher.submit(job, false);
+        }
+        Some(signal)
+    } else {
+        None
+    };
+    let stored = with_retries("storing the deliveries of events", || {
+        store(engine, tenant, &made)
+    })
+    .await;
+    if let Some(signal) = signal {
+        signal.done(stored.is_ok());
+    }
+    let inserted = stored?;
+    if early && inserted == wanted {
+        return Ok(());
+    }
+    // Some deliveries were stored before (a redelivery, or the same event announced twice):
+    // push whatever of theirs is still pending.
+    let jobs = with_retries("loading the pending deliveries of events", || {
+        stored_pending(engine, tenant, events, &made)
+    })
+    .await?;
+    for job in jobs {
+        engine.dispatcher.submit(job, false);
+    }
+    Ok(())
 }

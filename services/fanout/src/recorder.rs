@@ -29,6 +29,9 @@ pub struct Record {
     /// The outcome is final: once it is written, this process stops owning the delivery
     /// (not before, or the recovery sweep could find it still pending and push it again).
     pub release: bool,
+    /// The job was pushed before its delivery row was committed: the outcome is written
+    /// only once it is (and dropped if the row was never stored).
+    pub stored: Option<crate::stored::StoredGate>,
 }
 
 /// The sending side. Cheap to clone.
@@ -49,6 +52,10 @@ impl Recorder {
 
     /// Queues an outcome (waits when the writer is behind).
     pub async fn record(&self, record: Record) {
+        // Held here, not in the writer, so one slow commit never stalls other outcomes.
+        if let Some(gate) = &record.stored {
+            gate.stored().await;
+        }
         if self.tx.send(record).await.is_err() {
             tracing::warn!("the outcome recorder has stopped; an outcome is not recorded");
         }
@@ -83,6 +90,13 @@ async fn run(ctx: AppContext, dispatcher: Dispatcher, mut rx: mpsc::Receiver<Rec
 async fn write(ctx: &AppContext, batch: &mut Vec<Record>) {
     let mut by_tenant: HashMap<TenantId, (Vec<Update>, Vec<Attempt>)> = HashMap::new();
     for r in batch.drain(..) {
+        // Never stored (the fan-out was given up): nothing to record. (Resolved already:
+        // `record` waited for it.)
+        if let Some(gate) = &r.stored
+            && !gate.stored().await
+        {
+            continue;
+        }
         let entry = by_tenant.entry(r.tenant).or_default();
         entry.0.push(r.update);
         if let Some(a) = r.attempt {

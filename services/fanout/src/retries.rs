@@ -101,6 +101,7 @@ pub async fn park(engine: &Engine, job: &Job, mut change: Change, attempt: Optio
             },
             attempt,
             release: true,
+            stored: job.stored.clone(),
         })
         .await;
     engine.metrics.parked.inc();

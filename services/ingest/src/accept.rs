@@ -1,6 +1,8 @@
 //! Accepting a valid event: store it, publish `event_accepted` with a broker confirm, record
 //! the publish. Only then is it accepted (`202`): a `202` means durable in PostgreSQL *and* on
-//! the bus.
+//! the bus. Events without an idempotency key (most publishes) are committed and announced
+//! at the same time ([`accept_keyless`]); keyed ones are stored first, so a repeat is known
+//! before anything is announced.
 //!
 //! A repeat under the same idempotency key returns the first event. If that event was stored
 //! but its publish failed (the first client got a 503), the repeat publishes it, so a retry
@@ -28,12 +30,11 @@ pub struct Accepted {
 /// Stores (or finds, by `idempotency_key`) and publishes the event.
 pub async fn accept(
     ctx: &AppContext,
-    marker: Option<&crate::marker::Marker>,
     tenant: TenantId,
     request: PublishRequest,
     idempotency_key: Option<String>,
 ) -> Result<Accepted, ApiError> {
-    accept_many(ctx, marker, tenant, vec![(request, idempotency_key)])
+    accept_many(ctx, tenant, vec![(request, idempotency_key)])
         .await
         .pop()
         .unwrap_or_else(|| Err(ApiError::internal("an accepted batch lost an item")))
@@ -47,7 +48,6 @@ const EVENTS_PER_MESSAGE: usize = 100;
 /// records that they were published. One answer per event, in order.
 pub async fn accept_many(
     ctx: &AppContext,
-    marker: Option<&crate::marker::Marker>,
     tenant: TenantId,
     requests: Vec<(PublishRequest, Option<String>)>,
 ) -> Vec<Result<Accepted, ApiError>> {
@@ -64,34 +64,24 @@ pub async fn accept_many(
             idempotency_key,
         })
         .collect();
-    accept_events(ctx, marker, tenant, new).await
+    accept_events(ctx, tenant, new).await
 }
 
 /// [`accept_many`] for events already made: published ones or upstream SETs.
 pub async fn accept_events(
     ctx: &AppContext,
-    marker: Option<&crate::marker::Marker>,
     tenant: TenantId,
     new: Vec<NewEvent>,
 ) -> Vec<Result<Accepted, ApiError>> {
     let n = new.len();
+    if new.iter().all(|e| e.idempotency_key.is_none()) {
+        return accept_keyless(ctx, tenant, new).await;
+    }
     let bodies: Vec<_> = new.iter().map(|e| e.payload.clone()).collect();
     let events = ctx.store.scope(tenant).events();
     let (outcomes, streams_version) = match events.insert_many(new).await {
         Ok(b) => (b.outcomes, b.streams_version),
-        Err(e) => {
-            let unavailable = matches!(e, StoreError::Database(_));
-            let msg = e.to_string();
-            return (0..n)
-                .map(|_| {
-                    Err(if unavailable {
-                        ApiError::unavailable(msg.clone())
-                    } else {
-                        ApiError::internal(msg.clone())
-                    })
-                })
-                .collect();
-        }
+        Err(e) => return all_failed(n, &e),
     };
     // What each event needs: published now (new, or stored but never published) or not.
     let mut results: Vec<Result<Accepted, ApiError>> = Vec::with_capacity(n);
@@ -154,21 +144,88 @@ pub async fn accept_events(
         }
     }
     // The mark decides whether a repeat of an `Idempotency-Key` publishes again, so events
-    // with a key are marked before the answer (a repeat must publish nothing new); events
-    // without one can never be repeated, and are marked in the background, in batches.
-    let (keyed, keyless): (Vec<_>, Vec<_>) =
-        published.into_iter().partition(|id| keyed_ids.contains(id));
+    // with a key are marked before the answer (a repeat must publish nothing new). Events
+    // without one can never be repeated: nothing reads their mark, so none is written (it
+    // cost a transaction and a dead row version per event).
+    let keyed: Vec<_> = published
+        .into_iter()
+        .filter(|id| keyed_ids.contains(id))
+        .collect();
     if !keyed.is_empty()
         && let Err(e) = events.mark_published_many(&keyed).await
     {
         tracing::warn!(tenant = %tenant, error = %e, "published but not recorded");
     }
-    match marker {
-        Some(m) => m.mark(ctx, tenant, keyless),
-        None => {
-            if let Err(e) = events.mark_published_many(&keyless).await {
-                tracing::warn!(tenant = %tenant, error = %e, "published but not recorded");
-            }
+    results
+}
+
+/// The same answer for every event of a request whose store failed.
+fn all_failed(n: usize, e: &StoreError) -> Vec<Result<Accepted, ApiError>> {
+    let unavailable = matches!(e, StoreError::Database(_));
+    let msg = e.to_string();
+    (0..n)
+        .map(|_| {
+            Err(if unavailable {
+                ApiError::unavailable(msg.clone())
+            } else {
+                ApiError::internal(msg.clone())
+            })
+        })
+        .collect()
+}
+
+/// Events without an idempotency key (most publishes): they can never be duplicates, so
+/// their rows are written and committed *while* their announcement waits for the broker's
+/// confirm, instead of before it. The answer still waits for both: a `202` means durable in
+/// the database and on the bus, as on the keyed path.
+///
+/// If the commit fails after the broker confirmed, the client gets a 503 for an event that
+/// will be delivered (fan-out needs only the message): at least once, never lost. If the
+/// broker fails, the row stays with `published_at` NULL, as on the keyed path.
+async fn accept_keyless(
+    ctx: &AppContext,
+    tenant: TenantId,
+    new: Vec<NewEvent>,
+) -> Vec<Result<Accepted, ApiError>> {
+    let n = new.len();
+    let events = ctx.store.scope(tenant).events();
+    let pending = match events.begin_keyless(new).await {
+        Ok(p) => p,
+        Err(e) => return all_failed(n, &e),
+    };
+    let version = pending.streams_version();
+    let messages: Vec<Message> = pending
+        .events()
+        .chunks(EVENTS_PER_MESSAGE)
+        .map(|chunk| Message::EventsAccepted {
+            events: chunk
+                .iter()
+                .map(|e| accepted_event(e, Some(version)))
+                .collect(),
+        })
+        .collect();
+    let ids: Vec<EventId> = pending.events().iter().map(|e| e.id).collect();
+    let announce = async {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        for message in messages {
+            outcomes.push(ctx.bus.publish(Envelope::new(tenant, message)).await);
+        }
+        outcomes
+    };
+    let (committed, announced) = tokio::join!(pending.commit(), announce);
+    if let Err(e) = committed {
+        return all_failed(n, &e);
+    }
+    let mut results = Vec::with_capacity(n);
+    for (chunk, announced) in ids.chunks(EVENTS_PER_MESSAGE).zip(announced) {
+        for id in chunk {
+            results.push(match &announced {
+                Ok(()) => Ok(Accepted {
+                    event_id: *id,
+                    outcome: Outcome::Accepted,
+                }),
+                Err(e) => Err(ApiError::unavailable(e.to_string())),
+            });
         }
     }
     results

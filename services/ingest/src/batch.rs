@@ -93,7 +93,6 @@ pub async fn publish_batch(
     // Valid items are stored in one transaction and published together; invalid ones are
     // refused on their own. The answer keeps the request's order.
     let tenant = publisher.tenant;
-    let marker = req.app_data::<web::Data<crate::marker::Marker>>();
     let mut outcomes: Vec<Option<Result<crate::accept::Accepted, ApiError>>> = Vec::new();
     let mut valid = Vec::new();
     let mut valid_at = Vec::new();
@@ -119,7 +118,7 @@ pub async fn publish_batch(
     }
     for (index, result) in valid_at
         .into_iter()
-        .zip(accept_many(&ctx, marker.map(|m| m.get_ref()), tenant, valid).await)
+        .zip(accept_many(&ctx, tenant, valid).await)
     {
         outcomes[index] = Some(result);
     }

@@ -16,7 +16,6 @@ use sethub_http::ApiError;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::accept::{Accepted, accept_many};
-use crate::marker::Marker;
 use crate::request::PublishRequest;
 
 /// Most requests committed together.
@@ -40,14 +39,13 @@ impl Committer {
     pub async fn accept(
         &self,
         ctx: &AppContext,
-        marker: std::sync::Arc<Marker>,
         tenant: TenantId,
         request: PublishRequest,
         key: Option<String>,
     ) -> Result<Accepted, ApiError> {
         let tx = self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(run(ctx.clone(), marker, rx));
+            tokio::spawn(run(ctx.clone(), rx));
             tx
         });
         let (reply, answer) = oneshot::channel();
@@ -64,11 +62,7 @@ impl Committer {
     }
 }
 
-async fn run(
-    ctx: AppContext,
-    marker: std::sync::Arc<Marker>,
-    mut rx: mpsc::UnboundedReceiver<Pending>,
-) {
+async fn run(ctx: AppContext, mut rx: mpsc::UnboundedReceiver<Pending>) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -83,7 +77,6 @@ async fn run(
         }
         let commits = by_tenant.into_iter().map(|(tenant, pending)| {
             let ctx = &ctx;
-            let marker = &marker;
             async move {
                 let mut replies = Vec::with_capacity(pending.len());
                 let mut requests = Vec::with_capacity(pending.len());
@@ -91,7 +84,7 @@ async fn run(
                     replies.push(p.reply);
                     requests.push((p.request, p.key));
                 }
-                let results = accept_many(ctx, Some(marker), tenant, requests).await;
+                let results = accept_many(ctx, tenant, requests).await;
                 for (reply, result) in replies.into_iter().zip(results) {
                     // The client may have gone: its event is stored and published anyway.
                     let _ = reply.send(result);

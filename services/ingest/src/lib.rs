@@ -16,7 +16,6 @@ pub mod body;
 mod group;
 pub mod idempotency;
 pub mod limit;
-mod marker;
 pub mod metrics;
 pub mod request;
 pub mod single;
@@ -30,7 +29,6 @@ use sethub_http::ApiError;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::Data::new(metrics::Counter::default()))
         .app_data(web::Data::new(auth::KeyCache::default()))
-        .app_data(web::Data::new(marker::Marker::default()))
         .app_data(web::Data::new(group::Committer::default()))
         .app_data(upstream::jwks::JwksCache::shared())
         .route("/t/{slug}/sets", web::post().to(upstream::receive))

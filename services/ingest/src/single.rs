@@ -45,14 +45,9 @@ pub async fn publish(
         let object = body::read_object(&req, payload, ctx.config.ingest.max_body_bytes).await?;
         let request = PublishRequest::parse(object, publisher.subject_list_items)?;
         let key = key.as_deref().map(idempotency::stored_key);
-        let marker = req.app_data::<web::Data<crate::marker::Marker>>();
-        let committer = req.app_data::<web::Data<crate::group::Committer>>();
-        match (committer, marker) {
-            (Some(c), Some(m)) => {
-                c.accept(&ctx, m.clone().into_inner(), publisher.tenant, request, key)
-                    .await
-            }
-            _ => accept(&ctx, None, publisher.tenant, request, key).await,
+        match req.app_data::<web::Data<crate::group::Committer>>() {
+            Some(c) => c.accept(&ctx, publisher.tenant, request, key).await,
+            None => accept(&ctx, publisher.tenant, request, key).await,
         }
     }
     .await;

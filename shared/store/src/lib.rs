@@ -22,11 +22,11 @@ pub use error::{DatabaseError, StoreError};
 pub use repos::events::MAX_LIST as MAX_EVENTS_LISTED;
 pub use repos::{
     ApiKey, ApiKeys, Attempt, Audit, AuditEntry, Change, Deliveries, Delivery, DeliveryKind,
-    DeliveryState, EventFilter, EventSource, Events, InsertOutcome, InsertedBatch, Invite, Member,
-    Members, NewApiKey, NewAuditEntry, NewDelivery, NewEvent, NewMember, NewReceiver,
-    NewSigningKey, NewUpstream, Receiver, Receivers, Role, SigningKeyRecord, SigningKeyState,
-    SigningKeys, SsoConfig, StoredEvent, Stream, StreamFields, StreamSubject, Streams, Tenant,
-    Tenants, Update, Upstream, Upstreams,
+    DeliveryState, EventFilter, EventSource, Events, InsertOutcome, InsertedBatch, Invite,
+    KeylessInsert, Member, Members, NewApiKey, NewAuditEntry, NewDelivery, NewEvent, NewMember,
+    NewReceiver, NewSigningKey, NewUpstream, Receiver, Receivers, Role, SigningKeyRecord,
+    SigningKeyState, SigningKeys, SsoConfig, StoredEvent, Stream, StreamFields, StreamSubject,
+    Streams, Tenant, Tenants, Update, Upstream, Upstreams,
 };
 pub use repos::{DueDeliveries, MAX_REDRIVE};
 pub use repos::{OpenInvite, TeamChange, TeamError};

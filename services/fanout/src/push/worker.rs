@@ -130,6 +130,7 @@ async fn record(
             },
             attempt,
             release,
+            stored: job.stored.clone(),
         })
         .await;
 }
@@ -411,6 +412,7 @@ async fn disable_stream(engine: &Arc<Engine>, job: &Job, view: &StreamView, reas
             accepted_at: Utc::now(),
             resigned: false,
             ordered: false,
+            stored: None,
         }))
     }
     .await;

@@ -222,10 +222,7 @@ pub async fn receive(
         source: EventSource::Upstream,
         idempotency_key: Some(dedupe_key(&up.issuer, &set.jti)),
     };
-    let marker = req.app_data::<web::Data<crate::marker::Marker>>();
-    let result = accept_events(&ctx, marker.map(|m| m.as_ref()), tenant, vec![new])
-        .await
-        .pop();
+    let result = accept_events(&ctx, tenant, vec![new]).await.pop();
     match result {
         Some(Ok(accepted)) => {
             tracing::debug!(%tenant, event = %accepted.event_id, issuer = %up.issuer,

@@ -106,9 +106,7 @@ impl Hub {
     pub async fn events_queue(&self) -> Subscription {
         self.ctx.bus.subscribe(QueueKind::Events, 16).await.unwrap()
     }
-
-    /// Every event stored for `tenant`.
-    /// Waits until the event's publication is recorded (the marker writes in the background).
+    /// Waits until the event's publication is recorded (events with an `Idempotency-Key`).
     pub async fn wait_published(&self, tenant: TenantId, id: sethub_domain::EventId) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let events = self.ctx.store.scope(tenant).events();
@@ -121,6 +119,7 @@ impl Hub {
         }
     }
 
+    /// Every event stored for `tenant`.
     pub async fn stored(&self, tenant: TenantId) -> Vec<StoredEvent> {
         let from = Utc::now() - chrono::Duration::days(1);
         let to = Utc::now() + chrono::Duration::days(1);

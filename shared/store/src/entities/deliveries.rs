@@ -22,6 +22,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub delivered_at: Option<DateTimeUtc>,
     pub generation: i64,
+    /// A poll stream's queued SET is hidden until then (handed out, not yet acknowledged).
+    /// Not indexed, so a claim is a HOT update.
+    pub visible_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

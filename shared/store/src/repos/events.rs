@@ -179,6 +179,38 @@ pub struct InsertedBatch {
     pub streams_version: i64,
 }
 
+/// Keyless events whose transaction is open (see [`Events::begin_keyless`]). Dropped
+/// without [`KeylessInsert::commit`], nothing is stored.
+pub struct KeylessInsert<'a> {
+    g: crate::scope::Guard<'a>,
+    events: Vec<StoredEvent>,
+    streams_version: i64,
+}
+
+impl KeylessInsert<'_> {
+    /// The events as they will be stored.
+    pub fn events(&self) -> &[StoredEvent] {
+        &self.events
+    }
+
+    /// The tenant's streams version, read in this transaction.
+    pub fn streams_version(&self) -> i64 {
+        self.streams_version
+    }
+
+    /// Inserts the rows and commits.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        let models: Vec<e::ActiveModel> = self.events.iter().map(model).collect();
+        for chunk in models.chunks(1000) {
+            e::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(self.g.tx())
+                .await
+                .map_err(|e| StoreError::on_write(e, || "event".to_owned()))?;
+        }
+        self.g.finish().await
+    }
+}
+
 /// Events of one tenant.
 pub struct Events<'a> {
     ctx: Ctx<'a>,
@@ -326,6 +358,37 @@ impl<'a> Events<'a> {
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(InsertedBatch {
             outcomes,
+            streams_version: streams_version.unwrap_or(0),
+        })
+    }
+
+    /// Starts storing events without an idempotency key, which can never be duplicates: opens
+    /// the transaction and reads the tenant's streams version (what their announcement must
+    /// carry: every stream change committed before now is counted in it). The rows are written
+    /// by [`KeylessInsert::commit`], which the caller may run beside the announcement.
+    pub async fn begin_keyless(&self, new: Vec<NewEvent>) -> Result<KeylessInsert<'a>, StoreError> {
+        if new.iter().any(|n| n.idempotency_key.is_some()) {
+            return Err(StoreError::Config(
+                "begin_keyless takes only events without an idempotency key".to_owned(),
+            ));
+        }
+        let received_at = now();
+        let events: Vec<StoredEvent> = new
+            .into_iter()
+            .map(|n| self.stored(n, received_at))
+            .collect();
+        let g = self.ctx.begin().await?;
+        let streams_version: Option<i64> =
+            crate::entities::tenants::Entity::find_by_id(self.ctx.tid())
+                .select_only()
+                .column(crate::entities::tenants::Column::StreamsVersion)
+                .into_tuple()
+                .one(g.tx())
+                .await
+                .db()?;
+        Ok(KeylessInsert {
+            g,
+            events,
             streams_version: streams_version.unwrap_or(0),
         })
     }

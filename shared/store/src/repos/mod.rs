@@ -19,7 +19,8 @@ pub use deliveries::{
 };
 pub use deliveries::{DueDeliveries, MAX_REDRIVE};
 pub use events::{
-    EventFilter, EventSource, Events, InsertOutcome, InsertedBatch, NewEvent, StoredEvent,
+    EventFilter, EventSource, Events, InsertOutcome, InsertedBatch, KeylessInsert, NewEvent,
+    StoredEvent,
 };
 pub use members::{Invite, Member, Members, NewMember, Role, SsoConfig};
 pub use receivers::{NewReceiver, Receiver, Receivers};

@@ -90,6 +90,7 @@ impl<'a> Deliveries<'a> {
             updated_at: sea_orm::ActiveValue::Set(t),
             delivered_at: sea_orm::ActiveValue::Set(None),
             generation: sea_orm::ActiveValue::Set(generation),
+            visible_at: sea_orm::ActiveValue::Set(None),
         };
         let g = self.ctx.begin().await?;
         let mut inserted = 0;
@@ -552,6 +553,7 @@ impl<'a> Deliveries<'a> {
                 .filter(d::Column::State.eq(DeliveryState::Dead.as_str()))
                 .col_expr(d::Column::State, Expr::value(back_to.as_str()))
                 .col_expr(d::Column::NextAttemptAt, Expr::value(due))
+                .col_expr(d::Column::VisibleAt, Expr::value(None::<DateTime<Utc>>))
                 .col_expr(d::Column::Attempts, Expr::value(0))
                 .col_expr(
                     d::Column::FirstAttemptAt,

@@ -35,8 +35,8 @@ impl Deliveries<'_> {
         }
         let visible = || {
             sea_orm::Condition::any()
-                .add(d::Column::NextAttemptAt.is_null())
-                .add(d::Column::NextAttemptAt.lte(t))
+                .add(d::Column::VisibleAt.is_null())
+                .add(d::Column::VisibleAt.lte(t))
         };
         let ids: Vec<uuid::Uuid> = d::Entity::find()
             .select_only()
@@ -68,7 +68,7 @@ impl Deliveries<'_> {
             .filter(d::Column::Id.is_in(take.iter().copied()))
             .filter(d::Column::State.eq(DeliveryState::Queued.as_str()))
             .filter(visible())
-            .col_expr(d::Column::NextAttemptAt, Expr::value(until))
+            .col_expr(d::Column::VisibleAt, Expr::value(until))
             .col_expr(d::Column::Attempts, Expr::col(d::Column::Attempts).add(1))
             .col_expr(
                 d::Column::FirstAttemptAt,
@@ -81,7 +81,7 @@ impl Deliveries<'_> {
         let rows = d::Entity::find()
             .filter(d::Column::TenantId.eq(self.ctx.tid()))
             .filter(d::Column::Id.is_in(take.iter().copied()))
-            .filter(d::Column::NextAttemptAt.eq(until))
+            .filter(d::Column::VisibleAt.eq(until))
             .order_by_asc(d::Column::Id)
             .all(g.tx())
             .await
@@ -290,9 +290,9 @@ async fn pg_claim(
             "WITH picked AS ( \
                SELECT id FROM deliveries \
                WHERE tenant_id = $1 AND stream_id = $2 AND state = 'queued' \
-                 AND (next_attempt_at IS NULL OR next_attempt_at <= $3) \
+                 AND (visible_at IS NULL OR visible_at <= $3) \
                ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             UPDATE deliveries d SET next_attempt_at = $5, attempts = d.attempts + 1, \
+             UPDATE deliveries d SET visible_at = $5, attempts = d.attempts + 1, \
                first_attempt_at = COALESCE(d.first_attempt_at, $3), updated_at = $3 \
              FROM picked WHERE d.id = picked.id RETURNING d.*",
             [
@@ -311,7 +311,7 @@ async fn pg_claim(
             DbBackend::Postgres,
             "SELECT EXISTS (SELECT 1 FROM deliveries \
                WHERE tenant_id = $1 AND stream_id = $2 AND state = 'queued' \
-                 AND (next_attempt_at IS NULL OR next_attempt_at <= $3)) AS more",
+                 AND (visible_at IS NULL OR visible_at <= $3)) AS more",
             [tenant.into(), stream.as_uuid().into(), t.into()],
         ))
         .await
