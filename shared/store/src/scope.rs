@@ -211,11 +211,28 @@ pub(crate) async fn begin_scoped(
     db: &DatabaseConnection,
     tenant: TenantId,
 ) -> Result<DatabaseTransaction, StoreError> {
+    begin_scoped_with(db, tenant, false).await
+}
+
+/// [`begin_scoped`]; `relaxed` also lets the transaction commit without waiting for the disk
+/// (PostgreSQL's `synchronous_commit = off`, for this transaction only), in the same
+/// statement as the tenant setting: for writes whose loss in a database crash is harmless
+/// (they are redone), never for anything a client was told is durable.
+async fn begin_scoped_with(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    relaxed: bool,
+) -> Result<DatabaseTransaction, StoreError> {
     let tx = db.begin().await.db()?;
     if tx.get_database_backend() == DbBackend::Postgres {
+        let sql = if relaxed {
+            "SELECT set_config($1, $2, true), set_config('synchronous_commit', 'off', true)"
+        } else {
+            "SELECT set_config($1, $2, true)"
+        };
         tx.query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT set_config($1, $2, true)",
+            sql,
             [TENANT_SETTING.into(), tenant.as_uuid().to_string().into()],
         ))
         .await
@@ -226,19 +243,6 @@ pub(crate) async fn begin_scoped(
 
 /// Where a repository runs: on the pool (each call its own scoped transaction) or inside a
 /// caller's [`TenantTx`].
-/// Lets the current transaction commit without waiting for its WAL to reach the disk
-/// (PostgreSQL's `synchronous_commit = off`, for this transaction only): for writes whose
-/// loss in a database crash is harmless (they are redone), never for anything a client was
-/// told is durable. A no-op on SQLite.
-pub(crate) async fn relax_commit(tx: &DatabaseTransaction) -> Result<(), StoreError> {
-    if tx.get_database_backend() == DbBackend::Postgres {
-        tx.execute_unprepared("SET LOCAL synchronous_commit = off")
-            .await
-            .db()?;
-    }
-    Ok(())
-}
-
 #[derive(Clone, Copy)]
 enum Conn<'a> {
     Pool(&'a DatabaseConnection),
@@ -268,6 +272,62 @@ impl<'a> Ctx<'a> {
         Ctx {
             conn: Conn::Tx(tx),
             tenant: self.tenant,
+        }
+    }
+
+    /// The backend this handle runs on.
+    pub(crate) fn backend(&self) -> DbBackend {
+        match self.conn {
+            Conn::Pool(db) => db.get_database_backend(),
+            Conn::Tx(tx) => tx.get_database_backend(),
+        }
+    }
+
+    /// Runs one PostgreSQL write that is a transaction by itself: the statement `body` is
+    /// prefixed with `WITH tenant AS (SELECT set_config('sethub.tenant_id', $1, true))` and
+    /// must read from `tenant` (`… FROM tenant, …`) so that the setting is made before any row
+    /// is written — the row-level security checks of an INSERT then see it, and it ends with
+    /// the statement's implicit transaction. One round trip instead of four (`BEGIN`,
+    /// `set_config`, the write, `COMMIT`). Only for INSERTs: an UPDATE's or DELETE's scan may
+    /// apply the policy's filter before the CTE runs. Inside a caller's transaction it runs
+    /// there (the setting is the same).
+    pub(crate) async fn insert_scoped(
+        &self,
+        body: &str,
+        mut values: Vec<sea_orm::Value>,
+    ) -> Result<u64, sea_orm::DbErr> {
+        let sql =
+            format!("WITH tenant AS (SELECT set_config('{TENANT_SETTING}', $1, true)) {body}");
+        values.insert(0, self.tenant.as_uuid().to_string().into());
+        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+        let done = match self.conn {
+            Conn::Pool(db) => db.execute_raw(stmt).await?,
+            Conn::Tx(tx) => tx.execute_raw(stmt).await?,
+        };
+        Ok(done.rows_affected())
+    }
+
+    /// One row of a query that reads no tenant-owned table (no scope needed), on the pool or
+    /// in the caller's transaction.
+    pub(crate) async fn query_one_unscoped(
+        &self,
+        stmt: Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
+        match self.conn {
+            Conn::Pool(db) => db.query_one_raw(stmt).await,
+            Conn::Tx(tx) => tx.query_one_raw(stmt).await,
+        }
+    }
+
+    /// [`Ctx::begin`] for writes whose loss in a database crash is harmless: a new
+    /// transaction commits without waiting for the disk; a caller's
+    /// transaction is left as the caller made it.
+    pub(crate) async fn begin_relaxed(&self) -> Result<Guard<'a>, StoreError> {
+        match self.conn {
+            Conn::Pool(db) => Ok(Guard::Owned(
+                begin_scoped_with(db, self.tenant, true).await?,
+            )),
+            Conn::Tx(tx) => Ok(Guard::Borrowed(tx)),
         }
     }
 

@@ -8,8 +8,8 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TryInsertResult,
+    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement, TryInsertResult,
 };
 use sethub_domain::{EventId, TenantId};
 
@@ -179,12 +179,19 @@ pub struct InsertedBatch {
     pub streams_version: i64,
 }
 
-/// Keyless events whose transaction is open (see [`Events::begin_keyless`]). Dropped
-/// without [`KeylessInsert::commit`], nothing is stored.
+/// Keyless events ready to be stored (see [`Events::begin_keyless`]). Dropped without
+/// [`KeylessInsert::commit`], nothing is stored.
 pub struct KeylessInsert<'a> {
-    g: crate::scope::Guard<'a>,
+    how: Keyless<'a>,
     events: Vec<StoredEvent>,
     streams_version: i64,
+}
+
+enum Keyless<'a> {
+    /// PostgreSQL: one statement, a transaction by itself (or in the caller's).
+    Statement(Ctx<'a>),
+    /// SQLite: the transaction the version was read in.
+    Transaction(crate::scope::Guard<'a>),
 }
 
 impl KeylessInsert<'_> {
@@ -193,22 +200,75 @@ impl KeylessInsert<'_> {
         &self.events
     }
 
-    /// The tenant's streams version, read in this transaction.
+    /// The tenant's streams version, read before the rows are written.
     pub fn streams_version(&self) -> i64 {
         self.streams_version
     }
 
-    /// Inserts the rows and commits.
+    /// Inserts the rows (and commits).
     pub async fn commit(self) -> Result<(), StoreError> {
-        let models: Vec<e::ActiveModel> = self.events.iter().map(model).collect();
-        for chunk in models.chunks(1000) {
-            e::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(self.g.tx())
-                .await
-                .map_err(|e| StoreError::on_write(e, || "event".to_owned()))?;
+        match self.how {
+            Keyless::Statement(ctx) => insert_keyless_pg(ctx, &self.events).await,
+            Keyless::Transaction(g) => {
+                let models: Vec<e::ActiveModel> = self.events.iter().map(model).collect();
+                for chunk in models.chunks(1000) {
+                    e::Entity::insert_many(chunk.to_vec())
+                        .exec_without_returning(g.tx())
+                        .await
+                        .map_err(|e| StoreError::on_write(e, || "event".to_owned()))?;
+                }
+                g.finish().await
+            }
         }
-        self.g.finish().await
     }
+}
+
+/// The rows of keyless events in one PostgreSQL statement per thousand (one transaction when
+/// there are more).
+async fn insert_keyless_pg(ctx: Ctx<'_>, events: &[StoredEvent]) -> Result<(), StoreError> {
+    const INSERT: &str = "INSERT INTO events (id, tenant_id, event_types, sub_id, payload, txn, \
+         toe, source, received_at) \
+         SELECT r.id, $2::uuid, r.event_types, r.sub_id, r.payload, r.txn, r.toe, r.source, \
+         r.received_at \
+         FROM tenant, jsonb_to_recordset($3::jsonb) AS r(id uuid, event_types jsonb, \
+         sub_id jsonb, payload jsonb, txn text, toe timestamptz, source text, \
+         received_at timestamptz)";
+    let guard = if events.len() > 1000 {
+        Some(ctx.begin().await?)
+    } else {
+        None
+    };
+    let run = match &guard {
+        Some(g) => ctx.with_tx(g.tx()),
+        None => ctx,
+    };
+    for chunk in events.chunks(1000) {
+        let rows: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|ev| {
+                serde_json::json!({
+                    "id": ev.id.as_uuid(),
+                    "event_types": ev.event_types,
+                    "sub_id": ev.sub_id,
+                    "payload": ev.payload,
+                    "txn": ev.txn,
+                    "toe": ev.toe,
+                    "source": ev.source.as_str(),
+                    "received_at": ev.received_at,
+                })
+            })
+            .collect();
+        run.insert_scoped(
+            INSERT,
+            vec![run.tid().into(), serde_json::Value::Array(rows).into()],
+        )
+        .await
+        .map_err(|e| StoreError::on_write(e, || "event".to_owned()))?;
+    }
+    if let Some(g) = guard {
+        g.finish().await?;
+    }
+    Ok(())
 }
 
 /// Events of one tenant.
@@ -377,6 +437,26 @@ impl<'a> Events<'a> {
             .into_iter()
             .map(|n| self.stored(n, received_at))
             .collect();
+        if self.ctx.backend() == DbBackend::Postgres {
+            // `tenants` is the registry, not a tenant-owned table: no scope needed.
+            let version = self
+                .ctx
+                .query_one_unscoped(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT streams_version FROM tenants WHERE id = $1",
+                    [self.ctx.tid().into()],
+                ))
+                .await
+                .db()?
+                .map(|r| r.try_get::<i64>("", "streams_version"))
+                .transpose()
+                .db()?;
+            return Ok(KeylessInsert {
+                how: Keyless::Statement(self.ctx),
+                events,
+                streams_version: version.unwrap_or(0),
+            });
+        }
         let g = self.ctx.begin().await?;
         let streams_version: Option<i64> =
             crate::entities::tenants::Entity::find_by_id(self.ctx.tid())
@@ -387,7 +467,7 @@ impl<'a> Events<'a> {
                 .await
                 .db()?;
         Ok(KeylessInsert {
-            g,
+            how: Keyless::Transaction(g),
             events,
             streams_version: streams_version.unwrap_or(0),
         })
@@ -400,8 +480,7 @@ impl<'a> Events<'a> {
         if ids.is_empty() {
             return Ok(0);
         }
-        let g = self.ctx.begin().await?;
-        crate::scope::relax_commit(g.tx()).await?;
+        let g = self.ctx.begin_relaxed().await?;
         let t = now();
         let mut n = 0;
         for chunk in ids.chunks(1000) {

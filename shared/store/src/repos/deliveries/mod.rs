@@ -9,7 +9,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use sethub_domain::{DeliveryId, EventId, StreamId};
 
 use crate::entities::deliveries as d;
@@ -70,6 +72,9 @@ impl<'a> Deliveries<'a> {
             return Ok(0);
         }
         let t = now();
+        if self.ctx.backend() == DbBackend::Postgres {
+            return self.insert_pg(new, generation, t).await;
+        }
         let tid = self.ctx.tid();
         let model = |n: &NewDelivery| d::ActiveModel {
             id: sea_orm::ActiveValue::Set(n.id.as_uuid()),
@@ -117,6 +122,69 @@ impl<'a> Deliveries<'a> {
             };
         }
         g.finish().await?;
+        Ok(inserted)
+    }
+
+    /// [`Deliveries::insert_generation`] on PostgreSQL: one statement per 250 rows with the
+    /// rows as one JSON parameter; up to 250 rows (an event's SETs) that statement is the
+    /// whole transaction (`Ctx::insert_scoped`: one round trip), more go in one transaction.
+    async fn insert_pg(
+        &self,
+        new: &[NewDelivery],
+        generation: i64,
+        t: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        const INSERT: &str = "INSERT INTO deliveries (id, tenant_id, stream_id, event_id, kind, \
+             jti, set_token, state, attempts, next_attempt_at, resigned, created_at, updated_at, \
+             generation) \
+             SELECT r.id, $2::uuid, r.stream_id, r.event_id, r.kind, r.jti, r.set_token, r.state, \
+             0, r.next_attempt_at, false, $3, $3, $4 \
+             FROM tenant, jsonb_to_recordset($5::jsonb) AS r(id uuid, stream_id uuid, \
+             event_id uuid, kind text, jti text, set_token text, state text, \
+             next_attempt_at timestamptz) \
+             ON CONFLICT (stream_id, event_id, generation) DO NOTHING";
+        let guard = if new.len() > 250 {
+            Some(self.ctx.begin().await?)
+        } else {
+            None
+        };
+        let ctx = match &guard {
+            Some(g) => self.ctx.with_tx(g.tx()),
+            None => self.ctx,
+        };
+        let mut inserted = 0;
+        for chunk in new.chunks(250) {
+            let rows: Vec<serde_json::Value> = chunk
+                .iter()
+                .map(|n| {
+                    serde_json::json!({
+                        "id": n.id.as_uuid(),
+                        "stream_id": n.stream_id.as_uuid(),
+                        "event_id": n.event_id.map(|e| e.as_uuid()),
+                        "kind": n.kind.as_str(),
+                        "jti": n.jti,
+                        "set_token": n.set_token,
+                        "state": n.state.as_str(),
+                        "next_attempt_at": n.next_attempt_at.map(micros),
+                    })
+                })
+                .collect();
+            inserted += ctx
+                .insert_scoped(
+                    INSERT,
+                    vec![
+                        self.ctx.tid().into(),
+                        t.into(),
+                        generation.into(),
+                        serde_json::Value::Array(rows).into(),
+                    ],
+                )
+                .await
+                .map_err(|e| StoreError::on_write(e, || "delivery".to_owned()))?;
+        }
+        if let Some(g) = guard {
+            g.finish().await?;
+        }
         Ok(inserted)
     }
 
@@ -292,8 +360,7 @@ impl<'a> Deliveries<'a> {
     /// without waiting for the disk (PostgreSQL): an outcome lost in a database crash leaves
     /// its delivery pending, and it is pushed again (at least once).
     pub async fn apply(&self, updates: &[Update], attempts: &[Attempt]) -> Result<(), StoreError> {
-        let g = self.ctx.begin().await?;
-        crate::scope::relax_commit(g.tx()).await?;
+        let g = self.ctx.begin_relaxed().await?;
         let tid = self.ctx.tid();
         let open = || {
             d::Entity::update_many()
