@@ -63,8 +63,9 @@
 //!
 //! `--preload-deliveries N`: before the warm-up, N delivery rows with their events and
 //! attempts are written straight into the database (see the `preload` module): 80 % under
-//! `--preload-tenants` (4) extra tenants, 20 % under the measured tenants' own streams;
-//! reported as a `{"preload": …}` line (rows, seconds).
+//! `--preload-tenants` (4) extra tenants, 20 % under the measured tenants' own streams, by
+//! `--preload-workers` (2) `psql` sessions at once; reported as a `{"preload": …}` line
+//! (rows, seconds, the due pending rows fan-out pushed meanwhile).
 //!
 //! # Mode `noisy` (also the suite's scenario `noisy`)
 //!
@@ -251,6 +252,9 @@ struct Args {
     /// Preload: extra tenants holding 80 % of the rows.
     #[arg(long, default_value_t = 4)]
     preload_tenants: usize,
+    /// Preload: concurrent `psql` sessions writing rows and building indexes.
+    #[arg(long, default_value_t = 2)]
+    preload_workers: usize,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -342,6 +346,7 @@ impl Args {
             soak: self.soak.map(|n| n.max(1)),
             preload: self.preload_deliveries,
             preload_tenants: self.preload_tenants,
+            preload_workers: self.preload_workers,
             idle: Duration::from_secs(self.idle_timeout.unwrap_or(60)),
             timeout: Duration::from_secs(self.timeout),
             max_in_flight: self.max_in_flight,

@@ -113,7 +113,7 @@ $$;
 
 /// The statements writing one owner's rows, chunk by chunk. `base` and `dbase` number its
 /// events and deliveries apart from the other owners'.
-fn owner_sql(o: &Owner, base: u64, dbase: u64, t0: &str, out: &mut String) -> u64 {
+fn owner_sql(o: &Owner, base: u64, dbase: u64, t0: &str, out: &mut Vec<String>) -> u64 {
     let k = o.streams.len().max(1) as u64;
     let events = o.deliveries.div_ceil(k);
     let per_chunk = (CHUNK / k).max(1);
@@ -131,7 +131,7 @@ fn owner_sql(o: &Owner, base: u64, dbase: u64, t0: &str, out: &mut String) -> u6
     let mut lo = 0;
     while lo < events {
         let hi = (lo + per_chunk).min(events);
-        out.push_str(&format!(
+        out.push(format!(
             r#"
 BEGIN;
 INSERT INTO events (id, tenant_id, event_types, sub_id, payload, txn, toe, source,
@@ -181,18 +181,40 @@ SELECT pg_temp.v7(first_attempt_at, ('x' || substr(md5(id::text), 1, 15))::bit(6
        last_error, NULL
 FROM d;
 COMMIT;
-\echo progress: tenant {tenant}: {done} of {events} events ({rows} deliveries) written
-"#,
-            done = hi,
-            rows = hi * k,
+"#
         ));
         lo = hi;
     }
     events * k
 }
 
+/// Runs `steps` round-robin over `workers` concurrent `psql` sessions (each with the prelude).
+async fn run_parallel(
+    url: &str,
+    steps: Vec<String>,
+    workers: usize,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let workers = workers.clamp(1, steps.len().max(1));
+    let mut scripts = vec![String::from(PRELUDE); workers];
+    for (i, step) in steps.into_iter().enumerate() {
+        scripts[i % workers].push_str(&step);
+    }
+    let results =
+        futures_util::future::join_all(scripts.into_iter().map(|sql| psql(url, sql, started)))
+            .await;
+    for r in results {
+        r?;
+    }
+    Ok(())
+}
+
 /// Writes the rows and reports `{rows, events, attempts, seconds}`.
-pub(crate) async fn preload(database: &str, owners: &[Owner]) -> anyhow::Result<Value> {
+pub(crate) async fn preload(
+    database: &str,
+    owners: &[Owner],
+    workers: usize,
+) -> anyhow::Result<Value> {
     let url = admin_url(database)?;
     let started = Instant::now();
     let total: u64 = owners.iter().map(|o| o.deliveries).sum();
@@ -218,31 +240,39 @@ pub(crate) async fn preload(database: &str, owners: &[Owner]) -> anyhow::Result<
         .collect();
     let t0 = chrono::Utc::now() - chrono::Duration::seconds(SPAN_SECS as i64 + 120);
     let t0 = t0.format("%Y-%m-%d %H:%M:%S%.6f+00").to_string();
-    let mut sql = String::from(PRELUDE);
+    let mut drop = String::from(PRELUDE);
     for (name, _) in &defs {
-        sql.push_str(&format!("DROP INDEX \"{name}\";\n"));
+        drop.push_str(&format!("DROP INDEX \"{name}\";\n"));
     }
-    sql.push_str(&format!(
+    drop.push_str(&format!(
         "\\echo progress: {} secondary indexes dropped\n",
         defs.len()
     ));
+    psql(&url, drop, started).await?;
     let (mut base, mut rows) = (0u64, 0u64);
+    let mut chunks = Vec::new();
     for o in owners {
         let k = o.streams.len().max(1) as u64;
-        let written = owner_sql(o, base, rows, &t0, &mut sql);
-        rows += written;
+        rows += owner_sql(o, base, rows, &t0, &mut chunks);
         base += o.deliveries.div_ceil(k);
     }
-    for (name, def) in &defs {
-        sql.push_str(&format!(
-            "{def};\n\\echo progress: index {name} created again\n"
-        ));
-    }
-    sql.push_str(&format!(
-        "SELECT (SELECT count(*) FROM events) || '|' || (SELECT count(*) FROM deliveries) || '|' \
-         || (SELECT count(*) FROM delivery_attempts) || '|' || (SELECT count(*) FROM deliveries \
-         WHERE state = 'pending');\n"
-    ));
+    // The chunks, then the indexes, over `workers` sessions at once.
+    let n = chunks.len();
+    let steps: Vec<String> = chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c}\\echo progress: chunk {} of {n} written\n", i + 1))
+        .collect();
+    run_parallel(&url, steps, workers, started).await?;
+    let steps: Vec<String> = defs
+        .iter()
+        .map(|(name, def)| format!("{def};\n\\echo progress: index {name} created again\n"))
+        .collect();
+    run_parallel(&url, steps, workers, started).await?;
+    let sql = "SELECT (SELECT count(*) FROM events) || '|' || (SELECT count(*) FROM deliveries) \
+               || '|' || (SELECT count(*) FROM delivery_attempts) || '|' || (SELECT count(*) \
+               FROM deliveries WHERE state = 'pending');\n"
+        .to_owned();
     let out = psql(&url, sql, started).await?;
     let counts: Vec<u64> = out
         .last()
@@ -258,7 +288,8 @@ pub(crate) async fn preload(database: &str, owners: &[Owner]) -> anyhow::Result<
         "events": counts.first(),
         "deliveries": counts.get(1),
         "delivery_attempts": counts.get(2),
-        "pending": counts.get(3),
+        "pending_at_end": counts.get(3),
+        "workers": workers,
         "seconds": crate::measure::round(secs),
         "deliveries_per_s": crate::measure::round(rows as f64 / secs.max(0.001)),
         "indexes_rebuilt": defs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
