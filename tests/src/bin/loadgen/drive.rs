@@ -95,13 +95,17 @@ pub(crate) fn body(run: u32, seq: usize, intended_us: u64) -> Value {
     })
 }
 
+/// A publish unanswered after this long counts as a `transport` failure (a hung hub must not
+/// hang the closed loop).
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(60);
+
 async fn publish_one(publisher: &Publisher, run: u32, seq: usize, intended_us: u64) -> Outcome {
     let sent = now_us();
-    let result = publisher
-        .publish(&body(run, seq, intended_us))
-        .await
-        .map(|_| ())
-        .map_err(|e| e.status);
+    let body = body(run, seq, intended_us);
+    let result = match tokio::time::timeout(PUBLISH_TIMEOUT, publisher.publish(&body)).await {
+        Ok(answer) => answer.map(|_| ()).map_err(|e| e.status),
+        Err(_) => Err(None),
+    };
     (seq, result, sent, now_us())
 }
 

@@ -1,7 +1,7 @@
 //! CPU and memory samples over a measurement window, read from `/proc`.
 //!
-//! A [`Snapshot`] holds the machine's busy and total jiffies (`/proc/stat`: busy = user + nice
-//! + system + irq + softirq + steal over all cores; guest time is already inside user) and the
+//! A [`Snapshot`] holds the machine's busy and total jiffies (`/proc/stat`: busy is the sum of
+//! user, nice, system, irq, softirq and steal over all cores; guest time is inside user) and the
 //! CPU time (utime + stime) of every process of interest: each sethub process by role, every
 //! `postgres` process (and, apart, the backends connected to the run's own database), RabbitMQ
 //! (`beam.smp`), Redis (`redis-server`) and the load generator itself, whose receiver threads
