@@ -40,8 +40,8 @@ pub async fn wait_queued(
 
 /// Drains a full poll stream until `expected` distinct events came out (or `timeout`):
 /// polls `maxEvents` at a time with `returnImmediately`, acknowledging each batch in the next
-/// request. Reports the drain rate from the first SET handed out to
-/// the last, and checks every SET (signature against the JWKS unless `verify` is off).
+/// request. Reports the drain rate from the first poll that handed out SETs being sent to
+/// the acknowledgement of the last batch being answered, and checks every SET (signature against the JWKS unless `verify` is off).
 #[allow(clippy::too_many_arguments)]
 pub async fn poll_drain(
     token: &str,
@@ -71,6 +71,7 @@ pub async fn poll_drain(
             "returnImmediately": true,
             "ack": ack,
         });
+        let asked = Instant::now();
         let answer: Value = client
             .post(endpoint)
             .bearer_auth(token)
@@ -86,9 +87,8 @@ pub async fn poll_drain(
         if sets.is_empty() {
             continue;
         }
-        let now = Instant::now();
-        first.get_or_insert(now);
-        last = Some(now);
+        first.get_or_insert(asked);
+        last = Some(Instant::now());
         for token in sets.values() {
             let token = token.as_str().unwrap_or_default();
             let txn = if verify {
@@ -107,6 +107,9 @@ pub async fn poll_drain(
     }
     if !ack.is_empty() {
         ack_only(&client, token, endpoint, &ack).await?;
+        if last.is_some() {
+            last = Some(Instant::now());
+        }
     }
     let secs = match (first, last) {
         (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
