@@ -32,6 +32,8 @@ pub(crate) struct Sent {
     pub(crate) last_answer_us: Option<u64>,
     pub(crate) publish_latency_ms: Vec<f64>,
     pub(crate) late_sends: usize,
+    /// Open loop: the most requests that were in flight at once.
+    pub(crate) peak_in_flight: usize,
 }
 
 impl Sent {
@@ -176,6 +178,9 @@ pub(crate) async fn open_loop(
         if now_us() > intended_us + 10_000 {
             late += 1;
         }
+        sent.peak_in_flight = sent
+            .peak_in_flight
+            .max(max_in_flight.max(1) - slots.available_permits());
         let (publisher, tx) = (publisher.clone(), tx.clone());
         tokio::spawn(async move {
             let one = publish_one(&publisher, run, seq, intended_us).await;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -165,7 +166,9 @@ pub(crate) async fn delete_stream(
     let endpoint = meta["configuration_endpoint"]
         .as_str()
         .context("no configuration_endpoint")?;
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
     let mut url = url::Url::parse(endpoint).context("configuration_endpoint")?;
     url.query_pairs_mut().append_pair("stream_id", stream_id);
     let status = client.delete(url).bearer_auth(token).send().await?.status();
@@ -204,6 +207,41 @@ pub(crate) async fn poll_stream(
         config["stream_id"].as_str().unwrap_or_default()
     );
     Ok((endpoint, stream_url))
+}
+
+/// Waits until the run's RabbitMQ queues (`{prefix}.…`) hold no message, ready or
+/// unacknowledged, twice in a row (`rabbitmqctl`), or `timeout`; the seconds it took, or
+/// `None` when it could not tell (no `rabbitmqctl`) or timed out.
+pub(crate) async fn wait_bus_idle(prefix: &str, timeout: Duration) -> Option<f64> {
+    let started = tokio::time::Instant::now();
+    let own = format!("{prefix}.");
+    let mut idle_checks = 0;
+    while started.elapsed() < timeout {
+        let listed = tokio::process::Command::new("rabbitmqctl")
+            .args([
+                "list_queues",
+                "-q",
+                "--no-table-headers",
+                "name",
+                "messages",
+            ])
+            .output()
+            .await
+            .ok()?;
+        let text = String::from_utf8_lossy(&listed.stdout);
+        let waiting: u64 = text
+            .lines()
+            .filter_map(|l| l.split_once(char::is_whitespace))
+            .filter(|(name, _)| name.starts_with(&own))
+            .filter_map(|(_, n)| n.trim().parse::<u64>().ok())
+            .sum();
+        idle_checks = if waiting == 0 { idle_checks + 1 } else { 0 };
+        if idle_checks >= 2 {
+            return Some(started.elapsed().as_secs_f64());
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    None
 }
 
 /// Deletes the run's RabbitMQ queues (`{prefix}.…`) with `rabbitmqctl`, best effort: quorum

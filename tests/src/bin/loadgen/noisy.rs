@@ -5,8 +5,10 @@
 //! `--noisy-rate` events/s to ten push streams on a second receiver that answers every SET
 //! `503`. The report holds both quiet runs in full (`alone`, `with_noise`: latency, CPU per SET,
 //! peak RSS over each run), what the noise did (`noise`), and fan-out's peak RSS under the
-//! noise. Afterwards the noisy tenant's streams are deleted, so its parked retries do not
-//! leak into the next scenario.
+//! noise. Afterwards (production) it waits until the run's RabbitMQ queues are empty
+//! (`bus_drained_after_s`, at most 300 s: fan-out may still be working through the noise's
+//! events), then deletes the noisy tenant's streams, so that its parked retries do not leak
+//! into the next scenario.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -73,11 +75,41 @@ pub(crate) async fn run(
     let noise_sent = noise_task.await??;
     let with_noise = with_noise?;
     let requests = failing.requests() - requests0;
+    // The noise's events may still wait in the bus: let fan-out work through them before the
+    // next scenario measures anything, and before deleting the streams (a delete racing
+    // fan-out's writes of their deliveries was seen to fail with 500 or hang).
+    let settle_s = match &running.production {
+        Some(p) => {
+            say("[noisy] waiting for the bus to drain");
+            hub::wait_bus_idle(&p.prefix, Duration::from_secs(300)).await
+        }
+        None => None,
+    };
+    let deleting = std::time::Instant::now();
+    let mut deleted = 0usize;
     for stream in &noisy.streams {
-        if let Err(e) = hub::delete_stream(running, &slug, &noisy.token, stream).await {
-            say(&format!("[noisy] {e:#}"));
+        // One more try after a pause: a delete was seen to fail with 500 while the stream's
+        // parked retries were being claimed.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match hub::delete_stream(running, &slug, &noisy.token, stream).await {
+                Ok(()) => {
+                    deleted += 1;
+                    break;
+                }
+                Err(e) if tries < 2 => {
+                    say(&format!("[noisy] {e:#}; trying again in 5 s"));
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                Err(e) => {
+                    say(&format!("[noisy] {e:#}: its backlog stays"));
+                    break;
+                }
+            }
         }
     }
+    let delete_s = deleting.elapsed().as_secs_f64();
     let pick = |run: &Value, path: &[&str]| path.iter().fold(run, |v, k| &v[*k]).clone();
     let complete = alone["complete"] == true && with_noise["complete"] == true;
     Ok(json!({
@@ -94,6 +126,9 @@ pub(crate) async fn run(
             "late_sends": noise_sent.late_sends,
             "receiver_requests_503": requests,
         },
+        "bus_drained_after_s": settle_s.map(round),
+        "noisy_streams_deleted": deleted,
+        "noisy_streams_delete_s": round(delete_s),
         "alone": alone,
         "with_noise": with_noise,
         "complete": complete,

@@ -186,6 +186,7 @@ impl Bench {
             "publish_errors": sent.errors,
             "publish_latency_ms": percentiles(&mut publish_latency),
             "late_sends": sent.late_sends,
+            "peak_in_flight": sent.peak_in_flight,
             "expected_sets": expected.unwrap_or(0),
             "delivered_sets": delivered,
             "delivered_sets_per_s": if delivery_s > 0.0 { round(delivered as f64 / delivery_s) } else { 0.0 },
