@@ -98,7 +98,8 @@
 //! publishing and `errors`.
 //!
 //! Exit code 0 when every run was complete (every event accepted, every SET there), 1
-//! otherwise (the report says what is missing), 2 when the run could not be set up.
+//! otherwise (the report says what is missing), 2 when the run could not be set up, 130 when
+//! interrupted (SIGINT or SIGTERM: the hub is stopped and its database dropped on the way out).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -368,17 +369,43 @@ fn main() {
             std::process::exit(2)
         });
     let code = runtime.block_on(async {
-        match run(args).await {
-            Ok(true) => 0,
-            Ok(false) => 1,
-            Err(e) => {
-                eprintln!("sethub-loadgen: {e:#}");
-                2
+        // On SIGINT or SIGTERM the run is dropped: the hub's processes are killed and the
+        // database dropped (the queues stay).
+        tokio::select! {
+            result = run(args) => match result {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(e) => {
+                    eprintln!("sethub-loadgen: {e:#}");
+                    2
+                }
+            },
+            () = interrupted() => {
+                eprintln!("sethub-loadgen: interrupted: stopping the hub, dropping its database");
+                130
             }
         }
     });
     drop(runtime);
     std::process::exit(code);
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminated => {}
+    }
 }
 
 fn say(msg: &str) {
