@@ -368,11 +368,12 @@ fn main() {
             eprintln!("sethub-loadgen: cannot start a runtime: {e}");
             std::process::exit(2)
         });
+    let workdir = std::env::temp_dir().join(format!("sethub-loadgen-{}", random_suffix()));
     let code = runtime.block_on(async {
         // On SIGINT or SIGTERM the run is dropped: the hub's processes are killed and the
         // database dropped (the queues stay).
         tokio::select! {
-            result = run(args) => match result {
+            result = run(args, &workdir) => match result {
                 Ok(true) => 0,
                 Ok(false) => 1,
                 Err(e) => {
@@ -387,6 +388,7 @@ fn main() {
         }
     });
     drop(runtime);
+    let _ = std::fs::remove_dir_all(&workdir);
     std::process::exit(code);
 }
 
@@ -417,7 +419,7 @@ fn emit(report: &Value) {
     println!("{}", serde_json::to_string(report).unwrap_or_default());
 }
 
-async fn run(args: Args) -> anyhow::Result<bool> {
+async fn run(args: Args, workdir: &std::path::Path) -> anyhow::Result<bool> {
     init_crypto();
     let mode = args.effective_mode();
     if matches!(mode, Mode::Suite) {
@@ -434,14 +436,13 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     if !bin.is_file() {
         bail!("{} is not a file", bin.display());
     }
-    let workdir = std::env::temp_dir().join(format!("sethub-loadgen-{}", random_suffix()));
-    std::fs::create_dir_all(&workdir)
+    std::fs::create_dir_all(workdir)
         .with_context(|| format!("cannot create {}", workdir.display()))?;
-    let result = match mode {
+    match mode {
         Mode::Suite | Mode::Poll | Mode::Noisy => {
             let options = hub::HubOptions {
                 bin: &bin,
-                workdir: &workdir,
+                workdir,
                 embedded: args.embedded,
                 without_fanout: false,
                 env: &args.env,
@@ -450,7 +451,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         }
         Mode::Ingest | Mode::Fanout | Mode::Latency => {
             let plan = Arc::new(Plan::from(&args));
-            classic::run_in(&args, plan, &bin, &workdir)
+            classic::run_in(&args, plan, &bin, workdir)
                 .await
                 .map(|(report, complete)| {
                     println!(
@@ -460,9 +461,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                     complete
                 })
         }
-    };
-    let _ = std::fs::remove_dir_all(&workdir);
-    result
+    }
 }
 
 #[cfg(test)]
