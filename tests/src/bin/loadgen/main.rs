@@ -43,10 +43,10 @@
 //! A run ends when the receiver has every pair, or after `--idle-timeout` (60) s without a new
 //! one. Each run prints one JSON line on stdout as it ends: `scenario`, `round`, `run`, `load`
 //! (its parameters), `streams`, `accepted_events`, `accepted_events_per_s` (first send → last
-//! answer), `publish_errors`, `publish_latency_ms`, `late_sends`, `peak_in_flight`, `expected_sets`,
-//! `delivered_sets`, `delivered_sets_per_s` (first → last receipt), `window_s` (first publish
-//! → last receipt), `latency_ms` `{p50,p95,p99,max}`, `cpu_ms_per_set` and `cpu_ms` over the
-//! window (`machine`: `/proc/stat` busy time of all cores, user + nice + system + irq +
+//! answer), `publish_errors`, `publish_latency_ms`, `late_sends`, `peak_in_flight`,
+//! `expected_sets`, `delivered_sets`, `delivered_sets_per_s` (first → last receipt),
+//! `window_s` (first publish → last receipt), `latency_ms` `{p50,p95,p99,max}`,
+//! `cpu_ms_per_set` and `cpu_ms` over the window (`machine`: `/proc/stat` busy time of all cores, user + nice + system + irq +
 //! softirq + steal; `manage`, `ingest`, `fanout` (or `all`); `postgres` (all its processes),
 //! split into `postgres_own_db` (the backends of this run's database) and `postgres_other`;
 //! `rabbitmq` (`beam.smp`); `redis`; `loadgen` (this process, receiver included) and
@@ -74,10 +74,11 @@
 //! `--noisy-rate` (1,000) events/s to ten push streams on a second receiver answering `503`.
 //! The report (`scenario: noisy`) gives `quiet_p50_ms` and `quiet_p99_ms` `{alone,
 //! with_noise}`, `fanout_peak_rss_mb` `{alone, with_noise}`, `noise` (accepted events, the
-//! 503 receiver's requests), `bus_drained_after_s` (production: after the noise, it waits
+//! 503 receiver's requests), `bus_drained_after_s` (production: after the noise it waits
 //! until the run's RabbitMQ queues are empty, so fan-out's leftover work does not leak into
-//! the next scenario; the noisy streams are deleted first) and both quiet runs in full. One
-//! round unless `--rounds`.
+//! the next scenario), `noisy_streams_deleted` and `noisy_streams_delete_s` (then the noisy
+//! streams are deleted, with their parked retries) and both quiet runs in full. The quiet
+//! tenant's warm-up is 20 events. One round unless `--rounds`; in the suite, put it last.
 //!
 //! # Mode `poll`
 //!
