@@ -46,8 +46,8 @@
 //! answer), `publish_errors`, `publish_latency_ms`, `late_sends`, `peak_in_flight`,
 //! `expected_sets`, `delivered_sets`, `delivered_sets_per_s` (first → last receipt),
 //! `window_s` (first publish → last receipt), `latency_ms` `{p50,p95,p99,max}`,
-//! `cpu_ms_per_set` and `cpu_ms` over the window (`machine`: `/proc/stat` busy time of all cores, user + nice + system + irq +
-//! softirq + steal; `manage`, `ingest`, `fanout` (or `all`); `postgres` (all its processes),
+//! `cpu_ms_per_set` and `cpu_ms` over the window (`machine`: `/proc/stat` busy time of all
+//! cores, user + nice + system + irq + softirq + steal; `manage`, `ingest`, `fanout` (or `all`); `postgres` (all its processes),
 //! split into `postgres_own_db` (the backends of this run's database) and `postgres_other`;
 //! `rabbitmq` (`beam.smp`); `redis`; `loadgen` (this process, receiver included) and
 //! `loadgen_receiver` (its receiver threads)), `machine_busy_pct`, `peak_rss_mb` (`VmHWM` of

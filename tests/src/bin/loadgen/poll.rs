@@ -41,7 +41,8 @@ pub async fn wait_queued(
 /// Drains a full poll stream until `expected` distinct events came out (or `timeout`):
 /// polls `maxEvents` at a time with `returnImmediately`, acknowledging each batch in the next
 /// request. Reports the drain rate from the first poll that handed out SETs being sent to
-/// the acknowledgement of the last batch being answered, and checks every SET (signature against the JWKS unless `verify` is off).
+/// the acknowledgement of the last batch being answered, and checks every SET (signature
+/// against the JWKS unless `verify` is off).
 #[allow(clippy::too_many_arguments)]
 pub async fn poll_drain(
     token: &str,
