@@ -295,3 +295,32 @@ pub(crate) async fn preload(
         "indexes_rebuilt": defs.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_gets_whole_events_on_every_stream_in_chunks() {
+        let owner = Owner {
+            tenant_id: "tnt_0190aaaabbbbccccddddeeeeffff0000".into(),
+            streams: (0..5)
+                .map(|i| format!("str_0190aaaabbbbccccddddeeeeffff000{i}"))
+                .collect(),
+            deliveries: 1_200_001,
+            pending: true,
+        };
+        let mut chunks = Vec::new();
+        let rows = owner_sql(&owner, 7, 100, "2026-12-01 00:00:00+00", &mut chunks);
+        // 240,001 events × 5 streams, 100,000 events (500,000 deliveries) a chunk.
+        assert_eq!(rows, 1_200_005);
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks[0].contains("'0190aaaabbbbccccddddeeeeffff0000'"));
+        assert!(chunks[0].contains("'0190aaaabbbbccccddddeeeeffff0004'"));
+        assert!(!chunks[0].contains("tnt_"));
+        assert!(chunks[0].contains("WHEN r = 0 THEN 'pending'"));
+        assert!(chunks[2].contains("generate_series(200000::bigint, 240001::bigint - 1)"));
+        assert_eq!(raw_uuid("evt_0123"), "0123");
+        assert_eq!(raw_uuid("0123"), "0123");
+    }
+}
