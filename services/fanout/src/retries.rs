@@ -258,13 +258,32 @@ pub async fn push_pages(
     let deliveries = engine.ctx.store.scope(tenant).deliveries();
     let mut after = None;
     let mut taken = 0;
+    // A stream pushed in order keeps its rows not yet claimed from looking overdue to any
+    // recovery sweep (which would push them out of order), as long as this goes on.
+    let keep_fresh = match (paging, due.stream) {
+        (Paging::AllInOrder, Some(stream)) => Some(stream),
+        _ => None,
+    };
+    let refresh_every = Duration::from_secs(push.orphan_after_secs.max(1)) / 3;
     loop {
         if paging == Paging::AllInOrder {
-            engine.dispatcher.wait_for_room(push.max_backlog).await;
+            loop {
+                if let Some(stream) = keep_fresh {
+                    deliveries.refresh_unscheduled(stream).await?;
+                }
+                let room = engine.dispatcher.wait_for_room(push.max_backlog);
+                if tokio::time::timeout(refresh_every, room).await.is_ok() {
+                    break;
+                }
+            }
         }
         let _admission = engine.scheduler.admission.lock().await;
         let room = push.max_backlog.saturating_sub(engine.dispatcher.backlog());
         if room == 0 {
+            // Pushing in order goes on until the last page: wait for room again.
+            if paging == Paging::AllInOrder {
+                continue;
+            }
             // The scheduler's caller notes the tenant again; the sweep comes back.
             if paging == Paging::OnePage {
                 engine.scheduler.note(tenant, Utc::now());
@@ -273,6 +292,16 @@ pub async fn push_pages(
         }
         let limit = room.min(PAGE);
         let page_limit = u64::try_from(limit).unwrap_or(u64::MAX);
+        // Rows kept fresh are due as of their last refresh.
+        let page_due = DueDeliveries {
+            before: if keep_fresh.is_some() {
+                Utc::now()
+            } else {
+                due.before
+            },
+            ..*due
+        };
+        let due = &page_due;
         let ids = if paging == Paging::AllInOrder {
             deliveries.due_page_in_order(due, after, page_limit).await?
         } else {

@@ -114,13 +114,11 @@ impl Deliveries<'_> {
             let (event, id) = at.ok_or(StoreError::NotFound)?;
             let key = event.unwrap_or(id);
             q = q.filter(
-                sea_orm::Condition::any()
-                    .add(Expr::cust(KEY).gt(key))
-                    .add(
-                        sea_orm::Condition::all()
-                            .add(Expr::cust(KEY).eq(key))
-                            .add(d::Column::Id.gt(id)),
-                    ),
+                sea_orm::Condition::any().add(Expr::cust(KEY).gt(key)).add(
+                    sea_orm::Condition::all()
+                        .add(Expr::cust(KEY).eq(key))
+                        .add(d::Column::Id.gt(id)),
+                ),
             );
         }
         let ids: Vec<uuid::Uuid> = q
@@ -133,6 +131,29 @@ impl Deliveries<'_> {
             .db()?;
         g.finish().await?;
         Ok(ids.into_iter().map(DeliveryId::from_uuid).collect())
+    }
+
+    /// Marks the stream's pending deliveries that are due since they were written (released,
+    /// redriven, first attempts; not scheduled or claimed ones) as written now, so that no
+    /// recovery sweep finds them overdue while a process pushes the stream's released SETs
+    /// in order, a page at a time (a sweep would push them out of order). The process doing
+    /// that calls this more often than `push.orphan_after_secs`; if it dies, the calls stop
+    /// and the sweep takes the rest once overdue. Returns how many rows it touched.
+    pub async fn refresh_unscheduled(&self, stream: StreamId) -> Result<u64, StoreError> {
+        let t = now();
+        let g = self.ctx.begin().await?;
+        let res = d::Entity::update_many()
+            .filter(d::Column::TenantId.eq(self.ctx.tid()))
+            .filter(d::Column::StreamId.eq(stream.as_uuid()))
+            .filter(d::Column::State.eq(DeliveryState::Pending.as_str()))
+            .filter(Expr::col(d::Column::NextAttemptAt).lte(Expr::col(d::Column::UpdatedAt)))
+            .col_expr(d::Column::NextAttemptAt, Expr::value(t))
+            .col_expr(d::Column::UpdatedAt, Expr::value(t))
+            .exec(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        Ok(res.rows_affected)
     }
 
     /// Claims those of `ids` that are still due as `due` says, until `lease_until`; returns
