@@ -229,8 +229,9 @@ async fn when_one_of_two_fanout_processes_is_killed_the_survivor_takes_over_its_
     env.push(("SETHUB_PUSH__ORPHAN_AFTER_SECS", "2"));
     let mut w = World::split_services(&env, &["ingest", "fanout", "fanout"]).await;
     let paths = ["/s/a", "/s/b"];
+    let mut streams = Vec::new();
     for p in paths {
-        w.stream(p, &[SESSION_REVOKED]).await;
+        streams.push(w.stream(p, &[SESSION_REVOKED]).await);
     }
     // A slow receiver keeps SETs in the fan-outs' hands.
     w.receiver
@@ -249,10 +250,17 @@ async fn when_one_of_two_fanout_processes_is_killed_the_survivor_takes_over_its_
         publish_all_in(&ingest, &tenant, KILL_EVENTS, "k", KILL_BATCH).await
     });
     w.receiver.wait_for_count("/s/a", 100, LONG).await.unwrap();
+    // The receiver stalls: the fan-outs' SETs pile up in their lanes (stored, their bus
+    // messages acknowledged), so the one killed leaves SETs that only a recovery sweep finds.
+    w.receiver
+        .behave("/s/a", Behave::Delay(Duration::from_secs(3)));
     // Kill whichever holds SETs first (both consume the same queue).
-    let (victim, held) = wait_until("a fan-out to hold 5 deliveries", LONG, || async {
+    let (victim, held) = wait_until("a fan-out to hold 40 deliveries", LONG, || async {
         for (k, m) in metrics.iter().enumerate() {
-            if let Some(held) = metric(m, "sethub_push_in_memory").await.filter(|h| *h >= 5) {
+            if let Some(held) = metric(m, "sethub_push_in_memory")
+                .await
+                .filter(|h| *h >= 40)
+            {
                 return Some((k, held));
             }
         }
@@ -265,6 +273,8 @@ async fn when_one_of_two_fanout_processes_is_killed_the_survivor_takes_over_its_
         .unwrap_or(0);
     w.hub.processes[fanouts[victim]].1.kill().await;
     let killed_at = Instant::now();
+    w.receiver
+        .behave("/s/a", Behave::Delay(Duration::from_millis(20)));
     let at_kill: Vec<usize> = paths
         .iter()
         .map(|p| w.receiver.count_by_txn(p).len())
@@ -274,31 +284,45 @@ async fn when_one_of_two_fanout_processes_is_killed_the_survivor_takes_over_its_
         "the kill came mid-run: {at_kill:?} of {KILL_EVENTS} arrived"
     );
     let ids = publishing.await.unwrap();
-    let mut dups = 0;
     for p in paths {
         wait_until(&format!("every event on {p}"), LONG, || async {
             (w.receiver.count_by_txn(p).len() >= ids.len()).then_some(())
         })
         .await;
         assert_all_arrived(&w.receiver, p, &ids);
-        dups += duplicates(&w.receiver, p);
     }
     let took_all = killed_at.elapsed();
     // The dead process's SETs that no bus message brings back (their messages were
-    // acknowledged once stored) are the survivor's recovery sweep's, once overdue.
-    let swept = metric(&metrics[survivor], "sethub_push_swept_total")
-        .await
-        .unwrap_or(0)
-        - swept_before;
+    // acknowledged once stored) are the survivor's recovery sweep's, once overdue by
+    // `push.orphan_after_secs`; some of them it had pushed already (duplicates).
+    let swept = wait_until("the survivor's sweep to take over", LONG, || async {
+        metric(&metrics[survivor], "sethub_push_swept_total")
+            .await
+            .map(|n| n - swept_before)
+            .filter(|n| *n > 0)
+    })
+    .await;
+    let took_over = killed_at.elapsed();
+    assert!(
+        took_over >= Duration::from_secs(2),
+        "taken over {took_over:?} after the kill, before orphan_after_secs"
+    );
+    // Every delivery settled: nothing left to push twice after the count.
+    for stream in &streams {
+        wait_until("every delivery to be recorded delivered", LONG, || async {
+            let (_, v) = w
+                .api(reqwest::Method::GET, &format!("/streams/{stream}"), None)
+                .await;
+            (v["deliveries"] == json!({"delivered": KILL_EVENTS})).then_some(())
+        })
+        .await;
+    }
+    let dups: usize = paths.iter().map(|p| duplicates(&w.receiver, p)).sum();
     let bound = kill_duplicate_bound(paths.len());
     eprintln!(
         "one of two fan-outs SIGKILLed holding {held} deliveries, {at_kill:?} of {KILL_EVENTS} \
-         arrived; the survivor's sweep took over {swept}, all arrived {took_all:?} after the \
-         kill; {dups} pushed twice (bound {bound})"
-    );
-    assert!(
-        swept > 0,
-        "the survivor took over none of the dead process's SETs"
+         arrived; all arrived {took_all:?} after the kill; the survivor's sweep took over \
+         {swept} {took_over:?} after it; {dups} pushed twice (bound {bound})"
     );
     assert!(dups <= bound, "{dups} SETs pushed twice (bound {bound})");
 }
