@@ -402,8 +402,21 @@ impl Drain {
     }
 }
 
-/// Arrivals on `path` beyond the first of each event (each extra arrival counts).
+/// Arrivals on `path` beyond the first of each event (each extra arrival counts). Every
+/// repeat carries the `jti` of the first arrival, so the receiver can drop it.
 pub fn duplicates(receiver: &TestReceiver, path: &str) -> usize {
+    let mut jtis: HashMap<String, HashSet<String>> = HashMap::new();
+    for set in receiver.received(path) {
+        if let Some(txn) = set.txn {
+            jtis.entry(txn).or_default().insert(set.jti);
+        }
+    }
+    let repeats_with_new_jti: Vec<_> = jtis.iter().filter(|(_, j)| j.len() > 1).collect();
+    assert!(
+        repeats_with_new_jti.is_empty(),
+        "an event pushed again to {path} under another jti: {:?}",
+        repeats_with_new_jti.first()
+    );
     receiver
         .count_by_txn(path)
         .values()
