@@ -95,6 +95,9 @@ pub fn start_redis() {
         return;
     }
     let status = Command::new("redis-server")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .args([
             "--daemonize",
             "yes",
@@ -181,8 +184,13 @@ pub fn kill_rabbitmq(pid: u32) {
 /// -detached`) and waits until `rabbitmqctl await_startup` succeeds and it accepts
 /// connections.
 pub fn start_rabbitmq() {
+    // Without the test's output streams: the node keeps writing to the ones it is given,
+    // and once the test has ended nobody reads them and the node blocks on a full pipe.
     let started = Command::new("rabbitmq-server")
         .arg("-detached")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .status()
         .expect("rabbitmq-server must be installed");
     assert!(started.success(), "rabbitmq-server -detached failed");
@@ -190,6 +198,7 @@ pub fn start_rabbitmq() {
     loop {
         let up = Command::new("rabbitmqctl")
             .arg("await_startup")
+            .stdin(std::process::Stdio::null())
             .output()
             .is_ok_and(|o| o.status.success());
         if up && amqp_port_open() {

@@ -271,6 +271,18 @@ impl Dispatcher {
         }
     }
 
+    /// Waits until this process no longer owns `id` (its outcome is written, or it is
+    /// parked).
+    pub async fn wait_released(&self, id: DeliveryId) {
+        loop {
+            let notified = self.inner.room.notified();
+            if !self.owns(id) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Takes on a delivery due now (a first attempt, or one claimed from the store); ignored
     /// (`false`) if this process already owns it.
     pub fn submit(&self, job: Job, retry_class: bool) -> bool {

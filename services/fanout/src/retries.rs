@@ -33,6 +33,11 @@ use crate::recorder::Record;
 /// Most deliveries claimed at once.
 pub const PAGE: usize = 500;
 
+/// Most deliveries of a stream pushed in order claimed at once: they are pushed one at a
+/// time, and the next page is claimed only once this one is done, so a failing receiver's
+/// lane holds at most this many in memory while its first SET waits to be retried.
+pub const ORDERED_PAGE: usize = 100;
+
 /// The least time between two looks at one tenant's parked deliveries.
 const MIN_SPACING: Duration = Duration::from_millis(50);
 
@@ -265,14 +270,21 @@ pub async fn push_pages(
         _ => None,
     };
     let refresh_every = Duration::from_secs(push.orphan_after_secs.max(1)) / 3;
+    // The last SET of the page pushed in order before: the next page waits for it.
+    let mut previous: Option<DeliveryId> = None;
     loop {
         if paging == Paging::AllInOrder {
             loop {
                 if let Some(stream) = keep_fresh {
                     deliveries.refresh_unscheduled(stream).await?;
                 }
-                let room = engine.dispatcher.wait_for_room(push.max_backlog);
-                if tokio::time::timeout(refresh_every, room).await.is_ok() {
+                let ready = async {
+                    if let Some(id) = previous {
+                        engine.dispatcher.wait_released(id).await;
+                    }
+                    engine.dispatcher.wait_for_room(push.max_backlog).await;
+                };
+                if tokio::time::timeout(refresh_every, ready).await.is_ok() {
                     break;
                 }
             }
@@ -290,7 +302,11 @@ pub async fn push_pages(
             }
             return Ok((taken, PagingEnd::More));
         }
-        let limit = room.min(PAGE);
+        let limit = room.min(if paging == Paging::AllInOrder {
+            ORDERED_PAGE
+        } else {
+            PAGE
+        });
         let page_limit = u64::try_from(limit).unwrap_or(u64::MAX);
         // Rows kept fresh are due as of their last refresh.
         let page_due = DueDeliveries {
@@ -323,6 +339,7 @@ pub async fn push_pages(
                 free.iter().enumerate().map(|(i, id)| (*id, i)).collect();
             claimed.sort_by_key(|d| place.get(&d.id).copied().unwrap_or(usize::MAX));
         }
+        previous = claimed.last().map(|d| d.id).or(previous);
         for d in claimed {
             let mut job = Job::from_stored(d, None);
             job.ordered = paging == Paging::AllInOrder;
