@@ -471,8 +471,8 @@ async fn a_poll_queue_keeps_only_its_newest_sets_beyond_its_retention() {
 
 #[tokio::test]
 async fn a_poll_queue_never_serves_sets_older_than_its_retention_and_drops_them() {
-    const MAX_AGE_SECS: i64 = 3;
-    let w = World::split_with(&[("SETHUB_POLL__RETENTION_MAX_AGE_SECS", "3")]).await;
+    const MAX_AGE_SECS: i64 = 5;
+    let w = World::split_with(&[("SETHUB_POLL__RETENTION_MAX_AGE_SECS", "5")]).await;
     let (stream, endpoint) = poll_stream(&w).await;
     let old = publish_all(&w.hub.ingest_url, &w.tenant, 4, "old").await;
     wait_for_state(&w, &stream, "queued", 4).await;
