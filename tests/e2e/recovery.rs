@@ -10,10 +10,11 @@
 
 mod world;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use serde_json::{Value, json};
+use sethub_tests::receiver::Behave;
 use sethub_tests::setup::{self, SESSION_REVOKED};
 use sethub_tests::wait_until;
 use world::*;
@@ -163,6 +164,148 @@ async fn paused_push_and_poll_streams_hold_100_events_and_deliver_them_in_order_
     let polled = drain(&w, &endpoint, 100).await;
     assert_eq!(polled.len(), 100);
     assert_per_subject_order(&published, &polled);
+}
+
+/// Publishes `per_subject` session-revoked events for each of `subjects` subjects
+/// (`{tag}-user{i}@example.com`): one task per subject, all at once, each publishing its
+/// subject's events one request at a time (so each subject's publication order is the order
+/// of its `202`s, while the subjects' events interleave in ingest's group commits and in
+/// fan-out's concurrent bus messages). Returns (event id, email), each subject's in order.
+async fn publish_concurrently(
+    w: &World,
+    subjects: usize,
+    per_subject: usize,
+    tag: &str,
+) -> Vec<(String, String)> {
+    let publisher =
+        setup::Publisher::new(&w.hub.ingest_url, &w.tenant.slug, &w.tenant.api_key).unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..subjects {
+        let publisher = publisher.clone();
+        let email = format!("{tag}-user{i}@example.com");
+        tasks.spawn(async move {
+            let mut out = Vec::new();
+            for _ in 0..per_subject {
+                let id = publisher
+                    .publish(&setup::session_revoked(&email))
+                    .await
+                    .unwrap();
+                out.push((id, email.clone()));
+            }
+            out
+        });
+    }
+    let mut published = Vec::new();
+    while let Some(one) = tasks.join_next().await {
+        published.extend(one.unwrap());
+    }
+    published
+}
+
+/// The session-revoked SETs that arrived on `path`, in arrival order: (txn, email).
+fn events_arrived(w: &World, path: &str) -> Vec<(String, String)> {
+    w.receiver
+        .received(path)
+        .into_iter()
+        .filter(|s| s.event_types() == vec![SESSION_REVOKED.to_owned()])
+        .map(|s| {
+            (
+                s.txn.unwrap(),
+                s.sub_id["email"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn held_sets_of_many_subjects_published_concurrently_are_released_in_publication_order() {
+    const SUBJECTS: usize = 40;
+    const PER_SUBJECT: usize = 5;
+    const ROUNDS: usize = 3;
+    // A small backlog and an enabled stream to a slow receiver: fan-out stops taking bus
+    // messages while its backlog is full, so a subject's next events wait in RabbitMQ beside
+    // its earlier ones, and when room frees, several of those messages are fanned out at
+    // once (`push.fanout_concurrency`): their held SETs are stored in whatever order the
+    // concurrent tasks finish, not in publication order.
+    let w = World::split_with(&[("SETHUB_PUSH__MAX_BACKLOG", "5")]).await;
+    w.receiver.behave(
+        "/s/slow",
+        Behave::Delay(std::time::Duration::from_millis(10)),
+    );
+    w.stream("/s/slow", &[SESSION_REVOKED]).await;
+    let push = w.stream("/s/order", &[SESSION_REVOKED]).await;
+    let mut before = 0;
+    for round in 0..ROUNDS {
+        set_status(&w, &push, "paused").await;
+        let published = publish_concurrently(&w, SUBJECTS, PER_SUBJECT, &format!("r{round}")).await;
+        let n = SUBJECTS * PER_SUBJECT;
+        wait_for_state(&w, &push, "held", n as u64).await;
+        assert_eq!(
+            events_arrived(&w, "/s/order").len(),
+            before,
+            "nothing while paused"
+        );
+        set_status(&w, &push, "enabled").await;
+        let arrived = wait_until(
+            &format!("round {round}: the {n} held events"),
+            LONG,
+            || async {
+                let a = events_arrived(&w, "/s/order");
+                (a.len() >= before + n).then_some(a)
+            },
+        )
+        .await;
+        assert_eq!(
+            arrived.len(),
+            before + n,
+            "round {round}: each exactly once"
+        );
+        assert_per_subject_order(&published, &arrived[before..]);
+        before += n;
+    }
+}
+
+#[tokio::test]
+async fn held_sets_released_to_a_receiver_answering_503_stay_in_order_per_subject_across_the_retries()
+ {
+    const SUBJECTS: usize = 6;
+    const PER_SUBJECT: usize = 4;
+    let w = World::split().await;
+    let push = w.stream("/s/flaky", &[SESSION_REVOKED]).await;
+    set_status(&w, &push, "paused").await;
+    let published = publish_concurrently(&w, SUBJECTS, PER_SUBJECT, "f").await;
+    let n = SUBJECTS * PER_SUBJECT;
+    wait_for_state(&w, &push, "held", n as u64).await;
+    // Every SET's first attempt gets a 503 and is retried.
+    w.receiver
+        .behave("/s/flaky", Behave::FirstAttemptStatus(503));
+    set_status(&w, &push, "enabled").await;
+    let arrived = wait_until(&format!("the {n} held events"), LONG, || async {
+        let a = events_arrived(&w, "/s/flaky");
+        (a.len() >= n).then_some(a)
+    })
+    .await;
+    assert_eq!(arrived.len(), n, "each exactly once");
+    assert_per_subject_order(&published, &arrived);
+    // The 503s happened: each event SET was refused once before it was received.
+    let refused: HashSet<String> = w
+        .receiver
+        .attempts("/s/flaky")
+        .into_iter()
+        .filter(|a| a.status == 503)
+        .filter_map(|a| a.txn)
+        .collect();
+    let ids: HashSet<String> = published.iter().map(|(id, _)| id.clone()).collect();
+    assert!(ids.is_subset(&refused), "every event SET met a 503 first");
+    // Every delivery is settled as delivered (the events' and the two stream-updated SETs of
+    // the pause and the enable), none left pending by the retries.
+    wait_until("every delivery to be recorded delivered", LONG, || async {
+        let (_, v) = w
+            .api(reqwest::Method::GET, &format!("/streams/{push}"), None)
+            .await;
+        (v["deliveries"] == json!({"delivered": n + 2})).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -326,6 +469,120 @@ async fn a_poll_queue_keeps_only_its_newest_sets_beyond_its_retention() {
         .await;
 }
 
+#[tokio::test]
+async fn a_poll_queue_never_serves_sets_older_than_its_retention_and_drops_them() {
+    const MAX_AGE_SECS: i64 = 5;
+    let w = World::split_with(&[("SETHUB_POLL__RETENTION_MAX_AGE_SECS", "5")]).await;
+    let (stream, endpoint) = poll_stream(&w).await;
+    let old = publish_all(&w.hub.ingest_url, &w.tenant, 4, "old").await;
+    wait_for_state(&w, &stream, "queued", 4).await;
+    // Once older than the retention, they are dropped by the sweep and counted.
+    wait_for_state(&w, &stream, "dropped", 4).await;
+    w.wait_for_metric("fanout", "sethub_poll_dropped_total{reason=\"age\"} 4")
+        .await;
+    // New ones are served, the old never.
+    let new = publish_all(&w.hub.ingest_url, &w.tenant, 3, "new").await;
+    wait_for_state(&w, &stream, "queued", 3).await;
+    let mut polled: Vec<String> = drain(&w, &endpoint, 3)
+        .await
+        .into_iter()
+        .map(|(txn, _)| txn)
+        .collect();
+    polled.sort();
+    let mut want = new.clone();
+    want.sort();
+    assert_eq!(polled, want);
+    assert!(old.iter().all(|id| !polled.contains(id)));
+
+    // SETs past the retention are not handed out even before the sweep drops them: a poll
+    // that comes after they aged but sees them still queued gets none of them.
+    let late = publish_all(&w.hub.ingest_url, &w.tenant, 2, "late").await;
+    wait_for_state(&w, &stream, "queued", 2).await;
+    let made = chrono::Utc::now();
+    wait_until("the late SETs to be dropped", LONG, || async {
+        // Aged by the hub's clock too: it reads its clock after this.
+        let aged = chrono::Utc::now() - made > chrono::Duration::seconds(MAX_AGE_SECS);
+        let (status, body) = poll(
+            &w,
+            &endpoint,
+            json!({"maxEvents": 10, "returnImmediately": true}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        for token in body["sets"].as_object().unwrap().values() {
+            let txn = decode_claims(token.as_str().unwrap())["txn"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            // Handed out while young is fine (not acknowledged, it comes back after the
+            // visibility timeout); once aged, never.
+            assert!(!aged || !late.contains(&txn), "{txn} served after it aged");
+        }
+        let (_, v) = w
+            .api(reqwest::Method::GET, &format!("/streams/{stream}"), None)
+            .await;
+        (v["deliveries"]["dropped"] == 6).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn events_about_a_removed_subject_are_not_fanned_out_and_the_others_are() {
+    let w = World::split().await;
+    let stream = w.stream("/s/subjects", &[SESSION_REVOKED]).await;
+    let meta = setup::metadata(&w.hub.manage_url, &w.tenant.slug)
+        .await
+        .unwrap();
+    let removed = json!({"format": "email", "email": "gone@example.com"});
+    let resp = reqwest::Client::new()
+        .post(meta["remove_subject_endpoint"].as_str().unwrap())
+        .bearer_auth(&w.token)
+        .json(&json!({"stream_id": stream, "subject": removed}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204, "{:?}", resp.text().await);
+    let publisher =
+        setup::Publisher::new(&w.hub.ingest_url, &w.tenant.slug, &w.tenant.api_key).unwrap();
+    let mut kept = Vec::new();
+    let mut gone = Vec::new();
+    // Interleaved, the removed subject first, so a kept event arriving last proves the
+    // removed ones had their turn.
+    for _ in 0..3 {
+        gone.push(
+            publisher
+                .publish(&setup::session_revoked("gone@example.com"))
+                .await
+                .unwrap(),
+        );
+        kept.push(
+            publisher
+                .publish(&setup::session_revoked("kept@example.com"))
+                .await
+                .unwrap(),
+        );
+    }
+    w.receiver
+        .wait_for_count("/s/subjects", 3, LONG)
+        .await
+        .unwrap();
+    let got: Vec<(String, String)> = events_arrived(&w, "/s/subjects");
+    let mut txns: Vec<String> = got.iter().map(|(t, _)| t.clone()).collect();
+    txns.sort();
+    let mut want = kept.clone();
+    want.sort();
+    assert_eq!(txns, want, "only the kept subject's events arrived");
+    assert!(got.iter().all(|(_, e)| e == "kept@example.com"));
+    // None was even stored for the stream (fan-out stores every stream's deliveries of an
+    // event in one statement, so with the kept ones delivered none can still come).
+    let (_, view) = w
+        .api(reqwest::Method::GET, &format!("/streams/{stream}"), None)
+        .await;
+    assert_eq!(view["deliveries"], json!({"delivered": 3}), "{view}");
+    assert_eq!(w.receiver.count("/s/subjects"), 3);
+    assert!(gone.iter().all(|id| !txns.contains(id)));
+}
+
 /// A fan-out process's memory: its `VmHWM` (peak resident set), in kB.
 fn peak_rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -334,14 +591,6 @@ fn peak_rss_kb(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
-}
-
-/// The value of an unlabelled metric on `metrics_url`.
-async fn metric(metrics_url: &str, name: &str) -> Option<u64> {
-    let text = reqwest::get(metrics_url).await.ok()?.text().await.ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 #[tokio::test]

@@ -95,6 +95,9 @@ pub fn start_redis() {
         return;
     }
     let status = Command::new("redis-server")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .args([
             "--daemonize",
             "yes",
@@ -131,5 +134,91 @@ pub struct RedisGuard;
 impl Drop for RedisGuard {
     fn drop(&mut self) {
         start_redis();
+    }
+}
+
+fn amqp_port_open() -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], 5672)),
+        Duration::from_millis(500),
+    )
+    .is_ok()
+}
+
+/// The local RabbitMQ node's process (`beam.smp`): its operating-system id.
+pub fn rabbitmq_pid() -> Option<u32> {
+    let out = Command::new("rabbitmqctl")
+        .args(["eval", "os:getpid()."])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_matches('"')
+        .parse()
+        .ok()
+}
+
+/// Kills the local RabbitMQ node's process `pid` ([`rabbitmq_pid`]) with SIGKILL (no clean
+/// shutdown: what it had not written is gone) and waits until it no longer accepts
+/// connections.
+pub fn kill_rabbitmq(pid: u32) {
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill is installed");
+    assert!(
+        killed.success(),
+        "kill -KILL {pid} (the RabbitMQ node) failed"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while amqp_port_open() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RabbitMQ still accepts connections 30 s after SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Starts the local RabbitMQ node the way this machine kind does (`rabbitmq-server
+/// -detached`) and waits until `rabbitmqctl await_startup` succeeds and it accepts
+/// connections.
+pub fn start_rabbitmq() {
+    // Without the test's output streams: the node keeps writing to the ones it is given,
+    // and once the test has ended nobody reads them and the node blocks on a full pipe.
+    let started = Command::new("rabbitmq-server")
+        .arg("-detached")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("rabbitmq-server must be installed");
+    assert!(started.success(), "rabbitmq-server -detached failed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let up = Command::new("rabbitmqctl")
+            .arg("await_startup")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if up && amqp_port_open() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "RabbitMQ did not start within 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Starts RabbitMQ again when dropped if it is down, so a failing test never leaves it down.
+pub struct RabbitGuard;
+
+impl Drop for RabbitGuard {
+    fn drop(&mut self) {
+        if !amqp_port_open() {
+            start_rabbitmq();
+        }
     }
 }

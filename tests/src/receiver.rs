@@ -59,6 +59,9 @@ pub enum Behave {
         err: String,
         description: String,
     },
+    /// This status with an empty body to the first request carrying each `jti` (the SET is
+    /// not received), then as [`Behave::Accept`]: every SET fails once and is retried.
+    FirstAttemptStatus(u16),
     /// `429 Too Many Requests` with `Retry-After: retry_after_secs`; not received.
     TooMany { retry_after_secs: u64 },
     /// Waits this long, then `202`: the SET is received (its arrival time is when the request
@@ -398,14 +401,25 @@ async fn handle(req: HttpRequest, body: web::Bytes, inner: web::Data<Inner>) -> 
         }
     };
 
-    let behave = inner
-        .paths()
-        .entry(path.clone())
-        .or_default()
-        .behave
-        .clone();
+    let (behave, tried_before) = {
+        let mut paths = inner.paths();
+        let state = paths.entry(path.clone()).or_default();
+        let tried = state
+            .attempts
+            .iter()
+            .any(|a| a.jti.as_deref() == Some(claims.jti.as_str()));
+        (state.behave.clone(), tried)
+    };
     let (response, received) = match &behave {
         Behave::Accept => (HttpResponse::Accepted().finish(), true),
+        Behave::FirstAttemptStatus(_) if tried_before => (HttpResponse::Accepted().finish(), true),
+        Behave::FirstAttemptStatus(s) => (
+            HttpResponse::build(
+                StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            )
+            .finish(),
+            false,
+        ),
         Behave::Delay(d) => {
             tokio::time::sleep(*d).await;
             (HttpResponse::Accepted().finish(), true)

@@ -275,6 +275,18 @@ impl Dispatcher {
         }
     }
 
+    /// Waits until this process no longer owns `id` (its outcome is written, or it is
+    /// parked).
+    pub async fn wait_released(&self, id: DeliveryId) {
+        loop {
+            let notified = self.inner.room.notified();
+            if !self.owns(id) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Takes on a delivery due now (a first attempt, or one claimed from the store); ignored
     /// (`false`) if this process already owns it.
     pub fn submit(&self, job: Job, retry_class: bool) -> bool {
@@ -369,17 +381,34 @@ impl Dispatcher {
             .clone()
     }
 
+    /// An ordered job (released in publication order) that cannot go now waits in its
+    /// lane and goes next, so the SETs behind it cannot overtake it; any other waits as
+    /// [`Dispatcher::wait`] decides.
+    async fn wait_in_lane(&self, engine: &Engine, job: Job, at: Instant, next: &mut Option<Job>) {
+        if job.ordered {
+            tokio::time::sleep_until(at).await;
+            *next = Some(job);
+        } else {
+            self.wait(engine, job, at).await;
+        }
+    }
+
     async fn run_lane(self, stream: StreamId, lane: Arc<Lane>) {
+        // An ordered job to try again before anything else in the lane.
+        let mut next: Option<Job> = None;
         loop {
-            let job = {
-                let Ok(mut q) = lane.queues.lock() else {
-                    return;
-                };
-                match q.pop() {
-                    Some(job) => job,
-                    None => {
-                        q.running = false;
-                        break;
+            let job = match next.take() {
+                Some(job) => job,
+                None => {
+                    let Ok(mut q) = lane.queues.lock() else {
+                        return;
+                    };
+                    match q.pop() {
+                        Some(job) => job,
+                        None => {
+                            q.running = false;
+                            break;
+                        }
                     }
                 }
             };
@@ -393,7 +422,7 @@ impl Dispatcher {
                             .deliveries
                             .with_label_values(&["rate_limited"])
                             .inc();
-                        self.wait(&engine, job, at).await;
+                        self.wait_in_lane(&engine, job, at, &mut next).await;
                         continue;
                     }
                     match endpoint.gate() {
@@ -418,7 +447,7 @@ impl Dispatcher {
                                 .deliveries
                                 .with_label_values(&["breaker_open"])
                                 .inc();
-                            self.wait(&engine, job, at).await;
+                            self.wait_in_lane(&engine, job, at, &mut next).await;
                             continue;
                         }
                         Gate::Pass => {}
@@ -428,18 +457,30 @@ impl Dispatcher {
                             Ok(p) => p,
                             Err(_) => return,
                         };
-                    let ordered = job.ordered;
+                    let (ordered, id) = (job.ordered, job.id);
                     let attempt = tokio::spawn(crate::push::worker::attempt(
-                        engine, job, view, endpoint, permit,
+                        engine.clone(),
+                        job,
+                        view,
+                        endpoint,
+                        permit,
                     ));
                     // An ordered job holds the lane until its attempt is over, so the next
-                    // one (the same subject's next SET, perhaps) cannot overtake it.
+                    // one (the same subject's next SET, perhaps) cannot overtake it; and
+                    // until it is settled: one to retry comes back to the lane
+                    // (`retries::hold_in_order`) and goes again when due, before the rest.
                     if ordered {
                         let _ = attempt.await;
+                        if let Some((at, job)) = engine.scheduler.take_held_in_order(id) {
+                            tokio::time::sleep_until(at).await;
+                            next = Some(job);
+                        }
                     }
                 }
                 crate::push::worker::Prepared::Done => {}
-                crate::push::worker::Prepared::Later(at) => self.wait(&engine, job, at).await,
+                crate::push::worker::Prepared::Later(at) => {
+                    self.wait_in_lane(&engine, job, at, &mut next).await;
+                }
             }
         }
         // Forget an idle lane (a new one is made on demand), unless work arrived meanwhile.

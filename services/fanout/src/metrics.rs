@@ -12,6 +12,8 @@
 //! - `push_in_memory`, `push_in_memory_peak`: deliveries this process holds now, and the most
 //!   it held since it started (bounded by `push.max_backlog`, see `dispatch.rs`);
 //! - `push_parked_total`: retries and long waits handed to the database until due;
+//! - `push_swept_total`: deliveries the recovery sweep took over (due at start, or left
+//!   overdue by a process that stopped);
 //! - `push_in_flight`: push requests in flight;
 //! - `push_dead_letters`: dead-lettered deliveries of all tenants, counted by each sweep;
 //! - `bus_lag_seconds{queue}`: from a message's publication to its consumption.
@@ -35,6 +37,7 @@ pub struct FanoutMetrics {
     pub in_memory: IntGauge,
     pub in_memory_peak: IntGauge,
     pub parked: prometheus::IntCounter,
+    pub swept: prometheus::IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -107,6 +110,11 @@ impl FanoutMetrics {
                 "Retries and long waits handed to the database until due",
             )
             .unwrap_or_else(|e| unreachable!("static metric definition is invalid: {e}")),
+            swept: prometheus::IntCounter::new(
+                "push_swept_total",
+                "Deliveries the recovery sweep took over",
+            )
+            .unwrap_or_else(|e| unreachable!("static metric definition is invalid: {e}")),
         };
         for result in [
             registry.register(&m.events),
@@ -122,6 +130,7 @@ impl FanoutMetrics {
             registry.register(&m.in_memory),
             registry.register(&m.in_memory_peak),
             registry.register(&m.parked),
+            registry.register(&m.swept),
         ] {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "fan-out metric already registered");

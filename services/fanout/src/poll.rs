@@ -193,16 +193,25 @@ async fn settle_and_claim(
     stream: StreamId,
     request: &PollRequest,
     visibility: Duration,
+    made_since: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(Vec<sethub_store::Delivery>, bool), StoreError> {
     let tx = scope.begin().await?;
     let deliveries = tx.deliveries();
     deliveries.ack(stream, &request.ack).await?;
     deliveries.report_errors(stream, &request.set_errs).await?;
     let claimed = deliveries
-        .poll(stream, request.max_events, visibility)
+        .poll_made_since(stream, request.max_events, visibility, made_since)
         .await?;
     tx.commit().await?;
     Ok(claimed)
+}
+
+/// The oldest a SET may be to be handed out: `poll.retention_max_age_secs` ago (older ones
+/// are the sweep's to drop, and are never served meanwhile); `None` when the age is too
+/// large to subtract.
+fn made_since(cfg: &sethub_config::PollConfig) -> Option<chrono::DateTime<chrono::Utc>> {
+    let age = chrono::Duration::try_seconds(i64::try_from(cfg.retention_max_age_secs).ok()?)?;
+    chrono::Utc::now().checked_sub_signed(age)
 }
 
 /// `POST /t/{slug}/ssf/poll/{stream_id}`.
@@ -254,10 +263,10 @@ pub async fn poll(
         };
         let claimed = if std::mem::take(&mut first) {
             // What the request settles and what it is handed: one transaction.
-            settle_and_claim(&scope, stream, &request, visibility).await
+            settle_and_claim(&scope, stream, &request, visibility, made_since(cfg)).await
         } else {
             deliveries
-                .poll(stream, request.max_events, visibility)
+                .poll_made_since(stream, request.max_events, visibility, made_since(cfg))
                 .await
         };
         let (sets, more) = match claimed {

@@ -13,14 +13,16 @@
 //!   `push.orphan_after_secs`, so two fan-out processes never push the same one; a process
 //!   that dies leaves its leases to end, and the deliveries are claimed again.
 //! - [`push_pages`] is also how the recovery sweep, the release of held SETs and a redrive
-//!   take their deliveries: a page at a time, oldest first, as room frees up.
+//!   take their deliveries: a page at a time as room frees up; a release or a redrive in
+//!   publication order, each SET pushed (and, after a failed attempt, retried) before the
+//!   next ([`hold_in_order`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sethub_domain::TenantId;
+use sethub_domain::{DeliveryId, TenantId};
 use sethub_store::{Attempt, Change, DueDeliveries, StoreError, Update};
 use tokio::sync::Notify;
 
@@ -30,6 +32,11 @@ use crate::recorder::Record;
 
 /// Most deliveries claimed at once.
 pub const PAGE: usize = 500;
+
+/// Most deliveries of a stream pushed in order claimed at once: they are pushed one at a
+/// time, and the next page is claimed only once this one is done, so a failing receiver's
+/// lane holds at most this many in memory while its first SET waits to be retried.
+pub const ORDERED_PAGE: usize = 100;
 
 /// The least time between two looks at one tenant's parked deliveries.
 const MIN_SPACING: Duration = Duration::from_millis(50);
@@ -42,6 +49,10 @@ pub struct Scheduler {
     /// Held from a look at the dispatcher's room to the submission of what it claimed, so
     /// two claimers (the scheduler, the sweep, a release) never both fill the same room.
     admission: tokio::sync::Mutex<()>,
+    /// Ordered jobs (released or redriven SETs) that must be tried again: their lane takes
+    /// them back ([`Scheduler::take_held_in_order`]) and waits for them, so the SETs behind
+    /// them cannot overtake them.
+    held_in_order: Mutex<HashMap<DeliveryId, (tokio::time::Instant, Job)>>,
 }
 
 impl Scheduler {
@@ -54,6 +65,12 @@ impl Scheduler {
             drop(due);
             self.wake.notify_one();
         }
+    }
+
+    /// The ordered job `id` that its attempt handed back to its lane, and when to try it
+    /// again; `None` when the attempt settled it (or parked it in the database).
+    pub fn take_held_in_order(&self, id: DeliveryId) -> Option<(tokio::time::Instant, Job)> {
+        self.held_in_order.lock().ok()?.remove(&id)
     }
 
     /// Takes the tenants due by `now`; returns them and when the next one is due.
@@ -76,7 +93,15 @@ impl Scheduler {
 /// Records an outcome that leaves the delivery waiting (a retry, or a wait without an
 /// attempt: `Change::Retry` or `Change::Reschedule`), lets it go once written, and tells the
 /// scheduler when it is due.
+///
+/// An *ordered* job (a released or redriven SET, pushed in publication order) is not let
+/// go: [`hold_in_order`] gives it back to its lane, which waits and tries it again before
+/// the SETs behind it.
 pub async fn park(engine: &Engine, job: &Job, mut change: Change, attempt: Option<Attempt>) {
+    if job.ordered {
+        hold_in_order(engine, job, change, attempt).await;
+        return;
+    }
     // Due strictly after it is written: that is what marks it parked (scheduled).
     let now = Utc::now();
     let at = match &mut change {
@@ -106,6 +131,52 @@ pub async fn park(engine: &Engine, job: &Job, mut change: Change, attempt: Optio
         .await;
     engine.metrics.parked.inc();
     engine.scheduler.note(job.tenant, at);
+}
+
+/// An ordered job that must wait (a retry after a failed attempt): its outcome and attempt
+/// are recorded, but the process keeps it and its lane tries it again when due, before any
+/// SET behind it, so a stream's released SETs stay in publication order across a 503. The
+/// row's due time is pushed a lease (`push.orphan_after_secs`) past that, so no other process
+/// claims it meanwhile; if this one dies, the row is due again after the lease.
+async fn hold_in_order(engine: &Engine, job: &Job, mut change: Change, attempt: Option<Attempt>) {
+    let now = Utc::now();
+    let lease = chrono::Duration::seconds(
+        i64::try_from(engine.ctx.config.push.orphan_after_secs).unwrap_or(60),
+    );
+    let at = match &mut change {
+        Change::Retry {
+            next_attempt_at, ..
+        }
+        | Change::Reschedule { next_attempt_at } => {
+            let at = (*next_attempt_at).max(now);
+            *next_attempt_at = at + lease;
+            at
+        }
+        _ => now,
+    };
+    let mut again = job.clone();
+    if attempt.is_some() {
+        again.attempts += 1;
+        again.first_attempt_at.get_or_insert(now);
+    }
+    let wait = (at - now).to_std().unwrap_or_default();
+    if let Ok(mut held) = engine.scheduler.held_in_order.lock() {
+        held.insert(job.id, (tokio::time::Instant::now() + wait, again));
+    }
+    engine
+        .recorder
+        .record(Record {
+            tenant: job.tenant,
+            update: Update {
+                id: job.id,
+                at: now,
+                attempted: attempt.is_some(),
+                change,
+            },
+            attempt,
+            release: false,
+        })
+        .await;
 }
 
 /// Runs the scheduler: claims and dispatches each tenant's parked deliveries when due.
@@ -193,23 +264,66 @@ pub async fn push_pages(
     let deliveries = engine.ctx.store.scope(tenant).deliveries();
     let mut after = None;
     let mut taken = 0;
+    // A stream pushed in order keeps its rows not yet claimed from looking overdue to any
+    // recovery sweep (which would push them out of order), as long as this goes on.
+    let keep_fresh = match (paging, due.stream) {
+        (Paging::AllInOrder, Some(stream)) => Some(stream),
+        _ => None,
+    };
+    let refresh_every = Duration::from_secs(push.orphan_after_secs.max(1)) / 3;
+    // The last SET of the page pushed in order before: the next page waits for it.
+    let mut previous: Option<DeliveryId> = None;
     loop {
         if paging == Paging::AllInOrder {
-            engine.dispatcher.wait_for_room(push.max_backlog).await;
+            loop {
+                if let Some(stream) = keep_fresh {
+                    deliveries.refresh_unscheduled(stream).await?;
+                }
+                let ready = async {
+                    if let Some(id) = previous {
+                        engine.dispatcher.wait_released(id).await;
+                    }
+                    engine.dispatcher.wait_for_room(push.max_backlog).await;
+                };
+                if tokio::time::timeout(refresh_every, ready).await.is_ok() {
+                    break;
+                }
+            }
         }
         let _admission = engine.scheduler.admission.lock().await;
         let room = push.max_backlog.saturating_sub(engine.dispatcher.backlog());
         if room == 0 {
+            // Pushing in order goes on until the last page: wait for room again.
+            if paging == Paging::AllInOrder {
+                continue;
+            }
             // The scheduler's caller notes the tenant again; the sweep comes back.
             if paging == Paging::OnePage {
                 engine.scheduler.note(tenant, Utc::now());
             }
             return Ok((taken, PagingEnd::More));
         }
-        let limit = room.min(PAGE);
-        let ids = deliveries
-            .due_page(due, after, u64::try_from(limit).unwrap_or(u64::MAX))
-            .await?;
+        let limit = room.min(if paging == Paging::AllInOrder {
+            ORDERED_PAGE
+        } else {
+            PAGE
+        });
+        let page_limit = u64::try_from(limit).unwrap_or(u64::MAX);
+        // Rows kept fresh are due as of their last refresh.
+        let page_due = DueDeliveries {
+            before: if keep_fresh.is_some() {
+                Utc::now()
+            } else {
+                due.before
+            },
+            ..*due
+        };
+        let due = &page_due;
+        let ids = if paging == Paging::AllInOrder {
+            deliveries.due_page_in_order(due, after, page_limit).await?
+        } else {
+            deliveries.due_page(due, after, page_limit).await?
+        };
         let Some(last) = ids.last().copied() else {
             return Ok((taken, PagingEnd::Done));
         };
@@ -219,7 +333,14 @@ pub async fn push_pages(
             .into_iter()
             .filter(|id| !engine.dispatcher.owns(*id))
             .collect();
-        let claimed = deliveries.claim(&free, due, Utc::now() + lease).await?;
+        let mut claimed = deliveries.claim(&free, due, Utc::now() + lease).await?;
+        if paging == Paging::AllInOrder {
+            // Claims come back by id: put them in the page's (publication) order.
+            let place: HashMap<DeliveryId, usize> =
+                free.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+            claimed.sort_by_key(|d| place.get(&d.id).copied().unwrap_or(usize::MAX));
+        }
+        previous = claimed.last().map(|d| d.id).or(previous);
         for d in claimed {
             let mut job = Job::from_stored(d, None);
             job.ordered = paging == Paging::AllInOrder;

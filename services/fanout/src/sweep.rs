@@ -37,10 +37,13 @@ pub async fn run(engine: Arc<Engine>) {
             Utc::now() - grace
         };
         match sweep(&engine, before).await {
-            Ok(n) if n > 0 => tracing::info!(
-                deliveries = n,
-                "recovery sweep took over pending deliveries"
-            ),
+            Ok(n) if n > 0 => {
+                engine.metrics.swept.inc_by(n as u64);
+                tracing::info!(
+                    deliveries = n,
+                    "recovery sweep took over pending deliveries"
+                );
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "recovery sweep failed; trying again later"),
         }

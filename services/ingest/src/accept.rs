@@ -79,7 +79,10 @@ pub async fn accept_events(
     }
     let bodies: Vec<_> = new.iter().map(|e| e.payload.clone()).collect();
     let events = ctx.store.scope(tenant).events();
-    let (outcomes, streams_version) = match events.insert_many(new).await {
+    // `Idempotency-Key`s (and upstream `jti`s) are remembered for the configured window.
+    let window_secs = i64::try_from(ctx.config.ingest.idempotency_window_secs).unwrap_or(i64::MAX);
+    let window = chrono::Duration::try_seconds(window_secs).unwrap_or(chrono::Duration::MAX);
+    let (outcomes, streams_version) = match events.insert_many_within(new, Some(window)).await {
         Ok(b) => (b.outcomes, b.streams_version),
         Err(e) => return all_failed(n, &e),
     };

@@ -387,6 +387,78 @@ async fn a_repeated_idempotency_key_gets_the_first_event_and_publishes_nothing_n
 }
 
 #[tokio::test]
+async fn an_idempotency_key_older_than_the_window_makes_a_new_event_and_a_repeat_within_it_does_not()
+ {
+    const WINDOW_SECS: i64 = 2;
+    let hub = Hub::with(|c| c.ingest.idempotency_window_secs = WINDOW_SECS as u64).await;
+    let t = hub.tenant("acme").await;
+    let app = hub.app().await;
+    let uri = format!("/t/{}/events", t.slug);
+    let body = event("a@example.com");
+    let keyed = || post(&uri, &t.api_key, &body).insert_header(("Idempotency-Key", "order-7"));
+    let window = chrono::Duration::seconds(WINDOW_SECS);
+
+    let first = send(&app, keyed()).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let first_id = first.body["event_id"].as_str().unwrap().to_owned();
+    let received_at = hub.stored(t.tenant_id).await[0].received_at;
+
+    // Repeat the key until it makes a new event. Every answer before that is the first event,
+    // and only while the key is inside the window as the store saw it: the store's clock read
+    // at or after `sent`, and before `answered`.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let second_id = loop {
+        let sent = chrono::Utc::now();
+        let r = send(&app, keyed()).await;
+        let answered = chrono::Utc::now();
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        let id = r.body["event_id"].as_str().unwrap().to_owned();
+        if id == first_id {
+            assert!(
+                sent - window <= received_at,
+                "the first event came back {} after it was received (window {WINDOW_SECS} s)",
+                sent - received_at
+            );
+        } else {
+            assert!(
+                received_at < answered - window,
+                "a new event for a key used {} ago (window {WINDOW_SECS} s)",
+                answered - received_at
+            );
+            break id;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key was still remembered after 30 s (window {WINDOW_SECS} s)"
+        );
+        // Pacing of the repeats (each one is the check), not a wait for a condition.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+
+    // Both events are stored (the old one only gave its key up); the key is now the new
+    // event's, so a repeat within the window gets the new event.
+    let stored = hub.stored(t.tenant_id).await;
+    let ids: Vec<String> = stored.iter().map(|e| e.id.to_string()).collect();
+    assert_eq!(ids, vec![first_id.clone(), second_id.clone()]);
+    assert_eq!(
+        stored[0].idempotency_key, None,
+        "the expired event gave up its key"
+    );
+    assert!(stored[1].idempotency_key.is_some());
+    let again = send(&app, keyed()).await;
+    assert_eq!(again.body["event_id"], second_id.as_str());
+    // A different body under the live key is still a conflict and stores nothing.
+    let conflict = send(
+        &app,
+        post(&uri, &t.api_key, &event("b@example.com"))
+            .insert_header(("Idempotency-Key", "order-7")),
+    )
+    .await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.body);
+    assert_eq!(hub.stored(t.tenant_id).await.len(), 2);
+}
+
+#[tokio::test]
 async fn a_repeat_after_a_failed_publish_publishes_the_stored_event() {
     let hub = Hub::new().await;
     let t = hub.tenant("acme").await;

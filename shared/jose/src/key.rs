@@ -7,6 +7,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{
     self, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair,
 };
+use ring::{hkdf, hmac};
 
 use crate::{Alg, Jwk, b64};
 
@@ -41,6 +42,9 @@ pub struct SigningKey {
     pkcs8: Vec<u8>,
     public: Jwk,
     rng: SystemRandom,
+    /// The key of [`SigningKey::stable_id`]: derived from the private key, so only its holder
+    /// can compute (or predict) the ids.
+    id_key: hmac::Key,
     /// The encoded JOSE header of a SET signed with this key (constant per key).
     pub(crate) set_header_b64: String,
 }
@@ -109,6 +113,7 @@ impl SigningKey {
             pkcs8: der.to_vec(),
             public,
             rng,
+            id_key: id_key(der),
             set_header_b64: b64::encode(header.as_bytes()),
         })
     }
@@ -133,6 +138,26 @@ impl SigningKey {
         &self.pkcs8
     }
 
+    /// A 32-character lowercase hex id (128 bits) that is a stable function of `parts` under
+    /// this key: the same parts give the same id every time, different parts (or another key)
+    /// an unrelated one, and without the private key nobody can compute or guess it (HMAC-SHA256
+    /// under a key derived from the private key by HKDF). The parts are length-prefixed, so no
+    /// two different lists give the same input. Used for SET `jti`s that a repeated push must
+    /// carry again.
+    pub fn stable_id(&self, parts: &[&[u8]]) -> String {
+        let mut ctx = hmac::Context::with_key(&self.id_key);
+        for part in parts {
+            let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
+            ctx.update(&len.to_be_bytes());
+            ctx.update(part);
+        }
+        let tag = ctx.sign();
+        tag.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Signs `message` (the JWS signing input) with this key.
     pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         match &self.pair {
@@ -148,6 +173,17 @@ impl SigningKey {
                 Ok(sig)
             }
         }
+    }
+}
+
+/// The HMAC key of [`SigningKey::stable_id`]: HKDF-SHA256 of the private key's PKCS#8 bytes
+/// under a fixed salt and purpose.
+fn id_key(pkcs8: &[u8]) -> hmac::Key {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"sethub-jose stable ids v1").extract(pkcs8);
+    match prk.expand(&[b"set jti"], hmac::HMAC_SHA256) {
+        Ok(okm) => hmac::Key::from(okm),
+        // Only an output longer than 255 hash lengths fails; one hash length cannot.
+        Err(_) => hmac::Key::new(hmac::HMAC_SHA256, pkcs8),
     }
 }
 

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -62,12 +62,18 @@ impl World {
 
     /// [`World::split`] with more settings.
     pub async fn split_with(extra: &[(&str, &str)]) -> Self {
+        Self::split_services(extra, &["ingest", "fanout"]).await
+    }
+
+    /// [`World::split_with`] running `services` (after `manage`) as processes of their own,
+    /// e.g. two `fanout` processes.
+    pub async fn split_services(extra: &[(&str, &str)], services: &[&str]) -> Self {
         let prod = Production::new().await;
         let mut env = fast_env(prod.env());
         for (k, v) in extra {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
-        Self::start(env, Some(prod), true).await
+        Self::start(env, Some(prod), Some(services)).await
     }
 
     pub async fn embedded() -> Self {
@@ -76,17 +82,22 @@ impl World {
             "SETHUB_DATA_DIR".to_owned(),
             dir.join("data").display().to_string(),
         )]));
-        Self::start(env, None, false).await
+        Self::start(env, None, None).await
     }
 
-    async fn start(env: BTreeMap<String, String>, prod: Option<Production>, split: bool) -> Self {
+    async fn start(
+        env: BTreeMap<String, String>,
+        prod: Option<Production>,
+        services: Option<&[&str]>,
+    ) -> Self {
         init_crypto();
         let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
         std::fs::create_dir_all(&dir).unwrap();
-        let hub = if split {
-            Hub::start_split(Path::new(BIN), &env, &dir).await.unwrap()
-        } else {
-            Hub::start_all(Path::new(BIN), &env, &dir).await.unwrap()
+        let hub = match services {
+            Some(services) => Hub::start_services(Path::new(BIN), &env, &dir, services)
+                .await
+                .unwrap(),
+            None => Hub::start_all(Path::new(BIN), &env, &dir).await.unwrap(),
         };
         let slug = format!("t{}", random_suffix());
         let tenant = setup::create_tenant(Path::new(BIN), &hub.env, &slug)
@@ -172,10 +183,22 @@ impl Drop for World {
 /// `Idempotency-Key` until every item is accepted (a backend may be down meanwhile).
 /// Returns the accepted event ids in order.
 pub async fn publish_all(ingest: &str, tenant: &Tenant, n: usize, tag: &str) -> Vec<String> {
+    publish_all_in(ingest, tenant, n, tag, 100).await
+}
+
+/// [`publish_all`] in batches of `batch` events (each batch is one bus message of at most
+/// that many events).
+pub async fn publish_all_in(
+    ingest: &str,
+    tenant: &Tenant,
+    n: usize,
+    tag: &str,
+    batch: usize,
+) -> Vec<String> {
     let client = reqwest::Client::new();
     let url = format!("{ingest}/t/{}/events:batch", tenant.slug);
     let mut ids = Vec::with_capacity(n);
-    for (b, chunk) in (0..n).collect::<Vec<_>>().chunks(100).enumerate() {
+    for (b, chunk) in (0..n).collect::<Vec<_>>().chunks(batch).enumerate() {
         let events: Vec<Value> = chunk
             .iter()
             .map(|i| session_revoked(&format!("user{}@example.com", i % 7)))
@@ -213,6 +236,15 @@ pub async fn publish_all(ingest: &str, tenant: &Tenant, n: usize, tag: &str) -> 
         }
     }
     ids
+}
+
+/// The value of the metric line `name` (with its labels, if any) on `metrics_url`.
+pub async fn metric(metrics_url: &str, name: &str) -> Option<u64> {
+    let text = reqwest::get(metrics_url).await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
 }
 
 /// Every published event arrived on `path` at least once; returns how many arrived twice
@@ -282,4 +314,112 @@ pub async fn poll(w: &World, endpoint: &str, body: Value) -> (u16, Value) {
         .unwrap();
     let status = resp.status().as_u16();
     (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// A receiver draining a poll stream: what it has seen, what it acknowledged and the acks it
+/// owes.
+#[derive(Default)]
+pub struct Drain {
+    /// How many times each event (`txn`) was handed out.
+    pub seen: HashMap<String, usize>,
+    /// Events whose acknowledgement a poll answered (settled).
+    pub acked: HashSet<String>,
+    /// SETs handed out again after their acknowledgement was settled: must stay 0.
+    pub came_back_after_ack: usize,
+    ack: Vec<(String, String)>,
+}
+
+impl Drain {
+    /// Long-polls up to 100 SETs at a time, acknowledging each batch with the next request,
+    /// until `want()` (0: not known yet) or `stop_at` distinct events came. Requests refused
+    /// while a process or backend restarts are repeated, the acks with them.
+    pub async fn until(
+        &mut self,
+        w: &World,
+        endpoint: &str,
+        stop_at: Option<usize>,
+        want: impl Fn() -> usize,
+    ) {
+        let deadline = Instant::now() + LONG;
+        loop {
+            let wanted = want();
+            if stop_at.is_some_and(|n| self.seen.len() >= n)
+                || (wanted > 0 && self.seen.len() >= wanted)
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "drained {} events in {LONG:?}",
+                self.seen.len()
+            );
+            let jtis: Vec<&String> = self.ack.iter().map(|(jti, _)| jti).collect();
+            let sent = reqwest::Client::new()
+                .post(endpoint)
+                .bearer_auth(&w.token)
+                .json(&json!({"maxEvents": 100, "ack": jtis}))
+                .send()
+                .await;
+            let body: Value = match sent {
+                Ok(resp) if resp.status().as_u16() == 200 => resp.json().await.unwrap(),
+                _ => {
+                    // A retry pause while the process or backend comes back, not a wait for
+                    // a condition.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            self.acked.extend(self.ack.drain(..).map(|(_, txn)| txn));
+            let sets = body["sets"].as_object().unwrap();
+            for (jti, token) in sets {
+                if let Some(txn) = decode_claims(token.as_str().unwrap())["txn"].as_str() {
+                    if self.acked.contains(txn) {
+                        self.came_back_after_ack += 1;
+                    }
+                    *self.seen.entry(txn.to_owned()).or_default() += 1;
+                    self.ack.push((jti.clone(), txn.to_owned()));
+                }
+            }
+        }
+    }
+
+    /// Acknowledges the last batch.
+    pub async fn finish(&mut self, w: &World, endpoint: &str) {
+        let jtis: Vec<&String> = self.ack.iter().map(|(jti, _)| jti).collect();
+        let (status, _) = poll(
+            w,
+            endpoint,
+            json!({"maxEvents": 0, "returnImmediately": true, "ack": jtis}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        self.acked.extend(self.ack.drain(..).map(|(_, txn)| txn));
+    }
+
+    /// SETs handed out more than once (each extra time counts).
+    pub fn duplicates(&self) -> usize {
+        self.seen.values().map(|n| n.saturating_sub(1)).sum()
+    }
+}
+
+/// Arrivals on `path` beyond the first of each event (each extra arrival counts). Every
+/// repeat carries the `jti` of the first arrival, so the receiver can drop it.
+pub fn duplicates(receiver: &TestReceiver, path: &str) -> usize {
+    let mut jtis: HashMap<String, HashSet<String>> = HashMap::new();
+    for set in receiver.received(path) {
+        if let Some(txn) = set.txn {
+            jtis.entry(txn).or_default().insert(set.jti);
+        }
+    }
+    let repeats_with_new_jti: Vec<_> = jtis.iter().filter(|(_, j)| j.len() > 1).collect();
+    assert!(
+        repeats_with_new_jti.is_empty(),
+        "an event pushed again to {path} under another jti: {:?}",
+        repeats_with_new_jti.first()
+    );
+    receiver
+        .count_by_txn(path)
+        .values()
+        .map(|n| n.saturating_sub(1))
+        .sum()
 }

@@ -346,6 +346,8 @@ pub async fn replay(
         .await
         .map_err(ApiError::unavailable)?;
 
+    // One generation per replay (the request time in µs): its SETs' `jti`s are its own.
+    let generation = Utc::now().timestamp_micros();
     // Read the range a page at a time, up to MAX_REPLAY events.
     let events = scope.events();
     let mut new = Vec::new();
@@ -377,9 +379,10 @@ pub async fn replay(
                 skipped += 1;
                 continue;
             }
-            let signed =
-                sethub_app::sets::event_set(&key, &issuer, &stream, &event, &subject, picked)
-                    .map_err(ApiError::internal)?;
+            let signed = sethub_app::sets::event_set_of_generation(
+                &key, &issuer, &stream, &event, &subject, picked, generation,
+            )
+            .map_err(ApiError::internal)?;
             new.push(NewDelivery {
                 id: DeliveryId::new(),
                 stream_id: id,
@@ -395,7 +398,6 @@ pub async fn replay(
             break;
         }
     }
-    let generation = Utc::now().timestamp_micros();
     let tx = scope.begin().await.map_err(store_error)?;
     let stored = tx
         .deliveries()

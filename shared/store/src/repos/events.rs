@@ -353,6 +353,22 @@ impl<'a> Events<'a> {
     /// the events were stored is counted in it (fan-out uses it to know whether its cached
     /// streams are recent enough for these events).
     pub async fn insert_many(&self, new: Vec<NewEvent>) -> Result<InsertedBatch, StoreError> {
+        self.insert_many_within(new, None).await
+    }
+
+    /// [`Events::insert_many`] with idempotency keys remembered for `window` only: a key whose
+    /// event was received longer ago than that no longer matches, and the new event takes it.
+    /// In the inserting transaction, the expired event gives its key up first (the column is
+    /// set to NULL; the event itself stays), so the unique `(tenant_id, idempotency_key)` index
+    /// never refuses the new one. On PostgreSQL two concurrent requests with one expired key
+    /// still store one event: the second waits on the first's row lock, finds the key already
+    /// given up, and its insert then meets the first's new row (a `Duplicate`). `None`
+    /// remembers keys as long as their events.
+    pub async fn insert_many_within(
+        &self,
+        new: Vec<NewEvent>,
+        window: Option<chrono::Duration>,
+    ) -> Result<InsertedBatch, StoreError> {
         if new.is_empty() {
             return Ok(InsertedBatch {
                 outcomes: Vec::new(),
@@ -365,7 +381,25 @@ impl<'a> Events<'a> {
             .map(|n| self.stored(n, received_at))
             .collect();
         let models: Vec<e::ActiveModel> = events.iter().map(model).collect();
+        let keys: Vec<String> = events
+            .iter()
+            .filter_map(|ev| ev.idempotency_key.clone())
+            .collect();
         let g = self.ctx.begin().await?;
+        // A window reaching before the epoch of the clock expires nothing.
+        if let Some(expired_before) = window.and_then(|w| received_at.checked_sub_signed(w)) {
+            let expired_before = micros(expired_before);
+            for chunk in keys.chunks(1000) {
+                e::Entity::update_many()
+                    .col_expr(e::Column::IdempotencyKey, Expr::value(None::<String>))
+                    .filter(e::Column::TenantId.eq(self.ctx.tid()))
+                    .filter(e::Column::IdempotencyKey.is_in(chunk.iter().cloned()))
+                    .filter(e::Column::ReceivedAt.lt(expired_before))
+                    .exec(g.tx())
+                    .await
+                    .db()?;
+            }
+        }
         for chunk in models.chunks(1000) {
             e::Entity::insert_many(chunk.to_vec())
                 .on_conflict(
@@ -378,10 +412,6 @@ impl<'a> Events<'a> {
                 .await
                 .map_err(|e| StoreError::on_write(e, || "event".to_owned()))?;
         }
-        let keys: Vec<String> = events
-            .iter()
-            .filter_map(|ev| ev.idempotency_key.clone())
-            .collect();
         let mut stored: std::collections::HashMap<String, e::Model> = Default::default();
         for chunk in keys.chunks(1000) {
             let rows = e::Entity::find()

@@ -13,6 +13,7 @@ contract!(
     an_api_key_is_found_by_its_hash_until_it_is_revoked,
     an_api_key_hash_is_unique,
     an_event_with_a_repeated_idempotency_key_returns_the_first_event,
+    an_idempotency_key_past_its_window_is_given_up_to_a_new_event,
     events_are_listed_by_time_range_with_a_limit,
     an_event_is_stored_unpublished_and_marked_published_once,
     a_repeated_event_id_is_a_conflict,
@@ -163,6 +164,52 @@ async fn an_event_with_a_repeated_idempotency_key_returns_the_first_event(db: Te
             .unwrap()
             .is_duplicate()
     );
+}
+
+async fn an_idempotency_key_past_its_window_is_given_up_to_a_new_event(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let events = db.store().scope(t.id).events();
+    let first = events
+        .insert(new_event(Some("k1")))
+        .await
+        .unwrap()
+        .into_event();
+    // Within the window (an hour): the first event comes back, nothing is stored.
+    let within = events
+        .insert_many_within(vec![new_event(Some("k1"))], Some(Duration::hours(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        within.outcomes,
+        vec![InsertOutcome::Duplicate(first.clone())]
+    );
+    // Past the window (none: the first was received before this call): a new event takes
+    // the key, and the first stays, without it.
+    let past = events
+        .insert_many_within(vec![new_event(Some("k1"))], Some(Duration::zero()))
+        .await
+        .unwrap();
+    let [InsertOutcome::Inserted(second)] = past.outcomes.as_slice() else {
+        panic!("expected a new event, got {:?}", past.outcomes)
+    };
+    assert_ne!(second.id, first.id);
+    assert_eq!(events.get(first.id).await.unwrap().idempotency_key, None);
+    assert_eq!(
+        events
+            .get(second.id)
+            .await
+            .unwrap()
+            .idempotency_key
+            .as_deref(),
+        Some("k1")
+    );
+    // The key is the new event's now.
+    let again = events
+        .insert_many_within(vec![new_event(Some("k1"))], Some(Duration::hours(1)))
+        .await
+        .unwrap();
+    assert_eq!(again.outcomes[0].event().id, second.id);
+    assert!(again.outcomes[0].is_duplicate());
 }
 
 async fn an_event_is_stored_unpublished_and_marked_published_once(db: TestDb) {

@@ -18,6 +18,7 @@ contract!(
     outcomes_change_state_and_write_the_delivery_log,
     due_lists_pending_deliveries_by_due_time_only,
     held_deliveries_are_released_oldest_first,
+    released_deliveries_are_paged_in_publication_order_not_in_row_order,
     every_stream_change_moves_the_streams_version,
     another_tenant_never_sees_or_changes_a_delivery,
     the_log_is_pruned_by_age,
@@ -291,6 +292,67 @@ async fn held_deliveries_are_released_oldest_first(db: TestDb) {
             .len(),
         0
     );
+}
+
+async fn released_deliveries_are_paged_in_publication_order_not_in_row_order(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let other = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    // Events accepted in this order...
+    let events: Vec<EventId> = (0..6).map(|_| EventId::new()).collect();
+    // ...signed (rows made) in another, as concurrent fan-out tasks do; a SET without an
+    // event made between them; another stream's SETs.
+    let mut rows = Vec::new();
+    for i in [3, 0, 5, 1] {
+        rows.push(new(s, Some(events[i]), DeliveryState::Held));
+    }
+    let verification = new(s, None, DeliveryState::Held);
+    rows.push(verification.clone());
+    for i in [4, 2] {
+        rows.push(new(s, Some(events[i]), DeliveryState::Held));
+    }
+    rows.push(new(other, Some(events[0]), DeliveryState::Held));
+    for one in &rows {
+        d.insert_many(std::slice::from_ref(one)).await.unwrap();
+    }
+    assert_eq!(d.release_held(s, DeliveryState::Pending).await.unwrap(), 7);
+    let due = DueDeliveries {
+        before: Utc::now(),
+        stream: Some(s),
+        scheduled_only: false,
+    };
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = d.due_page_in_order(&due, after, 2).await.unwrap();
+        let Some(last) = page.last().copied() else {
+            break;
+        };
+        assert!(page.len() <= 2);
+        after = Some(last);
+        paged.extend(page);
+    }
+    let row = |e: usize| {
+        rows.iter()
+            .find(|r| r.stream_id == s && r.event_id == Some(events[e]))
+            .unwrap()
+            .id
+    };
+    // By event id; the SET without an event by its own id, made after all six events.
+    let want = vec![
+        row(0),
+        row(1),
+        row(2),
+        row(3),
+        row(4),
+        row(5),
+        verification.id,
+    ];
+    assert_eq!(paged, want);
+    // The plain page is by row id.
+    let by_row = d.due_page(&due, None, 10).await.unwrap();
+    assert_ne!(by_row, want);
 }
 
 async fn every_stream_change_moves_the_streams_version(db: TestDb) {

@@ -80,6 +80,82 @@ impl Deliveries<'_> {
         Ok(ids.into_iter().map(DeliveryId::from_uuid).collect())
     }
 
+    /// [`Deliveries::due_page`] in publication order: by the event's id (UUID v7, made when
+    /// ingest accepted it, so in the order events were published; ids made in one process
+    /// are strictly ordered), then by delivery id (an event's replays, and SETs without an
+    /// event, which sort by when they were made). Delivery ids are made when fan-out signs a
+    /// SET, and fan-out signs several bus messages at once, so their order is not the
+    /// publication order. This is the order a stream's released and redriven SETs are pushed
+    /// in; `after` pages on from that delivery's place in it (`NotFound` if it is gone).
+    pub async fn due_page_in_order(
+        &self,
+        due: &DueDeliveries,
+        after: Option<DeliveryId>,
+        limit: u64,
+    ) -> Result<Vec<DeliveryId>, StoreError> {
+        const KEY: &str = r#"COALESCE("deliveries"."event_id", "deliveries"."id")"#;
+        let g = self.ctx.begin().await?;
+        let mut q = d::Entity::find()
+            .select_only()
+            .column(d::Column::Id)
+            .filter(due.condition(self.ctx.tid()));
+        if let Some(after) = after {
+            // Keyset on (key, id), the key of `after` read first.
+            let at: Option<(Option<uuid::Uuid>, uuid::Uuid)> = d::Entity::find()
+                .select_only()
+                .column(d::Column::EventId)
+                .column(d::Column::Id)
+                .filter(d::Column::TenantId.eq(self.ctx.tid()))
+                .filter(d::Column::Id.eq(after.as_uuid()))
+                .into_tuple()
+                .one(g.tx())
+                .await
+                .db()?;
+            let (event, id) = at.ok_or(StoreError::NotFound)?;
+            let key = event.unwrap_or(id);
+            q = q.filter(
+                sea_orm::Condition::any().add(Expr::cust(KEY).gt(key)).add(
+                    sea_orm::Condition::all()
+                        .add(Expr::cust(KEY).eq(key))
+                        .add(d::Column::Id.gt(id)),
+                ),
+            );
+        }
+        let ids: Vec<uuid::Uuid> = q
+            .order_by(Expr::cust(KEY), sea_orm::Order::Asc)
+            .order_by_asc(d::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        Ok(ids.into_iter().map(DeliveryId::from_uuid).collect())
+    }
+
+    /// Marks the stream's pending deliveries that are due since they were written (released,
+    /// redriven, first attempts; not scheduled or claimed ones) as written now, so that no
+    /// recovery sweep finds them overdue while a process pushes the stream's released SETs
+    /// in order, a page at a time (a sweep would push them out of order). The process doing
+    /// that calls this more often than `push.orphan_after_secs`; if it dies, the calls stop
+    /// and the sweep takes the rest once overdue. Returns how many rows it touched.
+    pub async fn refresh_unscheduled(&self, stream: StreamId) -> Result<u64, StoreError> {
+        let t = now();
+        let g = self.ctx.begin().await?;
+        let res = d::Entity::update_many()
+            .filter(d::Column::TenantId.eq(self.ctx.tid()))
+            .filter(d::Column::StreamId.eq(stream.as_uuid()))
+            .filter(d::Column::State.eq(DeliveryState::Pending.as_str()))
+            .filter(Expr::col(d::Column::NextAttemptAt).lte(Expr::col(d::Column::UpdatedAt)))
+            .col_expr(d::Column::NextAttemptAt, Expr::value(t))
+            .col_expr(d::Column::UpdatedAt, Expr::value(t))
+            .exec(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        Ok(res.rows_affected)
+    }
+
     /// Claims those of `ids` that are still due as `due` says, until `lease_until`; returns
     /// the claimed deliveries, by id. A delivery another process claimed meanwhile (or that
     /// got an outcome) is left out.

@@ -548,8 +548,9 @@ impl<'a> Deliveries<'a> {
 
     /// Moves a stream's held deliveries to `to`: `Pending` (a push stream; due now) or
     /// `Queued` (a poll stream), in one statement (nothing is loaded); returns how many. A push
-    /// stream's released SETs are then pushed a page at a time, oldest first
-    /// ([`Deliveries::due_page`], [`Deliveries::claim`]).
+    /// stream's released SETs are then pushed a page at a time in publication order
+    /// ([`Deliveries::due_page_in_order`], [`Deliveries::claim`]), not in the order their rows
+    /// were made.
     pub async fn release_held(
         &self,
         stream: StreamId,

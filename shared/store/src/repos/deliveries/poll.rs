@@ -26,17 +26,35 @@ impl Deliveries<'_> {
         max: u64,
         visibility: std::time::Duration,
     ) -> Result<(Vec<Delivery>, bool), StoreError> {
+        self.poll_made_since(stream, max, visibility, None).await
+    }
+
+    /// [`Deliveries::poll`] handing out only SETs made at or after `made_since` (the poll
+    /// queue's age retention): older ones are never served, even before the recovery sweep
+    /// drops them ([`Deliveries::trim_queue`]).
+    pub async fn poll_made_since(
+        &self,
+        stream: StreamId,
+        max: u64,
+        visibility: std::time::Duration,
+        made_since: Option<DateTime<Utc>>,
+    ) -> Result<(Vec<Delivery>, bool), StoreError> {
         let g = self.ctx.begin().await?;
         let t = now();
+        let since = micros(made_since.unwrap_or(DateTime::UNIX_EPOCH));
         if g.tx().get_database_backend() == DbBackend::Postgres {
-            let got = pg_claim(g.tx(), self.ctx.tid(), stream, max, visibility, t).await?;
+            let got = pg_claim(g.tx(), self.ctx.tid(), stream, max, visibility, t, since).await?;
             g.finish().await?;
             return Ok(got);
         }
         let visible = || {
-            sea_orm::Condition::any()
-                .add(d::Column::VisibleAt.is_null())
-                .add(d::Column::VisibleAt.lte(t))
+            sea_orm::Condition::all()
+                .add(d::Column::CreatedAt.gte(since))
+                .add(
+                    sea_orm::Condition::any()
+                        .add(d::Column::VisibleAt.is_null())
+                        .add(d::Column::VisibleAt.lte(t)),
+                )
         };
         let ids: Vec<uuid::Uuid> = d::Entity::find()
             .select_only()
@@ -278,6 +296,7 @@ async fn pg_claim(
     max: u64,
     visibility: std::time::Duration,
     t: DateTime<Utc>,
+    since: DateTime<Utc>,
 ) -> Result<(Vec<Delivery>, bool), StoreError> {
     let until = micros(
         t + chrono::Duration::from_std(visibility)
@@ -291,6 +310,7 @@ async fn pg_claim(
                SELECT id FROM deliveries \
                WHERE tenant_id = $1 AND stream_id = $2 AND state = 'queued' \
                  AND (visible_at IS NULL OR visible_at <= $3) \
+                 AND created_at >= $6 \
                ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
              UPDATE deliveries d SET visible_at = $5, attempts = d.attempts + 1, \
                first_attempt_at = COALESCE(d.first_attempt_at, $3), updated_at = $3 \
@@ -301,6 +321,7 @@ async fn pg_claim(
                 t.into(),
                 limit.into(),
                 until.into(),
+                since.into(),
             ],
         ))
         .all(tx)
@@ -311,8 +332,14 @@ async fn pg_claim(
             DbBackend::Postgres,
             "SELECT EXISTS (SELECT 1 FROM deliveries \
                WHERE tenant_id = $1 AND stream_id = $2 AND state = 'queued' \
-                 AND (visible_at IS NULL OR visible_at <= $3)) AS more",
-            [tenant.into(), stream.as_uuid().into(), t.into()],
+                 AND (visible_at IS NULL OR visible_at <= $3) \
+                 AND created_at >= $4) AS more",
+            [
+                tenant.into(),
+                stream.as_uuid().into(),
+                t.into(),
+                since.into(),
+            ],
         ))
         .await
         .db()?
