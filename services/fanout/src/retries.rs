@@ -8,24 +8,24 @@
 //! - **The scheduler** knows, per tenant, when its earliest parked delivery is due (from its
 //!   own parking, and from the recovery sweep's look at every tenant, which finds what other
 //!   processes parked). When that time comes it claims the tenant's due parked deliveries a
-//!   page at a time (at most as many as the dispatcher has room for) and dispatches them.
+//!   page at a time (at most as many as the dispatcher has room for, for that tenant) and
+//!   dispatches them. This is also how a tenant's *overflow* comes back: first attempts past
+//!   its share of the backlog that the dispatcher parked due at once (`dispatch`).
 //! - **Claims** (`sethub_store`'s `claim.rs`) lease each delivery to one process for
 //!   `push.orphan_after_secs`, so two fan-out processes never push the same one; a process
 //!   that dies leaves its leases to end, and the deliveries are claimed again.
 //! - [`push_pages`] is also how the recovery sweep, the release of held SETs and a redrive
 //!   take their deliveries: a page at a time, oldest first, as room frees up.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use sethub_domain::TenantId;
+use chrono::Utc;
+use sethub_domain::{DeliveryId, TenantId};
 use sethub_store::{Attempt, Change, DueDeliveries, StoreError, Update};
-use tokio::sync::Notify;
 
 use crate::dispatch::Job;
-use crate::engine::Engine;
+use crate::engine::{Core, Engine};
 use crate::recorder::Record;
 
 /// Most deliveries claimed at once.
@@ -34,49 +34,16 @@ pub const PAGE: usize = 500;
 /// The least time between two looks at one tenant's parked deliveries.
 const MIN_SPACING: Duration = Duration::from_millis(50);
 
-/// When each tenant's earliest parked delivery is due, as far as this process knows.
-#[derive(Default)]
-pub struct Scheduler {
-    due: Mutex<HashMap<TenantId, DateTime<Utc>>>,
-    wake: Notify,
-    /// Held from a look at the dispatcher's room to the submission of what it claimed, so
-    /// two claimers (the scheduler, the sweep, a release) never both fill the same room.
-    admission: tokio::sync::Mutex<()>,
-}
-
-impl Scheduler {
-    /// The tenant has a parked delivery due at `at`.
-    pub fn note(&self, tenant: TenantId, at: DateTime<Utc>) {
-        let Ok(mut due) = self.due.lock() else { return };
-        let sooner = due.get(&tenant).is_none_or(|known| at < *known);
-        if sooner {
-            due.insert(tenant, at);
-            drop(due);
-            self.wake.notify_one();
-        }
-    }
-
-    /// Takes the tenants due by `now`; returns them and when the next one is due.
-    fn take_due(&self, now: DateTime<Utc>) -> (Vec<TenantId>, Option<DateTime<Utc>>) {
-        let Ok(mut due) = self.due.lock() else {
-            return (Vec::new(), None);
-        };
-        let ready: Vec<TenantId> = due
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(t, _)| *t)
-            .collect();
-        for t in &ready {
-            due.remove(t);
-        }
-        (ready, due.values().min().copied())
-    }
-}
-
 /// Records an outcome that leaves the delivery waiting (a retry, or a wait without an
 /// attempt: `Change::Retry` or `Change::Reschedule`), lets it go once written, and tells the
 /// scheduler when it is due.
-pub async fn park(engine: &Engine, job: &Job, mut change: Change, attempt: Option<Attempt>) {
+pub async fn park(
+    engine: &Core,
+    tenant: TenantId,
+    id: DeliveryId,
+    mut change: Change,
+    attempt: Option<Attempt>,
+) {
     // Due strictly after it is written: that is what marks it parked (scheduled).
     let now = Utc::now();
     let at = match &mut change {
@@ -92,9 +59,9 @@ pub async fn park(engine: &Engine, job: &Job, mut change: Change, attempt: Optio
     engine
         .recorder
         .record(Record {
-            tenant: job.tenant,
+            tenant,
             update: Update {
-                id: job.id,
+                id,
                 at: now,
                 attempted: attempt.is_some(),
                 change,
@@ -104,7 +71,7 @@ pub async fn park(engine: &Engine, job: &Job, mut change: Change, attempt: Optio
         })
         .await;
     engine.metrics.parked.inc();
-    engine.scheduler.note(job.tenant, at);
+    engine.scheduler.note(tenant, at);
 }
 
 /// Runs the scheduler: claims and dispatches each tenant's parked deliveries when due.
@@ -194,14 +161,17 @@ pub async fn push_pages(
     let mut taken = 0;
     loop {
         if paging == Paging::AllInOrder {
-            engine.dispatcher.wait_for_room(push.max_backlog).await;
+            engine.dispatcher.wait_for_tenant_room(tenant).await;
         }
         let _admission = engine.scheduler.admission.lock().await;
-        let room = push.max_backlog.saturating_sub(engine.dispatcher.backlog());
+        // The tenant's room: its share of the backlog, so one tenant's due retries never
+        // take the room of another's first attempts.
+        let room = engine.dispatcher.room_for(tenant);
         if room == 0 {
-            // The scheduler's caller notes the tenant again; the sweep comes back.
+            // The scheduler looks again shortly; the sweep comes back.
             if paging == Paging::OnePage {
-                engine.scheduler.note(tenant, Utc::now());
+                let soon = chrono::Duration::from_std(MIN_SPACING).unwrap_or_default();
+                engine.scheduler.note(tenant, Utc::now() + soon);
             }
             return Ok((taken, PagingEnd::More));
         }
