@@ -4,7 +4,8 @@
 //! recorder gives it back once the outcome is written ([`Ownership::release`]), not before.
 //!
 //! Counted per tenant too, so the dispatcher can bound what one tenant holds in memory
-//! (`push.max_backlog_per_tenant`). Built first and shared by the dispatcher and the
+//! (`push.max_backlog_per_tenant`). A delivery being parked (its job dropped, its wait being
+//! written) stays owned but no longer counts as work. Built first and shared by the dispatcher and the
 //! recorder, neither of which knows the other.
 
 use std::collections::HashMap;
@@ -15,8 +16,23 @@ use tokio::sync::Notify;
 
 #[derive(Default)]
 struct Owned {
-    ids: HashMap<DeliveryId, TenantId>,
+    /// Each owned delivery's tenant, and whether it is only being parked (its job is gone:
+    /// the id waits for its outcome to be written).
+    ids: HashMap<DeliveryId, (TenantId, bool)>,
+    /// Deliveries each tenant has to push (not those being parked).
     per_tenant: HashMap<TenantId, usize>,
+    parking: usize,
+}
+
+impl Owned {
+    fn forget(&mut self, tenant: TenantId) {
+        if let Some(n) = self.per_tenant.get_mut(&tenant) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_tenant.remove(&tenant);
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -60,26 +76,43 @@ impl Ownership {
         let Ok(mut o) = self.inner.owned.lock() else {
             return false;
         };
-        if o.ids.insert(id, tenant).is_some() {
+        if o.ids.contains_key(&id) {
             return false;
         }
+        o.ids.insert(id, (tenant, false));
         *o.per_tenant.entry(tenant).or_default() += 1;
-        self.gauge(o.ids.len());
+        self.gauge(o.ids.len() - o.parking);
         true
+    }
+
+    /// The delivery is being parked: still owned until that is written, but no longer work
+    /// to do here (not counted by [`Ownership::len`] and [`Ownership::of_tenant`]).
+    pub fn parking(&self, id: DeliveryId) {
+        let Ok(mut o) = self.inner.owned.lock() else {
+            return;
+        };
+        if let Some((tenant, parking)) = o.ids.get_mut(&id)
+            && !*parking
+        {
+            *parking = true;
+            let tenant = *tenant;
+            o.parking += 1;
+            o.forget(tenant);
+            self.gauge(o.ids.len() - o.parking);
+        }
+        drop(o);
+        self.inner.room.notify_waiters();
     }
 
     /// The delivery reached its final outcome here, or was handed back to the store.
     pub fn release(&self, id: DeliveryId) {
         if let Ok(mut o) = self.inner.owned.lock() {
-            if let Some(tenant) = o.ids.remove(&id)
-                && let Some(n) = o.per_tenant.get_mut(&tenant)
-            {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    o.per_tenant.remove(&tenant);
-                }
+            match o.ids.remove(&id) {
+                Some((_, true)) => o.parking -= 1,
+                Some((tenant, false)) => o.forget(tenant),
+                None => {}
             }
-            self.gauge(o.ids.len());
+            self.gauge(o.ids.len() - o.parking);
         }
         self.inner.room.notify_waiters();
     }
@@ -92,12 +125,17 @@ impl Ownership {
             .is_ok_and(|o| o.ids.contains_key(&id))
     }
 
-    /// How many deliveries are owned.
+    /// How many owned deliveries are work to do here (queued, in flight, waiting in the
+    /// timer or for their outcome to be written; not those being parked). This is what
+    /// `sethub_push_in_memory` shows: a delivery being parked holds only its id.
     pub fn len(&self) -> usize {
-        self.inner.owned.lock().map_or(0, |o| o.ids.len())
+        self.inner
+            .owned
+            .lock()
+            .map_or(0, |o| o.ids.len() - o.parking)
     }
 
-    /// How many deliveries of the tenant are owned.
+    /// How many of those are the tenant's.
     pub fn of_tenant(&self, tenant: TenantId) -> usize {
         self.inner
             .owned
@@ -129,5 +167,16 @@ mod tests {
         o.release(x);
         assert_eq!((o.len(), o.of_tenant(a)), (2, 1));
         assert!(!o.owns(x) && o.owns(y));
+        o.parking(y);
+        o.parking(y);
+        assert_eq!(
+            (o.len(), o.of_tenant(a)),
+            (1, 0),
+            "being parked: no longer work"
+        );
+        assert!(o.owns(y), "still owned until written");
+        assert!(!o.claim(y, a));
+        o.release(y);
+        assert_eq!(o.len(), 1);
     }
 }

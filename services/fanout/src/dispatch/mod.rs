@@ -344,6 +344,7 @@ impl Dispatcher {
                 .with_label_values(&["overflow"])
                 .inc();
             // Only the ids wait for their parking; the tokens are dropped now.
+            self.inner.ownership.parking(job.id);
             if self.inner.overflow.send((job.tenant, job.id)).is_err() {
                 tracing::warn!("the dispatcher's overflow has stopped");
             }
@@ -371,6 +372,7 @@ impl Dispatcher {
                 })
                 .is_ok();
         if !reserved {
+            inner.ownership.parking(job.id);
             inner.pusher.park(job.tenant, job.id, due_after(wait)).await;
             return;
         }
