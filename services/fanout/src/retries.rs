@@ -175,6 +175,7 @@ async fn hold_in_order(engine: &Engine, job: &Job, mut change: Change, attempt: 
             },
             attempt,
             release: false,
+            stored: job.stored.clone(),
         })
         .await;
 }

@@ -45,7 +45,7 @@ impl Default for ConnectOptions {
 /// The database. Cheap to clone (a shared pool).
 #[derive(Clone)]
 pub struct Store {
-    db: DatabaseConnection,
+    pub(crate) db: DatabaseConnection,
     backend: Backend,
 }
 

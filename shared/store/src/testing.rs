@@ -54,6 +54,27 @@ impl std::fmt::Debug for TestDb {
     }
 }
 
+/// The `sethub.tenant_id` setting a connection of `store`'s pool holds now (`None` when unset
+/// or empty). With a pool of one connection: what the previous statement left behind.
+pub async fn tenant_setting(store: &Store) -> Option<String> {
+    use sea_orm::ConnectionTrait;
+    let row = store
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT current_setting('{}', true) AS v",
+                crate::TENANT_SETTING
+            ),
+        ))
+        .await
+        .ok()??;
+    row.try_get::<Option<String>>("", "v")
+        .ok()
+        .flatten()
+        .filter(|v| !v.is_empty())
+}
+
 impl TestDb {
     /// A fresh PostgreSQL database; panics with the reason if it cannot make one.
     pub async fn postgres() -> TestDb {

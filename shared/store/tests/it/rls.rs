@@ -2,10 +2,10 @@
 //! database isolates tenants, not our code.
 
 use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection, Row};
-use sethub_store::testing::{APP_ROLE, OWNER_ROLE, TestDb};
-use sethub_store::{TENANT_SETTING, Tenant};
+use sethub_store::testing::{APP_ROLE, OWNER_ROLE, TestDb, tenant_setting};
+use sethub_store::{ConnectOptions, Store, TENANT_SETTING, Tenant};
 
-use crate::support::{seed, tenant};
+use crate::support::{new_event, seed, tenant};
 
 const TENANT_TABLES: [&str; 4] = ["api_keys", "signing_keys", "receivers", "events"];
 
@@ -207,4 +207,49 @@ async fn the_app_role_is_not_a_superuser_cannot_bypass_rls_and_every_tenant_tabl
             "{name}: tenant_isolation policy"
         );
     }
+}
+
+#[tokio::test]
+async fn a_one_statement_insert_sets_its_tenant_for_itself_only_and_writes_only_that_tenants_rows()
+{
+    let db = TestDb::postgres().await;
+    // One connection: the next statement runs where the insert ran.
+    let store = Store::connect(
+        db.url(),
+        ConnectOptions {
+            max_connections: 1,
+            allow_superuser: false,
+        },
+    )
+    .await
+    .unwrap();
+    let (a, b) = (tenant(&store, "a").await, tenant(&store, "b").await);
+    assert_eq!(tenant_setting(&store).await, None);
+
+    let insert = store
+        .scope(a.id)
+        .events()
+        .begin_keyless(vec![new_event(None), new_event(None)])
+        .await
+        .unwrap();
+    insert.commit().await.unwrap();
+    assert_eq!(
+        tenant_setting(&store).await,
+        None,
+        "the tenant setting of a one-statement insert outlived the statement"
+    );
+
+    // The rows are A's, and row-level security shows them to A only.
+    let mut conn = PgConnection::connect(db.url()).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    set_tenant(&mut tx, &a).await;
+    assert_eq!(
+        tenant_ids(&mut tx, "events").await,
+        vec![a.id.as_uuid().to_string(); 2]
+    );
+    tx.rollback().await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    set_tenant(&mut tx, &b).await;
+    assert!(tenant_ids(&mut tx, "events").await.is_empty());
+    tx.rollback().await.unwrap();
 }
