@@ -68,7 +68,7 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table("deliveries")
-                    .add_column(&mut ts_null("visible_at"))
+                    .add_column(ts_null("visible_at"))
                     .to_owned(),
             )
             .await?;
