@@ -686,7 +686,11 @@ async fn a_receiver_answering_503_for_50000_sets_keeps_fanout_under_its_memory_b
 
     // The receiver recovers: every SET arrives, and the bound still holds.
     rx.behave("/s/down", sethub_tests::receiver::Behave::Accept);
-    wait_until("all 50,000 SETs to arrive", 2 * LONG, || async {
+    // Four times the long wait: since issue 13's first pass the 50,000 parked SETs take about
+    // 180 s to arrive alone (about 60 s before) and more beside the other tests. That slowdown
+    // is a known regression to find (issue 13's closing note); this test's point is the
+    // memory bound, which still holds.
+    wait_until("all 50,000 SETs to arrive", 4 * LONG, || async {
         (rx.count_by_txn("/s/down").len() == N).then_some(())
     })
     .await;
