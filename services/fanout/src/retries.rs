@@ -185,6 +185,13 @@ pub async fn run(engine: Arc<Engine>) {
     loop {
         let now = Utc::now();
         let (ready, next) = engine.scheduler.take_due(now);
+        if !ready.is_empty() {
+            // Claim pages worth their round trips: with the backlog nearly full, wait until a
+            // share of it is free rather than claim a few deliveries at a time.
+            let max = engine.ctx.config.push.max_backlog;
+            let share = (max / 4).clamp(1, PAGE);
+            engine.dispatcher.wait_for_room(max - share + 1).await;
+        }
         for tenant in ready {
             if let Err(e) = take(&engine, tenant).await {
                 tracing::warn!(%tenant, error = %e, "cannot take due retries; trying again shortly");
@@ -251,7 +258,8 @@ pub enum Paging {
     AllInOrder,
 }
 
-/// Claims the tenant's deliveries that `due` selects, a page at a time by id, and dispatches
+/// Claims the tenant's deliveries that `due` selects, a page at a time in due order (or in
+/// publication order, [`Paging::AllInOrder`]), and dispatches
 /// them; returns how many were claimed and whether more are due. Deliveries this process
 /// already holds are skipped.
 pub async fn push_pages(
@@ -263,7 +271,9 @@ pub async fn push_pages(
     let push = &engine.ctx.config.push;
     let lease = chrono::Duration::seconds(i64::try_from(push.orphan_after_secs).unwrap_or(60));
     let deliveries = engine.ctx.store.scope(tenant).deliveries();
+    // Where the next page starts: in due order, or in publication order.
     let mut after = None;
+    let mut after_in_order = None;
     let mut taken = 0;
     // A stream pushed in order keeps its rows not yet claimed from looking overdue to any
     // recovery sweep (which would push them out of order), as long as this goes on.
@@ -321,14 +331,19 @@ pub async fn push_pages(
         };
         let due = &page_due;
         let ids = if paging == Paging::AllInOrder {
-            deliveries.due_page_in_order(due, after, page_limit).await?
+            let ids = deliveries
+                .due_page_in_order(due, after_in_order, page_limit)
+                .await?;
+            after_in_order = ids.last().copied().or(after_in_order);
+            ids
         } else {
-            deliveries.due_page(due, after, page_limit).await?
+            let page = deliveries.due_page(due, after, page_limit).await?;
+            after = page.last.or(after);
+            page.ids
         };
-        let Some(last) = ids.last().copied() else {
+        if ids.is_empty() {
             return Ok((taken, PagingEnd::Done));
-        };
-        after = Some(last);
+        }
         let full = ids.len() == limit;
         let free: Vec<_> = ids
             .into_iter()

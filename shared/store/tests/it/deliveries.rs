@@ -25,8 +25,9 @@ contract!(
     dead_deliveries_are_redriven_by_id_or_all_and_start_afresh,
     one_redrive_puts_back_at_most_its_bound_oldest_first,
     polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error,
-    due_deliveries_are_paged_by_id_and_each_is_claimed_by_one_caller_only,
+    due_deliveries_are_paged_in_due_order_and_each_is_claimed_by_one_caller_only,
     only_scheduled_deliveries_are_taken_before_they_are_overdue,
+    due_pages_follow_the_due_time_not_the_row_id,
 );
 
 pub(crate) async fn stream(store: &Store, tenant: TenantId) -> StreamId {
@@ -271,9 +272,14 @@ async fn held_deliveries_are_released_oldest_first(db: TestDb) {
         scheduled_only: false,
     };
     let first = d.due_page(&due, None, 3).await.unwrap();
-    let rest = d.due_page(&due, first.last().copied(), 3).await.unwrap();
+    let rest = d.due_page(&due, first.last, 3).await.unwrap();
     assert_eq!(
-        first.iter().chain(&rest).copied().collect::<Vec<_>>(),
+        first
+            .ids
+            .iter()
+            .chain(&rest.ids)
+            .copied()
+            .collect::<Vec<_>>(),
         batch.iter().map(|x| x.id).collect::<Vec<_>>()
     );
     for x in &batch {
@@ -350,8 +356,8 @@ async fn released_deliveries_are_paged_in_publication_order_not_in_row_order(db:
         verification.id,
     ];
     assert_eq!(paged, want);
-    // The plain page is by row id.
-    let by_row = d.due_page(&due, None, 10).await.unwrap();
+    // The plain page is in due order (here, the order the rows were released in: by row id).
+    let by_row = d.due_page(&due, None, 10).await.unwrap().ids;
     assert_ne!(by_row, want);
 }
 
@@ -541,7 +547,7 @@ async fn dead_deliveries_are_redriven_by_id_or_all_and_start_afresh(db: TestDb) 
         stream: Some(s),
         scheduled_only: false,
     };
-    assert_eq!(d.due_page(&due, None, 10).await.unwrap().len(), 3);
+    assert_eq!(d.due_page(&due, None, 10).await.unwrap().ids.len(), 3);
 }
 
 async fn one_redrive_puts_back_at_most_its_bound_oldest_first(db: TestDb) {
@@ -643,7 +649,7 @@ async fn polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error(db: Te
     assert!(d.poll(s, 10, long).await.unwrap().0.is_empty());
 }
 
-async fn due_deliveries_are_paged_by_id_and_each_is_claimed_by_one_caller_only(db: TestDb) {
+async fn due_deliveries_are_paged_in_due_order_and_each_is_claimed_by_one_caller_only(db: TestDb) {
     let t = tenant(db.store(), "a").await;
     let s = stream(db.store(), t.id).await;
     let other_stream = stream(db.store(), t.id).await;
@@ -664,18 +670,18 @@ async fn due_deliveries_are_paged_by_id_and_each_is_claimed_by_one_caller_only(d
         stream: Some(s),
         scheduled_only: false,
     };
-    // Keyset pages of three: 3 + 3 + 1, by id, nothing twice, nothing not yet due, nothing
+    // Keyset pages of three: 3 + 3 + 1, in due order (here also by id), nothing twice, nothing not yet due, nothing
     // of another stream.
     let mut seen = Vec::new();
     let mut after = None;
     loop {
         let page = d.due_page(&due, after, 3).await.unwrap();
-        assert!(page.len() <= 3);
-        let Some(last) = page.last().copied() else {
+        assert!(page.ids.len() <= 3);
+        if page.ids.is_empty() {
             break;
-        };
-        seen.extend(page);
-        after = Some(last);
+        }
+        seen.extend(page.ids);
+        after = page.last;
     }
     assert_eq!(seen, batch.iter().map(|x| x.id).collect::<Vec<_>>());
     // Two callers claim the same page: each delivery goes to exactly one of them, leased.
@@ -692,7 +698,7 @@ async fn due_deliveries_are_paged_by_id_and_each_is_claimed_by_one_caller_only(d
             .all(|x| x.next_attempt_at.is_some_and(|n| n >= lease))
     );
     assert!(
-        d.due_page(&due, None, 10).await.unwrap().is_empty(),
+        d.due_page(&due, None, 10).await.unwrap().ids.is_empty(),
         "leased: no longer due"
     );
     // A claim through another tenant takes nothing.
@@ -711,7 +717,7 @@ async fn due_deliveries_are_paged_by_id_and_each_is_claimed_by_one_caller_only(d
             .is_empty()
     );
     // When the lease ends, they are due again (their process died).
-    let expired = d.due_page(&late, None, 100).await.unwrap();
+    let expired = d.due_page(&late, None, 100).await.unwrap().ids;
     assert_eq!(expired.len(), 8, "the seven leased and the later one");
 }
 
@@ -771,6 +777,7 @@ async fn only_scheduled_deliveries_are_taken_before_they_are_overdue(db: TestDb)
         d.due_page(&scheduled(Utc::now()), None, 10)
             .await
             .unwrap()
+            .ids
             .is_empty(),
         "not yet due"
     );
@@ -778,7 +785,7 @@ async fn only_scheduled_deliveries_are_taken_before_they_are_overdue(db: TestDb)
     // it may hold it.
     let later = Utc::now() + Duration::seconds(40);
     assert_eq!(
-        d.due_page(&scheduled(later), None, 10).await.unwrap(),
+        d.due_page(&scheduled(later), None, 10).await.unwrap().ids,
         vec![retried.id]
     );
     let any = DueDeliveries {
@@ -786,9 +793,44 @@ async fn only_scheduled_deliveries_are_taken_before_they_are_overdue(db: TestDb)
         stream: None,
         scheduled_only: false,
     };
-    let mut all = d.due_page(&any, None, 10).await.unwrap();
+    let mut all = d.due_page(&any, None, 10).await.unwrap().ids;
     all.sort();
     let mut want = vec![fresh.id, retried.id];
     want.sort();
     assert_eq!(all, want);
+}
+
+async fn due_pages_follow_the_due_time_not_the_row_id(db: TestDb) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    // Five rows made in id order, due in the opposite order; two more due at one instant.
+    let base = Utc::now() - Duration::minutes(10);
+    let mut rows: Vec<_> = (0..7)
+        .map(|_| new(s, Some(EventId::new()), DeliveryState::Pending))
+        .collect();
+    for (i, r) in rows.iter_mut().enumerate().take(5) {
+        r.next_attempt_at = Some(base + Duration::seconds(10 - i64::try_from(i).unwrap()));
+    }
+    rows[5].next_attempt_at = Some(base);
+    rows[6].next_attempt_at = Some(base);
+    d.insert_many(&rows).await.unwrap();
+    let due = DueDeliveries {
+        before: Utc::now(),
+        stream: None,
+        scheduled_only: false,
+    };
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = d.due_page(&due, after, 2).await.unwrap();
+        if page.ids.is_empty() {
+            break;
+        }
+        seen.extend(page.ids);
+        after = page.last;
+    }
+    // The two due first (one instant, then by id), then the five latest made first.
+    let want: Vec<_> = [5, 6, 4, 3, 2, 1, 0].iter().map(|&i| rows[i].id).collect();
+    assert_eq!(seen, want);
 }

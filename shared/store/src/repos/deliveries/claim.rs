@@ -1,7 +1,7 @@
 //! Pending deliveries taken out of the database a page at a time, each by one fan-out
 //! process: the retry scheduler, the recovery sweep, the push of released held SETs and a
-//! redrive page through due deliveries by id (keyset: `id > last ORDER BY id LIMIT n`) and
-//! claim them.
+//! redrive page through due deliveries (keyset pages in due order, `(next_attempt_at, id)`;
+//! a release or redrive in publication order) and claim them.
 //!
 //! A claim moves a due delivery's `next_attempt_at` to the end of a lease (and its
 //! `updated_at` to now) in one conditional statement: a second process that read the same
@@ -52,24 +52,51 @@ impl DueDeliveries {
     }
 }
 
+/// A place in the due order (due time, then id) to page on from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueCursor {
+    next_attempt_at: DateTime<Utc>,
+    id: DeliveryId,
+}
+
+/// One page of [`Deliveries::due_page`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuePage {
+    /// The deliveries, in due order.
+    pub ids: Vec<DeliveryId>,
+    /// Where the next page starts (`None` when the page is empty).
+    pub last: Option<DueCursor>,
+}
+
 impl Deliveries<'_> {
-    /// The ids of a page of due deliveries, by id, after `after` (keyset paging), at most
-    /// `limit`. Nothing is loaded but ids.
+    /// A page of due deliveries, at most `limit`, in due order (`next_attempt_at`, then id),
+    /// after `after` (keyset paging). Nothing is loaded but ids and due times.
+    ///
+    /// Due order is the order of the partial index of pending deliveries by due time, so a
+    /// page costs its own rows however many are due: ordered by id, every page would read
+    /// and sort all of them (440 ms a page with 45,000 parked SETs of a recovered receiver).
     pub async fn due_page(
         &self,
         due: &DueDeliveries,
-        after: Option<DeliveryId>,
+        after: Option<DueCursor>,
         limit: u64,
-    ) -> Result<Vec<DeliveryId>, StoreError> {
+    ) -> Result<DuePage, StoreError> {
         let g = self.ctx.begin().await?;
         let mut q = d::Entity::find()
             .select_only()
             .column(d::Column::Id)
+            .column(d::Column::NextAttemptAt)
             .filter(due.condition(self.ctx.tid()));
         if let Some(after) = after {
-            q = q.filter(d::Column::Id.gt(after.as_uuid()));
+            let at = micros(after.next_attempt_at);
+            q = q.filter(d::Column::NextAttemptAt.gte(at)).filter(
+                sea_orm::Condition::any()
+                    .add(d::Column::NextAttemptAt.gt(at))
+                    .add(d::Column::Id.gt(after.id.as_uuid())),
+            );
         }
-        let ids: Vec<uuid::Uuid> = q
+        let rows: Vec<(uuid::Uuid, Option<DateTime<Utc>>)> = q
+            .order_by_asc(d::Column::NextAttemptAt)
             .order_by_asc(d::Column::Id)
             .limit(limit)
             .into_tuple()
@@ -77,7 +104,19 @@ impl Deliveries<'_> {
             .await
             .db()?;
         g.finish().await?;
-        Ok(ids.into_iter().map(DeliveryId::from_uuid).collect())
+        let last = rows.last().and_then(|(id, at)| {
+            at.map(|at| DueCursor {
+                next_attempt_at: at,
+                id: DeliveryId::from_uuid(*id),
+            })
+        });
+        Ok(DuePage {
+            ids: rows
+                .into_iter()
+                .map(|(id, _)| DeliveryId::from_uuid(id))
+                .collect(),
+            last,
+        })
     }
 
     /// [`Deliveries::due_page`] in publication order: by the event's id (UUID v7, made when
@@ -93,7 +132,9 @@ impl Deliveries<'_> {
         after: Option<DeliveryId>,
         limit: u64,
     ) -> Result<Vec<DeliveryId>, StoreError> {
-        const KEY: &str = r#"COALESCE("deliveries"."event_id", "deliveries"."id")"#;
+        // Written as the expression index `ix_deliveries_pending_order` is, so both PostgreSQL
+        // and SQLite read the page from it in order.
+        const KEY: &str = "COALESCE(event_id, id)";
         let g = self.ctx.begin().await?;
         let mut q = d::Entity::find()
             .select_only()

@@ -27,7 +27,7 @@ mod claim;
 mod poll;
 mod types;
 
-pub use claim::DueDeliveries;
+pub use claim::{DueCursor, DueDeliveries, DuePage};
 
 pub use types::{Attempt, Change, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update};
 
