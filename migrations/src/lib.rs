@@ -34,6 +34,7 @@ mod m20261207_000015_quotas;
 mod m20261207_000016_pending_due_index;
 mod m20261207_000020_hot_tables;
 mod m20261207_000021_pending_order_index;
+mod m20261207_000022_analyze_stale;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -65,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_pending_due_index::Migration),
             Box::new(m20261207_000020_hot_tables::Migration),
             Box::new(m20261207_000021_pending_order_index::Migration),
+            Box::new(m20261207_000022_analyze_stale::Migration),
         ]
     }
 }

@@ -20,6 +20,7 @@ pub mod push;
 mod recorder;
 mod retries;
 pub mod retry;
+mod stats;
 mod stored;
 use sethub_app::sets;
 mod sweep;
@@ -78,6 +79,7 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
         tokio::spawn(pipeline::run(engine.clone())),
         tokio::spawn(control::run(engine.clone())),
         tokio::spawn(retries::run(engine.clone())),
+        tokio::spawn(stats::run(engine.clone())),
         tokio::spawn(sweep::run(engine)),
     ];
     Ok(Running { tasks })

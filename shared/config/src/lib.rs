@@ -68,6 +68,9 @@ pub struct DatabaseConfig {
     /// BYPASSRLS) or could turn it off (owner of the tables or schema). Refused unless set
     /// (never in production).
     pub allow_superuser: bool,
+    /// How often fan-out refreshes the planner's statistics of tables that changed much since
+    /// their last analysis (PostgreSQL's autovacuum does it too, when it is on). 0: never.
+    pub analyze_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -288,6 +291,7 @@ impl Default for DatabaseConfig {
             migrate_url: None,
             max_connections: 10,
             allow_superuser: false,
+            analyze_interval_secs: 10,
         }
     }
 }

@@ -17,7 +17,7 @@ fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-async fn one_text(
+pub(crate) async fn one_text(
     db: &DatabaseConnection,
     sql: &str,
     column: &str,

@@ -208,6 +208,61 @@ impl Store {
         Ok(())
     }
 
+    /// Refreshes the planner's statistics of the tables whose rows changed by more than
+    /// `min_changes + fraction × live rows` since their last analysis (autovacuum's rule) and
+    /// returns their names. On PostgreSQL through `sethub_analyze_stale`, which the schema's
+    /// owner lends the runtime role (migration m20261207_000022); one caller at a time across
+    /// processes, the others get an empty list. On SQLite, `PRAGMA optimize` (analyses what
+    /// its planner would use; no names).
+    pub async fn analyze_stale(
+        &self,
+        min_changes: u64,
+        fraction: f64,
+    ) -> Result<Vec<String>, StoreError> {
+        match self.backend {
+            Backend::Postgres => {
+                let rows = self
+                    .db
+                    .query_all_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "SELECT t FROM sethub_analyze_stale($1, $2) AS t",
+                        [
+                            i64::try_from(min_changes).unwrap_or(i64::MAX).into(),
+                            fraction.into(),
+                        ],
+                    ))
+                    .await
+                    .db()?;
+                rows.iter()
+                    .map(|r| r.try_get::<String>("", "t").db())
+                    .collect()
+            }
+            Backend::Sqlite => {
+                self.db
+                    .execute_raw(Statement::from_string(DbBackend::Sqlite, "PRAGMA optimize"))
+                    .await
+                    .db()?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Whether PostgreSQL's autovacuum is on (`None` on SQLite, which has none).
+    pub async fn autovacuum(&self) -> Result<Option<bool>, StoreError> {
+        match self.backend {
+            Backend::Postgres => {
+                let on: Option<String> = crate::roles::one_text(
+                    &self.db,
+                    "SELECT current_setting('autovacuum') AS v",
+                    "v",
+                )
+                .await?;
+                Ok(on.map(|v| v == "on"))
+            }
+            Backend::Sqlite => Ok(None),
+        }
+    }
+
     /// Checks the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.db()

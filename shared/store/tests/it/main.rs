@@ -18,6 +18,7 @@ macro_rules! contract {
     };
 }
 
+mod analyze;
 mod contract;
 mod deliveries;
 mod migrations;
