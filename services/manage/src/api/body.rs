@@ -43,6 +43,11 @@ impl Fields {
         }
     }
 
+    /// Whether the member `name` is present (even as `null`).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
     /// The member `name`, which must be present.
     pub fn required<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, ApiError> {
         self.optional(name)?

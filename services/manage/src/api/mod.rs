@@ -78,6 +78,7 @@ fn scope() -> utoipa_actix_web::scope::Scope<
 > {
     utoipa_actix_web::scope(PREFIX)
         .service(tenant::get_tenant)
+        .service(tenant::put_profile)
         .service(receivers::create_receiver)
         .service(receivers::list_receivers)
         .service(receivers::get_receiver)
