@@ -206,6 +206,18 @@ pub async fn create(
             "is assigned by the transmitter; omit it when creating a stream",
         ));
     }
+    // Like `stream_id`, the transmitter's own members have no place in a create request
+    // (PATCH/PUT may echo them if equal, SSF §5.4).
+    if let Some((name, _)) = req
+        .transmitter_supplied
+        .iter()
+        .find(|(name, _)| wire::CREATE_REFUSED.contains(name))
+    {
+        return Err(SsfError::bad(
+            name,
+            "is supplied by the transmitter; omit it when creating a stream",
+        ));
+    }
     let id = StreamId::new();
     // SSF §5.2: no delivery means poll.
     let delivery = match &req.delivery {
