@@ -33,7 +33,7 @@ mod m20261207_000014_sessions_invites;
 mod m20261207_000015_quotas;
 mod m20261207_000016_pending_due_index;
 mod m20261207_000020_hot_tables;
-mod m20261207_000030_tenant_profile;
+mod m20261207_000030_interop;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -64,7 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_quotas::Migration),
             Box::new(m20261207_000016_pending_due_index::Migration),
             Box::new(m20261207_000020_hot_tables::Migration),
-            Box::new(m20261207_000030_tenant_profile::Migration),
+            Box::new(m20261207_000030_interop::Migration),
         ]
     }
 }

@@ -44,6 +44,10 @@ async fn sets_of_each_algorithm_and_across_an_algorithm_rotation_verify_with_pyj
     ] {
         let t = TenantRx::create(&h, args, printed).await;
         let stream = PollStream::create(&h, &t).await;
+        assert_eq!(
+            stream.aud, t.creds.client_id,
+            "the stream's aud is the client id"
+        );
         let token = one_set(&h, &t, &stream).await;
         assert_eq!(header(&token)["alg"], alg);
         let mut sets = vec![json!({"token": token, "alg": alg, "bits": bits})];
@@ -109,7 +113,7 @@ async fn sets_of_each_algorithm_and_across_an_algorithm_rotation_verify_with_pyj
         }
         cases.push(json!({
             "metadata_url": t.metadata_url(&h),
-            "client_id": stream.aud.clone(),
+            "client_id": t.creds.client_id.clone(),
             "sets": sets,
         }));
     }

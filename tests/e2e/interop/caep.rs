@@ -160,6 +160,10 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
         .unwrap();
     assert_eq!(resp.status().as_u16(), 204);
     let verification = stream.next_set(&t.token).await;
+    assert!(
+        claims(&verification)["txn"].is_string(),
+        "SSF §1: txn on every SET"
+    );
     assert_eq!(
         claims(&verification)["events"][VERIFICATION]["state"],
         "caep-walk"
@@ -265,10 +269,11 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
         let out = verify_with_python(
             &python,
             &[
-                json!({"metadata_url": t.metadata_url(&h), "client_id": stream.aud,
-                       "sets": [{"token": changed, "alg": "RS256", "bits": 2048},
+                json!({"metadata_url": t.metadata_url(&h), "client_id": t.creds.client_id,
+                       "sets": [{"token": verification, "alg": "RS256", "bits": 2048},
+                                {"token": changed, "alg": "RS256", "bits": 2048},
                                 {"token": revoked, "alg": "RS256", "bits": 2048}]}),
-                json!({"metadata_url": plain.metadata_url(&h), "client_id": plain_stream.aud,
+                json!({"metadata_url": plain.metadata_url(&h), "client_id": plain.creds.client_id,
                        "sets": [{"token": before, "alg": "ES256"},
                                 {"token": after, "alg": "RS256", "bits": 2048}]}),
             ],
@@ -276,7 +281,7 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
         .await;
         assert_eq!(
             out.matches("verified by PyJWT and jwcrypto").count(),
-            4,
+            5,
             "{out}"
         );
     }

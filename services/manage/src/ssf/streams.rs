@@ -234,8 +234,16 @@ pub async fn create(
         _ => None,
     };
     let supported = events_supported();
+    // `aud` is the receiver's client id: the value it knows from its credentials.
+    let client_id = ctx
+        .store
+        .scope(rx.tenant.id)
+        .receivers()
+        .get(rx.receiver_id)
+        .await?
+        .client_id;
     let fields = StreamFields {
-        aud: vec![rx.receiver_id.to_string()],
+        aud: vec![client_id],
         delivery_method: method,
         endpoint_url: endpoint,
         authorization_sealed: sealed,
