@@ -47,6 +47,8 @@ pub struct DeliverySettingsDoc {
 pub struct SettingsBody(pub DeliverySettings);
 
 impl FromFields for SettingsBody {
+    const BODY_REQUIRED: bool = true;
+
     fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
         let settings = DeliverySettings {
             retry: f.optional::<RetryPolicy>("retry")?,
@@ -90,8 +92,8 @@ pub async fn get_tenant_settings(
     ))
 }
 
-/// Replaces the tenant's delivery settings (`{}` clears them). The rate limit is per stream
-/// only.
+/// Replaces the tenant's delivery settings (`{}` clears them; an empty body is a 400). The
+/// rate limit is per stream only.
 #[utoipa::path(
     tag = "delivery settings",
     request_body = DeliverySettingsDoc,
@@ -126,7 +128,7 @@ pub async fn put_tenant_settings(
     Ok(no_store(StatusCode::OK).json(t.delivery_settings.unwrap_or_else(|| serde_json::json!({}))))
 }
 
-/// Replaces one stream's delivery settings (`{}` clears them).
+/// Replaces one stream's delivery settings (`{}` clears them; an empty body is a 400).
 #[utoipa::path(
     tag = "delivery settings",
     params(("id" = String, Path, description = "Stream id (`str_…`)")),
