@@ -61,8 +61,18 @@ pub struct CreateApiKey {
     #[schema(value_type = Option<String>, example = "publisher")]
     pub name: DisplayName,
     /// `events:publish` and/or `admin`; default `["events:publish"]`.
-    #[schema(value_type = Option<Vec<String>>, example = json!(["events:publish"]))]
+    #[schema(value_type = Option<Vec<ScopeName>>, min_items = 1, example = json!(["events:publish"]))]
     pub scopes: Vec<Scope>,
+}
+
+/// A scope an API key may have (the document's name for [`Scope`]).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "documentation only: the server parses `Scope`")]
+pub enum ScopeName {
+    #[schema(rename = "events:publish")]
+    EventsPublish,
+    #[schema(rename = "admin")]
+    Admin,
 }
 
 impl FromFields for CreateApiKey {

@@ -40,6 +40,7 @@ pub struct RetryPolicyDoc {
 pub struct DeliverySettingsDoc {
     pub retry: Option<RetryPolicyDoc>,
     /// Pushes per second at most (streams only), 0.1 to 100000.
+    #[schema(minimum = 0.1, maximum = 100000)]
     pub max_rate_per_second: Option<f64>,
 }
 

@@ -7,11 +7,12 @@ pub mod api_keys;
 pub mod auth;
 pub mod body;
 pub mod delivery_settings;
+mod openapi_exact;
 pub mod receivers;
 pub mod recovery;
 pub mod signing_keys;
 pub mod streams;
-pub mod tenant;
+mod tenant;
 pub mod upstreams;
 
 use actix_web::http::StatusCode;
@@ -116,7 +117,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .get_or_insert_with(Default::default)
         .schemas
         .extend(schemas);
-    doc
+    openapi_exact::as_served(doc)
 }
 
 /// The OpenAPI document, as JSON.

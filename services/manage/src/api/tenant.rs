@@ -47,7 +47,12 @@ impl From<admin::TenantInfo> for TenantView {
 #[derive(Debug, ToSchema)]
 pub struct SetProfile {
     /// `caep-interop`, or null for none. Required.
-    #[schema(value_type = Option<String>, example = "caep-interop", required = true)]
+    #[schema(
+        value_type = Option<String>,
+        example = "caep-interop",
+        required = true,
+        pattern = "^caep-interop$"
+    )]
     pub profile: Option<Profile>,
 }
 
