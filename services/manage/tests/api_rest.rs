@@ -482,4 +482,20 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     }
     let r = call(&app, "GET", "/api/v1/nope", None, None).await;
     assert_problem(&r, 404, "not_found", None);
+    // A documented path with another method: 405 naming the allowed ones.
+    for (method, path, allow) in [
+        ("DELETE", "/api/v1/tenant", "GET"),
+        ("TRACE", "/api/v1/receivers", "GET, POST"),
+        (
+            "PATCH",
+            "/api/v1/streams/str_0194f0c3a1b27c6e9d1f2a3b4c5d6e7f",
+            "GET",
+        ),
+    ] {
+        let r = call(&app, method, path, None, None).await;
+        assert_problem(&r, 405, "method_not_allowed", None);
+        let mut got: Vec<&str> = r.header("allow").unwrap().split(", ").collect();
+        got.sort_unstable();
+        assert_eq!(got.join(", "), allow, "{method} {path}");
+    }
 }
