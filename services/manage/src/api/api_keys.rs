@@ -58,7 +58,8 @@ pub struct CreatedApiKeyView {
 #[derive(Debug, ToSchema)]
 pub struct CreateApiKey {
     /// 1–200 characters; default `api key`.
-    #[schema(value_type = Option<String>, example = "publisher")]
+    #[schema(value_type = Option<String>, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "publisher")]
     pub name: DisplayName,
     /// `events:publish` and/or `admin`; default `["events:publish"]`.
     #[schema(value_type = Option<Vec<ScopeName>>, min_items = 1, example = json!(["events:publish"]))]

@@ -23,16 +23,27 @@ use crate::api::{Problem, no_store};
 /// `max_delay_secs`, jittered by ±`jitter`; given up `max_age_secs` after the first attempt.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RetryPolicyDoc {
-    #[schema(example = 5.0)]
+    /// At least 0.1.
+    #[schema(example = 5.0, minimum = 0.1)]
     pub initial_secs: f64,
-    #[schema(example = 3.0)]
+    /// 1 to 10.
+    #[schema(example = 3.0, minimum = 1, maximum = 10)]
     pub factor: f64,
-    #[schema(example = 28800.0)]
+    /// At least `initial_secs`.
+    #[schema(example = 28800.0, minimum = 0.1)]
     pub max_delay_secs: f64,
-    #[schema(example = 259200.0)]
+    /// 1 to 2592000 (30 days).
+    #[schema(example = 259200.0, minimum = 1, maximum = 2592000)]
     pub max_age_secs: f64,
-    #[schema(example = 0.2)]
+    /// 0 to 0.5.
+    #[schema(example = 0.2, minimum = 0, maximum = 0.5)]
     pub jitter: f64,
+}
+
+/// A tenant's delivery settings: its retry schedule (a rate limit is set per stream).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantDeliverySettingsDoc {
+    pub retry: Option<RetryPolicyDoc>,
 }
 
 /// Delivery settings; an absent member falls back (stream → tenant → configuration).
@@ -70,7 +81,7 @@ pub(crate) fn stored(s: &DeliverySettings) -> Option<serde_json::Value> {
 #[utoipa::path(
     tag = "delivery settings",
     responses(
-        (status = 200, description = "The settings", body = DeliverySettingsDoc),
+        (status = 200, description = "The settings", body = TenantDeliverySettingsDoc),
         (status = 401, description = "No valid API key", body = Problem),
         (status = 403, description = "The key lacks the admin scope", body = Problem),
     ),
@@ -97,9 +108,9 @@ pub async fn get_tenant_settings(
 /// rate limit is per stream only.
 #[utoipa::path(
     tag = "delivery settings",
-    request_body = DeliverySettingsDoc,
+    request_body = TenantDeliverySettingsDoc,
     responses(
-        (status = 200, description = "The settings now", body = DeliverySettingsDoc),
+        (status = 200, description = "The settings now", body = TenantDeliverySettingsDoc),
         (status = 400, description = "Invalid body (the problem names the member)", body = Problem),
         (status = 401, description = "No valid API key", body = Problem),
         (status = 403, description = "The key lacks the admin scope", body = Problem),

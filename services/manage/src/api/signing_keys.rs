@@ -87,7 +87,13 @@ pub struct Rotate {
     #[schema(value_type = Option<String>, example = "RS256")]
     pub alg: Option<String>,
     /// RS256 only: 2048 (default) or 3072.
-    #[schema(value_type = Option<u32>, example = 3072)]
+    #[schema(
+        value_type = Option<u32>,
+        minimum = 2048,
+        maximum = 3072,
+        multiple_of = 1024,
+        example = 3072
+    )]
     pub rsa_bits: Option<u32>,
     #[schema(ignore)]
     pub spec: Option<KeySpec>,
