@@ -56,7 +56,7 @@ async fn scenario_thousand(w: World) {
         assert_eq!(assert_all_arrived(&w.receiver, p, &ids), 0);
         for set in w.receiver.received(p) {
             assert_eq!(set.iss, w.tenant.issuer);
-            assert_eq!(set.aud, vec![w.creds.receiver_id.clone()]);
+            assert_eq!(set.aud, vec![w.creds.client_id.clone()]);
             assert_eq!(set.event_types(), vec![SESSION_REVOKED.to_owned()]);
             assert_eq!(
                 set.authorization.as_deref(),
@@ -631,7 +631,7 @@ async fn a_verification_request_emits_a_signed_verification_set() {
     let set = &w.receiver.received("/s/v")[0];
     // Verified by the receiver against the tenant's JWKS (or it would not be received).
     assert_eq!(set.iss, meta["issuer"].as_str().unwrap());
-    assert_eq!(set.aud, vec![w.creds.receiver_id.clone()]);
+    assert_eq!(set.aud, vec![w.creds.client_id.clone()]);
     assert_eq!(set.sub_id, json!({"format": "opaque", "id": stream}));
     assert_eq!(
         set.events,

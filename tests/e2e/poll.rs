@@ -29,8 +29,7 @@ async fn a_poll_receiver_drains_ten_thousand_sets_in_batches_of_500_and_acks_the
         .await
         .unwrap();
     let jwks = sethub_jose::Jwks::from_json(&jwks).unwrap();
-    let expect =
-        sethub_jose::Expectations::new(w.tenant.issuer.clone(), w.creds.receiver_id.clone());
+    let expect = sethub_jose::Expectations::new(w.tenant.issuer.clone(), w.creds.client_id.clone());
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut ack: Vec<String> = Vec::new();
     let deadline = Instant::now() + LONG;

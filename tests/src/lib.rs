@@ -9,6 +9,7 @@ pub mod backends;
 pub mod browser;
 pub mod oidc;
 pub mod process;
+pub mod python;
 pub mod receiver;
 pub mod setup;
 pub mod transmitter;

@@ -222,6 +222,25 @@ pub async fn token(creds: &ReceiverCreds) -> anyhow::Result<String> {
     text(&body, "access_token")
 }
 
+/// A tenant API call (`{manage}/api/v1{path}`) with an API key: the status and JSON body
+/// (`Null` for none).
+pub async fn tenant_api(
+    manage_base_url: &str,
+    api_key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client()
+        .unwrap()
+        .request(method, format!("{manage_base_url}/api/v1{path}"))
+        .bearer_auth(api_key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    send(req, path).await.unwrap()
+}
+
 /// The transmitter metadata `GET {manage}/.well-known/ssf-configuration/t/{slug}`.
 pub async fn metadata(manage_base_url: &str, slug: &str) -> anyhow::Result<Value> {
     let url = format!("{manage_base_url}/.well-known/ssf-configuration/t/{slug}");

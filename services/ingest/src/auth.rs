@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use sethub_app::admin::{self, Scope};
-use sethub_domain::TenantId;
+use sethub_domain::{Profile, TenantId};
 use sethub_http::{ApiError, ErrorCode};
 use sethub_store::StoreError;
 
@@ -33,6 +33,9 @@ pub struct Publisher {
     pub tenant: TenantId,
     /// The tenant's `subject_list_items` quota: the longest list a `sub_id` may hold.
     pub subject_list_items: usize,
+    /// The tenant's interoperability profile, whose rules apply to what it publishes (a
+    /// change applies within `ingest.api_key_cache_secs`, like a revoked key).
+    pub profile: Option<Profile>,
 }
 
 /// The bearer token of the request (401 with the reason otherwise).
@@ -88,8 +91,11 @@ impl FromRequest for Publisher {
             let (tenant, key) = admin::authenticate_api_key(&ctx, token).await?;
             // The key names its tenant; the path must name the same one. Looking the key's
             // tenant up (not the slug's) costs the same whether or not the slug exists.
-            let quotas = match ctx.store.tenants().get(tenant).await {
-                Ok(t) if t.slug == slug => sethub_app::quotas::of_tenant(&ctx, &t),
+            let (quotas, profile) = match ctx.store.tenants().get(tenant).await {
+                Ok(t) if t.slug == slug => (
+                    sethub_app::quotas::of_tenant(&ctx, &t),
+                    t.profile.as_deref().and_then(Profile::from_name),
+                ),
                 Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::unauthorized(REFUSED)),
                 Err(e) => return Err(ApiError::unavailable(e)),
             };
@@ -106,6 +112,7 @@ impl FromRequest for Publisher {
             let publisher = Publisher {
                 tenant,
                 subject_list_items: quotas.subject_list_items as usize,
+                profile,
             };
             if let Some(cache) = cache {
                 cache.put(hash, publisher, slug);

@@ -98,7 +98,8 @@ pub async fn publish_batch(
     let mut valid_at = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let parsed = match item {
-            Value::Object(object) => PublishRequest::parse(object, publisher.subject_list_items),
+            Value::Object(object) => PublishRequest::parse(object, publisher.subject_list_items)
+                .and_then(|r| r.check_profile(publisher.profile).map(|()| r)),
             _ => Err(ApiError::invalid(
                 "body",
                 "each event must be a JSON object",

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use sethub_domain::Profile;
 use sethub_domain::events::{check_subject, validate_events};
 use sethub_domain::subject::{ParseMode, Subject};
 use sethub_http::ApiError;
@@ -173,6 +174,40 @@ impl PublishRequest {
     }
 }
 
+impl PublishRequest {
+    /// The rules of the tenant's interoperability profile beyond the standards: under the CAEP
+    /// interoperability profile, `session-revoked` and `credential-change` carry a non-empty
+    /// `reason_admin` (a language map with at least one non-empty message). A 400 naming
+    /// `events.<type>.reason_admin` otherwise; without a profile nothing more is asked.
+    pub fn check_profile(&self, profile: Option<Profile>) -> Result<(), ApiError> {
+        let Some(profile) = profile else {
+            return Ok(());
+        };
+        if !profile.requires_reason_admin(&self.event_type) {
+            return Ok(());
+        }
+        let reason = self
+            .body
+            .get("events")
+            .and_then(|e| e.get(&self.event_type))
+            .and_then(|e| e.get("reason_admin"));
+        let filled = reason.and_then(Value::as_object).is_some_and(|m| {
+            m.values()
+                .any(|v| v.as_str().is_some_and(|s| !s.trim().is_empty()))
+        });
+        if filled {
+            return Ok(());
+        }
+        Err(ApiError::invalid(
+            format!("events.{}.reason_admin", self.event_type),
+            format!(
+                "the {profile} profile requires a non-empty `reason_admin` (e.g. {{\"en\": \
+                 \"…\"}}) on this event type"
+            ),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -213,6 +248,56 @@ mod tests {
         assert!(base("toe", json!(-1)).contains("toe"));
         assert!(base("toe", json!(1.5)).contains("toe"));
         assert!(base("txn", json!("")).contains("txn"));
+    }
+
+    #[test]
+    fn the_caep_interop_profile_refuses_a_missing_or_empty_reason_admin_on_its_two_types_only() {
+        const CHANGE: &str =
+            "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+        const CLAIMS: &str =
+            "https://schemas.openid.net/secevent/caep/event-type/token-claims-change";
+        let profile = Some(Profile::CaepInterop);
+        let request = |ty: &str, event: Value| {
+            parse(json!({"sub_id": {"format": "opaque", "id": "x"}, "events": {ty: event}}))
+                .unwrap()
+        };
+        let change = json!({"credential_type": "password", "change_type": "update"});
+        for (ty, event) in [
+            (REVOKED, json!({})),
+            (REVOKED, json!({"reason_admin": {"en": " "}})),
+            (CHANGE, change.clone()),
+        ] {
+            let e = request(ty, event.clone())
+                .check_profile(profile)
+                .unwrap_err();
+            assert_eq!(e.code().status().as_u16(), 400);
+            assert_eq!(
+                e.field(),
+                Some(format!("events.{ty}.reason_admin").as_str()),
+                "{event}"
+            );
+            assert!(request(ty, event).check_profile(None).is_ok(), "no profile");
+        }
+        // An empty language map is refused by CAEP's own validation, naming the same member.
+        let empty = parse(json!({"sub_id": {"format": "opaque", "id": "x"},
+                                 "events": {REVOKED: {"reason_admin": {}}}}));
+        assert_eq!(
+            empty.unwrap_err().field(),
+            Some(format!("events.{REVOKED}.reason_admin").as_str())
+        );
+        let mut with_reason = change;
+        with_reason["reason_admin"] = json!({"en": "password reset by the helpdesk"});
+        assert!(request(CHANGE, with_reason).check_profile(profile).is_ok());
+        assert!(
+            request(REVOKED, json!({"reason_admin": {"en": "x"}}))
+                .check_profile(profile)
+                .is_ok()
+        );
+        assert!(
+            request(CLAIMS, json!({"claims": {"role": "ro"}}))
+                .check_profile(profile)
+                .is_ok()
+        );
     }
 
     #[test]

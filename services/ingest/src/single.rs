@@ -44,6 +44,7 @@ pub async fn publish(
         let key = idempotency::from_request(&req)?;
         let object = body::read_object(&req, payload, ctx.config.ingest.max_body_bytes).await?;
         let request = PublishRequest::parse(object, publisher.subject_list_items)?;
+        request.check_profile(publisher.profile)?;
         let key = key.as_deref().map(idempotency::stored_key);
         match req.app_data::<web::Data<crate::group::Committer>>() {
             Some(c) => c.accept(&ctx, publisher.tenant, request, key).await,

@@ -311,6 +311,19 @@ async fn bad_bodies_get_400_naming_the_field_and_big_ones_413() {
     .await;
     assert_problem(&r, 400, "invalid_request", Some("force"));
 
+    // An empty PUT of the tenant's delivery settings is refused and changes nothing; `{}`
+    // clears them.
+    let retry = json!({"retry": {"initial_secs": 2.0, "factor": 2.0, "max_delay_secs": 60.0,
+                                 "max_age_secs": 3600.0, "jitter": 0.1}});
+    let path = "/api/v1/tenant/delivery-settings";
+    let r = call(&app, "PUT", path, key, Some(retry.clone())).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let r = call(&app, "PUT", path, key, None).await;
+    assert_problem(&r, 400, "invalid_request", Some("body"));
+    assert_eq!(call(&app, "GET", path, key, None).await.body, retry);
+    let r = call(&app, "PUT", path, key, Some(json!({}))).await;
+    assert_eq!((r.status.as_u16(), r.body), (200, json!({})));
+
     let bad_json = TestRequest::post()
         .uri("/api/v1/receivers")
         .insert_header(("Authorization", format!("Bearer {}", t.api_key)))
@@ -423,6 +436,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     }
     let expected: BTreeSet<String> = [
         "GET /api/v1/tenant",
+        "PUT /api/v1/tenant/profile",
         "POST /api/v1/receivers",
         "GET /api/v1/receivers",
         "GET /api/v1/receivers/{id}",
@@ -468,4 +482,20 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     }
     let r = call(&app, "GET", "/api/v1/nope", None, None).await;
     assert_problem(&r, 404, "not_found", None);
+    // A documented path with another method: 405 naming the allowed ones.
+    for (method, path, allow) in [
+        ("DELETE", "/api/v1/tenant", "GET"),
+        ("TRACE", "/api/v1/receivers", "GET, POST"),
+        (
+            "PATCH",
+            "/api/v1/streams/str_0194f0c3a1b27c6e9d1f2a3b4c5d6e7f",
+            "GET",
+        ),
+    ] {
+        let r = call(&app, method, path, None, None).await;
+        assert_problem(&r, 405, "method_not_allowed", None);
+        let mut got: Vec<&str> = r.header("allow").unwrap().split(", ").collect();
+        got.sort_unstable();
+        assert_eq!(got.join(", "), allow, "{method} {path}");
+    }
 }

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 use sethub_bus::{Message, QueueKind};
 use ssf_support::{Hub, Rx};
 
+const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+
 async fn call<S>(
     app: &S,
     req: test::TestRequest,
@@ -534,6 +536,34 @@ async fn bad_stream_requests_get_400_and_store_nothing() {
         .await;
         assert_eq!(status, 400, "{body}: {}", String::from_utf8_lossy(&resp));
         assert_eq!(json_of(&resp)["error"], "invalid_request");
+    }
+    // The transmitter's own members on create: 400 naming the member, even when the value is
+    // the one the transmitter would choose.
+    for (member, value) in [
+        ("iss", json!(format!("http://hub.test/t/{slug}"))),
+        ("aud", json!(rx.client_id)),
+        ("events_supported", json!([SESSION_REVOKED])),
+        ("events_delivered", json!([SESSION_REVOKED])),
+        ("min_verification_interval", json!(30)),
+        ("inactivity_timeout", json!(3600)),
+    ] {
+        let mut body = json!({"events_requested": [SESSION_REVOKED]});
+        body[member] = value;
+        let (status, _, resp) = call(
+            &app,
+            bearer(test::TestRequest::post().uri(&uri), &t).set_json(&body),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}: {}", String::from_utf8_lossy(&resp));
+        let resp = json_of(&resp);
+        assert_eq!(resp["error"], "invalid_request");
+        assert!(
+            resp["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with(member),
+            "{resp}"
+        );
     }
     let (status, _, _) = call(
         &app,

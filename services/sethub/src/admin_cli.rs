@@ -9,7 +9,8 @@ use sethub_app::admin::{self, DisplayName, Scope, TenantSlug};
 use sethub_app::keys::{self, RotateMode};
 use sethub_app::{AppContext, connect_store_only, quotas};
 use sethub_config::Config;
-use sethub_domain::{ApiKeyId, QuotaOverrides};
+use sethub_domain::{ApiKeyId, Profile, QuotaOverrides};
+use sethub_jose::KeySpec;
 use url::Url;
 
 use crate::cli::Command;
@@ -25,6 +26,27 @@ pub enum TenantCommand {
         /// Display name (default: the slug).
         #[arg(long)]
         name: Option<String>,
+        /// SET signing algorithm: RS256, ES256 or EdDSA (default: ES256, or RS256 with
+        /// --profile caep-interop).
+        #[arg(long)]
+        alg: Option<String>,
+        /// RS256 key size: 2048 (default) or 3072.
+        #[arg(long)]
+        rsa_bits: Option<u32>,
+        /// Interoperability profile: caep-interop (RS256 keys; reason_admin required on
+        /// session-revoked and credential-change).
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Switch a tenant's interoperability profile: caep-interop, or none. Switching
+    /// caep-interop on rotates at once to an RS256 key if the tenant signs otherwise. Prints
+    /// {"tenant", "rotation"}.
+    Profile {
+        #[arg(long)]
+        tenant: String,
+        /// caep-interop or none.
+        #[arg(long)]
+        profile: String,
     },
     /// Show or change a tenant's quotas (the operator's overrides of `[quotas]`). Each flag
     /// given replaces that limit for this tenant; --reset drops every override first. Prints
@@ -76,6 +98,13 @@ pub enum KeyCommand {
         /// Promote now instead of after the 24 h publication lead (e.g. a suspected leak).
         #[arg(long)]
         now: bool,
+        /// Switch to this algorithm (RS256, ES256, EdDSA); default: the current one. The old
+        /// key stays published through the overlap.
+        #[arg(long)]
+        alg: Option<String>,
+        /// RS256 key size: 2048 (default) or 3072.
+        #[arg(long)]
+        rsa_bits: Option<u32>,
     },
 }
 
@@ -137,11 +166,31 @@ fn parse<T: std::str::FromStr<Err = String>>(flag: &str, value: &str) -> anyhow:
 
 pub async fn tenant(config: Config, command: TenantCommand) -> anyhow::Result<()> {
     match command {
-        TenantCommand::Create { slug, name } => {
+        TenantCommand::Create {
+            slug,
+            name,
+            alg,
+            rsa_bits,
+            profile,
+        } => {
             let slug: TenantSlug = parse("slug", &slug)?;
             let name: DisplayName = parse("name", name.as_deref().unwrap_or(slug.as_str()))?;
+            let options = admin::TenantOptions {
+                key: key_spec(alg.as_deref(), rsa_bits)?,
+                profile: profile.as_deref().map(parse_profile).transpose()?.flatten(),
+            };
+            options
+                .key_spec()
+                .map_err(|e| anyhow::anyhow!("--alg: {e}"))?;
             let ctx = connect(config).await?;
-            print(&admin::create_tenant(&ctx, &slug, &name).await?)
+            print(&admin::create_tenant_with_owner(&ctx, &slug, &name, options, None).await?)
+        }
+        TenantCommand::Profile { tenant, profile } => {
+            let profile = parse_profile(&profile)?;
+            let ctx = connect(config).await?;
+            let t = admin::tenant_by_slug(&ctx, &tenant).await?;
+            let (info, rotation) = admin::set_profile(&ctx, t.id, profile).await?;
+            print(&serde_json::json!({ "tenant": info, "rotation": rotation }))
         }
         TenantCommand::Quotas {
             tenant,
@@ -180,7 +229,13 @@ pub async fn receiver(config: Config, command: ReceiverCommand) -> anyhow::Resul
 }
 
 pub async fn key(config: Config, command: KeyCommand) -> anyhow::Result<()> {
-    let KeyCommand::Rotate { tenant, now } = command;
+    let KeyCommand::Rotate {
+        tenant,
+        now,
+        alg,
+        rsa_bits,
+    } = command;
+    let spec = key_spec(alg.as_deref(), rsa_bits)?;
     let ctx = connect(config).await?;
     let t = admin::tenant_by_slug(&ctx, &tenant).await?;
     let mode = if now {
@@ -188,7 +243,28 @@ pub async fn key(config: Config, command: KeyCommand) -> anyhow::Result<()> {
     } else {
         RotateMode::Scheduled
     };
-    print(&keys::rotate(&ctx, t.id, mode, chrono::Utc::now()).await?)
+    print(&keys::rotate_to(&ctx, t.id, mode, spec, chrono::Utc::now()).await?)
+}
+
+/// `--alg` and `--rsa-bits` as a key spec (none given: `None`).
+fn key_spec(alg: Option<&str>, rsa_bits: Option<u32>) -> anyhow::Result<Option<KeySpec>> {
+    match (alg, rsa_bits) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(anyhow::anyhow!("--rsa-bits needs --alg RS256")),
+        (Some(alg), bits) => KeySpec::parse(alg, bits)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("--alg: {e}")),
+    }
+}
+
+/// `--profile`: `caep-interop`, or `none`.
+fn parse_profile(name: &str) -> anyhow::Result<Option<Profile>> {
+    if name == "none" {
+        return Ok(None);
+    }
+    Profile::from_name(name).map(Some).ok_or_else(|| {
+        anyhow::anyhow!("--profile: unknown profile `{name}` (caep-interop or none)")
+    })
 }
 
 pub async fn apikey(config: Config, command: ApiKeyCommand) -> anyhow::Result<()> {

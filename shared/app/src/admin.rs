@@ -7,8 +7,9 @@ mod values;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use sethub_domain::{ApiKeyId, ReceiverId, TenantId};
+use sethub_domain::{ApiKeyId, Profile, ReceiverId, TenantId};
 use sethub_http::{ApiError, ErrorCode};
+use sethub_jose::KeySpec;
 use sethub_store::{ApiKey, NewApiKey, NewReceiver, Receiver, StoreError, Tenant};
 
 pub use secrets::{API_KEY_LEN, RandomFailed, api_key_tenant, random_token, sha256_hex};
@@ -74,6 +75,10 @@ pub struct CreatedTenant {
     pub slug: String,
     pub issuer: String,
     pub api_key: String,
+    /// The first key's kind (`ES256`, `EdDSA`, `RS256-2048`, `RS256-3072`).
+    pub signing_alg: String,
+    /// The interoperability profile, if any.
+    pub profile: Option<String>,
 }
 
 /// A new receiver. `client_secret` is shown once.
@@ -102,6 +107,8 @@ pub struct TenantInfo {
     pub issuer: String,
     pub metadata_url: String,
     pub created_at: DateTime<Utc>,
+    /// The interoperability profile switched on, if any.
+    pub profile: Option<Profile>,
 }
 
 /// `{public_url}/t/{slug}`.
@@ -134,24 +141,57 @@ pub async fn create_tenant(
     slug: &TenantSlug,
     name: &DisplayName,
 ) -> Result<CreatedTenant, AdminError> {
-    create_tenant_with_owner(ctx, slug, name, None).await
+    create_tenant_with_owner(ctx, slug, name, TenantOptions::default(), None).await
 }
 
-/// [`create_tenant`], with the console's first member (its owner) written in the same
-/// transaction as the keys, when given.
+/// How a new tenant signs: the kind of its first key (default: ES256, or RS256-2048 under the
+/// CAEP interoperability profile) and its profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantOptions {
+    pub key: Option<KeySpec>,
+    pub profile: Option<Profile>,
+}
+
+impl TenantOptions {
+    /// The first key's kind, checked against the profile.
+    pub fn key_spec(&self) -> Result<KeySpec, KeysError> {
+        let spec = match (self.key, self.profile) {
+            (Some(spec), _) => spec,
+            (None, Some(Profile::CaepInterop)) => KeySpec::Rs256 { bits: 2048 },
+            (None, None) => KeySpec::default(),
+        };
+        keys::allowed(self.profile, spec)?;
+        Ok(spec)
+    }
+}
+
+/// [`create_tenant`] with [`TenantOptions`], and with the console's first member (its owner)
+/// written in the same transaction as the keys, when given.
 pub async fn create_tenant_with_owner(
     ctx: &AppContext,
     slug: &TenantSlug,
     name: &DisplayName,
+    options: TenantOptions,
     owner: Option<sethub_store::NewMember>,
 ) -> Result<CreatedTenant, AdminError> {
-    // Fails here, before any write, if the master keys are unusable.
-    keys::generate(ctx, TenantId::new(), sethub_store::SigningKeyState::Active)?;
+    let spec = options.key_spec()?;
+    // Fails here, before any write, if the master keys are unusable (an ES256 key is cheap).
+    keys::generate(
+        ctx,
+        TenantId::new(),
+        sethub_store::SigningKeyState::Active,
+        KeySpec::Es256,
+    )
+    .await?;
     secrets::random_token()?;
     let tenant = match ctx
         .store
         .tenants()
-        .create(slug.as_str(), name.as_str())
+        .create_with_profile(
+            slug.as_str(),
+            name.as_str(),
+            options.profile.map(Profile::as_str),
+        )
         .await
     {
         Ok(t) => t,
@@ -162,7 +202,8 @@ pub async fn create_tenant_with_owner(
         slug: slug.to_string(),
         cause: cause.to_string(),
     };
-    let signing = keys::generate(ctx, tenant.id, sethub_store::SigningKeyState::Active)
+    let signing = keys::generate(ctx, tenant.id, sethub_store::SigningKeyState::Active, spec)
+        .await
         .map_err(|e| incomplete(&e))?;
     let api_key = secrets::mint_api_key(tenant.id).map_err(|e| incomplete(&e))?;
     let written = async {
@@ -190,6 +231,8 @@ pub async fn create_tenant_with_owner(
         slug: tenant.slug.clone(),
         issuer: issuer(ctx, &tenant.slug),
         api_key: api_key.secret,
+        signing_alg: spec.name(),
+        profile: options.profile.map(|p| p.as_str().to_owned()),
     })
 }
 
@@ -226,10 +269,45 @@ pub async fn tenant_info(ctx: &AppContext, tenant: TenantId) -> Result<TenantInf
         tenant_id: t.id,
         issuer: issuer(ctx, &t.slug),
         metadata_url: metadata_url(ctx, &t.slug),
+        profile: t.profile.as_deref().and_then(Profile::from_name),
         slug: t.slug,
         name: t.name,
         created_at: t.created_at,
     })
+}
+
+/// Switches the tenant's interoperability profile on (or off with `None`). A tenant that
+/// switches to the CAEP interoperability profile while signing with anything but RS256 is
+/// rotated at once to an RS256-2048 key; its old key stays in the JWKS for the overlap, so
+/// SETs already sent still verify. Returns the tenant and the rotation, if one happened.
+pub async fn set_profile(
+    ctx: &AppContext,
+    tenant: TenantId,
+    profile: Option<Profile>,
+) -> Result<(TenantInfo, Option<keys::RotationSummary>), AdminError> {
+    let set = keys::load_keyset(ctx, tenant).await?;
+    let active = set.active().map(|k| k.public_jwk.spec());
+    ctx.store
+        .tenants()
+        .set_profile(tenant, profile.map(Profile::as_str))
+        .await
+        .map_err(not_found("tenant"))?;
+    let mut rotation = None;
+    let needs_rsa = profile == Some(Profile::CaepInterop)
+        && active.is_none_or(|spec| keys::allowed(profile, spec).is_err());
+    if needs_rsa {
+        let summary = keys::rotate_to(
+            ctx,
+            tenant,
+            keys::RotateMode::Now,
+            Some(KeySpec::Rs256 { bits: 2048 }),
+            Utc::now(),
+        )
+        .await?;
+        rotation = Some(summary);
+    }
+    tracing::info!(tenant = %tenant, profile = ?profile, rotated = needs_rsa, "tenant profile set");
+    Ok((tenant_info(ctx, tenant).await?, rotation))
 }
 
 fn not_found(what: &'static str) -> impl Fn(StoreError) -> AdminError {

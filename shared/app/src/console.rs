@@ -102,6 +102,11 @@ pub struct SignUp {
     pub slug: String,
     pub email: String,
     pub password: String,
+    /// The first signing key's kind (`ES256`, `EdDSA`, `RS256-2048`, `RS256-3072`); empty:
+    /// the default (ES256, or RS256-2048 under the profile).
+    pub signing_alg: String,
+    /// `caep-interop`, or empty for none.
+    pub profile: String,
 }
 
 /// Creates a tenant (with its first signing key and API key) and its owner, in one go; every
@@ -149,7 +154,12 @@ pub async fn sign_up(
             message: m,
         });
     }
-    let (Some(name), Some(slug), Some(email), true) = (name, slug, email, errors.is_empty()) else {
+    let options = signing_options(&form.signing_alg, &form.profile)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let (Some(name), Some(slug), Some(email), Some(options), true) =
+        (name, slug, email, options, errors.is_empty())
+    else {
         return Err(AccountError::Invalid(errors));
     };
     if let Err(secs) = signin_limits::admit_sign_up(ctx, addr).await {
@@ -163,17 +173,24 @@ pub async fn sign_up(
         role: Role::Owner,
         receiver_id: None,
     };
-    let created =
-        match admin::create_tenant_with_owner(ctx, &slug, &name, Some(owner.clone())).await {
-            Ok(c) => c,
-            Err(AdminError::SlugTaken(_)) => {
-                return Err(AccountError::Invalid(vec![FieldError {
-                    field: "slug",
-                    message: "this slug is taken; choose another".into(),
-                }]));
-            }
-            Err(e) => return Err(e.into()),
-        };
+    let created = match admin::create_tenant_with_owner(
+        ctx,
+        &slug,
+        &name,
+        options,
+        Some(owner.clone()),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(AdminError::SlugTaken(_)) => {
+            return Err(AccountError::Invalid(vec![FieldError {
+                field: "slug",
+                message: "this slug is taken; choose another".into(),
+            }]));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let member = ctx
         .store
         .scope(created.tenant_id)
@@ -182,6 +199,32 @@ pub async fn sign_up(
         .await?;
     tracing::info!(tenant = %created.tenant_id, member = %member.id, "console sign-up");
     Ok((created, member))
+}
+
+/// The sign-up form's signing choices, checked against each other.
+fn signing_options(alg: &str, profile: &str) -> Result<admin::TenantOptions, FieldError> {
+    let profile = match profile.trim() {
+        "" => None,
+        p => Some(
+            sethub_domain::Profile::from_name(p).ok_or_else(|| FieldError {
+                field: "profile",
+                message: format!("unknown profile `{p}`"),
+            })?,
+        ),
+    };
+    let key = match alg.trim() {
+        "" => None,
+        a => Some(a.parse::<sethub_jose::KeySpec>().map_err(|e| FieldError {
+            field: "signing_alg",
+            message: e.to_string(),
+        })?),
+    };
+    let options = admin::TenantOptions { key, profile };
+    options.key_spec().map_err(|e| FieldError {
+        field: "signing_alg",
+        message: e.to_string(),
+    })?;
+    Ok(options)
 }
 
 /// Where a person signs in: the console (owners, admins, viewers) or the portal (receivers'

@@ -26,15 +26,16 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sethub_domain::Profile;
 use sethub_domain::TenantId;
 use sethub_jose::keyring::{KeyringError, MasterKeyring, SealContext, SealedKey};
 use sethub_jose::keyset::{KeyRecord, KeySet, KeySetError, KeyState, RotationPolicy};
-use sethub_jose::{Alg, Jwk, Jwks, SigningKey};
+use sethub_jose::{Alg, Jwk, Jwks, KeySpec, SigningKey};
 use sethub_store::{NewSigningKey, SigningKeyRecord, SigningKeyState, StoreError};
 
 use crate::AppContext;
 
-/// The algorithm of the keys sethub generates.
+/// The algorithm of the keys sethub generates unless the tenant chooses another.
 pub const DEFAULT_ALG: Alg = Alg::Es256;
 
 /// Why a key operation failed.
@@ -52,6 +53,15 @@ pub enum KeysError {
     Corrupt { kid: String, reason: String },
     #[error(transparent)]
     KeySet(#[from] KeySetError),
+    /// The tenant's profile does not allow this kind of key.
+    #[error("the {profile} profile requires {requires} keys; {spec} is not allowed")]
+    ProfileForbids {
+        profile: &'static str,
+        requires: &'static str,
+        spec: KeySpec,
+    },
+    #[error("key generation did not finish: {0}")]
+    Join(String),
 }
 
 /// `(tenant, kid)`.
@@ -104,30 +114,59 @@ fn seal_context(tenant: TenantId, kid: &str) -> SealContext {
     SealContext::new("signing-key", tenant, kid)
 }
 
-/// Generates a key and seals it for `tenant`, ready to insert in `state`. Pure crypto, no
-/// I/O: callers do it before opening a transaction.
-pub fn generate(
+/// Generates a key of `spec` and seals it for `tenant`, ready to insert in `state`. Pure
+/// crypto, no I/O: callers do it before opening a transaction. It runs on the blocking pool,
+/// since an RSA key takes from a tenth of a second to seconds of CPU.
+pub async fn generate(
     ctx: &AppContext,
     tenant: TenantId,
     state: SigningKeyState,
+    spec: KeySpec,
 ) -> Result<NewSigningKey, KeysError> {
-    let key = SigningKey::generate(DEFAULT_ALG)?;
     let ring = keyring(ctx)?;
-    let sealed = ring.seal(&seal_context(tenant, key.kid()), key.pkcs8_der())?;
-    Ok(NewSigningKey {
-        kid: key.kid().to_owned(),
-        alg: key.alg().as_str().to_owned(),
-        state,
-        public_jwk: key.public_jwk().to_json(),
-        sealed_private: sealed.as_str().as_bytes().to_vec(),
-        master_key_id: sealed.master_key_id().to_owned(),
+    tokio::task::spawn_blocking(move || {
+        let key = SigningKey::generate_spec(spec)?;
+        let sealed = ring.seal(&seal_context(tenant, key.kid()), key.pkcs8_der())?;
+        Ok(NewSigningKey {
+            kid: key.kid().to_owned(),
+            alg: key.alg().as_str().to_owned(),
+            state,
+            public_jwk: key.public_jwk().to_json(),
+            sealed_private: sealed.as_str().as_bytes().to_vec(),
+            master_key_id: sealed.master_key_id().to_owned(),
+        })
     })
+    .await
+    .map_err(|e| KeysError::Join(e.to_string()))?
 }
 
-/// Gives a tenant with no key its first one, active at once (nobody has cached a JWKS yet).
+/// Gives a tenant with no key its first one (ES256), active at once (nobody has cached a JWKS
+/// yet).
 pub async fn bootstrap(ctx: &AppContext, tenant: TenantId) -> Result<SigningKeyRecord, KeysError> {
-    let new = generate(ctx, tenant, SigningKeyState::Active)?;
+    let new = generate(ctx, tenant, SigningKeyState::Active, KeySpec::default()).await?;
     Ok(ctx.store.scope(tenant).signing_keys().insert(new).await?)
+}
+
+/// The kinds of key a tenant may use under its profile (all of them without one).
+pub fn allowed(profile: Option<Profile>, spec: KeySpec) -> Result<(), KeysError> {
+    match profile {
+        Some(p @ Profile::CaepInterop) if spec.alg() != Alg::Rs256 => {
+            Err(KeysError::ProfileForbids {
+                profile: p.as_str(),
+                requires: "RS256 (2048 or 3072-bit)",
+                spec,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The kind of key the tenant signs with now: that of its next key if one is published (the
+/// latest choice), else of its active key, else the default.
+pub fn current_spec(set: &KeySet) -> KeySpec {
+    set.next()
+        .or_else(|| set.active())
+        .map_or_else(KeySpec::default, |k| k.public_jwk.spec())
 }
 
 fn state_of(s: SigningKeyState) -> KeyState {
@@ -217,6 +256,15 @@ fn open(ctx: &AppContext, tenant: TenantId, r: &SigningKeyRecord) -> Result<Sign
     Ok(key)
 }
 
+/// The tenant's interoperability profile, if it has one.
+pub async fn tenant_profile(
+    ctx: &AppContext,
+    tenant: TenantId,
+) -> Result<Option<Profile>, KeysError> {
+    let t = ctx.store.tenants().get(tenant).await?;
+    Ok(t.profile.as_deref().and_then(Profile::from_name))
+}
+
 /// How to rotate (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RotateMode {
@@ -252,17 +300,44 @@ pub struct RotationSummary {
     pub retired_kids: Vec<String>,
 }
 
-/// Rotates the tenant's keys (see the module documentation for the two modes).
+/// Rotates the tenant's keys (see the module documentation for the two modes), keeping the
+/// kind of key it signs with.
 pub async fn rotate(
     ctx: &AppContext,
     tenant: TenantId,
     mode: RotateMode,
     now: DateTime<Utc>,
 ) -> Result<RotationSummary, KeysError> {
+    rotate_to(ctx, tenant, mode, None, now).await
+}
+
+/// [`rotate`], to a key of `spec` when given (another algorithm or size). A published `next`
+/// key of another kind is withdrawn (it never signed) and replaced by one of `spec`. The old
+/// active key stays in the JWKS through the overlap whatever its algorithm, so SETs signed
+/// before the switch still verify. A kind the tenant's profile forbids is refused.
+pub async fn rotate_to(
+    ctx: &AppContext,
+    tenant: TenantId,
+    mode: RotateMode,
+    spec: Option<KeySpec>,
+    now: DateTime<Utc>,
+) -> Result<RotationSummary, KeysError> {
     let policy = policy(ctx);
-    // Generated up front (microseconds) so the transaction holds no crypto; unused if a next
-    // key exists already.
-    let candidate = generate(ctx, tenant, SigningKeyState::Next)?;
+    let profile = tenant_profile(ctx, tenant).await?;
+    let current = current_spec(&load_keyset(ctx, tenant).await?);
+    let spec = match (spec, profile) {
+        (Some(spec), _) => spec,
+        // A tenant switched to the profile while signing with another algorithm moves to
+        // RS256 on its next rotation.
+        (None, Some(Profile::CaepInterop)) if current.alg() != Alg::Rs256 => {
+            KeySpec::Rs256 { bits: 2048 }
+        }
+        (None, _) => current,
+    };
+    allowed(profile, spec)?;
+    // Generated up front, off the runtime, so the transaction holds no crypto; unused if a
+    // next key of this kind exists already.
+    let candidate = generate(ctx, tenant, SigningKeyState::Next, spec).await?;
     let tx = ctx.store.scope(tenant).begin().await?;
     let keys = tx.signing_keys();
     let mut set = keyset_of(&keys.list().await?)?;
@@ -270,6 +345,12 @@ pub async fn rotate(
     let retired = set.retire_expired(now, &policy);
     for id in &retired {
         keys.set_state(*id, SigningKeyState::Retired, now).await?;
+    }
+    // A published next key of another kind never signed: withdraw it for one of `spec`.
+    if let Some(next) = set.next().filter(|k| k.public_jwk.spec() != spec) {
+        let id = next.id;
+        set.revoke(id, now)?;
+        keys.set_state(id, SigningKeyState::Retired, now).await?;
     }
     let mut action = RotationAction::Pending;
     if set.next().is_none() {
@@ -352,6 +433,8 @@ pub struct KeyInfo {
     pub id: sethub_domain::SigningKeyId,
     pub kid: String,
     pub alg: String,
+    /// The modulus size of an RS256 key.
+    pub rsa_bits: Option<u32>,
     /// `next`, `active`, `retiring` or `retired`.
     pub state: String,
     /// Whether the JWKS serves it now.
@@ -374,6 +457,9 @@ pub async fn overview(
         .into_iter()
         .map(|r| KeyInfo {
             published: jwks.find(&r.kid).is_some(),
+            rsa_bits: Jwk::from_json(&r.public_jwk)
+                .ok()
+                .and_then(|j| j.spec().rsa_bits()),
             id: r.id,
             kid: r.kid,
             alg: r.alg,
@@ -392,6 +478,10 @@ impl From<KeysError> for sethub_http::ApiError {
         match e {
             KeysError::Store(e @ StoreError::Database(_)) => sethub_http::ApiError::unavailable(e),
             KeysError::Store(StoreError::NotFound) => sethub_http::ApiError::not_found("not found"),
+            e @ KeysError::ProfileForbids { .. } => {
+                sethub_http::ApiError::new(sethub_http::ErrorCode::InvalidRequest, e.to_string())
+                    .with_field("alg")
+            }
             other => sethub_http::ApiError::internal(other),
         }
     }

@@ -117,7 +117,7 @@ pub fn verification_set(
     let claims = SetClaims::new(issuer, Subject::for_stream(stream.id.to_string()))
         .audience(audience(stream))
         .event(VERIFICATION, payload);
-    sign(key, claims)
+    sign(key, own_cause(claims))
 }
 
 /// An SSF stream-updated SET (SSF §6.1): the stream's new `status` and the `reason`; a
@@ -136,7 +136,15 @@ pub fn stream_updated_set(
     let claims = SetClaims::new(issuer, Subject::for_stream(stream.id.to_string()))
         .audience(audience(stream))
         .event(STREAM_UPDATED, payload);
-    sign(key, claims)
+    sign(key, own_cause(claims))
+}
+
+/// A SET that is its own cause (a verification request, a status change) gets a `txn` of its
+/// own (SSF §1 SHOULD): its first `jti`, which a re-sign keeps as `txn` while the `jti` moves
+/// on, so every SET of one cause carries one `txn` and no other cause shares it.
+fn own_cause(claims: SetClaims) -> SetClaims {
+    let txn = claims.jti.clone();
+    claims.txn(txn)
 }
 
 fn sign(key: &SigningKey, claims: SetClaims) -> Result<SignedSet, KeyError> {
@@ -302,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn verification_and_stream_updated_sets_get_a_jti_per_cause() {
+    fn verification_and_stream_updated_sets_get_a_jti_and_a_txn_per_cause() {
         let key = SigningKey::generate(Alg::Es256).unwrap();
         let s = stream();
         let v1 = verification_set(&key, "https://hub/t/a", &s, Some("x")).unwrap();
@@ -312,5 +320,13 @@ mod tests {
         let all = [&v1.jti, &v2.jti, &u1.jti, &u2.jti];
         let distinct: std::collections::HashSet<_> = all.iter().collect();
         assert_eq!(distinct.len(), 4, "{all:?}");
+        // Each carries a txn of its own, kept when the SET is signed again.
+        let txns: std::collections::HashSet<String> = [&v1, &v2, &u1, &u2]
+            .iter()
+            .map(|set| claims(&set.token)["txn"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(txns.len(), 4, "{txns:?}");
+        let again = resign(&key, &u1.token).unwrap();
+        assert_eq!(claims(&again.token)["txn"], claims(&u1.token)["txn"]);
     }
 }

@@ -4,6 +4,7 @@
 pub mod delivery;
 pub mod events;
 pub mod ids;
+pub mod profile;
 pub mod quotas;
 pub mod stream;
 pub mod subject;
@@ -12,5 +13,6 @@ pub use ids::{
     ApiKeyId, AuditId, DeliveryId, EventId, IdParseError, MemberId, ReceiverId, SigningKeyId,
     StreamId, TenantId, UpstreamId,
 };
+pub use profile::Profile;
 pub use quotas::{Quota, QuotaOverrides, Quotas};
 pub use stream::{DeliveryMethod, StatusActor, StreamStatus};

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     Internal,
     /// A quota of the tenant refused a create (403); `field` names the quota.
     QuotaExceeded,
+    /// The path exists but not with this method (405; the caller adds `Allow`).
+    MethodNotAllowed,
 }
 
 impl ErrorCode {
@@ -41,6 +43,7 @@ impl ErrorCode {
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::QuotaExceeded => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 }

@@ -89,6 +89,17 @@ impl Jwk {
         }
     }
 
+    /// The spec of a key like this one (its algorithm and, for RSA, the modulus size in bits).
+    pub fn spec(&self) -> crate::KeySpec {
+        match &self.key {
+            PublicKey::P256(_) => crate::KeySpec::Es256,
+            PublicKey::Ed25519(_) => crate::KeySpec::EdDsa,
+            PublicKey::Rsa { n, .. } => crate::KeySpec::Rs256 {
+                bits: u32::try_from(n.len() * 8).unwrap_or(u32::MAX),
+            },
+        }
+    }
+
     /// Whether this key may verify a signature made with `alg`: the key type must fit the
     /// algorithm, `alg` (if present) must name it and `use` (if present) must be `sig`.
     pub fn usable_for(&self, alg: Alg) -> bool {

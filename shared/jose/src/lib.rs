@@ -10,6 +10,7 @@ mod key;
 pub mod keyring;
 pub mod keyset;
 mod set;
+mod spec;
 mod strict_json;
 
 pub use alg::Alg;
@@ -20,3 +21,4 @@ pub use set::{
     Audience, ErrCode, Expectations, SET_TYP, SetClaims, SetError, ValidatedSet, sign_set,
     validate_set,
 };
+pub use spec::{KeySpec, RSA_BITS, SpecError};

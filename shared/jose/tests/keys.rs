@@ -12,7 +12,7 @@ use sethub_domain::{SigningKeyId, TenantId};
 use sethub_jose::keyring::{KeyringError, MasterKeyring, SealContext, SealedKey};
 use sethub_jose::keyset::{KeySet, KeySetError, KeyState, RotationPolicy};
 use sethub_jose::{
-    Alg, Expectations, Jwk, Jwks, KeyError, SetClaims, SigningKey, sign_set, validate_set,
+    Alg, Expectations, Jwk, Jwks, KeyError, KeySpec, SetClaims, SigningKey, sign_set, validate_set,
 };
 
 fn set_claims() -> SetClaims {
@@ -123,11 +123,40 @@ fn a_jwk_with_private_material_or_a_small_rsa_modulus_is_refused() {
 }
 
 #[test]
-fn rsa_cannot_be_generated_and_keys_of_the_wrong_algorithm_are_refused() {
+fn rsa_keys_of_2048_and_3072_bits_are_generated_sign_and_verify_and_other_sizes_are_refused() {
+    for bits in [2048, 3072] {
+        let key = SigningKey::generate_spec(KeySpec::Rs256 { bits }).unwrap();
+        assert_eq!(key.alg(), Alg::Rs256);
+        assert_eq!(key.spec(), KeySpec::Rs256 { bits });
+        assert_eq!(key.public_jwk().spec(), KeySpec::Rs256 { bits });
+        assert_eq!(key.public_jwk().kty(), "RSA");
+        // The exported PKCS#8 imports again, to the same kid.
+        let again = SigningKey::from_pkcs8(Alg::Rs256, key.pkcs8_der()).unwrap();
+        assert_eq!(again.kid(), key.kid());
+        let token = sign_set(&key, &set_claims()).unwrap();
+        let jwks = Jwks::new(vec![key.public_jwk().clone()]);
+        assert!(
+            validate_set(
+                &token,
+                &jwks,
+                &Expectations::new("https://tr.example.com/t/acme", "https://rp.example.com")
+            )
+            .is_ok(),
+            "a {bits}-bit RS256 SET verifies"
+        );
+    }
     assert_eq!(
-        SigningKey::generate(Alg::Rs256).unwrap_err(),
-        KeyError::CannotGenerateRsa
+        SigningKey::generate_spec(KeySpec::Rs256 { bits: 1024 }).unwrap_err(),
+        KeyError::RsaSize(1024)
     );
+    assert_eq!(
+        SigningKey::generate(Alg::Rs256).unwrap().spec(),
+        KeySpec::Rs256 { bits: 2048 }
+    );
+}
+
+#[test]
+fn keys_of_the_wrong_algorithm_are_refused() {
     let rsa = fixture("rsa2048-test-only.pk8.der");
     assert!(SigningKey::from_pkcs8(Alg::Es256, &rsa).is_err());
     assert!(SigningKey::from_pkcs8(Alg::EdDsa, b"not a key").is_err());

@@ -68,6 +68,7 @@ const LISTED: &[(Service, &str, &str)] = &[
     (Service::Manage, "POST", "/console/upstreams/{id}/delete"),
     (Service::Manage, "GET", "/console/signing-keys"),
     (Service::Manage, "POST", "/console/signing-keys/rotate"),
+    (Service::Manage, "POST", "/console/signing-keys/profile"),
     (Service::Manage, "GET", "/console/settings"),
     (Service::Manage, "POST", "/console/settings/sso"),
     (Service::Manage, "POST", "/console/settings/retry"),

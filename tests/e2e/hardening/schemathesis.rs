@@ -3,31 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// The venv's python if it has schemathesis. Without it the test is skipped with a message,
-/// except under CI (`CI` set), where `scripts/test` always installs it.
+/// The venv's python if it has schemathesis (skipped without it, except under CI).
 pub fn python() -> Option<PathBuf> {
-    let python = std::env::var_os("SETHUB_TEST_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sethub-venv/bin/python"))
-        })?;
-    let has = std::process::Command::new(&python)
-        .args(["-c", "import schemathesis"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if has {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set but {} has no schemathesis: scripts/test installs it into the test venv",
-        python.display()
-    );
-    println!(
-        "SKIPPED: {} has no schemathesis (scripts/test installs it: pip install schemathesis)",
-        python.display()
-    );
-    None
+    sethub_tests::python::with_modules("schemathesis", "schemathesis")
 }
 
 /// Runs schemathesis against `base` (loopback) and fails with its report on any server error.

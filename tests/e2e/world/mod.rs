@@ -149,15 +149,14 @@ impl World {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = reqwest::Client::new()
-            .request(method, format!("{}/api/v1{path}", self.hub.manage_url))
-            .bearer_auth(&self.tenant.api_key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        setup::tenant_api(
+            &self.hub.manage_url,
+            &self.tenant.api_key,
+            method,
+            path,
+            body,
+        )
+        .await
     }
 }
 

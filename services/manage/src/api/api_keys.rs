@@ -58,11 +58,22 @@ pub struct CreatedApiKeyView {
 #[derive(Debug, ToSchema)]
 pub struct CreateApiKey {
     /// 1–200 characters; default `api key`.
-    #[schema(value_type = Option<String>, example = "publisher")]
+    #[schema(value_type = Option<String>, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "publisher")]
     pub name: DisplayName,
     /// `events:publish` and/or `admin`; default `["events:publish"]`.
-    #[schema(value_type = Option<Vec<String>>, example = json!(["events:publish"]))]
+    #[schema(value_type = Option<Vec<ScopeName>>, min_items = 1, example = json!(["events:publish"]))]
     pub scopes: Vec<Scope>,
+}
+
+/// A scope an API key may have (the document's name for [`Scope`]).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "documentation only: the server parses `Scope`")]
+pub enum ScopeName {
+    #[schema(rename = "events:publish")]
+    EventsPublish,
+    #[schema(rename = "admin")]
+    Admin,
 }
 
 impl FromFields for CreateApiKey {

@@ -16,6 +16,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A request body type: built from the fields of a JSON object.
 pub trait FromFields: Sized {
+    /// Whether an empty body is refused (400 naming `body`) instead of read as `{}`: for
+    /// replacements, where `{}` means "clear" and must be said.
+    const BODY_REQUIRED: bool = false;
+
     fn from_fields(fields: &mut Fields) -> Result<Self, ApiError>;
 }
 
@@ -41,6 +45,11 @@ impl Fields {
                 .map(Some)
                 .map_err(|e| ApiError::invalid(name, format!("`{name}`: {e}"))),
         }
+    }
+
+    /// Whether the member `name` is present (even as `null`).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
     }
 
     /// The member `name`, which must be present.
@@ -90,9 +99,15 @@ async fn read_limited(req: &HttpRequest, mut payload: Payload) -> Result<Vec<u8>
     Ok(body)
 }
 
-/// Parses a body: an empty body reads as `{}`.
+/// Parses a body: an empty body reads as `{}`, unless `T` requires one.
 pub fn parse<T: FromFields>(content_type: Option<&str>, body: &[u8]) -> Result<T, ApiError> {
     let object = if body.iter().all(u8::is_ascii_whitespace) {
+        if T::BODY_REQUIRED {
+            return Err(ApiError::invalid(
+                "body",
+                "a JSON object is required (send `{}` to clear every member)",
+            ));
+        }
         Map::new()
     } else {
         let is_json = content_type.is_some_and(|ct| {

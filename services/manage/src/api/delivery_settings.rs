@@ -23,16 +23,27 @@ use crate::api::{Problem, no_store};
 /// `max_delay_secs`, jittered by ±`jitter`; given up `max_age_secs` after the first attempt.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RetryPolicyDoc {
-    #[schema(example = 5.0)]
+    /// At least 0.1.
+    #[schema(example = 5.0, minimum = 0.1)]
     pub initial_secs: f64,
-    #[schema(example = 3.0)]
+    /// 1 to 10.
+    #[schema(example = 3.0, minimum = 1, maximum = 10)]
     pub factor: f64,
-    #[schema(example = 28800.0)]
+    /// At least `initial_secs`.
+    #[schema(example = 28800.0, minimum = 0.1)]
     pub max_delay_secs: f64,
-    #[schema(example = 259200.0)]
+    /// 1 to 2592000 (30 days).
+    #[schema(example = 259200.0, minimum = 1, maximum = 2592000)]
     pub max_age_secs: f64,
-    #[schema(example = 0.2)]
+    /// 0 to 0.5.
+    #[schema(example = 0.2, minimum = 0, maximum = 0.5)]
     pub jitter: f64,
+}
+
+/// A tenant's delivery settings: its retry schedule (a rate limit is set per stream).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantDeliverySettingsDoc {
+    pub retry: Option<RetryPolicyDoc>,
 }
 
 /// Delivery settings; an absent member falls back (stream → tenant → configuration).
@@ -40,6 +51,7 @@ pub struct RetryPolicyDoc {
 pub struct DeliverySettingsDoc {
     pub retry: Option<RetryPolicyDoc>,
     /// Pushes per second at most (streams only), 0.1 to 100000.
+    #[schema(minimum = 0.1, maximum = 100000)]
     pub max_rate_per_second: Option<f64>,
 }
 
@@ -47,6 +59,8 @@ pub struct DeliverySettingsDoc {
 pub struct SettingsBody(pub DeliverySettings);
 
 impl FromFields for SettingsBody {
+    const BODY_REQUIRED: bool = true;
+
     fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
         let settings = DeliverySettings {
             retry: f.optional::<RetryPolicy>("retry")?,
@@ -67,7 +81,7 @@ pub(crate) fn stored(s: &DeliverySettings) -> Option<serde_json::Value> {
 #[utoipa::path(
     tag = "delivery settings",
     responses(
-        (status = 200, description = "The settings", body = DeliverySettingsDoc),
+        (status = 200, description = "The settings", body = TenantDeliverySettingsDoc),
         (status = 401, description = "No valid API key", body = Problem),
         (status = 403, description = "The key lacks the admin scope", body = Problem),
     ),
@@ -90,13 +104,13 @@ pub async fn get_tenant_settings(
     ))
 }
 
-/// Replaces the tenant's delivery settings (`{}` clears them). The rate limit is per stream
-/// only.
+/// Replaces the tenant's delivery settings (`{}` clears them; an empty body is a 400). The
+/// rate limit is per stream only.
 #[utoipa::path(
     tag = "delivery settings",
-    request_body = DeliverySettingsDoc,
+    request_body = TenantDeliverySettingsDoc,
     responses(
-        (status = 200, description = "The settings now", body = DeliverySettingsDoc),
+        (status = 200, description = "The settings now", body = TenantDeliverySettingsDoc),
         (status = 400, description = "Invalid body (the problem names the member)", body = Problem),
         (status = 401, description = "No valid API key", body = Problem),
         (status = 403, description = "The key lacks the admin scope", body = Problem),
@@ -126,7 +140,7 @@ pub async fn put_tenant_settings(
     Ok(no_store(StatusCode::OK).json(t.delivery_settings.unwrap_or_else(|| serde_json::json!({}))))
 }
 
-/// Replaces one stream's delivery settings (`{}` clears them).
+/// Replaces one stream's delivery settings (`{}` clears them; an empty body is a 400).
 #[utoipa::path(
     tag = "delivery settings",
     params(("id" = String, Path, description = "Stream id (`str_…`)")),

@@ -7,11 +7,12 @@ pub mod api_keys;
 pub mod auth;
 pub mod body;
 pub mod delivery_settings;
+mod openapi_exact;
 pub mod receivers;
 pub mod recovery;
 pub mod signing_keys;
 pub mod streams;
-pub mod tenant;
+mod tenant;
 pub mod upstreams;
 
 use actix_web::http::StatusCode;
@@ -78,6 +79,7 @@ fn scope() -> utoipa_actix_web::scope::Scope<
 > {
     utoipa_actix_web::scope(PREFIX)
         .service(tenant::get_tenant)
+        .service(tenant::put_profile)
         .service(receivers::create_receiver)
         .service(receivers::list_receivers)
         .service(receivers::get_receiver)
@@ -115,7 +117,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .get_or_insert_with(Default::default)
         .schemas
         .extend(schemas);
-    doc
+    openapi_exact::as_served(doc)
 }
 
 /// The OpenAPI document, as JSON.
@@ -132,24 +134,87 @@ async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
 
 struct OpenApiJson(String);
 
-/// Anything else under `/api/v1`: a problem body, not an empty 404.
-async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found(format!(
-        "no route {} {} in the tenant API (see {PREFIX}/openapi.json)",
-        req.method(),
-        req.path()
-    )))
+/// The documented path templates (split at `/`) and their methods, upper case.
+struct KnownRoutes(Vec<(Vec<String>, Vec<String>)>);
+
+impl KnownRoutes {
+    fn of(doc: &utoipa::openapi::OpenApi) -> Self {
+        let value = serde_json::to_value(doc).unwrap_or_default();
+        let routes = value["paths"]
+            .as_object()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|(path, item)| {
+                        let methods = item
+                            .as_object()
+                            .map(|m| m.keys().map(|k| k.to_uppercase()).collect())
+                            .unwrap_or_default();
+                        (path.split('/').map(str::to_owned).collect(), methods)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self(routes)
+    }
+
+    /// The methods of the documented route `path` matches (`{…}` matches any segment).
+    fn methods(&self, path: &str) -> Option<&[String]> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .find(|(template, _)| {
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| {
+                        t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty())
+                    })
+            })
+            .map(|(_, methods)| methods.as_slice())
+    }
+}
+
+/// Anything else under `/api/v1`: a problem body, not an empty 404; a documented path with
+/// another method is a 405 with `Allow`.
+async fn unknown_route(req: HttpRequest) -> HttpResponse {
+    let allowed = req
+        .app_data::<web::Data<KnownRoutes>>()
+        .and_then(|known| known.methods(req.path()).map(|m| m.join(", ")));
+    match allowed {
+        Some(allow) => {
+            let mut resp = actix_web::ResponseError::error_response(&ApiError::new(
+                sethub_http::ErrorCode::MethodNotAllowed,
+                format!(
+                    "{} is not allowed on {} (allowed: {allow})",
+                    req.method(),
+                    req.path()
+                ),
+            ));
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                resp.headers_mut()
+                    .insert(actix_web::http::header::ALLOW, value);
+            }
+            resp
+        }
+        None => actix_web::ResponseError::error_response(&ApiError::not_found(format!(
+            "no route {} {} in the tenant API (see {PREFIX}/openapi.json)",
+            req.method(),
+            req.path()
+        ))),
+    }
 }
 
 /// Registers the REST API (mounted by `sethub_manage::routes`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let doc = openapi().to_json().unwrap_or_else(|e| {
+    let document = openapi();
+    let known = KnownRoutes::of(&document);
+    let doc = document.to_json().unwrap_or_else(|e| {
         tracing::error!(error = %e, "cannot serialise the OpenAPI document");
         "{}".to_owned()
     });
     cfg.service(
         scope()
             .app_data(web::Data::new(OpenApiJson(doc)))
+            .app_data(web::Data::new(known))
             .default_service(web::to(unknown_route)),
     );
 }

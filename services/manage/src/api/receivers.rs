@@ -54,7 +54,8 @@ pub struct CreatedReceiverView {
 #[derive(Debug, ToSchema)]
 pub struct CreateReceiver {
     /// 1–200 characters.
-    #[schema(value_type = String, example = "Example SIEM")]
+    #[schema(value_type = String, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "Example SIEM")]
     pub name: DisplayName,
 }
 

@@ -445,8 +445,10 @@ pub struct AuditQuery {
     /// Only entries about this target (a stream id `str_…`, an upstream transmitter `ups_…`).
     pub target: Option<String>,
     /// Only entries older than this one (`aud_…`): the next page.
+    #[param(pattern = "^aud_[0-9a-fA-F]{32}$")]
     pub before: Option<String>,
     /// At most this many (default 100, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
 }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sethub_app::keys::{self, RotateMode, RotationSummary};
 use sethub_http::ApiError;
+use sethub_jose::KeySpec;
 use utoipa::ToSchema;
 
 use crate::api::Problem;
@@ -20,6 +21,10 @@ pub struct SigningKeyView {
     pub kid: String,
     #[schema(example = "ES256")]
     pub alg: String,
+    /// The modulus size of an RS256 key (absent for other algorithms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 2048)]
+    pub rsa_bits: Option<u32>,
     /// `next`, `active`, `retiring` or `retired`.
     pub state: String,
     /// Whether the JWKS serves it now.
@@ -77,12 +82,49 @@ pub struct Rotate {
     /// retiring for 7 days.
     #[schema(value_type = Option<bool>)]
     pub force: bool,
+    /// The algorithm of the new key (`RS256`, `ES256`, `EdDSA`); default: the tenant's
+    /// current one. Switching keeps the old key published through the overlap.
+    #[schema(value_type = Option<String>, example = "RS256")]
+    pub alg: Option<String>,
+    /// RS256 only: 2048 (default) or 3072.
+    #[schema(
+        value_type = Option<u32>,
+        minimum = 2048,
+        maximum = 3072,
+        multiple_of = 1024,
+        example = 3072
+    )]
+    pub rsa_bits: Option<u32>,
+    #[schema(ignore)]
+    pub spec: Option<KeySpec>,
 }
 
 impl FromFields for Rotate {
     fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        let force = f.optional("force")?.unwrap_or(false);
+        let alg: Option<String> = f.optional("alg")?;
+        let rsa_bits: Option<u32> = f.optional("rsa_bits")?;
+        let spec = match (&alg, rsa_bits) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(ApiError::invalid(
+                    "rsa_bits",
+                    "`rsa_bits` needs `alg`: \"RS256\"",
+                ));
+            }
+            (Some(a), bits) => Some(KeySpec::parse(a, bits).map_err(|e| {
+                let field = match e {
+                    sethub_jose::SpecError::UnknownAlg(_) => "alg",
+                    _ => "rsa_bits",
+                };
+                ApiError::invalid(field, e.to_string())
+            })?),
+        };
         Ok(Self {
-            force: f.optional("force")?.unwrap_or(false),
+            force,
+            alg,
+            rsa_bits,
+            spec,
         })
     }
 }
@@ -111,6 +153,7 @@ pub async fn list_signing_keys(
                 id: k.id.to_string(),
                 kid: k.kid,
                 alg: k.alg,
+                rsa_bits: k.rsa_bits,
                 state: k.state,
                 published: k.published,
                 created_at: k.created_at,
@@ -123,7 +166,9 @@ pub async fn list_signing_keys(
     }))
 }
 
-/// Rotates the signing keys (scheduled, or at once with `force`).
+/// Rotates the signing keys (scheduled, or at once with `force`), optionally to another
+/// algorithm (`alg`, `rsa_bits`). A kind of key the tenant's profile forbids is a 400 naming
+/// `alg`.
 #[utoipa::path(
     tag = "signing-keys",
     request_body(content = Rotate, description = "Optional"),
@@ -147,6 +192,6 @@ pub async fn rotate(
     } else {
         RotateMode::Scheduled
     };
-    let summary = keys::rotate(&ctx, caller.tenant, mode, Utc::now()).await?;
+    let summary = keys::rotate_to(&ctx, caller.tenant, mode, body.0.spec, Utc::now()).await?;
     Ok(Json(summary.into()))
 }

@@ -228,7 +228,7 @@ pub async fn get_stream(
 #[derive(Debug, ToSchema)]
 pub struct StatusChange {
     /// `enabled`, `paused` or `disabled`.
-    #[schema(value_type = String, example = "paused")]
+    #[schema(value_type = String, example = "paused", pattern = "^(enabled|paused|disabled)$")]
     pub status: StreamStatus,
     /// Why, told to the receiver in the stream-updated SET (at most 500 characters).
     #[schema(value_type = Option<String>)]
@@ -313,8 +313,10 @@ pub struct DeliveryQuery {
     /// `dropped`.
     pub state: Option<String>,
     /// Only deliveries older than this one (`dlv_…`): the next page.
+    #[param(pattern = "^dlv_[0-9a-fA-F]{32}$")]
     pub before: Option<String>,
     /// At most this many (default 100, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
 }
 
@@ -380,6 +382,7 @@ pub async fn list_deliveries(
 #[into_params(parameter_in = Query)]
 pub struct AttemptQuery {
     /// At most this many (default 100, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
 }
 

@@ -28,8 +28,10 @@ use crate::api::{Problem, no_store};
 #[derive(Debug, ToSchema)]
 pub struct UpstreamRequest {
     /// The `iss` of its SETs (unique in the tenant).
+    #[schema(min_length = 1, max_length = 2048, pattern = "\\S")]
     pub issuer: String,
     /// A value its SETs' `aud` must contain.
+    #[schema(min_length = 1, max_length = 2048, pattern = "\\S")]
     pub audience: String,
     /// Where its JWKS is published (`https://`; plain HTTP and private addresses only where
     /// the operator allows them for push endpoints).

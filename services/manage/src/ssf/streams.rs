@@ -206,6 +206,18 @@ pub async fn create(
             "is assigned by the transmitter; omit it when creating a stream",
         ));
     }
+    // Like `stream_id`, the transmitter's own members have no place in a create request
+    // (PATCH/PUT may echo them if equal, SSF §5.4).
+    if let Some((name, _)) = req
+        .transmitter_supplied
+        .iter()
+        .find(|(name, _)| wire::CREATE_REFUSED.contains(name))
+    {
+        return Err(SsfError::bad(
+            name,
+            "is supplied by the transmitter; omit it when creating a stream",
+        ));
+    }
     let id = StreamId::new();
     // SSF §5.2: no delivery means poll.
     let delivery = match &req.delivery {
@@ -222,8 +234,16 @@ pub async fn create(
         _ => None,
     };
     let supported = events_supported();
+    // `aud` is the receiver's client id: the value it knows from its credentials.
+    let client_id = ctx
+        .store
+        .scope(rx.tenant.id)
+        .receivers()
+        .get(rx.receiver_id)
+        .await?
+        .client_id;
     let fields = StreamFields {
-        aud: vec![rx.receiver_id.to_string()],
+        aud: vec![client_id],
         delivery_method: method,
         endpoint_url: endpoint,
         authorization_sealed: sealed,

@@ -108,6 +108,16 @@ const TRANSMITTER_SUPPLIED: [&str; 7] = [
     "status",
 ];
 
+/// Transmitter-supplied members a create request must not carry (a 400 naming the member).
+pub const CREATE_REFUSED: [&str; 6] = [
+    "iss",
+    "aud",
+    "events_supported",
+    "events_delivered",
+    "min_verification_interval",
+    "inactivity_timeout",
+];
+
 /// Parses a request body (already known to be JSON).
 pub fn parse_stream_request(body: &Value) -> Result<StreamRequest, BadRequest> {
     let obj = body

@@ -148,6 +148,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/upstreams/{id}/delete", web::post().to(upstreams::delete))
             .route("/signing-keys", web::get().to(signing_keys::list))
             .route("/signing-keys/rotate", web::post().to(signing_keys::rotate))
+            .route(
+                "/signing-keys/profile",
+                web::post().to(signing_keys::set_profile),
+            )
             .route("/settings", web::get().to(sso::settings))
             .route("/settings/sso", web::post().to(sso::save))
             .route("/settings/retry", web::post().to(sso::save_retry))

@@ -21,6 +21,51 @@ struct SignupPage {
     csrf: String,
     fields: Vec<Field>,
     message: Option<String>,
+    signing: SigningChoice,
+}
+
+/// The sign-up form's signing algorithm and profile, as chosen (or the defaults).
+pub(crate) struct SigningChoice {
+    /// `(value, label, selected)` for each kind of key.
+    pub algs: Vec<(String, String, bool)>,
+    pub profile: bool,
+    pub error: Option<String>,
+}
+
+impl SigningChoice {
+    pub(crate) fn of(
+        form: &HashMap<String, String>,
+        errors: &[sethub_app::console::FieldError],
+    ) -> Self {
+        let chosen = form.get("signing_alg").map_or("", String::as_str);
+        let mut algs = vec![(
+            String::new(),
+            "Default (ES256; RS256 2048-bit with the CAEP profile)".to_owned(),
+            chosen.is_empty(),
+        )];
+        algs.extend(sethub_jose::KeySpec::ALL.iter().map(|spec| {
+            let name = spec.name();
+            let selected = name == chosen;
+            (name.clone(), alg_label(*spec), selected)
+        }));
+        Self {
+            algs,
+            profile: form.get("profile").is_some_and(|p| p == "caep-interop"),
+            error: errors
+                .iter()
+                .find(|e| e.field == "signing_alg" || e.field == "profile")
+                .map(|e| e.message.clone()),
+        }
+    }
+}
+
+/// How the console names a kind of key.
+pub(crate) fn alg_label(spec: sethub_jose::KeySpec) -> String {
+    match spec {
+        sethub_jose::KeySpec::Es256 => "ES256 (ECDSA P-256)".to_owned(),
+        sethub_jose::KeySpec::EdDsa => "EdDSA (Ed25519)".to_owned(),
+        sethub_jose::KeySpec::Rs256 { bits } => format!("RS256 (RSA {bits}-bit)"),
+    }
 }
 
 #[derive(Template)]
@@ -77,6 +122,7 @@ pub async fn signup_page(session: Session) -> HttpResponse {
             csrf: csrf_token(&session),
             fields: signup_fields(&HashMap::new()),
             message: None,
+            signing: SigningChoice::of(&HashMap::new(), &[]),
         },
     )
 }
@@ -99,6 +145,8 @@ pub async fn signup(
         slug: v("slug"),
         email: v("email"),
         password: v("password"),
+        signing_alg: v("signing_alg"),
+        profile: v("profile"),
     };
     match console::sign_up(&ctx, &request, addr).await {
         Ok((created, member)) => {
@@ -116,6 +164,7 @@ pub async fn signup(
                 &SignupPage {
                     csrf: csrf_token(&session),
                     fields: signup_fields(&form),
+                    signing: SigningChoice::of(&form, &[]),
                     message: Some(format!(
                         "Too many organisations were created from your network lately; nothing was created. Try again in {} minutes.",
                         secs.div_ceil(60)
@@ -132,6 +181,7 @@ pub async fn signup(
                 &SignupPage {
                     csrf: csrf_token(&session),
                     fields,
+                    signing: SigningChoice::of(&form, &errors),
                     message: Some("Please correct the fields marked below.".into()),
                 },
             )

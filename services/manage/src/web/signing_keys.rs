@@ -7,9 +7,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
+use sethub_app::admin;
 use sethub_app::keys::{self, RotateMode};
+use sethub_domain::Profile;
+use sethub_jose::KeySpec;
 
 use super::session::{Who, who, writer};
+use super::signin::alg_label;
 use super::{page, see_other, unavailable};
 
 struct KeyRow {
@@ -28,6 +32,11 @@ struct KeysPage {
     jwks_url: String,
     keys: Vec<KeyRow>,
     message: Option<String>,
+    /// `(value, label, selected)`: the kinds of key a rotation may switch to; the tenant's
+    /// current kind is selected.
+    algs: Vec<(String, String, bool)>,
+    /// Whether the CAEP interoperability profile is on.
+    profile: bool,
 }
 
 /// `GET /console/signing-keys`.
@@ -39,6 +48,18 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest, session: Session
     let Ok((infos, _)) = keys::overview(&ctx, who.tenant, chrono::Utc::now()).await else {
         return unavailable();
     };
+    let (Ok(set), Ok(profile)) = (
+        keys::load_keyset(&ctx, who.tenant).await,
+        keys::tenant_profile(&ctx, who.tenant).await,
+    ) else {
+        return unavailable();
+    };
+    let current = keys::current_spec(&set);
+    let algs = KeySpec::ALL
+        .iter()
+        .filter(|spec| keys::allowed(profile, **spec).is_ok())
+        .map(|spec| (spec.name(), alg_label(*spec), *spec == current))
+        .collect();
     let message = session
         .remove_as::<String>("keys_message")
         .and_then(Result::ok);
@@ -52,13 +73,18 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest, session: Session
                 .into_iter()
                 .map(|k| KeyRow {
                     kid: k.kid,
-                    alg: k.alg,
+                    alg: match k.rsa_bits {
+                        Some(bits) => format!("{} ({bits}-bit)", k.alg),
+                        None => k.alg,
+                    },
                     state: k.state,
                     published: k.published,
                     created_at: k.created_at.to_rfc3339(),
                 })
                 .collect(),
             message,
+            algs,
+            profile: profile == Some(Profile::CaepInterop),
         },
     )
 }
@@ -78,7 +104,14 @@ pub async fn rotate(
         Some("now") => RotateMode::Now,
         _ => RotateMode::Scheduled,
     };
-    match keys::rotate(&ctx, who.tenant, mode, chrono::Utc::now()).await {
+    let spec = match form.get("signing_alg").map(String::as_str) {
+        None | Some("") => None,
+        Some(name) => match name.parse::<KeySpec>() {
+            Ok(spec) => Some(spec),
+            Err(e) => return refused(&session, &e.to_string()),
+        },
+    };
+    match keys::rotate_to(&ctx, who.tenant, mode, spec, chrono::Utc::now()).await {
         Ok(summary) => {
             let text = format!(
                 "Done: the active key is {}{}.",
@@ -93,8 +126,56 @@ pub async fn rotate(
             let _ = session.insert("keys_message", text);
             see_other("/console/signing-keys")
         }
+        Err(e @ keys::KeysError::ProfileForbids { .. }) => refused(&session, &e.to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "console: rotation failed");
+            unavailable()
+        }
+    }
+}
+
+/// Back to the page with why nothing changed.
+fn refused(session: &Session, why: &str) -> HttpResponse {
+    let _ = session.insert("keys_message", format!("Nothing changed: {why}."));
+    see_other("/console/signing-keys")
+}
+
+/// `POST /console/signing-keys/profile`: `profile` (`caep-interop`, or empty for none).
+/// Switching the CAEP profile on rotates to an RS256 key at once if the tenant signs with
+/// another algorithm.
+pub async fn set_profile(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let profile = match form.get("profile").map(String::as_str) {
+        None | Some("") => None,
+        Some(name) => match Profile::from_name(name) {
+            Some(p) => Some(p),
+            None => return refused(&session, &format!("unknown profile `{name}`")),
+        },
+    };
+    match admin::set_profile(&ctx, who.tenant, profile).await {
+        Ok((_, rotation)) => {
+            let text = match (profile, rotation) {
+                (Some(p), Some(r)) => format!(
+                    "The {p} profile is on; SETs are now signed RS256 with {}.",
+                    r.active_kid.as_deref().unwrap_or("a new key")
+                ),
+                (Some(p), None) => format!("The {p} profile is on."),
+                (None, _) => "No interoperability profile is on.".to_owned(),
+            };
+            tracing::info!(tenant = %who.tenant, member = %who.member, profile = ?profile, "profile set from the console");
+            let _ = session.insert("keys_message", text);
+            see_other("/console/signing-keys")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "console: setting the profile failed");
             unavailable()
         }
     }

@@ -13,6 +13,7 @@ pub struct Model {
     pub delivery_settings: Option<Json>,
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub quotas: Option<Json>,
+    pub profile: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

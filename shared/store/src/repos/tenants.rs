@@ -24,6 +24,8 @@ pub struct Tenant {
     pub delivery_settings: Option<serde_json::Value>,
     /// The operator's quota overrides (JSON of `sethub_domain::QuotaOverrides`), if any.
     pub quotas: Option<serde_json::Value>,
+    /// The interoperability profile switched on (`caep-interop`), if any.
+    pub profile: Option<String>,
 }
 
 impl From<t::Model> for Tenant {
@@ -35,6 +37,7 @@ impl From<t::Model> for Tenant {
             created_at: m.created_at,
             delivery_settings: m.delivery_settings,
             quotas: m.quotas,
+            profile: m.profile,
         }
     }
 }
@@ -52,6 +55,16 @@ impl<'a> Tenants<'a> {
 
     /// Creates a tenant. A taken slug is `Conflict { what: "tenant slug `…`" }`.
     pub async fn create(&self, slug: &str, name: &str) -> Result<Tenant, StoreError> {
+        self.create_with_profile(slug, name, None).await
+    }
+
+    /// [`Tenants::create`] with an interoperability profile.
+    pub async fn create_with_profile(
+        &self,
+        slug: &str,
+        name: &str,
+        profile: Option<&str>,
+    ) -> Result<Tenant, StoreError> {
         let model = t::ActiveModel {
             id: Set(TenantId::new().as_uuid()),
             slug: Set(slug.to_owned()),
@@ -60,6 +73,7 @@ impl<'a> Tenants<'a> {
             streams_version: Set(0),
             delivery_settings: Set(None),
             quotas: Set(None),
+            profile: Set(profile.map(str::to_owned)),
         }
         .insert(self.db)
         .await
@@ -140,6 +154,27 @@ impl<'a> Tenants<'a> {
         let res = t::Entity::update_many()
             .filter(t::Column::Id.eq(id.as_uuid()))
             .col_expr(t::Column::Quotas, sea_orm::sea_query::Expr::value(quotas))
+            .exec(self.db)
+            .await
+            .db()?;
+        if res.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.get(id).await
+    }
+
+    /// Switches the tenant's interoperability profile (`None`: none).
+    pub async fn set_profile(
+        &self,
+        id: TenantId,
+        profile: Option<&str>,
+    ) -> Result<Tenant, StoreError> {
+        let res = t::Entity::update_many()
+            .filter(t::Column::Id.eq(id.as_uuid()))
+            .col_expr(
+                t::Column::Profile,
+                sea_orm::sea_query::Expr::value(profile.map(str::to_owned)),
+            )
             .exec(self.db)
             .await
             .db()?;

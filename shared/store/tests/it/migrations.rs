@@ -115,3 +115,58 @@ async fn a_runtime_role_over_an_unmigrated_database_is_told_the_schema_is_behind
     );
     assert!(err.to_string().contains("database.migrate_url"), "{err}");
 }
+
+/// Migration 000030 sets every stream's `aud` to its receiver's client id, across tenants
+/// (PostgreSQL: under forced row-level security, which it lifts and restores).
+async fn aud_becomes_the_client_id(db: TestDb) {
+    let mut seeded = Vec::new();
+    for name in ["aud-a", "aud-b"] {
+        let t = tenant(db.store(), name).await;
+        let s = seed(db.store(), &t).await;
+        let streams = db.store().scope(t.id).streams().list().await.unwrap();
+        assert_eq!(streams[0].aud, vec!["seed".to_owned()], "as seeded");
+        seeded.push((t, s));
+    }
+    if db.backend() == Backend::Sqlite {
+        db.store().close().await.unwrap();
+    }
+    let conn = Database::connect(db.migrate_url().unwrap_or(db.url()))
+        .await
+        .unwrap();
+    Migrator::down(&conn, Some(1)).await.unwrap();
+    Migrator::up(&conn, None).await.unwrap();
+    conn.close().await.unwrap();
+    let store = Store::connect(db.url(), ConnectOptions::default())
+        .await
+        .unwrap();
+    for (t, s) in seeded {
+        let streams = store.scope(t.id).streams().list().await.unwrap();
+        assert_eq!(streams.len(), 1);
+        assert_eq!(streams[0].aud, vec![s.receiver.client_id.clone()]);
+    }
+    // Row-level security is forced again on both tables.
+    if db.backend() == Backend::Postgres {
+        let conn = Database::connect(db.migrate_url().unwrap()).await.unwrap();
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) AS n FROM pg_class WHERE relname IN ('streams', 'receivers') \
+                 AND relforcerowsecurity",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "n").unwrap(), 2);
+        conn.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn migration_30_sets_every_streams_aud_to_its_receivers_client_id_on_postgres() {
+    aud_becomes_the_client_id(TestDb::postgres().await).await;
+}
+
+#[tokio::test]
+async fn migration_30_sets_every_streams_aud_to_its_receivers_client_id_on_sqlite() {
+    aud_becomes_the_client_id(TestDb::sqlite().await).await;
+}
