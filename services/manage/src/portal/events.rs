@@ -37,7 +37,7 @@ struct EventsPage {
 
 /// The event types a stream may take (those the SSF metadata advertises).
 pub(crate) fn supported() -> Vec<&'static EventType> {
-    let uris = crate::ssf::streams::events_supported();
+    let uris = sethub_app::ssf::streams::events_supported();
     events::registry()
         .iter()
         .filter(|t| uris.iter().any(|u| u == t.uri))

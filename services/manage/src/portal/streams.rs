@@ -1,19 +1,21 @@
 //! The receiver's streams: list and create (`/portal`), one stream with its deliveries and
-//! pause/enable (`/portal/streams/{id}`). Creation and status changes call the SSF stream
-//! API's handlers with the session's receiver.
+//! pause/enable (`/portal/streams/{id}`). Every stream operation is the SSF API's own
+//! (`sethub_app::ssf`), called with the session's receiver and typed requests.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use serde_json::{Value, json};
 use sethub_app::AppContext;
-use sethub_domain::{DeliveryMethod, StreamId};
+use sethub_app::ssf::SsfError;
+use sethub_app::ssf::control::{self, StatusUpdate, SubjectChange, VerifyRequest};
+use sethub_app::ssf::streams::{self as ops, NewStream};
+use sethub_app::ssf::wire::{DeliveryRequest, Method};
+use sethub_domain::subject::{Subject, SubjectId};
+use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::StoreError;
 
 use super::{Who, not_found, who};
-use crate::ssf::error::SsfError;
-use crate::ssf::wire::{POLL_URN, PUSH_URN};
 use crate::web::form::Field;
 use crate::web::{csrf_ok, csrf_refused, page, see_other, unavailable};
 
@@ -134,13 +136,7 @@ async fn render(
     errors: Vec<(&'static str, String)>,
     message: Option<String>,
 ) -> HttpResponse {
-    let Ok(streams) = ctx
-        .store
-        .scope(who.tenant.id)
-        .streams()
-        .list_for_receiver(who.receiver_id)
-        .await
-    else {
+    let Ok(streams) = ops::list(ctx, &who.caller()).await else {
         return unavailable();
     };
     let chosen: Vec<&str> = form
@@ -171,7 +167,7 @@ async fn render(
             streams: streams.iter().map(row).collect(),
             method,
             fields,
-            event_types: crate::ssf::streams::events_supported()
+            event_types: sethub_app::ssf::streams::events_supported()
                 .into_iter()
                 .map(|uri| EventType {
                     name: short(&uri),
@@ -195,10 +191,7 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
 
 /// Maps an SSF API refusal (`field: problem`) to the form's field.
 fn field_of(e: &SsfError) -> Option<(&'static str, String)> {
-    let SsfError::BadRequest(msg) = e else {
-        return None;
-    };
-    let (field, problem) = msg.split_once(": ")?;
+    let (field, problem) = e.field()?;
     let name = match field {
         "delivery.endpoint_url" | "delivery" => "endpoint_url",
         "delivery.authorization_header" => "authorization_header",
@@ -241,36 +234,20 @@ pub async fn create(
         return render(&ctx, who, StatusCode::BAD_REQUEST, &form, e, None).await;
     }
     let delivery = match v("method").as_deref() {
-        Some("poll") => json!({ "method": POLL_URN }),
-        _ => {
-            let mut d = json!({ "method": PUSH_URN, "endpoint_url": v("endpoint_url").unwrap_or_default() });
-            if let Some(h) = v("authorization_header") {
-                d["authorization_header"] = Value::from(h);
-            }
-            d
-        }
+        Some("poll") => None,
+        _ => Some(DeliveryRequest {
+            method: Method::Push,
+            endpoint_url: Some(v("endpoint_url").unwrap_or_default()),
+            authorization_header: v("authorization_header"),
+        }),
     };
-    let mut body = json!({ "delivery": delivery, "events_requested": events });
-    if let Some(d) = v("description") {
-        body["description"] = Value::from(d);
-    }
-    let answer = crate::ssf::streams::create(
-        ctx.clone(),
-        who.as_receiver(),
-        web::Bytes::from(body.to_string()),
-    )
-    .await;
-    match answer {
-        Ok(resp) => {
-            let bytes = actix_web::body::to_bytes(resp.into_body())
-                .await
-                .unwrap_or_default();
-            let created: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            match created["stream_id"].as_str() {
-                Some(id) => see_other(&format!("/portal/streams/{id}")),
-                None => see_other("/portal"),
-            }
-        }
+    let new = NewStream {
+        delivery,
+        events_requested: Some(events.iter().map(|e| (*e).to_owned()).collect()),
+        description: v("description"),
+    };
+    match ops::create(&ctx, &who.caller(), new).await {
+        Ok(created) => see_other(&format!("/portal/streams/{}", created.id)),
         Err(e) => match field_of(&e) {
             Some(err) => render(&ctx, who, StatusCode::BAD_REQUEST, &form, vec![err], None).await,
             None => {
@@ -301,9 +278,9 @@ pub async fn show(
         return not_found();
     };
     let scope = ctx.store.scope(who.tenant.id);
-    let stream = match scope.streams().get_for_receiver(id, who.receiver_id).await {
+    let stream = match ops::get(&ctx, &who.caller(), id).await {
         Ok(s) => s,
-        Err(StoreError::NotFound) => return not_found(),
+        Err(SsfError::NotFound) => return not_found(),
         Err(_) => return unavailable(),
     };
     let deliveries = scope.deliveries();
@@ -410,14 +387,19 @@ pub async fn set_status(
     let Some(id) = parse_id(&id) else {
         return not_found();
     };
-    let body = json!({ "stream_id": id.to_string(), "status": v("status").unwrap_or_default() });
-    match crate::ssf::status::update(
-        ctx.clone(),
-        who.as_receiver(),
-        web::Bytes::from(body.to_string()),
-    )
-    .await
-    {
+    let Ok(status) = v("status").unwrap_or_default().parse::<StreamStatus>() else {
+        return crate::web::error_page(
+            StatusCode::BAD_REQUEST,
+            "The stream was not changed",
+            "Choose enabled or paused.",
+        );
+    };
+    let change = StatusUpdate {
+        stream_id: id,
+        status,
+        reason: None,
+    };
+    match control::set_status(&ctx, &who.caller(), change).await {
         Ok(_) => see_other(&format!("/portal/streams/{id}")),
         Err(SsfError::NotFound) => not_found(),
         Err(e) => crate::web::error_page(
@@ -452,14 +434,11 @@ pub async fn verify(
         return not_found();
     };
     let state = format!("portal-{}", chrono::Utc::now().timestamp_millis());
-    let body = json!({ "stream_id": id.to_string(), "state": state });
-    let message = match crate::ssf::verify::verify(
-        ctx.clone(),
-        who.as_receiver(),
-        web::Bytes::from(body.to_string()),
-    )
-    .await
-    {
+    let req = VerifyRequest {
+        stream_id: id,
+        state: Some(state.clone()),
+    };
+    let message = match control::verify(&ctx, &who.caller(), req).await {
         Ok(_) => format!("Verification requested (state {state}): its SET arrives like any other."),
         Err(SsfError::NotFound) => return not_found(),
         Err(SsfError::TooSoon(secs)) => {
@@ -496,22 +475,31 @@ pub async fn subjects(
         return not_found();
     };
     let value = v("value").unwrap_or_default();
-    let subject = match v("format").as_deref().unwrap_or("email") {
-        "phone_number" => json!({"format": "phone_number", "phone_number": value}),
-        "opaque" => json!({"format": "opaque", "id": value}),
-        "account" => json!({"format": "account", "uri": value}),
-        _ => json!({"format": "email", "email": value}),
+    let id_of = match v("format").as_deref().unwrap_or("email") {
+        "phone_number" => SubjectId::PhoneNumber {
+            phone_number: value.clone(),
+        },
+        "opaque" => SubjectId::Opaque { id: value.clone() },
+        "account" => SubjectId::Account { uri: value.clone() },
+        _ => SubjectId::Email {
+            email: value.clone(),
+        },
+    };
+    let subject = Subject::Simple(id_of);
+    let add = v("action").as_deref() == Some("add");
+    let result = match subject.validate() {
+        Ok(()) => {
+            let change = SubjectChange {
+                stream_id: id,
+                subject,
+                verified: true,
+                added: add,
+            };
+            control::change_subject(&ctx, &who.caller(), change).await
+        }
+        Err(e) => Err(SsfError::bad(&e.path, &e.problem)),
     };
     let email = value;
-    let body = json!({ "stream_id": id.to_string(), "subject": subject });
-    let bytes = web::Bytes::from(body.to_string());
-    let rx = who.as_receiver();
-    let add = v("action").as_deref() == Some("add");
-    let result = if add {
-        crate::ssf::subjects::add(ctx.clone(), rx, bytes).await
-    } else {
-        crate::ssf::subjects::remove(ctx.clone(), rx, bytes).await
-    };
     let message = match result {
         Ok(_) if add => format!("{email} is sent again."),
         Ok(_) => format!("{email} is no longer sent to this stream."),
