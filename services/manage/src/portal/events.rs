@@ -14,8 +14,10 @@ use sethub_domain::subject::Subject;
 use sethub_domain::{DeliveryId, DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryKind, DeliveryState, NewDelivery, StoreError};
 
+use super::unavailable;
 use super::{Who, not_found, who};
-use crate::web::{csrf_refused, page, see_other, unavailable};
+use crate::web::flash::Flash;
+use crate::web::{csrf_refused, page, see_other};
 
 struct TypeView {
     anchor: String,
@@ -138,11 +140,13 @@ pub async fn send_test(
     };
     let uri = form.get("event_type").map_or("", String::as_str);
     let message = match make_test(&ctx, &who, &stream, uri).await {
-        Ok(Some(jti)) => format!("Test event sent (jti {jti})."),
-        Ok(None) => "This stream does not take that event type; choose one of its types.".into(),
+        Ok(Some(jti)) => Flash::ok(format!("Test event sent (jti {jti}).")),
+        Ok(None) => {
+            Flash::problem("This stream does not take that event type; choose one of its types.")
+        }
         Err(()) => return unavailable(),
     };
-    let _ = session.insert("stream_message", message);
+    message.keep(&session, "stream_message");
     see_other(&format!("/portal/streams/{id}"))
 }
 

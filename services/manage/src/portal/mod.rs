@@ -22,7 +22,21 @@ use sethub_app::sessions::Surface;
 use sethub_domain::{MemberId, ReceiverId, TenantId};
 use sethub_store::{Role, StoreError, Tenant};
 
-use crate::web::{ConsoleSettings, error_page, see_other, unavailable};
+use crate::web::{ConsoleSettings, Home, error_page_of, see_other, unavailable_of};
+
+/// A readable error page whose way back is the portal.
+pub(crate) fn error_page(
+    status: StatusCode,
+    title: &str,
+    detail: impl Into<String>,
+) -> HttpResponse {
+    error_page_of(Home::Portal, status, title, detail)
+}
+
+/// The portal's page when a backend does not answer.
+pub(crate) fn unavailable() -> HttpResponse {
+    unavailable_of(Home::Portal)
+}
 use sethub_app::ssf::ReceiverCaller;
 
 /// Registers the portal under `/portal`.

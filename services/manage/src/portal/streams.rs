@@ -15,9 +15,11 @@ use sethub_domain::subject::{Subject, SubjectId};
 use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::StoreError;
 
+use super::unavailable;
 use super::{Who, not_found, who};
+use crate::web::flash::Flash;
 use crate::web::form::Field;
-use crate::web::{csrf_ok, csrf_refused, page, see_other, unavailable};
+use crate::web::{csrf_ok, csrf_refused, page, see_other};
 
 struct StreamRow {
     id: String,
@@ -34,6 +36,61 @@ struct EventType {
     checked: bool,
 }
 
+/// The event types of one vocabulary, with a "select all" box.
+struct EventGroup {
+    /// `caep`, `risc`, …: the ids of the group's elements.
+    id: &'static str,
+    title: &'static str,
+    types: Vec<EventType>,
+}
+
+/// An error of the create form: the field it belongs to, its label and the problem.
+struct FormError {
+    field: &'static str,
+    label: &'static str,
+    problem: String,
+}
+
+/// The event types a stream may take, grouped by vocabulary, `chosen` ones checked.
+fn event_groups(chosen: &[&str]) -> Vec<EventGroup> {
+    use sethub_domain::events::Vocabulary;
+    let order = [
+        (Vocabulary::Caep, "caep", "CAEP: continuous access"),
+        (Vocabulary::Risc, "risc", "RISC: account security"),
+        (Vocabulary::Scim, "scim", "SCIM: provisioning"),
+        (Vocabulary::OidcLogout, "logout", "OpenID Connect logout"),
+        (Vocabulary::Ssf, "ssf", "SSF"),
+    ];
+    let types = super::events::supported();
+    order
+        .into_iter()
+        .map(|(vocabulary, id, title)| EventGroup {
+            id,
+            title,
+            types: types
+                .iter()
+                .filter(|t| t.vocabulary == vocabulary)
+                .map(|t| EventType {
+                    uri: t.uri.to_owned(),
+                    name: t.name.to_owned(),
+                    checked: chosen.contains(&t.uri),
+                })
+                .collect(),
+        })
+        .filter(|g| !g.types.is_empty())
+        .collect()
+}
+
+fn label_of(field: &str) -> &'static str {
+    match field {
+        "endpoint_url" => "Push URL",
+        "authorization_header" => "Authorization header",
+        "events" => "Event types",
+        "description" => "Name",
+        _ => "Stream",
+    }
+}
+
 #[derive(Template)]
 #[template(path = "portal_streams.html")]
 struct StreamsPage {
@@ -42,8 +99,10 @@ struct StreamsPage {
     streams: Vec<StreamRow>,
     method: String,
     fields: Vec<Field>,
-    event_types: Vec<EventType>,
+    event_groups: Vec<EventGroup>,
     events_error: Option<String>,
+    /// Every problem of the form, listed at the top of the page.
+    errors: Vec<FormError>,
     message: Option<String>,
 }
 
@@ -69,7 +128,7 @@ struct AttemptRow {
 struct StreamPage {
     who: Who,
     active: &'static str,
-    message: Option<String>,
+    message: Option<Flash>,
     /// The id of the last delivery shown when there are older ones.
     older: Option<String>,
     /// The stream's subjects: (subject, `removed` or `added`).
@@ -114,7 +173,9 @@ fn form_fields(form: &[(String, String)]) -> Vec<Field> {
             .map_or("", |(_, v)| v.as_str())
     };
     vec![
-        Field::new("description", "Name (optional)", "text").value(v("description")),
+        Field::new("description", "Name (optional)", "text")
+            .optional()
+            .value(v("description")),
         Field::new("endpoint_url", "Push URL", "text")
             .hint("Where sethub POSTs your SETs (push only).")
             .value(v("endpoint_url")),
@@ -123,6 +184,7 @@ fn form_fields(form: &[(String, String)]) -> Vec<Field> {
             "Authorization header (optional)",
             "text",
         )
+        .optional()
         .hint("Sent with every push, e.g. \"Bearer …\".")
         .value(v("authorization_header")),
     ]
@@ -146,12 +208,18 @@ async fn render(
         .collect();
     let mut fields = form_fields(form);
     let mut events_error = None;
+    let mut listed = Vec::new();
     for (field, e) in errors {
         if field == "events" {
-            events_error = Some(e);
+            events_error = Some(e.clone());
         } else if let Some(f) = fields.iter_mut().find(|f| f.name == field) {
-            f.error = Some(e);
+            f.error = Some(e.clone());
         }
+        listed.push(FormError {
+            field,
+            label: label_of(field),
+            problem: e,
+        });
     }
     let method = form
         .iter()
@@ -167,15 +235,9 @@ async fn render(
             streams: streams.iter().map(row).collect(),
             method,
             fields,
-            event_types: sethub_app::ssf::streams::events_supported()
-                .into_iter()
-                .map(|uri| EventType {
-                    name: short(&uri),
-                    checked: chosen.contains(&uri.as_str()),
-                    uri,
-                })
-                .collect(),
+            event_groups: event_groups(&chosen),
             events_error,
+            errors: listed,
             message,
         },
     )
@@ -229,9 +291,22 @@ pub async fn create(
         .filter(|(n, _)| n == "event")
         .map(|(_, v)| v.as_str())
         .collect();
+    // Every problem the form can be told of at once; the stream API checks them again.
+    let mut errors = Vec::new();
+    if v("method").as_deref() != Some("poll") {
+        let url = v("endpoint_url").unwrap_or_default();
+        if let Err(e) = sethub_app::egress::policy(&ctx)
+            .check_url_resolving(&url)
+            .await
+        {
+            errors.push(("endpoint_url", e.to_string()));
+        }
+    }
     if events.is_empty() {
-        let e = vec![("events", "choose at least one event type".to_owned())];
-        return render(&ctx, who, StatusCode::BAD_REQUEST, &form, e, None).await;
+        errors.push(("events", "choose at least one event type".to_owned()));
+    }
+    if !errors.is_empty() {
+        return render(&ctx, who, StatusCode::BAD_REQUEST, &form, errors, None).await;
     }
     let delivery = match v("method").as_deref() {
         Some("poll") => None,
@@ -314,9 +389,7 @@ pub async fn show(
         &StreamPage {
             who,
             active: "streams",
-            message: session
-                .remove_as::<String>("stream_message")
-                .and_then(Result::ok),
+            message: Flash::take(&session, "stream_message"),
             older,
             subjects: subjects
                 .into_iter()
@@ -388,7 +461,7 @@ pub async fn set_status(
         return not_found();
     };
     let Ok(status) = v("status").unwrap_or_default().parse::<StreamStatus>() else {
-        return crate::web::error_page(
+        return super::error_page(
             StatusCode::BAD_REQUEST,
             "The stream was not changed",
             "Choose enabled or paused.",
@@ -402,7 +475,7 @@ pub async fn set_status(
     match control::set_status(&ctx, &who.caller(), change).await {
         Ok(_) => see_other(&format!("/portal/streams/{id}")),
         Err(SsfError::NotFound) => not_found(),
-        Err(e) => crate::web::error_page(
+        Err(e) => super::error_page(
             actix_web::ResponseError::status_code(&e),
             "The stream was not changed",
             e.to_string(),
@@ -439,14 +512,16 @@ pub async fn verify(
         state: Some(state.clone()),
     };
     let message = match control::verify(&ctx, &who.caller(), req).await {
-        Ok(_) => format!("Verification requested (state {state}): its SET arrives like any other."),
+        Ok(_) => Flash::ok(format!(
+            "Verification requested (state {state}): its SET arrives like any other."
+        )),
         Err(SsfError::NotFound) => return not_found(),
-        Err(SsfError::TooSoon(secs)) => {
-            format!("Verification was requested a moment ago; try again in {secs} s.")
-        }
-        Err(e) => e.to_string(),
+        Err(SsfError::TooSoon(secs)) => Flash::problem(format!(
+            "Verification was requested a moment ago; try again in {secs} s."
+        )),
+        Err(e) => Flash::problem(e.to_string()),
     };
-    let _ = session.insert("stream_message", message);
+    message.keep(&session, "stream_message");
     see_other(&format!("/portal/streams/{id}"))
 }
 
@@ -501,11 +576,11 @@ pub async fn subjects(
     };
     let email = value;
     let message = match result {
-        Ok(_) if add => format!("{email} is sent again."),
-        Ok(_) => format!("{email} is no longer sent to this stream."),
+        Ok(_) if add => Flash::ok(format!("{email} is sent again.")),
+        Ok(_) => Flash::ok(format!("{email} is no longer sent to this stream.")),
         Err(SsfError::NotFound) => return not_found(),
-        Err(e) => format!("Not changed: {e}"),
+        Err(e) => Flash::problem(format!("Not changed: {e}")),
     };
-    let _ = session.insert("stream_message", message);
+    message.keep(&session, "stream_message");
     see_other(&format!("/portal/streams/{id}"))
 }

@@ -27,7 +27,7 @@ struct KeysPage {
     active: &'static str,
     jwks_url: String,
     keys: Vec<KeyRow>,
-    message: Option<String>,
+    message: Option<super::flash::Flash>,
 }
 
 /// `GET /console/signing-keys`.
@@ -39,9 +39,7 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest, session: Session
     let Ok((infos, _)) = keys::overview(&ctx, who.tenant, chrono::Utc::now()).await else {
         return unavailable();
     };
-    let message = session
-        .remove_as::<String>("keys_message")
-        .and_then(Result::ok);
+    let message = super::flash::Flash::take(&session, "keys_message");
     page(
         StatusCode::OK,
         &KeysPage {
@@ -90,7 +88,7 @@ pub async fn rotate(
                     .unwrap_or_default()
             );
             tracing::info!(tenant = %who.tenant, member = %who.member, "signing keys rotated from the console");
-            let _ = session.insert("keys_message", text);
+            super::flash::Flash::ok(text).keep(&session, "keys_message");
             see_other("/console/signing-keys")
         }
         Err(e) => {

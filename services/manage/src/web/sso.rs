@@ -10,6 +10,7 @@ use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::sso::{self, Pending, SsoError};
 
+use super::flash::Flash;
 use super::form::Field;
 use super::session::{Who, csrf_ok, csrf_refused, sign_in, who, writer};
 use super::{error_page, page, see_other, unavailable};
@@ -32,9 +33,9 @@ struct SettingsPage {
     redirect_uri: String,
     issuer: String,
     fields: Vec<Field>,
-    message: Option<String>,
+    message: Option<Flash>,
     retry_fields: Vec<Field>,
-    retry_message: Option<String>,
+    retry_message: Option<Flash>,
     retry_summary: String,
 }
 
@@ -43,7 +44,7 @@ const RETRY: [(&str, &str); 5] = [
     ("factor", "Factor"),
     ("max_delay_secs", "Maximum delay (seconds)"),
     ("max_age_secs", "Give up after (seconds)"),
-    ("jitter", "Jitter (0 to 1)"),
+    ("jitter", "Jitter (0 to 0.5)"),
 ];
 
 /// The retry form, filled from the stored schedule or what was typed.
@@ -51,7 +52,9 @@ fn retry_fields(values: &HashMap<String, String>) -> Vec<Field> {
     RETRY
         .iter()
         .map(|(name, label)| {
-            Field::new(name, label, "text").value(values.get(*name).map_or("", String::as_str))
+            Field::new(name, label, "text")
+                .optional()
+                .value(values.get(*name).map_or("", String::as_str))
         })
         .collect()
 }
@@ -61,8 +64,17 @@ fn stored_retry(settings: Option<&serde_json::Value>) -> HashMap<String, String>
     settings
         .and_then(|s| s.get("retry"))
         .and_then(serde_json::Value::as_object)
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), number_text(v))).collect())
         .unwrap_or_default()
+}
+
+/// A stored number as a person writes it: `10`, not `10.0`.
+fn number_text(v: &serde_json::Value) -> String {
+    match v.as_f64() {
+        Some(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{n:.0}"),
+        Some(n) => n.to_string(),
+        None => v.to_string(),
+    }
 }
 
 fn redirect_uri(ctx: &AppContext) -> String {
@@ -81,7 +93,11 @@ fn fields(issuer: &str, client_id: &str) -> Vec<Field> {
 }
 
 /// `GET /console/settings`.
-pub async fn settings(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
+pub async fn settings(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+) -> HttpResponse {
     let who = match who(&ctx, &req).await {
         Ok(w) => w,
         Err(answer) => return answer,
@@ -102,7 +118,7 @@ pub async fn settings(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpRespo
             redirect_uri: redirect_uri(&ctx),
             fields: fields(&issuer, &client_id),
             issuer,
-            message: None,
+            message: Flash::take(&session, "sso_message"),
             retry_summary: if retry.is_empty() {
                 "The operator's default schedule.".into()
             } else {
@@ -115,7 +131,7 @@ pub async fn settings(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpRespo
                     .join(" · ")
             },
             retry_fields: retry_fields(&retry),
-            retry_message: None,
+            retry_message: Flash::take(&session, "retry_message"),
         },
     )
 }
@@ -186,6 +202,12 @@ pub async fn save_retry(
     {
         return unavailable();
     }
+    let saved = if all_empty {
+        "The retry schedule is reset to the operator's defaults."
+    } else {
+        "The retry schedule is saved."
+    };
+    Flash::ok(saved).keep(&session, "retry_message");
     see_other("/console/settings")
 }
 
@@ -204,7 +226,9 @@ async fn retry_refused(ctx: &AppContext, who: Who, retry_fields: Vec<Field>) -> 
             issuer,
             message: None,
             retry_fields,
-            retry_message: Some("The retry schedule was not saved; see the fields below.".into()),
+            retry_message: Some(Flash::problem(
+                "The retry schedule was not saved; see the fields below.",
+            )),
             retry_summary: String::new(),
         },
     )
@@ -251,6 +275,7 @@ pub async fn save(
     {
         return answer;
     }
+    Flash::ok("Single sign-on is saved.").keep(&session, "sso_message");
     see_other("/console/settings")
 }
 

@@ -52,7 +52,7 @@ struct StreamPage {
     dead: Vec<Dead>,
     /// The last dead delivery shown when there are older ones.
     older: Option<String>,
-    message: Option<String>,
+    message: Option<super::flash::Flash>,
     rate: String,
     rate_fields: Vec<super::form::Field>,
 }
@@ -198,9 +198,7 @@ pub async fn show(
             older,
             rate_fields: vec![rate_field(&rate, None)],
             rate,
-            message: session
-                .remove_as::<String>("stream_message")
-                .and_then(Result::ok),
+            message: super::flash::Flash::take(&session, "stream_message"),
             who,
             active: "streams",
             id: id.to_string(),
@@ -244,17 +242,17 @@ pub async fn redrive(
     };
     match redrive_stream(&ctx, who.tenant, id, &all, format!("member:{}", who.member)).await {
         Ok((back, _)) => {
-            let _ = session.insert(
-                "stream_message",
-                if more_to_redrive(&back) {
-                    format!(
-                        "{} dead deliveries redriven; more are waiting: redrive again.",
-                        back.len()
-                    )
-                } else {
-                    format!("{} dead deliveries redriven.", back.len())
-                },
-            );
+            let n = back.len();
+            let done = match n {
+                1 => "1 dead delivery redriven".to_owned(),
+                n => format!("{n} dead deliveries redriven"),
+            };
+            let text = if more_to_redrive(&back) {
+                format!("{done}; more are waiting: redrive again.")
+            } else {
+                format!("{done}.")
+            };
+            super::flash::Flash::ok(text).keep(&session, "stream_message");
             see_other(&format!("/console/streams/{id}"))
         }
         Err(e) if e.code() == sethub_http::ErrorCode::NotFound => no_such_stream(),
@@ -314,7 +312,7 @@ pub async fn set_rate(
     {
         return unavailable();
     }
-    let _ = session.insert("stream_message", "The rate limit is saved.".to_owned());
+    super::flash::Flash::ok("The rate limit is saved.").keep(&session, "stream_message");
     see_other(&format!("/console/streams/{id}"))
 }
 
