@@ -213,6 +213,10 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     b.fill("email", "rx@beta.example").await.unwrap();
     b.fill("password", "another good password").await.unwrap();
     b.click_button("Join").await.unwrap();
+    // The join page names the slug too: wait for the portal's own page.
+    b.wait_for_text("Your streams from Acme Identity")
+        .await
+        .unwrap();
     assert!(b.text_of("org-slug").await.unwrap().contains(&slug));
     // The portal's logo leads to the portal.
     let home = b
@@ -270,6 +274,10 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         .unwrap();
     b.click("input.select-all[data-group=caep]").await.unwrap();
     b.click_button("Create stream").await.unwrap();
+    // The page before had the same list: wait for the new one.
+    b.wait_for_text("only http:// and https:// URLs are allowed")
+        .await
+        .unwrap();
     let summary = b.text_of("form-errors").await.unwrap();
     assert!(
         summary.contains("only http:// and https:// URLs are allowed"),
@@ -294,6 +302,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     b.click_button("Send test event").await.unwrap();
     b.wait_for_text("Test event sent").await.unwrap();
     assert_eq!(class_of(&b, "message").await, "notice");
+    receiver.wait_for_count("/beta", 2, LONG).await.unwrap();
     b.shot("portal-success-notice").await.unwrap();
     // A refusal still looks like one.
     b.click_button("Request verification").await.unwrap();
@@ -334,6 +343,45 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     )
     .await;
     assert_eq!(back, serde_json::json!(["/portal", "/portal"]));
+
+    // The console's stream page: the stream by its name, with its endpoint and event types;
+    // pausing it tells the receiver (a stream-updated SET), disabling asks first.
+    b.driver.goto(format!("{console}/streams")).await.unwrap();
+    b.driver
+        .find(By::LinkText("beta push"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(b.text_of("stream-name").await.unwrap(), "beta push");
+    assert_eq!(b.text_of("endpoint").await.unwrap(), receiver.url("/beta"));
+    assert!(
+        b.text_of("event-types")
+            .await
+            .unwrap()
+            .contains("session-revoked")
+    );
+    let before = receiver.received("/beta").len();
+    b.fill("reason", "maintenance tonight").await.unwrap();
+    b.click_button("Pause").await.unwrap();
+    b.wait_for_text("The stream is paused").await.unwrap();
+    assert_eq!(class_of(&b, "message").await, "notice");
+    assert!(b.text_of("status").await.unwrap().starts_with("paused"));
+    receiver
+        .wait_for_count("/beta", before + 1, LONG)
+        .await
+        .unwrap();
+    let told = &receiver.received("/beta")[before];
+    assert_eq!(told.event_types(), vec![STREAM_UPDATED.to_owned()]);
+    assert_eq!(told.events[STREAM_UPDATED]["status"], "paused");
+    assert_eq!(told.events[STREAM_UPDATED]["reason"], "maintenance tonight");
+    b.shot("console-stream-paused").await.unwrap();
+    b.click_button("Disable").await.unwrap();
+    assert!(confirm(&b, false).await.contains("Disable this stream"));
+    assert!(b.text_of("status").await.unwrap().starts_with("paused"));
+    b.click_button("Enable").await.unwrap();
+    b.wait_for_text("The stream is enabled").await.unwrap();
 
     // On a 390 px phone: nothing overflows, the menu stays small, folded tables keep their
     // column labels.

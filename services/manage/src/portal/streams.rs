@@ -416,11 +416,7 @@ pub async fn show(
                         .unwrap_or_else(|| d.kind.as_str().to_owned()),
                     state: d.state.as_str().to_owned(),
                     attempts: d.attempts,
-                    last: d
-                        .last_status
-                        .map(|s| s.to_string())
-                        .or(d.last_error)
-                        .unwrap_or_default(),
+                    last: crate::web::words::outcome(d.last_status, d.last_error.as_deref()),
                     created_at: d.created_at.to_rfc3339(),
                 })
                 .collect(),
@@ -434,7 +430,10 @@ pub async fn show(
                         .unwrap_or_else(|| "-".into()),
                     latency_ms: a.latency_ms,
                     outcome: a.outcome,
-                    response: a.response_excerpt.or(a.error).unwrap_or_default(),
+                    response: match a.response_excerpt {
+                        Some(r) => r,
+                        None => crate::web::words::outcome(None, a.error.as_deref()),
+                    },
                 })
                 .collect(),
         },

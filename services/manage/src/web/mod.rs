@@ -22,6 +22,7 @@ pub(crate) mod sso;
 mod streams;
 mod team;
 mod upstreams;
+pub(crate) mod words;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
@@ -146,6 +147,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/streams", web::get().to(streams::list))
             .route("/streams/{id}", web::get().to(streams::show))
             .route("/streams/{id}/redrive", web::post().to(streams::redrive))
+            .route("/streams/{id}/status", web::post().to(streams::set_status))
             .route("/streams/{id}/rate", web::post().to(streams::set_rate))
             .route("/receivers", web::get().to(receivers::list))
             .route("/receivers", web::post().to(receivers::invite))

@@ -1,5 +1,7 @@
 //! `/console/streams`: the tenant's streams with their deliveries counted by state, and a
-//! stream's dead letters with a redrive (the tenant API's redrive, audited the same way).
+//! stream's configuration, status (pause, disable, enable: `sethub_app::ssf::control`, so the
+//! receiver is told with a stream-updated SET) and dead letters with a redrive (the tenant
+//! API's redrive, audited the same way).
 
 use std::collections::HashMap;
 
@@ -8,15 +10,20 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
-use sethub_domain::{DeliveryMethod, StreamId};
+use sethub_app::ssf::SsfError;
+use sethub_app::ssf::control;
+use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryState, StoreError, Stream};
 
+use super::flash::Flash;
 use super::session::{Who, who, writer};
 use super::{error_page, page, see_other, unavailable};
 use crate::api::recovery::{RedriveRequest, more_to_redrive, redrive_stream};
 
 struct Row {
     id: String,
+    /// The stream's name (its description), else its id.
+    name: String,
     receiver: String,
     method: &'static str,
     status: String,
@@ -45,6 +52,7 @@ struct StreamPage {
     who: Who,
     active: &'static str,
     id: String,
+    d: Details,
     receiver: String,
     method: &'static str,
     status: String,
@@ -74,6 +82,35 @@ fn current_rate(s: &Stream) -> String {
 
 /// Dead letters shown per page.
 const DEAD_PAGE: u64 = 100;
+
+/// What the stream page says of a stream besides its deliveries.
+struct Details {
+    name: String,
+    endpoint: String,
+    events: String,
+    reason: String,
+}
+
+fn name_of(s: &Stream) -> String {
+    s.description
+        .clone()
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or_else(|| s.id.to_string())
+}
+
+fn details(s: &Stream) -> Details {
+    Details {
+        name: name_of(s),
+        endpoint: s.endpoint_url.clone().unwrap_or_default(),
+        events: s
+            .events_delivered
+            .iter()
+            .map(|e| e.rsplit('/').next().unwrap_or(e))
+            .collect::<Vec<_>>()
+            .join(", "),
+        reason: s.status_reason.clone().unwrap_or_default(),
+    }
+}
 
 fn method(s: &Stream) -> &'static str {
     match s.delivery_method {
@@ -112,6 +149,7 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
                 .collect();
             rows.push(Row {
                 id: s.id.to_string(),
+                name: name_of(s),
                 receiver: receivers
                     .iter()
                     .find(|r| r.id == s.receiver_id)
@@ -198,10 +236,11 @@ pub async fn show(
             older,
             rate_fields: vec![rate_field(&rate, None)],
             rate,
-            message: super::flash::Flash::take(&session, "stream_message"),
+            message: Flash::take(&session, "stream_message"),
             who,
             active: "streams",
             id: id.to_string(),
+            d: details(&stream),
             receiver: receiver.name,
             method: method(&stream),
             status: stream.status.as_str().to_owned(),
@@ -212,12 +251,71 @@ pub async fn show(
                     id: d.id.to_string(),
                     event: d.event_id.map(|e| e.to_string()).unwrap_or_default(),
                     attempts: d.attempts,
-                    error: d.last_error.unwrap_or_default(),
+                    error: super::words::outcome(None, d.last_error.as_deref()),
                     created_at: d.created_at.to_rfc3339(),
                 })
                 .collect(),
         },
     )
+}
+
+/// A change to stream `raw`: its writer (with the form's CSRF token) and the stream's id.
+async fn changing(
+    ctx: &AppContext,
+    req: &HttpRequest,
+    session: &Session,
+    form: &HashMap<String, String>,
+    raw: &str,
+) -> Result<(Who, StreamId), HttpResponse> {
+    let who = writer(ctx, req, session, form.get("csrf")).await?;
+    let id = raw.parse::<StreamId>().map_err(|_| no_such_stream())?;
+    Ok((who, id))
+}
+
+/// `POST /console/streams/{id}/status`: `status` (`enabled`, `paused`, `disabled`) and an
+/// optional `reason`, as the tenant: the receiver is told with a stream-updated SET.
+pub async fn set_status(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    let Ok(status) = form
+        .get("status")
+        .map_or("", String::as_str)
+        .parse::<StreamStatus>()
+    else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The stream was not changed",
+            "Choose enabled, paused or disabled.",
+        );
+    };
+    let reason = form
+        .get("reason")
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    match control::set_status_as_tenant(&ctx, who.tenant, id, status, reason).await {
+        Ok(after) => {
+            let text = format!(
+                "The stream is {}; its receiver is told.",
+                after.status.as_str()
+            );
+            Flash::ok(text).keep(&session, "stream_message");
+            see_other(&format!("/console/streams/{id}"))
+        }
+        Err(SsfError::NotFound) => no_such_stream(),
+        Err(SsfError::Unavailable(_)) => unavailable(),
+        Err(e) => {
+            Flash::problem(format!("Not changed: {e}")).keep(&session, "stream_message");
+            see_other(&format!("/console/streams/{id}"))
+        }
+    }
 }
 
 /// `POST /console/streams/{id}/redrive`: every dead delivery of the stream.
@@ -228,12 +326,9 @@ pub async fn redrive(
     id: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
+    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
         Ok(w) => w,
         Err(answer) => return answer,
-    };
-    let Ok(id) = id.parse::<StreamId>() else {
-        return no_such_stream();
     };
     let all = RedriveRequest {
         delivery_ids: None,
@@ -252,7 +347,7 @@ pub async fn redrive(
             } else {
                 format!("{done}.")
             };
-            super::flash::Flash::ok(text).keep(&session, "stream_message");
+            Flash::ok(text).keep(&session, "stream_message");
             see_other(&format!("/console/streams/{id}"))
         }
         Err(e) if e.code() == sethub_http::ErrorCode::NotFound => no_such_stream(),
@@ -269,12 +364,9 @@ pub async fn set_rate(
     id: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
+    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
         Ok(w) => w,
         Err(answer) => return answer,
-    };
-    let Ok(id) = id.parse::<StreamId>() else {
-        return no_such_stream();
     };
     let scope = ctx.store.scope(who.tenant);
     let stream = match scope.streams().get(id).await {
@@ -312,7 +404,7 @@ pub async fn set_rate(
     {
         return unavailable();
     }
-    super::flash::Flash::ok("The rate limit is saved.").keep(&session, "stream_message");
+    Flash::ok("The rate limit is saved.").keep(&session, "stream_message");
     see_other(&format!("/console/streams/{id}"))
 }
 
@@ -343,6 +435,7 @@ async fn rate_refused(
             who,
             active: "streams",
             id: stream.id.to_string(),
+            d: details(stream),
             receiver: receiver.name,
             method: method(stream),
             status: stream.status.as_str().to_owned(),
