@@ -152,11 +152,22 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         ("factor", "2"),
         ("max_delay_secs", "60"),
         ("max_age_secs", "3600"),
-        ("jitter", "0.2"),
+        ("jitter", "0.7"),
     ] {
         b.fill(name, value).await.unwrap();
     }
+    // A jitter the label rules out: refused beside the field, with the label's range.
     b.click_button("Save retry schedule").await.unwrap();
+    assert_eq!(
+        b.text_of("jitter-error").await.unwrap(),
+        "must be between 0 and 0.5"
+    );
+    assert_eq!(class_of(&b, "retry-message").await, "alert");
+    b.fill("jitter", "0.2").await.unwrap();
+    b.click_button("Save retry schedule").await.unwrap();
+    b.wait_for_text("The retry schedule is saved")
+        .await
+        .unwrap();
     assert!(
         b.text_of("retry-message")
             .await

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::sso::{self, Pending, SsoError};
+use sethub_domain::delivery::{DeliverySettings, RetryPolicy};
 
 use super::flash::Flash;
 use super::form::Field;
@@ -66,6 +67,11 @@ fn stored_retry(settings: Option<&serde_json::Value>) -> HashMap<String, String>
         .and_then(serde_json::Value::as_object)
         .map(|o| o.iter().map(|(k, v)| (k.clone(), number_text(v))).collect())
         .unwrap_or_default()
+}
+
+/// A rule of the retry schedule with the form's labels for the members it names.
+fn in_words(why: &str) -> String {
+    why.replace("initial_secs", "the first wait")
 }
 
 /// A stored number as a person writes it: `10`, not `10.0`.
@@ -153,45 +159,41 @@ pub async fn save_retry(
         .filter_map(|(k, _)| form.get(*k).map(|v| ((*k).to_owned(), v.trim().to_owned())))
         .collect();
     let all_empty = typed.values().all(String::is_empty);
-    let mut body = serde_json::Map::new();
-    if !all_empty {
-        let mut retry = serde_json::Map::new();
+    let retry = if all_empty {
+        None
+    } else {
         let mut fields = retry_fields(&typed);
-        for (k, _) in RETRY {
-            let raw = typed.get(k).map_or("", String::as_str);
-            match raw.parse::<f64>() {
-                Ok(n) if n.is_finite() => {
-                    retry.insert(k.to_owned(), serde_json::Value::from(n));
+        let mut number = |k: &str| match typed.get(k).map_or("", String::as_str).parse::<f64>() {
+            Ok(n) if n.is_finite() => n,
+            _ => {
+                if let Some(f) = fields.iter_mut().find(|f| f.name == k) {
+                    f.error = Some("enter a number".into());
                 }
-                _ => {
-                    if let Some(f) = fields.iter_mut().find(|f| f.name == k) {
-                        f.error = Some("enter a number".into());
-                    }
-                }
+                f64::NAN
             }
-        }
+        };
+        let policy = RetryPolicy {
+            initial_secs: number("initial_secs"),
+            factor: number("factor"),
+            max_delay_secs: number("max_delay_secs"),
+            max_age_secs: number("max_age_secs"),
+            jitter: number("jitter"),
+        };
         if fields.iter().any(|f| f.error.is_some()) {
             return retry_refused(&ctx, who, fields).await;
         }
-        body.insert("retry".into(), serde_json::Value::Object(retry));
-    }
-    let parsed =
-        crate::api::body::Fields::parse::<crate::api::delivery_settings::SettingsBody>(body);
-    let settings = match parsed {
-        Ok(s) => s.0,
-        Err(e) => {
-            let mut fields = retry_fields(&typed);
-            let field = e
-                .field()
-                .unwrap_or("")
-                .trim_start_matches("retry.")
-                .to_owned();
-            match fields.iter_mut().find(|f| f.name == field) {
-                Some(f) => f.error = Some(e.detail().to_owned()),
-                None => fields[0].error = Some(e.detail().to_owned()),
+        if let Err((field, why)) = policy.validate() {
+            let name = field.trim_start_matches("retry.");
+            if let Some(f) = fields.iter_mut().find(|f| f.name == name) {
+                f.error = Some(in_words(&why));
             }
             return retry_refused(&ctx, who, fields).await;
         }
+        Some(policy)
+    };
+    let settings = DeliverySettings {
+        retry,
+        max_rate_per_second: None,
     };
     if ctx
         .store

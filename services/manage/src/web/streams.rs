@@ -12,6 +12,7 @@ use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::ssf::SsfError;
 use sethub_app::ssf::control;
+use sethub_domain::delivery::DeliverySettings;
 use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryState, StoreError, Stream};
 
@@ -375,27 +376,22 @@ pub async fn set_rate(
         Err(_) => return unavailable(),
     };
     let raw = form.get("max_rate_per_second").map_or("", |v| v.trim());
-    let mut body: serde_json::Map<String, serde_json::Value> = stream
+    // The stream's other settings stay as stored.
+    let mut settings: DeliverySettings = stream
         .delivery_settings
         .clone()
-        .and_then(|v| v.as_object().cloned())
+        .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
-    body.remove("max_rate_per_second");
-    if !raw.is_empty() {
-        match raw.parse::<f64>() {
-            Ok(n) if n.is_finite() => {
-                body.insert("max_rate_per_second".into(), serde_json::Value::from(n));
-            }
+    settings.max_rate_per_second = match raw {
+        "" => None,
+        typed => match typed.parse::<f64>() {
+            Ok(n) if n.is_finite() => Some(n),
             _ => return rate_refused(&ctx, who, &stream, raw, "enter a number".into()).await,
-        }
-    }
-    let settings = match crate::api::body::Fields::parse::<
-        crate::api::delivery_settings::SettingsBody,
-    >(body)
-    {
-        Ok(s) => s.0,
-        Err(e) => return rate_refused(&ctx, who, &stream, raw, e.detail().to_owned()).await,
+        },
     };
+    if let Err((_, why)) = settings.validate() {
+        return rate_refused(&ctx, who, &stream, raw, why).await;
+    }
     if scope
         .streams()
         .set_delivery_settings(id, crate::api::delivery_settings::stored(&settings))
