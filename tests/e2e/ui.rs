@@ -91,6 +91,36 @@ async fn fits(b: &Browser, what: &str) {
     );
 }
 
+/// Types a retry schedule into the settings form: first wait, factor, maximum delay, give up
+/// after, jitter.
+async fn retry_schedule(b: &Browser, values: [&str; 5]) {
+    let names = [
+        "initial_secs",
+        "factor",
+        "max_delay_secs",
+        "max_age_secs",
+        "jitter",
+    ];
+    for (name, value) in names.into_iter().zip(values) {
+        b.fill(name, value).await.unwrap();
+    }
+}
+
+/// Loads `url` again until the element `id` shows (up to 60 s: a push fails, is retried and
+/// dead-lettered in the background); returns its text.
+async fn reload_until(b: &Browser, url: &str, id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        b.driver.goto(url).await.unwrap();
+        if let Ok(e) = b.driver.find(By::Id(id)).await {
+            return e.text().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "#{id} never showed on {url}");
+        // Each load is a new look at the background work; pace them.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     let w = World::embedded().await;
@@ -147,15 +177,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     )
     .await;
     assert_eq!(required, Value::Bool(false));
-    for (name, value) in [
-        ("initial_secs", "10"),
-        ("factor", "2"),
-        ("max_delay_secs", "60"),
-        ("max_age_secs", "3600"),
-        ("jitter", "0.7"),
-    ] {
-        b.fill(name, value).await.unwrap();
-    }
+    retry_schedule(&b, ["10", "2", "60", "3600", "0.7"]).await;
     // A jitter the label rules out: refused beside the field, with the label's range.
     b.click_button("Save retry schedule").await.unwrap();
     assert_eq!(
@@ -393,6 +415,64 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     assert!(b.text_of("status").await.unwrap().starts_with("paused"));
     b.click_button("Enable").await.unwrap();
     b.wait_for_text("The stream is enabled").await.unwrap();
+
+    // A stream whose pushes fail: a short retry schedule makes its SET dead at once. Both
+    // sides see it failing, in words; the tenant redrives the dead letter it chooses.
+    b.driver.goto(format!("{console}/settings")).await.unwrap();
+    retry_schedule(&b, ["0.1", "1", "0.1", "1", "0"]).await;
+    b.click_button("Save retry schedule").await.unwrap();
+    b.wait_for_text("The retry schedule is saved")
+        .await
+        .unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    b.driver.goto(format!("{base}/portal")).await.unwrap();
+    b.fill("description", "beta down").await.unwrap();
+    b.fill("endpoint_url", &format!("http://127.0.0.1:{closed}/down"))
+        .await
+        .unwrap();
+    b.click(&format!(
+        "input[name=event][value='{}']",
+        sethub_tests::setup::SESSION_REVOKED
+    ))
+    .await
+    .unwrap();
+    b.click_button("Create stream").await.unwrap();
+    b.wait_for_text("Deliveries").await.unwrap();
+    let down_page = b.driver.current_url().await.unwrap().to_string();
+    b.click_button("Send test event").await.unwrap();
+    b.wait_for_text("Test event sent").await.unwrap();
+    let failing = reload_until(&b, &down_page, "failing").await;
+    // Said in words, never as a transport error's debug text.
+    assert!(failing.contains("could not be reached"), "{failing}");
+    assert!(!failing.contains("os error"), "{failing}");
+    b.shot("portal-stream-failing").await.unwrap();
+    b.driver.goto(format!("{console}/streams")).await.unwrap();
+    b.driver
+        .find(By::LinkText("beta down"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("Dead letters").await.unwrap();
+    let console_page = b.driver.current_url().await.unwrap().to_string();
+    let dead = reload_until(&b, &console_page, "dead").await;
+    assert!(dead.contains("could not be reached"), "{dead}");
+    assert!(
+        b.text_of("failing")
+            .await
+            .unwrap()
+            .contains("could not be reached")
+    );
+    b.shot("console-dead-letter").await.unwrap();
+    b.click("input[name=delivery]").await.unwrap();
+    b.click_button("Redrive the chosen").await.unwrap();
+    assert!(confirm(&b, true).await.contains("chosen"));
+    b.wait_for_text("1 dead delivery redriven.").await.unwrap();
+    assert_eq!(class_of(&b, "message").await, "notice");
 
     // On a 390 px phone: nothing overflows, the menu stays small, folded tables keep their
     // column labels.

@@ -136,6 +136,8 @@ struct StreamPage {
     /// The event types a test event can be sent of: (URI, name).
     test_types: Vec<(String, String)>,
     s: StreamRow,
+    /// Why the stream is failing, when its latest push failed.
+    failing: Option<String>,
     deliveries: Vec<DeliveryRow>,
     attempts: Vec<AttemptRow>,
 }
@@ -406,6 +408,7 @@ pub async fn show(
                 .map(|t| (t.uri.to_owned(), t.name.to_owned()))
                 .collect(),
             s: row(&stream),
+            failing: crate::web::words::failing(attempts.first()),
             deliveries: list
                 .into_iter()
                 .map(|d| DeliveryRow {

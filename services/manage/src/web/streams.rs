@@ -54,6 +54,8 @@ struct StreamPage {
     active: &'static str,
     id: String,
     d: Details,
+    /// Why the stream is failing, when its latest push failed.
+    failing: Option<String>,
     receiver: String,
     method: &'static str,
     status: String,
@@ -210,6 +212,7 @@ pub async fn show(
         Ok::<_, StoreError>((
             scope.receivers().get(stream.receiver_id).await?,
             scope.deliveries().count_by_state(id).await?,
+            scope.deliveries().attempts_for_stream(id, 1).await?,
             scope
                 .deliveries()
                 .list_for_stream(
@@ -224,7 +227,7 @@ pub async fn show(
         ))
     }
     .await;
-    let Ok((receiver, c, dead)) = loaded else {
+    let Ok((receiver, c, latest, dead)) = loaded else {
         return unavailable();
     };
     let rate = current_rate(&stream);
@@ -242,6 +245,7 @@ pub async fn show(
             active: "streams",
             id: id.to_string(),
             d: details(&stream),
+            failing: super::words::failing(latest.first()),
             receiver: receiver.name,
             method: method(&stream),
             status: stream.status.as_str().to_owned(),
@@ -319,24 +323,45 @@ pub async fn set_status(
     }
 }
 
-/// `POST /console/streams/{id}/redrive`: every dead delivery of the stream.
+/// `POST /console/streams/{id}/redrive`: the dead deliveries chosen, or every one.
 pub async fn redrive(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
+    let single: HashMap<String, String> = form.iter().cloned().collect();
+    let (who, id) = match changing(&ctx, &req, &session, &single, &id).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    let all = RedriveRequest {
-        delivery_ids: None,
+    // `which=chosen`: the dead letters ticked (`delivery`, repeated); else every one.
+    let chosen = (single.get("which").map(String::as_str) == Some("chosen")).then(|| {
+        form.iter()
+            .filter(|(k, _)| k == "delivery")
+            .filter_map(|(_, v)| v.parse::<sethub_domain::DeliveryId>().ok())
+            .collect::<Vec<_>>()
+    });
+    if chosen.as_ref().is_some_and(Vec::is_empty) {
+        Flash::problem("Nothing was redriven: tick the dead letters to send again.")
+            .keep(&session, "stream_message");
+        return see_other(&format!("/console/streams/{id}"));
+    }
+    let which = RedriveRequest {
+        delivery_ids: chosen,
         from: None,
         to: None,
     };
-    match redrive_stream(&ctx, who.tenant, id, &all, format!("member:{}", who.member)).await {
+    match redrive_stream(
+        &ctx,
+        who.tenant,
+        id,
+        &which,
+        format!("member:{}", who.member),
+    )
+    .await
+    {
         Ok((back, _)) => {
             let n = back.len();
             let done = match n {
@@ -432,6 +457,7 @@ async fn rate_refused(
             active: "streams",
             id: stream.id.to_string(),
             d: details(stream),
+            failing: None,
             receiver: receiver.name,
             method: method(stream),
             status: stream.status.as_str().to_owned(),

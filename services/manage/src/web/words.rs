@@ -12,6 +12,18 @@ pub fn outcome(status: Option<u16>, error: Option<&str>) -> String {
     }
 }
 
+/// A warning when the latest push attempt of a stream (attempts newest first) failed: what
+/// went wrong, in words.
+pub fn failing(latest: Option<&sethub_store::Attempt>) -> Option<String> {
+    let a = latest.filter(|a| a.outcome != "delivered")?;
+    let what = outcome(a.status, a.error.as_deref());
+    Some(if what.is_empty() {
+        "the latest push failed".to_owned()
+    } else {
+        format!("the latest push failed: {what}")
+    })
+}
+
 /// A transport error in words.
 pub fn transport(raw: &str) -> String {
     let e = raw.to_ascii_lowercase();
