@@ -377,6 +377,29 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     .await;
     assert_eq!(back, serde_json::json!(["/portal", "/portal"]));
 
+    // The delivery log filters by state.
+    b.driver
+        .goto(format!("{stream_page}?state=dead"))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.text_of("no-deliveries").await.unwrap(),
+        "No delivery is dead."
+    );
+    b.driver
+        .goto(format!("{stream_page}?state=delivered"))
+        .await
+        .unwrap();
+    let rows = b
+        .driver
+        .find_all(By::Css("#deliveries tr.delivery"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "the verification and the test SET");
+    for r in rows {
+        assert!(r.text().await.unwrap().contains("delivered"));
+    }
+
     // The console's stream page: the stream by its name, with its endpoint and event types;
     // pausing it tells the receiver (a stream-updated SET), disabling asks first.
     b.driver.goto(format!("{console}/streams")).await.unwrap();

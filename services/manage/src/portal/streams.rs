@@ -136,11 +136,17 @@ struct StreamPage {
     /// The event types a test event can be sent of: (URI, name).
     test_types: Vec<(String, String)>,
     s: StreamRow,
+    /// The delivery state the log is filtered by (empty: all) and those to choose from.
+    state: &'static str,
+    states: Vec<&'static str>,
     /// Why the stream is failing, when its latest push failed.
     failing: Option<String>,
     deliveries: Vec<DeliveryRow>,
     attempts: Vec<AttemptRow>,
 }
+
+/// The delivery states a receiver can filter its log by.
+const STATES: [&str; 6] = ["pending", "held", "queued", "delivered", "dead", "dropped"];
 
 /// Deliveries shown per page.
 const PAGE: u64 = 50;
@@ -361,12 +367,16 @@ pub async fn show(
         Err(_) => return unavailable(),
     };
     let deliveries = scope.deliveries();
+    // `state`: only the deliveries in that state (an unknown one: all).
+    let state = query
+        .get("state")
+        .and_then(|s| s.parse::<sethub_store::DeliveryState>().ok());
     let loaded = async {
         Ok::<_, StoreError>((
             deliveries
                 .list_for_stream(
                     id,
-                    None,
+                    state,
                     query
                         .get("before")
                         .and_then(|b| b.parse::<sethub_domain::DeliveryId>().ok()),
@@ -408,6 +418,8 @@ pub async fn show(
                 .map(|t| (t.uri.to_owned(), t.name.to_owned()))
                 .collect(),
             s: row(&stream),
+            state: state.map(|s| s.as_str()).unwrap_or_default(),
+            states: STATES.to_vec(),
             failing: crate::web::words::failing(attempts.first()),
             deliveries: list
                 .into_iter()
