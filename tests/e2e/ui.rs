@@ -347,7 +347,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         .goto(format!("{base}/portal/credentials"))
         .await
         .unwrap();
-    b.text_of("client-id").await.unwrap();
+    let client_id = b.text_of("client-id").await.unwrap();
     let forms = js(
         &b,
         "return [document.querySelectorAll('form[action=\"/portal/sso/settings\"]').length, \
@@ -361,7 +361,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     b.shot("portal-credentials").await.unwrap();
     b.click_button("Rotate the client secret").await.unwrap();
     assert!(confirm(&b, true).await.contains("stops working"));
-    b.text_of("client-secret").await.unwrap();
+    let client_secret = b.text_of("client-secret").await.unwrap();
 
     // A portal error page leads back to the portal.
     b.driver
@@ -496,6 +496,56 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     assert!(confirm(&b, true).await.contains("chosen"));
     b.wait_for_text("1 dead delivery redriven.").await.unwrap();
     assert_eq!(class_of(&b, "message").await, "notice");
+
+    // A new delivery shows on the portal's stream page without a reload: the receiver's own
+    // software asks for a verification SET through the SSF API.
+    b.driver.goto(&stream_page).await.unwrap();
+    b.wait_for_text("Deliveries").await.unwrap();
+    js(&b, "window.notReloaded = true; return null;").await;
+    let rows = "return document.querySelectorAll('#deliveries tr.delivery').length;";
+    let before = js(&b, rows).await.as_u64().unwrap();
+    let creds = sethub_tests::setup::ReceiverCreds {
+        receiver_id: String::new(),
+        client_id,
+        client_secret,
+        token_endpoint: format!("{base}/t/{slug}/oauth/token"),
+    };
+    let token = sethub_tests::setup::token(&creds).await.unwrap();
+    let stream_id = stream_page.rsplit('/').next().unwrap().to_owned();
+    loop {
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/t/{slug}/ssf/verify"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"stream_id": stream_id, "state": "live"}))
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            204 => break,
+            // The minimum interval since the portal's request: wait as long as told.
+            429 => {
+                let secs: u64 = resp.headers()["Retry-After"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+            }
+            other => panic!("verify answered {other}"),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js(&b, rows).await.as_u64().unwrap() <= before {
+        assert!(Instant::now() < deadline, "the new delivery never showed");
+        // Watching the page update itself.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        js(&b, "return window.notReloaded === true;").await,
+        Value::Bool(true),
+        "the page was not reloaded"
+    );
+    b.shot("portal-live-delivery").await.unwrap();
 
     // On a 390 px phone: nothing overflows, the menu stays small, folded tables keep their
     // column labels.

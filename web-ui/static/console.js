@@ -1,15 +1,34 @@
-// Times are rendered in UTC on the server; show them in the reader's own time zone.
-document.querySelectorAll("time[datetime]").forEach(function (t) {
-  var d = new Date(t.getAttribute("datetime"));
-  if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.getAttribute("datetime"); }
-});
-// On a narrow screen a table folds into rows: each cell keeps its column's label.
-document.querySelectorAll("table").forEach(function (t) {
-  var heads = Array.prototype.map.call(t.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
-  t.querySelectorAll("tbody tr").forEach(function (r) {
-    Array.prototype.forEach.call(r.children, function (c, i) { if (heads[i]) { c.setAttribute("data-label", heads[i]); } });
+// Times are rendered in UTC on the server; show them in the reader's own time zone. On a
+// narrow screen a table folds into rows: each cell keeps its column's label.
+function dress(root) {
+  root.querySelectorAll("time[datetime]").forEach(function (t) {
+    var d = new Date(t.getAttribute("datetime"));
+    if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.getAttribute("datetime"); }
   });
+  root.querySelectorAll("table").forEach(function (t) {
+    var heads = Array.prototype.map.call(t.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
+    t.querySelectorAll("tbody tr").forEach(function (r) {
+      Array.prototype.forEach.call(r.children, function (c, i) { if (heads[i]) { c.setAttribute("data-label", heads[i]); } });
+    });
+  });
+}
+// A live part of a page (`data-live`: milliseconds) is fetched again and swapped in when it
+// changed, so a new delivery shows without a reload. It is compared as the server sent it.
+document.querySelectorAll("[data-live][id]").forEach(function (live) {
+  var every = Number(live.getAttribute("data-live")) || 5000;
+  var sent = live.innerHTML;
+  setInterval(function () {
+    fetch(location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(live.id);
+        if (fresh && fresh.innerHTML !== sent) { sent = fresh.innerHTML; live.innerHTML = sent; dress(live); }
+      })
+      .catch(function () {});
+  }, every);
 });
+dress(document);
 // A destructive action asks first: `data-confirm` on the button (or on its form) holds the
 // question; cancelling sends nothing.
 document.querySelectorAll("form").forEach(function (f) {
