@@ -575,5 +575,14 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     b.text_of("streams").await.unwrap();
     fits(&b, "the console's dashboard").await;
     b.shot("phone-console-dashboard").await.unwrap();
+    // Signing out says so.
+    b.driver.set_window_rect(0, 0, 1280, 900).await.unwrap();
+    b.click_button("Sign out").await.unwrap();
+    assert_eq!(
+        b.text_of("signed-out").await.unwrap(),
+        "You are signed out."
+    );
+    assert_eq!(class_of(&b, "signed-out").await, "notice");
+    b.shot("signed-out").await.unwrap();
     b.quit().await.unwrap();
 }

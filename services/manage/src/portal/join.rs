@@ -30,6 +30,8 @@ struct JoinPage {
 #[derive(Template)]
 #[template(path = "portal_login.html")]
 struct LoginPage {
+    /// Just signed out: the page says so.
+    signed_out: bool,
     csrf: String,
     fields: Vec<Field>,
     message: Option<String>,
@@ -143,10 +145,14 @@ pub async fn join(
 }
 
 /// `GET /portal/login`.
-pub async fn login_page(session: Session) -> HttpResponse {
+pub async fn login_page(
+    session: Session,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
     page(
         StatusCode::OK,
         &LoginPage {
+            signed_out: query.contains_key("signed_out"),
             csrf: csrf_token(&session),
             fields: login_fields(&HashMap::new()),
             message: None,
@@ -174,6 +180,7 @@ pub async fn login(
             page(
                 status,
                 &LoginPage {
+                    signed_out: false,
                     csrf: csrf_token(&session),
                     fields: login_fields(&form),
                     message: Some(message),
@@ -190,5 +197,5 @@ pub async fn logout(session: Session, form: web::Form<HashMap<String, String>>) 
         return csrf_refused();
     }
     session.purge();
-    see_other("/portal/login")
+    see_other("/portal/login?signed_out")
 }

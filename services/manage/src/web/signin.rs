@@ -26,6 +26,8 @@ struct SignupPage {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
+    /// Just signed out: the page says so.
+    signed_out: bool,
     csrf: String,
     fields: Vec<Field>,
     message: Option<String>,
@@ -141,10 +143,14 @@ pub async fn signup(
 }
 
 /// `GET /console/login`.
-pub async fn login_page(session: Session) -> HttpResponse {
+pub async fn login_page(
+    session: Session,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
     page(
         StatusCode::OK,
         &LoginPage {
+            signed_out: query.contains_key("signed_out"),
             csrf: csrf_token(&session),
             fields: login_fields(&HashMap::new()),
             message: None,
@@ -173,6 +179,7 @@ pub async fn login(
             page(
                 status,
                 &LoginPage {
+                    signed_out: false,
                     csrf: csrf_token(&session),
                     fields: login_fields(&form),
                     message: Some(message),
@@ -237,5 +244,5 @@ pub async fn logout(session: Session, form: web::Form<HashMap<String, String>>) 
         return csrf_refused();
     }
     session.purge();
-    see_other("/console/login")
+    see_other("/console/login?signed_out")
 }
