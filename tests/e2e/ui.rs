@@ -165,7 +165,22 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     b.fill("slug", &slug).await.unwrap();
     b.fill("password", "correct horse battery").await.unwrap();
     b.click_button("Create organisation").await.unwrap();
-    b.text_of("new-key").await.unwrap();
+    let first_key = b.text_of("new-key").await.unwrap();
+    // The Publish card's curl example works as written, with the tenant's own URL.
+    let curl = b.text_of("curl-example").await.unwrap();
+    let url = curl.split_whitespace().nth(3).unwrap().to_owned();
+    assert!(url.ends_with(&format!("/t/{slug}/events")), "{curl}");
+    let body = curl.split("-d '").nth(1).unwrap().trim_end_matches('\'');
+    let published = reqwest::Client::new()
+        .post(url.replacen(&w.hub.public_url, &w.hub.ingest_url, 1))
+        .bearer_auth(&first_key)
+        .header("Content-Type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(published.as_u16(), 202, "{curl}");
 
     // Retry settings: the jitter label says what the rule says, empty fields are not
     // required, a save is confirmed, and whole numbers come back whole.
