@@ -357,6 +357,23 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     b.wait_for_text("try again in").await.unwrap();
     assert_eq!(class_of(&b, "message").await, "alert");
 
+    // The event types page speaks of kinds of values, not of the registry's names.
+    b.driver
+        .goto(format!("{base}/portal/events"))
+        .await
+        .unwrap();
+    b.wait_for_text("Session Revoked").await.unwrap();
+    let text = b
+        .driver
+        .find(By::Tag("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("one_of") && !text.contains("open_enum"));
+    assert!(text.contains("one of: "), "closed lists are spelled out");
+
     // The credentials page: one single sign-on form, not in the header; rotating asks first.
     b.driver
         .goto(format!("{base}/portal/credentials"))

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde_json::{Value, json};
 use sethub_app::AppContext;
-use sethub_domain::events::{self, EventType};
+use sethub_domain::events::{self, EventType, FieldKind};
 use sethub_domain::subject::Subject;
 use sethub_domain::{DeliveryId, DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryKind, DeliveryState, NewDelivery, StoreError};
@@ -58,6 +58,21 @@ fn label(v: impl serde::Serialize) -> String {
     }
 }
 
+/// What a field takes, for people (not the registry's own names, `one_of`, `open_enum`).
+fn kind_text(kind: FieldKind) -> String {
+    match kind {
+        FieldKind::String => "text".into(),
+        FieldKind::Number => "number".into(),
+        FieldKind::Object => "object".into(),
+        FieldKind::NonEmptyObject => "object (not empty)".into(),
+        FieldKind::StringArray => "list of texts".into(),
+        FieldKind::OneOf(values) => format!("one of: {}", values.join(", ")),
+        FieldKind::OpenEnum(values) => format!("text, such as: {}", values.join(", ")),
+        FieldKind::LanguageMap => "text per language, e.g. {\"en\": \"…\"}".into(),
+        FieldKind::Any => "any JSON value".into(),
+    }
+}
+
 /// The claims of an example SET of `t` for this receiver.
 fn example_claims(issuer: &str, aud: &str, t: &EventType) -> Value {
     json!({
@@ -93,7 +108,7 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
                     (
                         f.name.to_owned(),
                         label(f.presence),
-                        label(f.kind),
+                        kind_text(f.kind),
                         f.description.to_owned(),
                     )
                 })
