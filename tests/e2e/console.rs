@@ -74,6 +74,8 @@ async fn a_tenant_signs_up_sees_its_first_key_once_and_creates_and_revokes_an_ap
     b.click("button[aria-label='Revoke publisher']")
         .await
         .unwrap();
+    // Revoking asks first (the dialog is open once the click returns).
+    b.driver.accept_alert().await.unwrap();
     b.wait_for_text("revoked").await.unwrap();
     let status = reqwest::Client::new()
         .get(format!("{}/api/v1/tenant", w.hub.manage_url))

@@ -1,5 +1,57 @@
-// Times are rendered in UTC on the server; show them in the reader's own time zone.
-document.querySelectorAll("time[datetime]").forEach(function (t) {
-  var d = new Date(t.getAttribute("datetime"));
-  if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.getAttribute("datetime"); }
+// Times are rendered in UTC on the server; show them in the reader's own time zone. On a
+// narrow screen a table folds into rows: each cell keeps its column's label.
+function dress(root) {
+  root.querySelectorAll("time[datetime]").forEach(function (t) {
+    var d = new Date(t.getAttribute("datetime"));
+    if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.getAttribute("datetime"); }
+  });
+  root.querySelectorAll("table").forEach(function (t) {
+    var heads = Array.prototype.map.call(t.querySelectorAll("thead th"), function (th) { return th.textContent.trim(); });
+    t.querySelectorAll("tbody tr").forEach(function (r) {
+      Array.prototype.forEach.call(r.children, function (c, i) { if (heads[i]) { c.setAttribute("data-label", heads[i]); } });
+    });
+  });
+}
+// A live part of a page (`data-live`: milliseconds) is fetched again and swapped in when it
+// changed, so a new delivery shows without a reload. It is compared as the server sent it.
+document.querySelectorAll("[data-live][id]").forEach(function (live) {
+  var every = Number(live.getAttribute("data-live")) || 5000;
+  var sent = live.innerHTML;
+  setInterval(function () {
+    fetch(location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(live.id);
+        if (fresh && fresh.innerHTML !== sent) { sent = fresh.innerHTML; live.innerHTML = sent; dress(live); }
+      })
+      .catch(function () {});
+  }, every);
+});
+dress(document);
+// A destructive action asks first: `data-confirm` on the button (or on its form) holds the
+// question; cancelling sends nothing.
+document.querySelectorAll("form").forEach(function (f) {
+  f.addEventListener("submit", function (e) {
+    var b = e.submitter;
+    var q = (b && b.getAttribute("data-confirm")) || f.getAttribute("data-confirm");
+    if (q && !window.confirm(q)) { e.preventDefault(); }
+  });
+});
+// The create-stream form: push fields only for push; a "select all" box per event group.
+document.querySelectorAll("input[name=method]").forEach(function (r) {
+  r.addEventListener("change", function () {
+    var push = document.getElementById("push-fields");
+    if (push) { push.hidden = r.value === "poll" && r.checked; }
+  });
+});
+document.querySelectorAll("input.select-all").forEach(function (all) {
+  var boxes = document.querySelectorAll("input[name=event][data-group='" + all.getAttribute("data-group") + "']");
+  var sync = function () {
+    var n = Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length;
+    all.checked = n === boxes.length; all.indeterminate = n > 0 && n < boxes.length;
+  };
+  all.addEventListener("change", function () { boxes.forEach(function (b) { b.checked = all.checked; }); });
+  boxes.forEach(function (b) { b.addEventListener("change", sync); });
+  sync();
 });

@@ -11,19 +11,19 @@
 //! `poll.default_wait_secs` (capped at `poll.max_wait_secs`) and is woken through the state
 //! store when fan-out queues a SET for the stream.
 //!
-//! Answer: `200 {"sets": {jti: SET}, "moreAvailable": bool}`. Errors: 401 (with
-//! `WWW-Authenticate`) before the body is read, 403 without the poll scope, 404 for a stream
-//! that is not the caller's poll stream, 400 for a malformed request, 503 when the database
-//! cannot answer.
+//! Answer: `200 {"sets": {jti: SET}, "moreAvailable": bool}`. Errors, in the SSF API's shape
+//! (`sethub_app::ssf::SsfError`, the receiver extractor and the poll-stream lookup are the
+//! stream API's own): 401 (with `WWW-Authenticate`) before the body is read, 403 without the
+//! poll scope, 404 for a stream that is not the caller's poll stream, 400 for a malformed
+//! request, 503 when the database cannot answer.
 
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 use sethub_app::AppContext;
-use sethub_app::auth::{ReceiverAuthError, authenticate_receiver};
-use sethub_domain::{DeliveryMethod, ReceiverId, StreamId, TenantId};
+use sethub_app::ssf::{Receiver, SCOPE_POLL, SsfError};
+use sethub_domain::StreamId;
 use sethub_store::StoreError;
 
 pub use sethub_app::streams::{poll_wake_key as wake_key, wake_pollers as notify};
@@ -78,26 +78,6 @@ impl Drop for WaitingGuard<'_> {
             g.dec();
         }
     }
-}
-
-fn error(status: StatusCode, code: &str, description: impl Into<String>) -> HttpResponse {
-    let mut b = HttpResponse::build(status);
-    if status == StatusCode::UNAUTHORIZED {
-        b.insert_header(("WWW-Authenticate", "Bearer"));
-    }
-    b.insert_header(("Cache-Control", "no-store")).json(json!({
-        "error": code,
-        "error_description": description.into(),
-    }))
-}
-
-fn unavailable(e: impl std::fmt::Display) -> HttpResponse {
-    tracing::warn!(error = %e, "poll: the store cannot answer");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
-        "try again shortly",
-    )
 }
 
 /// What a poll request asks for.
@@ -162,30 +142,6 @@ fn parse(body: &[u8], default_max: u64, cap: u64) -> Result<PollRequest, String>
     })
 }
 
-/// The caller's tenant and receiver, or the answer refusing it.
-async fn authenticate(
-    ctx: &AppContext,
-    req: &HttpRequest,
-) -> Result<(TenantId, ReceiverId), HttpResponse> {
-    let unauthorized = |why: &str| error(StatusCode::UNAUTHORIZED, "invalid_token", why);
-    let token = sethub_http::bearer_token(req).map_err(|e| unauthorized(&e.to_string()))?;
-    let slug = req.match_info().get("slug").unwrap_or_default();
-    let who = authenticate_receiver(ctx, slug, token)
-        .await
-        .map_err(|e| match e {
-            ReceiverAuthError::Unauthorized(why) => unauthorized(&why),
-            ReceiverAuthError::Store(e) => unavailable(e),
-        })?;
-    if !(who.claims.has_scope("ssf.poll") || who.claims.has_scope("ssf.manage")) {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "insufficient_scope",
-            "the access token lacks the `ssf.poll` scope",
-        ));
-    }
-    Ok((who.tenant.id, who.receiver_id))
-}
-
 /// Settles the request's `ack` and `setErrs` and claims the first SETs it is handed, in one
 /// transaction.
 async fn settle_and_claim(
@@ -219,35 +175,26 @@ pub async fn poll(
     ctx: web::Data<AppContext>,
     waiting: web::Data<Waiting>,
     req: HttpRequest,
+    rx: Receiver,
     body: web::Bytes,
-) -> HttpResponse {
-    let (tenant, receiver) = match authenticate(&ctx, &req).await {
-        Ok(who) => who,
-        Err(refused) => return refused,
-    };
-    let not_found = || error(StatusCode::NOT_FOUND, "not_found", "no such poll stream");
-    let Some(stream) = req
+) -> Result<HttpResponse, SsfError> {
+    let caller = rx.require(SCOPE_POLL)?;
+    let tenant = caller.tenant.id;
+    // A stream id that does not parse names no poll stream of the caller.
+    let stream = req
         .match_info()
         .get("stream_id")
         .and_then(|s| s.parse::<StreamId>().ok())
-    else {
-        return not_found();
-    };
+        .ok_or(SsfError::NotFound)?;
+    sethub_app::ssf::streams::poll_stream(&ctx, caller, stream).await?;
     let scope = ctx.store.scope(tenant);
-    match scope.streams().get_for_receiver(stream, receiver).await {
-        Ok(s) if s.delivery_method == DeliveryMethod::Poll => {}
-        Ok(_) | Err(StoreError::NotFound) => return not_found(),
-        Err(e) => return unavailable(e),
-    }
     let cfg = &ctx.config.poll;
-    let request = match parse(
+    let request = parse(
         &body,
         u64::from(cfg.default_max_events),
         u64::from(cfg.max_max_events),
-    ) {
-        Ok(r) => r,
-        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid_request", why),
-    };
+    )
+    .map_err(SsfError::BadRequest)?;
     let deliveries = scope.deliveries();
     let visibility = Duration::from_secs(cfg.visibility_timeout_secs);
     let wait = Duration::from_secs(cfg.default_wait_secs.min(cfg.max_wait_secs));
@@ -269,10 +216,7 @@ pub async fn poll(
                 .poll_made_since(stream, request.max_events, visibility, made_since(cfg))
                 .await
         };
-        let (sets, more) = match claimed {
-            Ok(r) => r,
-            Err(e) => return unavailable(e),
-        };
+        let (sets, more) = claimed?;
         let now = tokio::time::Instant::now();
         // An acknowledge-only request (`maxEvents: 0`) answers once a SET is available.
         let ready = !sets.is_empty() || (request.max_events == 0 && more);
@@ -281,9 +225,9 @@ pub async fn poll(
                 .into_iter()
                 .map(|d| (d.jti, Value::from(d.set_token)))
                 .collect();
-            return HttpResponse::Ok()
+            return Ok(HttpResponse::Ok()
                 .insert_header(("Cache-Control", "no-store"))
-                .json(json!({ "sets": sets, "moreAvailable": more }));
+                .json(json!({ "sets": sets, "moreAvailable": more })));
         }
         let _waiting = WaitingGuard::new(waiting.gauge(&ctx));
         match guard {

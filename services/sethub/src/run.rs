@@ -72,7 +72,7 @@ async fn serve_services(
         None => Url::parse(&format!("http://{local}")).context("bound address is not a URL")?,
     };
     let ctx = connect_backends(config, public_url.clone(), true).await?;
-    announce(&ctx, name, local);
+    announce(&ctx, name, local, services.contains(&Service::Manage));
     // Fan-out's consumers and push workers run beside its HTTP routes.
     let _fanout = if services.contains(&Service::Fanout) {
         Some(sethub_fanout::start(ctx.clone()).context("cannot start fan-out")?)
@@ -96,7 +96,7 @@ async fn serve_services(
     Ok(())
 }
 
-fn announce(ctx: &AppContext, name: &str, local: std::net::SocketAddr) {
+fn announce(ctx: &AppContext, name: &str, local: std::net::SocketAddr, manage: bool) {
     let b = ctx.config.backends();
     if b.is_embedded() {
         println!(
@@ -110,6 +110,13 @@ fn announce(ctx: &AppContext, name: &str, local: std::net::SocketAddr) {
             if b.postgres { "PostgreSQL" } else { "SQLite" },
             if b.rabbitmq { "RabbitMQ" } else { "in-process" },
             if b.redis { "Redis" } else { "in-memory" },
+        );
+    }
+    if manage {
+        println!(
+            "sethub {name}: web console at {}, receiver portal at {}",
+            ctx.url("/console"),
+            ctx.url("/portal")
         );
     }
     println!(

@@ -17,6 +17,7 @@ mod server;
 pub mod sessions;
 pub mod sets;
 pub mod signin_limits;
+pub mod ssf;
 pub mod sso;
 pub mod streams;
 pub mod team;

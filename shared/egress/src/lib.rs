@@ -39,10 +39,15 @@ pub struct EgressPolicy {
 /// Why a URL or address is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EgressError {
-    #[error("`{0}` is not a valid absolute URL")]
+    #[error("no URL was given; enter a full URL such as https://receiver.example.com/events")]
+    Empty,
+    #[error("`{0}` is not a full URL such as https://receiver.example.com/events")]
     NotAUrl(String),
     #[error("only https:// URLs are allowed (got {0}://)")]
     Scheme(String),
+    /// Where `http://` is allowed too (development, tests).
+    #[error("only http:// and https:// URLs are allowed (got {0}://)")]
+    SchemeHttpOrHttps(String),
     #[error("URLs must not carry a user name or password")]
     Credentials,
     #[error("URLs must not carry a fragment")]
@@ -68,11 +73,17 @@ impl EgressPolicy {
     /// Checks the URL's form and, when its host is an IP literal, the address. Host names are
     /// checked when resolved (see [`EgressPolicy::resolve`] and [`EgressPolicy::client`]).
     pub fn check_url(&self, raw: &str) -> Result<Url, EgressError> {
+        if raw.trim().is_empty() {
+            return Err(EgressError::Empty);
+        }
         let url =
             Url::parse(raw).map_err(|_| EgressError::NotAUrl(raw.chars().take(200).collect()))?;
         match url.scheme() {
             "https" => {}
             "http" if self.allow_http => {}
+            other if self.allow_http => {
+                return Err(EgressError::SchemeHttpOrHttps(other.to_owned()));
+            }
             other => return Err(EgressError::Scheme(other.to_owned())),
         }
         if !url.username().is_empty() || url.password().is_some() {

@@ -12,8 +12,8 @@ use actix_web::{
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sethub_bus::{Envelope, Message};
-use sethub_domain::{DeliveryId, StatusActor, StreamId, StreamStatus};
+use sethub_app::ssf::SsfError;
+use sethub_domain::{DeliveryId, StreamId, StreamStatus};
 use sethub_http::ApiError;
 use sethub_store::{Attempt, Delivery, DeliveryState, StoreError, Stream};
 use utoipa::{IntoParams, ToSchema};
@@ -30,6 +30,15 @@ pub(crate) fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::not_found("not found"),
         e @ StoreError::Database(_) => ApiError::unavailable(e),
+        other => ApiError::internal(other),
+    }
+}
+
+/// A stream operation's refusal, as the tenant API answers it.
+pub(crate) fn ssf_error(e: SsfError) -> ApiError {
+    match e {
+        SsfError::NotFound => ApiError::not_found("not found"),
+        SsfError::Unavailable(why) => ApiError::unavailable(why),
         other => ApiError::internal(other),
     }
 }
@@ -278,30 +287,15 @@ pub async fn set_stream_status(
     let ctx = context(&req)?;
     let id = parse_stream(&id)?;
     let change = body.0;
-    let (before, after) = ctx
-        .store
-        .scope(caller.tenant)
-        .streams()
-        .set_status(
-            id,
-            change.status,
-            change.reason.clone(),
-            StatusActor::Tenant,
-        )
-        .await
-        .map_err(store_error)?;
-    if before.status != after.status || before.status_reason != after.status_reason {
-        let message = Message::StreamStatusChanged {
-            stream_id: id,
-            status: after.status.as_str().to_owned(),
-            reason: change.reason,
-            notify: true,
-        };
-        ctx.bus
-            .publish(Envelope::new(caller.tenant, message))
-            .await
-            .map_err(ApiError::unavailable)?;
-    }
+    let after = sethub_app::ssf::control::set_status_as_tenant(
+        &ctx,
+        caller.tenant,
+        id,
+        change.status,
+        change.reason,
+    )
+    .await
+    .map_err(ssf_error)?;
     Ok(no_store(StatusCode::OK).json(StreamView::from(after)))
 }
 

@@ -8,8 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 
+use super::unavailable;
 use super::{Who, who};
-use crate::web::{csrf_refused, page, see_other, unavailable};
+use crate::web::{csrf_refused, page, see_other};
 
 #[derive(Template)]
 #[template(path = "portal_credentials.html")]

@@ -11,8 +11,9 @@ use base64::Engine as _;
 use serde_json::Value;
 use sethub_app::AppContext;
 
+use super::unavailable;
 use super::{Who, who};
-use crate::web::{csrf_refused, page, unavailable};
+use crate::web::{csrf_refused, page};
 
 #[derive(Template)]
 #[template(path = "portal_decoder.html")]

@@ -9,13 +9,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde_json::{Value, json};
 use sethub_app::AppContext;
-use sethub_domain::events::{self, EventType};
+use sethub_domain::events::{self, EventType, FieldKind};
 use sethub_domain::subject::Subject;
 use sethub_domain::{DeliveryId, DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryKind, DeliveryState, NewDelivery, StoreError};
 
+use super::unavailable;
 use super::{Who, not_found, who};
-use crate::web::{csrf_refused, page, see_other, unavailable};
+use crate::web::flash::Flash;
+use crate::web::{csrf_refused, page, see_other};
 
 struct TypeView {
     anchor: String,
@@ -37,7 +39,7 @@ struct EventsPage {
 
 /// The event types a stream may take (those the SSF metadata advertises).
 pub(crate) fn supported() -> Vec<&'static EventType> {
-    let uris = crate::ssf::streams::events_supported();
+    let uris = sethub_app::ssf::streams::events_supported();
     events::registry()
         .iter()
         .filter(|t| uris.iter().any(|u| u == t.uri))
@@ -53,6 +55,21 @@ fn label(v: impl serde::Serialize) -> String {
             .unwrap_or_default()
             .to_owned(),
         _ => String::new(),
+    }
+}
+
+/// What a field takes, for people (not the registry's own names, `one_of`, `open_enum`).
+fn kind_text(kind: FieldKind) -> String {
+    match kind {
+        FieldKind::String => "text".into(),
+        FieldKind::Number => "number".into(),
+        FieldKind::Object => "object".into(),
+        FieldKind::NonEmptyObject => "object (not empty)".into(),
+        FieldKind::StringArray => "list of texts".into(),
+        FieldKind::OneOf(values) => format!("one of: {}", values.join(", ")),
+        FieldKind::OpenEnum(values) => format!("text, such as: {}", values.join(", ")),
+        FieldKind::LanguageMap => "text per language, e.g. {\"en\": \"…\"}".into(),
+        FieldKind::Any => "any JSON value".into(),
     }
 }
 
@@ -91,7 +108,7 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
                     (
                         f.name.to_owned(),
                         label(f.presence),
-                        label(f.kind),
+                        kind_text(f.kind),
                         f.description.to_owned(),
                     )
                 })
@@ -138,11 +155,13 @@ pub async fn send_test(
     };
     let uri = form.get("event_type").map_or("", String::as_str);
     let message = match make_test(&ctx, &who, &stream, uri).await {
-        Ok(Some(jti)) => format!("Test event sent (jti {jti})."),
-        Ok(None) => "This stream does not take that event type; choose one of its types.".into(),
+        Ok(Some(jti)) => Flash::ok(format!("Test event sent (jti {jti}).")),
+        Ok(None) => {
+            Flash::problem("This stream does not take that event type; choose one of its types.")
+        }
         Err(()) => return unavailable(),
     };
-    let _ = session.insert("stream_message", message);
+    message.keep(&session, "stream_message");
     see_other(&format!("/portal/streams/{id}"))
 }
 

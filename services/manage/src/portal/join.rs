@@ -11,14 +11,17 @@ use sethub_app::client_addr::ClientAddr;
 use sethub_app::console::{self, AccountError, Door};
 use sethub_store::Role;
 
+use super::{error_page, unavailable};
 use crate::web::form::{Field, attach};
 use crate::web::known_browser;
-use crate::web::{csrf_refused, csrf_token, error_page, page, see_other, unavailable};
+use crate::web::{csrf_refused, csrf_token, page, see_other};
 
 #[derive(Template)]
 #[template(path = "portal_join.html")]
 struct JoinPage {
     org: String,
+    /// The organisation slug the receiver signs in with.
+    slug: String,
     csrf: String,
     fields: Vec<Field>,
     message: Option<String>,
@@ -27,6 +30,8 @@ struct JoinPage {
 #[derive(Template)]
 #[template(path = "portal_login.html")]
 struct LoginPage {
+    /// Just signed out: the page says so.
+    signed_out: bool,
     csrf: String,
     fields: Vec<Field>,
     message: Option<String>,
@@ -78,6 +83,7 @@ pub async fn join_page(
                 StatusCode::OK,
                 &JoinPage {
                     org: t.name,
+                    slug,
                     csrf: csrf_token(&session),
                     fields: join_fields(&HashMap::new()),
                     message: None,
@@ -119,13 +125,14 @@ pub async fn join(
                     .get(t)
                     .await
                     .map(|t| t.name)
-                    .unwrap_or(slug),
+                    .unwrap_or_else(|_| slug.clone()),
                 Err(_) => return invalid_link(),
             };
             page(
                 StatusCode::BAD_REQUEST,
                 &JoinPage {
                     org,
+                    slug,
                     csrf: csrf_token(&session),
                     fields,
                     message: Some("Please correct the fields marked below.".into()),
@@ -138,10 +145,14 @@ pub async fn join(
 }
 
 /// `GET /portal/login`.
-pub async fn login_page(session: Session) -> HttpResponse {
+pub async fn login_page(
+    session: Session,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
     page(
         StatusCode::OK,
         &LoginPage {
+            signed_out: query.contains_key("signed_out"),
             csrf: csrf_token(&session),
             fields: login_fields(&HashMap::new()),
             message: None,
@@ -169,6 +180,7 @@ pub async fn login(
             page(
                 status,
                 &LoginPage {
+                    signed_out: false,
                     csrf: csrf_token(&session),
                     fields: login_fields(&form),
                     message: Some(message),
@@ -185,5 +197,5 @@ pub async fn logout(session: Session, form: web::Form<HashMap<String, String>>) 
         return csrf_refused();
     }
     session.purge();
-    see_other("/portal/login")
+    see_other("/portal/login?signed_out")
 }

@@ -1,8 +1,8 @@
 //! The self-service portal of a tenant's receivers (`/portal`): a receiver's people join by
 //! the invite link the tenant sent, sign in, create and manage their streams and watch their
-//! deliveries. Every stream operation goes through the SSF stream API's own handlers
-//! (`crate::ssf`), called with the receiver the session belongs to, so the portal can do
-//! nothing the API would refuse, and refuses what it refuses, with the same messages.
+//! deliveries. Every stream operation is the SSF stream API's own (`sethub_app::ssf`), called
+//! with the receiver the session belongs to, so the portal can do nothing the API would
+//! refuse, and refuses what it refuses, with the same messages.
 //!
 //! Its session cookie (`sethub_portal`, path `/portal`) is apart from the console's; the same
 //! CSRF rules hold.
@@ -18,13 +18,26 @@ use actix_session::{Session, SessionExt};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use sethub_app::AppContext;
-use sethub_app::auth::TokenClaims;
 use sethub_app::sessions::Surface;
 use sethub_domain::{MemberId, ReceiverId, TenantId};
 use sethub_store::{Role, StoreError, Tenant};
 
-use crate::ssf::auth::Receiver;
-use crate::web::{ConsoleSettings, error_page, see_other, unavailable};
+use crate::web::{ConsoleSettings, Home, error_page_of, see_other, unavailable_of};
+
+/// A readable error page whose way back is the portal.
+pub(crate) fn error_page(
+    status: StatusCode,
+    title: &str,
+    detail: impl Into<String>,
+) -> HttpResponse {
+    error_page_of(Home::Portal, status, title, detail)
+}
+
+/// The portal's page when a backend does not answer.
+pub(crate) fn unavailable() -> HttpResponse {
+    unavailable_of(Home::Portal)
+}
+use sethub_app::ssf::ReceiverCaller;
 
 /// Registers the portal under `/portal`.
 pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
@@ -72,19 +85,11 @@ pub struct Who {
 }
 
 impl Who {
-    /// The SSF API's view of this user: its receiver, with the management scopes.
-    pub fn as_receiver(&self) -> Receiver {
-        let now = chrono::Utc::now().timestamp();
-        Receiver {
+    /// Whom the stream operations act for: this user's receiver.
+    pub fn caller(&self) -> ReceiverCaller {
+        ReceiverCaller {
             tenant: self.tenant.clone(),
             receiver_id: self.receiver_id,
-            claims: TokenClaims {
-                tnt: self.tenant.id.to_string(),
-                rcv: self.receiver_id.to_string(),
-                scope: "ssf.manage ssf.read".into(),
-                iat: now,
-                exp: now + 300,
-            },
         }
     }
 }

@@ -11,10 +11,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use sethub_app::AppContext;
 use sethub_app::sso::SsoError;
 
+use super::unavailable;
 use super::who;
 use crate::web::form::Field;
 use crate::web::sso::{begin, check_settings, complete, refused, save_settings};
-use crate::web::{csrf_refused, see_other, unavailable};
+use crate::web::{csrf_refused, see_other};
 
 pub(crate) fn redirect_uri(ctx: &AppContext) -> String {
     ctx.url("/portal/sso/callback")

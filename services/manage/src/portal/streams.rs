@@ -1,21 +1,25 @@
 //! The receiver's streams: list and create (`/portal`), one stream with its deliveries and
-//! pause/enable (`/portal/streams/{id}`). Creation and status changes call the SSF stream
-//! API's handlers with the session's receiver.
+//! pause/enable (`/portal/streams/{id}`). Every stream operation is the SSF API's own
+//! (`sethub_app::ssf`), called with the session's receiver and typed requests.
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use serde_json::{Value, json};
 use sethub_app::AppContext;
-use sethub_domain::{DeliveryMethod, StreamId};
+use sethub_app::ssf::SsfError;
+use sethub_app::ssf::control::{self, StatusUpdate, SubjectChange, VerifyRequest};
+use sethub_app::ssf::streams::{self as ops, NewStream};
+use sethub_app::ssf::wire::{DeliveryRequest, Method};
+use sethub_domain::subject::{Subject, SubjectId};
+use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::StoreError;
 
+use super::unavailable;
 use super::{Who, not_found, who};
-use crate::ssf::error::SsfError;
-use crate::ssf::wire::{POLL_URN, PUSH_URN};
+use crate::web::flash::Flash;
 use crate::web::form::Field;
-use crate::web::{csrf_ok, csrf_refused, page, see_other, unavailable};
+use crate::web::{csrf_ok, csrf_refused, page, see_other};
 
 struct StreamRow {
     id: String,
@@ -32,6 +36,61 @@ struct EventType {
     checked: bool,
 }
 
+/// The event types of one vocabulary, with a "select all" box.
+struct EventGroup {
+    /// `caep`, `risc`, …: the ids of the group's elements.
+    id: &'static str,
+    title: &'static str,
+    types: Vec<EventType>,
+}
+
+/// An error of the create form: the field it belongs to, its label and the problem.
+struct FormError {
+    field: &'static str,
+    label: &'static str,
+    problem: String,
+}
+
+/// The event types a stream may take, grouped by vocabulary, `chosen` ones checked.
+fn event_groups(chosen: &[&str]) -> Vec<EventGroup> {
+    use sethub_domain::events::Vocabulary;
+    let order = [
+        (Vocabulary::Caep, "caep", "CAEP: continuous access"),
+        (Vocabulary::Risc, "risc", "RISC: account security"),
+        (Vocabulary::Scim, "scim", "SCIM: provisioning"),
+        (Vocabulary::OidcLogout, "logout", "OpenID Connect logout"),
+        (Vocabulary::Ssf, "ssf", "SSF"),
+    ];
+    let types = super::events::supported();
+    order
+        .into_iter()
+        .map(|(vocabulary, id, title)| EventGroup {
+            id,
+            title,
+            types: types
+                .iter()
+                .filter(|t| t.vocabulary == vocabulary)
+                .map(|t| EventType {
+                    uri: t.uri.to_owned(),
+                    name: t.name.to_owned(),
+                    checked: chosen.contains(&t.uri),
+                })
+                .collect(),
+        })
+        .filter(|g| !g.types.is_empty())
+        .collect()
+}
+
+fn label_of(field: &str) -> &'static str {
+    match field {
+        "endpoint_url" => "Push URL",
+        "authorization_header" => "Authorization header",
+        "events" => "Event types",
+        "description" => "Name",
+        _ => "Stream",
+    }
+}
+
 #[derive(Template)]
 #[template(path = "portal_streams.html")]
 struct StreamsPage {
@@ -40,8 +99,10 @@ struct StreamsPage {
     streams: Vec<StreamRow>,
     method: String,
     fields: Vec<Field>,
-    event_types: Vec<EventType>,
+    event_groups: Vec<EventGroup>,
     events_error: Option<String>,
+    /// Every problem of the form, listed at the top of the page.
+    errors: Vec<FormError>,
     message: Option<String>,
 }
 
@@ -67,7 +128,7 @@ struct AttemptRow {
 struct StreamPage {
     who: Who,
     active: &'static str,
-    message: Option<String>,
+    message: Option<Flash>,
     /// The id of the last delivery shown when there are older ones.
     older: Option<String>,
     /// The stream's subjects: (subject, `removed` or `added`).
@@ -75,9 +136,17 @@ struct StreamPage {
     /// The event types a test event can be sent of: (URI, name).
     test_types: Vec<(String, String)>,
     s: StreamRow,
+    /// The delivery state the log is filtered by (empty: all) and those to choose from.
+    state: &'static str,
+    states: Vec<&'static str>,
+    /// Why the stream is failing, when its latest push failed.
+    failing: Option<String>,
     deliveries: Vec<DeliveryRow>,
     attempts: Vec<AttemptRow>,
 }
+
+/// The delivery states a receiver can filter its log by.
+const STATES: [&str; 6] = ["pending", "held", "queued", "delivered", "dead", "dropped"];
 
 /// Deliveries shown per page.
 const PAGE: u64 = 50;
@@ -112,7 +181,9 @@ fn form_fields(form: &[(String, String)]) -> Vec<Field> {
             .map_or("", |(_, v)| v.as_str())
     };
     vec![
-        Field::new("description", "Name (optional)", "text").value(v("description")),
+        Field::new("description", "Name (optional)", "text")
+            .optional()
+            .value(v("description")),
         Field::new("endpoint_url", "Push URL", "text")
             .hint("Where sethub POSTs your SETs (push only).")
             .value(v("endpoint_url")),
@@ -121,6 +192,7 @@ fn form_fields(form: &[(String, String)]) -> Vec<Field> {
             "Authorization header (optional)",
             "text",
         )
+        .optional()
         .hint("Sent with every push, e.g. \"Bearer …\".")
         .value(v("authorization_header")),
     ]
@@ -134,13 +206,7 @@ async fn render(
     errors: Vec<(&'static str, String)>,
     message: Option<String>,
 ) -> HttpResponse {
-    let Ok(streams) = ctx
-        .store
-        .scope(who.tenant.id)
-        .streams()
-        .list_for_receiver(who.receiver_id)
-        .await
-    else {
+    let Ok(streams) = ops::list(ctx, &who.caller()).await else {
         return unavailable();
     };
     let chosen: Vec<&str> = form
@@ -150,12 +216,18 @@ async fn render(
         .collect();
     let mut fields = form_fields(form);
     let mut events_error = None;
+    let mut listed = Vec::new();
     for (field, e) in errors {
         if field == "events" {
-            events_error = Some(e);
+            events_error = Some(e.clone());
         } else if let Some(f) = fields.iter_mut().find(|f| f.name == field) {
-            f.error = Some(e);
+            f.error = Some(e.clone());
         }
+        listed.push(FormError {
+            field,
+            label: label_of(field),
+            problem: e,
+        });
     }
     let method = form
         .iter()
@@ -171,15 +243,9 @@ async fn render(
             streams: streams.iter().map(row).collect(),
             method,
             fields,
-            event_types: crate::ssf::streams::events_supported()
-                .into_iter()
-                .map(|uri| EventType {
-                    name: short(&uri),
-                    checked: chosen.contains(&uri.as_str()),
-                    uri,
-                })
-                .collect(),
+            event_groups: event_groups(&chosen),
             events_error,
+            errors: listed,
             message,
         },
     )
@@ -195,10 +261,7 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
 
 /// Maps an SSF API refusal (`field: problem`) to the form's field.
 fn field_of(e: &SsfError) -> Option<(&'static str, String)> {
-    let SsfError::BadRequest(msg) = e else {
-        return None;
-    };
-    let (field, problem) = msg.split_once(": ")?;
+    let (field, problem) = e.field()?;
     let name = match field {
         "delivery.endpoint_url" | "delivery" => "endpoint_url",
         "delivery.authorization_header" => "authorization_header",
@@ -236,41 +299,38 @@ pub async fn create(
         .filter(|(n, _)| n == "event")
         .map(|(_, v)| v.as_str())
         .collect();
+    // Every problem the form can be told of at once; the stream API checks them again.
+    let mut errors = Vec::new();
+    if v("method").as_deref() != Some("poll") {
+        let url = v("endpoint_url").unwrap_or_default();
+        if let Err(e) = sethub_app::egress::policy(&ctx)
+            .check_url_resolving(&url)
+            .await
+        {
+            errors.push(("endpoint_url", e.to_string()));
+        }
+    }
     if events.is_empty() {
-        let e = vec![("events", "choose at least one event type".to_owned())];
-        return render(&ctx, who, StatusCode::BAD_REQUEST, &form, e, None).await;
+        errors.push(("events", "choose at least one event type".to_owned()));
+    }
+    if !errors.is_empty() {
+        return render(&ctx, who, StatusCode::BAD_REQUEST, &form, errors, None).await;
     }
     let delivery = match v("method").as_deref() {
-        Some("poll") => json!({ "method": POLL_URN }),
-        _ => {
-            let mut d = json!({ "method": PUSH_URN, "endpoint_url": v("endpoint_url").unwrap_or_default() });
-            if let Some(h) = v("authorization_header") {
-                d["authorization_header"] = Value::from(h);
-            }
-            d
-        }
+        Some("poll") => None,
+        _ => Some(DeliveryRequest {
+            method: Method::Push,
+            endpoint_url: Some(v("endpoint_url").unwrap_or_default()),
+            authorization_header: v("authorization_header"),
+        }),
     };
-    let mut body = json!({ "delivery": delivery, "events_requested": events });
-    if let Some(d) = v("description") {
-        body["description"] = Value::from(d);
-    }
-    let answer = crate::ssf::streams::create(
-        ctx.clone(),
-        who.as_receiver(),
-        web::Bytes::from(body.to_string()),
-    )
-    .await;
-    match answer {
-        Ok(resp) => {
-            let bytes = actix_web::body::to_bytes(resp.into_body())
-                .await
-                .unwrap_or_default();
-            let created: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            match created["stream_id"].as_str() {
-                Some(id) => see_other(&format!("/portal/streams/{id}")),
-                None => see_other("/portal"),
-            }
-        }
+    let new = NewStream {
+        delivery,
+        events_requested: Some(events.iter().map(|e| (*e).to_owned()).collect()),
+        description: v("description"),
+    };
+    match ops::create(&ctx, &who.caller(), new).await {
+        Ok(created) => see_other(&format!("/portal/streams/{}", created.id)),
         Err(e) => match field_of(&e) {
             Some(err) => render(&ctx, who, StatusCode::BAD_REQUEST, &form, vec![err], None).await,
             None => {
@@ -301,18 +361,22 @@ pub async fn show(
         return not_found();
     };
     let scope = ctx.store.scope(who.tenant.id);
-    let stream = match scope.streams().get_for_receiver(id, who.receiver_id).await {
+    let stream = match ops::get(&ctx, &who.caller(), id).await {
         Ok(s) => s,
-        Err(StoreError::NotFound) => return not_found(),
+        Err(SsfError::NotFound) => return not_found(),
         Err(_) => return unavailable(),
     };
     let deliveries = scope.deliveries();
+    // `state`: only the deliveries in that state (an unknown one: all).
+    let state = query
+        .get("state")
+        .and_then(|s| s.parse::<sethub_store::DeliveryState>().ok());
     let loaded = async {
         Ok::<_, StoreError>((
             deliveries
                 .list_for_stream(
                     id,
-                    None,
+                    state,
                     query
                         .get("before")
                         .and_then(|b| b.parse::<sethub_domain::DeliveryId>().ok()),
@@ -337,9 +401,7 @@ pub async fn show(
         &StreamPage {
             who,
             active: "streams",
-            message: session
-                .remove_as::<String>("stream_message")
-                .and_then(Result::ok),
+            message: Flash::take(&session, "stream_message"),
             older,
             subjects: subjects
                 .into_iter()
@@ -356,6 +418,9 @@ pub async fn show(
                 .map(|t| (t.uri.to_owned(), t.name.to_owned()))
                 .collect(),
             s: row(&stream),
+            state: state.map(|s| s.as_str()).unwrap_or_default(),
+            states: STATES.to_vec(),
+            failing: crate::web::words::failing(attempts.first()),
             deliveries: list
                 .into_iter()
                 .map(|d| DeliveryRow {
@@ -366,11 +431,7 @@ pub async fn show(
                         .unwrap_or_else(|| d.kind.as_str().to_owned()),
                     state: d.state.as_str().to_owned(),
                     attempts: d.attempts,
-                    last: d
-                        .last_status
-                        .map(|s| s.to_string())
-                        .or(d.last_error)
-                        .unwrap_or_default(),
+                    last: crate::web::words::outcome(d.last_status, d.last_error.as_deref()),
                     created_at: d.created_at.to_rfc3339(),
                 })
                 .collect(),
@@ -384,7 +445,10 @@ pub async fn show(
                         .unwrap_or_else(|| "-".into()),
                     latency_ms: a.latency_ms,
                     outcome: a.outcome,
-                    response: a.response_excerpt.or(a.error).unwrap_or_default(),
+                    response: match a.response_excerpt {
+                        Some(r) => r,
+                        None => crate::web::words::outcome(None, a.error.as_deref()),
+                    },
                 })
                 .collect(),
         },
@@ -410,17 +474,22 @@ pub async fn set_status(
     let Some(id) = parse_id(&id) else {
         return not_found();
     };
-    let body = json!({ "stream_id": id.to_string(), "status": v("status").unwrap_or_default() });
-    match crate::ssf::status::update(
-        ctx.clone(),
-        who.as_receiver(),
-        web::Bytes::from(body.to_string()),
-    )
-    .await
-    {
+    let Ok(status) = v("status").unwrap_or_default().parse::<StreamStatus>() else {
+        return super::error_page(
+            StatusCode::BAD_REQUEST,
+            "The stream was not changed",
+            "Choose enabled or paused.",
+        );
+    };
+    let change = StatusUpdate {
+        stream_id: id,
+        status,
+        reason: None,
+    };
+    match control::set_status(&ctx, &who.caller(), change).await {
         Ok(_) => see_other(&format!("/portal/streams/{id}")),
         Err(SsfError::NotFound) => not_found(),
-        Err(e) => crate::web::error_page(
+        Err(e) => super::error_page(
             actix_web::ResponseError::status_code(&e),
             "The stream was not changed",
             e.to_string(),
@@ -452,22 +521,21 @@ pub async fn verify(
         return not_found();
     };
     let state = format!("portal-{}", chrono::Utc::now().timestamp_millis());
-    let body = json!({ "stream_id": id.to_string(), "state": state });
-    let message = match crate::ssf::verify::verify(
-        ctx.clone(),
-        who.as_receiver(),
-        web::Bytes::from(body.to_string()),
-    )
-    .await
-    {
-        Ok(_) => format!("Verification requested (state {state}): its SET arrives like any other."),
-        Err(SsfError::NotFound) => return not_found(),
-        Err(SsfError::TooSoon(secs)) => {
-            format!("Verification was requested a moment ago; try again in {secs} s.")
-        }
-        Err(e) => e.to_string(),
+    let req = VerifyRequest {
+        stream_id: id,
+        state: Some(state.clone()),
     };
-    let _ = session.insert("stream_message", message);
+    let message = match control::verify(&ctx, &who.caller(), req).await {
+        Ok(_) => Flash::ok(format!(
+            "Verification requested (state {state}): its SET arrives like any other."
+        )),
+        Err(SsfError::NotFound) => return not_found(),
+        Err(SsfError::TooSoon(secs)) => Flash::problem(format!(
+            "Verification was requested a moment ago; try again in {secs} s."
+        )),
+        Err(e) => Flash::problem(e.to_string()),
+    };
+    message.keep(&session, "stream_message");
     see_other(&format!("/portal/streams/{id}"))
 }
 
@@ -496,28 +564,37 @@ pub async fn subjects(
         return not_found();
     };
     let value = v("value").unwrap_or_default();
-    let subject = match v("format").as_deref().unwrap_or("email") {
-        "phone_number" => json!({"format": "phone_number", "phone_number": value}),
-        "opaque" => json!({"format": "opaque", "id": value}),
-        "account" => json!({"format": "account", "uri": value}),
-        _ => json!({"format": "email", "email": value}),
+    let id_of = match v("format").as_deref().unwrap_or("email") {
+        "phone_number" => SubjectId::PhoneNumber {
+            phone_number: value.clone(),
+        },
+        "opaque" => SubjectId::Opaque { id: value.clone() },
+        "account" => SubjectId::Account { uri: value.clone() },
+        _ => SubjectId::Email {
+            email: value.clone(),
+        },
+    };
+    let subject = Subject::Simple(id_of);
+    let add = v("action").as_deref() == Some("add");
+    let result = match subject.validate() {
+        Ok(()) => {
+            let change = SubjectChange {
+                stream_id: id,
+                subject,
+                verified: true,
+                added: add,
+            };
+            control::change_subject(&ctx, &who.caller(), change).await
+        }
+        Err(e) => Err(SsfError::bad(&e.path, &e.problem)),
     };
     let email = value;
-    let body = json!({ "stream_id": id.to_string(), "subject": subject });
-    let bytes = web::Bytes::from(body.to_string());
-    let rx = who.as_receiver();
-    let add = v("action").as_deref() == Some("add");
-    let result = if add {
-        crate::ssf::subjects::add(ctx.clone(), rx, bytes).await
-    } else {
-        crate::ssf::subjects::remove(ctx.clone(), rx, bytes).await
-    };
     let message = match result {
-        Ok(_) if add => format!("{email} is sent again."),
-        Ok(_) => format!("{email} is no longer sent to this stream."),
+        Ok(_) if add => Flash::ok(format!("{email} is sent again.")),
+        Ok(_) => Flash::ok(format!("{email} is no longer sent to this stream.")),
         Err(SsfError::NotFound) => return not_found(),
-        Err(e) => format!("Not changed: {e}"),
+        Err(e) => Flash::problem(format!("Not changed: {e}")),
     };
-    let _ = session.insert("stream_message", message);
+    message.keep(&session, "stream_message");
     see_other(&format!("/portal/streams/{id}"))
 }

@@ -5,12 +5,9 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 use sethub_app::AppContext;
 
-use crate::ssf::auth::TenantPath;
+use sethub_app::ssf::streams::issuer;
 
-/// The issuer of a tenant: `{public_url}/t/{slug}` (no trailing slash, no query).
-pub fn issuer(ctx: &AppContext, slug: &str) -> String {
-    ctx.url(&format!("/t/{slug}"))
-}
+use crate::ssf::tenant::TenantPath;
 
 pub async fn metadata(ctx: web::Data<AppContext>, tenant: TenantPath) -> HttpResponse {
     let slug = &tenant.0.slug;

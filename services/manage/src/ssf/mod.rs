@@ -1,15 +1,13 @@
 //! The SSF 1.0 transmitter side of a tenant: metadata, token endpoint and the stream
 //! management API (configuration, status, subjects, verification).
 
-pub mod auth;
-pub mod error;
-pub mod metadata;
-pub mod status;
-pub mod streams;
-pub mod subjects;
-pub mod token;
-pub mod verify;
-pub mod wire;
+mod metadata;
+mod status;
+mod streams;
+mod subjects;
+mod tenant;
+mod token;
+mod verify;
 
 use actix_web::web;
 

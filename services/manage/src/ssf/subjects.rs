@@ -1,16 +1,14 @@
 //! Add and remove subjects of a stream (SSF §7): `POST subjects:add` → 200 with an empty
-//! body, `POST subjects:remove` → 204. Subjects are validated strictly and stored under their
-//! canonical key, so the data plane matches them exactly as subjects.md says.
+//! body, `POST subjects:remove` → 204. Subjects are parsed strictly here, within the tenant's
+//! list-size quota, and changed through `sethub_app::ssf::control`.
 
 use actix_web::{HttpResponse, web};
 use serde_json::Value;
 use sethub_app::AppContext;
-use sethub_bus::{Envelope, Message, StreamChange};
+use sethub_app::ssf::control::{self, SubjectChange};
+use sethub_app::ssf::wire::{StreamBody, stream_body};
+use sethub_app::ssf::{Receiver, SCOPE_MANAGE, SsfError};
 use sethub_domain::subject::{ParseMode, Subject};
-
-use crate::ssf::auth::{Receiver, SCOPE_MANAGE};
-use crate::ssf::error::SsfError;
-use crate::ssf::streams::{StreamBody, stream_body};
 
 async fn put(
     ctx: web::Data<AppContext>,
@@ -18,12 +16,12 @@ async fn put(
     raw: web::Bytes,
     added: bool,
 ) -> Result<(), SsfError> {
-    rx.require(SCOPE_MANAGE)?;
+    let caller = rx.require(SCOPE_MANAGE)?;
     let StreamBody { obj, id, .. } = stream_body(&raw)?;
     let subject_json = obj
         .get("subject")
         .ok_or_else(|| SsfError::bad("subject", "is required"))?;
-    let quotas = sethub_app::quotas::of_tenant(&ctx, &rx.tenant);
+    let quotas = sethub_app::quotas::of_tenant(&ctx, &caller.tenant);
     // Receiving mode: legacy names such as `phone` (SSF's own remove example) are accepted.
     let subject = Subject::parse_limited(
         subject_json,
@@ -37,26 +35,13 @@ async fn put(
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(SsfError::bad("verified", "must be a boolean")),
     };
-    let streams = ctx.store.scope(rx.tenant.id).streams();
-    streams.get_for_receiver(id, rx.receiver_id).await?;
-    streams
-        .put_subject_within(
-            id,
-            &subject.canonical_key(),
-            subject.to_json(),
-            (added, verified),
-            quotas.subjects_per_stream,
-        )
-        .await?;
-    streams.touch_activity(id).await?;
-    let message = Message::StreamChanged {
+    let change = SubjectChange {
         stream_id: id,
-        change: StreamChange::SubjectsChanged,
+        subject,
+        verified,
+        added,
     };
-    if let Err(e) = ctx.bus.publish(Envelope::new(rx.tenant.id, message)).await {
-        tracing::warn!(error = %e, "could not publish a subject change");
-    }
-    Ok(())
+    control::change_subject(&ctx, caller, change).await
 }
 
 pub async fn add(

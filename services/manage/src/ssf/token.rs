@@ -12,7 +12,9 @@ use serde_json::json;
 use sethub_app::AppContext;
 use sethub_app::auth::{TokenClaims, TokenKeys};
 
-use crate::ssf::auth::{ALL_SCOPES, TenantPath};
+use sethub_app::ssf::ALL_SCOPES;
+
+use crate::ssf::tenant::TenantPath;
 
 /// Lifetime of an access token, in seconds (SSF/CAEP interop suggests at most an hour).
 pub const TOKEN_TTL_SECS: i64 = 900;

@@ -178,7 +178,7 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
             active: "events",
             events: rows,
             next,
-            types: crate::ssf::streams::events_supported()
+            types: sethub_app::ssf::streams::events_supported()
                 .into_iter()
                 .map(|u| {
                     let selected = filter.event_type.as_deref() == Some(u.as_str());

@@ -12,6 +12,8 @@ pub struct Field {
     pub value: String,
     pub error: Option<String>,
     pub hint: &'static str,
+    /// Whether the field must be filled (the template marks it `required`).
+    pub required: bool,
 }
 
 impl Field {
@@ -24,11 +26,18 @@ impl Field {
             value: String::new(),
             error: None,
             hint: "",
+            required: true,
         }
     }
 
     pub fn autocomplete(mut self, a: &'static str) -> Self {
         self.autocomplete = a;
+        self
+    }
+
+    /// A field that may be left empty.
+    pub fn optional(mut self) -> Self {
+        self.required = false;
         self
     }
 

@@ -9,6 +9,7 @@ mod api_keys;
 mod dashboard;
 mod events;
 pub(crate) use events::subject_text;
+pub mod flash;
 pub mod form;
 pub(crate) mod headers;
 pub(crate) mod known_browser;
@@ -21,6 +22,7 @@ pub(crate) mod sso;
 mod streams;
 mod team;
 mod upstreams;
+pub(crate) mod words;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
@@ -117,6 +119,11 @@ impl ring::hkdf::KeyType for Len64 {
 pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
     let sessions = settings.sessions(Surface::Console, "sethub_console", "/console");
     cfg.service(
+        web::resource("/")
+            .wrap(headers::security_headers())
+            .route(web::get().to(home)),
+    );
+    cfg.service(
         web::scope("/console")
             .wrap(sessions)
             .wrap_fn(session_unavailable)
@@ -140,6 +147,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/streams", web::get().to(streams::list))
             .route("/streams/{id}", web::get().to(streams::show))
             .route("/streams/{id}/redrive", web::post().to(streams::redrive))
+            .route("/streams/{id}/status", web::post().to(streams::set_status))
             .route("/streams/{id}/rate", web::post().to(streams::set_rate))
             .route("/receivers", web::get().to(receivers::list))
             .route("/receivers", web::post().to(receivers::invite))
@@ -171,6 +179,15 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/t/{slug}/join/{token}", web::get().to(team::join_page))
             .route("/t/{slug}/join/{token}", web::post().to(team::join)),
     );
+}
+
+/// `GET /`: where a person who opens the hub's address goes next.
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage;
+
+async fn home() -> HttpResponse {
+    page(StatusCode::OK, &HomePage)
 }
 
 async fn css() -> HttpResponse {
@@ -207,6 +224,8 @@ pub fn page(status: StatusCode, t: &impl Template) -> HttpResponse {
 #[derive(Template)]
 #[template(path = "error.html")]
 pub(crate) struct ErrorPage {
+    /// Where the logo leads: `/console` or `/portal`.
+    pub home: &'static str,
     pub title: String,
     pub detail: String,
     pub next_href: String,
@@ -214,20 +233,48 @@ pub(crate) struct ErrorPage {
 }
 
 pub fn error_page(status: StatusCode, title: &str, detail: impl Into<String>) -> HttpResponse {
+    error_page_of(Home::Console, status, title, detail)
+}
+
+/// The surface an error page belongs to: its logo and its way back lead there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Home {
+    Console,
+    Portal,
+}
+
+/// A readable error page of the console or the portal.
+pub fn error_page_of(
+    home: Home,
+    status: StatusCode,
+    title: &str,
+    detail: impl Into<String>,
+) -> HttpResponse {
+    let (home, next_label) = match home {
+        Home::Console => ("/console", "Back to the console"),
+        Home::Portal => ("/portal", "Back to your streams"),
+    };
     page(
         status,
         &ErrorPage {
+            home,
             title: title.into(),
             detail: detail.into(),
-            next_href: "/console".into(),
-            next_label: "Back to the console".into(),
+            next_href: home.into(),
+            next_label: next_label.into(),
         },
     )
 }
 
 /// The page when the database (or another backend) does not answer.
 pub fn unavailable() -> HttpResponse {
-    error_page(
+    unavailable_of(Home::Console)
+}
+
+/// [`unavailable`] for the console or the portal.
+pub fn unavailable_of(home: Home) -> HttpResponse {
+    error_page_of(
+        home,
         StatusCode::SERVICE_UNAVAILABLE,
         "sethub is unavailable",
         "A backend did not answer and nothing was changed. Try again in a moment.",

@@ -71,6 +71,8 @@ pub(crate) fn alg_label(spec: sethub_jose::KeySpec) -> String {
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
+    /// Just signed out: the page says so.
+    signed_out: bool,
     csrf: String,
     fields: Vec<Field>,
     message: Option<String>,
@@ -191,10 +193,14 @@ pub async fn signup(
 }
 
 /// `GET /console/login`.
-pub async fn login_page(session: Session) -> HttpResponse {
+pub async fn login_page(
+    session: Session,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
     page(
         StatusCode::OK,
         &LoginPage {
+            signed_out: query.contains_key("signed_out"),
             csrf: csrf_token(&session),
             fields: login_fields(&HashMap::new()),
             message: None,
@@ -223,6 +229,7 @@ pub async fn login(
             page(
                 status,
                 &LoginPage {
+                    signed_out: false,
                     csrf: csrf_token(&session),
                     fields: login_fields(&form),
                     message: Some(message),
@@ -287,5 +294,5 @@ pub async fn logout(session: Session, form: web::Form<HashMap<String, String>>) 
         return csrf_refused();
     }
     session.purge();
-    see_other("/console/login")
+    see_other("/console/login?signed_out")
 }

@@ -31,7 +31,7 @@ struct KeysPage {
     active: &'static str,
     jwks_url: String,
     keys: Vec<KeyRow>,
-    message: Option<String>,
+    message: Option<super::flash::Flash>,
     /// `(value, label, selected)`: the kinds of key a rotation may switch to; the tenant's
     /// current kind is selected.
     algs: Vec<(String, String, bool)>,
@@ -60,9 +60,7 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest, session: Session
         .filter(|spec| keys::allowed(profile, **spec).is_ok())
         .map(|spec| (spec.name(), alg_label(*spec), *spec == current))
         .collect();
-    let message = session
-        .remove_as::<String>("keys_message")
-        .and_then(Result::ok);
+    let message = super::flash::Flash::take(&session, "keys_message");
     page(
         StatusCode::OK,
         &KeysPage {
@@ -123,7 +121,7 @@ pub async fn rotate(
                     .unwrap_or_default()
             );
             tracing::info!(tenant = %who.tenant, member = %who.member, "signing keys rotated from the console");
-            let _ = session.insert("keys_message", text);
+            super::flash::Flash::ok(text).keep(&session, "keys_message");
             see_other("/console/signing-keys")
         }
         Err(e @ keys::KeysError::ProfileForbids { .. }) => refused(&session, &e.to_string()),
@@ -136,7 +134,7 @@ pub async fn rotate(
 
 /// Back to the page with why nothing changed.
 fn refused(session: &Session, why: &str) -> HttpResponse {
-    let _ = session.insert("keys_message", format!("Nothing changed: {why}."));
+    super::flash::Flash::problem(format!("Nothing changed: {why}.")).keep(session, "keys_message");
     see_other("/console/signing-keys")
 }
 
@@ -171,7 +169,7 @@ pub async fn set_profile(
                 (None, _) => "No interoperability profile is on.".to_owned(),
             };
             tracing::info!(tenant = %who.tenant, member = %who.member, profile = ?profile, "profile set from the console");
-            let _ = session.insert("keys_message", text);
+            super::flash::Flash::ok(text).keep(&session, "keys_message");
             see_other("/console/signing-keys")
         }
         Err(e) => {

@@ -9,7 +9,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::sso::{self, Pending, SsoError};
+use sethub_domain::delivery::{DeliverySettings, RetryPolicy};
 
+use super::flash::Flash;
 use super::form::Field;
 use super::session::{Who, csrf_ok, csrf_refused, sign_in, who, writer};
 use super::{error_page, page, see_other, unavailable};
@@ -32,9 +34,9 @@ struct SettingsPage {
     redirect_uri: String,
     issuer: String,
     fields: Vec<Field>,
-    message: Option<String>,
+    message: Option<Flash>,
     retry_fields: Vec<Field>,
-    retry_message: Option<String>,
+    retry_message: Option<Flash>,
     retry_summary: String,
 }
 
@@ -43,7 +45,7 @@ const RETRY: [(&str, &str); 5] = [
     ("factor", "Factor"),
     ("max_delay_secs", "Maximum delay (seconds)"),
     ("max_age_secs", "Give up after (seconds)"),
-    ("jitter", "Jitter (0 to 1)"),
+    ("jitter", "Jitter (0 to 0.5)"),
 ];
 
 /// The retry form, filled from the stored schedule or what was typed.
@@ -51,7 +53,9 @@ fn retry_fields(values: &HashMap<String, String>) -> Vec<Field> {
     RETRY
         .iter()
         .map(|(name, label)| {
-            Field::new(name, label, "text").value(values.get(*name).map_or("", String::as_str))
+            Field::new(name, label, "text")
+                .optional()
+                .value(values.get(*name).map_or("", String::as_str))
         })
         .collect()
 }
@@ -61,8 +65,22 @@ fn stored_retry(settings: Option<&serde_json::Value>) -> HashMap<String, String>
     settings
         .and_then(|s| s.get("retry"))
         .and_then(serde_json::Value::as_object)
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), number_text(v))).collect())
         .unwrap_or_default()
+}
+
+/// A rule of the retry schedule with the form's labels for the members it names.
+fn in_words(why: &str) -> String {
+    why.replace("initial_secs", "the first wait")
+}
+
+/// A stored number as a person writes it: `10`, not `10.0`.
+fn number_text(v: &serde_json::Value) -> String {
+    match v.as_f64() {
+        Some(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{n:.0}"),
+        Some(n) => n.to_string(),
+        None => v.to_string(),
+    }
 }
 
 fn redirect_uri(ctx: &AppContext) -> String {
@@ -81,7 +99,11 @@ fn fields(issuer: &str, client_id: &str) -> Vec<Field> {
 }
 
 /// `GET /console/settings`.
-pub async fn settings(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
+pub async fn settings(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+) -> HttpResponse {
     let who = match who(&ctx, &req).await {
         Ok(w) => w,
         Err(answer) => return answer,
@@ -102,7 +124,7 @@ pub async fn settings(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpRespo
             redirect_uri: redirect_uri(&ctx),
             fields: fields(&issuer, &client_id),
             issuer,
-            message: None,
+            message: Flash::take(&session, "sso_message"),
             retry_summary: if retry.is_empty() {
                 "The operator's default schedule.".into()
             } else {
@@ -115,7 +137,7 @@ pub async fn settings(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpRespo
                     .join(" · ")
             },
             retry_fields: retry_fields(&retry),
-            retry_message: None,
+            retry_message: Flash::take(&session, "retry_message"),
         },
     )
 }
@@ -137,45 +159,41 @@ pub async fn save_retry(
         .filter_map(|(k, _)| form.get(*k).map(|v| ((*k).to_owned(), v.trim().to_owned())))
         .collect();
     let all_empty = typed.values().all(String::is_empty);
-    let mut body = serde_json::Map::new();
-    if !all_empty {
-        let mut retry = serde_json::Map::new();
+    let retry = if all_empty {
+        None
+    } else {
         let mut fields = retry_fields(&typed);
-        for (k, _) in RETRY {
-            let raw = typed.get(k).map_or("", String::as_str);
-            match raw.parse::<f64>() {
-                Ok(n) if n.is_finite() => {
-                    retry.insert(k.to_owned(), serde_json::Value::from(n));
+        let mut number = |k: &str| match typed.get(k).map_or("", String::as_str).parse::<f64>() {
+            Ok(n) if n.is_finite() => n,
+            _ => {
+                if let Some(f) = fields.iter_mut().find(|f| f.name == k) {
+                    f.error = Some("enter a number".into());
                 }
-                _ => {
-                    if let Some(f) = fields.iter_mut().find(|f| f.name == k) {
-                        f.error = Some("enter a number".into());
-                    }
-                }
+                f64::NAN
             }
-        }
+        };
+        let policy = RetryPolicy {
+            initial_secs: number("initial_secs"),
+            factor: number("factor"),
+            max_delay_secs: number("max_delay_secs"),
+            max_age_secs: number("max_age_secs"),
+            jitter: number("jitter"),
+        };
         if fields.iter().any(|f| f.error.is_some()) {
             return retry_refused(&ctx, who, fields).await;
         }
-        body.insert("retry".into(), serde_json::Value::Object(retry));
-    }
-    let parsed =
-        crate::api::body::Fields::parse::<crate::api::delivery_settings::SettingsBody>(body);
-    let settings = match parsed {
-        Ok(s) => s.0,
-        Err(e) => {
-            let mut fields = retry_fields(&typed);
-            let field = e
-                .field()
-                .unwrap_or("")
-                .trim_start_matches("retry.")
-                .to_owned();
-            match fields.iter_mut().find(|f| f.name == field) {
-                Some(f) => f.error = Some(e.detail().to_owned()),
-                None => fields[0].error = Some(e.detail().to_owned()),
+        if let Err((field, why)) = policy.validate() {
+            let name = field.trim_start_matches("retry.");
+            if let Some(f) = fields.iter_mut().find(|f| f.name == name) {
+                f.error = Some(in_words(&why));
             }
             return retry_refused(&ctx, who, fields).await;
         }
+        Some(policy)
+    };
+    let settings = DeliverySettings {
+        retry,
+        max_rate_per_second: None,
     };
     if ctx
         .store
@@ -186,6 +204,12 @@ pub async fn save_retry(
     {
         return unavailable();
     }
+    let saved = if all_empty {
+        "The retry schedule is reset to the operator's defaults."
+    } else {
+        "The retry schedule is saved."
+    };
+    Flash::ok(saved).keep(&session, "retry_message");
     see_other("/console/settings")
 }
 
@@ -204,7 +228,9 @@ async fn retry_refused(ctx: &AppContext, who: Who, retry_fields: Vec<Field>) -> 
             issuer,
             message: None,
             retry_fields,
-            retry_message: Some("The retry schedule was not saved; see the fields below.".into()),
+            retry_message: Some(Flash::problem(
+                "The retry schedule was not saved; see the fields below.",
+            )),
             retry_summary: String::new(),
         },
     )
@@ -251,6 +277,7 @@ pub async fn save(
     {
         return answer;
     }
+    Flash::ok("Single sign-on is saved.").keep(&session, "sso_message");
     see_other("/console/settings")
 }
 

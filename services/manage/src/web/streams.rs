@@ -1,5 +1,7 @@
 //! `/console/streams`: the tenant's streams with their deliveries counted by state, and a
-//! stream's dead letters with a redrive (the tenant API's redrive, audited the same way).
+//! stream's configuration, status (pause, disable, enable: `sethub_app::ssf::control`, so the
+//! receiver is told with a stream-updated SET) and dead letters with a redrive (the tenant
+//! API's redrive, audited the same way).
 
 use std::collections::HashMap;
 
@@ -8,15 +10,21 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
-use sethub_domain::{DeliveryMethod, StreamId};
+use sethub_app::ssf::SsfError;
+use sethub_app::ssf::control;
+use sethub_domain::delivery::DeliverySettings;
+use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryState, StoreError, Stream};
 
+use super::flash::Flash;
 use super::session::{Who, who, writer};
 use super::{error_page, page, see_other, unavailable};
 use crate::api::recovery::{RedriveRequest, more_to_redrive, redrive_stream};
 
 struct Row {
     id: String,
+    /// The stream's name (its description), else its id.
+    name: String,
     receiver: String,
     method: &'static str,
     status: String,
@@ -45,6 +53,9 @@ struct StreamPage {
     who: Who,
     active: &'static str,
     id: String,
+    d: Details,
+    /// Why the stream is failing, when its latest push failed.
+    failing: Option<String>,
     receiver: String,
     method: &'static str,
     status: String,
@@ -52,7 +63,7 @@ struct StreamPage {
     dead: Vec<Dead>,
     /// The last dead delivery shown when there are older ones.
     older: Option<String>,
-    message: Option<String>,
+    message: Option<super::flash::Flash>,
     rate: String,
     rate_fields: Vec<super::form::Field>,
 }
@@ -74,6 +85,35 @@ fn current_rate(s: &Stream) -> String {
 
 /// Dead letters shown per page.
 const DEAD_PAGE: u64 = 100;
+
+/// What the stream page says of a stream besides its deliveries.
+struct Details {
+    name: String,
+    endpoint: String,
+    events: String,
+    reason: String,
+}
+
+fn name_of(s: &Stream) -> String {
+    s.description
+        .clone()
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or_else(|| s.id.to_string())
+}
+
+fn details(s: &Stream) -> Details {
+    Details {
+        name: name_of(s),
+        endpoint: s.endpoint_url.clone().unwrap_or_default(),
+        events: s
+            .events_delivered
+            .iter()
+            .map(|e| e.rsplit('/').next().unwrap_or(e))
+            .collect::<Vec<_>>()
+            .join(", "),
+        reason: s.status_reason.clone().unwrap_or_default(),
+    }
+}
 
 fn method(s: &Stream) -> &'static str {
     match s.delivery_method {
@@ -112,6 +152,7 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
                 .collect();
             rows.push(Row {
                 id: s.id.to_string(),
+                name: name_of(s),
                 receiver: receivers
                     .iter()
                     .find(|r| r.id == s.receiver_id)
@@ -171,6 +212,7 @@ pub async fn show(
         Ok::<_, StoreError>((
             scope.receivers().get(stream.receiver_id).await?,
             scope.deliveries().count_by_state(id).await?,
+            scope.deliveries().attempts_for_stream(id, 1).await?,
             scope
                 .deliveries()
                 .list_for_stream(
@@ -185,7 +227,7 @@ pub async fn show(
         ))
     }
     .await;
-    let Ok((receiver, c, dead)) = loaded else {
+    let Ok((receiver, c, latest, dead)) = loaded else {
         return unavailable();
     };
     let rate = current_rate(&stream);
@@ -198,12 +240,12 @@ pub async fn show(
             older,
             rate_fields: vec![rate_field(&rate, None)],
             rate,
-            message: session
-                .remove_as::<String>("stream_message")
-                .and_then(Result::ok),
+            message: Flash::take(&session, "stream_message"),
             who,
             active: "streams",
             id: id.to_string(),
+            d: details(&stream),
+            failing: super::words::failing(latest.first()),
             receiver: receiver.name,
             method: method(&stream),
             status: stream.status.as_str().to_owned(),
@@ -214,7 +256,7 @@ pub async fn show(
                     id: d.id.to_string(),
                     event: d.event_id.map(|e| e.to_string()).unwrap_or_default(),
                     attempts: d.attempts,
-                    error: d.last_error.unwrap_or_default(),
+                    error: super::words::outcome(None, d.last_error.as_deref()),
                     created_at: d.created_at.to_rfc3339(),
                 })
                 .collect(),
@@ -222,39 +264,116 @@ pub async fn show(
     )
 }
 
-/// `POST /console/streams/{id}/redrive`: every dead delivery of the stream.
-pub async fn redrive(
+/// A change to stream `raw`: its writer (with the form's CSRF token) and the stream's id.
+async fn changing(
+    ctx: &AppContext,
+    req: &HttpRequest,
+    session: &Session,
+    form: &HashMap<String, String>,
+    raw: &str,
+) -> Result<(Who, StreamId), HttpResponse> {
+    let who = writer(ctx, req, session, form.get("csrf")).await?;
+    let id = raw.parse::<StreamId>().map_err(|_| no_such_stream())?;
+    Ok((who, id))
+}
+
+/// `POST /console/streams/{id}/status`: `status` (`enabled`, `paused`, `disabled`) and an
+/// optional `reason`, as the tenant: the receiver is told with a stream-updated SET.
+pub async fn set_status(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
+    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    let Ok(id) = id.parse::<StreamId>() else {
-        return no_such_stream();
+    let Ok(status) = form
+        .get("status")
+        .map_or("", String::as_str)
+        .parse::<StreamStatus>()
+    else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The stream was not changed",
+            "Choose enabled, paused or disabled.",
+        );
     };
-    let all = RedriveRequest {
-        delivery_ids: None,
+    let reason = form
+        .get("reason")
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty());
+    match control::set_status_as_tenant(&ctx, who.tenant, id, status, reason).await {
+        Ok(after) => {
+            let text = format!(
+                "The stream is {}; its receiver is told.",
+                after.status.as_str()
+            );
+            Flash::ok(text).keep(&session, "stream_message");
+            see_other(&format!("/console/streams/{id}"))
+        }
+        Err(SsfError::NotFound) => no_such_stream(),
+        Err(SsfError::Unavailable(_)) => unavailable(),
+        Err(e) => {
+            Flash::problem(format!("Not changed: {e}")).keep(&session, "stream_message");
+            see_other(&format!("/console/streams/{id}"))
+        }
+    }
+}
+
+/// `POST /console/streams/{id}/redrive`: the dead deliveries chosen, or every one.
+pub async fn redrive(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> HttpResponse {
+    let single: HashMap<String, String> = form.iter().cloned().collect();
+    let (who, id) = match changing(&ctx, &req, &session, &single, &id).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    // `which=chosen`: the dead letters ticked (`delivery`, repeated); else every one.
+    let chosen = (single.get("which").map(String::as_str) == Some("chosen")).then(|| {
+        form.iter()
+            .filter(|(k, _)| k == "delivery")
+            .filter_map(|(_, v)| v.parse::<sethub_domain::DeliveryId>().ok())
+            .collect::<Vec<_>>()
+    });
+    if chosen.as_ref().is_some_and(Vec::is_empty) {
+        Flash::problem("Nothing was redriven: tick the dead letters to send again.")
+            .keep(&session, "stream_message");
+        return see_other(&format!("/console/streams/{id}"));
+    }
+    let which = RedriveRequest {
+        delivery_ids: chosen,
         from: None,
         to: None,
     };
-    match redrive_stream(&ctx, who.tenant, id, &all, format!("member:{}", who.member)).await {
+    match redrive_stream(
+        &ctx,
+        who.tenant,
+        id,
+        &which,
+        format!("member:{}", who.member),
+    )
+    .await
+    {
         Ok((back, _)) => {
-            let _ = session.insert(
-                "stream_message",
-                if more_to_redrive(&back) {
-                    format!(
-                        "{} dead deliveries redriven; more are waiting: redrive again.",
-                        back.len()
-                    )
-                } else {
-                    format!("{} dead deliveries redriven.", back.len())
-                },
-            );
+            let n = back.len();
+            let done = match n {
+                1 => "1 dead delivery redriven".to_owned(),
+                n => format!("{n} dead deliveries redriven"),
+            };
+            let text = if more_to_redrive(&back) {
+                format!("{done}; more are waiting: redrive again.")
+            } else {
+                format!("{done}.")
+            };
+            Flash::ok(text).keep(&session, "stream_message");
             see_other(&format!("/console/streams/{id}"))
         }
         Err(e) if e.code() == sethub_http::ErrorCode::NotFound => no_such_stream(),
@@ -271,12 +390,9 @@ pub async fn set_rate(
     id: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
+    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
         Ok(w) => w,
         Err(answer) => return answer,
-    };
-    let Ok(id) = id.parse::<StreamId>() else {
-        return no_such_stream();
     };
     let scope = ctx.store.scope(who.tenant);
     let stream = match scope.streams().get(id).await {
@@ -285,27 +401,22 @@ pub async fn set_rate(
         Err(_) => return unavailable(),
     };
     let raw = form.get("max_rate_per_second").map_or("", |v| v.trim());
-    let mut body: serde_json::Map<String, serde_json::Value> = stream
+    // The stream's other settings stay as stored.
+    let mut settings: DeliverySettings = stream
         .delivery_settings
         .clone()
-        .and_then(|v| v.as_object().cloned())
+        .and_then(|v| serde_json::from_value(v).ok())
         .unwrap_or_default();
-    body.remove("max_rate_per_second");
-    if !raw.is_empty() {
-        match raw.parse::<f64>() {
-            Ok(n) if n.is_finite() => {
-                body.insert("max_rate_per_second".into(), serde_json::Value::from(n));
-            }
+    settings.max_rate_per_second = match raw {
+        "" => None,
+        typed => match typed.parse::<f64>() {
+            Ok(n) if n.is_finite() => Some(n),
             _ => return rate_refused(&ctx, who, &stream, raw, "enter a number".into()).await,
-        }
-    }
-    let settings = match crate::api::body::Fields::parse::<
-        crate::api::delivery_settings::SettingsBody,
-    >(body)
-    {
-        Ok(s) => s.0,
-        Err(e) => return rate_refused(&ctx, who, &stream, raw, e.detail().to_owned()).await,
+        },
     };
+    if let Err((_, why)) = settings.validate() {
+        return rate_refused(&ctx, who, &stream, raw, why).await;
+    }
     if scope
         .streams()
         .set_delivery_settings(id, crate::api::delivery_settings::stored(&settings))
@@ -314,7 +425,7 @@ pub async fn set_rate(
     {
         return unavailable();
     }
-    let _ = session.insert("stream_message", "The rate limit is saved.".to_owned());
+    Flash::ok("The rate limit is saved.").keep(&session, "stream_message");
     see_other(&format!("/console/streams/{id}"))
 }
 
@@ -345,6 +456,8 @@ async fn rate_refused(
             who,
             active: "streams",
             id: stream.id.to_string(),
+            d: details(stream),
+            failing: None,
             receiver: receiver.name,
             method: method(stream),
             status: stream.status.as_str().to_owned(),

@@ -43,21 +43,21 @@ impl FromStr for TenantSlug {
 
     fn from_str(s: &str) -> Result<Self, String> {
         if !(3..=40).contains(&s.len()) {
-            return Err(format!(
-                "the slug `{s}` must be 3 to 40 characters long, not {}",
-                s.chars().count()
-            ));
+            return Err(match s.chars().count() {
+                0 => "enter a slug: 3 to 40 of a-z, 0-9 and -, such as acme-identity".to_owned(),
+                n => format!("the slug must be 3 to 40 characters long; `{s}` has {n}"),
+            });
         }
         if let Some(c) = s
             .chars()
             .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
         {
             return Err(format!(
-                "the slug `{s}` may only contain a-z, 0-9 and `-`, not `{c}`"
+                "the slug may only contain a-z, 0-9 and -; `{s}` contains `{c}`"
             ));
         }
         if s.starts_with('-') || s.ends_with('-') {
-            return Err(format!("the slug `{s}` may not start or end with `-`"));
+            return Err(format!("the slug may not start or end with -; `{s}` does"));
         }
         if RESERVED_SLUGS.contains(&s) {
             return Err(format!("the slug `{s}` is reserved; choose another"));
@@ -171,8 +171,9 @@ mod tests {
         for (bad, why) in [
             ("ab", "3 to 40"),
             (&"x".repeat(41), "3 to 40"),
-            ("Acme", "not `A`"),
-            ("ac_me", "not `_`"),
+            ("", "enter a slug"),
+            ("Acme", "contains `A`"),
+            ("ac_me", "contains `_`"),
             ("-acme", "start or end"),
             ("acme-", "start or end"),
             ("api", "reserved"),

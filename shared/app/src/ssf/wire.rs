@@ -13,6 +13,56 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use sethub_domain::StreamId;
+
+use super::error::SsfError;
+
+/// Largest JSON body accepted by the management endpoints.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Parses a management request body as JSON, at most [`MAX_BODY`] bytes.
+pub fn parse_json(body: &[u8]) -> Result<Value, SsfError> {
+    if body.len() > MAX_BODY {
+        return Err(SsfError::bad(
+            "body",
+            format!("larger than {MAX_BODY} bytes"),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| SsfError::bad("body", format!("not valid JSON ({e})")))
+}
+
+/// A status, subject or verification body: a JSON object whose `stream_id` names a stream
+/// (SSF §6–§8).
+pub struct StreamBody {
+    pub obj: Map<String, Value>,
+    pub raw_id: String,
+    pub id: StreamId,
+}
+
+/// Parses a status, subject or verification body. A malformed `stream_id` names no stream of
+/// the receiver: 404, like an unknown one.
+pub fn stream_body(raw: &[u8]) -> Result<StreamBody, SsfError> {
+    let v = parse_json(raw)?;
+    let Value::Object(obj) = v else {
+        return Err(SsfError::bad("body", "must be a JSON object"));
+    };
+    let raw_id = obj
+        .get("stream_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| SsfError::bad("stream_id", "is required and must be a string"))?
+        .to_owned();
+    let id = parse_stream_id(Some(&raw_id))?.ok_or(SsfError::NotFound)?;
+    Ok(StreamBody { obj, raw_id, id })
+}
+
+/// A `stream_id` given or not; a malformed one names no stream of this receiver: 404, like
+/// an unknown one.
+pub fn parse_stream_id(raw: Option<&str>) -> Result<Option<StreamId>, SsfError> {
+    match raw {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| SsfError::NotFound),
+    }
+}
 
 pub const PUSH_URN: &str = "urn:ietf:rfc:8935";
 pub const POLL_URN: &str = "urn:ietf:rfc:8936";
@@ -70,6 +120,16 @@ pub enum Patch<T> {
     Value(T),
 }
 
+impl<T> Patch<T> {
+    /// The value given, if any (`null` and absent alike are none).
+    pub fn into_value(self) -> Option<T> {
+        match self {
+            Self::Value(v) => Some(v),
+            Self::Absent | Self::Null => None,
+        }
+    }
+}
+
 /// What a create, PATCH or PUT body says, checked for types.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StreamRequest {
@@ -98,7 +158,7 @@ fn bad(field: &str, problem: impl Into<String>) -> BadRequest {
 }
 
 /// Members the transmitter supplies (SSF §4).
-const TRANSMITTER_SUPPLIED: [&str; 7] = [
+pub const TRANSMITTER_SUPPLIED: [&str; 7] = [
     "iss",
     "aud",
     "events_supported",

@@ -1,4 +1,5 @@
-//! Errors of the SSF endpoints. SSF defines status codes only (§5); we add a small JSON body
+//! Errors of the SSF stream operations and their one mapping to responses, shared by the
+//! stream API (manage) and the poll endpoint (fan-out). SSF defines status codes only (§5); we add a small JSON body
 //! (`error`, `error_description`) that names the problem for people, `WWW-Authenticate` on 401
 //! and 403 (RFC 6750 §3), and `Retry-After` on 429.
 //!
@@ -33,6 +34,9 @@ pub enum SsfError {
         by: StatusActor,
         reason: Option<String>,
     },
+    /// The database could not answer (503; the cause is logged, not shown).
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -55,6 +59,14 @@ impl SsfError {
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
     }
+
+    /// The member at fault and the problem, when the request was refused for one member.
+    pub fn field(&self) -> Option<(&str, &str)> {
+        match self {
+            Self::BadRequest(msg) => msg.split_once(": "),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for SsfError {
@@ -63,6 +75,7 @@ impl From<StoreError> for SsfError {
             StoreError::NotFound => Self::NotFound,
             StoreError::QuotaExceeded { quota, limit } => Self::QuotaExceeded { quota, limit },
             StoreError::StatusLocked { by, reason } => Self::StatusLocked { by, reason },
+            e @ StoreError::Database(_) => Self::Unavailable(e.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -78,6 +91,7 @@ impl ResponseError for SsfError {
             Self::TooSoon(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::QuotaExceeded { .. } => StatusCode::BAD_REQUEST,
             Self::StatusLocked { .. } => StatusCode::FORBIDDEN,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -118,6 +132,11 @@ impl ResponseError for SsfError {
                 }));
             }
             Self::StatusLocked { .. } => ("access_denied", self.to_string()),
+            Self::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "SSF request: the store cannot answer");
+                resp.insert_header(("Retry-After", "5"));
+                ("temporarily_unavailable", "try again shortly".to_owned())
+            }
             Self::Internal(cause) => {
                 tracing::error!(error = %cause, "SSF request failed");
                 (

@@ -1,0 +1,614 @@
+//! What a new tenant and a new receiver met in the console and the portal (issue 16), fixed
+//! and checked in a real headless Chromium against `sethub all` (embedded): the way in from
+//! `/`, friendly errors, success messages that look like successes, confirmations before
+//! destructive actions, the retry settings, the receiver told its organisation slug, the
+//! portal's own logo and way back, the create-stream form (grouped event types with select-all,
+//! every error at once at the top, push fields only for push), the credentials page with one
+//! single sign-on form, and pages that fit a 390 px phone. Screenshots of every page go under
+//! `$CARGO_TARGET_TMPDIR/screenshots/new_user_fixes/`.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the end-to-end tests are the hub's clients: the egress gate is for the hub's own requests"
+)]
+#![allow(clippy::unwrap_used)]
+
+mod world;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sethub_tests::browser::Browser;
+use thirtyfour::prelude::*;
+use world::*;
+
+fn shots() -> &'static Path {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// Runs a script in the page and returns its value.
+async fn js(b: &Browser, script: &str) -> Value {
+    b.driver
+        .execute(script, Vec::new())
+        .await
+        .unwrap()
+        .json()
+        .clone()
+}
+
+/// Answers the confirmation dialog the last click opened (it opens before the click returns;
+/// the loop only bridges the driver's round trip).
+async fn confirm(b: &Browser, accept: bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match b.driver.get_alert_text().await {
+            Ok(text) => {
+                if accept {
+                    b.driver.accept_alert().await.unwrap();
+                } else {
+                    b.driver.dismiss_alert().await.unwrap();
+                }
+                return text;
+            }
+            Err(e) if Instant::now() >= deadline => panic!("no confirmation was asked: {e}"),
+            // Polling for the dialog.
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// The class of the element with this id.
+async fn class_of(b: &Browser, id: &str) -> String {
+    b.driver
+        .query(By::Id(id))
+        .wait(Duration::from_secs(30), Duration::from_millis(50))
+        .first()
+        .await
+        .unwrap()
+        .class_name()
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// At the current window size the page does not scroll sideways, and the header takes less
+/// than a quarter of the height.
+async fn fits(b: &Browser, what: &str) {
+    let m = js(
+        b,
+        "return {scroll: document.documentElement.scrollWidth, width: window.innerWidth, \
+         header: document.querySelector('header').getBoundingClientRect().height, \
+         height: window.innerHeight};",
+    )
+    .await;
+    let (scroll, width) = (m["scroll"].as_f64().unwrap(), m["width"].as_f64().unwrap());
+    assert!(scroll <= width, "{what} overflows: {m}");
+    let (header, height) = (m["header"].as_f64().unwrap(), m["height"].as_f64().unwrap());
+    assert!(
+        header < height / 4.0,
+        "{what}: the menu takes {header} of {height} px"
+    );
+}
+
+/// Types a retry schedule into the settings form: first wait, factor, maximum delay, give up
+/// after, jitter.
+async fn retry_schedule(b: &Browser, values: [&str; 5]) {
+    let names = [
+        "initial_secs",
+        "factor",
+        "max_delay_secs",
+        "max_age_secs",
+        "jitter",
+    ];
+    for (name, value) in names.into_iter().zip(values) {
+        b.fill(name, value).await.unwrap();
+    }
+}
+
+/// Loads `url` again until the element `id` shows (up to 60 s: a push fails, is retried and
+/// dead-lettered in the background); returns its text.
+async fn reload_until(b: &Browser, url: &str, id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        b.driver.goto(url).await.unwrap();
+        if let Ok(e) = b.driver.find(By::Id(id)).await {
+            return e.text().await.unwrap();
+        }
+        assert!(Instant::now() < deadline, "#{id} never showed on {url}");
+        // Each load is a new look at the background work; pace them.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
+    let w = World::embedded().await;
+    let base = &w.hub.manage_url;
+    let console = format!("{base}/console");
+    let mut b = Browser::start(&shots().join("screenshots"), "new_user_fixes")
+        .await
+        .unwrap();
+
+    // The start-up line names the console and the portal; `/` leads to both.
+    let printed = w.hub.processes[0].1.stdout_lines.join("\n");
+    assert!(
+        printed.contains("/console") && printed.contains("/portal"),
+        "{printed}"
+    );
+    b.driver.goto(format!("{base}/")).await.unwrap();
+    b.wait_for_text("Receiver portal").await.unwrap();
+    let links: Vec<String> = js(
+        &b,
+        "return Array.from(document.querySelectorAll('#entrances a')).map(a => a.getAttribute('href'));",
+    )
+    .await
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|v| v.as_str().unwrap().to_owned())
+    .collect();
+    assert_eq!(links, ["/console", "/portal"]);
+    b.shot("home").await.unwrap();
+
+    // Sign up with an empty slug: an error written for people.
+    b.driver.goto(format!("{console}/signup")).await.unwrap();
+    b.fill("organisation", "Acme Identity").await.unwrap();
+    b.fill("email", "ann@acme.example").await.unwrap();
+    b.fill("password", "correct horse battery").await.unwrap();
+    b.click_button("Create organisation").await.unwrap();
+    let slug_error = b.text_of("slug-error").await.unwrap();
+    assert!(slug_error.starts_with("enter a slug"), "{slug_error}");
+    assert!(!slug_error.contains('`'), "{slug_error}");
+    b.shot("signup-empty-slug").await.unwrap();
+    let slug = format!("acme-{}", sethub_tests::random_suffix());
+    b.fill("slug", &slug).await.unwrap();
+    b.fill("password", "correct horse battery").await.unwrap();
+    b.click_button("Create organisation").await.unwrap();
+    let first_key = b.text_of("new-key").await.unwrap();
+    // The Publish card's curl example works as written, with the tenant's own URL.
+    let curl = b.text_of("curl-example").await.unwrap();
+    let url = curl.split_whitespace().nth(3).unwrap().to_owned();
+    assert!(url.ends_with(&format!("/t/{slug}/events")), "{curl}");
+    let body = curl.split("-d '").nth(1).unwrap().trim_end_matches('\'');
+    let published = reqwest::Client::new()
+        .post(url.replacen(&w.hub.public_url, &w.hub.ingest_url, 1))
+        .bearer_auth(&first_key)
+        .header("Content-Type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(published.as_u16(), 202, "{curl}");
+
+    // Retry settings: the jitter label says what the rule says, empty fields are not
+    // required, a save is confirmed, and whole numbers come back whole.
+    b.driver.goto(format!("{console}/settings")).await.unwrap();
+    b.wait_for_text("Jitter (0 to 0.5)").await.unwrap();
+    let required = js(
+        &b,
+        "return document.querySelector('input[name=initial_secs]').required;",
+    )
+    .await;
+    assert_eq!(required, Value::Bool(false));
+    retry_schedule(&b, ["10", "2", "60", "3600", "0.7"]).await;
+    // A jitter the label rules out: refused beside the field, with the label's range.
+    b.click_button("Save retry schedule").await.unwrap();
+    assert_eq!(
+        b.text_of("jitter-error").await.unwrap(),
+        "must be between 0 and 0.5"
+    );
+    assert_eq!(class_of(&b, "retry-message").await, "alert");
+    b.fill("jitter", "0.2").await.unwrap();
+    b.click_button("Save retry schedule").await.unwrap();
+    b.wait_for_text("The retry schedule is saved")
+        .await
+        .unwrap();
+    assert!(
+        b.text_of("retry-message")
+            .await
+            .unwrap()
+            .contains("is saved")
+    );
+    assert_eq!(class_of(&b, "retry-message").await, "notice");
+    let shown = b
+        .driver
+        .find(By::Name("initial_secs"))
+        .await
+        .unwrap()
+        .value()
+        .await
+        .unwrap();
+    assert_eq!(shown.as_deref(), Some("10"));
+    b.shot("retry-saved").await.unwrap();
+
+    // Revoking a key asks first; cancelling keeps it.
+    b.driver.goto(format!("{console}/api-keys")).await.unwrap();
+    b.fill("name", "publisher").await.unwrap();
+    b.click_button("Create key").await.unwrap();
+    b.text_of("new-key").await.unwrap();
+    b.click("button[aria-label='Revoke publisher']")
+        .await
+        .unwrap();
+    assert!(
+        confirm(&b, false)
+            .await
+            .contains("Revoke the key publisher")
+    );
+    assert!(
+        b.driver
+            .find(By::Css("button[aria-label='Revoke publisher']"))
+            .await
+            .is_ok(),
+        "cancelled: the key is still active"
+    );
+    b.click("button[aria-label='Revoke publisher']")
+        .await
+        .unwrap();
+    confirm(&b, true).await;
+    b.wait_for_text("revoked").await.unwrap();
+
+    // A receiver joins and is told the slug it signs in with.
+    b.driver.goto(format!("{console}/receivers")).await.unwrap();
+    b.fill("name", "Beta Corp").await.unwrap();
+    b.click_button("Invite").await.unwrap();
+    let link = b.text_of("invite-link").await.unwrap();
+    let link = link.replacen(&w.hub.public_url, base, 1);
+    b.driver.goto(&link).await.unwrap();
+    assert!(b.text_of("org-slug").await.unwrap().contains(&slug));
+    b.shot("portal-join-slug").await.unwrap();
+    b.fill("email", "rx@beta.example").await.unwrap();
+    b.fill("password", "another good password").await.unwrap();
+    b.click_button("Join").await.unwrap();
+    // The join page names the slug too: wait for the portal's own page.
+    b.wait_for_text("Your streams from Acme Identity")
+        .await
+        .unwrap();
+    assert!(b.text_of("org-slug").await.unwrap().contains(&slug));
+    // The portal's logo leads to the portal.
+    let home = b
+        .driver
+        .find(By::Css("header a.brand"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap();
+    assert_eq!(home.as_deref(), Some("/portal"));
+
+    // The create-stream form: grouped event types with a select-all box each.
+    let groups = b.driver.find_all(By::Css("fieldset.group")).await.unwrap();
+    assert!(groups.len() >= 2, "event types are grouped");
+    b.click("input.select-all[data-group=caep]").await.unwrap();
+    let unchecked = js(
+        &b,
+        "return document.querySelectorAll('input[name=event][data-group=caep]:not(:checked)').length;",
+    )
+    .await;
+    assert_eq!(
+        unchecked,
+        Value::from(0),
+        "select-all checks every CAEP type"
+    );
+    b.click("input.select-all[data-group=caep]").await.unwrap();
+    // Push fields show for push only.
+    b.click("input[name=method][value=poll]").await.unwrap();
+    let push = b.driver.find(By::Id("push-fields")).await.unwrap();
+    assert!(!push.is_displayed().await.unwrap());
+    b.click("input[name=method][value=push]").await.unwrap();
+    assert!(push.is_displayed().await.unwrap());
+    // Nothing filled in: every error at once, at the top, in words.
+    b.click_button("Create stream").await.unwrap();
+    let summary = b.text_of("form-errors").await.unwrap();
+    assert!(summary.contains("Push URL: no URL was given"), "{summary}");
+    assert!(
+        summary.contains("Event types: choose at least one event type"),
+        "{summary}"
+    );
+    let top = js(
+        &b,
+        "return document.getElementById('form-errors').getBoundingClientRect().top;",
+    )
+    .await;
+    assert!(
+        top.as_f64().unwrap() < 400.0,
+        "the errors are at the top: {top}"
+    );
+    b.shot("create-stream-errors").await.unwrap();
+    // A scheme that is not http(s): the message says which are allowed.
+    b.fill("endpoint_url", "ftp://receiver.example/events")
+        .await
+        .unwrap();
+    b.click("input.select-all[data-group=caep]").await.unwrap();
+    b.click_button("Create stream").await.unwrap();
+    // The page before had the same list: wait for the new one.
+    b.wait_for_text("only http:// and https:// URLs are allowed")
+        .await
+        .unwrap();
+    let summary = b.text_of("form-errors").await.unwrap();
+    assert!(
+        summary.contains("only http:// and https:// URLs are allowed"),
+        "{summary}"
+    );
+    assert!(!summary.contains("Event types"), "{summary}");
+    // A push stream to a test receiver.
+    let issuer = format!("{}/t/{slug}", w.hub.public_url);
+    let receiver = sethub_tests::TestReceiver::start(w.hub.jwks_url(&slug), issuer).await;
+    b.fill("description", "beta push").await.unwrap();
+    b.fill("endpoint_url", &receiver.url("/beta"))
+        .await
+        .unwrap();
+    b.click_button("Create stream").await.unwrap();
+    b.wait_for_text("Deliveries").await.unwrap();
+    let stream_page = b.driver.current_url().await.unwrap().to_string();
+    // Successes look like successes.
+    b.click_button("Request verification").await.unwrap();
+    b.wait_for_text("Verification requested").await.unwrap();
+    assert_eq!(class_of(&b, "message").await, "notice");
+    receiver.wait_for_count("/beta", 1, LONG).await.unwrap();
+    b.click_button("Send test event").await.unwrap();
+    b.wait_for_text("Test event sent").await.unwrap();
+    assert_eq!(class_of(&b, "message").await, "notice");
+    receiver.wait_for_count("/beta", 2, LONG).await.unwrap();
+    b.shot("portal-success-notice").await.unwrap();
+    // A refusal still looks like one.
+    b.click_button("Request verification").await.unwrap();
+    b.wait_for_text("try again in").await.unwrap();
+    assert_eq!(class_of(&b, "message").await, "alert");
+
+    // The event types page speaks of kinds of values, not of the registry's names.
+    b.driver
+        .goto(format!("{base}/portal/events"))
+        .await
+        .unwrap();
+    b.wait_for_text("Session Revoked").await.unwrap();
+    let text = js(&b, "return document.body.innerText;").await;
+    let text = text.as_str().unwrap();
+    assert!(!text.contains("one_of") && !text.contains("open_enum"));
+    assert!(text.contains("one of: "), "closed lists are spelled out");
+
+    // The credentials page: one single sign-on form, not in the header; rotating asks first.
+    b.driver
+        .goto(format!("{base}/portal/credentials"))
+        .await
+        .unwrap();
+    let client_id = b.text_of("client-id").await.unwrap();
+    let forms = js(
+        &b,
+        "return [document.querySelectorAll('form[action=\"/portal/sso/settings\"]').length, \
+         document.querySelectorAll('header form[action=\"/portal/sso/settings\"]').length, \
+         document.title];",
+    )
+    .await;
+    assert_eq!(forms[0], Value::from(1), "{forms}");
+    assert_eq!(forms[1], Value::from(0), "{forms}");
+    assert_eq!(forms[2], Value::from("API credentials · sethub"), "{forms}");
+    b.shot("portal-credentials").await.unwrap();
+    b.click_button("Rotate the client secret").await.unwrap();
+    assert!(confirm(&b, true).await.contains("stops working"));
+    let client_secret = b.text_of("client-secret").await.unwrap();
+
+    // A portal error page leads back to the portal.
+    b.driver
+        .goto(format!("{base}/portal/streams/str_nothing"))
+        .await
+        .unwrap();
+    b.wait_for_text("Back to your streams").await.unwrap();
+    let back = js(
+        &b,
+        "return [document.querySelector('header a.brand').getAttribute('href'), \
+         document.querySelector('main a').getAttribute('href')];",
+    )
+    .await;
+    assert_eq!(back, serde_json::json!(["/portal", "/portal"]));
+
+    // The delivery log filters by state.
+    b.driver
+        .goto(format!("{stream_page}?state=dead"))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.text_of("no-deliveries").await.unwrap(),
+        "No delivery is dead."
+    );
+    b.driver
+        .goto(format!("{stream_page}?state=delivered"))
+        .await
+        .unwrap();
+    let rows = b
+        .driver
+        .find_all(By::Css("#deliveries tr.delivery"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "the verification and the test SET");
+    for r in rows {
+        assert!(r.text().await.unwrap().contains("delivered"));
+    }
+
+    // The console's stream page: the stream by its name, with its endpoint and event types;
+    // pausing it tells the receiver (a stream-updated SET), disabling asks first.
+    b.driver.goto(format!("{console}/streams")).await.unwrap();
+    b.driver
+        .find(By::LinkText("beta push"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(b.text_of("stream-name").await.unwrap(), "beta push");
+    assert_eq!(b.text_of("endpoint").await.unwrap(), receiver.url("/beta"));
+    assert!(
+        b.text_of("event-types")
+            .await
+            .unwrap()
+            .contains("session-revoked")
+    );
+    let before = receiver.received("/beta").len();
+    b.fill("reason", "maintenance tonight").await.unwrap();
+    b.click_button("Pause").await.unwrap();
+    b.wait_for_text("The stream is paused").await.unwrap();
+    assert_eq!(class_of(&b, "message").await, "notice");
+    assert!(b.text_of("status").await.unwrap().starts_with("paused"));
+    receiver
+        .wait_for_count("/beta", before + 1, LONG)
+        .await
+        .unwrap();
+    let told = &receiver.received("/beta")[before];
+    assert_eq!(told.event_types(), vec![STREAM_UPDATED.to_owned()]);
+    assert_eq!(told.events[STREAM_UPDATED]["status"], "paused");
+    assert_eq!(told.events[STREAM_UPDATED]["reason"], "maintenance tonight");
+    b.shot("console-stream-paused").await.unwrap();
+    b.click_button("Disable").await.unwrap();
+    assert!(confirm(&b, false).await.contains("Disable this stream"));
+    assert!(b.text_of("status").await.unwrap().starts_with("paused"));
+    b.click_button("Enable").await.unwrap();
+    b.wait_for_text("The stream is enabled").await.unwrap();
+
+    // A stream whose pushes fail: a short retry schedule makes its SET dead at once. Both
+    // sides see it failing, in words; the tenant redrives the dead letter it chooses.
+    b.driver.goto(format!("{console}/settings")).await.unwrap();
+    retry_schedule(&b, ["0.1", "1", "0.1", "1", "0"]).await;
+    b.click_button("Save retry schedule").await.unwrap();
+    b.wait_for_text("The retry schedule is saved")
+        .await
+        .unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    b.driver.goto(format!("{base}/portal")).await.unwrap();
+    b.fill("description", "beta down").await.unwrap();
+    b.fill("endpoint_url", &format!("http://127.0.0.1:{closed}/down"))
+        .await
+        .unwrap();
+    b.click(&format!(
+        "input[name=event][value='{}']",
+        sethub_tests::setup::SESSION_REVOKED
+    ))
+    .await
+    .unwrap();
+    b.click_button("Create stream").await.unwrap();
+    b.wait_for_text("Deliveries").await.unwrap();
+    let down_page = b.driver.current_url().await.unwrap().to_string();
+    b.click_button("Send test event").await.unwrap();
+    b.wait_for_text("Test event sent").await.unwrap();
+    let failing = reload_until(&b, &down_page, "failing").await;
+    // Said in words, never as a transport error's debug text.
+    assert!(failing.contains("could not be reached"), "{failing}");
+    assert!(!failing.contains("os error"), "{failing}");
+    b.shot("portal-stream-failing").await.unwrap();
+    b.driver.goto(format!("{console}/streams")).await.unwrap();
+    b.driver
+        .find(By::LinkText("beta down"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for_text("Dead letters").await.unwrap();
+    let console_page = b.driver.current_url().await.unwrap().to_string();
+    let dead = reload_until(&b, &console_page, "dead").await;
+    assert!(dead.contains("could not be reached"), "{dead}");
+    assert!(
+        b.text_of("failing")
+            .await
+            .unwrap()
+            .contains("could not be reached")
+    );
+    b.shot("console-dead-letter").await.unwrap();
+    b.click("input[name=delivery]").await.unwrap();
+    b.click_button("Redrive the chosen").await.unwrap();
+    assert!(confirm(&b, true).await.contains("chosen"));
+    b.wait_for_text("1 dead delivery redriven.").await.unwrap();
+    assert_eq!(class_of(&b, "message").await, "notice");
+
+    // A new delivery shows on the portal's stream page without a reload: the receiver's own
+    // software asks for a verification SET through the SSF API.
+    b.driver.goto(&stream_page).await.unwrap();
+    b.wait_for_text("Deliveries").await.unwrap();
+    js(&b, "window.notReloaded = true; return null;").await;
+    let rows = "return document.querySelectorAll('#deliveries tr.delivery').length;";
+    let before = js(&b, rows).await.as_u64().unwrap();
+    let creds = sethub_tests::setup::ReceiverCreds {
+        receiver_id: String::new(),
+        client_id,
+        client_secret,
+        token_endpoint: format!("{base}/t/{slug}/oauth/token"),
+    };
+    let token = sethub_tests::setup::token(&creds).await.unwrap();
+    let stream_id = stream_page.rsplit('/').next().unwrap().to_owned();
+    loop {
+        let resp = reqwest::Client::new()
+            .post(format!("{base}/t/{slug}/ssf/verify"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"stream_id": stream_id, "state": "live"}))
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            204 => break,
+            // The minimum interval since the portal's request: wait as long as told.
+            429 => {
+                let secs: u64 = resp.headers()["Retry-After"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+            }
+            other => panic!("verify answered {other}"),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while js(&b, rows).await.as_u64().unwrap() <= before {
+        assert!(Instant::now() < deadline, "the new delivery never showed");
+        // Watching the page update itself.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        js(&b, "return window.notReloaded === true;").await,
+        Value::Bool(true),
+        "the page was not reloaded"
+    );
+    b.shot("portal-live-delivery").await.unwrap();
+
+    // On a 390 px phone: nothing overflows, the menu stays small, folded tables keep their
+    // column labels.
+    b.driver.set_window_rect(0, 0, 390, 844).await.unwrap();
+    b.driver.goto(&stream_page).await.unwrap();
+    b.wait_for_text("Deliveries").await.unwrap();
+    fits(&b, "the portal's stream page").await;
+    let label = js(
+        &b,
+        "const td = document.querySelector('#deliveries tbody td'); \
+         return [td.getAttribute('data-label'), getComputedStyle(td, '::before').content];",
+    )
+    .await;
+    assert_eq!(label[0], Value::from("SET (jti)"), "{label}");
+    assert!(label[1].as_str().unwrap().contains("SET (jti)"), "{label}");
+    b.shot("phone-portal-stream").await.unwrap();
+    b.driver.goto(format!("{base}/portal")).await.unwrap();
+    b.wait_for_text("Create a stream").await.unwrap();
+    fits(&b, "the portal's streams page").await;
+    b.shot("phone-portal-streams").await.unwrap();
+    // The console, signed in as the tenant again (the portal has its own session).
+    b.driver.goto(format!("{console}/events")).await.unwrap();
+    b.wait_for_text("Received").await.unwrap();
+    fits(&b, "the console's event log").await;
+    b.shot("phone-console-events").await.unwrap();
+    b.driver.goto(format!("{console}/dashboard")).await.unwrap();
+    b.text_of("streams").await.unwrap();
+    fits(&b, "the console's dashboard").await;
+    b.shot("phone-console-dashboard").await.unwrap();
+    // Signing out says so.
+    b.driver.set_window_rect(0, 0, 1280, 900).await.unwrap();
+    b.click_button("Sign out").await.unwrap();
+    assert_eq!(
+        b.text_of("signed-out").await.unwrap(),
+        "You are signed out."
+    );
+    assert_eq!(class_of(&b, "signed-out").await, "notice");
+    b.shot("signed-out").await.unwrap();
+    b.quit().await.unwrap();
+}
