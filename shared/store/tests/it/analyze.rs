@@ -3,7 +3,7 @@
 
 use std::time::{Duration as StdDuration, Instant};
 
-use sea_orm::sqlx::{self, Connection, PgConnection, Row};
+use sea_orm::sqlx::{self, AssertSqlSafe, Connection, PgConnection, Row};
 use sethub_domain::EventId;
 use sethub_store::DeliveryState;
 use sethub_store::testing::{APP_ROLE, TestDb, admin_url};
@@ -11,23 +11,42 @@ use sethub_store::testing::{APP_ROLE, TestDb, admin_url};
 use crate::deliveries::{new, stream};
 use crate::support::tenant;
 
-/// When `deliveries` was last analysed and the planner's count of its rows, read as the
-/// superuser (what the runtime role cannot fake).
-async fn deliveries_stats(db: &TestDb) -> (bool, f32) {
+/// Reads one value of `deliveries`' statistics as the superuser (what the runtime role cannot
+/// fake): `SELECT <expr> FROM pg_stat_user_tables s JOIN pg_class c … WHERE deliveries`.
+async fn deliveries_stat<T>(db: &TestDb, expr: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
     let mut url = url::Url::parse(&admin_url()).unwrap();
     url.set_path(db.database_name().unwrap());
     let mut admin = PgConnection::connect(url.as_str()).await.unwrap();
-    let row = sqlx::query(
-        "SELECT s.last_analyze IS NOT NULL AS analysed, c.reltuples \
-         FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
-         WHERE s.relname = 'deliveries'",
-    )
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {expr} AS v FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+         WHERE s.relname = 'deliveries'"
+    )))
     .fetch_one(&mut admin)
     .await
     .unwrap();
-    let stats = (row.get("analysed"), row.get("reltuples"));
+    let v = row.get("v");
     admin.close().await.unwrap();
-    stats
+    v
+}
+
+/// Waits until the statistics count at least `n` changes of `deliveries` since its last
+/// analysis: a backend reports its changes a moment after their commit.
+async fn until_changes_counted(db: &TestDb, n: i64) {
+    let deadline = Instant::now() + StdDuration::from_secs(30);
+    loop {
+        let counted: i64 = deliveries_stat(db, "s.n_mod_since_analyze").await;
+        if counted >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {counted} changes counted, not {n}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]
@@ -37,41 +56,46 @@ async fn the_runtime_role_analyses_a_table_that_changed_much_and_only_then() {
     assert_eq!(store.role().await.unwrap().as_deref(), Some(APP_ROLE));
     let t = tenant(store, "a").await;
     let s = stream(store, t.id).await;
-    let rows: Vec<_> = (0..3_000)
-        .map(|_| new(s, Some(EventId::new()), DeliveryState::Queued))
-        .collect();
-    for chunk in rows.chunks(500) {
-        store
-            .scope(t.id)
-            .deliveries()
-            .insert_many(chunk)
-            .await
-            .unwrap();
-    }
-
-    // The changes reach the statistics a moment after their commit: ask until it analyses.
-    let deadline = Instant::now() + StdDuration::from_secs(30);
-    loop {
-        let tables = store.analyze_stale(1_000, 0.05).await.unwrap();
-        if tables.iter().any(|t| t == "deliveries") {
-            break;
+    let insert = |n: usize| {
+        let rows: Vec<_> = (0..n)
+            .map(|_| new(s, Some(EventId::new()), DeliveryState::Queued))
+            .collect();
+        async move {
+            for chunk in rows.chunks(500) {
+                store
+                    .scope(t.id)
+                    .deliveries()
+                    .insert_many(chunk)
+                    .await
+                    .unwrap();
+            }
         }
-        assert!(
-            Instant::now() < deadline,
-            "deliveries was never analysed: {tables:?}"
-        );
-        tokio::time::sleep(StdDuration::from_millis(200)).await;
-    }
-    let (analysed, reltuples) = deliveries_stats(&db).await;
+    };
+    insert(3_000).await;
+    until_changes_counted(&db, 3_000).await;
+
+    let tables = store.analyze_stale(1_000, 0.05).await.unwrap();
+    assert!(tables.iter().any(|t| t == "deliveries"), "{tables:?}");
+    let analysed: bool = deliveries_stat(&db, "s.last_analyze IS NOT NULL").await;
     assert!(analysed);
+    let reltuples: f32 = deliveries_stat(&db, "c.reltuples").await;
     assert!(
         (2_900.0..=3_100.0).contains(&reltuples),
         "the planner now counts {reltuples} rows"
     );
 
-    // Unchanged since: not analysed again, however often asked.
+    // Unchanged since, or changed by less than the threshold (1,000 + 5 % of the live rows,
+    // 4,100 after the next insert): not analysed again; past it (1,300 > 1,215), analysed.
     let again = store.analyze_stale(1_000, 0.05).await.unwrap();
     assert!(!again.iter().any(|t| t == "deliveries"), "{again:?}");
+    insert(1_100).await;
+    until_changes_counted(&db, 1_100).await;
+    let again = store.analyze_stale(1_000, 0.05).await.unwrap();
+    assert!(!again.iter().any(|t| t == "deliveries"), "{again:?}");
+    insert(200).await;
+    until_changes_counted(&db, 1_300).await;
+    let again = store.analyze_stale(1_000, 0.05).await.unwrap();
+    assert!(again.iter().any(|t| t == "deliveries"), "{again:?}");
 }
 
 #[tokio::test]
