@@ -62,6 +62,8 @@ async fn serve_services(
              backends: set database.url (PostgreSQL) and bus.url (RabbitMQ), or run `sethub all`"
         );
     }
+    // The certificate is checked before the port is taken and anything is announced.
+    let tls = sethub_app::load_tls(&config)?;
     let listener = TcpListener::bind(&config.server.listen)
         .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
     let local = listener
@@ -69,7 +71,10 @@ async fn serve_services(
         .context("cannot read the bound address")?;
     let public_url = match &config.server.public_url {
         Some(url) => url.clone(),
-        None => Url::parse(&format!("http://{local}")).context("bound address is not a URL")?,
+        None => {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            Url::parse(&format!("{scheme}://{local}")).context("bound address is not a URL")?
+        }
     };
     let ctx = connect_backends(config, public_url.clone(), true).await?;
     announce(&ctx, name, local);
@@ -90,7 +95,7 @@ async fn serve_services(
             }
         })
         .collect();
-    let server = serve(ctx, listener, name, routes).context("cannot start the HTTP server")?;
+    let server = serve(ctx, listener, name, routes, tls).context("cannot start the HTTP server")?;
     server.await.context("the HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())

@@ -20,12 +20,13 @@ pub mod signin_limits;
 pub mod sso;
 pub mod streams;
 pub mod team;
+pub mod tls;
 
 use std::sync::Arc;
 
 pub use backends::{StartError, connect_backends, connect_store_only, migrate_database};
 pub use master_key::load_master_keys;
-pub use server::{RouteFn, serve};
+pub use server::{RouteFn, load_tls, serve};
 use sethub_bus::Bus;
 use sethub_config::Config;
 use sethub_http::Readiness;

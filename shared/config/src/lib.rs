@@ -51,6 +51,29 @@ pub struct ServerConfig {
     /// Reverse proxies whose `X-Forwarded-For` is believed (networks, e.g. `10.0.0.0/8`).
     /// Empty: the client address is always the peer's.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve HTTPS with these PEM files (both or neither); unset: plain HTTP behind a proxy.
+    pub tls: TlsConfig,
+}
+
+/// `server.tls`: the certificate chain and private key, PEM files read at start and again on
+/// SIGHUP or when either file changes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Both files when TLS is on.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,6 +300,7 @@ impl Default for ServerConfig {
             public_url: None,
             workers: 0,
             trusted_proxies: Vec::new(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -492,6 +516,15 @@ impl Config {
             if url.query().is_some() || url.fragment().is_some() {
                 return invalid("server.public_url", "must not have a query or fragment");
             }
+        }
+        match (&self.server.tls.cert, &self.server.tls.key) {
+            (Some(_), None) => {
+                return invalid("server.tls.key", "must be set with server.tls.cert");
+            }
+            (None, Some(_)) => {
+                return invalid("server.tls.cert", "must be set with server.tls.key");
+            }
+            _ => {}
         }
         check_url(
             self.database.url.as_ref(),
