@@ -33,6 +33,7 @@ mod m20261207_000014_sessions_invites;
 mod m20261207_000015_quotas;
 mod m20261207_000016_pending_due_index;
 mod m20261207_000020_hot_tables;
+mod m20261207_000040_upstream_subscriptions;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_quotas::Migration),
             Box::new(m20261207_000016_pending_due_index::Migration),
             Box::new(m20261207_000020_hot_tables::Migration),
+            Box::new(m20261207_000040_upstream_subscriptions::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ pub mod oidc;
 pub mod process;
 pub mod receiver;
 pub mod setup;
+pub mod ssf_transmitter;
 pub mod tls;
 pub mod transmitter;
 pub mod victim;

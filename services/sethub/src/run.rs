@@ -40,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Receiver(c) => crate::admin_cli::receiver(config, c).await,
         Command::Key(c) => crate::admin_cli::key(config, c).await,
         Command::Apikey(c) => crate::admin_cli::apikey(config, c).await,
+        Command::Upstream(c) => crate::admin_cli::upstream(config, c).await,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod sso;
 pub mod streams;
 pub mod team;
 pub mod tls;
+pub mod upstream_rx;
 
 use std::sync::Arc;
 

@@ -76,6 +76,13 @@ impl World {
         Self::start(env, Some(prod), Some(services)).await
     }
 
+    /// `sethub all` over the production backends: one origin serves every route, as behind
+    /// the router of a real deployment (so `/t/{slug}/sets` is at the public URL).
+    pub async fn all_production() -> Self {
+        let prod = Production::new().await;
+        Self::start(fast_env(prod.env()), Some(prod), None).await
+    }
+
     pub async fn embedded() -> Self {
         let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
         let env = fast_env(BTreeMap::from([(

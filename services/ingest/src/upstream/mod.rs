@@ -21,6 +21,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use sethub_app::AppContext;
+use sethub_app::upstream_rx::{self, Intake};
 use sethub_domain::subject::{ParseMode, Subject};
 use sethub_domain::{EventId, TenantId};
 use sethub_jose::{Expectations, Jwks, SetError, validate_set};
@@ -206,6 +207,11 @@ pub async fn receive(
             "invalid_request",
             format!("the `jti` must be 1 to {MAX_JTI} characters"),
         );
+    }
+    // A transmitter sethub subscribed to: its verification and stream-updated SETs are its
+    // own business, recorded in the subscription's status and not re-published.
+    if up.subscription.is_some() && upstream_rx::on_set(&ctx, &up, &set).await == Intake::Consumed {
+        return HttpResponse::Accepted().finish();
     }
     if let Err(e) = crate::limit::charge(&ctx, &counter, tenant, 1).await {
         return HttpResponse::from_error(e);

@@ -1,0 +1,373 @@
+//! [`SsfTransmitter`]: a small SSF 1.0 transmitter written for the tests (not sethub), for
+//! sethub as a *receiver* of upstream transmitters. It serves its metadata at
+//! `/.well-known/ssf-configuration/idp` (issuer `http://127.0.0.1:{port}/idp`: the path
+//! insertion form), an RFC 8414 document with its token endpoint (client credentials, HTTP
+//! Basic), the stream API (create, read, delete, status, verify) and its JWKS; it pushes SETs
+//! (RFC 8935) to its push streams, a verification SET when asked for one. It checks what its
+//! receiver sends it and keeps every violation in [`SsfTransmitter::problems`]: a stream API
+//! call without a valid bearer token, transmitter-supplied members on create.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use sethub_jose::{Alg, SigningKey, sign_jws};
+
+const PUSH: &str = "urn:ietf:rfc:8935";
+const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
+/// What this transmitter can send.
+const SUPPORTED: &[&str] = &[
+    crate::setup::SESSION_REVOKED,
+    "https://schemas.openid.net/secevent/caep/event-type/credential-change",
+];
+/// Members only a transmitter may set (SSF §4); a create request must not carry them.
+const TRANSMITTER_SUPPLIED: &[&str] = &[
+    "stream_id",
+    "iss",
+    "aud",
+    "events_supported",
+    "events_delivered",
+    "min_verification_interval",
+    "inactivity_timeout",
+];
+
+struct Shared {
+    issuer: String,
+    base: String,
+    client_id: String,
+    client_secret: String,
+    key: SigningKey,
+    tokens: Mutex<HashSet<String>>,
+    streams: Mutex<BTreeMap<String, Value>>,
+    create_bodies: Mutex<Vec<Value>>,
+    problems: Mutex<Vec<String>>,
+    /// `(stream_id, status)` of every push made.
+    pushes: Mutex<Vec<(String, u16)>>,
+    next: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+impl Shared {
+    fn problem(&self, p: String) {
+        lock(&self.problems).push(p);
+    }
+
+    /// Whether the bearer token of `req` is one this transmitter issued; if not, a problem
+    /// is noted (the caller answers `401`).
+    fn authorized(&self, req: &HttpRequest) -> bool {
+        let token = req
+            .headers()
+            .get("Authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match token {
+            Some(t) if lock(&self.tokens).contains(t) => true,
+            _ => {
+                self.problem(format!(
+                    "{} {} without a valid bearer token",
+                    req.method(),
+                    req.path()
+                ));
+                false
+            }
+        }
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        sign_jws(
+            &self.key,
+            Some("secevent+jwt"),
+            claims.to_string().as_bytes(),
+        )
+        .unwrap_or_else(|e| panic!("cannot sign: {e}"))
+    }
+
+    fn jti(&self) -> String {
+        format!("up-{}", self.next.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Pushes `token` to `stream`'s endpoint; its status (0 when unreachable).
+    async fn push(&self, stream: &Value, token: String) -> u16 {
+        let id = stream["stream_id"].as_str().unwrap_or_default().to_owned();
+        let Some(url) = stream["delivery"]["endpoint_url"].as_str() else {
+            return 0;
+        };
+        let status = reqwest::Client::new()
+            .post(url)
+            .header("Content-Type", "application/secevent+jwt")
+            .header("Accept", "application/json")
+            .body(token)
+            .send()
+            .await
+            .map_or(0, |r| r.status().as_u16());
+        lock(&self.pushes).push((id, status));
+        status
+    }
+}
+
+async fn metadata(s: web::Data<Shared>) -> HttpResponse {
+    let b = &s.base;
+    HttpResponse::Ok().json(json!({
+        "spec_version": "1_0",
+        "issuer": s.issuer,
+        "jwks_uri": format!("{b}/jwks.json"),
+        "delivery_methods_supported": [PUSH],
+        "configuration_endpoint": format!("{b}/ssf/stream"),
+        "status_endpoint": format!("{b}/ssf/status"),
+        "verification_endpoint": format!("{b}/ssf/verify"),
+        "authorization_schemes": [{"spec_urn": "urn:ietf:rfc:6749"}],
+    }))
+}
+
+async fn oauth_metadata(s: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "issuer": s.issuer,
+        "token_endpoint": format!("{}/oauth/token", s.base),
+        "grant_types_supported": ["client_credentials"],
+    }))
+}
+
+async fn jwks(s: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "keys": [s.key.public_jwk().to_json()] }))
+}
+
+async fn token(s: web::Data<Shared>, req: HttpRequest, body: String) -> HttpResponse {
+    let basic = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok());
+    let expected = format!("{}:{}", s.client_id, s.client_secret);
+    if basic.as_deref() != Some(expected.as_str()) {
+        return HttpResponse::Unauthorized().json(json!({"error": "invalid_client"}));
+    }
+    if body.trim() != "grant_type=client_credentials" {
+        return HttpResponse::BadRequest().json(json!({"error": "unsupported_grant_type"}));
+    }
+    let t = format!("at-{}", uuid::Uuid::new_v4().simple());
+    lock(&s.tokens).insert(t.clone());
+    HttpResponse::Ok().json(json!({"access_token": t, "token_type": "Bearer", "expires_in": 3600}))
+}
+
+fn query_stream_id(req: &HttpRequest) -> Option<String> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "stream_id")
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn create(s: web::Data<Shared>, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+    if !s.authorized(&req) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let body = body.into_inner();
+    lock(&s.create_bodies).push(body.clone());
+    for m in TRANSMITTER_SUPPLIED {
+        if body.get(*m).is_some() {
+            s.problem(format!("create carried the transmitter-supplied `{m}`"));
+            return HttpResponse::BadRequest().finish();
+        }
+    }
+    let requested: Vec<&str> = body["events_requested"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let delivered: Vec<&str> = SUPPORTED
+        .iter()
+        .copied()
+        .filter(|t| requested.contains(t))
+        .collect();
+    let id = format!("st-{}", s.next.fetch_add(1, Ordering::SeqCst));
+    let stream = json!({
+        "stream_id": id,
+        "iss": s.issuer,
+        "aud": s.client_id,
+        "events_supported": SUPPORTED,
+        "events_requested": requested,
+        "events_delivered": delivered,
+        "delivery": body["delivery"],
+        "description": body["description"],
+    });
+    lock(&s.streams).insert(id, stream.clone());
+    HttpResponse::Created().json(stream)
+}
+
+async fn read(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    if !s.authorized(&req) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let streams = lock(&s.streams);
+    match query_stream_id(&req) {
+        Some(id) => match streams.get(&id) {
+            Some(st) => HttpResponse::Ok().json(st),
+            None => HttpResponse::NotFound().finish(),
+        },
+        None => HttpResponse::Ok().json(streams.values().collect::<Vec<_>>()),
+    }
+}
+
+async fn delete(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    if !s.authorized(&req) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    match query_stream_id(&req).and_then(|id| lock(&s.streams).remove(&id)) {
+        Some(_) => HttpResponse::NoContent().finish(),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+async fn status(s: web::Data<Shared>, req: HttpRequest) -> HttpResponse {
+    if !s.authorized(&req) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    match query_stream_id(&req).filter(|id| lock(&s.streams).contains_key(id)) {
+        Some(id) => HttpResponse::Ok().json(json!({"stream_id": id, "status": "enabled"})),
+        None => HttpResponse::NotFound().finish(),
+    }
+}
+
+async fn verify(s: web::Data<Shared>, req: HttpRequest, body: web::Json<Value>) -> HttpResponse {
+    if !s.authorized(&req) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let Some(id) = body["stream_id"].as_str() else {
+        return HttpResponse::BadRequest().finish();
+    };
+    let Some(stream) = lock(&s.streams).get(id).cloned() else {
+        return HttpResponse::NotFound().finish();
+    };
+    let mut event = json!({});
+    if let Some(state) = body["state"].as_str() {
+        event["state"] = json!(state);
+    }
+    let set = s.sign(&json!({
+        "iss": s.issuer, "aud": stream["aud"], "jti": s.jti(), "iat": now(),
+        "sub_id": {"format": "opaque", "id": id},
+        "events": { VERIFICATION: event },
+    }));
+    // Sent after the answer, as a transmitter's verification is.
+    let shared = s.into_inner();
+    tokio::spawn(async move {
+        shared.push(&stream, set).await;
+    });
+    HttpResponse::NoContent().finish()
+}
+
+/// An SSF transmitter on 127.0.0.1; stops serving when dropped.
+pub struct SsfTransmitter {
+    pub issuer: String,
+    shared: Arc<Shared>,
+    server: ServerHandle,
+}
+
+impl SsfTransmitter {
+    /// A transmitter that gives tokens to `client_id` / `client_secret`.
+    pub async fn start(client_id: &str, client_secret: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shared = Arc::new(Shared {
+            issuer: format!("{base}/idp"),
+            base,
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            key: SigningKey::generate(Alg::Es256).unwrap(),
+            tokens: Mutex::default(),
+            streams: Mutex::default(),
+            create_bodies: Mutex::default(),
+            problems: Mutex::default(),
+            pushes: Mutex::default(),
+            next: AtomicU64::new(1),
+        });
+        let data = web::Data::from(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route(
+                    "/.well-known/ssf-configuration/idp",
+                    web::get().to(metadata),
+                )
+                .route(
+                    "/.well-known/oauth-authorization-server/idp",
+                    web::get().to(oauth_metadata),
+                )
+                .route("/jwks.json", web::get().to(jwks))
+                .route("/oauth/token", web::post().to(token))
+                .route("/ssf/stream", web::post().to(create))
+                .route("/ssf/stream", web::get().to(read))
+                .route("/ssf/stream", web::delete().to(delete))
+                .route("/ssf/status", web::get().to(status))
+                .route("/ssf/verify", web::post().to(verify))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(async move {
+            let _ = server.await;
+        });
+        Self {
+            issuer: shared.issuer.clone(),
+            shared,
+            server: handle,
+        }
+    }
+
+    /// The streams it has.
+    pub fn streams(&self) -> Vec<Value> {
+        lock(&self.shared.streams).values().cloned().collect()
+    }
+
+    /// Every create request body it got.
+    pub fn create_bodies(&self) -> Vec<Value> {
+        lock(&self.shared.create_bodies).clone()
+    }
+
+    /// What its receiver did wrong (empty when nothing).
+    pub fn problems(&self) -> Vec<String> {
+        lock(&self.shared.problems).clone()
+    }
+
+    /// Every push made: `(stream_id, status)`.
+    pub fn pushes(&self) -> Vec<(String, u16)> {
+        lock(&self.shared.pushes).clone()
+    }
+
+    /// A session-revoked SET about `email` with `txn`, signed once (so pushing it again is a
+    /// repeat of the same `jti`).
+    pub fn session_revoked(&self, stream: &Value, email: &str, txn: &str) -> String {
+        let s = &self.shared;
+        s.sign(&json!({
+            "iss": s.issuer, "aud": stream["aud"], "jti": s.jti(), "iat": now(), "txn": txn,
+            "sub_id": {"format": "email", "email": email},
+            "events": { crate::setup::SESSION_REVOKED: {"event_timestamp": now()} },
+        }))
+    }
+
+    /// Pushes `set` to `stream`'s endpoint: the answer's status.
+    pub async fn push(&self, stream: &Value, set: &str) -> u16 {
+        self.shared.push(stream, set.to_owned()).await
+    }
+}
+
+impl Drop for SsfTransmitter {
+    fn drop(&mut self) {
+        let h = self.server.clone();
+        drop(tokio::spawn(async move { h.stop(false).await }));
+    }
+}
