@@ -470,6 +470,31 @@ async fn subscription_flow(w: World) {
         "the last SET is recorded"
     );
 
+    // The transmitter restarts and loses the stream: sethub makes it again (same delivery,
+    // same event types), verifies it, and the new stream's events arrive.
+    tx.lose_streams();
+    let stream = wait_until("the stream to be made again", LONG, || async {
+        tx.streams().into_iter().next()
+    })
+    .await;
+    assert_ne!(stream["stream_id"], streams[0]["stream_id"]);
+    assert_eq!(tx.create_bodies().last(), tx.create_bodies().first());
+    let status = wait_until("the new stream's verification", LONG, || async {
+        let list = upstream_list(&w).await;
+        (list[0]["stream_id"] == stream["stream_id"]
+            && list[0]["status"]["last_verification_at"] != status["last_verification_at"])
+            .then(|| list[0]["status"].clone())
+    })
+    .await;
+    assert!(status["last_error"].is_null(), "{status}");
+    let after = tx.session_revoked(&stream, "dee@example.com", "idp-txn-4");
+    assert_eq!(tx.push(&stream, &after).await, 202);
+    w.receiver.wait_for_count("/s/rx", 3, LONG).await.unwrap();
+    let upstream_id = upstream_list(&w).await[0]["upstream_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
     // Removal deletes the stream at the transmitter; its SETs are refused afterwards.
     let removed = upstream_cli(&w, &["remove", "--tenant", &slug, "--id", &upstream_id])
         .await
@@ -477,8 +502,8 @@ async fn subscription_flow(w: World) {
     assert_eq!(removed["remote_stream_deleted"], true, "{removed}");
     assert!(tx.streams().is_empty());
     assert_eq!(upstream_list(&w).await, json!([]));
-    let late = tx.session_revoked(stream, "cy@example.com", "idp-txn-3");
-    assert_eq!(tx.push(stream, &late).await, 400);
+    let late = tx.session_revoked(&stream, "cy@example.com", "idp-txn-3");
+    assert_eq!(tx.push(&stream, &late).await, 400);
 
     // Every stream API call carried the bearer token; no transmitter-supplied member sent.
     assert_eq!(tx.problems(), Vec::<String>::new());

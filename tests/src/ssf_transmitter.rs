@@ -333,6 +333,11 @@ impl SsfTransmitter {
         lock(&self.shared.streams).values().cloned().collect()
     }
 
+    /// Forgets every stream, as a transmitter that restarted without keeping them.
+    pub fn lose_streams(&self) {
+        lock(&self.shared.streams).clear();
+    }
+
     /// Every create request body it got.
     pub fn create_bodies(&self) -> Vec<Value> {
         lock(&self.shared.create_bodies).clone()

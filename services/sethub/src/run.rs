@@ -85,6 +85,10 @@ async fn serve_services(
     } else {
         None
     };
+    // The process serving `manage` keeps the tenants' upstream subscriptions alive.
+    if services.contains(&Service::Manage) {
+        sethub_app::upstream_rx::watch::spawn(ctx.clone());
+    }
     let console = sethub_manage::web::ConsoleSettings::new(&ctx)?;
     let routes: Vec<RouteFn> = services
         .iter()

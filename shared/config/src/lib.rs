@@ -228,6 +228,9 @@ pub struct IngestConfig {
     /// A failed fetch of an upstream JWKS is remembered this long: SETs arriving meanwhile get
     /// `503` without a new fetch (so a flood of SETs cannot make sethub hammer a dead URL).
     pub upstream_jwks_failure_secs: u64,
+    /// How often the process running `manage` checks each upstream subscription's stream at
+    /// its transmitter and makes it again when the transmitter lost it; 0 = never.
+    pub upstream_check_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -379,6 +382,7 @@ impl Default for IngestConfig {
             upstream_jwks_cache_secs: 300,
             upstream_jwks_refetch_secs: 30,
             upstream_jwks_failure_secs: 10,
+            upstream_check_secs: 60,
         }
     }
 }

@@ -38,6 +38,7 @@ pub fn fast_env(mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
         ("SETHUB_POLL__DEFAULT_WAIT_SECS", "2"),
         ("SETHUB_INGEST__RATE_PER_SECOND", "100000"),
         ("SETHUB_INGEST__BURST", "100000"),
+        ("SETHUB_INGEST__UPSTREAM_CHECK_SECS", "1"),
     ] {
         env.insert(k.into(), v.into());
     }

@@ -10,6 +10,7 @@
 //! egress gate. The client secret is sealed with the master key.
 
 pub mod remote;
+pub mod watch;
 
 use std::str::FromStr;
 
@@ -208,6 +209,24 @@ fn random_state() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The `delivery` member of a create request: push to the tenant's intake, or poll.
+fn delivery_object(ctx: &AppContext, slug: &str, delivery: &str) -> Result<Value, UpstreamRxError> {
+    match delivery.parse::<Delivery>() {
+        Ok(Delivery::Push) => Ok(json!({
+            "method": PUSH_METHOD,
+            "endpoint_url": format!(
+                "{}/t/{slug}/sets",
+                ctx.public_url.as_str().trim_end_matches('/'),
+            ),
+        })),
+        Ok(Delivery::Poll) => Ok(json!({ "method": POLL_METHOD })),
+        Err(message) => Err(UpstreamRxError::Invalid {
+            field: "delivery",
+            message,
+        }),
+    }
+}
+
 /// Subscribes the tenant to the transmitter of `req.issuer` (see the module's text).
 pub async fn subscribe(
     ctx: &AppContext,
@@ -252,17 +271,7 @@ pub async fn subscribe(
     )
     .await?;
     let events = events_wanted(ctx, tenant.id).await?;
-    let delivery = match req.delivery {
-        Delivery::Push => json!({
-            "method": PUSH_METHOD,
-            "endpoint_url": format!(
-                "{}/t/{}/sets",
-                ctx.public_url.as_str().trim_end_matches('/'),
-                tenant.slug
-            ),
-        }),
-        Delivery::Poll => json!({ "method": POLL_METHOD }),
-    };
+    let delivery = delivery_object(ctx, &tenant.slug, req.delivery.as_str())?;
     let stream = remote::create_stream(&http, &meta, &token, delivery, &events).await?;
     let state = match &meta.status_endpoint {
         Some(ep) => remote::stream_status(&http, ep, &token, &stream.stream_id)

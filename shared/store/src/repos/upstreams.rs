@@ -234,14 +234,32 @@ impl<'a> Upstreams<'a> {
             .await
     }
 
-    /// Replaces a subscription (e.g. the stream made again after the transmitter lost it).
+    /// Replaces a subscription and the audience its SETs name (the stream made again after
+    /// the transmitter lost it).
     pub async fn set_subscription(
         &self,
         id: UpstreamId,
+        audience: &str,
         subscription: &Subscription,
     ) -> Result<(), StoreError> {
-        self.update_json(id, u::Column::Subscription, to_json(subscription))
+        let g = self.ctx.begin().await?;
+        let n = u::Entity::update_many()
+            .filter(u::Column::TenantId.eq(self.ctx.tid()))
+            .filter(u::Column::Id.eq(id.as_uuid()))
+            .col_expr(
+                u::Column::Subscription,
+                sea_orm::sea_query::Expr::value(to_json(subscription)),
+            )
+            .col_expr(
+                u::Column::Audience,
+                sea_orm::sea_query::Expr::value(audience),
+            )
+            .exec(g.tx())
             .await
+            .db()?
+            .rows_affected;
+        g.finish().await?;
+        found(n)
     }
 
     async fn update_json(
