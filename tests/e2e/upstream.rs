@@ -376,28 +376,7 @@ async fn subscription_flow(w: World) {
         }
     };
 
-    // Poll delivery is not offered yet; wrong credentials are refused at the token endpoint.
-    // Neither makes or registers anything.
-    let err = upstream_cli(
-        &w,
-        &[
-            "subscribe",
-            "--tenant",
-            &slug,
-            "--issuer",
-            &tx.issuer,
-            "--client-id",
-            "x",
-            "--client-secret",
-            "y",
-            "--delivery",
-            "poll",
-        ],
-    )
-    .await
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("delivery: poll delivery"), "{err}");
+    // Wrong credentials are refused at the token endpoint; nothing is made or registered.
     let err = subscribe("wrong").await.unwrap_err().to_string();
     assert!(err.contains("token endpoint answered HTTP 401"), "{err}");
     assert_eq!(upstream_list(&w).await, json!([]));
@@ -506,5 +485,94 @@ async fn subscription_flow(w: World) {
     assert_eq!(tx.push(&stream, &late).await, 400);
 
     // Every stream API call carried the bearer token; no transmitter-supplied member sent.
+    assert_eq!(tx.problems(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_poll_subscription_polls_the_upstream_and_acknowledges_every_set() {
+    poll_flow(World::all_production().await).await;
+}
+
+/// The same over the embedded default.
+#[tokio::test]
+async fn an_embedded_hub_polls_an_upstream_and_acknowledges_every_set() {
+    poll_flow(World::embedded().await).await;
+}
+
+async fn poll_flow(w: World) {
+    w.stream("/s/rx", &[SESSION_REVOKED]).await;
+    let tx = SsfTransmitter::start("sethub-poller", "poll-secret").await;
+    let made = upstream_cli(
+        &w,
+        &[
+            "subscribe",
+            "--tenant",
+            &w.tenant.slug,
+            "--issuer",
+            &tx.issuer,
+            "--client-id",
+            "sethub-poller",
+            "--client-secret",
+            "poll-secret",
+            "--delivery",
+            "poll",
+        ],
+    )
+    .await
+    .unwrap();
+    let stream = tx.streams().remove(0);
+    assert_eq!(made["stream_id"], stream["stream_id"]);
+    assert_eq!(
+        tx.create_bodies()[0]["delivery"],
+        json!({"method": "urn:ietf:rfc:8936"})
+    );
+    // The verification SET is polled, checked and acknowledged.
+    wait_until("the polled verification to be recorded", LONG, || async {
+        let list = upstream_list(&w).await;
+        list[0]["status"]["last_verification_at"]
+            .is_string()
+            .then_some(())
+    })
+    .await;
+
+    let good = [
+        tx.session_revoked(&stream, "ann@example.com", "poll-txn-1"),
+        tx.session_revoked(&stream, "bob@example.com", "poll-txn-2"),
+    ];
+    for set in &good {
+        assert_eq!(tx.push(&stream, set).await, 202);
+    }
+    // A SET for another audience is refused with its RFC 8935 code in `setErrs`.
+    let mut other = stream.clone();
+    other["aud"] = json!("someone-else");
+    let bad = tx.session_revoked(&other, "cy@example.com", "poll-txn-3");
+    tx.push(&stream, &bad).await;
+    w.receiver.wait_for_count("/s/rx", 2, LONG).await.unwrap();
+    let id = stream["stream_id"].as_str().unwrap().to_owned();
+    wait_until("every SET to be settled", LONG, || async {
+        (tx.queued(&id) == 0).then_some(())
+    })
+    .await;
+    let acked = tx.acked();
+    for set in &good {
+        let jti = SsfTransmitter::jti(set);
+        assert_eq!(
+            acked.iter().filter(|j| **j == jti).count(),
+            1,
+            "{jti} in {acked:?}"
+        );
+    }
+    let errs = tx.set_errs();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, SsfTransmitter::jti(&bad));
+    assert_eq!(errs[0].1["err"], "invalid_audience", "{errs:?}");
+    let got = w.receiver.received("/s/rx");
+    let mut txns: Vec<_> = got
+        .iter()
+        .map(|s| s.txn.clone().unwrap_or_default())
+        .collect();
+    txns.sort();
+    assert_eq!(txns, vec!["poll-txn-1", "poll-txn-2"]);
+    assert!(got.iter().all(|s| s.iss == w.tenant.issuer));
     assert_eq!(tx.problems(), Vec::<String>::new());
 }

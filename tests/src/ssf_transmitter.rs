@@ -3,7 +3,9 @@
 //! `/.well-known/ssf-configuration/idp` (issuer `http://127.0.0.1:{port}/idp`: the path
 //! insertion form), an RFC 8414 document with its token endpoint (client credentials, HTTP
 //! Basic), the stream API (create, read, delete, status, verify) and its JWKS; it pushes SETs
-//! (RFC 8935) to its push streams, a verification SET when asked for one. It checks what its
+//! (RFC 8935) to its push streams and queues them for its poll streams (RFC 8936, at
+//! `/ssf/poll/{stream_id}`, keeping every `ack` and `setErrs`), a verification SET when asked
+//! for one. It checks what its
 //! receiver sends it and keeps every violation in [`SsfTransmitter::problems`]: a stream API
 //! call without a valid bearer token, transmitter-supplied members on create.
 
@@ -19,6 +21,7 @@ use serde_json::{Value, json};
 use sethub_jose::{Alg, SigningKey, sign_jws};
 
 const PUSH: &str = "urn:ietf:rfc:8935";
+const POLL: &str = "urn:ietf:rfc:8936";
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 /// What this transmitter can send.
 const SUPPORTED: &[&str] = &[
@@ -48,6 +51,10 @@ struct Shared {
     problems: Mutex<Vec<String>>,
     /// `(stream_id, status)` of every push made.
     pushes: Mutex<Vec<(String, u16)>>,
+    /// Poll streams' SETs not yet acknowledged: stream → jti → SET.
+    queues: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
+    acked: Mutex<Vec<String>>,
+    set_errs: Mutex<Vec<(String, Value)>>,
     next: AtomicU64,
 }
 
@@ -98,9 +105,15 @@ impl Shared {
         format!("up-{}", self.next.fetch_add(1, Ordering::SeqCst))
     }
 
-    /// Pushes `token` to `stream`'s endpoint; its status (0 when unreachable).
+    /// Pushes `token` to `stream`'s endpoint: its status (0 when unreachable); for a poll
+    /// stream queues it (202).
     async fn push(&self, stream: &Value, token: String) -> u16 {
         let id = stream["stream_id"].as_str().unwrap_or_default().to_owned();
+        if stream["delivery"]["method"] == POLL {
+            let jti = jti_of(&token);
+            lock(&self.queues).entry(id).or_default().insert(jti, token);
+            return 202;
+        }
         let Some(url) = stream["delivery"]["endpoint_url"].as_str() else {
             return 0;
         };
@@ -117,13 +130,25 @@ impl Shared {
     }
 }
 
+/// The `jti` of a compact SET this transmitter signed.
+fn jti_of(set: &str) -> String {
+    let payload = set.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_default();
+    serde_json::from_slice::<Value>(&bytes).unwrap_or_default()["jti"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 async fn metadata(s: web::Data<Shared>) -> HttpResponse {
     let b = &s.base;
     HttpResponse::Ok().json(json!({
         "spec_version": "1_0",
         "issuer": s.issuer,
         "jwks_uri": format!("{b}/jwks.json"),
-        "delivery_methods_supported": [PUSH],
+        "delivery_methods_supported": [PUSH, POLL],
         "configuration_endpoint": format!("{b}/ssf/stream"),
         "status_endpoint": format!("{b}/ssf/status"),
         "verification_endpoint": format!("{b}/ssf/verify"),
@@ -191,6 +216,10 @@ async fn create(s: web::Data<Shared>, req: HttpRequest, body: web::Json<Value>) 
         .filter(|t| requested.contains(t))
         .collect();
     let id = format!("st-{}", s.next.fetch_add(1, Ordering::SeqCst));
+    let mut delivery = body["delivery"].clone();
+    if delivery["method"] == POLL {
+        delivery["endpoint_url"] = json!(format!("{}/ssf/poll/{id}", s.base));
+    }
     let stream = json!({
         "stream_id": id,
         "iss": s.issuer,
@@ -198,7 +227,7 @@ async fn create(s: web::Data<Shared>, req: HttpRequest, body: web::Json<Value>) 
         "events_supported": SUPPORTED,
         "events_requested": requested,
         "events_delivered": delivered,
-        "delivery": body["delivery"],
+        "delivery": delivery,
         "description": body["description"],
     });
     lock(&s.streams).insert(id, stream.clone());
@@ -266,6 +295,44 @@ async fn verify(s: web::Data<Shared>, req: HttpRequest, body: web::Json<Value>) 
     HttpResponse::NoContent().finish()
 }
 
+async fn poll(
+    s: web::Data<Shared>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    if !s.authorized(&req) {
+        return HttpResponse::Unauthorized().finish();
+    }
+    let id = path.into_inner();
+    let mut queues = lock(&s.queues);
+    let Some(queue) = queues.get_mut(&id) else {
+        if lock(&s.streams).contains_key(&id) {
+            return HttpResponse::Ok().json(json!({"sets": {}}));
+        }
+        return HttpResponse::NotFound().finish();
+    };
+    for jti in body["ack"].as_array().into_iter().flatten() {
+        let jti = jti.as_str().unwrap_or_default().to_owned();
+        queue.remove(&jti);
+        lock(&s.acked).push(jti);
+    }
+    for (jti, err) in body["setErrs"].as_object().into_iter().flatten() {
+        queue.remove(jti);
+        lock(&s.set_errs).push((jti.clone(), err.clone()));
+    }
+    let max = body["maxEvents"]
+        .as_u64()
+        .map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(usize::MAX));
+    let sets: serde_json::Map<String, Value> = queue
+        .iter()
+        .take(max)
+        .map(|(j, set)| (j.clone(), json!(set)))
+        .collect();
+    let more = queue.len() > sets.len();
+    HttpResponse::Ok().json(json!({"sets": sets, "moreAvailable": more}))
+}
+
 /// An SSF transmitter on 127.0.0.1; stops serving when dropped.
 pub struct SsfTransmitter {
     pub issuer: String,
@@ -289,6 +356,9 @@ impl SsfTransmitter {
             create_bodies: Mutex::default(),
             problems: Mutex::default(),
             pushes: Mutex::default(),
+            queues: Mutex::default(),
+            acked: Mutex::default(),
+            set_errs: Mutex::default(),
             next: AtomicU64::new(1),
         });
         let data = web::Data::from(shared.clone());
@@ -310,6 +380,7 @@ impl SsfTransmitter {
                 .route("/ssf/stream", web::delete().to(delete))
                 .route("/ssf/status", web::get().to(status))
                 .route("/ssf/verify", web::post().to(verify))
+                .route("/ssf/poll/{stream_id}", web::post().to(poll))
         })
         .workers(1)
         .disable_signals()
@@ -336,6 +407,29 @@ impl SsfTransmitter {
     /// Forgets every stream, as a transmitter that restarted without keeping them.
     pub fn lose_streams(&self) {
         lock(&self.shared.streams).clear();
+        lock(&self.shared.queues).clear();
+    }
+
+    /// Every `jti` its poll endpoint was told to acknowledge.
+    pub fn acked(&self) -> Vec<String> {
+        lock(&self.shared.acked).clone()
+    }
+
+    /// Every `setErrs` entry its poll endpoint got: `(jti, {"err", "description"})`.
+    pub fn set_errs(&self) -> Vec<(String, Value)> {
+        lock(&self.shared.set_errs).clone()
+    }
+
+    /// The SETs waiting in a poll stream's queue.
+    pub fn queued(&self, stream_id: &str) -> usize {
+        lock(&self.shared.queues)
+            .get(stream_id)
+            .map_or(0, BTreeMap::len)
+    }
+
+    /// The `jti` of a SET it signed.
+    pub fn jti(set: &str) -> String {
+        jti_of(set)
     }
 
     /// Every create request body it got.
@@ -364,7 +458,8 @@ impl SsfTransmitter {
         }))
     }
 
-    /// Pushes `set` to `stream`'s endpoint: the answer's status.
+    /// Pushes `set` to `stream`'s endpoint: the answer's status (for a poll stream: queues
+    /// it, 202).
     pub async fn push(&self, stream: &Value, set: &str) -> u16 {
         self.shared.push(stream, set.to_owned()).await
     }

@@ -85,6 +85,10 @@ async fn serve_services(
     } else {
         None
     };
+    // The process serving `ingest` polls the tenants' upstream poll subscriptions.
+    if services.contains(&Service::Ingest) {
+        sethub_ingest::upstream::poller::spawn(ctx.clone());
+    }
     // The process serving `manage` keeps the tenants' upstream subscriptions alive.
     if services.contains(&Service::Manage) {
         sethub_app::upstream_rx::watch::spawn(ctx.clone());

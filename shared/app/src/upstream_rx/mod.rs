@@ -242,12 +242,6 @@ pub async fn subscribe(
     if req.client_id.is_empty() {
         return Err(invalid("client-id", "must not be empty".into()));
     }
-    if req.delivery == Delivery::Poll {
-        return Err(invalid(
-            "delivery",
-            "poll delivery from an upstream is not built yet; use push".into(),
-        ));
-    }
     let scope = ctx.store.scope(tenant.id);
     if scope.upstreams().by_issuer(req.issuer).await.is_ok() {
         return Err(UpstreamRxError::Conflict(req.issuer.to_owned()));
@@ -371,6 +365,29 @@ async fn note_error(ctx: &AppContext, tenant: TenantId, id: UpstreamId, error: &
         status.last_error = Some(error.to_owned());
         let _ = ups.set_status(id, &status).await;
     }
+}
+
+/// One poll of a poll subscription: acknowledges `ack`, reports `set_errs`, returns the
+/// `(jti, SET)`s handed out (a fresh token each time).
+pub async fn poll_once(
+    ctx: &AppContext,
+    up: &Upstream,
+    ack: &[String],
+    set_errs: &serde_json::Map<String, Value>,
+) -> Result<Vec<(String, String)>, UpstreamRxError> {
+    let Some(sub) = &up.subscription else {
+        return Ok(Vec::new());
+    };
+    let Some(url) = &sub.poll_url else {
+        return Err(UpstreamRxError::Invalid {
+            field: "delivery",
+            message: "the transmitter gave the poll stream no endpoint_url".into(),
+        });
+    };
+    let http = client(ctx)?;
+    let secret = open_secret(ctx, up)?;
+    let token = remote::access_token(&http, &sub.token_endpoint, &sub.client_id, &secret).await?;
+    Ok(remote::poll(&http, url, &token, ack, set_errs, 100).await?)
 }
 
 /// The tenant's upstream transmitters, oldest first.

@@ -335,6 +335,53 @@ pub async fn delete_stream(
     }
 }
 
+/// One poll (RFC 8936): acknowledges `ack`, reports `set_errs`, and returns up to
+/// `max_events` SETs as `(jti, compact SET)` without waiting (`returnImmediately`).
+pub async fn poll(
+    client: &GuardedClient,
+    poll_url: &str,
+    token: &str,
+    ack: &[String],
+    set_errs: &serde_json::Map<String, Value>,
+    max_events: u32,
+) -> Result<Vec<(String, String)>, RemoteError> {
+    const WHAT: &str = "the poll endpoint";
+    let body = json!({
+        "maxEvents": max_events,
+        "returnImmediately": true,
+        "ack": ack,
+        "setErrs": set_errs,
+    });
+    let mut req = client
+        .post(poll_url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Accept", "application/json")
+        .header("Content-Type", "application/json");
+    if !set_errs.is_empty() {
+        req = req.header("Content-Language", "en");
+    }
+    let answer = req
+        .body(body.to_string().into_bytes())
+        .send()
+        .await
+        .map_err(fetch(WHAT))?;
+    if answer.status.as_u16() == 404 {
+        return Err(RemoteError::StreamGone(poll_url.to_owned()));
+    }
+    let v = expect_json(WHAT, &answer, &[200])?;
+    let sets = v
+        .get("sets")
+        .and_then(Value::as_object)
+        .ok_or_else(|| RemoteError::Answer {
+            what: WHAT,
+            problem: "no `sets` object".into(),
+        })?;
+    Ok(sets
+        .iter()
+        .filter_map(|(jti, set)| Some((jti.clone(), set.as_str()?.to_owned())))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
