@@ -414,6 +414,15 @@ async fn subscription_flow(w: World) {
     .await;
     assert_eq!(status["state"], "enabled");
     assert!(status["last_error"].is_null(), "{status}");
+    // The tenant API shows the same.
+    let (code, api) = w
+        .api(reqwest::Method::GET, "/upstream-transmitters", None)
+        .await;
+    assert_eq!(code, 200, "{api}");
+    let sub = &api[0]["subscription"];
+    assert_eq!(sub["delivery"], "push", "{api}");
+    assert_eq!(sub["stream_id"], stream["stream_id"], "{api}");
+    assert_eq!(sub["last_verification_at"], status["last_verification_at"]);
 
     // An event raised upstream reaches the tenant's receiver re-signed, once.
     let first = tx.session_revoked(stream, "ann@example.com", "idp-txn-1");
