@@ -458,6 +458,11 @@ async fn subscription_flow(w: World) {
         "the last SET is recorded"
     );
 
+    // A stream-updated SET is followed (the state recorded), not re-published.
+    let paused = tx.stream_updated(stream, "paused");
+    assert_eq!(tx.push(stream, &paused).await, 202);
+    assert_eq!(upstream_list(&w).await[0]["status"]["state"], "paused");
+
     // The transmitter restarts and loses the stream: sethub makes it again (same delivery,
     // same event types), verifies it, and the new stream's events arrive.
     tx.lose_streams();
@@ -475,9 +480,16 @@ async fn subscription_flow(w: World) {
     })
     .await;
     assert!(status["last_error"].is_null(), "{status}");
+    assert_eq!(status["state"], "enabled", "the new stream is enabled");
     let after = tx.session_revoked(&stream, "dee@example.com", "idp-txn-4");
     assert_eq!(tx.push(&stream, &after).await, 202);
     w.receiver.wait_for_count("/s/rx", 3, LONG).await.unwrap();
+    let got = w.receiver.received("/s/rx");
+    assert_eq!(got.len(), 3, "only the three events were re-published");
+    assert!(
+        got.iter()
+            .all(|s| s.event_types() == vec![SESSION_REVOKED.to_owned()])
+    );
     let upstream_id = upstream_list(&w).await[0]["upstream_id"]
         .as_str()
         .unwrap()

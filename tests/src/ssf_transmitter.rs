@@ -23,6 +23,7 @@ use sethub_jose::{Alg, SigningKey, sign_jws};
 const PUSH: &str = "urn:ietf:rfc:8935";
 const POLL: &str = "urn:ietf:rfc:8936";
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
+const STREAM_UPDATED: &str = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
 /// What this transmitter can send.
 const SUPPORTED: &[&str] = &[
     crate::setup::SESSION_REVOKED,
@@ -455,6 +456,16 @@ impl SsfTransmitter {
             "iss": s.issuer, "aud": stream["aud"], "jti": s.jti(), "iat": now(), "txn": txn,
             "sub_id": {"format": "email", "email": email},
             "events": { crate::setup::SESSION_REVOKED: {"event_timestamp": now()} },
+        }))
+    }
+
+    /// A stream-updated SET announcing `status` for `stream`.
+    pub fn stream_updated(&self, stream: &Value, status: &str) -> String {
+        let s = &self.shared;
+        s.sign(&json!({
+            "iss": s.issuer, "aud": stream["aud"], "jti": s.jti(), "iat": now(),
+            "sub_id": {"format": "opaque", "id": stream["stream_id"]},
+            "events": { STREAM_UPDATED: {"status": status} },
         }))
     }
 
