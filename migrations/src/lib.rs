@@ -36,6 +36,7 @@ mod m20261207_000020_hot_tables;
 mod m20261207_000021_pending_order_index;
 mod m20261207_000022_analyze_stale;
 mod m20261207_000030_interop;
+mod m20261207_000040_upstream_subscriptions;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -69,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000021_pending_order_index::Migration),
             Box::new(m20261207_000022_analyze_stale::Migration),
             Box::new(m20261207_000030_interop::Migration),
+            Box::new(m20261207_000040_upstream_subscriptions::Migration),
         ]
     }
 }

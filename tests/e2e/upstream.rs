@@ -16,6 +16,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use sethub_tests::setup::{self, SESSION_REVOKED};
+use sethub_tests::ssf_transmitter::SsfTransmitter;
 use sethub_tests::transmitter::TestTransmitter;
 use sethub_tests::wait_until;
 use world::*;
@@ -322,4 +323,277 @@ async fn an_upstream_set_whose_subject_list_passes_the_tenants_quota_is_refused_
     assert!(said.contains("sub_id.ip-addresses: has 21 items"), "{said}");
     let (status, body, _) = push(&w, &w.tenant.slug, &with_ips("l-2", 20), SECEVENT).await;
     assert_eq!(status, 202, "{body}");
+}
+
+/// `sethub upstream subscribe|list|remove` with the given arguments after the subcommand.
+async fn upstream_cli(w: &World, args: &[&str]) -> anyhow::Result<Value> {
+    let mut all = vec!["upstream"];
+    all.extend_from_slice(args);
+    setup::run_cli(Path::new(BIN), &w.hub.env, &all).await
+}
+
+async fn upstream_list(w: &World) -> Value {
+    upstream_cli(w, &["list", "--tenant", &w.tenant.slug])
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_tenant_subscribed_to_an_upstream_ssf_transmitter_republishes_its_events_once_re_signed()
+{
+    subscription_flow(World::all_production().await).await;
+}
+
+/// The same over the embedded default (SQLite, in-process bus, in-memory state).
+#[tokio::test]
+async fn an_embedded_hub_subscribed_to_an_upstream_ssf_transmitter_republishes_its_events() {
+    subscription_flow(World::embedded().await).await;
+}
+
+async fn subscription_flow(w: World) {
+    w.stream("/s/rx", &[SESSION_REVOKED]).await;
+    let tx = SsfTransmitter::start("sethub-at-idp", "idp-secret").await;
+    let slug = w.tenant.slug.clone();
+    let subscribe = |secret: &'static str| {
+        let (slug, issuer) = (slug.clone(), tx.issuer.clone());
+        let w = &w;
+        async move {
+            upstream_cli(
+                w,
+                &[
+                    "subscribe",
+                    "--tenant",
+                    &slug,
+                    "--issuer",
+                    &issuer,
+                    "--client-id",
+                    "sethub-at-idp",
+                    "--client-secret",
+                    secret,
+                ],
+            )
+            .await
+        }
+    };
+
+    // Wrong credentials are refused at the token endpoint; nothing is made or registered.
+    let err = subscribe("wrong").await.unwrap_err().to_string();
+    assert!(err.contains("token endpoint answered HTTP 401"), "{err}");
+    assert_eq!(upstream_list(&w).await, json!([]));
+    assert!(tx.streams().is_empty());
+
+    let made = subscribe("idp-secret").await.unwrap();
+    let upstream_id = made["upstream_id"].as_str().unwrap().to_owned();
+    assert!(upstream_id.starts_with("ups_"), "{made}");
+    assert_eq!(made["status"], "enabled", "{made}");
+    let streams = tx.streams();
+    assert_eq!(streams.len(), 1);
+    let stream = &streams[0];
+    assert_eq!(made["stream_id"], stream["stream_id"]);
+    // The create request: receiver-supplied members only, push to the tenant's intake, the
+    // event types the tenant's streams deliver.
+    let body = &tx.create_bodies()[0];
+    assert_eq!(
+        body["delivery"],
+        json!({"method": "urn:ietf:rfc:8935",
+               "endpoint_url": format!("{}/t/{slug}/sets", w.hub.public_url)})
+    );
+    assert_eq!(body["events_requested"], json!([SESSION_REVOKED]));
+    // A second subscription to the same issuer is refused and makes no stream.
+    let err = subscribe("idp-secret").await.unwrap_err().to_string();
+    assert!(err.contains("registered already"), "{err}");
+    assert_eq!(tx.streams().len(), 1);
+
+    // The verification SET asked for arrives, is checked against the state sent, recorded,
+    // and not re-published.
+    let status = wait_until("the verification to be recorded", LONG, || async {
+        let list = upstream_list(&w).await;
+        let s = list[0]["status"].clone();
+        s["last_verification_at"].is_string().then_some(s)
+    })
+    .await;
+    assert_eq!(status["state"], "enabled");
+    assert!(status["last_error"].is_null(), "{status}");
+    // The tenant API shows the same.
+    let (code, api) = w
+        .api(reqwest::Method::GET, "/upstream-transmitters", None)
+        .await;
+    assert_eq!(code, 200, "{api}");
+    let sub = &api[0]["subscription"];
+    assert_eq!(sub["delivery"], "push", "{api}");
+    assert_eq!(sub["stream_id"], stream["stream_id"], "{api}");
+    assert_eq!(sub["last_verification_at"], status["last_verification_at"]);
+
+    // An event raised upstream reaches the tenant's receiver re-signed, once.
+    let first = tx.session_revoked(stream, "ann@example.com", "idp-txn-1");
+    assert_eq!(tx.push(stream, &first).await, 202);
+    assert_eq!(tx.push(stream, &first).await, 202, "a repeat is accepted");
+    let second = tx.session_revoked(stream, "bob@example.com", "idp-txn-2");
+    assert_eq!(tx.push(stream, &second).await, 202);
+    w.receiver.wait_for_count("/s/rx", 2, LONG).await.unwrap();
+    let got = w.receiver.received("/s/rx");
+    let txns: Vec<_> = got
+        .iter()
+        .map(|s| s.txn.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        txns.iter().filter(|t| *t == "idp-txn-1").count(),
+        1,
+        "{txns:?}"
+    );
+    assert_eq!(
+        txns.iter().filter(|t| *t == "idp-txn-2").count(),
+        1,
+        "{txns:?}"
+    );
+    for set in &got {
+        assert_eq!(
+            set.iss, w.tenant.issuer,
+            "re-signed under the tenant's issuer"
+        );
+        assert_eq!(set.event_types(), vec![SESSION_REVOKED.to_owned()]);
+    }
+    assert!(
+        upstream_list(&w).await[0]["status"]["last_set_at"].is_string(),
+        "the last SET is recorded"
+    );
+
+    // A stream-updated SET is followed (the state recorded), not re-published.
+    let paused = tx.stream_updated(stream, "paused");
+    assert_eq!(tx.push(stream, &paused).await, 202);
+    assert_eq!(upstream_list(&w).await[0]["status"]["state"], "paused");
+
+    // The transmitter restarts and loses the stream: sethub makes it again (same delivery,
+    // same event types), verifies it, and the new stream's events arrive.
+    tx.lose_streams();
+    let stream = wait_until("the stream to be made again", LONG, || async {
+        tx.streams().into_iter().next()
+    })
+    .await;
+    assert_ne!(stream["stream_id"], streams[0]["stream_id"]);
+    assert_eq!(tx.create_bodies().last(), tx.create_bodies().first());
+    let status = wait_until("the new stream's verification", LONG, || async {
+        let list = upstream_list(&w).await;
+        (list[0]["stream_id"] == stream["stream_id"]
+            && list[0]["status"]["last_verification_at"] != status["last_verification_at"])
+            .then(|| list[0]["status"].clone())
+    })
+    .await;
+    assert!(status["last_error"].is_null(), "{status}");
+    assert_eq!(status["state"], "enabled", "the new stream is enabled");
+    let after = tx.session_revoked(&stream, "dee@example.com", "idp-txn-4");
+    assert_eq!(tx.push(&stream, &after).await, 202);
+    w.receiver.wait_for_count("/s/rx", 3, LONG).await.unwrap();
+    let got = w.receiver.received("/s/rx");
+    assert_eq!(got.len(), 3, "only the three events were re-published");
+    assert!(
+        got.iter()
+            .all(|s| s.event_types() == vec![SESSION_REVOKED.to_owned()])
+    );
+    let upstream_id = upstream_list(&w).await[0]["upstream_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Removal deletes the stream at the transmitter; its SETs are refused afterwards.
+    let removed = upstream_cli(&w, &["remove", "--tenant", &slug, "--id", &upstream_id])
+        .await
+        .unwrap();
+    assert_eq!(removed["remote_stream_deleted"], true, "{removed}");
+    assert!(tx.streams().is_empty());
+    assert_eq!(upstream_list(&w).await, json!([]));
+    let late = tx.session_revoked(&stream, "cy@example.com", "idp-txn-3");
+    assert_eq!(tx.push(&stream, &late).await, 400);
+
+    // Every stream API call carried the bearer token; no transmitter-supplied member sent.
+    assert_eq!(tx.problems(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_poll_subscription_polls_the_upstream_and_acknowledges_every_set() {
+    poll_flow(World::all_production().await).await;
+}
+
+/// The same over the embedded default.
+#[tokio::test]
+async fn an_embedded_hub_polls_an_upstream_and_acknowledges_every_set() {
+    poll_flow(World::embedded().await).await;
+}
+
+async fn poll_flow(w: World) {
+    w.stream("/s/rx", &[SESSION_REVOKED]).await;
+    let tx = SsfTransmitter::start("sethub-poller", "poll-secret").await;
+    let made = upstream_cli(
+        &w,
+        &[
+            "subscribe",
+            "--tenant",
+            &w.tenant.slug,
+            "--issuer",
+            &tx.issuer,
+            "--client-id",
+            "sethub-poller",
+            "--client-secret",
+            "poll-secret",
+            "--delivery",
+            "poll",
+        ],
+    )
+    .await
+    .unwrap();
+    let stream = tx.streams().remove(0);
+    assert_eq!(made["stream_id"], stream["stream_id"]);
+    assert_eq!(
+        tx.create_bodies()[0]["delivery"],
+        json!({"method": "urn:ietf:rfc:8936"})
+    );
+    // The verification SET is polled, checked and acknowledged.
+    wait_until("the polled verification to be recorded", LONG, || async {
+        let list = upstream_list(&w).await;
+        list[0]["status"]["last_verification_at"]
+            .is_string()
+            .then_some(())
+    })
+    .await;
+
+    let good = [
+        tx.session_revoked(&stream, "ann@example.com", "poll-txn-1"),
+        tx.session_revoked(&stream, "bob@example.com", "poll-txn-2"),
+    ];
+    for set in &good {
+        assert_eq!(tx.push(&stream, set).await, 202);
+    }
+    // A SET for another audience is refused with its RFC 8935 code in `setErrs`.
+    let mut other = stream.clone();
+    other["aud"] = json!("someone-else");
+    let bad = tx.session_revoked(&other, "cy@example.com", "poll-txn-3");
+    tx.push(&stream, &bad).await;
+    w.receiver.wait_for_count("/s/rx", 2, LONG).await.unwrap();
+    let id = stream["stream_id"].as_str().unwrap().to_owned();
+    wait_until("every SET to be settled", LONG, || async {
+        (tx.queued(&id) == 0).then_some(())
+    })
+    .await;
+    let acked = tx.acked();
+    for set in &good {
+        let jti = SsfTransmitter::jti(set);
+        assert_eq!(
+            acked.iter().filter(|j| **j == jti).count(),
+            1,
+            "{jti} in {acked:?}"
+        );
+    }
+    let errs = tx.set_errs();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0].0, SsfTransmitter::jti(&bad));
+    assert_eq!(errs[0].1["err"], "invalid_audience", "{errs:?}");
+    let got = w.receiver.received("/s/rx");
+    let mut txns: Vec<_> = got
+        .iter()
+        .map(|s| s.txn.clone().unwrap_or_default())
+        .collect();
+    txns.sort();
+    assert_eq!(txns, vec!["poll-txn-1", "poll-txn-2"]);
+    assert!(got.iter().all(|s| s.iss == w.tenant.issuer));
+    assert_eq!(tx.problems(), Vec::<String>::new());
 }

@@ -12,6 +12,8 @@ pub mod process;
 pub mod python;
 pub mod receiver;
 pub mod setup;
+pub mod ssf_transmitter;
+pub mod tls;
 pub mod transmitter;
 pub mod victim;
 pub mod wait;

@@ -88,6 +88,12 @@ impl SethubProcess {
                 let _ = tx_err.send((false, line));
             }
         });
+        // With `server.tls` the process serves HTTPS on its address.
+        let scheme = if env.contains_key("SETHUB_SERVER__TLS__CERT") {
+            "https"
+        } else {
+            "http"
+        };
         let mut stdout_lines = Vec::new();
         let mut stderr_lines = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -102,7 +108,7 @@ impl SethubProcess {
                             tokio::spawn(async move { while rx.recv().await.is_some() {} });
                             return Ok(Self {
                                 child,
-                                base_url: format!("http://{addr}"),
+                                base_url: format!("{scheme}://{addr}"),
                                 stdout_lines,
                                 binary,
                                 args,

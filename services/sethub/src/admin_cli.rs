@@ -9,7 +9,7 @@ use sethub_app::admin::{self, DisplayName, Scope, TenantSlug};
 use sethub_app::keys::{self, RotateMode};
 use sethub_app::{AppContext, connect_store_only, quotas};
 use sethub_config::Config;
-use sethub_domain::{ApiKeyId, Profile, QuotaOverrides};
+use sethub_domain::{ApiKeyId, Profile, QuotaOverrides, UpstreamId};
 use sethub_jose::KeySpec;
 use url::Url;
 
@@ -131,11 +131,51 @@ pub enum ApiKeyCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// Subscribe the tenant to an upstream SSF transmitter: discover it from its issuer, get a
+    /// token with the client credentials, create a stream (push to the tenant's
+    /// /t/{slug}/sets, or poll) and ask for a verification. Prints {"upstream_id",
+    /// "stream_id", "status"}.
+    Subscribe {
+        #[arg(long)]
+        tenant: String,
+        /// The transmitter's issuer; its metadata URL is derived (path insertion).
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        client_secret: String,
+        /// push or poll.
+        #[arg(long, default_value = "push")]
+        delivery: String,
+    },
+    /// The tenant's upstream transmitters with their status. Prints an array.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Remove an upstream transmitter, deleting its stream at the transmitter first. Prints
+    /// {"upstream_id", "remote_stream_deleted"}.
+    Remove {
+        #[arg(long)]
+        tenant: String,
+        /// The upstream's id (ups_…).
+        #[arg(long)]
+        id: String,
+    },
+}
+
 /// Whether the command is an admin command (they print JSON and do not log).
 pub fn is_admin(command: &Command) -> bool {
     matches!(
         command,
-        Command::Tenant(_) | Command::Receiver(_) | Command::Key(_) | Command::Apikey(_)
+        Command::Tenant(_)
+            | Command::Receiver(_)
+            | Command::Key(_)
+            | Command::Apikey(_)
+            | Command::Upstream(_)
     )
 }
 
@@ -295,6 +335,41 @@ pub async fn apikey(config: Config, command: ApiKeyCommand) -> anyhow::Result<()
                 "api_key_id": key.id,
                 "revoked_at": key.revoked_at,
             }))
+        }
+    }
+}
+
+pub async fn upstream(config: Config, command: UpstreamCommand) -> anyhow::Result<()> {
+    use sethub_app::upstream_rx::{self, Delivery, SubscribeRequest};
+    match command {
+        UpstreamCommand::Subscribe {
+            tenant,
+            issuer,
+            client_id,
+            client_secret,
+            delivery,
+        } => {
+            let delivery: Delivery = parse("delivery", &delivery)?;
+            let ctx = connect(config).await?;
+            let t = admin::tenant_by_slug(&ctx, &tenant).await?;
+            let req = SubscribeRequest {
+                issuer: &issuer,
+                client_id: &client_id,
+                client_secret: &client_secret,
+                delivery,
+            };
+            print(&upstream_rx::subscribe(&ctx, &t, req).await?)
+        }
+        UpstreamCommand::List { tenant } => {
+            let ctx = connect(config).await?;
+            let t = admin::tenant_by_slug(&ctx, &tenant).await?;
+            print(&upstream_rx::list(&ctx, t.id).await?)
+        }
+        UpstreamCommand::Remove { tenant, id } => {
+            let id: UpstreamId = id.parse().map_err(|e| anyhow::anyhow!("--id: {e}"))?;
+            let ctx = connect(config).await?;
+            let t = admin::tenant_by_slug(&ctx, &tenant).await?;
+            print(&upstream_rx::remove(&ctx, t.id, id).await?)
         }
     }
 }

@@ -46,4 +46,7 @@ pub enum Command {
     /// API keys of a tenant (admin; prints JSON).
     #[command(subcommand)]
     Apikey(crate::admin_cli::ApiKeyCommand),
+    /// Upstream SSF transmitters the tenant receives from (admin; prints JSON).
+    #[command(subcommand)]
+    Upstream(crate::admin_cli::UpstreamCommand),
 }

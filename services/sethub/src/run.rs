@@ -40,6 +40,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Receiver(c) => crate::admin_cli::receiver(config, c).await,
         Command::Key(c) => crate::admin_cli::key(config, c).await,
         Command::Apikey(c) => crate::admin_cli::apikey(config, c).await,
+        Command::Upstream(c) => crate::admin_cli::upstream(config, c).await,
     }
 }
 
@@ -62,6 +63,8 @@ async fn serve_services(
              backends: set database.url (PostgreSQL) and bus.url (RabbitMQ), or run `sethub all`"
         );
     }
+    // The certificate is checked before the port is taken and anything is announced.
+    let tls = sethub_app::load_tls(&config)?;
     let listener = TcpListener::bind(&config.server.listen)
         .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
     let local = listener
@@ -69,7 +72,10 @@ async fn serve_services(
         .context("cannot read the bound address")?;
     let public_url = match &config.server.public_url {
         Some(url) => url.clone(),
-        None => Url::parse(&format!("http://{local}")).context("bound address is not a URL")?,
+        None => {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            Url::parse(&format!("{scheme}://{local}")).context("bound address is not a URL")?
+        }
     };
     let ctx = connect_backends(config, public_url.clone(), true).await?;
     announce(&ctx, name, local, services.contains(&Service::Manage));
@@ -79,6 +85,14 @@ async fn serve_services(
     } else {
         None
     };
+    // The process serving `ingest` polls the tenants' upstream poll subscriptions.
+    if services.contains(&Service::Ingest) {
+        sethub_ingest::upstream::poller::spawn(ctx.clone());
+    }
+    // The process serving `manage` keeps the tenants' upstream subscriptions alive.
+    if services.contains(&Service::Manage) {
+        sethub_app::upstream_rx::watch::spawn(ctx.clone());
+    }
     let console = sethub_manage::web::ConsoleSettings::new(&ctx)?;
     let routes: Vec<RouteFn> = services
         .iter()
@@ -90,7 +104,7 @@ async fn serve_services(
             }
         })
         .collect();
-    let server = serve(ctx, listener, name, routes).context("cannot start the HTTP server")?;
+    let server = serve(ctx, listener, name, routes, tls).context("cannot start the HTTP server")?;
     server.await.context("the HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())

@@ -30,6 +30,8 @@ pub enum Purpose {
     Jwks,
     /// An OpenID provider: discovery, JWKS, token and userinfo.
     Sso,
+    /// An upstream SSF transmitter sethub receives from: metadata, token, stream API.
+    Upstream,
 }
 
 /// The most bytes of a push answer read (status, `Retry-After` and an excerpt are all that is
@@ -53,16 +55,16 @@ pub fn client(ctx: &AppContext, purpose: Purpose) -> Result<GuardedClient, Fetch
                 max_response_bytes: MAX_PUSH_ANSWER,
             }
         }
-        Purpose::Jwks | Purpose::Sso => ClientOptions {
+        Purpose::Jwks | Purpose::Sso | Purpose::Upstream => ClientOptions {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             max_idle_per_host: 4,
             user_agent: format!(
                 "sethub/{version} ({})",
-                if purpose == Purpose::Jwks {
-                    "jwks"
-                } else {
-                    "sso"
+                match purpose {
+                    Purpose::Jwks => "jwks",
+                    Purpose::Upstream => "ssf-receiver",
+                    _ => "sso",
                 }
             ),
             max_response_bytes: MAX_DOCUMENT,

@@ -21,12 +21,14 @@ pub mod ssf;
 pub mod sso;
 pub mod streams;
 pub mod team;
+pub mod tls;
+pub mod upstream_rx;
 
 use std::sync::Arc;
 
 pub use backends::{StartError, connect_backends, connect_store_only, migrate_database};
 pub use master_key::load_master_keys;
-pub use server::{RouteFn, serve};
+pub use server::{RouteFn, load_tls, serve};
 use sethub_bus::Bus;
 use sethub_config::Config;
 use sethub_http::Readiness;

@@ -10,16 +10,31 @@ use actix_web::{App, HttpServer, web};
 use sethub_http::{RequestMetrics, health_routes};
 
 use crate::AppContext;
+use crate::tls::{ServerTls, TlsError};
+
+/// The certificate and key of `server.tls`, read and checked (a key that does not match its
+/// certificate is an error naming `server.tls.key`); `None` when TLS is off.
+pub fn load_tls(config: &sethub_config::Config) -> Result<Option<Arc<ServerTls>>, TlsError> {
+    config
+        .server
+        .tls
+        .files()
+        .map(|(cert, key)| ServerTls::load(cert, key))
+        .transpose()
+}
 
 /// Registers a service's routes; the service reads what it needs from `web::Data<AppContext>`.
 pub type RouteFn = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
-/// Starts serving on `listener`. The returned server runs until stopped or a signal arrives.
+/// Starts serving on `listener`, with TLS when `tls` is given (`crate::tls`, loaded from
+/// `server.tls` by [`load_tls`] before anything is announced). The returned server runs until
+/// stopped or a signal arrives.
 pub fn serve(
     ctx: AppContext,
     listener: TcpListener,
     service: &'static str,
     routes: Vec<RouteFn>,
+    tls: Option<Arc<ServerTls>>,
 ) -> std::io::Result<actix_web::dev::Server> {
     let workers = match ctx.config.server.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -46,8 +61,14 @@ pub fn serve(
         }
         app
     })
-    .workers(workers)
-    .listen(listener)?
-    .run();
-    Ok(server)
+    .workers(workers);
+    let server = match tls {
+        Some(tls) => {
+            let config = tls.server_config().map_err(std::io::Error::other)?;
+            tls.watch();
+            server.listen_rustls_0_23(listener, config)?
+        }
+        None => server.listen(listener)?,
+    };
+    Ok(server.run())
 }

@@ -51,6 +51,29 @@ pub struct ServerConfig {
     /// Reverse proxies whose `X-Forwarded-For` is believed (networks, e.g. `10.0.0.0/8`).
     /// Empty: the client address is always the peer's.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Serve HTTPS with these PEM files (both or neither); unset: plain HTTP behind a proxy.
+    pub tls: TlsConfig,
+}
+
+/// `server.tls`: the certificate chain and private key, PEM files read at start and again on
+/// SIGHUP or when either file changes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Both files when TLS is on.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,6 +231,9 @@ pub struct IngestConfig {
     /// A failed fetch of an upstream JWKS is remembered this long: SETs arriving meanwhile get
     /// `503` without a new fetch (so a flood of SETs cannot make sethub hammer a dead URL).
     pub upstream_jwks_failure_secs: u64,
+    /// How often the process running `manage` checks each upstream subscription's stream at
+    /// its transmitter and makes it again when the transmitter lost it; 0 = never.
+    pub upstream_check_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -280,6 +306,7 @@ impl Default for ServerConfig {
             public_url: None,
             workers: 0,
             trusted_proxies: Vec::new(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -359,6 +386,7 @@ impl Default for IngestConfig {
             upstream_jwks_cache_secs: 300,
             upstream_jwks_refetch_secs: 30,
             upstream_jwks_failure_secs: 10,
+            upstream_check_secs: 60,
         }
     }
 }
@@ -496,6 +524,15 @@ impl Config {
             if url.query().is_some() || url.fragment().is_some() {
                 return invalid("server.public_url", "must not have a query or fragment");
             }
+        }
+        match (&self.server.tls.cert, &self.server.tls.key) {
+            (Some(_), None) => {
+                return invalid("server.tls.key", "must be set with server.tls.cert");
+            }
+            (None, Some(_)) => {
+                return invalid("server.tls.cert", "must be set with server.tls.key");
+            }
+            _ => {}
         }
         check_url(
             self.database.url.as_ref(),

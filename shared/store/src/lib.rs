@@ -26,7 +26,7 @@ pub use repos::{
     KeylessInsert, Member, Members, NewApiKey, NewAuditEntry, NewDelivery, NewEvent, NewMember,
     NewReceiver, NewSigningKey, NewUpstream, Receiver, Receivers, Role, SigningKeyRecord,
     SigningKeyState, SigningKeys, SsoConfig, StoredEvent, Stream, StreamFields, StreamSubject,
-    Streams, Tenant, Tenants, Update, Upstream, Upstreams,
+    Streams, Subscription, SubscriptionStatus, Tenant, Tenants, Update, Upstream, Upstreams,
 };
 pub use repos::{DueCursor, DueDeliveries, DuePage, MAX_REDRIVE};
 pub use repos::{OpenInvite, TeamChange, TeamError};

@@ -38,6 +38,7 @@ pub fn fast_env(mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
         ("SETHUB_POLL__DEFAULT_WAIT_SECS", "2"),
         ("SETHUB_INGEST__RATE_PER_SECOND", "100000"),
         ("SETHUB_INGEST__BURST", "100000"),
+        ("SETHUB_INGEST__UPSTREAM_CHECK_SECS", "1"),
     ] {
         env.insert(k.into(), v.into());
     }
@@ -74,6 +75,13 @@ impl World {
             env.insert((*k).to_owned(), (*v).to_owned());
         }
         Self::start(env, Some(prod), Some(services)).await
+    }
+
+    /// `sethub all` over the production backends: one origin serves every route, as behind
+    /// the router of a real deployment (so `/t/{slug}/sets` is at the public URL).
+    pub async fn all_production() -> Self {
+        let prod = Production::new().await;
+        Self::start(fast_env(prod.env()), Some(prod), None).await
     }
 
     pub async fn embedded() -> Self {

@@ -15,12 +15,14 @@
 //! twice. A refused SET changes nothing.
 
 pub mod jwks;
+pub mod poller;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use sethub_app::AppContext;
+use sethub_app::upstream_rx::{self, Intake};
 use sethub_domain::subject::{ParseMode, Subject};
 use sethub_domain::{EventId, TenantId};
 use sethub_jose::{Expectations, Jwks, SetError, validate_set};
@@ -149,11 +151,31 @@ pub async fn receive(
         );
     }
     let slug = req.match_info().get("slug").unwrap_or_default();
+    let Ok(token) = std::str::from_utf8(&body) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body is not UTF-8 text",
+        );
+    };
+    intake(&ctx, &cache, &counter, slug, token.trim()).await
+}
+
+/// One upstream SET for the tenant `slug`, however it came (pushed to `/t/{slug}/sets`, or
+/// polled from a subscribed transmitter by [`poller`]): `202` when accepted (or a repeat),
+/// else the RFC 8935 refusal (`400 {"err", "description"}`), `404`, `429` or `503`.
+pub async fn intake(
+    ctx: &AppContext,
+    cache: &JwksCache,
+    counter: &Counter,
+    slug: &str,
+    token: &str,
+) -> HttpResponse {
     let (tenant, max_list_items): (TenantId, usize) =
         match ctx.store.tenants().find_by_slug(slug).await {
             Ok(Some(t)) => (
                 t.id,
-                sethub_app::quotas::of_tenant(&ctx, &t).subject_list_items as usize,
+                sethub_app::quotas::of_tenant(ctx, &t).subject_list_items as usize,
             ),
             Ok(None) => {
                 return refuse(
@@ -164,14 +186,6 @@ pub async fn receive(
             }
             Err(e) => return unavailable(e),
         };
-    let Ok(token) = std::str::from_utf8(&body) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body is not UTF-8 text",
-        );
-    };
-    let token = token.trim();
     let issuer = match peek_issuer(token) {
         Ok(i) => i,
         Err(why) => return refuse(StatusCode::BAD_REQUEST, "invalid_request", why),
@@ -184,7 +198,7 @@ pub async fn receive(
         }
         Err(e) => return unavailable(e),
     };
-    let set = match validate(&ctx, &cache, &up, token).await {
+    let set = match validate(ctx, cache, &up, token).await {
         Ok(s) => s,
         Err(refused) => {
             tracing::info!(%tenant, issuer = %up.issuer, "upstream SET refused");
@@ -207,7 +221,12 @@ pub async fn receive(
             format!("the `jti` must be 1 to {MAX_JTI} characters"),
         );
     }
-    if let Err(e) = crate::limit::charge(&ctx, &counter, tenant, 1).await {
+    // A transmitter sethub subscribed to: its verification and stream-updated SETs are its
+    // own business, recorded in the subscription's status and not re-published.
+    if up.subscription.is_some() && upstream_rx::on_set(ctx, &up, &set).await == Intake::Consumed {
+        return HttpResponse::Accepted().finish();
+    }
+    if let Err(e) = crate::limit::charge(ctx, counter, tenant, 1).await {
         return HttpResponse::from_error(e);
     }
     let mut payload: Map<String, Value> = set.claims.clone();
@@ -222,7 +241,7 @@ pub async fn receive(
         source: EventSource::Upstream,
         idempotency_key: Some(dedupe_key(&up.issuer, &set.jti)),
     };
-    let result = accept_events(&ctx, tenant, vec![new]).await.pop();
+    let result = accept_events(ctx, tenant, vec![new]).await.pop();
     match result {
         Some(Ok(accepted)) => {
             tracing::debug!(%tenant, event = %accepted.event_id, issuer = %up.issuer,

@@ -103,10 +103,31 @@ pub struct UpstreamView {
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
     pub created_at: DateTime<Utc>,
+    /// Set when sethub subscribed to this transmitter as an SSF receiver (`sethub upstream
+    /// subscribe`); null for a transmitter registered only to push SETs in.
+    pub subscription: Option<SubscriptionView>,
+}
+
+/// A subscription to an upstream SSF transmitter and how it fares.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriptionView {
+    /// `push` or `poll`.
+    pub delivery: String,
+    /// The stream the transmitter made for sethub.
+    pub stream_id: String,
+    /// The stream's state as last known: `enabled`, `paused`, `disabled`.
+    pub state: String,
+    /// When the last event SET from it was received.
+    pub last_set_at: Option<DateTime<Utc>>,
+    /// When the last verification SET asked for arrived.
+    pub last_verification_at: Option<DateTime<Utc>>,
+    /// The last error talking to it (cleared when its stream is made again).
+    pub last_error: Option<String>,
 }
 
 impl From<Upstream> for UpstreamView {
     fn from(u: Upstream) -> Self {
+        let status = u.status.unwrap_or_default();
         Self {
             upstream_id: u.id.to_string(),
             issuer: u.issuer,
@@ -114,6 +135,14 @@ impl From<Upstream> for UpstreamView {
             jwks_url: u.jwks_url,
             jwks: u.jwks,
             created_at: u.created_at,
+            subscription: u.subscription.map(|s| SubscriptionView {
+                delivery: s.delivery,
+                stream_id: s.stream_id,
+                state: status.state,
+                last_set_at: status.last_set_at,
+                last_verification_at: status.last_verification_at,
+                last_error: status.last_error,
+            }),
         }
     }
 }

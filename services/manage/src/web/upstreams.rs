@@ -22,6 +22,33 @@ struct Row {
     issuer: String,
     audience: String,
     keys: String,
+    /// For a transmitter sethub subscribed to: delivery, state, last SET, last verification
+    /// and last error, in words.
+    subscription: Option<String>,
+}
+
+/// A subscription's status in words, e.g. `push · enabled · last SET 2026-12-07 10:00:00 UTC
+/// · verified 2026-12-07 09:59:58 UTC`.
+fn subscription_text(u: &sethub_store::Upstream) -> Option<String> {
+    let sub = u.subscription.as_ref()?;
+    let status = u.status.clone().unwrap_or_default();
+    let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(
+            || "never".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
+    };
+    let mut words = vec![
+        sub.delivery.clone(),
+        status.state.clone(),
+        format!("stream {}", sub.stream_id),
+        format!("last SET {}", when(status.last_set_at)),
+        format!("verified {}", when(status.last_verification_at)),
+    ];
+    if let Some(e) = &status.last_error {
+        words.push(format!("last error: {e}"));
+    }
+    Some(words.join(" · "))
 }
 
 #[derive(Template)]
@@ -76,6 +103,7 @@ async fn render(
             upstreams: list
                 .into_iter()
                 .map(|u| Row {
+                    subscription: subscription_text(&u),
                     id: u.id.to_string(),
                     issuer: u.issuer,
                     audience: u.audience,

@@ -468,3 +468,55 @@ async fn the_invite_forms_refuse_bad_input_and_create_nothing() {
         "nothing created"
     );
 }
+
+#[tokio::test]
+async fn the_upstreams_page_shows_each_subscriptions_status() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let tenant = tenant_of(&hub, &slug).await;
+    let at = chrono::DateTime::from_timestamp(1_796_637_600, 0).unwrap();
+    hub.ctx
+        .store
+        .scope(tenant.id)
+        .upstreams()
+        .create_subscribed(
+            sethub_domain::UpstreamId::new(),
+            sethub_store::NewUpstream {
+                issuer: "https://idp.example/t1".into(),
+                audience: "sethub".into(),
+                jwks_url: Some("https://idp.example/jwks".into()),
+                jwks: None,
+            },
+            sethub_store::Subscription {
+                metadata_url: "https://idp.example/.well-known/ssf-configuration/t1".into(),
+                client_id: "sethub".into(),
+                token_endpoint: "https://idp.example/token".into(),
+                configuration_endpoint: "https://idp.example/stream".into(),
+                verification_endpoint: None,
+                delivery: "push".into(),
+                stream_id: "st-9".into(),
+                poll_url: None,
+                events_requested: vec![],
+            },
+            "sealed".into(),
+            sethub_store::SubscriptionStatus {
+                state: "enabled".into(),
+                last_set_at: Some(at),
+                last_verification_at: None,
+                last_error: Some("the token endpoint answered HTTP 401".into()),
+                verification_state: None,
+            },
+        )
+        .await
+        .unwrap();
+    let page = b.get("/console/upstreams").await;
+    for want in [
+        "push · enabled · stream st-9",
+        "last SET 2026-12-07 10:00:00 UTC",
+        "verified never",
+        "last error: the token endpoint answered HTTP 401",
+    ] {
+        assert!(page.html.contains(want), "`{want}` in {}", page.html);
+    }
+}

@@ -12,6 +12,11 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub jwks: Option<Json>,
     pub created_at: DateTimeUtc,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub subscription: Option<Json>,
+    pub client_secret: Option<String>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub subscription_status: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,7 +28,7 @@ pub use signing_keys::{NewSigningKey, SigningKeyRecord, SigningKeyState, Signing
 pub use streams::{Stream, StreamFields, StreamSubject, Streams};
 pub use team::{OpenInvite, TeamChange, TeamError};
 pub use tenants::{Tenant, Tenants};
-pub use upstreams::{NewUpstream, Upstream, Upstreams};
+pub use upstreams::{NewUpstream, Subscription, SubscriptionStatus, Upstream, Upstreams};
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -1,9 +1,12 @@
 //! A tenant's upstream SET transmitters: the issuers whose SETs `POST /t/{slug}/sets`
 //! accepts, with the audience they must name and where their keys are (a JWKS URL, fetched
-//! and cached by ingest, or a JWKS given inline).
+//! and cached by ingest, or a JWKS given inline). A transmitter sethub subscribed to as an SSF
+//! receiver also carries its [`Subscription`] (what discovery found and the stream made
+//! there), its client secret sealed, and a [`SubscriptionStatus`].
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
 use sethub_domain::{TenantId, UpstreamId};
 
 use crate::entities::upstream_transmitters as u;
@@ -31,6 +34,50 @@ pub struct Upstream {
     pub jwks_url: Option<String>,
     pub jwks: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
+    /// Set when sethub subscribed to this transmitter (`sethub upstream subscribe`).
+    pub subscription: Option<Subscription>,
+    /// The OAuth client secret of the subscription, sealed with the master key.
+    pub client_secret_sealed: Option<String>,
+    /// How the subscription fares (absent without one).
+    pub status: Option<SubscriptionStatus>,
+}
+
+/// What sethub found and made at an upstream SSF transmitter when it subscribed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// The metadata URL derived from the issuer (path insertion).
+    pub metadata_url: String,
+    pub client_id: String,
+    pub token_endpoint: String,
+    pub configuration_endpoint: String,
+    #[serde(default)]
+    pub verification_endpoint: Option<String>,
+    /// `push` or `poll`.
+    pub delivery: String,
+    /// The stream the transmitter made for sethub.
+    pub stream_id: String,
+    /// Where a poll stream is polled (the transmitter's `endpoint_url`).
+    #[serde(default)]
+    pub poll_url: Option<String>,
+    /// The event types sethub asked for.
+    #[serde(default)]
+    pub events_requested: Vec<String>,
+}
+
+/// How a subscription fares: its stream's state and the last of each thing that happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionStatus {
+    /// `enabled`, `paused`, `disabled` (as the transmitter last said) or `failed`.
+    pub state: String,
+    #[serde(default)]
+    pub last_set_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_verification_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// The `state` of the verification asked for and not yet seen.
+    #[serde(default)]
+    pub verification_state: Option<String>,
 }
 
 impl From<u::Model> for Upstream {
@@ -43,6 +90,11 @@ impl From<u::Model> for Upstream {
             jwks_url: m.jwks_url,
             jwks: m.jwks,
             created_at: m.created_at,
+            subscription: m.subscription.and_then(|v| serde_json::from_value(v).ok()),
+            client_secret_sealed: m.client_secret,
+            status: m
+                .subscription_status
+                .and_then(|v| serde_json::from_value(v).ok()),
         }
     }
 }
@@ -59,14 +111,44 @@ impl<'a> Upstreams<'a> {
 
     /// Registers a transmitter; an issuer registered before is a `Conflict`.
     pub async fn create(&self, new: NewUpstream) -> Result<Upstream, StoreError> {
+        self.insert(UpstreamId::new(), new, None).await
+    }
+
+    /// Registers a transmitter sethub subscribed to, under the id its secret was sealed for;
+    /// an issuer registered before is a `Conflict`.
+    pub async fn create_subscribed(
+        &self,
+        id: UpstreamId,
+        new: NewUpstream,
+        subscription: Subscription,
+        client_secret_sealed: String,
+        status: SubscriptionStatus,
+    ) -> Result<Upstream, StoreError> {
+        self.insert(id, new, Some((subscription, client_secret_sealed, status)))
+            .await
+    }
+
+    async fn insert(
+        &self,
+        id: UpstreamId,
+        new: NewUpstream,
+        sub: Option<(Subscription, String, SubscriptionStatus)>,
+    ) -> Result<Upstream, StoreError> {
+        let (subscription, client_secret_sealed, status) = match sub {
+            Some((s, c, st)) => (Some(s), Some(c), Some(st)),
+            None => (None, None, None),
+        };
         let up = Upstream {
-            id: UpstreamId::new(),
+            id,
             tenant_id: self.ctx.tenant(),
             issuer: new.issuer,
             audience: new.audience,
             jwks_url: new.jwks_url,
             jwks: new.jwks,
             created_at: now(),
+            subscription,
+            client_secret_sealed,
+            status,
         };
         let g = self.ctx.begin().await?;
         let issuer = up.issuer.clone();
@@ -78,6 +160,9 @@ impl<'a> Upstreams<'a> {
             jwks_url: Set(up.jwks_url.clone()),
             jwks: Set(up.jwks.clone()),
             created_at: Set(up.created_at),
+            subscription: Set(up.subscription.as_ref().map(to_json)),
+            client_secret: Set(up.client_secret_sealed.clone()),
+            subscription_status: Set(up.status.as_ref().map(to_json)),
         })
         .exec_without_returning(g.tx())
         .await
@@ -136,9 +221,75 @@ impl<'a> Upstreams<'a> {
             .db()?
             .rows_affected;
         g.finish().await?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        found(n)
     }
+
+    /// Replaces a subscription's status.
+    pub async fn set_status(
+        &self,
+        id: UpstreamId,
+        status: &SubscriptionStatus,
+    ) -> Result<(), StoreError> {
+        self.update_json(id, u::Column::SubscriptionStatus, to_json(status))
+            .await
+    }
+
+    /// Replaces a subscription and the audience its SETs name (the stream made again after
+    /// the transmitter lost it).
+    pub async fn set_subscription(
+        &self,
+        id: UpstreamId,
+        audience: &str,
+        subscription: &Subscription,
+    ) -> Result<(), StoreError> {
+        let g = self.ctx.begin().await?;
+        let n = u::Entity::update_many()
+            .filter(u::Column::TenantId.eq(self.ctx.tid()))
+            .filter(u::Column::Id.eq(id.as_uuid()))
+            .col_expr(
+                u::Column::Subscription,
+                sea_orm::sea_query::Expr::value(to_json(subscription)),
+            )
+            .col_expr(
+                u::Column::Audience,
+                sea_orm::sea_query::Expr::value(audience),
+            )
+            .exec(g.tx())
+            .await
+            .db()?
+            .rows_affected;
+        g.finish().await?;
+        found(n)
+    }
+
+    async fn update_json(
+        &self,
+        id: UpstreamId,
+        column: u::Column,
+        value: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let g = self.ctx.begin().await?;
+        let n = u::Entity::update_many()
+            .filter(u::Column::TenantId.eq(self.ctx.tid()))
+            .filter(u::Column::Id.eq(id.as_uuid()))
+            .col_expr(column, sea_orm::sea_query::Expr::value(value))
+            .exec(g.tx())
+            .await
+            .db()?
+            .rows_affected;
+        g.finish().await?;
+        found(n)
+    }
+}
+
+/// `NotFound` when no row was touched.
+fn found(rows: u64) -> Result<(), StoreError> {
+    if rows == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+fn to_json(value: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
