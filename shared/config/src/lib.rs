@@ -471,6 +471,36 @@ impl Config {
         Ok(config)
     }
 
+    /// The configuration that `SETHUB_…` variables with these names and values would give
+    /// (as [`Config::load`] reads them from the environment, but from a list): how a test
+    /// checks that a deployment's manifests name only keys that exist, with valid values.
+    pub fn from_vars<'a>(
+        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("SETHUB_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if key == "config" || key.starts_with("test_") {
+                continue;
+            }
+            let value: figment::value::Value = value
+                .parse()
+                .unwrap_or_else(|never: std::convert::Infallible| match never {});
+            figment = figment.merge(Serialized::globals(figment::util::nest(
+                &key.replace("__", "."),
+                value,
+            )));
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(flatten(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, problem: &str| {

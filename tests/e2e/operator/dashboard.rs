@@ -147,6 +147,12 @@ async fn every_metric_the_dashboard_and_the_alert_rules_name_is_exported_by_the_
         "named but not exported: {:?}",
         missing.iter().map(|n| (n, &wanted[*n])).collect::<Vec<_>>()
     );
+    // The Kubernetes manifests probe and scrape paths each service answers.
+    for (role, path) in crate::k8s::http_paths() {
+        let url = w.hub.process(&role).unwrap().url(&path);
+        let status = reqwest::get(&url).await.unwrap().status().as_u16();
+        assert_eq!(status, 200, "{role} {path}");
+    }
 }
 
 fn setup_session_revoked() -> &'static str {

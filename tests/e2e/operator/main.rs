@@ -1,6 +1,7 @@
 //! The operator's toolkit in `deploy/`, checked against the code: the Prometheus alert rules
 //! pass `promtool check rules` and their unit tests (`promtool test rules`); every metric the
-//! rules and the Grafana dashboard name is one the running services export.
+//! rules and the Grafana dashboard name is one the running services export; the Kubernetes
+//! manifests name only configuration keys, commands, routes and queues that exist.
 
 #![allow(
     clippy::disallowed_methods,
@@ -13,6 +14,7 @@ mod world;
 
 mod alerts;
 mod dashboard;
+mod k8s;
 mod promql;
 
 use std::path::{Path, PathBuf};
