@@ -36,6 +36,16 @@ pub struct Config {
     pub signin: SignInConfig,
     pub sessions: SessionsConfig,
     pub quotas: QuotasConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// Distributed tracing (OpenTelemetry).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The OTLP/HTTP collector's base URL (`/v1/traces` is added), e.g.
+    /// `http://otel-collector:4318`. Unset: no spans are made or sent.
+    pub otlp_endpoint: Option<Url>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -266,6 +276,7 @@ impl Default for Config {
             signin: SignInConfig::default(),
             sessions: SessionsConfig::default(),
             quotas: QuotasConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -540,6 +551,14 @@ impl Config {
             );
         }
         check_url(self.bus.url.as_ref(), "bus.url", &["amqp", "amqps"])?;
+        if let Some(url) = &self.telemetry.otlp_endpoint
+            && (!matches!(url.scheme(), "http" | "https") || url.host().is_none())
+        {
+            return invalid(
+                "telemetry.otlp_endpoint",
+                "must be an http:// or https:// URL",
+            );
+        }
         check_url(self.state.url.as_ref(), "state.url", &["redis", "rediss"])?;
         self.sessions.validate()?;
         if self.database.max_connections == 0 {

@@ -1,7 +1,10 @@
-//! Logs (tracing, text or JSON) and metrics (one Prometheus registry per process).
+//! Logs (tracing, text or JSON), metrics (one Prometheus registry per process) and
+//! distributed traces ([`trace`], OpenTelemetry over OTLP/HTTP when configured).
 //!
 //! Each service registers its own metrics on the [`Metrics`] registry it is handed; the
 //! `/metrics` route renders the registry in the Prometheus text format.
+
+pub mod trace;
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,

@@ -1,7 +1,8 @@
 //! The operator's toolkit in `deploy/`, checked against the code: the Prometheus alert rules
 //! pass `promtool check rules` and their unit tests (`promtool test rules`); every metric the
 //! rules and the Grafana dashboard name is one the running services export; the Kubernetes
-//! manifests name only configuration keys, commands, routes and queues that exist.
+//! manifests name only configuration keys, commands, routes and queues that exist; one event
+//! makes one OpenTelemetry trace from ingest through RabbitMQ to the push.
 
 #![allow(
     clippy::disallowed_methods,
@@ -16,6 +17,7 @@ mod alerts;
 mod dashboard;
 mod k8s;
 mod promql;
+mod traces;
 
 use std::path::{Path, PathBuf};
 
