@@ -121,6 +121,7 @@ async fn store_stream_set(
                 resigned: false,
                 ordered: false,
                 stored: None,
+                trace: None,
             },
             false,
         );

@@ -53,6 +53,9 @@ pub struct Job {
     /// Pushed before its delivery row is committed: its outcome waits for the commit
     /// (`stored.rs`). `None` for a job of a stored delivery.
     pub stored: Option<crate::stored::StoredGate>,
+    /// The W3C `traceparent` of the fan-out span that made it (tracing on, fresh events
+    /// only): each push attempt is a span in the event's trace.
+    pub trace: Option<String>,
 }
 
 impl Job {
@@ -72,6 +75,7 @@ impl Job {
             resigned: d.resigned,
             ordered: false,
             stored: None,
+            trace: None,
         }
     }
 }

@@ -16,7 +16,9 @@
 //!   overdue by a process that stopped);
 //! - `push_in_flight`: push requests in flight;
 //! - `push_dead_letters`: dead-lettered deliveries of all tenants, counted by each sweep;
-//! - `bus_lag_seconds{queue}`: from a message's publication to its consumption.
+//! - `bus_lag_seconds{queue}`: from a message's publication to its consumption;
+//! - `poll_backlog`, `poll_oldest_age_seconds`: SETs waiting in the poll queues of all
+//!   tenants, and the age of the oldest of them (0 when none wait), counted by each sweep.
 
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
 use sethub_telemetry::Metrics;
@@ -38,6 +40,8 @@ pub struct FanoutMetrics {
     pub in_memory_peak: IntGauge,
     pub parked: prometheus::IntCounter,
     pub swept: prometheus::IntCounter,
+    pub poll_backlog: IntGauge,
+    pub poll_oldest_age_seconds: IntGauge,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -115,6 +119,14 @@ impl FanoutMetrics {
                 "Deliveries the recovery sweep took over",
             )
             .unwrap_or_else(|e| unreachable!("static metric definition is invalid: {e}")),
+            poll_backlog: gauge(
+                "poll_backlog",
+                "SETs waiting in the poll queues of all tenants (counted by the recovery sweep)",
+            ),
+            poll_oldest_age_seconds: gauge(
+                "poll_oldest_age_seconds",
+                "Age of the oldest SET waiting in any poll queue (0 when none wait)",
+            ),
         };
         for result in [
             registry.register(&m.events),
@@ -131,6 +143,8 @@ impl FanoutMetrics {
             registry.register(&m.in_memory_peak),
             registry.register(&m.parked),
             registry.register(&m.swept),
+            registry.register(&m.poll_backlog),
+            registry.register(&m.poll_oldest_age_seconds),
         ] {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "fan-out metric already registered");

@@ -17,6 +17,8 @@ use sethub_domain::{DeliveryId, DeliveryMethod, EventId, StreamStatus, TenantId}
 use sethub_store::{DeliveryKind, DeliveryState, NewDelivery, StoreError};
 use tokio::sync::Semaphore;
 
+use sethub_telemetry::trace::{self, Span};
+
 use crate::dispatch::Job;
 use crate::engine::{Engine, WorkError, with_retries};
 use crate::sets;
@@ -49,7 +51,15 @@ pub async fn run(engine: Arc<Engine>) {
     tracing::info!("the events queue closed; fan-out stops consuming");
 }
 
+/// The event's trace goes on here: a span under the `traceparent` the message's headers
+/// carried, which the push jobs it makes take on (`Job::trace`).
 async fn handle(engine: &Arc<Engine>, delivery: Delivery) {
+    let span = Span::from_traceparent("fanout.events", delivery.message().traceparent.as_deref());
+    span.set("sethub.tenant", || delivery.message().tenant_id.to_string());
+    trace::within(span.traceparent(), handle_message(engine, delivery)).await;
+}
+
+async fn handle_message(engine: &Arc<Engine>, delivery: Delivery) {
     let envelope = delivery.message().clone();
     engine.observe_lag("events", envelope.published_at);
     let tenant = envelope.tenant_id;
@@ -197,6 +207,7 @@ impl Made {
                 resigned: false,
                 ordered: false,
                 stored: stored.cloned(),
+                trace: sethub_telemetry::trace::current_traceparent(),
             })
             .collect()
     }

@@ -200,6 +200,9 @@ pub async fn poll(
     let wait = Duration::from_secs(cfg.default_wait_secs.min(cfg.max_wait_secs));
     let deadline = tokio::time::Instant::now() + wait;
     let key = wake_key(&ctx, tenant, stream);
+    // A poll claim is a span of its own trace (stored SETs keep no trace context).
+    let span = sethub_telemetry::trace::Span::root("fanout.poll_claim");
+    span.set("sethub.stream", || stream.to_string());
     let mut first = true;
     loop {
         // Subscribe before looking, so a SET queued in between still wakes this poll.
@@ -221,6 +224,9 @@ pub async fn poll(
         // An acknowledge-only request (`maxEvents: 0`) answers once a SET is available.
         let ready = !sets.is_empty() || (request.max_events == 0 && more);
         if ready || request.return_immediately || now >= deadline {
+            span.set("sethub.sets", || {
+                i64::try_from(sets.len()).unwrap_or(i64::MAX)
+            });
             let sets: Map<String, Value> = sets
                 .into_iter()
                 .map(|d| (d.jti, Value::from(d.set_token)))

@@ -59,6 +59,9 @@ pub async fn run(engine: Arc<Engine>) {
                     .set(i64::try_from(n).unwrap_or(i64::MAX)),
                 Err(e) => tracing::warn!(error = %e, "cannot count dead letters"),
             }
+            if let Err(e) = count_poll_backlog(&engine).await {
+                tracing::warn!(error = %e, "cannot count the poll backlog");
+            }
         }
         if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
             last_prune = Some(tokio::time::Instant::now());
@@ -173,4 +176,30 @@ async fn count_dead(engine: &Engine) -> Result<u64, sethub_store::StoreError> {
             .await?;
     }
     Ok(n)
+}
+
+/// Sets `poll_backlog` and `poll_oldest_age_seconds` from every tenant's queued SETs.
+async fn count_poll_backlog(engine: &Engine) -> Result<(), sethub_store::StoreError> {
+    let (mut n, mut oldest) = (0, None::<chrono::DateTime<Utc>>);
+    for tenant in engine.ctx.store.tenants().list().await? {
+        let (count, first) = engine
+            .ctx
+            .store
+            .scope(tenant.id)
+            .deliveries()
+            .backlog_in_state(sethub_store::DeliveryState::Queued)
+            .await?;
+        n += count;
+        oldest = match (oldest, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    let age = oldest.map_or(0, |t| (Utc::now() - t).num_seconds().max(0));
+    engine
+        .metrics
+        .poll_backlog
+        .set(i64::try_from(n).unwrap_or(i64::MAX));
+    engine.metrics.poll_oldest_age_seconds.set(age);
+    Ok(())
 }

@@ -16,6 +16,7 @@ use sethub_bus::{Envelope, Message};
 use sethub_domain::{EventId, TenantId};
 use sethub_http::{ApiError, ErrorCode};
 use sethub_store::{EventSource, InsertOutcome, NewEvent, StoreError};
+use sethub_telemetry::trace::current_traceparent;
 
 use crate::metrics::Outcome;
 use crate::request::PublishRequest;
@@ -136,7 +137,11 @@ pub async fn accept_events(
                 .map(|(_, e)| accepted_event(e, Some(streams_version)))
                 .collect(),
         };
-        match ctx.bus.publish(Envelope::new(tenant, message)).await {
+        match ctx
+            .bus
+            .publish(Envelope::new(tenant, message).traced(current_traceparent()))
+            .await
+        {
             Ok(()) => published.extend(chunk.iter().map(|(_, e)| e.id)),
             Err(e) => {
                 let msg = e.to_string();
@@ -211,7 +216,11 @@ async fn accept_keyless(
     let announce = async {
         let mut outcomes = Vec::with_capacity(messages.len());
         for message in messages {
-            outcomes.push(ctx.bus.publish(Envelope::new(tenant, message)).await);
+            outcomes.push(
+                ctx.bus
+                    .publish(Envelope::new(tenant, message).traced(current_traceparent()))
+                    .await,
+            );
         }
         outcomes
     };

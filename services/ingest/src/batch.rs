@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use sethub_app::AppContext;
 use sethub_domain::EventId;
 use sethub_http::ApiError;
+use sethub_telemetry::trace::{self, Span};
 
 use crate::accept::accept_many;
 use crate::auth::Publisher;
@@ -88,6 +89,11 @@ pub async fn publish_batch(
     let key = idempotency::from_request(&req)?;
     let envelope = body::read_object(&req, payload, cfg.max_body_bytes).await?;
     let items = items(envelope, cfg.max_batch)?;
+    let span = Span::root("ingest.publish_batch");
+    span.set("sethub.tenant", || publisher.tenant.to_string());
+    span.set("sethub.events", || {
+        i64::try_from(items.len()).unwrap_or(i64::MAX)
+    });
     limit::charge(&ctx, &counter, publisher.tenant, items.len()).await?;
 
     // Valid items are stored in one transaction and published together; invalid ones are
@@ -119,7 +125,7 @@ pub async fn publish_batch(
     }
     for (index, result) in valid_at
         .into_iter()
-        .zip(accept_many(&ctx, tenant, valid).await)
+        .zip(trace::within(span.traceparent(), accept_many(&ctx, tenant, valid)).await)
     {
         outcomes[index] = Some(result);
     }

@@ -26,6 +26,8 @@ struct Pending {
     request: PublishRequest,
     key: Option<String>,
     reply: oneshot::Sender<Result<Accepted, ApiError>>,
+    /// The request's trace: a group's bus message continues its first request's.
+    traceparent: Option<String>,
 }
 
 /// The committer of one worker; its task starts with the first request.
@@ -54,6 +56,7 @@ impl Committer {
             request,
             key,
             reply,
+            traceparent: sethub_telemetry::trace::current_traceparent(),
         })
         .map_err(|_| ApiError::unavailable("the ingest committer has stopped"))?;
         answer
@@ -78,13 +81,18 @@ async fn run(ctx: AppContext, mut rx: mpsc::UnboundedReceiver<Pending>) {
         let commits = by_tenant.into_iter().map(|(tenant, pending)| {
             let ctx = &ctx;
             async move {
+                let traceparent = pending.first().and_then(|p| p.traceparent.clone());
                 let mut replies = Vec::with_capacity(pending.len());
                 let mut requests = Vec::with_capacity(pending.len());
                 for p in pending {
                     replies.push(p.reply);
                     requests.push((p.request, p.key));
                 }
-                let results = accept_many(ctx, tenant, requests).await;
+                let results = sethub_telemetry::trace::within(
+                    traceparent,
+                    accept_many(ctx, tenant, requests),
+                )
+                .await;
                 for (reply, result) in replies.into_iter().zip(results) {
                     // The client may have gone: its event is stored and published anyway.
                     let _ = reply.send(result);

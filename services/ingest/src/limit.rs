@@ -28,6 +28,7 @@ pub async fn charge(
     let cost = u32::try_from(events)
         .unwrap_or(u32::MAX)
         .clamp(1, cfg.burst.max(1));
+    counter.talker(ctx, tenant, u64::try_from(events).unwrap_or(u64::MAX));
     let key = Key::tenant(&ctx.key_prefix, tenant, KeyKind::RateLimit, "ingest");
     match ctx.state.rate_limit(&key, limit, cost).await {
         Ok(d) if d.allowed => Ok(()),

@@ -10,6 +10,7 @@ use serde::Serialize;
 use sethub_app::AppContext;
 use sethub_domain::EventId;
 use sethub_http::ApiError;
+use sethub_telemetry::trace::{self, Span};
 
 use crate::accept::accept;
 use crate::auth::Publisher;
@@ -39,8 +40,10 @@ pub async fn publish(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let span = Span::root("ingest.publish");
+    span.set("sethub.tenant", || publisher.tenant.to_string());
     limit::charge(&ctx, &counter, publisher.tenant, 1).await?;
-    let result = async {
+    let result = trace::within(span.traceparent(), async {
         let key = idempotency::from_request(&req)?;
         let object = body::read_object(&req, payload, ctx.config.ingest.max_body_bytes).await?;
         let request = PublishRequest::parse(object, publisher.subject_list_items)?;
@@ -50,10 +53,11 @@ pub async fn publish(
             Some(c) => c.accept(&ctx, publisher.tenant, request, key).await,
             None => accept(&ctx, publisher.tenant, request, key).await,
         }
-    }
+    })
     .await;
     match result {
         Ok(accepted) => {
+            span.set("sethub.event_id", || accepted.event_id.to_string());
             counter.record(&ctx, accepted.outcome, 1);
             Ok(HttpResponse::Accepted().json(AcceptedBody {
                 event_id: accepted.event_id,
@@ -61,6 +65,9 @@ pub async fn publish(
         }
         Err(e) => {
             counter.record(&ctx, refusal(&e), 1);
+            if span.is_recording() {
+                span.fail(e.code().status().to_string());
+            }
             Err(e)
         }
     }

@@ -77,6 +77,15 @@ async fn serve_services(
             Url::parse(&format!("{scheme}://{local}")).context("bound address is not a URL")?
         }
     };
+    // Spans are made and exported only with telemetry.otlp_endpoint; the guard flushes the
+    // last ones when the process ends.
+    let _tracing = match &config.telemetry.otlp_endpoint {
+        Some(endpoint) => Some(
+            sethub_telemetry::trace::init_tracing(endpoint, name)
+                .context("cannot start tracing (telemetry.otlp_endpoint)")?,
+        ),
+        None => None,
+    };
     let ctx = connect_backends(config, public_url.clone(), true).await?;
     announce(&ctx, name, local, services.contains(&Service::Manage));
     // Fan-out's consumers and push workers run beside its HTTP routes.

@@ -38,6 +38,8 @@ pub(crate) trait RawSource: Send {
 pub(crate) struct RawDelivery {
     pub(crate) payload: Vec<u8>,
     pub(crate) redelivered: bool,
+    /// The message's `traceparent` header (RabbitMQ), which the envelope takes over.
+    traceparent: Option<String>,
     settle: Option<Box<dyn Settle>>,
 }
 
@@ -46,8 +48,14 @@ impl RawDelivery {
         Self {
             payload,
             redelivered,
+            traceparent: None,
             settle: Some(settle),
         }
+    }
+
+    pub(crate) fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
     }
 
     fn live(&self) -> bool {
@@ -98,7 +106,12 @@ impl Subscription {
                 continue;
             }
             match Envelope::decode(&raw.payload) {
-                Ok(envelope) => return Some(Delivery { envelope, raw }),
+                Ok(mut envelope) => {
+                    if raw.traceparent.is_some() {
+                        envelope.traceparent = raw.traceparent.clone();
+                    }
+                    return Some(Delivery { envelope, raw });
+                }
                 Err(error) => {
                     tracing::warn!(queue = %self.queue, %error, bytes = raw.payload.len(),
                         "undecodable message; dead-lettering it");

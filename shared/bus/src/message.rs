@@ -23,6 +23,11 @@ pub struct Envelope {
     pub tenant_id: TenantId,
     pub published_at: DateTime<Utc>,
     pub message: Message,
+    /// The W3C `traceparent` of the span that published it, when tracing is on. RabbitMQ
+    /// carries it as the message's `traceparent` header only (the consumer copies it back);
+    /// the in-process bus keeps it in the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 impl Envelope {
@@ -33,7 +38,14 @@ impl Envelope {
             tenant_id,
             published_at: Utc::now(),
             message,
+            traceparent: None,
         }
+    }
+
+    /// This envelope, carrying a span's `traceparent` (none: unchanged).
+    pub fn traced(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
     }
 
     /// The JSON bytes published on the broker.
@@ -207,6 +219,7 @@ mod tests {
             tenant_id,
             published_at: DateTime::from_timestamp(0, 0).unwrap(),
             message: Message::EventAccepted { event_id },
+            traceparent: None,
         };
         assert_eq!(
             String::from_utf8(envelope.encode().unwrap()).unwrap(),

@@ -42,6 +42,7 @@ macro_rules! contract_suite {
 
 contract_suite!(
     a_published_message_is_delivered_as_it_was_sent,
+    a_traced_message_is_delivered_with_its_traceparent,
     messages_of_two_tenants_are_delivered_with_their_tenant,
     events_and_control_messages_travel_on_their_own_queues,
     prefetch_bounds_the_unsettled_deliveries_of_a_consumer,
@@ -68,6 +69,17 @@ mod cases {
         let delivery = next(&mut sub).await;
         assert_eq!(delivery.message(), &sent);
         assert!(!delivery.redelivered());
+        delivery.ack().await.unwrap();
+    }
+
+    pub async fn a_traced_message_is_delivered_with_its_traceparent(h: &Harness) {
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let sent = event_accepted(TenantId::new()).traced(Some(tp.to_owned()));
+        h.bus().publish(sent.clone()).await.unwrap();
+
+        let mut sub = h.bus().subscribe(QueueKind::Events, 10).await.unwrap();
+        let delivery = next(&mut sub).await;
+        assert_eq!(delivery.message(), &sent);
         delivery.ack().await.unwrap();
     }
 

@@ -36,6 +36,16 @@ pub struct Config {
     pub signin: SignInConfig,
     pub sessions: SessionsConfig,
     pub quotas: QuotasConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// Distributed tracing (OpenTelemetry).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The OTLP/HTTP collector's base URL (`/v1/traces` is added), e.g.
+    /// `http://otel-collector:4318`. Unset: no spans are made or sent.
+    pub otlp_endpoint: Option<Url>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -295,6 +305,7 @@ impl Default for Config {
             signin: SignInConfig::default(),
             sessions: SessionsConfig::default(),
             quotas: QuotasConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -503,6 +514,36 @@ impl Config {
         Ok(config)
     }
 
+    /// The configuration that `SETHUB_…` variables with these names and values would give
+    /// (as [`Config::load`] reads them from the environment, but from a list): how a test
+    /// checks that a deployment's manifests name only keys that exist, with valid values.
+    pub fn from_vars<'a>(
+        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("SETHUB_") else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if key == "config" || key.starts_with("test_") {
+                continue;
+            }
+            let value: figment::value::Value = value
+                .parse()
+                .unwrap_or_else(|never: std::convert::Infallible| match never {});
+            figment = figment.merge(Serialized::globals(figment::util::nest(
+                &key.replace("__", "."),
+                value,
+            )));
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(flatten(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key, problem: &str| {
@@ -551,6 +592,14 @@ impl Config {
             );
         }
         check_url(self.bus.url.as_ref(), "bus.url", &["amqp", "amqps"])?;
+        if let Some(url) = &self.telemetry.otlp_endpoint
+            && (!matches!(url.scheme(), "http" | "https") || url.host().is_none())
+        {
+            return invalid(
+                "telemetry.otlp_endpoint",
+                "must be an http:// or https:// URL",
+            );
+        }
         check_url(self.state.url.as_ref(), "state.url", &["redis", "rediss"])?;
         self.sessions.validate()?;
         if self.database.max_connections == 0 {

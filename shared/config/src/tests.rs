@@ -166,3 +166,20 @@ fn the_example_file_documents_a_valid_configuration() {
         Ok(())
     });
 }
+
+#[test]
+fn a_list_of_variables_reads_as_the_environment_would_and_refuses_unknown_keys() {
+    let config = Config::from_vars([
+        ("SETHUB_BUS__PREFETCH", "9"),
+        ("SETHUB_SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8"]"#),
+        ("SETHUB_CONFIG", "/etc/sethub.toml"),
+        ("OTHER", "ignored"),
+    ])
+    .unwrap();
+    assert_eq!(config.bus.prefetch, 9);
+    assert_eq!(config.server.trusted_proxies.len(), 1);
+    let err = Config::from_vars([("SETHUB_BUS__PREFECTH", "9")]).unwrap_err();
+    assert!(err.to_string().contains("prefecth"), "{err}");
+    let err = Config::from_vars([("SETHUB_SERVER__LISTEN", "nowhere")]).unwrap_err();
+    assert!(err.to_string().contains("server.listen"), "{err}");
+}

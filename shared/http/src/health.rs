@@ -98,7 +98,20 @@ async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     }
 }
 
-async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+/// Renders the registry after running the readiness checks, so `backend_up` is as fresh as
+/// the scrape (each check is bounded, as for `/readyz`).
+async fn metrics(
+    metrics: web::Data<Metrics>,
+    readiness: Option<web::Data<Readiness>>,
+) -> HttpResponse {
+    if let Some(readiness) = readiness {
+        for c in readiness.run().await {
+            metrics
+                .backend_up
+                .with_label_values(&[c.name])
+                .set(i64::from(c.ok));
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(metrics.render())
@@ -130,16 +143,39 @@ mod tests {
         }
     }
 
+    /// The health routes over one failing backend check.
+    fn failing_app() -> App<
+        impl actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+    > {
+        let readiness = Readiness::new(vec![Arc::new(Failing) as Arc<dyn Check>]);
+        App::new()
+            .app_data(web::Data::new(readiness))
+            .app_data(web::Data::new(Metrics::new().unwrap()))
+            .configure(health_routes)
+    }
+
+    #[actix_web::test]
+    async fn metrics_report_each_backend_as_up_or_down_at_the_scrape() {
+        let app = at::init_service(failing_app()).await;
+        let resp =
+            at::call_service(&app, at::TestRequest::get().uri("/metrics").to_request()).await;
+        assert_eq!(resp.status(), 200);
+        let body = String::from_utf8(at::read_body(resp).await.to_vec()).unwrap();
+        assert!(
+            body.contains("sethub_backend_up{backend=\"database\"} 0"),
+            "{body}"
+        );
+    }
+
     #[actix_web::test]
     async fn readyz_names_the_failing_backend_without_its_error_text() {
-        let readiness = Readiness::new(vec![Arc::new(Failing) as Arc<dyn Check>]);
-        let app = at::init_service(
-            App::new()
-                .app_data(web::Data::new(readiness))
-                .app_data(web::Data::new(Metrics::new().unwrap()))
-                .configure(health_routes),
-        )
-        .await;
+        let app = at::init_service(failing_app()).await;
         let resp = at::call_service(&app, at::TestRequest::get().uri("/readyz").to_request()).await;
         assert_eq!(resp.status(), 503);
         let body: serde_json::Value = at::read_body_json(resp).await;

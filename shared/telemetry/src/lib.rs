@@ -1,10 +1,13 @@
-//! Logs (tracing, text or JSON) and metrics (one Prometheus registry per process).
+//! Logs (tracing, text or JSON), metrics (one Prometheus registry per process) and
+//! distributed traces ([`trace`], OpenTelemetry over OTLP/HTTP when configured).
 //!
 //! Each service registers its own metrics on the [`Metrics`] registry it is handed; the
 //! `/metrics` route renders the registry in the Prometheus text format.
 
+pub mod trace;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt;
@@ -42,6 +45,9 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// `http_request_duration_seconds{service, method, route}`
     pub http_duration: HistogramVec,
+    /// `backend_up{backend}`: 1 when the backend (`database`, `bus`, `state`) answered the
+    /// readiness check run at the last scrape, 0 when it did not.
+    pub backend_up: IntGaugeVec,
 }
 
 impl Metrics {
@@ -69,12 +75,21 @@ impl Metrics {
             ]),
             &["service", "method", "route"],
         )?;
+        let backend_up = IntGaugeVec::new(
+            Opts::new(
+                "backend_up",
+                "1 when the backend answered the readiness check at the last scrape, else 0",
+            ),
+            &["backend"],
+        )?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(backend_up.clone()))?;
         Ok(Self {
             registry,
             http_requests,
             http_duration,
+            backend_up,
         })
     }
 

@@ -16,6 +16,7 @@ use crate::cache::StreamView;
 use crate::dispatch::{Endpoint, Job};
 use crate::engine::Engine;
 use crate::recorder::Record;
+use sethub_telemetry::trace::Span;
 
 /// What to do with a job before pushing it.
 pub enum Prepared {
@@ -207,8 +208,18 @@ pub async fn attempt(
 ) {
     let attempted_at = Utc::now();
     let started = std::time::Instant::now();
+    let span = Span::from_traceparent("fanout.push", job.trace.as_deref());
+    span.set("sethub.stream", || job.stream.to_string());
+    span.set("sethub.attempt", || i64::from(job.attempts) + 1);
     engine.metrics.in_flight.inc();
     let answer = send(&engine, &job, &view).await;
+    if let Some(status) = answer.status {
+        span.set("http.response.status_code", || i64::from(status));
+    }
+    if let Some(error) = answer.error.as_ref().filter(|_| span.is_recording()) {
+        span.fail(error.clone());
+    }
+    span.end();
     engine.metrics.in_flight.dec();
     drop(permit);
     let latency = started.elapsed();
@@ -413,6 +424,7 @@ async fn disable_stream(engine: &Arc<Engine>, job: &Job, view: &StreamView, reas
             resigned: false,
             ordered: false,
             stored: None,
+            trace: None,
         }))
     }
     .await;

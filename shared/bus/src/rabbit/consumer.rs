@@ -127,11 +127,15 @@ impl RawSource for RabbitConsumer {
                     return None;
                 }
                 Some(Some(Ok(delivery))) => {
-                    return Some(RawDelivery::new(
-                        delivery.data,
-                        delivery.redelivered,
-                        Box::new(RabbitSettle(delivery.acker)),
-                    ));
+                    let traceparent = traceparent(&delivery.properties);
+                    return Some(
+                        RawDelivery::new(
+                            delivery.data,
+                            delivery.redelivered,
+                            Box::new(RabbitSettle(delivery.acker)),
+                        )
+                        .with_traceparent(traceparent),
+                    );
                 }
                 Some(ended) => {
                     if let Some(Err(error)) = ended {
@@ -207,5 +211,20 @@ impl Settle for RabbitSettle {
 
     fn live(&self) -> bool {
         self.0.usable()
+    }
+}
+
+/// The W3C `traceparent` header of a message, if it has one.
+fn traceparent(properties: &lapin::BasicProperties) -> Option<String> {
+    let headers = properties.headers().as_ref()?;
+    let (_, value) = headers
+        .inner()
+        .iter()
+        .find(|(k, _)| k.as_str() == "traceparent")?;
+    match value {
+        lapin::types::AMQPValue::LongString(s) => {
+            Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+        }
+        _ => None,
     }
 }

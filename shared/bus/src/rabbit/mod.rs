@@ -224,7 +224,9 @@ impl RabbitBus {
 
 #[async_trait]
 impl Bus for RabbitBus {
-    async fn publish(&self, envelope: Envelope) -> Result<(), BusError> {
+    async fn publish(&self, mut envelope: Envelope) -> Result<(), BusError> {
+        // The trace context travels in the headers only (the consumer puts it back).
+        let traceparent = envelope.traceparent.take();
         let payload = envelope.encode()?;
         let id = envelope.id.to_string();
         let properties = BasicProperties::default()
@@ -235,6 +237,18 @@ impl Bus for RabbitBus {
             .with_type(envelope.message.type_name().into())
             .with_timestamp(u64::try_from(envelope.published_at.timestamp()).unwrap_or(0))
             .with_app_id("sethub".into());
+        // W3C trace context in the message headers, where tracing-aware consumers look.
+        let properties = match &traceparent {
+            Some(tp) => {
+                let mut headers = lapin::types::FieldTable::default();
+                headers.insert(
+                    "traceparent".into(),
+                    lapin::types::AMQPValue::LongString(tp.as_str().into()),
+                );
+                properties.with_headers(headers)
+            }
+            None => properties,
+        };
         let kind = envelope.message.queue_kind();
         self.publish_bytes(
             kind,

@@ -298,6 +298,28 @@ impl<'a> Deliveries<'a> {
         Ok(n)
     }
 
+    /// How many of the tenant's deliveries are in `state`, and when the oldest of them was
+    /// created (a poll queue's backlog and its age, for the operator's metrics).
+    pub async fn backlog_in_state(
+        &self,
+        state: DeliveryState,
+    ) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let g = self.ctx.begin().await?;
+        let row: Option<(i64, Option<DateTime<Utc>>)> = d::Entity::find()
+            .select_only()
+            .column_as(d::Column::Id.count(), "n")
+            .column_as(d::Column::CreatedAt.min(), "oldest")
+            .filter(d::Column::TenantId.eq(self.ctx.tid()))
+            .filter(d::Column::State.eq(state.as_str()))
+            .into_tuple()
+            .one(g.tx())
+            .await
+            .db()?;
+        g.finish().await?;
+        let (n, oldest) = row.unwrap_or((0, None));
+        Ok((u64::try_from(n).unwrap_or(0), oldest))
+    }
+
     /// How many deliveries of a stream are in each state.
     pub async fn count_by_state(
         &self,
