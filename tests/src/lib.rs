@@ -10,6 +10,7 @@ pub mod browser;
 pub mod oidc;
 pub mod process;
 pub mod receiver;
+pub mod router;
 pub mod setup;
 pub mod transmitter;
 pub mod victim;

@@ -47,6 +47,16 @@ pub fn serve(
         app
     })
     .workers(workers)
+    // The binary handles SIGTERM itself (readiness first, then a graceful stop); requests
+    // in flight then get what is left of `server.shutdown_secs`.
+    .disable_signals()
+    .shutdown_timeout(
+        ctx.config
+            .server
+            .shutdown_secs
+            .saturating_sub(ctx.config.server.drain_secs)
+            .max(1),
+    )
     .listen(listener)?
     .run();
     Ok(server)

@@ -51,6 +51,8 @@ pub struct World {
     pub creds: ReceiverCreds,
     pub token: String,
     pub receiver: TestReceiver,
+    /// The nginx router in front of the processes ([`World::routed`]).
+    pub router: Option<sethub_tests::router::Router>,
     _prod: Option<Production>,
     dir: PathBuf,
 }
@@ -76,6 +78,23 @@ impl World {
         Self::start(env, Some(prod), Some(services)).await
     }
 
+    /// `counts` processes of each service behind the repository's nginx router; every URL
+    /// of the hub (public, ingest, manage) is the router's.
+    pub async fn routed(extra: &[(&str, &str)], counts: sethub_tests::router::Counts) -> Self {
+        init_crypto();
+        let prod = Production::new().await;
+        let mut env = fast_env(prod.env());
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (hub, router) = Hub::start_routed(Path::new(BIN), &env, &dir, counts)
+            .await
+            .unwrap();
+        Self::with_hub(hub, Some(router), Some(prod), dir).await
+    }
+
     pub async fn embedded() -> Self {
         let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
         let env = fast_env(BTreeMap::from([(
@@ -99,6 +118,15 @@ impl World {
                 .unwrap(),
             None => Hub::start_all(Path::new(BIN), &env, &dir).await.unwrap(),
         };
+        Self::with_hub(hub, None, prod, dir).await
+    }
+
+    async fn with_hub(
+        hub: Hub,
+        router: Option<sethub_tests::router::Router>,
+        prod: Option<Production>,
+        dir: PathBuf,
+    ) -> Self {
         let slug = format!("t{}", random_suffix());
         let tenant = setup::create_tenant(Path::new(BIN), &hub.env, &slug)
             .await
@@ -114,6 +142,7 @@ impl World {
             creds,
             token,
             receiver,
+            router,
             _prod: prod,
             dir,
         }
@@ -294,9 +323,15 @@ pub async fn poll_stream(w: &World) -> (String, String) {
     assert_eq!(resp.status().as_u16(), 201);
     let config: Value = resp.json().await.unwrap();
     // The endpoint is on the public URL, whose `/t/*/ssf/poll/*` paths a deployment routes
-    // to fan-out; here fan-out listens on its own port.
+    // to fan-out; without the router fan-out listens on its own port.
     let endpoint = config["delivery"]["endpoint_url"].as_str().unwrap();
     assert!(endpoint.starts_with(&w.hub.public_url), "{endpoint}");
+    if w.router.is_some() {
+        return (
+            config["stream_id"].as_str().unwrap().to_owned(),
+            endpoint.to_owned(),
+        );
+    }
     let fanout = &w.hub.process("fanout").unwrap().base_url;
     (
         config["stream_id"].as_str().unwrap().to_owned(),
