@@ -11,6 +11,8 @@
 
 mod world;
 
+#[path = "router/replicas.rs"]
+mod replicas;
 #[path = "router/shutdown.rs"]
 mod shutdown;
 

@@ -99,7 +99,17 @@ impl SethubProcess {
                         stdout_lines.push(line);
                         if let Some(addr) = addr {
                             // Keep draining output in the background so the child never blocks.
-                            tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                            // With SETHUB_TEST_ECHO set, its log (stdout) is echoed to the test's stderr,
+                            // each line prefixed with the process id.
+                            let echo = std::env::var("SETHUB_TEST_ECHO").is_ok();
+                            let pid = child.id().unwrap_or_default();
+                            tokio::spawn(async move {
+                                while let Some((_, line)) = rx.recv().await {
+                                    if echo {
+                                        eprintln!("[sethub {pid}] {line}");
+                                    }
+                                }
+                            });
                             return Ok(Self {
                                 child,
                                 base_url: format!("http://{addr}"),

@@ -77,16 +77,24 @@ impl Running {
             let _ = tokio::time::timeout_at(deadline, c).await;
         }
         let dispatcher = &self.engine.dispatcher;
-        // Room for one more means nothing is queued or in flight. A delivery moving to the
-        // timer leaves the backlog without a wake-up, so the wait is cut every 100 ms.
-        while dispatcher.backlog() > 0 && tokio::time::Instant::now() < deadline {
-            let cut = tokio::time::Instant::now() + std::time::Duration::from_millis(100);
-            let _ = tokio::time::timeout_at(cut.min(deadline), dispatcher.wait_for_room(1)).await;
-        }
-        let left = dispatcher.backlog();
+        // Queued pushes go on until there is just time left for one more attempt to end;
+        // then none starts, and those started finish and record their outcomes.
+        let now = tokio::time::Instant::now();
+        let attempt =
+            std::time::Duration::from_millis(self.engine.ctx.config.push.request_timeout_ms + 500);
+        let stop_starting = deadline - attempt.min(deadline.saturating_duration_since(now) / 3);
+        dispatcher
+            .settle(stop_starting, dispatch::Dispatcher::backlog)
+            .await;
+        dispatcher.stop_starting();
+        dispatcher
+            .settle(deadline, dispatch::Dispatcher::unsettled_attempts)
+            .await;
+        let (left, cut) = (dispatcher.backlog(), dispatcher.unsettled_attempts());
         if left > 0 {
             tracing::warn!(
                 deliveries = left,
+                attempts_cut = cut,
                 "shutdown deadline: deliveries left pending for the recovery sweep"
             );
         } else {

@@ -54,12 +54,13 @@ pub async fn run(engine: Arc<Engine>) {
             drop(permit);
         });
     }
-    // Shutting down (or the bus closed): the consumer goes, so what it was sent and did
-    // not take goes back to the queue; the messages being fanned out finish (the caller
-    // bounds the wait, and a message still unsettled then is handed back with the bus).
-    drop(sub);
+    // Shutting down (or the bus closed): the messages being fanned out finish and are
+    // acknowledged on the consumer's channel, so it stays open until then (the caller bounds
+    // the wait; a message still unsettled at the deadline goes back with the bus). Then the
+    // consumer goes, and what it was sent and did not take goes back to the queue.
     let all = u32::try_from(usize::from(prefetch).min(concurrency)).unwrap_or(u32::MAX);
     let _ = permits.acquire_many(all).await;
+    drop(sub);
     tracing::info!("fan-out stopped consuming the events queue");
 }
 

@@ -168,6 +168,12 @@ async fn sigterm_lets_pushes_in_flight_finish_and_a_new_fanout_delivers_the_rest
         sent.elapsed(),
         ids.len()
     );
+    // What it held at SIGTERM it pushed before exiting (there was time before the deadline).
+    assert_eq!(
+        at_exit,
+        ids.len(),
+        "fan-out finished its pushes before exiting"
+    );
 
     // A replacement delivers the rest; what the stopped process pushed had its outcome
     // written, so nothing arrives twice.
