@@ -20,6 +20,13 @@ fn shutdown_env() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// [`shutdown_env`] with long polls that wait 30 s.
+fn long_poll_env() -> Vec<(&'static str, String)> {
+    let mut env = shutdown_env();
+    env.push(("SETHUB_POLL__DEFAULT_WAIT_SECS", "30".to_owned()));
+    env
+}
+
 fn as_pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
@@ -52,10 +59,26 @@ async fn empty_the_stream(w: &World, endpoint: &str) {
 
 #[tokio::test]
 async fn sigterm_turns_readiness_503_keeps_serving_answers_long_polls_and_exits_in_time() {
-    let env = shutdown_env();
-    let mut extra = as_pairs(&env);
-    extra.push(("SETHUB_POLL__DEFAULT_WAIT_SECS", "30"));
-    let mut w = World::split_with(&extra).await;
+    let env = long_poll_env();
+    let w = World::split_with(&as_pairs(&env)).await;
+    stop_while_a_long_poll_waits(w, &["ingest", "fanout", "manage"]).await;
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_embedded_all_in_one_hub_gracefully_too() {
+    let env = long_poll_env();
+    let w = World::embedded_with(&as_pairs(&env)).await;
+    stop_while_a_long_poll_waits(w, &["all"]).await;
+}
+
+/// SIGTERM to each of `roles` while a long poll waits: readiness 503 first while requests
+/// are still served, the poll answered, every process gone with exit code 0 in time.
+async fn stop_while_a_long_poll_waits(mut w: World, roles: &[&str]) {
+    let poller = if roles.contains(&"fanout") {
+        "fanout"
+    } else {
+        "all"
+    };
     let (_stream, endpoint) = poll_stream(&w).await;
     empty_the_stream(&w, &endpoint).await;
 
@@ -75,9 +98,9 @@ async fn sigterm_turns_readiness_503_keeps_serving_answers_long_polls_and_exits_
             (code, resp.json::<Value>().await.unwrap(), Instant::now())
         })
     };
-    w.wait_for_metric("fanout", "sethub_poll_waiting 1").await;
+    w.wait_for_metric(poller, "sethub_poll_waiting 1").await;
 
-    let bases: Vec<(String, String)> = ["ingest", "fanout", "manage"]
+    let bases: Vec<(String, String)> = roles
         .iter()
         .map(|r| ((*r).to_owned(), w.hub.process(r).unwrap().base_url.clone()))
         .collect();
@@ -101,9 +124,8 @@ async fn sigterm_turns_readiness_503_keeps_serving_answers_long_polls_and_exits_
         )
         .await;
     }
-    let ingest = &bases[0].1;
     let resp = reqwest::Client::new()
-        .post(format!("{ingest}/t/{}/events", w.tenant.slug))
+        .post(format!("{}/t/{}/events", w.hub.ingest_url, w.tenant.slug))
         .bearer_auth(&w.tenant.api_key)
         .json(&sethub_tests::setup::session_revoked(
             "draining@example.com",

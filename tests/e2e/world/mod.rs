@@ -96,11 +96,19 @@ impl World {
     }
 
     pub async fn embedded() -> Self {
+        Self::embedded_with(&[]).await
+    }
+
+    /// [`World::embedded`] with more settings.
+    pub async fn embedded_with(extra: &[(&str, &str)]) -> Self {
         let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
-        let env = fast_env(BTreeMap::from([(
+        let mut env = fast_env(BTreeMap::from([(
             "SETHUB_DATA_DIR".to_owned(),
             dir.join("data").display().to_string(),
         )]));
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
         Self::start(env, None, None).await
     }
 
@@ -323,20 +331,18 @@ pub async fn poll_stream(w: &World) -> (String, String) {
     assert_eq!(resp.status().as_u16(), 201);
     let config: Value = resp.json().await.unwrap();
     // The endpoint is on the public URL, whose `/t/*/ssf/poll/*` paths a deployment routes
-    // to fan-out; without the router fan-out listens on its own port.
+    // to fan-out; without the router a fan-out process listens on its own port (`sethub
+    // all` serves it at the public URL).
     let endpoint = config["delivery"]["endpoint_url"].as_str().unwrap();
     assert!(endpoint.starts_with(&w.hub.public_url), "{endpoint}");
-    if w.router.is_some() {
-        return (
-            config["stream_id"].as_str().unwrap().to_owned(),
-            endpoint.to_owned(),
-        );
+    let stream = config["stream_id"].as_str().unwrap().to_owned();
+    match w.hub.process("fanout") {
+        Some(fanout) if w.router.is_none() => (
+            stream,
+            endpoint.replacen(&w.hub.public_url, &fanout.base_url, 1),
+        ),
+        _ => (stream, endpoint.to_owned()),
     }
-    let fanout = &w.hub.process("fanout").unwrap().base_url;
-    (
-        config["stream_id"].as_str().unwrap().to_owned(),
-        endpoint.replacen(&w.hub.public_url, fanout, 1),
-    )
 }
 
 pub async fn poll(w: &World, endpoint: &str, body: Value) -> (u16, Value) {
