@@ -11,6 +11,7 @@ pub mod oidc;
 pub mod process;
 pub mod python;
 pub mod receiver;
+pub mod router;
 pub mod setup;
 pub mod ssf_transmitter;
 pub mod tls;

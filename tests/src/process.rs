@@ -105,7 +105,17 @@ impl SethubProcess {
                         stdout_lines.push(line);
                         if let Some(addr) = addr {
                             // Keep draining output in the background so the child never blocks.
-                            tokio::spawn(async move { while rx.recv().await.is_some() {} });
+                            // With SETHUB_TEST_ECHO set, its log (stdout) is echoed to the test's stderr,
+                            // each line prefixed with the process id.
+                            let echo = std::env::var("SETHUB_TEST_ECHO").is_ok();
+                            let pid = child.id().unwrap_or_default();
+                            tokio::spawn(async move {
+                                while let Some((_, line)) = rx.recv().await {
+                                    if echo {
+                                        eprintln!("[sethub {pid}] {line}");
+                                    }
+                                }
+                            });
                             return Ok(Self {
                                 child,
                                 base_url: format!("{scheme}://{addr}"),
@@ -138,6 +148,37 @@ impl SethubProcess {
     /// Starts the same command again (same environment, same port if it was fixed).
     pub async fn restart(mut self) -> Self {
         self.kill().await;
+        self.start_again().await
+    }
+
+    /// Sends SIGTERM and waits (up to `within`) for the process to exit; returns its exit
+    /// code (`None`: killed by a signal). Panics if it is still running at the deadline.
+    pub async fn terminate(&mut self, within: Duration) -> Option<i32> {
+        self.send_sigterm();
+        self.wait_exit(within).await
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn send_sigterm(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+    }
+
+    /// Waits (up to `within`) for the process to exit; returns its exit code (`None`:
+    /// killed by a signal). Panics if it is still running at the deadline.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.ok().and_then(|s| s.code()),
+            Err(_) => panic!("sethub did not exit within {within:?}"),
+        }
+    }
+
+    /// Starts the same command again on the same port, after this process has exited (see
+    /// [`SethubProcess::terminate`]).
+    pub async fn start_again(&self) -> Self {
         let port = self.base_url.rsplit(':').next().unwrap().to_owned();
         let mut env = self.env.clone();
         env.insert(
@@ -151,7 +192,7 @@ impl SethubProcess {
             self.cwd.clone(),
         )
         .await
-        .unwrap_or_else(|f| panic!("restart failed: {f:?}"))
+        .unwrap_or_else(|f| panic!("start again failed: {f:?}"))
     }
 
     /// The operating system's id of the process (`None` once it has exited and been waited).

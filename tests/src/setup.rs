@@ -60,6 +60,64 @@ pub struct Stream {
     pub config: Value,
 }
 
+/// The shell block between the walkthrough markers of README.md (run as written by the
+/// walkthrough tests, directly and behind the router).
+pub fn readme_walkthrough() -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let block = readme
+        .split("<!-- walkthrough:begin -->")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- walkthrough:end -->").next())
+        .expect("README.md has the walkthrough markers");
+    block
+        .trim()
+        .trim_start_matches("```sh")
+        .trim_end_matches("```")
+        .to_owned()
+}
+
+/// Runs the README walkthrough with bash in `dir` against the hub at `hub` (its public URL),
+/// with the `sethub` binary `bin` on the `PATH` as the admin CLI; returns its standard
+/// output, or the whole story when it fails.
+pub async fn run_readme_walkthrough(
+    bin: &Path,
+    env: &BTreeMap<String, String>,
+    hub: &str,
+    dir: &Path,
+) -> Result<String, String> {
+    let script = format!("set -euo pipefail\n{}", readme_walkthrough());
+    let bin_dir = bin.parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(dir)
+        .envs(env)
+        .env("SETHUB_SERVER__PUBLIC_URL", hub)
+        .env("HUB", hub)
+        .env("PUSH_URL", "http://127.0.0.1:9/events")
+        .env("PATH", path)
+        .output()
+        .await
+        .map_err(|e| format!("cannot run bash: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() && stdout.trim_end().ends_with("walkthrough complete") {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "the walkthrough failed ({}):\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            out.status
+        ))
+    }
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released: another process could take it in
 /// between, which on a test machine does not happen in practice).
 pub fn free_port() -> u16 {
@@ -507,6 +565,78 @@ impl Hub {
             public_url,
             processes,
         })
+    }
+
+    /// `manage`, `ingest` and `fanout` processes (`counts` of each) on ports chosen first,
+    /// behind the repository's nginx router ([`crate::router`]), whose URL is the public URL
+    /// and the URL of every surface. Manage processes start first, one at a time (never two
+    /// migrations at once), then the rest concurrently. The processes trust the router's
+    /// `X-Forwarded-For` (`server.trusted_proxies` = loopback).
+    pub async fn start_routed(
+        bin: &Path,
+        env: &BTreeMap<String, String>,
+        cwd: &Path,
+        counts: crate::router::Counts,
+    ) -> anyhow::Result<(Hub, crate::router::Router)> {
+        let router_port = free_port();
+        let public_url = format!("http://127.0.0.1:{router_port}");
+        let mut env = env.clone();
+        env.insert("SETHUB_SERVER__PUBLIC_URL".into(), public_url.clone());
+        env.insert(
+            "SETHUB_SERVER__TRUSTED_PROXIES".into(),
+            "[\"127.0.0.1/32\"]".into(),
+        );
+        let on_port = |port: u16| {
+            let mut e = env.clone();
+            e.insert("SETHUB_SERVER__LISTEN".into(), format!("127.0.0.1:{port}"));
+            e
+        };
+        let mut processes = Vec::new();
+        for _ in 0..counts.manage {
+            let p = SethubProcess::start(bin, &["manage"], &on_port(free_port()), cwd)
+                .await
+                .map_err(|f| anyhow!("`sethub manage` did not start: {f:?}"))?;
+            processes.push(("manage".to_owned(), p));
+        }
+        let others: Vec<&str> = std::iter::repeat_n("ingest", counts.ingest)
+            .chain(std::iter::repeat_n("fanout", counts.fanout))
+            .collect();
+        let started = futures_util::future::join_all(others.iter().map(|role| {
+            let env = on_port(free_port());
+            async move {
+                SethubProcess::start(bin, &[role], &env, cwd)
+                    .await
+                    .map(|p| ((*role).to_owned(), p))
+                    .map_err(|f| anyhow!("`sethub {role}` did not start: {f:?}"))
+            }
+        }))
+        .await;
+        for p in started {
+            processes.push(p?);
+        }
+        let addrs = |role: &str| -> Vec<String> {
+            processes
+                .iter()
+                .filter(|(r, _)| r == role)
+                .map(|(_, p)| p.base_url.trim_start_matches("http://").to_owned())
+                .collect()
+        };
+        let upstreams = crate::router::Upstreams {
+            ingest: addrs("ingest"),
+            fanout: addrs("fanout"),
+            manage: addrs("manage"),
+        };
+        let router = crate::router::Router::start(router_port, &upstreams).await;
+        Ok((
+            Hub {
+                env,
+                ingest_url: public_url.clone(),
+                manage_url: public_url.clone(),
+                public_url,
+                processes,
+            },
+            router,
+        ))
     }
 
     /// The issuer of a tenant: `{public_url}/t/{slug}`.

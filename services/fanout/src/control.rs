@@ -20,10 +20,11 @@ pub async fn run(engine: Arc<Engine>) {
     let Some(mut sub) = engine.subscribe(QueueKind::Control, 16).await else {
         return;
     };
-    while let Some(delivery) = sub.next().await {
+    let shutdown = engine.ctx.shutdown.clone();
+    while let Some(delivery) = shutdown.unless_stopping(sub.next()).await {
         handle(&engine, delivery).await;
     }
-    tracing::info!("the control queue closed; fan-out stops consuming");
+    tracing::info!("fan-out stopped consuming the control queue");
 }
 
 async fn handle(engine: &Arc<Engine>, delivery: Delivery) {

@@ -181,6 +181,10 @@ struct Inner {
     gauges: std::sync::OnceLock<(prometheus::IntGauge, prometheus::IntGauge)>,
     /// Set once the engine exists (the engine holds the dispatcher).
     engine: Mutex<Weak<Engine>>,
+    /// Shutting down: no new push attempt starts ([`Dispatcher::stop_starting`]).
+    stopping: std::sync::atomic::AtomicBool,
+    /// Deliveries whose push attempt started and that are not released yet.
+    started: Mutex<HashSet<DeliveryId>>,
 }
 
 /// The dispatcher. Cheap to clone (shared).
@@ -209,6 +213,8 @@ impl Dispatcher {
                     max_wait: Duration::from_millis(push.max_wait_in_memory_ms),
                     gauges: std::sync::OnceLock::new(),
                     engine: Mutex::new(Weak::new()),
+                    stopping: std::sync::atomic::AtomicBool::new(false),
+                    started: Mutex::default(),
                 }),
             },
             rx,
@@ -252,7 +258,44 @@ impl Dispatcher {
             o.remove(&id);
             self.gauge(o.len());
         }
+        if let Ok(mut s) = self.inner.started.lock() {
+            s.remove(&id);
+        }
         self.inner.room.notify_waiters();
+    }
+
+    /// Shutting down: no new push attempt starts; the deliveries not started stay pending in
+    /// the store (another process's recovery sweep takes them), while the attempts already
+    /// started finish and record their outcomes ([`Dispatcher::unsettled_attempts`]).
+    pub fn stop_starting(&self) {
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.room.notify_waiters();
+    }
+
+    /// Push attempts started and not yet settled (outcome written, or parked).
+    pub fn unsettled_attempts(&self) -> usize {
+        self.inner.started.lock().map_or(0, |s| s.len())
+    }
+
+    /// Waits until `count(self)` is 0 or `until`. A release wakes the wait; a delivery moving
+    /// to the retry timer does not, so the wait is also cut every 100 ms.
+    pub async fn settle(&self, until: Instant, count: impl Fn(&Self) -> usize) {
+        loop {
+            let released = self.inner.room.notified();
+            if count(self) == 0 || Instant::now() >= until {
+                return;
+            }
+            let cut = (Instant::now() + Duration::from_millis(100)).min(until);
+            let _ = tokio::time::timeout_at(cut, released).await;
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.inner
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many deliveries this process has to push now (queued or in flight; not those
@@ -462,6 +505,13 @@ impl Dispatcher {
                             Err(_) => return,
                         };
                     let (ordered, id) = (job.ordered, job.id);
+                    if self.stopping() {
+                        // Left pending in the store, for another process.
+                        return;
+                    }
+                    if let Ok(mut s) = self.inner.started.lock() {
+                        s.insert(id);
+                    }
                     let attempt = tokio::spawn(crate::push::worker::attempt(
                         engine.clone(),
                         job,
@@ -476,6 +526,10 @@ impl Dispatcher {
                     if ordered {
                         let _ = attempt.await;
                         if let Some((at, job)) = engine.scheduler.take_held_in_order(id) {
+                            // Held to try again: its attempt is over.
+                            if let Ok(mut s) = self.inner.started.lock() {
+                                s.remove(&id);
+                            }
                             tokio::time::sleep_until(at).await;
                             next = Some(job);
                         }

@@ -38,15 +38,68 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/t/{slug}/ssf/poll/{stream_id}", web::post().to(poll::poll));
 }
 
-/// The background work of a running fan-out service; stopped when dropped.
+/// The background work of a running fan-out service; stopped when dropped, or gracefully
+/// by [`Running::shutdown`].
 pub struct Running {
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    engine: Arc<engine::Engine>,
+    /// The consumers of the events and control queues: they stop at the shutdown signal.
+    consumers: Vec<tokio::task::JoinHandle<()>>,
+    /// What takes work from the store (the retry scheduler, the recovery sweep).
+    takers: Vec<tokio::task::JoinHandle<()>>,
+    /// The dispatcher's timer and the recorder: they run until the end.
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for t in self
+            .consumers
+            .iter()
+            .chain(&self.takers)
+            .chain(&self.workers)
+        {
             t.abort();
+        }
+    }
+}
+
+impl Running {
+    /// Stops gracefully by `deadline`, once the process's shutdown has begun
+    /// (`AppContext::shutdown`, which stops the consumers): takes no more work from the
+    /// store, lets the bus messages being fanned out finish (a message still unsettled at
+    /// the deadline goes back to its queue when the bus closes), and lets the pushes queued
+    /// or in flight finish and their outcomes be written. What is left at the deadline stays
+    /// pending in the store, for another process's recovery sweep.
+    pub async fn shutdown(mut self, deadline: tokio::time::Instant) {
+        for t in self.takers.drain(..) {
+            t.abort();
+        }
+        for c in self.consumers.drain(..) {
+            let _ = tokio::time::timeout_at(deadline, c).await;
+        }
+        let dispatcher = &self.engine.dispatcher;
+        // Queued pushes go on until there is just time left for one more attempt to end;
+        // then none starts, and those started finish and record their outcomes.
+        let now = tokio::time::Instant::now();
+        let attempt =
+            std::time::Duration::from_millis(self.engine.ctx.config.push.request_timeout_ms + 500);
+        let stop_starting = deadline - attempt.min(deadline.saturating_duration_since(now) / 3);
+        dispatcher
+            .settle(stop_starting, dispatch::Dispatcher::backlog)
+            .await;
+        dispatcher.stop_starting();
+        dispatcher
+            .settle(deadline, dispatch::Dispatcher::unsettled_attempts)
+            .await;
+        let (left, cut) = (dispatcher.backlog(), dispatcher.unsettled_attempts());
+        if left > 0 {
+            tracing::warn!(
+                deliveries = left,
+                attempts_cut = cut,
+                "shutdown deadline: deliveries left pending for the recovery sweep"
+            );
+        } else {
+            tracing::info!("fan-out finished its pushes");
         }
     }
 }
@@ -73,14 +126,20 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
         ctx,
     });
     dispatcher.bind(&engine);
-    let tasks = vec![
-        tokio::spawn(recorder_task),
-        tokio::spawn(dispatcher.run_timer(timer)),
-        tokio::spawn(pipeline::run(engine.clone())),
-        tokio::spawn(control::run(engine.clone())),
-        tokio::spawn(retries::run(engine.clone())),
-        tokio::spawn(stats::run(engine.clone())),
-        tokio::spawn(sweep::run(engine)),
-    ];
-    Ok(Running { tasks })
+    Ok(Running {
+        workers: vec![
+            tokio::spawn(recorder_task),
+            tokio::spawn(dispatcher.run_timer(timer)),
+        ],
+        consumers: vec![
+            tokio::spawn(pipeline::run(engine.clone())),
+            tokio::spawn(control::run(engine.clone())),
+        ],
+        takers: vec![
+            tokio::spawn(retries::run(engine.clone())),
+            tokio::spawn(stats::run(engine.clone())),
+            tokio::spawn(sweep::run(engine.clone())),
+        ],
+        engine,
+    })
 }

@@ -12,8 +12,8 @@
 //! - `push_in_memory`, `push_in_memory_peak`: deliveries this process holds now, and the most
 //!   it held since it started (bounded by `push.max_backlog`, see `dispatch.rs`);
 //! - `push_parked_total`: retries and long waits handed to the database until due;
-//! - `push_swept_total`: deliveries the recovery sweep took over (due at start, or left
-//!   overdue by a process that stopped);
+//! - `push_swept_total`: deliveries the recovery sweep took over (left overdue by a
+//!   process that stopped);
 //! - `push_in_flight`: push requests in flight;
 //! - `push_dead_letters`: dead-lettered deliveries of all tenants, counted by each sweep;
 //! - `bus_lag_seconds{queue}`: from a message's publication to its consumption;

@@ -35,20 +35,35 @@ pub async fn run(engine: Arc<Engine>) {
     let concurrency = engine.ctx.config.push.fanout_concurrency;
     let permits = Arc::new(Semaphore::new(usize::from(prefetch).min(concurrency)));
     let max_backlog = engine.ctx.config.push.max_backlog;
-    while let Some(delivery) = sub.next().await {
+    let shutdown = engine.ctx.shutdown.clone();
+    while let Some(delivery) = shutdown.unless_stopping(sub.next()).await {
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
         // After the permit: at most `concurrency` messages are being fanned out past a
         // look at the backlog (their SETs are what the backlog can overshoot by).
         engine.dispatcher.wait_for_room(max_backlog).await;
+        if shutdown.has_begun() {
+            // Taken while waiting for room, and not started: hand it back to the queue.
+            if let Err(e) = delivery.nack_requeue().await {
+                tracing::warn!(error = %e, "cannot hand a message back; the broker will");
+            }
+            break;
+        }
         let engine = engine.clone();
         tokio::spawn(async move {
             handle(&engine, delivery).await;
             drop(permit);
         });
     }
-    tracing::info!("the events queue closed; fan-out stops consuming");
+    // Shutting down (or the bus closed): the messages being fanned out finish and are
+    // acknowledged on the consumer's channel, so it stays open until then (the caller bounds
+    // the wait; a message still unsettled at the deadline goes back with the bus). Then the
+    // consumer goes, and what it was sent and did not take goes back to the queue.
+    let all = u32::try_from(usize::from(prefetch).min(concurrency)).unwrap_or(u32::MAX);
+    let _ = permits.acquire_many(all).await;
+    drop(sub);
+    tracing::info!("fan-out stopped consuming the events queue");
 }
 
 /// The event's trace goes on here: a span under the `traceparent` the message's headers

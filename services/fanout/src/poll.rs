@@ -223,7 +223,9 @@ pub async fn poll(
         let now = tokio::time::Instant::now();
         // An acknowledge-only request (`maxEvents: 0`) answers once a SET is available.
         let ready = !sets.is_empty() || (request.max_events == 0 && more);
-        if ready || request.return_immediately || now >= deadline {
+        // A process shutting down answers at once rather than hold the poll to its end.
+        let stopping = ctx.shutdown.has_begun();
+        if ready || request.return_immediately || now >= deadline || stopping {
             span.set("sethub.sets", || {
                 i64::try_from(sets.len()).unwrap_or(i64::MAX)
             });
@@ -236,12 +238,21 @@ pub async fn poll(
                 .json(json!({ "sets": sets, "moreAvailable": more })));
         }
         let _waiting = WaitingGuard::new(waiting.gauge(&ctx));
-        match guard {
-            Some(mut g) => {
-                g.wait(deadline - now).await;
+        let shutdown = ctx.shutdown.clone();
+        let wait = async move {
+            match guard {
+                Some(mut g) => {
+                    g.wait(deadline - now).await;
+                }
+                // The state store cannot wake us: look again shortly.
+                None => {
+                    tokio::time::sleep((deadline - now).min(Duration::from_millis(250))).await;
+                }
             }
-            // The state store cannot wake us: look again shortly.
-            None => tokio::time::sleep((deadline - now).min(Duration::from_millis(250))).await,
+        };
+        tokio::select! {
+            () = wait => {}
+            () = shutdown.begun() => {}
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The recovery sweep: pending deliveries that no process is working on (their fan-out
 //! process died, or an outcome was lost) are found in the store and dispatched again.
 //!
-//! At start it takes every pending delivery already due; then, every
-//! `push.sweep_interval_secs`, those overdue by more than `push.orphan_after_secs` that this
-//! process does not own, a page at a time while the dispatcher has room, each claimed (so
+//! At start and then every `push.sweep_interval_secs` it takes the pending deliveries
+//! overdue by more than `push.orphan_after_secs` (not sooner at start: with replicas, a
+//! delivery merely due may be in a live process's memory), a page at a time while the dispatcher has room, each claimed (so
 //! two sweeping processes never take the same one). Another live fan-out process may still
 //! be holding such a delivery in memory (a long backlog behind a slow receiver): then it is
 //! pushed twice, which at-least-once delivery allows and receivers dedupe by `jti`/`txn`.
@@ -28,15 +28,12 @@ pub async fn run(engine: Arc<Engine>) {
     let interval = Duration::from_secs(push.sweep_interval_secs);
     let grace = chrono::Duration::seconds(i64::try_from(push.orphan_after_secs).unwrap_or(60));
     let retention = chrono::Duration::days(i64::from(push.attempt_retention_days));
-    let mut first = true;
     let mut last_prune = None::<tokio::time::Instant>;
     loop {
-        let before = if first {
-            Utc::now()
-        } else {
-            Utc::now() - grace
-        };
-        match sweep(&engine, before).await {
+        // Also at start: a delivery due but not yet overdue may be in the memory of another
+        // fan-out process that is alive (replicas, a rolling restart); taking it now would
+        // push it twice.
+        match sweep(&engine, Utc::now() - grace).await {
             Ok(n) if n > 0 => {
                 engine.metrics.swept.inc_by(n as u64);
                 tracing::info!(
@@ -47,7 +44,6 @@ pub async fn run(engine: Arc<Engine>) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "recovery sweep failed; trying again later"),
         }
-        first = false;
         if let Err(e) = retain(&engine).await {
             tracing::warn!(error = %e, "poll queue retention failed; trying again later");
         }

@@ -4,6 +4,7 @@
 mod admin_cli;
 mod cli;
 mod run;
+mod shutdown;
 
 use std::process::ExitCode;
 

@@ -87,9 +87,10 @@ async fn serve_services(
         None => None,
     };
     let ctx = connect_backends(config, public_url.clone(), true).await?;
+    let mut signals = crate::shutdown::Signals::install();
     announce(&ctx, name, local, services.contains(&Service::Manage));
     // Fan-out's consumers and push workers run beside its HTTP routes.
-    let _fanout = if services.contains(&Service::Fanout) {
+    let fanout = if services.contains(&Service::Fanout) {
         Some(sethub_fanout::start(ctx.clone()).context("cannot start fan-out")?)
     } else {
         None
@@ -113,8 +114,18 @@ async fn serve_services(
             }
         })
         .collect();
-    let server = serve(ctx, listener, name, routes, tls).context("cannot start the HTTP server")?;
-    server.await.context("the HTTP server failed")?;
+    let server =
+        serve(ctx.clone(), listener, name, routes, tls).context("cannot start the HTTP server")?;
+    let handle = server.handle();
+    let mut server = tokio::spawn(server);
+    tokio::select! {
+        ended = &mut server => {
+            ended.context("the HTTP server panicked")?.context("the HTTP server failed")?;
+        }
+        () = signals.recv() => {
+            crate::shutdown::graceful(&ctx, handle, fanout).await;
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }

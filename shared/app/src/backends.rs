@@ -86,6 +86,7 @@ pub async fn connect_backends(
         readiness,
         master_keys: Arc::new(master_keys),
         keys: crate::keys::KeyCache::default(),
+        shutdown: crate::Shutdown::default(),
     })
 }
 
@@ -114,6 +115,7 @@ pub async fn connect_store_only(
         readiness,
         master_keys: Arc::new(master_keys),
         keys: crate::keys::KeyCache::default(),
+        shutdown: crate::Shutdown::default(),
     })
 }
 

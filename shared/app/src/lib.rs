@@ -16,6 +16,7 @@ pub mod request_log;
 mod server;
 pub mod sessions;
 pub mod sets;
+mod shutdown;
 pub mod signin_limits;
 pub mod ssf;
 pub mod sso;
@@ -35,6 +36,7 @@ use sethub_http::Readiness;
 use sethub_state::{KeyPrefix, StateStore};
 use sethub_store::Store;
 use sethub_telemetry::Metrics;
+pub use shutdown::Shutdown;
 use url::Url;
 
 /// Shared, cheap-to-clone handles a service works with.
@@ -54,6 +56,8 @@ pub struct AppContext {
     pub master_keys: Arc<Vec<(String, [u8; 32])>>,
     /// Tenants' signing keys, opened once and kept (see [`keys::active_signing_key`]).
     pub keys: keys::KeyCache,
+    /// Set on SIGTERM: consumers stop taking work, waiting long polls are answered.
+    pub shutdown: Shutdown,
 }
 
 impl AppContext {

@@ -61,7 +61,17 @@ pub fn serve(
         }
         app
     })
-    .workers(workers);
+    .workers(workers)
+    // The binary handles SIGTERM itself (readiness first, then a graceful stop); requests
+    // in flight then get what is left of `server.shutdown_secs`.
+    .disable_signals()
+    .shutdown_timeout(
+        ctx.config
+            .server
+            .shutdown_secs
+            .saturating_sub(ctx.config.server.drain_secs)
+            .max(1),
+    );
     let server = match tls {
         Some(tls) => {
             let config = tls.server_config().map_err(std::io::Error::other)?;

@@ -61,6 +61,13 @@ pub struct ServerConfig {
     /// Reverse proxies whose `X-Forwarded-For` is believed (networks, e.g. `10.0.0.0/8`).
     /// Empty: the client address is always the peer's.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// On SIGTERM (or Ctrl-C) the process exits within this many seconds: readiness turns
+    /// 503, then after `drain_secs` it stops taking work, answers waiting long polls, lets
+    /// requests and pushes in flight finish until the deadline, and hands back the rest.
+    pub shutdown_secs: u64,
+    /// How long `/readyz` answers 503 before the listener closes, so load balancers stop
+    /// sending new requests first. Less than `shutdown_secs`.
+    pub drain_secs: u64,
     /// Serve HTTPS with these PEM files (both or neither); unset: plain HTTP behind a proxy.
     pub tls: TlsConfig,
 }
@@ -318,6 +325,8 @@ impl Default for ServerConfig {
             workers: 0,
             trusted_proxies: Vec::new(),
             tls: TlsConfig::default(),
+            shutdown_secs: 30,
+            drain_secs: 5,
         }
     }
 }
@@ -552,6 +561,15 @@ impl Config {
                 problem: problem.to_owned(),
             })
         };
+        if self.server.shutdown_secs == 0 || self.server.shutdown_secs > 3600 {
+            return invalid("server.shutdown_secs", "must be between 1 and 3600");
+        }
+        if self.server.drain_secs >= self.server.shutdown_secs {
+            return invalid(
+                "server.drain_secs",
+                "must be less than server.shutdown_secs",
+            );
+        }
         if self.server.listen.parse::<SocketAddr>().is_err() {
             return invalid(
                 "server.listen",

@@ -28,14 +28,30 @@ pub trait Check: Send + Sync {
 }
 
 /// The checks behind `/readyz`, each bounded by a timeout so a hung backend reads as down.
+/// Once the process is shutting down ([`Readiness::drain`]) it answers 503 `draining`
+/// whatever its backends say, so a load balancer stops sending it work.
 #[derive(Clone, Default)]
 pub struct Readiness {
     checks: Vec<Arc<dyn Check>>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Readiness {
     pub fn new(checks: Vec<Arc<dyn Check>>) -> Self {
-        Self { checks }
+        Self {
+            checks,
+            draining: Arc::default(),
+        }
+    }
+
+    /// From now on `/readyz` answers 503 `{"status": "draining"}` (every clone sees it).
+    pub fn drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub async fn run(&self) -> Vec<CheckResult> {
@@ -78,6 +94,12 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+    if readiness.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(ReadyBody {
+            status: "draining",
+            checks: Vec::new(),
+        });
+    }
     let checks = readiness.run().await;
     let ready = checks.iter().all(|c| c.ok);
     for c in checks.iter().filter(|c| !c.ok) {
@@ -171,6 +193,25 @@ mod tests {
             body.contains("sethub_backend_up{backend=\"database\"} 0"),
             "{body}"
         );
+    }
+
+    #[actix_web::test]
+    async fn readyz_answers_503_draining_once_the_process_drains() {
+        let readiness = Readiness::new(Vec::new());
+        let app = at::init_service(
+            App::new()
+                .app_data(web::Data::new(readiness.clone()))
+                .app_data(web::Data::new(Metrics::new().unwrap()))
+                .configure(health_routes),
+        )
+        .await;
+        let get = || at::TestRequest::get().uri("/readyz").to_request();
+        assert_eq!(at::call_service(&app, get()).await.status(), 200);
+        readiness.drain();
+        let resp = at::call_service(&app, get()).await;
+        assert_eq!(resp.status(), 503);
+        let body: serde_json::Value = at::read_body_json(resp).await;
+        assert_eq!(body["status"], "draining");
     }
 
     #[actix_web::test]

@@ -52,6 +52,8 @@ pub struct World {
     pub creds: ReceiverCreds,
     pub token: String,
     pub receiver: TestReceiver,
+    /// The nginx router in front of the processes ([`World::routed`]).
+    pub router: Option<sethub_tests::router::Router>,
     _prod: Option<Production>,
     dir: PathBuf,
 }
@@ -84,12 +86,37 @@ impl World {
         Self::start(fast_env(prod.env()), Some(prod), None).await
     }
 
-    pub async fn embedded() -> Self {
+    /// `counts` processes of each service behind the repository's nginx router; every URL
+    /// of the hub (public, ingest, manage) is the router's.
+    pub async fn routed(extra: &[(&str, &str)], counts: sethub_tests::router::Counts) -> Self {
+        init_crypto();
+        let prod = Production::new().await;
+        let mut env = fast_env(prod.env());
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
         let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
-        let env = fast_env(BTreeMap::from([(
+        std::fs::create_dir_all(&dir).unwrap();
+        let (hub, router) = Hub::start_routed(Path::new(BIN), &env, &dir, counts)
+            .await
+            .unwrap();
+        Self::with_hub(hub, Some(router), Some(prod), dir).await
+    }
+
+    pub async fn embedded() -> Self {
+        Self::embedded_with(&[]).await
+    }
+
+    /// [`World::embedded`] with more settings.
+    pub async fn embedded_with(extra: &[(&str, &str)]) -> Self {
+        let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
+        let mut env = fast_env(BTreeMap::from([(
             "SETHUB_DATA_DIR".to_owned(),
             dir.join("data").display().to_string(),
         )]));
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
         Self::start(env, None, None).await
     }
 
@@ -107,6 +134,15 @@ impl World {
                 .unwrap(),
             None => Hub::start_all(Path::new(BIN), &env, &dir).await.unwrap(),
         };
+        Self::with_hub(hub, None, prod, dir).await
+    }
+
+    async fn with_hub(
+        hub: Hub,
+        router: Option<sethub_tests::router::Router>,
+        prod: Option<Production>,
+        dir: PathBuf,
+    ) -> Self {
         let slug = format!("t{}", random_suffix());
         let tenant = setup::create_tenant(Path::new(BIN), &hub.env, &slug)
             .await
@@ -122,6 +158,7 @@ impl World {
             creds,
             token,
             receiver,
+            router,
             _prod: prod,
             dir,
         }
@@ -301,14 +338,18 @@ pub async fn poll_stream(w: &World) -> (String, String) {
     assert_eq!(resp.status().as_u16(), 201);
     let config: Value = resp.json().await.unwrap();
     // The endpoint is on the public URL, whose `/t/*/ssf/poll/*` paths a deployment routes
-    // to fan-out; here fan-out listens on its own port.
+    // to fan-out; without the router a fan-out process listens on its own port (`sethub
+    // all` serves it at the public URL).
     let endpoint = config["delivery"]["endpoint_url"].as_str().unwrap();
     assert!(endpoint.starts_with(&w.hub.public_url), "{endpoint}");
-    let fanout = &w.hub.process("fanout").unwrap().base_url;
-    (
-        config["stream_id"].as_str().unwrap().to_owned(),
-        endpoint.replacen(&w.hub.public_url, fanout, 1),
-    )
+    let stream = config["stream_id"].as_str().unwrap().to_owned();
+    match w.hub.process("fanout") {
+        Some(fanout) if w.router.is_none() => (
+            stream,
+            endpoint.replacen(&w.hub.public_url, &fanout.base_url, 1),
+        ),
+        _ => (stream, endpoint.to_owned()),
+    }
 }
 
 pub async fn poll(w: &World, endpoint: &str, body: Value) -> (u16, Value) {
