@@ -133,7 +133,20 @@ async fn aud_becomes_the_client_id(db: TestDb) {
     let conn = Database::connect(db.migrate_url().unwrap_or(db.url()))
         .await
         .unwrap();
-    Migrator::down(&conn, Some(1)).await.unwrap();
+    // Back to before 000030 (and whatever came after it), then up again.
+    let since_30 = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT count(*) AS n FROM seaql_migrations WHERE version >= 'm20261207_000030'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    Migrator::down(&conn, Some(u32::try_from(since_30).unwrap()))
+        .await
+        .unwrap();
     Migrator::up(&conn, None).await.unwrap();
     conn.close().await.unwrap();
     let store = Store::connect(db.url(), ConnectOptions::default())
