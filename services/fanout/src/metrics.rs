@@ -14,6 +14,8 @@
 //! - `push_parked_total`: retries and long waits handed to the database until due;
 //! - `push_swept_total`: deliveries the recovery sweep took over (left overdue by a
 //!   process that stopped);
+//! - `push_written_once_total`: SETs stored `delivered` with their rows, their receiver
+//!   having taken them before the rows were written (one row write, `stored.rs`);
 //! - `push_in_flight`: push requests in flight;
 //! - `push_dead_letters`: dead-lettered deliveries of all tenants, counted by each sweep;
 //! - `bus_lag_seconds{queue}`: from a message's publication to its consumption;
@@ -40,6 +42,7 @@ pub struct FanoutMetrics {
     pub in_memory_peak: IntGauge,
     pub parked: prometheus::IntCounter,
     pub swept: prometheus::IntCounter,
+    pub written_once: prometheus::IntCounter,
     pub poll_backlog: IntGauge,
     pub poll_oldest_age_seconds: IntGauge,
 }
@@ -119,6 +122,11 @@ impl FanoutMetrics {
                 "Deliveries the recovery sweep took over",
             )
             .unwrap_or_else(|e| unreachable!("static metric definition is invalid: {e}")),
+            written_once: prometheus::IntCounter::new(
+                "push_written_once_total",
+                "SETs stored delivered with their rows (taken before the rows were written)",
+            )
+            .unwrap_or_else(|e| unreachable!("static metric definition is invalid: {e}")),
             poll_backlog: gauge(
                 "poll_backlog",
                 "SETs waiting in the poll queues of all tenants (counted by the recovery sweep)",
@@ -143,6 +151,7 @@ impl FanoutMetrics {
             registry.register(&m.in_memory_peak),
             registry.register(&m.parked),
             registry.register(&m.swept),
+            registry.register(&m.written_once),
             registry.register(&m.poll_backlog),
             registry.register(&m.poll_oldest_age_seconds),
         ] {

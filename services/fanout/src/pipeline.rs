@@ -10,11 +10,12 @@
 //! receiver removed (sethub's `default_subjects` is `ALL`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use sethub_bus::{AcceptedEvent, Delivery, Message, QueueKind};
 use sethub_domain::{DeliveryId, DeliveryMethod, EventId, StreamStatus, TenantId};
-use sethub_store::{DeliveryKind, DeliveryState, NewDelivery, StoreError};
+use sethub_store::{DeliveryKind, DeliveryState, FirstDelivered, NewDelivery, StoreError};
 use tokio::sync::Semaphore;
 
 use sethub_telemetry::trace::{self, Span};
@@ -228,15 +229,21 @@ impl Made {
     }
 }
 
-/// Stores the deliveries (one transaction) and wakes the long polls of the poll streams
-/// that got a SET; returns how many rows were new.
-async fn store(engine: &Engine, tenant: TenantId, made: &Made) -> Result<u64, WorkError> {
+/// Stores the deliveries (one statement or transaction; those in `delivered` as delivered
+/// with their first attempts) and wakes the long polls of the poll streams that got a SET;
+/// returns how many rows were new.
+async fn store(
+    engine: &Engine,
+    tenant: TenantId,
+    made: &Made,
+    delivered: &[FirstDelivered],
+) -> Result<u64, WorkError> {
     let inserted = engine
         .ctx
         .store
         .scope(tenant)
         .deliveries()
-        .insert_many(&made.new)
+        .insert_many_delivered(&made.new, delivered)
         .await?;
     let mut polled: Vec<_> = made
         .new
@@ -250,6 +257,22 @@ async fn store(engine: &Engine, tenant: TenantId, made: &Made) -> Result<u64, Wo
         crate::poll::notify(&engine.ctx, tenant, stream).await;
     }
     Ok(inserted)
+}
+
+/// The first deliveries the early pushes made before their rows were stored.
+fn first_delivered(records: &[crate::recorder::Record]) -> Vec<FirstDelivered> {
+    records
+        .iter()
+        .filter_map(|r| match (&r.update.change, &r.attempt) {
+            (sethub_store::Change::Delivered { status }, Some(attempt)) => Some(FirstDelivered {
+                id: r.update.id,
+                status: *status,
+                at: r.update.at,
+                attempt: attempt.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The pending deliveries of events stored before (a redelivered message): whatever is
@@ -293,21 +316,40 @@ async fn fan_out_message(
     .await?;
     let wanted = made.new.len() as u64;
     let early = !redelivered;
-    let signal = if early {
-        let (signal, gate) = crate::stored::gate();
-        for job in made.jobs(tenant, Some(&gate)) {
+    let (signal, collected) = if early {
+        let jobs = made.jobs(tenant, None);
+        let (signal, gate) = crate::stored::gate(jobs.len());
+        for mut job in jobs {
+            job.stored = Some(gate.clone());
             engine.dispatcher.submit(job, false);
         }
-        Some(signal)
+        drop(gate);
+        // A moment for the receivers' answers, so the SETs they took are written once.
+        let wait = Duration::from_millis(engine.ctx.config.push.first_outcome_wait_ms);
+        let collected = signal.collect(wait).await;
+        tracing::debug!(
+            collected = collected.len(),
+            pushed = made.new.len(),
+            "first outcomes before the rows are stored"
+        );
+        (Some(signal), collected)
     } else {
-        None
+        (None, Vec::new())
     };
+    let delivered = first_delivered(&collected);
     let stored = with_retries("storing the deliveries of events", || {
-        store(engine, tenant, &made)
+        store(engine, tenant, &made, &delivered)
     })
     .await;
     if let Some(signal) = signal {
         signal.done(stored.is_ok());
+    }
+    if matches!(stored, Ok(n) if n == wanted) {
+        engine.metrics.written_once.inc_by(delivered.len() as u64);
+    }
+    // Their outcomes are written (or never will be: the fan-out was given up).
+    for r in &collected {
+        engine.dispatcher.release(r.update.id);
     }
     let inserted = stored?;
     if early && inserted == wanted {

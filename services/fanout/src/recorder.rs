@@ -51,9 +51,14 @@ impl Recorder {
     }
 
     /// Queues an outcome (waits when the writer is behind).
-    pub async fn record(&self, record: Record) {
-        // Held here, not in the writer, so one slow commit never stalls other outcomes.
-        if let Some(gate) = &record.stored {
+    pub async fn record(&self, mut record: Record) {
+        if let Some(gate) = record.stored.clone() {
+            // A first delivery made before its row was stored is stored with the row.
+            match gate.offer(record) {
+                Ok(()) => return,
+                Err(r) => record = r,
+            }
+            // Held here, not in the writer, so one slow commit never stalls other outcomes.
             gate.stored().await;
         }
         if self.tx.send(record).await.is_err() {

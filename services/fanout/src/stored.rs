@@ -8,39 +8,114 @@
 //! pushed again by the recovery sweep). The [`Recorder`](crate::recorder::Recorder) waits on
 //! the job's [`StoredGate`] before it takes the outcome.
 //!
+//! **Written once.** The pipeline waits a moment (`push.first_outcome_wait_ms`) for the early
+//! pushes' answers before it stores the rows: a SET its receiver took by then is stored
+//! `delivered` with its attempt, in the statement that stores the others
+//! ([`StoredGate::offer`], [`StoredSignal::collect`]), instead of `pending` and then updated by
+//! the recorder. Outcomes that come later, and every other outcome, wait for the commit as
+//! above.
+//!
 //! A crash before the commit loses nothing: the message is still unacknowledged, RabbitMQ
 //! hands it out again, and the SETs are made and pushed again with the same `jti`
 //! (deterministic per stream, event and generation), so a receiver can drop the repeat. The
 //! duplicates are bounded by the pushes in flight when the process died.
 
-use tokio::sync::watch;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sethub_store::Change;
+use tokio::sync::{Notify, watch};
+
+use crate::recorder::Record;
 
 /// Opens once the delivery rows of a batch of early pushes are committed (or were not).
 #[derive(Clone, Debug)]
-pub struct StoredGate(watch::Receiver<Option<bool>>);
+pub struct StoredGate {
+    rx: watch::Receiver<Option<bool>>,
+    early: Arc<Early>,
+}
 
 /// The side that says how the rows' transaction ended.
 #[derive(Debug)]
-pub struct StoredSignal(watch::Sender<Option<bool>>);
+pub struct StoredSignal {
+    tx: watch::Sender<Option<bool>>,
+    early: Arc<Early>,
+}
 
-/// A gate and its signal.
-pub fn gate() -> (StoredSignal, StoredGate) {
+/// The final outcomes that came before the rows were stored.
+#[derive(Debug)]
+struct Early {
+    /// `Some` until the pipeline takes them to store with the rows.
+    outcomes: Mutex<Option<Vec<Record>>>,
+    /// How many pushes the batch made: all of them answered, the pipeline need not wait.
+    expected: usize,
+    arrived: Notify,
+}
+
+/// A gate and its signal, for a batch of `expected` early pushes.
+pub fn gate(expected: usize) -> (StoredSignal, StoredGate) {
     let (tx, rx) = watch::channel(None);
-    (StoredSignal(tx), StoredGate(rx))
+    let early = Arc::new(Early {
+        outcomes: Mutex::new(Some(Vec::new())),
+        expected,
+        arrived: Notify::new(),
+    });
+    (
+        StoredSignal {
+            tx,
+            early: early.clone(),
+        },
+        StoredGate { rx, early },
+    )
 }
 
 impl StoredSignal {
+    /// The outcomes offered so far, once all `expected` are in or `wait` has passed; later
+    /// ones wait for the commit ([`StoredGate::stored`]).
+    pub async fn collect(&self, wait: Duration) -> Vec<Record> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let complete = self
+                .early
+                .outcomes
+                .lock()
+                .map(|o| o.as_ref().is_none_or(|v| v.len() >= self.early.expected))
+                .unwrap_or(true);
+            if complete
+                || tokio::time::timeout_at(deadline, self.early.arrived.notified())
+                    .await
+                    .is_err()
+            {
+                break;
+            }
+        }
+        self.take()
+    }
+
+    /// Ends the collection: what was offered, and nothing more will be taken.
+    fn take(&self) -> Vec<Record> {
+        self.early
+            .outcomes
+            .lock()
+            .ok()
+            .and_then(|mut o| o.take())
+            .unwrap_or_default()
+    }
+
     /// The rows are committed (`true`), or will never be (`false`: the fan-out was given up).
     pub fn done(self, stored: bool) {
+        // Whatever was not collected waits for the commit from now on.
+        drop(self.take());
         // No gate left: every job of the batch is settled already.
-        let _ = self.0.send(Some(stored));
+        let _ = self.tx.send(Some(stored));
     }
 }
 
 impl Drop for StoredSignal {
     fn drop(&mut self) {
+        drop(self.take());
         // Dropped without a word (the task was cancelled): the rows were not stored.
-        self.0.send_if_modified(|v| {
+        self.tx.send_if_modified(|v| {
             if v.is_none() {
                 *v = Some(false);
                 true
@@ -52,9 +127,37 @@ impl Drop for StoredSignal {
 }
 
 impl StoredGate {
+    /// Offers a push's outcome to be stored with the rows: taken (`Ok`) when it is a first
+    /// attempt the receiver took and the rows are not being stored yet; otherwise handed back,
+    /// to be recorded once they are.
+    pub fn offer(&self, mut record: Record) -> Result<(), Record> {
+        let first_delivered = matches!(record.update.change, Change::Delivered { .. })
+            && record.update.attempted
+            && record.release
+            && record.attempt.is_some();
+        if !first_delivered {
+            return Err(record);
+        }
+        let Ok(mut outcomes) = self.early.outcomes.lock() else {
+            return Err(record);
+        };
+        match outcomes.as_mut() {
+            Some(v) => {
+                // Kept here, it needs no gate (and holding one would make a cycle).
+                record.stored = None;
+                v.push(record);
+                if v.len() >= self.early.expected {
+                    self.early.arrived.notify_one();
+                }
+                Ok(())
+            }
+            None => Err(record),
+        }
+    }
+
     /// Waits until the rows' transaction ended; `true` when they are stored.
     pub async fn stored(&self) -> bool {
-        let mut rx = self.0.clone();
+        let mut rx = self.rx.clone();
         let waited = rx
             .wait_for(Option::is_some)
             .await
@@ -66,9 +169,11 @@ impl StoredGate {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[tokio::test]
     async fn the_gate_opens_with_the_signal_and_says_whether_the_rows_are_stored() {
-        let (signal, gate) = super::gate();
+        let (signal, gate) = super::gate(1);
         let waiting = tokio::spawn({
             let gate = gate.clone();
             async move { gate.stored().await }
@@ -79,15 +184,88 @@ mod tests {
         assert!(waiting.await.unwrap());
         assert!(gate.stored().await, "a gate stays open");
 
-        let (signal, gate) = super::gate();
+        let (signal, gate) = super::gate(1);
         signal.done(false);
         assert!(!gate.stored().await);
     }
 
     #[tokio::test]
     async fn a_signal_dropped_without_a_word_means_not_stored() {
-        let (signal, gate) = super::gate();
+        let (signal, gate) = super::gate(1);
         drop(signal);
         assert!(!gate.stored().await);
+    }
+
+    fn delivered(change: Change) -> Record {
+        let id = sethub_domain::DeliveryId::new();
+        Record {
+            tenant: sethub_domain::TenantId::new(),
+            update: sethub_store::Update {
+                id,
+                at: chrono::Utc::now(),
+                attempted: true,
+                change,
+            },
+            attempt: Some(sethub_store::Attempt {
+                delivery_id: id,
+                stream_id: sethub_domain::StreamId::new(),
+                attempted_at: chrono::Utc::now(),
+                status: Some(202),
+                latency_ms: 1,
+                outcome: "delivered".into(),
+                error: None,
+                response_excerpt: None,
+            }),
+            release: true,
+            stored: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn first_deliveries_offered_before_the_rows_are_stored_are_collected_and_no_others() {
+        let (signal, gate) = super::gate(2);
+        assert!(
+            gate.offer(delivered(Change::Delivered { status: 202 }))
+                .is_ok()
+        );
+        let retry = Change::Retry {
+            next_attempt_at: chrono::Utc::now(),
+            status: Some(503),
+            error: "503".into(),
+        };
+        assert!(
+            gate.offer(delivered(retry)).is_err(),
+            "a retry waits for the rows"
+        );
+        // One of two answered: the collection waits out its time, then takes what came.
+        let started = tokio::time::Instant::now();
+        let got = signal.collect(Duration::from_millis(30)).await;
+        assert_eq!(got.len(), 1);
+        assert!(started.elapsed() >= Duration::from_millis(30));
+        assert!(
+            gate.offer(delivered(Change::Delivered { status: 202 }))
+                .is_err(),
+            "after the collection, outcomes wait for the commit"
+        );
+        signal.done(true);
+        assert!(gate.stored().await);
+    }
+
+    #[tokio::test]
+    async fn the_collection_ends_as_soon_as_every_push_answered() {
+        let (signal, gate) = super::gate(2);
+        let collecting = tokio::spawn(async move {
+            let got = signal.collect(Duration::from_secs(3600)).await;
+            (got.len(), signal)
+        });
+        for _ in 0..2 {
+            assert!(
+                gate.offer(delivered(Change::Delivered { status: 200 }))
+                    .is_ok()
+            );
+        }
+        let (n, signal) = collecting.await.unwrap();
+        assert_eq!(n, 2);
+        signal.done(true);
     }
 }

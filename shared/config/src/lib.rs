@@ -197,6 +197,10 @@ pub struct PushConfig {
     /// limit (and at most `max_backlog` of them do); a longer wait, and every retry after a
     /// failed attempt, waits in the database until due. See ARCHITECTURE.md, the data plane.
     pub max_wait_in_memory_ms: u64,
+    /// How long fan-out waits for the first answers to a fresh event's pushes before it
+    /// stores their rows: a SET its receiver took by then is stored `delivered` at once (one
+    /// row write instead of two); 0 stores every row first as `pending`.
+    pub first_outcome_wait_ms: u64,
 }
 
 /// A jittered exponential retry schedule: attempt n waits `initial_secs * factor^(n-1)`,
@@ -390,6 +394,7 @@ impl Default for PushConfig {
             max_backlog: 10_000,
             fanout_concurrency: 16,
             max_wait_in_memory_ms: 2_000,
+            first_outcome_wait_ms: 20,
         }
     }
 }

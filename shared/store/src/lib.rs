@@ -28,7 +28,7 @@ pub use repos::{
     SigningKeyState, SigningKeys, SsoConfig, StoredEvent, Stream, StreamFields, StreamSubject,
     Streams, Subscription, SubscriptionStatus, Tenant, Tenants, Update, Upstream, Upstreams,
 };
-pub use repos::{DueCursor, DueDeliveries, DuePage, MAX_REDRIVE};
+pub use repos::{DueCursor, DueDeliveries, DuePage, FirstDelivered, MAX_REDRIVE};
 pub use repos::{OpenInvite, TeamChange, TeamError};
 pub use roles::migrate_as_owner;
 pub use scope::{TenantScope, TenantTx};

@@ -307,6 +307,28 @@ impl<'a> Ctx<'a> {
         Ok(done.rows_affected())
     }
 
+    /// [`Ctx::insert_scoped`] for a statement whose data-modifying CTEs write and whose final
+    /// `SELECT` returns one row with a count `n` (how many rows a CTE inserted).
+    pub(crate) async fn query_count_scoped(
+        &self,
+        body: &str,
+        mut values: Vec<sea_orm::Value>,
+    ) -> Result<u64, sea_orm::DbErr> {
+        let sql =
+            format!("WITH tenant AS (SELECT set_config('{TENANT_SETTING}', $1, true)) {body}");
+        values.insert(0, self.tenant.as_uuid().to_string().into());
+        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+        let row = match self.conn {
+            Conn::Pool(db) => db.query_one_raw(stmt).await?,
+            Conn::Tx(tx) => tx.query_one_raw(stmt).await?,
+        };
+        let n: i64 = match row {
+            Some(r) => r.try_get("", "n")?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// One row of a query that reads no tenant-owned table (no scope needed), on the pool or
     /// in the caller's transaction.
     pub(crate) async fn query_one_unscoped(

@@ -17,7 +17,7 @@ pub use audit::{Audit, AuditEntry, NewAuditEntry};
 pub use deliveries::{
     Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update,
 };
-pub use deliveries::{DueCursor, DueDeliveries, DuePage, MAX_REDRIVE};
+pub use deliveries::{DueCursor, DueDeliveries, DuePage, FirstDelivered, MAX_REDRIVE};
 pub use events::{
     EventFilter, EventSource, Events, InsertOutcome, InsertedBatch, KeylessInsert, NewEvent,
     StoredEvent,

@@ -28,3 +28,4 @@ mod rls;
 mod role;
 mod streams;
 mod support;
+mod written_once;

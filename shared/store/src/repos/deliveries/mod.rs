@@ -8,10 +8,8 @@
 //! ones a page at a time with [`Deliveries::due_page`] and [`Deliveries::claim`] (`claim.rs`).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{
-    ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use sethub_domain::{DeliveryId, EventId, StreamId};
 
 use crate::entities::deliveries as d;
@@ -24,10 +22,12 @@ use crate::scope::Ctx;
 pub const MAX_REDRIVE: u64 = 10_000;
 
 mod claim;
+mod insert;
 mod poll;
 mod types;
 
 pub use claim::{DueCursor, DueDeliveries, DuePage};
+pub use insert::FirstDelivered;
 
 pub use types::{Attempt, Change, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update};
 
@@ -39,153 +39,6 @@ pub struct Deliveries<'a> {
 impl<'a> Deliveries<'a> {
     pub(crate) fn new(ctx: Ctx<'a>) -> Self {
         Self { ctx }
-    }
-
-    /// Stores deliveries in one statement; a `(stream, event)` pair that already has one is
-    /// skipped (a redelivered bus message). Returns how many were new.
-    pub async fn insert_many(&self, new: &[NewDelivery]) -> Result<u64, StoreError> {
-        self.insert_generation(new, 0).await
-    }
-
-    /// Stores the deliveries of a replay: new SETs of events that were fanned out before,
-    /// under a generation of their own (one per replay, above 0), so they stand beside the
-    /// first deliveries. Returns how many were stored.
-    pub async fn insert_replay(
-        &self,
-        new: &[NewDelivery],
-        generation: i64,
-    ) -> Result<u64, StoreError> {
-        if generation <= 0 {
-            return Err(StoreError::Config(
-                "a replay's generation must be above 0".into(),
-            ));
-        }
-        self.insert_generation(new, generation).await
-    }
-
-    async fn insert_generation(
-        &self,
-        new: &[NewDelivery],
-        generation: i64,
-    ) -> Result<u64, StoreError> {
-        if new.is_empty() {
-            return Ok(0);
-        }
-        let t = now();
-        if self.ctx.backend() == DbBackend::Postgres {
-            return self.insert_pg(new, generation, t).await;
-        }
-        let tid = self.ctx.tid();
-        let model = |n: &NewDelivery| d::ActiveModel {
-            id: sea_orm::ActiveValue::Set(n.id.as_uuid()),
-            tenant_id: sea_orm::ActiveValue::Set(tid),
-            stream_id: sea_orm::ActiveValue::Set(n.stream_id.as_uuid()),
-            event_id: sea_orm::ActiveValue::Set(n.event_id.map(|e| e.as_uuid())),
-            kind: sea_orm::ActiveValue::Set(n.kind.as_str().to_owned()),
-            jti: sea_orm::ActiveValue::Set(n.jti.clone()),
-            set_token: sea_orm::ActiveValue::Set(n.set_token.clone()),
-            state: sea_orm::ActiveValue::Set(n.state.as_str().to_owned()),
-            attempts: sea_orm::ActiveValue::Set(0),
-            next_attempt_at: sea_orm::ActiveValue::Set(n.next_attempt_at.map(micros)),
-            first_attempt_at: sea_orm::ActiveValue::Set(None),
-            last_status: sea_orm::ActiveValue::Set(None),
-            last_error: sea_orm::ActiveValue::Set(None),
-            resigned: sea_orm::ActiveValue::Set(false),
-            created_at: sea_orm::ActiveValue::Set(t),
-            updated_at: sea_orm::ActiveValue::Set(t),
-            delivered_at: sea_orm::ActiveValue::Set(None),
-            generation: sea_orm::ActiveValue::Set(generation),
-            visible_at: sea_orm::ActiveValue::Set(None),
-        };
-        let g = self.ctx.begin().await?;
-        let mut inserted = 0;
-        // Statements of a few hundred rows: PostgreSQL takes at most 65535 parameters, and
-        // smaller statements keep the memory of a big fan-out small.
-        for chunk in new.chunks(250) {
-            let res = d::Entity::insert_many(chunk.iter().map(model))
-                .on_conflict(
-                    OnConflict::columns([
-                        d::Column::StreamId,
-                        d::Column::EventId,
-                        d::Column::Generation,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .exec_without_returning(g.tx())
-                .await;
-            inserted += match res {
-                Ok(n) => n,
-                // sea-orm reports "nothing inserted" as an error when every row conflicted.
-                Err(sea_orm::DbErr::RecordNotInserted) => 0,
-                Err(e) => return Err(StoreError::on_write(e, || "delivery".to_owned())),
-            };
-        }
-        g.finish().await?;
-        Ok(inserted)
-    }
-
-    /// [`Deliveries::insert_generation`] on PostgreSQL: one statement per 250 rows with the
-    /// rows as one JSON parameter; up to 250 rows (an event's SETs) that statement is the
-    /// whole transaction (`Ctx::insert_scoped`: one round trip), more go in one transaction.
-    async fn insert_pg(
-        &self,
-        new: &[NewDelivery],
-        generation: i64,
-        t: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        const INSERT: &str = "INSERT INTO deliveries (id, tenant_id, stream_id, event_id, kind, \
-             jti, set_token, state, attempts, next_attempt_at, resigned, created_at, updated_at, \
-             generation) \
-             SELECT r.id, $2::uuid, r.stream_id, r.event_id, r.kind, r.jti, r.set_token, r.state, \
-             0, r.next_attempt_at, false, $3, $3, $4 \
-             FROM tenant, jsonb_to_recordset($5::jsonb) AS r(id uuid, stream_id uuid, \
-             event_id uuid, kind text, jti text, set_token text, state text, \
-             next_attempt_at timestamptz) \
-             ON CONFLICT (stream_id, event_id, generation) DO NOTHING";
-        let guard = if new.len() > 250 {
-            Some(self.ctx.begin().await?)
-        } else {
-            None
-        };
-        let ctx = match &guard {
-            Some(g) => self.ctx.with_tx(g.tx()),
-            None => self.ctx,
-        };
-        let mut inserted = 0;
-        for chunk in new.chunks(250) {
-            let rows: Vec<serde_json::Value> = chunk
-                .iter()
-                .map(|n| {
-                    serde_json::json!({
-                        "id": n.id.as_uuid(),
-                        "stream_id": n.stream_id.as_uuid(),
-                        "event_id": n.event_id.map(|e| e.as_uuid()),
-                        "kind": n.kind.as_str(),
-                        "jti": n.jti,
-                        "set_token": n.set_token,
-                        "state": n.state.as_str(),
-                        "next_attempt_at": n.next_attempt_at.map(micros),
-                    })
-                })
-                .collect();
-            inserted += ctx
-                .insert_scoped(
-                    INSERT,
-                    vec![
-                        self.ctx.tid().into(),
-                        t.into(),
-                        generation.into(),
-                        serde_json::Value::Array(rows).into(),
-                    ],
-                )
-                .await
-                .map_err(|e| StoreError::on_write(e, || "delivery".to_owned()))?;
-        }
-        if let Some(g) = guard {
-            g.finish().await?;
-        }
-        Ok(inserted)
     }
 
     /// One delivery.
@@ -532,20 +385,7 @@ impl<'a> Deliveries<'a> {
         }
         if !attempts.is_empty() {
             for chunk in attempts.chunks(500) {
-                let models = chunk.iter().map(|x| a::ActiveModel {
-                    id: sea_orm::ActiveValue::Set(uuid::Uuid::now_v7()),
-                    tenant_id: sea_orm::ActiveValue::Set(tid),
-                    delivery_id: sea_orm::ActiveValue::Set(x.delivery_id.as_uuid()),
-                    stream_id: sea_orm::ActiveValue::Set(x.stream_id.as_uuid()),
-                    attempted_at: sea_orm::ActiveValue::Set(micros(x.attempted_at)),
-                    status: sea_orm::ActiveValue::Set(x.status.map(i32::from)),
-                    latency_ms: sea_orm::ActiveValue::Set(
-                        i32::try_from(x.latency_ms).unwrap_or(i32::MAX),
-                    ),
-                    outcome: sea_orm::ActiveValue::Set(x.outcome.clone()),
-                    error: sea_orm::ActiveValue::Set(x.error.clone()),
-                    response_excerpt: sea_orm::ActiveValue::Set(x.response_excerpt.clone()),
-                });
+                let models = chunk.iter().map(|x| insert::attempt_model(tid, x));
                 match a::Entity::insert_many(models)
                     .exec_without_returning(g.tx())
                     .await
