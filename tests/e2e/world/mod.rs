@@ -206,6 +206,15 @@ impl World {
 }
 
 impl World {
+    /// The superuser's connection URL to this hub's own database (production backends only):
+    /// for fixtures the API would take too long to make.
+    pub fn database_admin_url(&self) -> Option<String> {
+        let name = self._prod.as_ref()?.db.database_name()?;
+        let mut url = url::Url::parse(&sethub_store::testing::admin_url()).ok()?;
+        url.set_path(name);
+        Some(url.to_string())
+    }
+
     /// Waits until `role`'s `/metrics` has the exact line `line`.
     pub async fn wait_for_metric(&self, role: &str, line: &str) {
         let metrics = self.hub.process(role).unwrap().url("/metrics");

@@ -1,0 +1,180 @@
+//! Many idle tenants: fan-out's background work finds what is due with one query across
+//! tenants, so 10,000 tenants with a receiver and a stream each do not slow the recovery
+//! sweep. The real `sethub` binary (ingest, three fan-outs, manage) over PostgreSQL, RabbitMQ
+//! and Redis; the tenants are made by a bulk SQL fixture as the superuser.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the end-to-end tests are the hub's clients: the egress gate is for the hub's own requests"
+)]
+#![allow(clippy::unwrap_used)]
+
+mod world;
+
+use std::time::Instant;
+
+use sethub_tests::setup::SESSION_REVOKED;
+use sethub_tests::wait_until;
+use world::*;
+
+const TENANTS: usize = 10_000;
+
+/// Runs `sql` as the superuser on the hub's database; returns what `psql` printed (unaligned,
+/// tuples only).
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([
+            url,
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql (PostgreSQL's client) must be installed");
+    assert!(
+        out.status.success(),
+        "psql failed: {}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Copies `tenant`'s row, its receiver and its stream `n` times: `n` more tenants with one
+/// receiver and one stream each (new ids, slugs and client ids; the rest as the original).
+fn clone_tenants(url: &str, tenant: &str, n: usize) {
+    psql(
+        url,
+        &format!(
+            "BEGIN; \
+             CREATE TEMP TABLE bulk AS SELECT g, gen_random_uuid() AS t, gen_random_uuid() AS r, \
+               gen_random_uuid() AS s FROM generate_series(1, {n}) g; \
+             INSERT INTO tenants SELECT (jsonb_populate_record(NULL::tenants, to_jsonb(x) \
+               || jsonb_build_object('id', b.t, 'slug', x.slug || '-' || b.g))).* \
+               FROM tenants x, bulk b WHERE x.slug = '{tenant}'; \
+             INSERT INTO receivers SELECT (jsonb_populate_record(NULL::receivers, to_jsonb(x) \
+               || jsonb_build_object('id', b.r, 'tenant_id', b.t, \
+                    'client_id', x.client_id || '-' || b.g))).* \
+               FROM receivers x JOIN tenants o ON o.id = x.tenant_id, bulk b \
+               WHERE o.slug = '{tenant}'; \
+             INSERT INTO streams SELECT (jsonb_populate_record(NULL::streams, to_jsonb(x) \
+               || jsonb_build_object('id', b.s, 'tenant_id', b.t, 'receiver_id', b.r))).* \
+               FROM streams x JOIN tenants o ON o.id = x.tenant_id, bulk b \
+               WHERE o.slug = '{tenant}'; \
+             COMMIT; ANALYZE;"
+        ),
+    );
+}
+
+#[tokio::test]
+async fn with_ten_thousand_idle_tenants_the_sweep_still_takes_over_an_orphaned_delivery_in_time() {
+    let started = Instant::now();
+    let orphan_after = 3;
+    let interval = 1;
+    let w = World::split_services(
+        &[
+            ("SETHUB_PUSH__ORPHAN_AFTER_SECS", &orphan_after.to_string()),
+            ("SETHUB_PUSH__SWEEP_INTERVAL_SECS", &interval.to_string()),
+        ],
+        &["ingest", "fanout", "fanout", "fanout"],
+    )
+    .await;
+    let stream = w.stream("/s/a", &[SESSION_REVOKED]).await;
+    let db = w.database_admin_url().expect("a production hub");
+
+    // One event delivered the ordinary way: its SET is the orphan's (a real signature).
+    let ids = publish_all(&w.hub.ingest_url, &w.tenant, 1, "idle").await;
+    wait_until("the first SET to arrive", LONG, || async {
+        (w.receiver.count_by_txn("/s/a").get(&ids[0]) == Some(&1)).then_some(())
+    })
+    .await;
+
+    let cloned = Instant::now();
+    clone_tenants(&db, &w.tenant.slug, TENANTS);
+    let count = psql(&db, "SELECT count(*) FROM tenants");
+    assert_eq!(count, (TENANTS + 1).to_string());
+    eprintln!(
+        "{TENANTS} tenants with a receiver and a stream each made in {:?}",
+        cloned.elapsed()
+    );
+
+    // The orphan: a copy of that delivery, pending and overdue by more than orphan_after, as
+    // a fan-out process that died holding it would leave it.
+    let swept_before = swept(&w).await;
+    let stream_uuid = stream_uuid(&db, &stream);
+    let orphan = psql(
+        &db,
+        &format!(
+            "INSERT INTO deliveries SELECT (jsonb_populate_record(NULL::deliveries, to_jsonb(d) \
+               || jsonb_build_object('id', gen_random_uuid(), 'generation', 1, \
+                    'state', 'pending', 'attempts', 0, 'delivered_at', NULL, \
+                    'next_attempt_at', now() - interval '{} seconds', \
+                    'updated_at', now() - interval '{} seconds'))).* \
+             FROM deliveries d WHERE d.stream_id = '{stream_uuid}' RETURNING id",
+            orphan_after + 1,
+            orphan_after + 1,
+        ),
+    );
+    let orphaned = Instant::now();
+    // Overdue already: the next pass of any fan-out's sweep takes it.
+    let deadline = std::time::Duration::from_secs(interval + 5);
+    wait_until("the orphaned SET to be pushed again", LONG, || async {
+        (w.receiver.count_by_txn("/s/a").get(&ids[0]) == Some(&2)).then_some(())
+    })
+    .await;
+    let took = orphaned.elapsed();
+    assert!(
+        took <= deadline,
+        "the sweep took over the orphan {took:?} after it was overdue (deadline {deadline:?})"
+    );
+    wait_until("the orphan to be recorded delivered", LONG, || async {
+        let state = psql(
+            &db,
+            &format!("SELECT state FROM deliveries WHERE id = '{orphan}'"),
+        );
+        (state == "delivered").then_some(())
+    })
+    .await;
+    assert_eq!(
+        swept(&w).await - swept_before,
+        1,
+        "one SET taken over by a sweep"
+    );
+    eprintln!(
+        "with {TENANTS} idle tenants the sweep took over the orphan {took:?} after it was \
+         overdue; the test took {:?}",
+        started.elapsed()
+    );
+}
+
+/// `sethub_push_swept_total` summed over the fan-out processes.
+async fn swept(w: &World) -> u64 {
+    let mut n = 0;
+    for (role, p) in &w.hub.processes {
+        if role == "fanout" {
+            n += metric(&p.url("/metrics"), "sethub_push_swept_total")
+                .await
+                .unwrap_or(0);
+        }
+    }
+    n
+}
+
+/// The UUID of a stream id (`str_…`) as the database stores it.
+fn stream_uuid(db: &str, stream: &str) -> String {
+    let uuid = stream
+        .parse::<sethub_domain::StreamId>()
+        .map(|s| s.as_uuid().to_string());
+    match uuid {
+        Ok(u) => u,
+        // Not a prefixed id: look it up by the stream's own column.
+        Err(_) => psql(
+            db,
+            &format!("SELECT id FROM streams WHERE id::text = '{stream}'"),
+        ),
+    }
+}
