@@ -1,6 +1,6 @@
 //! Many idle tenants: fan-out's background work finds what is due with one query across
 //! tenants, so 10,000 tenants with a receiver and a stream each do not slow the recovery
-//! sweep. The real `sethub` binary (ingest, three fan-outs, manage) over PostgreSQL, RabbitMQ
+//! sweep, and the periodic jobs run in one fan-out at a time (a lease). The real `sethub` binary (ingest, three fan-outs, manage) over PostgreSQL, RabbitMQ
 //! and Redis; the tenants are made by a bulk SQL fixture as the superuser.
 
 #![allow(
@@ -144,6 +144,26 @@ async fn with_ten_thousand_idle_tenants_the_sweep_still_takes_over_an_orphaned_d
         1,
         "one SET taken over by a sweep"
     );
+
+    // The periodic jobs run in one replica at a time (a lease): a dead letter is counted by
+    // exactly one of the three fan-outs, the others report 0.
+    psql(
+        &db,
+        &format!(
+            "UPDATE deliveries SET state = 'dead', next_attempt_at = NULL WHERE id = '{orphan}'"
+        ),
+    );
+    wait_until("one fan-out to count the dead letter", LONG, || async {
+        let mut counts = Vec::new();
+        for (role, p) in &w.hub.processes {
+            if role == "fanout" {
+                counts.push(metric(&p.url("/metrics"), "sethub_push_dead_letters").await?);
+            }
+        }
+        counts.sort_unstable();
+        (counts == [0, 0, 1]).then_some(())
+    })
+    .await;
     eprintln!(
         "with {TENANTS} idle tenants the sweep took over the orphan {took:?} after it was \
          overdue; the test took {:?}",
