@@ -37,6 +37,7 @@ mod m20261207_000021_pending_order_index;
 mod m20261207_000022_analyze_stale;
 mod m20261207_000030_interop;
 mod m20261207_000040_upstream_subscriptions;
+mod m20261207_000050_due_work;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000022_analyze_stale::Migration),
             Box::new(m20261207_000030_interop::Migration),
             Box::new(m20261207_000040_upstream_subscriptions::Migration),
+            Box::new(m20261207_000050_due_work::Migration),
         ]
     }
 }

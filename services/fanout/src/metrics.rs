@@ -17,10 +17,11 @@
 //! - `push_written_once_total`: SETs stored `delivered` with their rows, their receiver
 //!   having taken them before the rows were written (one row write, `stored.rs`);
 //! - `push_in_flight`: push requests in flight;
-//! - `push_dead_letters`: dead-lettered deliveries of all tenants, counted by each sweep;
+//! - `push_dead_letters`: dead-lettered deliveries of all tenants, counted by the sweep of the
+//!   replica holding the periodic jobs' lease (the others report 0: read it with `max()`);
 //! - `bus_lag_seconds{queue}`: from a message's publication to its consumption;
 //! - `poll_backlog`, `poll_oldest_age_seconds`: SETs waiting in the poll queues of all
-//!   tenants, and the age of the oldest of them (0 when none wait), counted by each sweep.
+//!   tenants, and the age of the oldest of them (0 when none wait), counted as the dead letters.
 
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts};
 use sethub_telemetry::Metrics;

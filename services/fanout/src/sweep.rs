@@ -7,17 +7,25 @@
 //! two sweeping processes never take the same one). Another live fan-out process may still
 //! be holding such a delivery in memory (a long backlog behind a slow receiver): then it is
 //! pushed twice, which at-least-once delivery allows and receivers dedupe by `jti`/`txn`.
-//! Each pass also tells the retry scheduler when every tenant's earliest parked delivery is
-//! due (those another process parked, or this one before a restart). It also counts the dead letters (a
-//! metric), prunes the delivery log, and applies the poll queues' retention
-//! (`poll.retention_max_age_secs`, `poll.retention_max_sets`: the oldest SETs beyond either
-//! are dropped, counted in `sethub_poll_dropped_total` and logged).
+//!
+//! What is due is found with one query across tenants (`Store::pending_due`, served by the
+//! partial index of pending deliveries by due time), and only the tenants it returns are
+//! visited: an idle tenant costs nothing. Every replica sweeps (the claims keep them apart);
+//! the periodic jobs run in one replica at a time, the holder of a lease in the state store
+//! (renewed each pass, taken over by another replica once it runs out): telling the retry
+//! scheduler when each tenant's earliest parked delivery is due (those another process
+//! parked, or this one before a restart), counting the dead letters and the poll backlog
+//! (metrics; the other replicas report 0, so `max()` over replicas reads true), pruning the
+//! delivery log, and applying the poll queues' retention (`poll.retention_max_age_secs`,
+//! `poll.retention_max_sets`: the oldest SETs beyond either are dropped, counted in
+//! `sethub_poll_dropped_total` and logged).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 
+use sethub_state::{Key, KeyKind};
 use sethub_store::DueDeliveries;
 
 use crate::engine::Engine;
@@ -28,12 +36,14 @@ pub async fn run(engine: Arc<Engine>) {
     let interval = Duration::from_secs(push.sweep_interval_secs);
     let grace = chrono::Duration::seconds(i64::try_from(push.orphan_after_secs).unwrap_or(60));
     let retention = chrono::Duration::days(i64::from(push.attempt_retention_days));
+    let lease = Lease::new(&engine, interval);
     let mut last_prune = None::<tokio::time::Instant>;
     loop {
+        let leader = lease.hold(&engine).await;
         // Also at start: a delivery due but not yet overdue may be in the memory of another
         // fan-out process that is alive (replicas, a rolling restart); taking it now would
         // push it twice.
-        match sweep(&engine, Utc::now() - grace).await {
+        match sweep(&engine, grace, leader.then_some(interval)).await {
             Ok(n) if n > 0 => {
                 engine.metrics.swept.inc_by(n as u64);
                 tracing::info!(
@@ -44,158 +54,183 @@ pub async fn run(engine: Arc<Engine>) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "recovery sweep failed; trying again later"),
         }
-        if let Err(e) = retain(&engine).await {
-            tracing::warn!(error = %e, "poll queue retention failed; trying again later");
-        }
-        {
-            match count_dead(&engine).await {
+        if leader {
+            if let Err(e) = poll_queues(&engine).await {
+                tracing::warn!(error = %e, "poll queue retention failed; trying again later");
+            }
+            match engine.ctx.store.count_dead().await {
                 Ok(n) => engine
                     .metrics
                     .dead_letters
                     .set(i64::try_from(n).unwrap_or(i64::MAX)),
                 Err(e) => tracing::warn!(error = %e, "cannot count dead letters"),
             }
-            if let Err(e) = count_poll_backlog(&engine).await {
-                tracing::warn!(error = %e, "cannot count the poll backlog");
+            if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
+                last_prune = Some(tokio::time::Instant::now());
+                if let Err(e) = prune(&engine, Utc::now() - retention).await {
+                    tracing::warn!(error = %e, "delivery log pruning failed");
+                }
             }
-        }
-        if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
-            last_prune = Some(tokio::time::Instant::now());
-            if let Err(e) = prune(&engine, Utc::now() - retention).await {
-                tracing::warn!(error = %e, "delivery log pruning failed");
-            }
+        } else {
+            // Another replica counts: this one's gauges must not keep a stale count.
+            engine.metrics.dead_letters.set(0);
+            engine.metrics.poll_backlog.set(0);
+            engine.metrics.poll_oldest_age_seconds.set(0);
+            last_prune = None;
         }
         // A periodic task, not a wait for a condition.
         tokio::time::sleep(interval).await;
     }
 }
 
+/// The lease on fan-out's periodic jobs: one replica at a time holds it.
+struct Lease {
+    key: Key,
+    /// This process's token.
+    owner: String,
+    /// Three passes: a holder that misses two still holds it; one that stopped loses it.
+    ttl: Duration,
+}
+
+impl Lease {
+    fn new(engine: &Engine, interval: Duration) -> Self {
+        Self {
+            key: Key::global(&engine.ctx.key_prefix, KeyKind::Lease, "fanout-periodic"),
+            owner: uuid::Uuid::now_v7().to_string(),
+            ttl: (interval * 3).max(Duration::from_secs(3)),
+        }
+    }
+
+    /// Takes or renews the lease; whether this process holds it. When the state store does
+    /// not answer, the jobs run anyway: done twice they are harmless, never done they are not.
+    async fn hold(&self, engine: &Engine) -> bool {
+        match engine
+            .ctx
+            .state
+            .lease(&self.key, &self.owner, self.ttl)
+            .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot reach the periodic jobs' lease; running them");
+                true
+            }
+        }
+    }
+}
+
+/// Takes over what is overdue by `grace`, tenant by tenant among those that have any; with
+/// `notes` (the lease holder), also tells the scheduler about the parked deliveries due
+/// before the next pass.
 async fn sweep(
     engine: &Engine,
-    before: chrono::DateTime<Utc>,
+    grace: chrono::Duration,
+    notes: Option<Duration>,
 ) -> Result<usize, sethub_store::StoreError> {
-    let mut taken = 0;
+    let now = Utc::now();
+    let overdue = now - grace;
+    let horizon = match notes.and_then(|n| chrono::Duration::from_std(n).ok()) {
+        Some(next_pass) => now + next_pass,
+        None => overdue,
+    };
     let due = DueDeliveries {
-        before,
+        before: overdue,
         stream: None,
         scheduled_only: false,
     };
-    for tenant in engine.ctx.store.tenants().list().await? {
+    let mut taken = 0;
+    for tenant in engine.ctx.store.pending_due(horizon).await? {
         // What this or another process parked: the scheduler takes it when due.
-        if let Some(at) = engine
-            .ctx
-            .store
-            .scope(tenant.id)
-            .deliveries()
-            .next_scheduled()
-            .await?
+        if notes.is_some()
+            && let Some(at) = tenant.earliest_parked
         {
-            engine.scheduler.note(tenant.id, at);
+            engine.scheduler.note(tenant.tenant, at);
         }
         // Busy: leave the rest for the next pass.
-        if engine.dispatcher.backlog() >= engine.ctx.config.push.max_backlog {
+        if tenant.earliest >= overdue
+            || engine.dispatcher.backlog() >= engine.ctx.config.push.max_backlog
+        {
             continue;
         }
-        taken += push_pages(engine, tenant.id, &due, Paging::WhileRoom)
+        taken += push_pages(engine, tenant.tenant, &due, Paging::WhileRoom)
             .await?
             .0;
     }
     Ok(taken)
 }
 
-/// Applies the poll queues' retention to every poll stream.
-pub async fn retain(engine: &Engine) -> Result<(), sethub_store::StoreError> {
+/// Applies the poll queues' retention to the queues that need it and sets `poll_backlog` and
+/// `poll_oldest_age_seconds`, from one look at every non-empty queue.
+async fn poll_queues(engine: &Engine) -> Result<(), sethub_store::StoreError> {
     let cfg = &engine.ctx.config.poll;
+    let now = Utc::now();
     // An age too large to subtract keeps everything (no cutoff).
     let cutoff = i64::try_from(cfg.retention_max_age_secs)
         .ok()
         .and_then(chrono::Duration::try_seconds)
-        .and_then(|age| Utc::now().checked_sub_signed(age))
+        .and_then(|age| now.checked_sub_signed(age))
         .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
-    for tenant in engine.ctx.store.tenants().list().await? {
-        let scope = engine.ctx.store.scope(tenant.id);
-        for stream in scope.streams().list().await? {
-            if stream.delivery_method != sethub_domain::DeliveryMethod::Poll {
-                continue;
-            }
-            let (age, count) = scope
-                .deliveries()
-                .trim_queue(stream.id, cutoff, cfg.retention_max_sets)
-                .await?;
-            if age + count > 0 {
-                engine
-                    .metrics
-                    .poll_dropped
-                    .with_label_values(&["age"])
-                    .inc_by(age);
-                engine
-                    .metrics
-                    .poll_dropped
-                    .with_label_values(&["count"])
-                    .inc_by(count);
-                tracing::warn!(tenant = %tenant.id, stream = %stream.id, too_old = age,
-                    too_many = count, "poll queue retention dropped the oldest SETs");
-            }
+    let queues = engine.ctx.store.poll_queues().await?;
+    let backlog: u64 = queues.iter().map(|q| q.queued).sum();
+    let oldest = queues.iter().map(|q| q.oldest).min();
+    engine
+        .metrics
+        .poll_backlog
+        .set(i64::try_from(backlog).unwrap_or(i64::MAX));
+    engine
+        .metrics
+        .poll_oldest_age_seconds
+        .set(oldest.map_or(0, |t| (now - t).num_seconds().max(0)));
+    for q in queues
+        .iter()
+        .filter(|q| q.oldest < cutoff || q.queued > cfg.retention_max_sets)
+    {
+        let (age, count) = engine
+            .ctx
+            .store
+            .scope(q.tenant)
+            .deliveries()
+            .trim_queue(q.stream, cutoff, cfg.retention_max_sets)
+            .await?;
+        if age + count > 0 {
+            engine
+                .metrics
+                .poll_dropped
+                .with_label_values(&["age"])
+                .inc_by(age);
+            engine
+                .metrics
+                .poll_dropped
+                .with_label_values(&["count"])
+                .inc_by(count);
+            tracing::warn!(tenant = %q.tenant, stream = %q.stream, too_old = age,
+                too_many = count, "poll queue retention dropped the oldest SETs");
         }
     }
     Ok(())
 }
 
+/// Deletes delivery-log rows older than `before`, in the tenants that have any.
 async fn prune(
     engine: &Engine,
     before: chrono::DateTime<Utc>,
 ) -> Result<(), sethub_store::StoreError> {
-    for tenant in engine.ctx.store.tenants().list().await? {
+    for tenant in engine
+        .ctx
+        .store
+        .tenants_with_attempts_before(before)
+        .await?
+    {
         let n = engine
             .ctx
             .store
-            .scope(tenant.id)
+            .scope(tenant)
             .deliveries()
             .prune_attempts(before)
             .await?;
         if n > 0 {
-            tracing::info!(tenant = %tenant.id, rows = n, "pruned the delivery log");
+            tracing::info!(tenant = %tenant, rows = n, "pruned the delivery log");
         }
     }
-    Ok(())
-}
-
-async fn count_dead(engine: &Engine) -> Result<u64, sethub_store::StoreError> {
-    let mut n = 0;
-    for tenant in engine.ctx.store.tenants().list().await? {
-        n += engine
-            .ctx
-            .store
-            .scope(tenant.id)
-            .deliveries()
-            .count_in_state(sethub_store::DeliveryState::Dead)
-            .await?;
-    }
-    Ok(n)
-}
-
-/// Sets `poll_backlog` and `poll_oldest_age_seconds` from every tenant's queued SETs.
-async fn count_poll_backlog(engine: &Engine) -> Result<(), sethub_store::StoreError> {
-    let (mut n, mut oldest) = (0, None::<chrono::DateTime<Utc>>);
-    for tenant in engine.ctx.store.tenants().list().await? {
-        let (count, first) = engine
-            .ctx
-            .store
-            .scope(tenant.id)
-            .deliveries()
-            .backlog_in_state(sethub_store::DeliveryState::Queued)
-            .await?;
-        n += count;
-        oldest = match (oldest, first) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-    }
-    let age = oldest.map_or(0, |t| (Utc::now() - t).num_seconds().max(0));
-    engine
-        .metrics
-        .poll_backlog
-        .set(i64::try_from(n).unwrap_or(i64::MAX));
-    engine.metrics.poll_oldest_age_seconds.set(age);
     Ok(())
 }

@@ -66,6 +66,8 @@ pub enum KeyKind {
     Session,
     /// The list of one member's sessions, so they can all be ended (`sesi`).
     SessionIndex,
+    /// A lease: which process does a periodic job now (`ls`).
+    Lease,
 }
 
 impl KeyKind {
@@ -78,6 +80,7 @@ impl KeyKind {
             Self::Wake => "wk",
             Self::Session => "ses",
             Self::SessionIndex => "sesi",
+            Self::Lease => "ls",
         }
     }
 }

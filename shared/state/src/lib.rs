@@ -65,6 +65,12 @@ pub trait StateStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Option<String>, StateError>;
 
+    /// A lease: `owner` (a token unique to the caller) holds `key` for `ttl` from now. Takes
+    /// it when nobody holds it (or the holder's lease ran out) and renews it when `owner`
+    /// holds it already; returns whether `owner` holds it now. Atomic, so of several callers
+    /// at most one holds a key at a time. A holder that stops renewing loses it after `ttl`.
+    async fn lease(&self, key: &Key, owner: &str, ttl: Duration) -> Result<bool, StateError>;
+
     /// Stores `value` with `ttl`, replacing any value (e.g. "circuit open until ...").
     async fn set_with_ttl(&self, key: &Key, value: &str, ttl: Duration) -> Result<(), StateError>;
 

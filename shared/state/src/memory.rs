@@ -200,6 +200,20 @@ impl StateStore for MemoryState {
         Ok(None)
     }
 
+    async fn lease(&self, key: &Key, owner: &str, ttl: Duration) -> Result<bool, StateError> {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        if let Some(entry) = entries.live(key.as_str(), now) {
+            if entry.value != owner {
+                return Ok(false);
+            }
+            entry.expires_at = expiry(now, ttl);
+            return Ok(true);
+        }
+        entries.put(key.as_str(), owner.to_owned(), expiry(now, ttl), now);
+        Ok(true)
+    }
+
     async fn set_with_ttl(&self, key: &Key, value: &str, ttl: Duration) -> Result<(), StateError> {
         let now = Instant::now();
         self.lock()

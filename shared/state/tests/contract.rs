@@ -39,6 +39,7 @@ contract_suite!(
     counters_of_two_tenants_never_collide,
     set_if_absent_keeps_the_first_value_until_it_expires,
     set_with_ttl_replaces_the_value_and_delete_removes_it,
+    a_lease_has_one_holder_who_renews_it_and_others_take_it_once_it_runs_out,
     a_notify_wakes_a_waiting_waiter_promptly,
     a_wait_without_notify_times_out_at_its_bound,
     a_notify_before_subscribing_is_not_seen_but_one_after_is_never_missed,
@@ -256,6 +257,36 @@ mod cases {
             h.state.set_if_absent(&key, "third", ttl).await.unwrap(),
             None
         );
+    }
+
+    pub async fn a_lease_has_one_holder_who_renews_it_and_others_take_it_once_it_runs_out(
+        h: &Harness,
+    ) {
+        let key = h.key(KeyKind::Lease, "sweep");
+        let ttl = Duration::from_millis(400);
+        assert!(
+            h.state.lease(&key, "a", ttl).await.unwrap(),
+            "a free lease is taken"
+        );
+        assert!(
+            !h.state.lease(&key, "b", ttl).await.unwrap(),
+            "a held lease is refused"
+        );
+        // Renewed before it runs out, it stays a's past its first ttl.
+        let start = Instant::now();
+        while start.elapsed() < ttl * 2 {
+            assert!(
+                h.state.lease(&key, "a", ttl).await.unwrap(),
+                "the holder renews"
+            );
+            assert!(!h.state.lease(&key, "b", ttl).await.unwrap());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        eventually("the unrenewed lease to pass to b", || async {
+            h.state.lease(&key, "b", ttl).await.unwrap()
+        })
+        .await;
+        assert!(!h.state.lease(&key, "a", ttl).await.unwrap(), "a lost it");
     }
 
     pub async fn set_with_ttl_replaces_the_value_and_delete_removes_it(h: &Harness) {

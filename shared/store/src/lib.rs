@@ -9,6 +9,7 @@
 //!   repositories filter by tenant too.
 //! - With the `testing` feature, [`testing::TestDb`] gives a test a fresh database.
 
+mod due;
 mod entities;
 mod error;
 mod repos;
@@ -18,6 +19,7 @@ mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use due::{DueTenant, PollQueue};
 pub use error::{DatabaseError, StoreError};
 pub use repos::events::MAX_LIST as MAX_EVENTS_LISTED;
 pub use repos::{

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -17,6 +17,12 @@ use sethub_tests::setup::{
 use sethub_tests::{init_crypto, random_suffix};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sethub");
+
+/// The `sethub` binary the hub runs: [`BIN`], or `SETHUB_E2E_BIN` when set (a measurement of
+/// another build, e.g. main's, with this harness).
+pub fn bin() -> PathBuf {
+    std::env::var_os("SETHUB_E2E_BIN").map_or_else(|| PathBuf::from(BIN), PathBuf::from)
+}
 pub const CREDENTIAL_CHANGE: &str =
     "https://schemas.openid.net/secevent/caep/event-type/credential-change";
 pub const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
@@ -71,7 +77,15 @@ impl World {
     /// [`World::split_with`] running `services` (after `manage`) as processes of their own,
     /// e.g. two `fanout` processes.
     pub async fn split_services(extra: &[(&str, &str)], services: &[&str]) -> Self {
-        let prod = Production::new().await;
+        Self::split_services_on(Production::new().await, extra, services).await
+    }
+
+    /// [`World::split_services`] over backends made (and perhaps changed) by the caller.
+    pub async fn split_services_on(
+        prod: Production,
+        extra: &[(&str, &str)],
+        services: &[&str],
+    ) -> Self {
         let mut env = fast_env(prod.env());
         for (k, v) in extra {
             env.insert((*k).to_owned(), (*v).to_owned());
@@ -97,9 +111,7 @@ impl World {
         }
         let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (hub, router) = Hub::start_routed(Path::new(BIN), &env, &dir, counts)
-            .await
-            .unwrap();
+        let (hub, router) = Hub::start_routed(&bin(), &env, &dir, counts).await.unwrap();
         Self::with_hub(hub, Some(router), Some(prod), dir).await
     }
 
@@ -129,10 +141,10 @@ impl World {
         let dir = std::env::temp_dir().join(format!("sethub-e2e-{}", random_suffix()));
         std::fs::create_dir_all(&dir).unwrap();
         let hub = match services {
-            Some(services) => Hub::start_services(Path::new(BIN), &env, &dir, services)
+            Some(services) => Hub::start_services(&bin(), &env, &dir, services)
                 .await
                 .unwrap(),
-            None => Hub::start_all(Path::new(BIN), &env, &dir).await.unwrap(),
+            None => Hub::start_all(&bin(), &env, &dir).await.unwrap(),
         };
         Self::with_hub(hub, None, prod, dir).await
     }
@@ -144,10 +156,8 @@ impl World {
         dir: PathBuf,
     ) -> Self {
         let slug = format!("t{}", random_suffix());
-        let tenant = setup::create_tenant(Path::new(BIN), &hub.env, &slug)
-            .await
-            .unwrap();
-        let creds = setup::create_receiver(Path::new(BIN), &hub.env, &slug, "rx")
+        let tenant = setup::create_tenant(&bin(), &hub.env, &slug).await.unwrap();
+        let creds = setup::create_receiver(&bin(), &hub.env, &slug, "rx")
             .await
             .unwrap();
         let token = setup::token(&creds).await.unwrap();
@@ -206,6 +216,15 @@ impl World {
 }
 
 impl World {
+    /// The superuser's connection URL to this hub's own database (production backends only):
+    /// for fixtures the API would take too long to make.
+    pub fn database_admin_url(&self) -> Option<String> {
+        let name = self._prod.as_ref()?.db.database_name()?;
+        let mut url = url::Url::parse(&sethub_store::testing::admin_url()).ok()?;
+        url.set_path(name);
+        Some(url.to_string())
+    }
+
     /// Waits until `role`'s `/metrics` has the exact line `line`.
     pub async fn wait_for_metric(&self, role: &str, line: &str) {
         let metrics = self.hub.process(role).unwrap().url("/metrics");

@@ -47,14 +47,17 @@ async fn pass(
     counter: &Counter,
     owed: &mut HashMap<UpstreamId, Owed>,
 ) -> bool {
-    let Ok(tenants) = ctx.store.tenants().list().await else {
+    // One query across tenants; only those with transmitters are visited.
+    let Ok(tenants) = ctx.store.tenants_with_upstreams().await else {
         return false;
     };
     let mut busy = false;
-    for tenant in tenants {
-        let Ok(ups) = ctx.store.scope(tenant.id).upstreams().list().await else {
+    for id in tenants {
+        let Ok(ups) = ctx.store.scope(id).upstreams().list().await else {
             continue;
         };
+        // Read once, and only when a transmitter handed out SETs.
+        let mut slug = None::<String>;
         for up in ups {
             if up
                 .subscription
@@ -74,9 +77,17 @@ async fn pass(
                 }
             };
             busy |= !sets.is_empty();
+            if !sets.is_empty() && slug.is_none() {
+                slug = ctx.store.tenants().get(id).await.ok().map(|t| t.slug);
+            }
+            let Some(slug) = slug.as_deref() else {
+                // The tenant is gone (or unreadable now): nothing acknowledged, owed again.
+                owed.insert(up.id, due);
+                continue;
+            };
             let next = owed.entry(up.id).or_default();
             for (jti, set) in sets {
-                let answer = super::intake(ctx, cache, counter, &tenant.slug, set.trim()).await;
+                let answer = super::intake(ctx, cache, counter, slug, set.trim()).await;
                 match answer.status().as_u16() {
                     202 => next.ack.push(jti),
                     400 => {

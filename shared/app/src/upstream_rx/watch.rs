@@ -29,16 +29,20 @@ pub fn spawn(ctx: AppContext) {
     });
 }
 
-/// One pass over every tenant's subscriptions.
+/// One pass over every subscription, in the tenants that have upstream transmitters (one
+/// query across tenants finds them).
 pub async fn check_all(ctx: &AppContext) {
-    let tenants = match ctx.store.tenants().list().await {
+    let tenants = match ctx.store.tenants_with_upstreams().await {
         Ok(t) => t,
         Err(e) => {
-            tracing::warn!(error = %e, "upstream check: cannot list the tenants");
+            tracing::warn!(error = %e, "upstream check: cannot find the tenants with transmitters");
             return;
         }
     };
-    for tenant in tenants {
+    for id in tenants {
+        let Ok(tenant) = ctx.store.tenants().get(id).await else {
+            continue;
+        };
         let Ok(ups) = ctx.store.scope(tenant.id).upstreams().list().await else {
             continue;
         };

@@ -236,6 +236,20 @@ impl StateStore for RedisState {
         .await
     }
 
+    async fn lease(&self, key: &Key, owner: &str, ttl: Duration) -> Result<bool, StateError> {
+        // Idempotent: a retry after a lost answer finds `owner` holding it and renews.
+        self.run(true, |mut con| async move {
+            scripts::LEASE
+                .key(key.as_str())
+                .arg(owner)
+                .arg(millis(ttl))
+                .invoke_async::<i64>(&mut con)
+                .await
+        })
+        .await
+        .map(|held| held == 1)
+    }
+
     async fn set_with_ttl(&self, key: &Key, value: &str, ttl: Duration) -> Result<(), StateError> {
         self.run(true, |mut con| async move {
             con.pset_ex::<_, _, ()>(key.as_str(), value, millis(ttl))

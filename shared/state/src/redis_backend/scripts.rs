@@ -71,6 +71,25 @@ return false
     )
 });
 
+/// Lease (`SET NX PX` with an owner token, renewed by its owner). KEYS[1] lease; ARGV[1]
+/// owner token, ARGV[2] ttl (ms). Returns 1 when the owner holds it now, 0 when another does.
+pub(super) static LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if holder then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#,
+    )
+});
+
 /// Indexed record write (sessions). KEYS[1] record, KEYS[2] its index (optional);
 /// ARGV[1] value, ARGV[2] ttl (ms), ARGV[3] mode: `put` (create or replace), `replace` (only
 /// over an existing record) or `expire` (only the expiry of an existing record; no value).
