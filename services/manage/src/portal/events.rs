@@ -229,7 +229,7 @@ async fn make_test(
         .await
         .map_err(|e| failed(&e))?;
     if state != DeliveryState::Held {
-        crate::api::recovery::announce(ctx, who.tenant.id, stream)
+        sethub_app::recovery::announce(ctx, who.tenant.id, stream)
             .await
             .map_err(|e| failed(&e))?;
     }

@@ -9,6 +9,7 @@
 
 mod credentials;
 mod decoder;
+mod deliveries;
 mod events;
 pub(crate) mod join;
 mod sso;
@@ -68,7 +69,15 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/streams", web::post().to(streams::create))
             .route("/streams/{id}", web::get().to(streams::show))
             .route("/streams/{id}/status", web::post().to(streams::set_status))
-            .route("/streams/{id}/verify", web::post().to(streams::verify)),
+            .route("/streams/{id}/verify", web::post().to(streams::verify))
+            .route(
+                "/streams/{id}/deliveries/{delivery}",
+                web::get().to(deliveries::show),
+            )
+            .route(
+                "/streams/{id}/deliveries/{delivery}/send-again",
+                web::post().to(deliveries::send_again),
+            ),
     );
 }
 

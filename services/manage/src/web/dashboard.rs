@@ -133,14 +133,23 @@ pub async fn dashboard(
     let poll_backlog = total(DeliveryState::Queued, &|s| {
         s.delivery_method == sethub_domain::DeliveryMethod::Poll
     });
+    // Disabled streams, and those whose latest push failed or that hold dead letters.
+    let dead: std::collections::HashSet<sethub_domain::StreamId> = counts
+        .iter()
+        .filter(|(_, st, n)| *st == DeliveryState::Dead && *n > 0)
+        .map(|(id, _, _)| *id)
+        .collect();
+    let ids: Vec<_> = streams.iter().map(|s| s.id).collect();
+    let warn = match sethub_app::deliveries::failing_streams(&ctx, who.tenant, &ids, &dead).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "console: the store cannot answer");
+            return super::unavailable();
+        }
+    };
     let failing = streams
         .iter()
-        .filter(|s| {
-            s.status == StreamStatus::Disabled
-                || counts
-                    .iter()
-                    .any(|(id, st, n)| *id == s.id && *st == DeliveryState::Dead && *n > 0)
-        })
+        .filter(|s| s.status == StreamStatus::Disabled || warn.contains(&s.id))
         .map(|s| {
             (
                 s.id.to_string(),

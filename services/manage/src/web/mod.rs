@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod dashboard;
+mod deliveries;
 mod events;
 pub(crate) use events::subject_text;
 pub mod flash;
@@ -22,7 +23,6 @@ pub(crate) mod sso;
 mod streams;
 mod team;
 mod upstreams;
-pub(crate) mod words;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
@@ -147,6 +147,14 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/streams", web::get().to(streams::list))
             .route("/streams/{id}", web::get().to(streams::show))
             .route("/streams/{id}/redrive", web::post().to(streams::redrive))
+            .route(
+                "/streams/{id}/deliveries/{delivery}",
+                web::get().to(deliveries::show),
+            )
+            .route(
+                "/streams/{id}/deliveries/{delivery}/send-again",
+                web::post().to(deliveries::send_again),
+            )
             .route("/streams/{id}/status", web::post().to(streams::set_status))
             .route("/streams/{id}/rate", web::post().to(streams::set_rate))
             .route("/receivers", web::get().to(receivers::list))
