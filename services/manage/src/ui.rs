@@ -94,9 +94,12 @@ impl LogView {
 
 /// The event a delivery carries, or what its SET is (a verification, a stream update).
 fn event_of(d: &Delivery) -> String {
-    d.event_id
-        .map(|e| e.to_string())
-        .unwrap_or_else(|| d.kind.as_str().replace('_', " "))
+    match (d.event_id, d.kind) {
+        (Some(e), _) => e.to_string(),
+        // An event's SET without a stored event: the portal's test event.
+        (None, sethub_store::DeliveryKind::Event) => "test event".to_owned(),
+        (None, kind) => kind.as_str().replace('_', " "),
+    }
 }
 
 fn row(d: Delivery) -> LogRow {
