@@ -51,14 +51,10 @@ pub async fn form(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
 /// `POST /portal/decoder`: `token`.
 pub async fn decode(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::deliveries::{self, DeliveryError};
@@ -15,7 +15,7 @@ use sethub_app::ssf::SsfError;
 use sethub_app::ssf::streams as ops;
 use sethub_domain::StreamId;
 
-use super::{Who, csrf_ok, error_page, unavailable, who};
+use super::{Who, csrf_ok, error_page, unavailable};
 use crate::ui::{DeliveryBody, delivery_path};
 use crate::web::flash::Flash;
 use crate::web::{csrf_refused, page, see_other};
@@ -55,14 +55,10 @@ async fn own_stream(ctx: &AppContext, who: &Who, id: StreamId) -> Result<String,
 /// `GET /portal/streams/{id}/deliveries/{delivery}`.
 pub async fn show(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let Some((stream, id)) = delivery_path(&path) else {
         return no_such_delivery();
     };
@@ -108,15 +104,11 @@ pub async fn show(
 /// delivery now.
 pub async fn send_again(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     path: web::Path<(String, String)>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     if !csrf_ok(&session, &form) {
         return csrf_refused();
     }

@@ -81,7 +81,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
     );
 }
 
-/// The signed-in receiver user.
+/// The signed-in receiver user. Also an extractor: a handler that takes a `Who` runs only for
+/// a signed-in receiver user; anyone else gets the answer [`who`] gives instead.
 #[derive(Debug, Clone)]
 pub struct Who {
     pub tenant: Tenant,
@@ -91,6 +92,25 @@ pub struct Who {
     pub org: String,
     pub receiver: String,
     pub csrf: String,
+}
+
+impl actix_web::FromRequest for Who {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let Some(ctx) = req.app_data::<web::Data<AppContext>>().cloned() else {
+                return Err(actix_web::error::ErrorInternalServerError(
+                    "the portal's routes are served without their context",
+                ));
+            };
+            who(&ctx, &req).await.map_err(|answer| {
+                actix_web::error::InternalError::from_response("not signed in", answer).into()
+            })
+        })
+    }
 }
 
 impl Who {
@@ -170,14 +190,10 @@ pub(crate) fn csrf_ok(session: &Session, form: &std::collections::HashMap<String
 /// `POST /portal/logout-all`: ends every session of the signed-in user, on every device.
 pub async fn logout_all(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     form: web::Form<std::collections::HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     if !csrf_ok(&session, &form) {
         return crate::web::csrf_refused();
     }

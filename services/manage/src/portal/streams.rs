@@ -289,14 +289,10 @@ fn field_of(e: &SsfError) -> Option<(&'static str, String)> {
 /// `event` (repeated).
 pub async fn create(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let form = form.into_inner();
     let v = |k: &str| {
         form.iter()
@@ -361,15 +357,11 @@ fn parse_id(raw: &str) -> Option<StreamId> {
 /// `GET /portal/streams/{id}`.
 pub async fn show(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     id: web::Path<String>,
     query: web::Query<std::collections::HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let Some(id) = parse_id(&id) else {
         return not_found();
     };
@@ -443,15 +435,11 @@ pub async fn show(
 /// `POST /portal/streams/{id}/status`: `status` (`enabled`, `paused`).
 pub async fn set_status(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let v = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if !csrf_ok(&session, v("csrf").as_ref()) {
         return csrf_refused();
@@ -486,15 +474,12 @@ pub async fn set_status(
 /// SSF handler (its minimum interval applies).
 pub async fn verify(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
+    _req: HttpRequest,
     session: Session,
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let csrf = form
         .iter()
         .find(|(n, _)| n == "csrf")
@@ -528,15 +513,11 @@ pub async fn verify(
 /// `account`), `value`, `action` (`add`, `remove`), through the SSF subjects handlers.
 pub async fn subjects(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let v = |k: &str| {
         form.iter()
             .find(|(n, _)| n == k)

@@ -2,13 +2,13 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_domain::StreamStatus;
 use sethub_store::{DeliveryState, Stream};
 
-use super::session::{Who, who};
+use super::session::Who;
 use super::{error_page, page};
 
 #[derive(Template)]
@@ -75,15 +75,7 @@ fn bars(events: &[(i64, u64)], delivered: &[(i64, u64)], now_hour: i64) -> Vec<B
         .collect()
 }
 
-pub async fn dashboard(
-    ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    session: Session,
-) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn dashboard(ctx: web::Data<AppContext>, who: Who, session: Session) -> HttpResponse {
     let scope = ctx.store.scope(who.tenant);
     let since = chrono::Utc::now() - chrono::Duration::hours(24);
     let loaded = async {

@@ -13,7 +13,7 @@ use sethub_app::deliveries::{self, DeliveryError};
 use sethub_store::StoreError;
 
 use super::flash::Flash;
-use super::session::{Who, who, writer};
+use super::session::{Who, writer};
 use super::{error_page, page, see_other, unavailable};
 use crate::ui::{DeliveryBody, delivery_path};
 
@@ -36,14 +36,10 @@ fn no_such_delivery() -> HttpResponse {
 /// `GET /console/streams/{id}/deliveries/{delivery}`.
 pub async fn show(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let Some((stream, id)) = delivery_path(&path) else {
         return no_such_delivery();
     };

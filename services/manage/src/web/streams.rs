@@ -18,7 +18,7 @@ use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryState, StoreError, Stream};
 
 use super::flash::Flash;
-use super::session::{Who, who, writer};
+use super::session::{Who, writer};
 use super::{error_page, page, see_other, unavailable};
 use crate::ui::{HealthView, LogView};
 use sethub_app::recovery::{Redrive, more_to_redrive};
@@ -141,11 +141,7 @@ fn counts(c: &[(DeliveryState, u64)]) -> String {
 }
 
 /// `GET /console/streams`.
-pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn list(ctx: web::Data<AppContext>, who: Who, _req: HttpRequest) -> HttpResponse {
     let scope = ctx.store.scope(who.tenant);
     let loaded = async {
         let streams = scope.streams().list().await?;
@@ -206,15 +202,11 @@ fn no_such_stream() -> HttpResponse {
 /// `GET /console/streams/{id}`.
 pub async fn show(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     id: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let Ok(id) = id.parse::<StreamId>() else {
         return no_such_stream();
     };
