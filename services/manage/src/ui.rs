@@ -3,12 +3,18 @@
 //! `sethub_app::deliveries`. Each surface keeps its own page structs (its header and menu);
 //! the partial templates `_health.html`, `_log.html` and `_delivery.html` take these values.
 
+use actix_session::Session;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use sethub_app::AppContext;
 use sethub_app::deliveries::words;
+use sethub_app::deliveries::{self, DeliveryError};
 use sethub_app::deliveries::{DecodedSet, DeliveryDetail, LogQuery, Slot, StreamHealth, WINDOWS};
-use sethub_domain::{DeliveryId, StreamId};
+use sethub_domain::{DeliveryId, StreamId, TenantId};
 use sethub_store::{Delivery, DeliveryState};
 
 use crate::web::flash::Flash;
+use crate::web::{Home, error_page_of, unavailable_of};
 
 /// A stream's health, as `_health.html` shows it.
 pub struct HealthView {
@@ -193,4 +199,52 @@ pub struct DeliveryBody {
 /// The stream and delivery ids of a delivery page's path; `None` for ids that cannot be.
 pub fn delivery_path(raw: &(String, String)) -> Option<(StreamId, DeliveryId)> {
     Some((raw.0.parse().ok()?, raw.1.parse().ok()?))
+}
+
+/// Who looks at a delivery's page, and from where.
+pub struct Viewer<'a> {
+    pub home: Home,
+    pub tenant: TenantId,
+    /// The tenant's slug (its issuer, which the SET must name).
+    pub slug: &'a str,
+    pub can_write: bool,
+    pub csrf: String,
+}
+
+/// The page for a delivery that is not on this stream (or not the viewer's).
+pub fn no_such_delivery(home: Home) -> HttpResponse {
+    error_page_of(
+        home,
+        StatusCode::NOT_FOUND,
+        "No such delivery",
+        "This delivery does not exist on this stream, or the stream is not yours.",
+    )
+}
+
+/// Loads a delivery's page body (its stream named `stream_name`, reached at `back`), or the
+/// page to answer instead (not found, unavailable).
+pub async fn delivery_body(
+    ctx: &AppContext,
+    viewer: Viewer<'_>,
+    (stream, id): (StreamId, DeliveryId),
+    (stream_name, back): (String, String),
+    session: &Session,
+    confirm: &'static str,
+) -> Result<DeliveryBody, HttpResponse> {
+    match deliveries::delivery_detail(ctx, viewer.tenant, viewer.slug, stream, id).await {
+        Ok(detail) => Ok(DeliveryBody {
+            d: detail.into(),
+            stream_name,
+            back,
+            message: Flash::take(session, "delivery_message"),
+            can_write: viewer.can_write,
+            csrf: viewer.csrf,
+            confirm,
+        }),
+        Err(DeliveryError::NotFound) => Err(no_such_delivery(viewer.home)),
+        Err(e) => {
+            tracing::warn!(error = %e, "a delivery's page could not be loaded");
+            Err(unavailable_of(viewer.home))
+        }
+    }
 }

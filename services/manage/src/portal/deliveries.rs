@@ -15,8 +15,8 @@ use sethub_app::ssf::SsfError;
 use sethub_app::ssf::streams as ops;
 use sethub_domain::StreamId;
 
-use super::{Who, csrf_ok, error_page, unavailable};
-use crate::ui::{DeliveryBody, delivery_path};
+use super::{Who, csrf_ok, unavailable};
+use crate::ui::{DeliveryBody, Viewer, delivery_body, delivery_path};
 use crate::web::flash::Flash;
 use crate::web::{csrf_refused, page, see_other};
 
@@ -29,11 +29,7 @@ struct DeliveryPage {
 }
 
 fn no_such_delivery() -> HttpResponse {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "No such delivery",
-        "This delivery does not exist, or it is not on one of your streams.",
-    )
+    crate::ui::no_such_delivery(crate::web::Home::Portal)
 }
 
 /// The stream, if it is the receiver's: its name.
@@ -66,38 +62,26 @@ pub async fn show(
         Ok(n) => n,
         Err(answer) => return answer,
     };
-    let detail = match deliveries::delivery_detail(
-        &ctx,
-        who.tenant.id,
-        &who.tenant.slug,
-        stream,
-        id,
-    )
-    .await
-    {
-        Ok(d) => d,
-        Err(DeliveryError::NotFound) => return no_such_delivery(),
-        Err(e) => {
-            tracing::warn!(error = %e, "portal: a delivery's page could not be loaded");
-            return unavailable();
-        }
+    let viewer = Viewer {
+        home: crate::web::Home::Portal,
+        tenant: who.tenant.id,
+        slug: &who.tenant.slug,
+        can_write: true,
+        csrf: who.csrf.clone(),
     };
-    page(
-        StatusCode::OK,
-        &DeliveryPage {
-            p: DeliveryBody {
-                can_write: true,
-                csrf: who.csrf.clone(),
-                d: detail.into(),
-                stream_name: name,
-                back: format!("/portal/streams/{stream}"),
-                message: Flash::take(&session, "delivery_message"),
-                confirm: "Push this SET to your endpoint again now?",
+    let back = format!("/portal/streams/{stream}");
+    let confirm = "Push this SET to your endpoint again now?";
+    match delivery_body(&ctx, viewer, (stream, id), (name, back), &session, confirm).await {
+        Ok(p) => page(
+            StatusCode::OK,
+            &DeliveryPage {
+                p,
+                who,
+                active: "streams",
             },
-            who,
-            active: "streams",
-        },
-    )
+        ),
+        Err(answer) => answer,
+    }
 }
 
 /// `POST /portal/streams/{id}/deliveries/{delivery}/send-again`: re-pushes that one dead

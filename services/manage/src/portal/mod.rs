@@ -99,17 +99,7 @@ impl actix_web::FromRequest for Who {
     type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let Some(ctx) = req.app_data::<web::Data<AppContext>>().cloned() else {
-                return Err(actix_web::error::ErrorInternalServerError(
-                    "the portal's routes are served without their context",
-                ));
-            };
-            who(&ctx, &req).await.map_err(|answer| {
-                actix_web::error::InternalError::from_response("not signed in", answer).into()
-            })
-        })
+        crate::web::signed_in(req, |ctx, req| async move { who(&ctx, &req).await })
     }
 }
 

@@ -14,8 +14,8 @@ use sethub_store::StoreError;
 
 use super::flash::Flash;
 use super::session::{Who, writer};
-use super::{error_page, page, see_other, unavailable};
-use crate::ui::{DeliveryBody, delivery_path};
+use super::{page, see_other, unavailable};
+use crate::ui::{DeliveryBody, Viewer, delivery_body, delivery_path};
 
 #[derive(Template)]
 #[template(path = "delivery.html")]
@@ -26,11 +26,7 @@ struct DeliveryPage {
 }
 
 fn no_such_delivery() -> HttpResponse {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "No such delivery",
-        "This delivery does not exist on this stream of your organisation.",
-    )
+    crate::ui::no_such_delivery(super::Home::Console)
 }
 
 /// `GET /console/streams/{id}/deliveries/{delivery}`.
@@ -48,30 +44,26 @@ pub async fn show(
         Err(StoreError::NotFound) => return no_such_delivery(),
         Err(_) => return unavailable(),
     };
-    let detail = match deliveries::delivery_detail(&ctx, who.tenant, &who.slug, stream, id).await {
-        Ok(d) => d,
-        Err(DeliveryError::NotFound) => return no_such_delivery(),
-        Err(e) => {
-            tracing::warn!(error = %e, "a delivery's page could not be loaded");
-            return unavailable();
-        }
+    let viewer = Viewer {
+        home: super::Home::Console,
+        tenant: who.tenant,
+        slug: &who.slug,
+        can_write: who.can_write,
+        csrf: who.csrf.clone(),
     };
-    page(
-        StatusCode::OK,
-        &DeliveryPage {
-            p: DeliveryBody {
-                can_write: who.can_write,
-                csrf: who.csrf.clone(),
-                d: detail.into(),
-                stream_name: name,
-                back: format!("/console/streams/{stream}"),
-                message: Flash::take(&session, "delivery_message"),
-                confirm: "Send this SET to the receiver again now?",
+    let back = format!("/console/streams/{stream}");
+    let confirm = "Send this SET to the receiver again now?";
+    match delivery_body(&ctx, viewer, (stream, id), (name, back), &session, confirm).await {
+        Ok(p) => page(
+            StatusCode::OK,
+            &DeliveryPage {
+                p,
+                who,
+                active: "streams",
             },
-            who,
-            active: "streams",
-        },
-    )
+        ),
+        Err(answer) => answer,
+    }
 }
 
 /// `POST /console/streams/{id}/deliveries/{delivery}/send-again`: redrives that one dead

@@ -29,7 +29,7 @@ use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionP
 use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::sessions::{Lifetimes, Surface};
@@ -315,4 +315,29 @@ pub fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", to))
         .finish()
+}
+
+/// The future of a signed-in extractor (the console's and the portal's `Who`): `check` answers
+/// the signed-in person or the page to send instead (sign-in, 503), which becomes the
+/// extractor's error response.
+pub(crate) fn signed_in<T, F, Fut>(
+    req: &HttpRequest,
+    check: F,
+) -> futures_util::future::LocalBoxFuture<'static, Result<T, actix_web::Error>>
+where
+    T: 'static,
+    F: FnOnce(web::Data<AppContext>, HttpRequest) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<T, HttpResponse>> + 'static,
+{
+    let req = req.clone();
+    Box::pin(async move {
+        let Some(ctx) = req.app_data::<web::Data<AppContext>>().cloned() else {
+            return Err(actix_web::error::ErrorInternalServerError(
+                "the console's and portal's routes are served without their context",
+            ));
+        };
+        check(ctx, req).await.map_err(|answer| {
+            actix_web::error::InternalError::from_response("not signed in", answer).into()
+        })
+    })
 }
