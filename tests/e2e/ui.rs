@@ -27,100 +27,6 @@ fn shots() -> &'static Path {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
 }
 
-/// Runs a script in the page and returns its value.
-async fn js(b: &Browser, script: &str) -> Value {
-    b.driver
-        .execute(script, Vec::new())
-        .await
-        .unwrap()
-        .json()
-        .clone()
-}
-
-/// Answers the confirmation dialog the last click opened (it opens before the click returns;
-/// the loop only bridges the driver's round trip).
-async fn confirm(b: &Browser, accept: bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match b.driver.get_alert_text().await {
-            Ok(text) => {
-                if accept {
-                    b.driver.accept_alert().await.unwrap();
-                } else {
-                    b.driver.dismiss_alert().await.unwrap();
-                }
-                return text;
-            }
-            Err(e) if Instant::now() >= deadline => panic!("no confirmation was asked: {e}"),
-            // Polling for the dialog.
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-}
-
-/// The class of the element with this id.
-async fn class_of(b: &Browser, id: &str) -> String {
-    b.driver
-        .query(By::Id(id))
-        .wait(Duration::from_secs(30), Duration::from_millis(50))
-        .first()
-        .await
-        .unwrap()
-        .class_name()
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
-/// At the current window size the page does not scroll sideways, and the header takes less
-/// than a quarter of the height.
-async fn fits(b: &Browser, what: &str) {
-    let m = js(
-        b,
-        "return {scroll: document.documentElement.scrollWidth, width: window.innerWidth, \
-         header: document.querySelector('header').getBoundingClientRect().height, \
-         height: window.innerHeight};",
-    )
-    .await;
-    let (scroll, width) = (m["scroll"].as_f64().unwrap(), m["width"].as_f64().unwrap());
-    assert!(scroll <= width, "{what} overflows: {m}");
-    let (header, height) = (m["header"].as_f64().unwrap(), m["height"].as_f64().unwrap());
-    assert!(
-        header < height / 4.0,
-        "{what}: the menu takes {header} of {height} px"
-    );
-}
-
-/// Types a retry schedule into the settings form: first wait, factor, maximum delay, give up
-/// after, jitter.
-async fn retry_schedule(b: &Browser, values: [&str; 5]) {
-    let names = [
-        "initial_secs",
-        "factor",
-        "max_delay_secs",
-        "max_age_secs",
-        "jitter",
-    ];
-    for (name, value) in names.into_iter().zip(values) {
-        b.fill(name, value).await.unwrap();
-    }
-}
-
-/// Loads `url` again until the element `id` shows (up to 60 s: a push fails, is retried and
-/// dead-lettered in the background); returns its text.
-async fn reload_until(b: &Browser, url: &str, id: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        b.driver.goto(url).await.unwrap();
-        if let Ok(e) = b.driver.find(By::Id(id)).await {
-            return e.text().await.unwrap();
-        }
-        assert!(Instant::now() < deadline, "#{id} never showed on {url}");
-        // Each load is a new look at the background work; pace them.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     let w = World::embedded().await;
@@ -138,11 +44,9 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     );
     b.driver.goto(format!("{base}/")).await.unwrap();
     b.wait_for_text("Receiver portal").await.unwrap();
-    let links: Vec<String> = js(
-        &b,
-        "return Array.from(document.querySelectorAll('#entrances a')).map(a => a.getAttribute('href'));",
+    let links: Vec<String> = b.js("return Array.from(document.querySelectorAll('#entrances a')).map(a => a.getAttribute('href'));",
     )
-    .await
+    .await.unwrap()
     .as_array()
     .unwrap()
     .iter()
@@ -186,20 +90,21 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     // required, a save is confirmed, and whole numbers come back whole.
     b.driver.goto(format!("{console}/settings")).await.unwrap();
     b.wait_for_text("Jitter (0 to 0.5)").await.unwrap();
-    let required = js(
-        &b,
-        "return document.querySelector('input[name=initial_secs]').required;",
-    )
-    .await;
+    let required = b
+        .js("return document.querySelector('input[name=initial_secs]').required;")
+        .await
+        .unwrap();
     assert_eq!(required, Value::Bool(false));
-    retry_schedule(&b, ["10", "2", "60", "3600", "0.7"]).await;
+    b.retry_schedule(["10", "2", "60", "3600", "0.7"])
+        .await
+        .unwrap();
     // A jitter the label rules out: refused beside the field, with the label's range.
     b.click_button("Save retry schedule").await.unwrap();
     assert_eq!(
         b.text_of("jitter-error").await.unwrap(),
         "must be between 0 and 0.5"
     );
-    assert_eq!(class_of(&b, "retry-message").await, "alert");
+    assert_eq!(b.class_of("retry-message").await.unwrap(), "alert");
     b.fill("jitter", "0.2").await.unwrap();
     b.click_button("Save retry schedule").await.unwrap();
     b.wait_for_text("The retry schedule is saved")
@@ -211,7 +116,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
             .unwrap()
             .contains("is saved")
     );
-    assert_eq!(class_of(&b, "retry-message").await, "notice");
+    assert_eq!(b.class_of("retry-message").await.unwrap(), "notice");
     let shown = b
         .driver
         .find(By::Name("initial_secs"))
@@ -232,8 +137,9 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         .await
         .unwrap();
     assert!(
-        confirm(&b, false)
+        b.confirm(false)
             .await
+            .unwrap()
             .contains("Revoke the key publisher")
     );
     assert!(
@@ -246,7 +152,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     b.click("button[aria-label='Revoke publisher']")
         .await
         .unwrap();
-    confirm(&b, true).await;
+    b.confirm(true).await.unwrap();
     b.wait_for_text("revoked").await.unwrap();
 
     // A receiver joins and is told the slug it signs in with.
@@ -281,11 +187,9 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     let groups = b.driver.find_all(By::Css("fieldset.group")).await.unwrap();
     assert!(groups.len() >= 2, "event types are grouped");
     b.click("input.select-all[data-group=caep]").await.unwrap();
-    let unchecked = js(
-        &b,
-        "return document.querySelectorAll('input[name=event][data-group=caep]:not(:checked)').length;",
+    let unchecked = b.js("return document.querySelectorAll('input[name=event][data-group=caep]:not(:checked)').length;",
     )
-    .await;
+    .await.unwrap();
     assert_eq!(
         unchecked,
         Value::from(0),
@@ -306,11 +210,10 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         summary.contains("Event types: choose at least one event type"),
         "{summary}"
     );
-    let top = js(
-        &b,
-        "return document.getElementById('form-errors').getBoundingClientRect().top;",
-    )
-    .await;
+    let top = b
+        .js("return document.getElementById('form-errors').getBoundingClientRect().top;")
+        .await
+        .unwrap();
     assert!(
         top.as_f64().unwrap() < 400.0,
         "the errors are at the top: {top}"
@@ -345,17 +248,17 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     // Successes look like successes.
     b.click_button("Request verification").await.unwrap();
     b.wait_for_text("Verification requested").await.unwrap();
-    assert_eq!(class_of(&b, "message").await, "notice");
+    assert_eq!(b.class_of("message").await.unwrap(), "notice");
     receiver.wait_for_count("/beta", 1, LONG).await.unwrap();
     b.click_button("Send test event").await.unwrap();
     b.wait_for_text("Test event sent").await.unwrap();
-    assert_eq!(class_of(&b, "message").await, "notice");
+    assert_eq!(b.class_of("message").await.unwrap(), "notice");
     receiver.wait_for_count("/beta", 2, LONG).await.unwrap();
     b.shot("portal-success-notice").await.unwrap();
     // A refusal still looks like one.
     b.click_button("Request verification").await.unwrap();
     b.wait_for_text("try again in").await.unwrap();
-    assert_eq!(class_of(&b, "message").await, "alert");
+    assert_eq!(b.class_of("message").await.unwrap(), "alert");
 
     // The event types page speaks of kinds of values, not of the registry's names.
     b.driver
@@ -363,7 +266,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         .await
         .unwrap();
     b.wait_for_text("Session Revoked").await.unwrap();
-    let text = js(&b, "return document.body.innerText;").await;
+    let text = b.js("return document.body.innerText;").await.unwrap();
     let text = text.as_str().unwrap();
     assert!(!text.contains("one_of") && !text.contains("open_enum"));
     assert!(text.contains("one of: "), "closed lists are spelled out");
@@ -374,19 +277,20 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         .await
         .unwrap();
     let client_id = b.text_of("client-id").await.unwrap();
-    let forms = js(
-        &b,
-        "return [document.querySelectorAll('form[action=\"/portal/sso/settings\"]').length, \
+    let forms = b
+        .js(
+            "return [document.querySelectorAll('form[action=\"/portal/sso/settings\"]').length, \
          document.querySelectorAll('header form[action=\"/portal/sso/settings\"]').length, \
          document.title];",
-    )
-    .await;
+        )
+        .await
+        .unwrap();
     assert_eq!(forms[0], Value::from(1), "{forms}");
     assert_eq!(forms[1], Value::from(0), "{forms}");
     assert_eq!(forms[2], Value::from("API credentials · sethub"), "{forms}");
     b.shot("portal-credentials").await.unwrap();
     b.click_button("Rotate the client secret").await.unwrap();
-    assert!(confirm(&b, true).await.contains("stops working"));
+    assert!(b.confirm(true).await.unwrap().contains("stops working"));
     let client_secret = b.text_of("client-secret").await.unwrap();
 
     // A portal error page leads back to the portal.
@@ -395,12 +299,13 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         .await
         .unwrap();
     b.wait_for_text("Back to your streams").await.unwrap();
-    let back = js(
-        &b,
-        "return [document.querySelector('header a.brand').getAttribute('href'), \
+    let back = b
+        .js(
+            "return [document.querySelector('header a.brand').getAttribute('href'), \
          document.querySelector('main a').getAttribute('href')];",
-    )
-    .await;
+        )
+        .await
+        .unwrap();
     assert_eq!(back, serde_json::json!(["/portal", "/portal"]));
 
     // The delivery log filters by state.
@@ -448,7 +353,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     b.fill("reason", "maintenance tonight").await.unwrap();
     b.click_button("Pause").await.unwrap();
     b.wait_for_text("The stream is paused").await.unwrap();
-    assert_eq!(class_of(&b, "message").await, "notice");
+    assert_eq!(b.class_of("message").await.unwrap(), "notice");
     assert!(b.text_of("status").await.unwrap().starts_with("paused"));
     receiver
         .wait_for_count("/beta", before + 1, LONG)
@@ -460,7 +365,12 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     assert_eq!(told.events[STREAM_UPDATED]["reason"], "maintenance tonight");
     b.shot("console-stream-paused").await.unwrap();
     b.click_button("Disable").await.unwrap();
-    assert!(confirm(&b, false).await.contains("Disable this stream"));
+    assert!(
+        b.confirm(false)
+            .await
+            .unwrap()
+            .contains("Disable this stream")
+    );
     assert!(b.text_of("status").await.unwrap().starts_with("paused"));
     b.click_button("Enable").await.unwrap();
     b.wait_for_text("The stream is enabled").await.unwrap();
@@ -468,7 +378,9 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     // A stream whose pushes fail: a short retry schedule makes its SET dead at once. Both
     // sides see it failing, in words; the tenant redrives the dead letter it chooses.
     b.driver.goto(format!("{console}/settings")).await.unwrap();
-    retry_schedule(&b, ["0.1", "1", "0.1", "1", "0"]).await;
+    b.retry_schedule(["0.1", "1", "0.1", "1", "0"])
+        .await
+        .unwrap();
     b.click_button("Save retry schedule").await.unwrap();
     b.wait_for_text("The retry schedule is saved")
         .await
@@ -493,7 +405,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     let down_page = b.driver.current_url().await.unwrap().to_string();
     b.click_button("Send test event").await.unwrap();
     b.wait_for_text("Test event sent").await.unwrap();
-    let failing = reload_until(&b, &down_page, "failing").await;
+    let failing = b.reload_until(&down_page, "failing").await.unwrap();
     // Said in words, never as a transport error's debug text.
     assert!(failing.contains("could not be reached"), "{failing}");
     assert!(!failing.contains("os error"), "{failing}");
@@ -508,7 +420,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         .unwrap();
     b.wait_for_text("Dead letters").await.unwrap();
     let console_page = b.driver.current_url().await.unwrap().to_string();
-    let dead = reload_until(&b, &console_page, "dead").await;
+    let dead = b.reload_until(&console_page, "dead").await.unwrap();
     assert!(dead.contains("could not be reached"), "{dead}");
     assert!(
         b.text_of("failing")
@@ -519,17 +431,19 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     b.shot("console-dead-letter").await.unwrap();
     b.click("input[name=delivery]").await.unwrap();
     b.click_button("Redrive the chosen").await.unwrap();
-    assert!(confirm(&b, true).await.contains("chosen"));
+    assert!(b.confirm(true).await.unwrap().contains("chosen"));
     b.wait_for_text("1 dead delivery redriven.").await.unwrap();
-    assert_eq!(class_of(&b, "message").await, "notice");
+    assert_eq!(b.class_of("message").await.unwrap(), "notice");
 
     // A new delivery shows on the portal's stream page without a reload: the receiver's own
     // software asks for a verification SET through the SSF API.
     b.driver.goto(&stream_page).await.unwrap();
     b.wait_for_text("Deliveries").await.unwrap();
-    js(&b, "window.notReloaded = true; return null;").await;
+    b.js("window.notReloaded = true; return null;")
+        .await
+        .unwrap();
     let rows = "return document.querySelectorAll('#deliveries tr.delivery').length;";
-    let before = js(&b, rows).await.as_u64().unwrap();
+    let before = b.js(rows).await.unwrap().as_u64().unwrap();
     let creds = sethub_tests::setup::ReceiverCreds {
         receiver_id: String::new(),
         client_id,
@@ -561,13 +475,13 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         }
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    while js(&b, rows).await.as_u64().unwrap() <= before {
+    while b.js(rows).await.unwrap().as_u64().unwrap() <= before {
         assert!(Instant::now() < deadline, "the new delivery never showed");
         // Watching the page update itself.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(
-        js(&b, "return window.notReloaded === true;").await,
+        b.js("return window.notReloaded === true;").await.unwrap(),
         Value::Bool(true),
         "the page was not reloaded"
     );
@@ -578,28 +492,29 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     b.driver.set_window_rect(0, 0, 390, 844).await.unwrap();
     b.driver.goto(&stream_page).await.unwrap();
     b.wait_for_text("Deliveries").await.unwrap();
-    fits(&b, "the portal's stream page").await;
-    let label = js(
-        &b,
-        "const td = document.querySelector('#deliveries tbody td'); \
+    b.fits("the portal's stream page").await.unwrap();
+    let label = b
+        .js(
+            "const td = document.querySelector('#deliveries tbody td'); \
          return [td.getAttribute('data-label'), getComputedStyle(td, '::before').content];",
-    )
-    .await;
+        )
+        .await
+        .unwrap();
     assert_eq!(label[0], Value::from("SET (jti)"), "{label}");
     assert!(label[1].as_str().unwrap().contains("SET (jti)"), "{label}");
     b.shot("phone-portal-stream").await.unwrap();
     b.driver.goto(format!("{base}/portal")).await.unwrap();
     b.wait_for_text("Create a stream").await.unwrap();
-    fits(&b, "the portal's streams page").await;
+    b.fits("the portal's streams page").await.unwrap();
     b.shot("phone-portal-streams").await.unwrap();
     // The console, signed in as the tenant again (the portal has its own session).
     b.driver.goto(format!("{console}/events")).await.unwrap();
     b.wait_for_text("Received").await.unwrap();
-    fits(&b, "the console's event log").await;
+    b.fits("the console's event log").await.unwrap();
     b.shot("phone-console-events").await.unwrap();
     b.driver.goto(format!("{console}/dashboard")).await.unwrap();
     b.text_of("streams").await.unwrap();
-    fits(&b, "the console's dashboard").await;
+    b.fits("the console's dashboard").await.unwrap();
     b.shot("phone-console-dashboard").await.unwrap();
     // Signing out says so.
     b.driver.set_window_rect(0, 0, 1280, 900).await.unwrap();
@@ -608,7 +523,7 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
         b.text_of("signed-out").await.unwrap(),
         "You are signed out."
     );
-    assert_eq!(class_of(&b, "signed-out").await, "notice");
+    assert_eq!(b.class_of("signed-out").await.unwrap(), "notice");
     b.shot("signed-out").await.unwrap();
     b.quit().await.unwrap();
 }

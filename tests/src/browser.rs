@@ -143,6 +143,106 @@ impl Browser {
         }
     }
 
+    /// Runs a script in the page and returns its value.
+    pub async fn js(&self, script: &str) -> WebDriverResult<serde_json::Value> {
+        Ok(self
+            .driver
+            .execute(script, Vec::new())
+            .await?
+            .json()
+            .clone())
+    }
+
+    /// Answers the confirmation dialog the last click opened (it opens before the click
+    /// returns; the loop only bridges the driver's round trip); returns its question.
+    pub async fn confirm(&self, accept: bool) -> WebDriverResult<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.driver.get_alert_text().await {
+                Ok(text) => {
+                    if accept {
+                        self.driver.accept_alert().await?;
+                    } else {
+                        self.driver.dismiss_alert().await?;
+                    }
+                    return Ok(text);
+                }
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                // Polling for the dialog.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// The class of the element with this id, once the page shows it.
+    pub async fn class_of(&self, id: &str) -> WebDriverResult<String> {
+        Ok(self
+            .driver
+            .query(By::Id(id))
+            .wait(Duration::from_secs(30), Duration::from_millis(50))
+            .first()
+            .await?
+            .class_name()
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Asserts that at the current window size the page does not scroll sideways and the
+    /// header takes less than a quarter of the height.
+    pub async fn fits(&self, what: &str) -> WebDriverResult<()> {
+        let m = self
+            .js(
+                "return {scroll: document.documentElement.scrollWidth, width: window.innerWidth, \
+                 header: document.querySelector('header').getBoundingClientRect().height, \
+                 height: window.innerHeight};",
+            )
+            .await?;
+        let n = |k: &str| m[k].as_f64().unwrap_or(f64::NAN);
+        assert!(n("scroll") <= n("width"), "{what} overflows: {m}");
+        assert!(
+            n("header") < n("height") / 4.0,
+            "{what}: the menu takes {} of {} px",
+            n("header"),
+            n("height")
+        );
+        Ok(())
+    }
+
+    /// Loads `url` again until the element `id` shows (up to 60 s: background work such as
+    /// a push failing, retried and dead-lettered); returns its text.
+    pub async fn reload_until(&self, url: &str, id: &str) -> WebDriverResult<String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            self.driver.goto(url).await?;
+            if let Ok(e) = self.driver.find(By::Id(id)).await {
+                return e.text().await;
+            }
+            if Instant::now() >= deadline {
+                return Err(WebDriverError::FatalError(format!(
+                    "#{id} never showed on {url}"
+                )));
+            }
+            // Each load is a new look at the background work; pace them.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Types a retry schedule into the console's settings form: first wait, factor, maximum
+    /// delay, give up after, jitter.
+    pub async fn retry_schedule(&self, values: [&str; 5]) -> WebDriverResult<()> {
+        let names = [
+            "initial_secs",
+            "factor",
+            "max_delay_secs",
+            "max_age_secs",
+            "jitter",
+        ];
+        for (name, value) in names.into_iter().zip(values) {
+            self.fill(name, value).await?;
+        }
+        Ok(())
+    }
+
     /// Quits the browser.
     pub async fn quit(self) -> WebDriverResult<()> {
         self.driver.quit().await

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod portal;
 pub mod ssf;
+mod ui;
 pub mod web;
 
 /// Registers this service's routes. The health routes are mounted by the server itself.

@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sethub_app::AppContext;
-use sethub_bus::{Envelope, Message};
+use sethub_app::recovery::{RecoveryError, Redrive, more_to_redrive};
 use sethub_domain::subject::{ParseMode, Subject};
 use sethub_domain::{AuditId, DeliveryId, DeliveryMethod, EventId, StreamStatus, TenantId};
 use sethub_http::{ApiError, ErrorCode};
@@ -47,21 +47,17 @@ pub(crate) async fn announce(
     tenant: TenantId,
     stream: &Stream,
 ) -> Result<(), ApiError> {
-    match stream.delivery_method {
-        DeliveryMethod::Poll => {
-            sethub_app::streams::wake_pollers(ctx, tenant, stream.id).await;
-            Ok(())
-        }
-        DeliveryMethod::Push => ctx
-            .bus
-            .publish(Envelope::new(
-                tenant,
-                Message::DeliveriesRedriven {
-                    stream_id: stream.id,
-                },
-            ))
-            .await
-            .map_err(ApiError::unavailable),
+    sethub_app::recovery::announce(ctx, tenant, stream)
+        .await
+        .map_err(recovery_error)
+}
+
+/// A redrive's refusal, as the tenant API answers it.
+fn recovery_error(e: RecoveryError) -> ApiError {
+    match e {
+        e if e.is_not_found() => ApiError::not_found("not found"),
+        RecoveryError::Store(e) => store_error(e),
+        e @ (RecoveryError::Bus(_) | RecoveryError::NotFound) => ApiError::unavailable(e),
     }
 }
 
@@ -167,53 +163,23 @@ pub async fn redrive(
     }))
 }
 
-/// Whether a redrive stopped at its bound, so more dead deliveries may wait.
-pub fn more_to_redrive(back: &[sethub_store::Delivery]) -> bool {
-    u64::try_from(back.len()).is_ok_and(|n| n >= sethub_store::MAX_REDRIVE)
-}
-
-/// Redrives dead deliveries of a stream (at most `sethub_store::MAX_REDRIVE` a call) and records who asked, in one transaction; then
-/// tells fan-out (push) or wakes the pollers (poll). Shared by the REST API and the console.
-pub async fn redrive_stream(
+/// Redrives dead deliveries of a stream through the one service function
+/// (`sethub_app::recovery::redrive`), recording the API key that asked.
+async fn redrive_stream(
     ctx: &AppContext,
     tenant: TenantId,
     id: sethub_domain::StreamId,
     r: &RedriveRequest,
     actor: String,
 ) -> Result<(Vec<sethub_store::Delivery>, AuditEntry), ApiError> {
-    let scope = ctx.store.scope(tenant);
-    let stream = scope.streams().get(id).await.map_err(store_error)?;
-    let back_to = match stream.delivery_method {
-        DeliveryMethod::Push => DeliveryState::Pending,
-        DeliveryMethod::Poll => DeliveryState::Queued,
+    let which = Redrive {
+        delivery_ids: r.delivery_ids.clone(),
+        from: r.from,
+        to: r.to,
     };
-    let tx = scope.begin().await.map_err(store_error)?;
-    let back = tx
-        .deliveries()
-        .redrive(id, r.delivery_ids.as_deref(), r.from, r.to, back_to)
+    sethub_app::recovery::redrive(ctx, tenant, id, &which, actor)
         .await
-        .map_err(store_error)?;
-    let entry = tx
-        .audit()
-        .record(NewAuditEntry {
-            actor: actor.clone(),
-            action: "deliveries.redrive".into(),
-            target: Some(id.to_string()),
-            details: json!({
-                "delivery_ids": r.delivery_ids.as_ref().map(|ids| ids.iter().map(ToString::to_string).collect::<Vec<_>>()),
-                "from": r.from,
-                "to": r.to,
-                "redriven": back.len(),
-            }),
-        })
-        .await
-        .map_err(store_error)?;
-    tx.commit().await.map_err(store_error)?;
-    tracing::info!(%tenant, stream = %id, %actor, deliveries = back.len(), "dead deliveries redriven");
-    if !back.is_empty() {
-        announce(ctx, tenant, &stream).await?;
-    }
-    Ok((back, entry))
+        .map_err(recovery_error)
 }
 
 /// Which stored events to replay: those received in a time range, or those in an event-id

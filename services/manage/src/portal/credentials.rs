@@ -4,12 +4,12 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 
+use super::Who;
 use super::unavailable;
-use super::{Who, who};
 use crate::web::{csrf_refused, page, see_other};
 
 #[derive(Template)]
@@ -26,11 +26,7 @@ struct CredentialsPage {
 }
 
 /// `GET /portal/credentials`.
-pub async fn show(ctx: web::Data<AppContext>, req: HttpRequest, session: Session) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn show(ctx: web::Data<AppContext>, who: Who, session: Session) -> HttpResponse {
     render(&ctx, who, &session, StatusCode::OK, None).await
 }
 
@@ -82,14 +78,10 @@ pub(crate) async fn render(
 /// `POST /portal/credentials/rotate`.
 pub async fn rotate(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
     }

@@ -15,7 +15,7 @@ use sethub_domain::{DeliveryId, DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryKind, DeliveryState, NewDelivery, StoreError};
 
 use super::unavailable;
-use super::{Who, not_found, who};
+use super::{Who, not_found};
 use crate::web::flash::Flash;
 use crate::web::{csrf_refused, page, see_other};
 
@@ -87,11 +87,7 @@ fn example_claims(issuer: &str, aud: &str, t: &EventType) -> Value {
 }
 
 /// `GET /portal/events`.
-pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn list(ctx: web::Data<AppContext>, who: Who, _req: HttpRequest) -> HttpResponse {
     let issuer = sethub_app::admin::issuer(&ctx, &who.tenant.slug);
     let aud = who.receiver_id.to_string();
     let types = supported()
@@ -132,15 +128,11 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
 /// stream is paused).
 pub async fn send_test(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     id: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
     }
@@ -229,7 +221,7 @@ async fn make_test(
         .await
         .map_err(|e| failed(&e))?;
     if state != DeliveryState::Held {
-        crate::api::recovery::announce(ctx, who.tenant.id, stream)
+        sethub_app::recovery::announce(ctx, who.tenant.id, stream)
             .await
             .map_err(|e| failed(&e))?;
     }

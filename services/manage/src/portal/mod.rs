@@ -9,6 +9,7 @@
 
 mod credentials;
 mod decoder;
+mod deliveries;
 mod events;
 pub(crate) mod join;
 mod sso;
@@ -68,11 +69,20 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/streams", web::post().to(streams::create))
             .route("/streams/{id}", web::get().to(streams::show))
             .route("/streams/{id}/status", web::post().to(streams::set_status))
-            .route("/streams/{id}/verify", web::post().to(streams::verify)),
+            .route("/streams/{id}/verify", web::post().to(streams::verify))
+            .route(
+                "/streams/{id}/deliveries/{delivery}",
+                web::get().to(deliveries::show),
+            )
+            .route(
+                "/streams/{id}/deliveries/{delivery}/send-again",
+                web::post().to(deliveries::send_again),
+            ),
     );
 }
 
-/// The signed-in receiver user.
+/// The signed-in receiver user. Also an extractor: a handler that takes a `Who` runs only for
+/// a signed-in receiver user; anyone else gets the answer [`who`] gives instead.
 #[derive(Debug, Clone)]
 pub struct Who {
     pub tenant: Tenant,
@@ -82,6 +92,15 @@ pub struct Who {
     pub org: String,
     pub receiver: String,
     pub csrf: String,
+}
+
+impl actix_web::FromRequest for Who {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        crate::web::signed_in(req, |ctx, req| async move { who(&ctx, &req).await })
+    }
 }
 
 impl Who {
@@ -161,14 +180,10 @@ pub(crate) fn csrf_ok(session: &Session, form: &std::collections::HashMap<String
 /// `POST /portal/logout-all`: ends every session of the signed-in user, on every device.
 pub async fn logout_all(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     form: web::Form<std::collections::HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     if !csrf_ok(&session, &form) {
         return crate::web::csrf_refused();
     }

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use sethub_app::AppContext;
 use sethub_app::sso::SsoError;
 
+use super::Who;
 use super::unavailable;
-use super::who;
 use crate::web::form::Field;
 use crate::web::sso::{begin, check_settings, complete, refused, save_settings};
 use crate::web::{csrf_refused, see_other};
@@ -33,14 +33,10 @@ pub(crate) fn fields(issuer: &str, client_id: &str) -> Vec<Field> {
 /// `POST /portal/sso/settings`: `issuer`, `sso_client_id`, `client_secret`.
 pub async fn save(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
     }

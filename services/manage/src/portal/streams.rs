@@ -7,16 +7,18 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
+use sethub_app::deliveries::{LogQuery, failing_streams, stream_health};
 use sethub_app::ssf::SsfError;
 use sethub_app::ssf::control::{self, StatusUpdate, SubjectChange, VerifyRequest};
 use sethub_app::ssf::streams::{self as ops, NewStream};
 use sethub_app::ssf::wire::{DeliveryRequest, Method};
 use sethub_domain::subject::{Subject, SubjectId};
 use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
-use sethub_store::StoreError;
+use sethub_store::{DeliveryState, StoreError};
 
 use super::unavailable;
 use super::{Who, not_found, who};
+use crate::ui::{HealthView, LogView};
 use crate::web::flash::Flash;
 use crate::web::form::Field;
 use crate::web::{csrf_ok, csrf_refused, page, see_other};
@@ -28,6 +30,8 @@ struct StreamRow {
     status: String,
     events: String,
     endpoint: String,
+    /// The latest push failed, or dead letters wait.
+    warn: bool,
 }
 
 struct EventType {
@@ -106,15 +110,6 @@ struct StreamsPage {
     message: Option<String>,
 }
 
-struct DeliveryRow {
-    jti: String,
-    event: String,
-    state: String,
-    attempts: u32,
-    last: String,
-    created_at: String,
-}
-
 struct AttemptRow {
     at: String,
     status: String,
@@ -129,24 +124,17 @@ struct StreamPage {
     who: Who,
     active: &'static str,
     message: Option<Flash>,
-    /// The id of the last delivery shown when there are older ones.
-    older: Option<String>,
     /// The stream's subjects: (subject, `removed` or `added`).
     subjects: Vec<(String, &'static str)>,
     /// The event types a test event can be sent of: (URI, name).
     test_types: Vec<(String, String)>,
     s: StreamRow,
-    /// The delivery state the log is filtered by (empty: all) and those to choose from.
-    state: &'static str,
-    states: Vec<&'static str>,
     /// Why the stream is failing, when its latest push failed.
     failing: Option<String>,
-    deliveries: Vec<DeliveryRow>,
+    h: HealthView,
+    log: LogView,
     attempts: Vec<AttemptRow>,
 }
-
-/// The delivery states a receiver can filter its log by.
-const STATES: [&str; 6] = ["pending", "held", "queued", "delivered", "dead", "dropped"];
 
 /// Deliveries shown per page.
 const PAGE: u64 = 50;
@@ -171,6 +159,7 @@ fn row(s: &sethub_store::Stream) -> StreamRow {
             .collect::<Vec<_>>()
             .join(", "),
         endpoint: s.endpoint_url.clone().unwrap_or_default(),
+        warn: false,
     }
 }
 
@@ -209,6 +198,24 @@ async fn render(
     let Ok(streams) = ops::list(ctx, &who.caller()).await else {
         return unavailable();
     };
+    let ids: Vec<StreamId> = streams.iter().map(|s| s.id).collect();
+    let dead = match ctx
+        .store
+        .scope(who.tenant.id)
+        .deliveries()
+        .count_by_stream_and_state()
+        .await
+    {
+        Ok(all) => all
+            .into_iter()
+            .filter(|(id, st, n)| *st == DeliveryState::Dead && *n > 0 && ids.contains(id))
+            .map(|(id, _, _)| id)
+            .collect(),
+        Err(_) => return unavailable(),
+    };
+    let Ok(warn) = failing_streams(ctx, who.tenant.id, &ids, &dead).await else {
+        return unavailable();
+    };
     let chosen: Vec<&str> = form
         .iter()
         .filter(|(n, _)| n == "event")
@@ -240,7 +247,13 @@ async fn render(
         &StreamsPage {
             who,
             active: "streams",
-            streams: streams.iter().map(row).collect(),
+            streams: streams
+                .iter()
+                .map(|s| StreamRow {
+                    warn: warn.contains(&s.id),
+                    ..row(s)
+                })
+                .collect(),
             method,
             fields,
             event_groups: event_groups(&chosen),
@@ -276,14 +289,10 @@ fn field_of(e: &SsfError) -> Option<(&'static str, String)> {
 /// `event` (repeated).
 pub async fn create(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let form = form.into_inner();
     let v = |k: &str| {
         form.iter()
@@ -348,15 +357,11 @@ fn parse_id(raw: &str) -> Option<StreamId> {
 /// `GET /portal/streams/{id}`.
 pub async fn show(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     id: web::Path<String>,
     query: web::Query<std::collections::HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let Some(id) = parse_id(&id) else {
         return not_found();
     };
@@ -366,43 +371,29 @@ pub async fn show(
         Err(SsfError::NotFound) => return not_found(),
         Err(_) => return unavailable(),
     };
-    let deliveries = scope.deliveries();
-    // `state`: only the deliveries in that state (an unknown one: all).
-    let state = query
-        .get("state")
-        .and_then(|s| s.parse::<sethub_store::DeliveryState>().ok());
+    let log_query = LogQuery::parse(&query);
     let loaded = async {
         Ok::<_, StoreError>((
-            deliveries
-                .list_for_stream(
-                    id,
-                    state,
-                    query
-                        .get("before")
-                        .and_then(|b| b.parse::<sethub_domain::DeliveryId>().ok()),
-                    PAGE,
-                )
-                .await?,
-            deliveries.attempts_for_stream(id, 100).await?,
+            log_query.page(&ctx, who.tenant.id, id, PAGE).await?,
+            stream_health(&ctx, who.tenant.id, id).await?,
+            scope.deliveries().attempts_for_stream(id, 100).await?,
+            scope.streams().subjects(id).await?,
         ))
     }
     .await;
-    let Ok((list, attempts)) = loaded else {
-        return unavailable();
+    let ((rows, next), health, attempts, subjects) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(error = %e, "portal: a stream's page could not be loaded");
+            return unavailable();
+        }
     };
-    let Ok(subjects) = scope.streams().subjects(id).await else {
-        return unavailable();
-    };
-    let older = (list.len() as u64 == PAGE)
-        .then(|| list.last().map(|d| d.id.to_string()))
-        .flatten();
     page(
         StatusCode::OK,
         &StreamPage {
             who,
             active: "streams",
             message: Flash::take(&session, "stream_message"),
-            older,
             subjects: subjects
                 .into_iter()
                 .map(|s| {
@@ -418,23 +409,9 @@ pub async fn show(
                 .map(|t| (t.uri.to_owned(), t.name.to_owned()))
                 .collect(),
             s: row(&stream),
-            state: state.map(|s| s.as_str()).unwrap_or_default(),
-            states: STATES.to_vec(),
-            failing: crate::web::words::failing(attempts.first()),
-            deliveries: list
-                .into_iter()
-                .map(|d| DeliveryRow {
-                    jti: d.jti,
-                    event: d
-                        .event_id
-                        .map(|e| e.to_string())
-                        .unwrap_or_else(|| d.kind.as_str().to_owned()),
-                    state: d.state.as_str().to_owned(),
-                    attempts: d.attempts,
-                    last: crate::web::words::outcome(d.last_status, d.last_error.as_deref()),
-                    created_at: d.created_at.to_rfc3339(),
-                })
-                .collect(),
+            failing: health.failing.clone(),
+            h: health.into(),
+            log: LogView::new(format!("/portal/streams/{id}"), &log_query, rows, next),
             attempts: attempts
                 .into_iter()
                 .map(|a| AttemptRow {
@@ -447,7 +424,7 @@ pub async fn show(
                     outcome: a.outcome,
                     response: match a.response_excerpt {
                         Some(r) => r,
-                        None => crate::web::words::outcome(None, a.error.as_deref()),
+                        None => sethub_app::deliveries::words::outcome(None, a.error.as_deref()),
                     },
                 })
                 .collect(),
@@ -458,15 +435,11 @@ pub async fn show(
 /// `POST /portal/streams/{id}/status`: `status` (`enabled`, `paused`).
 pub async fn set_status(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let v = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if !csrf_ok(&session, v("csrf").as_ref()) {
         return csrf_refused();
@@ -501,15 +474,12 @@ pub async fn set_status(
 /// SSF handler (its minimum interval applies).
 pub async fn verify(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
+    _req: HttpRequest,
     session: Session,
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let csrf = form
         .iter()
         .find(|(n, _)| n == "csrf")
@@ -543,15 +513,11 @@ pub async fn verify(
 /// `account`), `value`, `action` (`add`, `remove`), through the SSF subjects handlers.
 pub async fn subjects(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     id: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let v = |k: &str| {
         form.iter()
             .find(|(n, _)| n == k)

@@ -12,7 +12,7 @@ use sethub_app::admin::{self, DisplayName, Scope};
 use sethub_domain::ApiKeyId;
 
 use super::form::Field;
-use super::session::{Who, who, writer};
+use super::session::{Who, writer};
 use super::{error_page, page, see_other};
 
 /// A key as the page shows it.
@@ -94,11 +94,7 @@ async fn render(
 }
 
 /// `GET /console/api-keys`.
-pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest, session: Session) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn list(ctx: web::Data<AppContext>, who: Who, session: Session) -> HttpResponse {
     let created = session
         .remove_as::<String>("created_key")
         .and_then(Result::ok);

@@ -2,13 +2,13 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_domain::StreamStatus;
 use sethub_store::{DeliveryState, Stream};
 
-use super::session::{Who, who};
+use super::session::Who;
 use super::{error_page, page};
 
 #[derive(Template)]
@@ -75,15 +75,7 @@ fn bars(events: &[(i64, u64)], delivered: &[(i64, u64)], now_hour: i64) -> Vec<B
         .collect()
 }
 
-pub async fn dashboard(
-    ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    session: Session,
-) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn dashboard(ctx: web::Data<AppContext>, who: Who, session: Session) -> HttpResponse {
     let scope = ctx.store.scope(who.tenant);
     let since = chrono::Utc::now() - chrono::Duration::hours(24);
     let loaded = async {
@@ -133,14 +125,23 @@ pub async fn dashboard(
     let poll_backlog = total(DeliveryState::Queued, &|s| {
         s.delivery_method == sethub_domain::DeliveryMethod::Poll
     });
+    // Disabled streams, and those whose latest push failed or that hold dead letters.
+    let dead: std::collections::HashSet<sethub_domain::StreamId> = counts
+        .iter()
+        .filter(|(_, st, n)| *st == DeliveryState::Dead && *n > 0)
+        .map(|(id, _, _)| *id)
+        .collect();
+    let ids: Vec<_> = streams.iter().map(|s| s.id).collect();
+    let warn = match sethub_app::deliveries::failing_streams(&ctx, who.tenant, &ids, &dead).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "console: the store cannot answer");
+            return super::unavailable();
+        }
+    };
     let failing = streams
         .iter()
-        .filter(|s| {
-            s.status == StreamStatus::Disabled
-                || counts
-                    .iter()
-                    .any(|(id, st, n)| *id == s.id && *st == DeliveryState::Dead && *n > 0)
-        })
+        .filter(|s| s.status == StreamStatus::Disabled || warn.contains(&s.id))
         .map(|s| {
             (
                 s.id.to_string(),

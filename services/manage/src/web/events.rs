@@ -9,7 +9,7 @@ use serde_json::Value;
 use sethub_app::AppContext;
 use sethub_domain::EventId;
 
-use super::session::{Who, who};
+use super::session::Who;
 use super::{page, unavailable};
 
 const PAGE: u64 = 50;
@@ -74,11 +74,7 @@ pub(crate) fn subject_text(sub: Option<&Value>) -> String {
 }
 
 /// `GET /console/events?before=evt_…`.
-pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn list(ctx: web::Data<AppContext>, who: Who, req: HttpRequest) -> HttpResponse {
     let query = web::Query::<HashMap<String, String>>::from_query(req.query_string())
         .map(|q| q.0)
         .unwrap_or_default();
@@ -225,15 +221,7 @@ struct EventPage {
 }
 
 /// `GET /console/events/{id}`: the event, each SET made from it and every delivery attempt.
-pub async fn show(
-    ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    id: web::Path<String>,
-) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn show(ctx: web::Data<AppContext>, who: Who, id: web::Path<String>) -> HttpResponse {
     let missing = || {
         super::error_page(
             StatusCode::NOT_FOUND,

@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod dashboard;
+mod deliveries;
 mod events;
 pub(crate) use events::subject_text;
 pub mod flash;
@@ -22,14 +23,13 @@ pub(crate) mod sso;
 mod streams;
 mod team;
 mod upstreams;
-pub(crate) mod words;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::sessions::{Lifetimes, Surface};
@@ -147,6 +147,14 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/streams", web::get().to(streams::list))
             .route("/streams/{id}", web::get().to(streams::show))
             .route("/streams/{id}/redrive", web::post().to(streams::redrive))
+            .route(
+                "/streams/{id}/deliveries/{delivery}",
+                web::get().to(deliveries::show),
+            )
+            .route(
+                "/streams/{id}/deliveries/{delivery}/send-again",
+                web::post().to(deliveries::send_again),
+            )
             .route("/streams/{id}/status", web::post().to(streams::set_status))
             .route("/streams/{id}/rate", web::post().to(streams::set_rate))
             .route("/receivers", web::get().to(receivers::list))
@@ -307,4 +315,29 @@ pub fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", to))
         .finish()
+}
+
+/// The future of a signed-in extractor (the console's and the portal's `Who`): `check` answers
+/// the signed-in person or the page to send instead (sign-in, 503), which becomes the
+/// extractor's error response.
+pub(crate) fn signed_in<T, F, Fut>(
+    req: &HttpRequest,
+    check: F,
+) -> futures_util::future::LocalBoxFuture<'static, Result<T, actix_web::Error>>
+where
+    T: 'static,
+    F: FnOnce(web::Data<AppContext>, HttpRequest) -> Fut + 'static,
+    Fut: std::future::Future<Output = Result<T, HttpResponse>> + 'static,
+{
+    let req = req.clone();
+    Box::pin(async move {
+        let Some(ctx) = req.app_data::<web::Data<AppContext>>().cloned() else {
+            return Err(actix_web::error::ErrorInternalServerError(
+                "the console's and portal's routes are served without their context",
+            ));
+        };
+        check(ctx, req).await.map_err(|answer| {
+            actix_web::error::InternalError::from_response("not signed in", answer).into()
+        })
+    })
 }

@@ -13,7 +13,7 @@ use sethub_app::admin::{self, DisplayName};
 use sethub_app::console;
 
 use super::form::Field;
-use super::session::{Who, who, writer};
+use super::session::{Who, writer};
 use super::{page, see_other, unavailable};
 
 struct Row {
@@ -89,11 +89,7 @@ async fn render(
 }
 
 /// `GET /console/receivers`.
-pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest, session: Session) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn list(ctx: web::Data<AppContext>, who: Who, session: Session) -> HttpResponse {
     let invited = session.remove_as::<Invited>("invited").and_then(Result::ok);
     render(&ctx, who, StatusCode::OK, invited, name_field("")).await
 }

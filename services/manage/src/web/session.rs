@@ -19,7 +19,9 @@ pub(crate) const TENANT: &str = "tenant";
 pub(crate) const MEMBER: &str = "member";
 const CSRF: &str = "csrf";
 
-/// The signed-in member, as the pages need it.
+/// The signed-in member, as the pages need it. Also an extractor: a handler that takes a
+/// `Who` runs only for a signed-in member; anyone else gets the answer [`who`] gives instead
+/// (the sign-in page, or the 503 page).
 #[derive(Debug, Clone)]
 pub struct Who {
     pub tenant: TenantId,
@@ -30,6 +32,15 @@ pub struct Who {
     pub role: Role,
     pub can_write: bool,
     pub csrf: String,
+}
+
+impl actix_web::FromRequest for Who {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        crate::web::signed_in(req, |ctx, req| async move { who(&ctx, &req).await })
+    }
 }
 
 /// The session's CSRF token, made on first use.
@@ -167,14 +178,10 @@ pub async fn home(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
 /// (this one too). Any role may.
 pub async fn logout_all(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     form: web::Form<std::collections::HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();
     }

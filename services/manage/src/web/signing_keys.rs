@@ -12,7 +12,7 @@ use sethub_app::keys::{self, RotateMode};
 use sethub_domain::Profile;
 use sethub_jose::KeySpec;
 
-use super::session::{Who, who, writer};
+use super::session::{Who, writer};
 use super::signin::alg_label;
 use super::{page, see_other, unavailable};
 
@@ -40,11 +40,7 @@ struct KeysPage {
 }
 
 /// `GET /console/signing-keys`.
-pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest, session: Session) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn list(ctx: web::Data<AppContext>, who: Who, session: Session) -> HttpResponse {
     let Ok((infos, _)) = keys::overview(&ctx, who.tenant, chrono::Utc::now()).await else {
         return unavailable();
     };

@@ -13,7 +13,7 @@ use sethub_domain::delivery::{DeliverySettings, RetryPolicy};
 
 use super::flash::Flash;
 use super::form::Field;
-use super::session::{Who, csrf_ok, csrf_refused, sign_in, who, writer};
+use super::session::{Who, csrf_ok, csrf_refused, sign_in, writer};
 use super::{error_page, page, see_other, unavailable};
 
 const PENDING: &str = "sso_pending";
@@ -99,15 +99,7 @@ fn fields(issuer: &str, client_id: &str) -> Vec<Field> {
 }
 
 /// `GET /console/settings`.
-pub async fn settings(
-    ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    session: Session,
-) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn settings(ctx: web::Data<AppContext>, who: Who, session: Session) -> HttpResponse {
     let Ok(current) = ctx.store.scope(who.tenant).members().sso(None).await else {
         return unavailable();
     };

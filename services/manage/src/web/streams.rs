@@ -3,13 +3,14 @@
 //! receiver is told with a stream-updated SET) and dead letters with a redrive (the tenant
 //! API's redrive, audited the same way).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
+use sethub_app::deliveries::{LogQuery, failing_streams, stream_health};
 use sethub_app::ssf::SsfError;
 use sethub_app::ssf::control;
 use sethub_domain::delivery::DeliverySettings;
@@ -17,9 +18,10 @@ use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryState, StoreError, Stream};
 
 use super::flash::Flash;
-use super::session::{Who, who, writer};
+use super::session::{Who, writer};
 use super::{error_page, page, see_other, unavailable};
-use crate::api::recovery::{RedriveRequest, more_to_redrive, redrive_stream};
+use crate::ui::{HealthView, LogView};
+use sethub_app::recovery::{Redrive, more_to_redrive};
 
 struct Row {
     id: String,
@@ -29,6 +31,8 @@ struct Row {
     method: &'static str,
     status: String,
     counts: String,
+    /// The latest push failed, or dead letters wait.
+    warn: bool,
 }
 
 #[derive(Template)]
@@ -66,6 +70,8 @@ struct StreamPage {
     message: Option<super::flash::Flash>,
     rate: String,
     rate_fields: Vec<super::form::Field>,
+    h: HealthView,
+    log: LogView,
 }
 
 fn rate_field(value: &str, error: Option<String>) -> super::form::Field {
@@ -85,6 +91,8 @@ fn current_rate(s: &Stream) -> String {
 
 /// Dead letters shown per page.
 const DEAD_PAGE: u64 = 100;
+/// Deliveries of the log shown per page.
+const LOG_PAGE: u64 = 50;
 
 /// What the stream page says of a stream besides its deliveries.
 struct Details {
@@ -94,7 +102,7 @@ struct Details {
     reason: String,
 }
 
-fn name_of(s: &Stream) -> String {
+pub(crate) fn name_of(s: &Stream) -> String {
     s.description
         .clone()
         .filter(|d| !d.trim().is_empty())
@@ -133,16 +141,19 @@ fn counts(c: &[(DeliveryState, u64)]) -> String {
 }
 
 /// `GET /console/streams`.
-pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn list(ctx: web::Data<AppContext>, who: Who, _req: HttpRequest) -> HttpResponse {
     let scope = ctx.store.scope(who.tenant);
     let loaded = async {
         let streams = scope.streams().list().await?;
         let receivers = scope.receivers().list().await?;
         let all = scope.deliveries().count_by_stream_and_state().await?;
+        let dead: HashSet<StreamId> = all
+            .iter()
+            .filter(|(_, st, n)| *st == DeliveryState::Dead && *n > 0)
+            .map(|(id, _, _)| *id)
+            .collect();
+        let ids: Vec<StreamId> = streams.iter().map(|s| s.id).collect();
+        let warn = failing_streams(&ctx, who.tenant, &ids, &dead).await?;
         let mut rows = Vec::new();
         for s in &streams {
             let c: Vec<(DeliveryState, u64)> = all
@@ -161,6 +172,7 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
                 method: method(s),
                 status: s.status.as_str().to_owned(),
                 counts: counts(&c),
+                warn: warn.contains(&s.id),
             });
         }
         Ok::<_, StoreError>(rows)
@@ -190,15 +202,11 @@ fn no_such_stream() -> HttpResponse {
 /// `GET /console/streams/{id}`.
 pub async fn show(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
+    who: Who,
     session: Session,
     id: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let Ok(id) = id.parse::<StreamId>() else {
         return no_such_stream();
     };
@@ -208,18 +216,47 @@ pub async fn show(
         Err(StoreError::NotFound) => return no_such_stream(),
         Err(_) => return unavailable(),
     };
+    let rate = current_rate(&stream);
+    let message = Flash::take(&session, "stream_message");
+    render(
+        &ctx,
+        who,
+        &stream,
+        &query,
+        StatusCode::OK,
+        vec![rate_field(&rate, None)],
+        message,
+    )
+    .await
+}
+
+/// The stream page: its configuration, health, delivery log (filtered by `query`) and dead
+/// letters (paged by `before`).
+async fn render(
+    ctx: &AppContext,
+    who: Who,
+    stream: &Stream,
+    query: &HashMap<String, String>,
+    status: StatusCode,
+    rate_fields: Vec<super::form::Field>,
+    message: Option<Flash>,
+) -> HttpResponse {
+    let id = stream.id;
+    let scope = ctx.store.scope(who.tenant);
+    let log_query = LogQuery::parse(query);
     let loaded = async {
         Ok::<_, StoreError>((
             scope.receivers().get(stream.receiver_id).await?,
             scope.deliveries().count_by_state(id).await?,
-            scope.deliveries().attempts_for_stream(id, 1).await?,
+            stream_health(ctx, who.tenant, id).await?,
+            log_query.page(ctx, who.tenant, id, LOG_PAGE).await?,
             scope
                 .deliveries()
                 .list_for_stream(
                     id,
                     Some(DeliveryState::Dead),
                     query
-                        .get("before")
+                        .get("dead_before")
                         .and_then(|b| b.parse::<sethub_domain::DeliveryId>().ok()),
                     DEAD_PAGE,
                 )
@@ -227,27 +264,33 @@ pub async fn show(
         ))
     }
     .await;
-    let Ok((receiver, c, latest, dead)) = loaded else {
-        return unavailable();
+    let (receiver, c, health, (rows, next), dead) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(error = %e, "a stream's page could not be loaded");
+            return unavailable();
+        }
     };
-    let rate = current_rate(&stream);
     let older = (dead.len() as u64 == DEAD_PAGE)
         .then(|| dead.last().map(|d| d.id.to_string()))
         .flatten();
+    let base = format!("/console/streams/{id}");
     page(
-        StatusCode::OK,
+        status,
         &StreamPage {
             older,
-            rate_fields: vec![rate_field(&rate, None)],
-            rate,
-            message: Flash::take(&session, "stream_message"),
+            rate_fields,
+            rate: current_rate(stream),
+            message,
             who,
             active: "streams",
             id: id.to_string(),
-            d: details(&stream),
-            failing: super::words::failing(latest.first()),
+            d: details(stream),
+            failing: health.failing.clone(),
+            h: health.into(),
+            log: LogView::new(base, &log_query, rows, next),
             receiver: receiver.name,
-            method: method(&stream),
+            method: method(stream),
             status: stream.status.as_str().to_owned(),
             counts: counts(&c),
             dead: dead
@@ -256,7 +299,7 @@ pub async fn show(
                     id: d.id.to_string(),
                     event: d.event_id.map(|e| e.to_string()).unwrap_or_default(),
                     attempts: d.attempts,
-                    error: super::words::outcome(None, d.last_error.as_deref()),
+                    error: sethub_app::deliveries::words::outcome(None, d.last_error.as_deref()),
                     created_at: d.created_at.to_rfc3339(),
                 })
                 .collect(),
@@ -348,12 +391,11 @@ pub async fn redrive(
             .keep(&session, "stream_message");
         return see_other(&format!("/console/streams/{id}"));
     }
-    let which = RedriveRequest {
+    let which = Redrive {
         delivery_ids: chosen,
-        from: None,
-        to: None,
+        ..Default::default()
     };
-    match redrive_stream(
+    match sethub_app::recovery::redrive(
         &ctx,
         who.tenant,
         id,
@@ -376,8 +418,11 @@ pub async fn redrive(
             Flash::ok(text).keep(&session, "stream_message");
             see_other(&format!("/console/streams/{id}"))
         }
-        Err(e) if e.code() == sethub_http::ErrorCode::NotFound => no_such_stream(),
-        Err(_) => unavailable(),
+        Err(e) if e.is_not_found() => no_such_stream(),
+        Err(e) => {
+            tracing::warn!(error = %e, "redrive failed");
+            unavailable()
+        }
     }
 }
 
@@ -436,34 +481,14 @@ async fn rate_refused(
     typed: &str,
     error: String,
 ) -> HttpResponse {
-    let scope = ctx.store.scope(who.tenant);
-    let loaded = async {
-        Ok::<_, StoreError>((
-            scope.receivers().get(stream.receiver_id).await?,
-            scope.deliveries().count_by_state(stream.id).await?,
-        ))
-    }
-    .await;
-    let Ok((receiver, c)) = loaded else {
-        return unavailable();
-    };
-    page(
+    render(
+        ctx,
+        who,
+        stream,
+        &HashMap::new(),
         StatusCode::BAD_REQUEST,
-        &StreamPage {
-            rate: current_rate(stream),
-            rate_fields: vec![rate_field(typed, Some(error))],
-            message: None,
-            who,
-            active: "streams",
-            id: stream.id.to_string(),
-            d: details(stream),
-            failing: None,
-            receiver: receiver.name,
-            method: method(stream),
-            status: stream.status.as_str().to_owned(),
-            counts: counts(&c),
-            dead: Vec::new(),
-            older: None,
-        },
+        vec![rate_field(typed, Some(error))],
+        None,
     )
+    .await
 }

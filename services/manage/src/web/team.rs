@@ -16,7 +16,7 @@ use sethub_domain::MemberId;
 use sethub_store::{Role, TeamError};
 
 use super::form::{Field, attach};
-use super::session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in, who, writer};
+use super::session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in, writer};
 use super::{error_page, page, see_other, unavailable};
 use crate::portal::join::{invalid_link, join_fields};
 
@@ -116,11 +116,7 @@ async fn render(
 }
 
 /// `GET /console/team`.
-pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest, session: Session) -> HttpResponse {
-    let who = match who(&ctx, &req).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
+pub async fn list(ctx: web::Data<AppContext>, who: Who, session: Session) -> HttpResponse {
     let invited = session
         .remove_as::<String>("team_invite")
         .and_then(Result::ok);

@@ -21,6 +21,7 @@ macro_rules! contract {
 mod analyze;
 mod contract;
 mod deliveries;
+mod delivery_log;
 mod due;
 mod migrations;
 mod quotas;

@@ -22,11 +22,13 @@ use crate::scope::Ctx;
 pub const MAX_REDRIVE: u64 = 10_000;
 
 mod claim;
+mod health;
 mod insert;
 mod poll;
 mod types;
 
 pub use claim::{DueCursor, DueDeliveries, DuePage};
+pub use health::{HealthFacts, HourOutcomes, LogFilter, LogSearch, MAX_LOG_PAGE};
 pub use insert::FirstDelivered;
 
 pub use types::{Attempt, Change, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update};
