@@ -55,8 +55,8 @@ impl Recorder {
         if let Some(gate) = record.stored.clone() {
             // A first delivery made before its row was stored is stored with the row.
             match gate.offer(record) {
-                Ok(()) => return,
-                Err(r) => record = r,
+                None => return,
+                Some(r) => record = r,
             }
             // Held here, not in the writer, so one slow commit never stalls other outcomes.
             gate.stored().await;

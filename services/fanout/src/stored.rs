@@ -127,19 +127,19 @@ impl Drop for StoredSignal {
 }
 
 impl StoredGate {
-    /// Offers a push's outcome to be stored with the rows: taken (`Ok`) when it is a first
-    /// attempt the receiver took and the rows are not being stored yet; otherwise handed back,
-    /// to be recorded once they are.
-    pub fn offer(&self, mut record: Record) -> Result<(), Record> {
+    /// Offers a push's outcome to be stored with the rows: taken (`None`) when it is a first
+    /// attempt the receiver took and the rows are not being stored yet; otherwise handed back
+    /// (`Some`), to be recorded once they are.
+    pub fn offer(&self, mut record: Record) -> Option<Record> {
         let first_delivered = matches!(record.update.change, Change::Delivered { .. })
             && record.update.attempted
             && record.release
             && record.attempt.is_some();
         if !first_delivered {
-            return Err(record);
+            return Some(record);
         }
         let Ok(mut outcomes) = self.early.outcomes.lock() else {
-            return Err(record);
+            return Some(record);
         };
         match outcomes.as_mut() {
             Some(v) => {
@@ -149,9 +149,9 @@ impl StoredGate {
                 if v.len() >= self.early.expected {
                     self.early.arrived.notify_one();
                 }
-                Ok(())
+                None
             }
-            None => Err(record),
+            None => Some(record),
         }
     }
 
@@ -226,7 +226,7 @@ mod tests {
         let (signal, gate) = super::gate(2);
         assert!(
             gate.offer(delivered(Change::Delivered { status: 202 }))
-                .is_ok()
+                .is_none()
         );
         let retry = Change::Retry {
             next_attempt_at: chrono::Utc::now(),
@@ -234,7 +234,7 @@ mod tests {
             error: "503".into(),
         };
         assert!(
-            gate.offer(delivered(retry)).is_err(),
+            gate.offer(delivered(retry)).is_some(),
             "a retry waits for the rows"
         );
         // One of two answered: the collection waits out its time, then takes what came.
@@ -244,7 +244,7 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(30));
         assert!(
             gate.offer(delivered(Change::Delivered { status: 202 }))
-                .is_err(),
+                .is_some(),
             "after the collection, outcomes wait for the commit"
         );
         signal.done(true);
@@ -261,7 +261,7 @@ mod tests {
         for _ in 0..2 {
             assert!(
                 gate.offer(delivered(Change::Delivered { status: 200 }))
-                    .is_ok()
+                    .is_none()
             );
         }
         let (n, signal) = collecting.await.unwrap();

@@ -44,7 +44,7 @@ async fn first_deliveries_are_stored_delivered_with_their_attempt_and_the_rest_p
     let n = d
         .insert_many_delivered(
             &[took.clone(), slow.clone(), queued.clone()],
-            &[done.clone()],
+            std::slice::from_ref(&done),
         )
         .await
         .unwrap();
