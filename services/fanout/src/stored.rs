@@ -20,6 +20,7 @@
 //! (deterministic per stream, event and generation), so a receiver can drop the repeat. The
 //! duplicates are bounded by the pushes in flight when the process died.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,8 +48,11 @@ pub struct StoredSignal {
 struct Early {
     /// `Some` until the pipeline takes them to store with the rows.
     outcomes: Mutex<Option<Vec<Record>>>,
-    /// How many pushes the batch made: all of them answered, the pipeline need not wait.
+    /// How many pushes the batch made, and how many were answered (whatever the answer):
+    /// once all were, the pipeline need not wait. A receiver answering 503 at once must not
+    /// hold its event messages for the whole wait (that slowed every tenant behind them).
     expected: usize,
+    answered: AtomicUsize,
     arrived: Notify,
 }
 
@@ -58,6 +62,7 @@ pub fn gate(expected: usize) -> (StoredSignal, StoredGate) {
     let early = Arc::new(Early {
         outcomes: Mutex::new(Some(Vec::new())),
         expected,
+        answered: AtomicUsize::new(0),
         arrived: Notify::new(),
     });
     (
@@ -70,17 +75,12 @@ pub fn gate(expected: usize) -> (StoredSignal, StoredGate) {
 }
 
 impl StoredSignal {
-    /// The outcomes offered so far, once all `expected` are in or `wait` has passed; later
-    /// ones wait for the commit ([`StoredGate::stored`]).
+    /// The first deliveries offered so far, once every push was answered or `wait` has
+    /// passed; later ones wait for the commit ([`StoredGate::stored`]).
     pub async fn collect(&self, wait: Duration) -> Vec<Record> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let complete = self
-                .early
-                .outcomes
-                .lock()
-                .map(|o| o.as_ref().is_none_or(|v| v.len() >= self.early.expected))
-                .unwrap_or(true);
+            let complete = self.early.answered.load(Ordering::SeqCst) >= self.early.expected;
             if complete
                 || tokio::time::timeout_at(deadline, self.early.arrived.notified())
                     .await
@@ -130,7 +130,19 @@ impl StoredGate {
     /// Offers a push's outcome to be stored with the rows: taken (`None`) when it is a first
     /// attempt the receiver took and the rows are not being stored yet; otherwise handed back
     /// (`Some`), to be recorded once they are.
-    pub fn offer(&self, mut record: Record) -> Option<Record> {
+    pub fn offer(&self, record: Record) -> Option<Record> {
+        let handed_back = self.keep(record);
+        // Counted after it is kept: once the collection sees every push answered, every
+        // first delivery among them is in.
+        let answered = self.early.answered.fetch_add(1, Ordering::SeqCst) + 1;
+        if answered >= self.early.expected {
+            self.early.arrived.notify_one();
+        }
+        handed_back
+    }
+
+    /// Keeps a first delivery while the rows are not being stored; hands anything else back.
+    fn keep(&self, mut record: Record) -> Option<Record> {
         let first_delivered = matches!(record.update.change, Change::Delivered { .. })
             && record.update.attempted
             && record.release
@@ -146,9 +158,6 @@ impl StoredGate {
                 // Kept here, it needs no gate (and holding one would make a cycle).
                 record.stored = None;
                 v.push(record);
-                if v.len() >= self.early.expected {
-                    self.early.arrived.notify_one();
-                }
                 None
             }
             None => Some(record),
@@ -223,7 +232,7 @@ mod tests {
 
     #[tokio::test]
     async fn first_deliveries_offered_before_the_rows_are_stored_are_collected_and_no_others() {
-        let (signal, gate) = super::gate(2);
+        let (signal, gate) = super::gate(3);
         assert!(
             gate.offer(delivered(Change::Delivered { status: 202 }))
                 .is_none()
@@ -237,7 +246,7 @@ mod tests {
             gate.offer(delivered(retry)).is_some(),
             "a retry waits for the rows"
         );
-        // One of two answered: the collection waits out its time, then takes what came.
+        // Two of three answered: the collection waits out its time, then takes what came.
         let started = tokio::time::Instant::now();
         let got = signal.collect(Duration::from_millis(30)).await;
         assert_eq!(got.len(), 1);
@@ -249,6 +258,31 @@ mod tests {
         );
         signal.done(true);
         assert!(gate.stored().await);
+    }
+
+    #[tokio::test]
+    async fn a_failed_answer_ends_the_wait_as_soon_as_a_delivery_does() {
+        let (signal, gate) = super::gate(2);
+        let collecting = tokio::spawn(async move {
+            let got = signal.collect(Duration::from_secs(3600)).await;
+            (got.len(), signal)
+        });
+        assert!(
+            gate.offer(delivered(Change::Delivered { status: 202 }))
+                .is_none()
+        );
+        let refused = Change::Retry {
+            next_attempt_at: chrono::Utc::now(),
+            status: Some(503),
+            error: "503".into(),
+        };
+        assert!(gate.offer(delivered(refused)).is_some());
+        let (n, signal) = collecting.await.unwrap();
+        assert_eq!(
+            n, 1,
+            "the delivery is collected, the 503 waits for the rows"
+        );
+        signal.done(true);
     }
 
     #[tokio::test]
