@@ -230,6 +230,15 @@ mod tests {
         }
     }
 
+    /// A receiver's 503: a retry.
+    fn refused() -> Change {
+        Change::Retry {
+            next_attempt_at: chrono::Utc::now(),
+            status: Some(503),
+            error: "503".into(),
+        }
+    }
+
     #[tokio::test]
     async fn first_deliveries_offered_before_the_rows_are_stored_are_collected_and_no_others() {
         let (signal, gate) = super::gate(3);
@@ -237,13 +246,8 @@ mod tests {
             gate.offer(delivered(Change::Delivered { status: 202 }))
                 .is_none()
         );
-        let retry = Change::Retry {
-            next_attempt_at: chrono::Utc::now(),
-            status: Some(503),
-            error: "503".into(),
-        };
         assert!(
-            gate.offer(delivered(retry)).is_some(),
+            gate.offer(delivered(refused())).is_some(),
             "a retry waits for the rows"
         );
         // Two of three answered: the collection waits out its time, then takes what came.
@@ -271,12 +275,7 @@ mod tests {
             gate.offer(delivered(Change::Delivered { status: 202 }))
                 .is_none()
         );
-        let refused = Change::Retry {
-            next_attempt_at: chrono::Utc::now(),
-            status: Some(503),
-            error: "503".into(),
-        };
-        assert!(gate.offer(delivered(refused)).is_some());
+        assert!(gate.offer(delivered(refused())).is_some());
         let (n, signal) = collecting.await.unwrap();
         assert_eq!(
             n, 1,
