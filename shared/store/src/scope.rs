@@ -283,6 +283,14 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// `body` behind the CTE that binds the tenant (`$1`; the caller's values follow).
+    fn scoped(&self, body: &str, mut values: Vec<sea_orm::Value>) -> Statement {
+        let sql =
+            format!("WITH tenant AS (SELECT set_config('{TENANT_SETTING}', $1, true)) {body}");
+        values.insert(0, self.tenant.as_uuid().to_string().into());
+        Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+    }
+
     /// Runs one PostgreSQL write that is a transaction by itself: the statement `body` is
     /// prefixed with `WITH tenant AS (SELECT set_config('sethub.tenant_id', $1, true))` and
     /// must read from `tenant` (`… FROM tenant, …`) so that the setting is made before any row
@@ -294,12 +302,9 @@ impl<'a> Ctx<'a> {
     pub(crate) async fn insert_scoped(
         &self,
         body: &str,
-        mut values: Vec<sea_orm::Value>,
+        values: Vec<sea_orm::Value>,
     ) -> Result<u64, sea_orm::DbErr> {
-        let sql =
-            format!("WITH tenant AS (SELECT set_config('{TENANT_SETTING}', $1, true)) {body}");
-        values.insert(0, self.tenant.as_uuid().to_string().into());
-        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+        let stmt = self.scoped(body, values);
         let done = match self.conn {
             Conn::Pool(db) => db.execute_raw(stmt).await?,
             Conn::Tx(tx) => tx.execute_raw(stmt).await?,
@@ -312,12 +317,9 @@ impl<'a> Ctx<'a> {
     pub(crate) async fn query_count_scoped(
         &self,
         body: &str,
-        mut values: Vec<sea_orm::Value>,
+        values: Vec<sea_orm::Value>,
     ) -> Result<u64, sea_orm::DbErr> {
-        let sql =
-            format!("WITH tenant AS (SELECT set_config('{TENANT_SETTING}', $1, true)) {body}");
-        values.insert(0, self.tenant.as_uuid().to_string().into());
-        let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+        let stmt = self.scoped(body, values);
         let row = match self.conn {
             Conn::Pool(db) => db.query_one_raw(stmt).await?,
             Conn::Tx(tx) => tx.query_one_raw(stmt).await?,

@@ -19,6 +19,7 @@ macro_rules! contract {
 }
 
 mod analyze;
+mod claims;
 mod contract;
 mod deliveries;
 mod delivery_log;
