@@ -19,31 +19,6 @@ use world::*;
 
 const TENANTS: usize = 10_000;
 
-/// Runs `sql` as the superuser on the hub's database; returns what `psql` printed (unaligned,
-/// tuples only).
-fn psql(url: &str, sql: &str) -> String {
-    let out = std::process::Command::new("psql")
-        .args([
-            url,
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql (PostgreSQL's client) must be installed");
-    assert!(
-        out.status.success(),
-        "psql failed: {}\n{sql}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// Copies `tenant`'s row, its receiver and its stream `n` times: `n` more tenants with one
 /// receiver and one stream each (new ids, slugs and client ids; the rest as the original).
 fn clone_tenants(url: &str, tenant: &str, n: usize) {

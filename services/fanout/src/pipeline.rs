@@ -301,8 +301,9 @@ async fn stored_pending(
 }
 
 /// Fans a message's events out. A fresh message's push SETs are dispatched as soon as they
-/// are signed, while their rows are stored (`stored.rs`); a redelivered one's are stored
-/// first, and then only what is still pending is pushed. Returns once every row is stored:
+/// are signed, while their rows are stored (`stored.rs`); a redelivered one's (or one that
+/// ingest announced before, see [`AcceptedEvent::maybe_announced`]) are stored first, and
+/// then only what is still pending is pushed. Returns once every row is stored:
 /// the message may then be acknowledged.
 async fn fan_out_message(
     engine: &Engine,
@@ -315,7 +316,9 @@ async fn fan_out_message(
     })
     .await?;
     let wanted = made.new.len() as u64;
-    let early = !redelivered;
+    // A message seen before, or events announced before (maybe), may have been pushed
+    // already: their deliveries are stored first.
+    let early = !redelivered && !events.iter().any(|e| e.maybe_announced);
     let (signal, collected) = if early {
         let jobs = made.jobs(tenant, None);
         let (signal, gate) = crate::stored::gate(jobs.len());

@@ -12,7 +12,7 @@
 
 use sethub_app::AppContext;
 use sethub_app::events::accepted_event;
-use sethub_bus::{Envelope, Message};
+use sethub_bus::{AcceptedEvent, Envelope, Message};
 use sethub_domain::{EventId, TenantId};
 use sethub_http::{ApiError, ErrorCode};
 use sethub_store::{EventSource, InsertOutcome, NewEvent, StoreError};
@@ -90,6 +90,8 @@ pub async fn accept_events(
     // What each event needs: published now (new, or stored but never published) or not.
     let mut results: Vec<Result<Accepted, ApiError>> = Vec::with_capacity(n);
     let mut to_publish = Vec::new();
+    // Stored before and never confirmed published: their first message may be on the bus.
+    let mut repeats = std::collections::HashSet::new();
     for (i, (outcome, body)) in outcomes.iter().zip(&bodies).enumerate() {
         let result = match outcome {
             InsertOutcome::Inserted(event) => {
@@ -111,6 +113,7 @@ pub async fn accept_events(
                 // The same key twice in one group: publish the event once.
                 if !to_publish.iter().any(|(_, e)| e.id == event.id) {
                     to_publish.push((i, event));
+                    repeats.insert(event.id);
                 }
                 Ok(Accepted {
                     event_id: event.id,
@@ -134,7 +137,10 @@ pub async fn accept_events(
         let message = Message::EventsAccepted {
             events: chunk
                 .iter()
-                .map(|(_, e)| accepted_event(e, Some(streams_version)))
+                .map(|(_, e)| AcceptedEvent {
+                    maybe_announced: repeats.contains(&e.id),
+                    ..accepted_event(e, Some(streams_version))
+                })
                 .collect(),
         };
         match ctx

@@ -47,6 +47,7 @@ async fn a_batch_accepts_its_valid_items_and_reports_each_invalid_one() {
     let msg = hub.next_message(&mut queue).await;
     assert_eq!(msg.tenant_id, t.tenant_id);
     assert_eq!(support::announced(&msg.message), ids);
+    assert!(support::repeats(&msg.message).is_empty());
     hub.assert_nothing_published(&mut queue).await;
 }
 

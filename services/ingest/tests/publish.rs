@@ -43,6 +43,10 @@ async fn a_valid_event_is_stored_announced_on_the_bus_and_answered_with_its_id()
     let msg = hub.next_message(&mut queue).await;
     assert_eq!(msg.tenant_id, t.tenant_id);
     assert_eq!(support::announced(&msg.message), vec![id]);
+    assert!(
+        support::repeats(&msg.message).is_empty(),
+        "a new event is pushed as soon as it is signed"
+    );
     hub.assert_nothing_published(&mut queue).await;
 
     let metrics = hub.ctx.metrics.render();
@@ -493,6 +497,7 @@ async fn a_repeat_after_a_failed_publish_publishes_the_stored_event() {
     let msg = hub.next_message(&mut queue).await;
     assert_eq!(msg.tenant_id, t.tenant_id);
     assert_eq!(support::announced(&msg.message), vec![lost.id]);
+    assert_eq!(support::repeats(&msg.message), vec![lost.id]);
     hub.wait_published(t.tenant_id, lost.id).await;
 
     // Published now: a further repeat publishes nothing.
@@ -526,6 +531,7 @@ async fn when_the_bus_is_down_the_client_gets_503_and_its_retry_publishes_the_st
     assert_eq!(r.body["event_id"], stored[0].id.to_string());
     let msg = hub.next_message(&mut queue).await;
     assert_eq!(support::announced(&msg.message), vec![stored[0].id]);
+    assert_eq!(support::repeats(&msg.message), vec![stored[0].id]);
     hub.wait_published(t.tenant_id, stored[0].id).await;
 }
 

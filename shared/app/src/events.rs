@@ -24,5 +24,6 @@ pub fn accepted_event(e: &StoredEvent, streams_version: Option<i64>) -> Accepted
             EventSource::Upstream => e.txn.clone(),
             EventSource::Api => None,
         },
+        maybe_announced: false,
     }
 }

@@ -222,6 +222,7 @@ mod tests {
             toe: None,
             streams_version: None,
             txn: None,
+            maybe_announced: false,
         }
     }
 

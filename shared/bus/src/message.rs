@@ -121,6 +121,13 @@ pub struct AcceptedEvent {
     /// The `txn` its SETs carry when it is not the event id: an upstream SET's own `txn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<String>,
+    /// Published again: a repeat of an idempotency key whose first publish was not
+    /// confirmed. That first message may have reached the broker all the same (its confirm
+    /// lost in a broker crash), so fan-out may have pushed the event's SETs already: it
+    /// stores the deliveries first and pushes only those still pending, as for a redelivered
+    /// message. Absent in older messages: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub maybe_announced: bool,
 }
 
 /// What happened to a stream, for [`Message::StreamChanged`].
@@ -179,6 +186,7 @@ mod tests {
                     toe: Some(1_700_000_000),
                     streams_version: Some(3),
                     txn: Some("upstream-1".into()),
+                    maybe_announced: true,
                 }],
             },
             Message::StreamChanged {

@@ -10,8 +10,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
-    TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait,
 };
 use sethub_domain::TenantId;
 use sethub_migrations::TENANT_SETTING;
@@ -223,7 +223,20 @@ async fn begin_scoped_with(
     tenant: TenantId,
     relaxed: bool,
 ) -> Result<DatabaseTransaction, StoreError> {
-    let tx = db.begin().await.db()?;
+    // SQLite: `BEGIN IMMEDIATE` takes the write lock at the start, waiting out another
+    // process's writer (the busy timeout). A deferred transaction that reads and then writes
+    // fails at once with SQLITE_BUSY_SNAPSHOT (517, "database is locked") when another
+    // process committed in between — an admin command beside a running hub — and no busy
+    // timeout retries that.
+    let mode = (db.get_database_backend() == DbBackend::Sqlite)
+        .then_some(SqliteTransactionMode::Immediate);
+    let tx = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: mode,
+            ..TransactionOptions::default()
+        })
+        .await
+        .db()?;
     if tx.get_database_backend() == DbBackend::Postgres {
         let sql = if relaxed {
             "SELECT set_config($1, $2, true), set_config('synchronous_commit', 'off', true)"

@@ -330,3 +330,69 @@ async fn a_redis_restart_with_its_data_gone_mid_run_loses_nothing_pushed_or_poll
         .await;
     assert_eq!(view["deliveries"], json!({"delivered": N}), "{view}");
 }
+
+/// A publish whose broker confirm was lost (RabbitMQ stored the message and crashed before
+/// confirming it) leaves the event stored without its publish mark, and the publisher's
+/// repeat of the `Idempotency-Key` announces it again in a second message. Fan-out has pushed
+/// the event's SET already; the second message must not push it again.
+#[tokio::test]
+async fn an_event_announced_again_after_a_lost_confirm_is_not_pushed_twice() {
+    let w = World::split().await;
+    w.stream("/s/a", &[SESSION_REVOKED]).await;
+    let db = w.database_admin_url().expect("a production hub");
+    let metrics = w.hub.process("fanout").unwrap().url("/metrics");
+    let handled = || {
+        metric(
+            &metrics,
+            "sethub_fanout_events_total{outcome=\"fanned_out\"}",
+        )
+    };
+
+    let first = publish_all(&w.hub.ingest_url, &w.tenant, 1, "lost-confirm").await;
+    let event = &first[0];
+    // Stored as a UUID; the API names it `evt_` and the UUID's hex digits.
+    let uuid = event.trim_start_matches("evt_");
+    wait_until("the first SET recorded delivered", LONG, || async {
+        (psql(
+            &db,
+            &format!("SELECT state FROM deliveries WHERE event_id = '{uuid}'"),
+        ) == "delivered")
+            .then_some(())
+    })
+    .await;
+    assert_eq!(w.receiver.count_by_txn("/s/a").get(event), Some(&1));
+    let before = wait_until("fan-out to count the first message", LONG, || async {
+        handled().await.filter(|n| *n >= 1)
+    })
+    .await;
+    assert_eq!(before, 1, "one message announced the first event");
+
+    // What the lost confirm leaves: announced, pushed, but not marked published.
+    psql(
+        &db,
+        &format!("UPDATE events SET published_at = NULL WHERE id = '{uuid}'"),
+    );
+    let again = publish_all(&w.hub.ingest_url, &w.tenant, 1, "lost-confirm").await;
+    assert_eq!(again, first, "the repeat names the stored event");
+    wait_until(
+        "fan-out to handle the second announcement",
+        LONG,
+        || async { handled().await.filter(|n| *n > before) },
+    )
+    .await;
+    // A later event on the same stream: had the second announcement pushed anything, it
+    // was submitted before this one was published.
+    let later = publish_all(&w.hub.ingest_url, &w.tenant, 1, "after-the-repeat").await;
+    wait_until("the later SET", LONG, || async {
+        w.receiver
+            .count_by_txn("/s/a")
+            .contains_key(&later[0])
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        w.receiver.count_by_txn("/s/a").get(event),
+        Some(&1),
+        "the event announced again was pushed again"
+    );
+}

@@ -301,6 +301,31 @@ pub async fn publish_all_in(
     ids
 }
 
+/// Runs `sql` as the superuser on the hub's database; returns what `psql` printed (unaligned,
+/// tuples only).
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([
+            url,
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql (PostgreSQL's client) must be installed");
+    assert!(
+        out.status.success(),
+        "psql failed: {}\n{sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// The value of the metric line `name` (with its labels, if any) on `metrics_url`.
 pub async fn metric(metrics_url: &str, name: &str) -> Option<u64> {
     let text = reqwest::get(metrics_url).await.ok()?.text().await.ok()?;

@@ -235,3 +235,16 @@ pub fn announced(message: &sethub_bus::Message) -> Vec<sethub_domain::EventId> {
         other => panic!("expected events_accepted.v1, got {other:?}"),
     }
 }
+
+/// The events the message announces as maybe announced before (published again after a
+/// publish that was not confirmed): fan-out stores their deliveries before pushing.
+pub fn repeats(message: &sethub_bus::Message) -> Vec<sethub_domain::EventId> {
+    match message {
+        sethub_bus::Message::EventsAccepted { events } => events
+            .iter()
+            .filter(|e| e.maybe_announced)
+            .map(|e| e.event_id)
+            .collect(),
+        other => panic!("expected events_accepted.v1, got {other:?}"),
+    }
+}

@@ -194,6 +194,7 @@ async fn make_test(
         toe: None,
         streams_version: None,
         txn: Some(format!("test-{}", DeliveryId::new().as_uuid().simple())),
+        maybe_announced: false,
     };
     let picked = sethub_app::sets::delivered_events(&event, stream)
         .ok_or_else(|| failed(&"the stream takes none of the event's types"))?;

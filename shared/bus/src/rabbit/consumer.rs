@@ -131,7 +131,7 @@ impl RawSource for RabbitConsumer {
                     return Some(
                         RawDelivery::new(
                             delivery.data,
-                            delivery.redelivered,
+                            delivery.redelivered || delivered_before(&delivery.properties),
                             Box::new(RabbitSettle(delivery.acker)),
                         )
                         .with_traceparent(traceparent),
@@ -227,4 +227,28 @@ fn traceparent(properties: &lapin::BasicProperties) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// A quorum queue counts the times a message went back to it in `x-delivery-count`; a
+/// message that has one was handed out before, whatever the `redelivered` flag says (a
+/// node recovering from a crash may send it again without the flag).
+fn delivered_before(properties: &lapin::BasicProperties) -> bool {
+    use lapin::types::AMQPValue;
+    let Some(headers) = properties.headers().as_ref() else {
+        return false;
+    };
+    headers
+        .inner()
+        .iter()
+        .find(|(k, _)| k.as_str() == "x-delivery-count")
+        .is_some_and(|(_, value)| match value {
+            AMQPValue::ShortShortInt(n) => *n > 0,
+            AMQPValue::ShortShortUInt(n) => *n > 0,
+            AMQPValue::ShortInt(n) => *n > 0,
+            AMQPValue::ShortUInt(n) => *n > 0,
+            AMQPValue::LongInt(n) => *n > 0,
+            AMQPValue::LongUInt(n) => *n > 0,
+            AMQPValue::LongLongInt(n) => *n > 0,
+            _ => false,
+        })
 }

@@ -100,7 +100,12 @@ impl Harness {
                 Ok(()) => self.cleanup = None,
                 // The test closed the bus: `Cleanup` deletes them over a connection of its own.
                 Err(BusError::Closed) => {}
-                Err(error) => panic!("cannot delete the test topology: {error}"),
+                // lapin may fail the connection on a late `basic.cancel-ok` from a consumer
+                // the test dropped just before (its channel closed under the deletion): not
+                // what the test checks. `Cleanup` deletes them over a connection of its own.
+                Err(error) => eprintln!(
+                    "deleting the test topology failed ({error}); retrying on a new connection"
+                ),
             }
         }
         self.bus().close().await;

@@ -29,6 +29,7 @@ mod quotas;
 mod recovery;
 mod rls;
 mod role;
+mod sqlite_locks;
 mod streams;
 mod support;
 mod written_once;
