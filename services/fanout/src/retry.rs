@@ -92,14 +92,14 @@ impl RetrySchedule {
 
     /// Checks the values make sense; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
-        if self.initial_secs.is_nan() || self.initial_secs < 0.1 {
-            return Err("initial_secs must be at least 0.1".into());
+        if !(0.1..=30.0 * 86400.0).contains(&self.initial_secs) {
+            return Err("initial_secs must be between 0.1 s and 30 days".into());
         }
         if !(1.0..=10.0).contains(&self.factor) {
             return Err("factor must be between 1 and 10".into());
         }
-        if self.max_delay_secs.is_nan() || self.max_delay_secs < self.initial_secs {
-            return Err("max_delay_secs must be at least initial_secs".into());
+        if !(0.1..=30.0 * 86400.0).contains(&self.max_delay_secs) {
+            return Err("max_delay_secs must be between 0.1 s and 30 days".into());
         }
         if !(1.0..=30.0 * 86400.0).contains(&self.max_age_secs) {
             return Err("max_age_secs must be between 1 s and 30 days".into());

@@ -286,15 +286,12 @@ pub async fn key(config: Config, command: KeyCommand) -> anyhow::Result<()> {
     print(&keys::rotate_to(&ctx, t.id, mode, spec, chrono::Utc::now()).await?)
 }
 
-/// `--alg` and `--rsa-bits` as a key spec (none given: `None`).
+/// `--alg` and `--rsa-bits` as a key spec (none given: `None`; `--rsa-bits` alone: RS256).
 fn key_spec(alg: Option<&str>, rsa_bits: Option<u32>) -> anyhow::Result<Option<KeySpec>> {
-    match (alg, rsa_bits) {
-        (None, None) => Ok(None),
-        (None, Some(_)) => Err(anyhow::anyhow!("--rsa-bits needs --alg RS256")),
-        (Some(alg), bits) => KeySpec::parse(alg, bits)
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("--alg: {e}")),
-    }
+    KeySpec::from_options(alg, rsa_bits).map_err(|e| match e {
+        sethub_jose::SpecError::UnknownAlg(_) => anyhow::anyhow!("--alg: {e}"),
+        _ => anyhow::anyhow!("--rsa-bits: {e}"),
+    })
 }
 
 /// `--profile`: `caep-interop`, or `none`.

@@ -478,8 +478,9 @@ impl From<KeysError> for sethub_http::ApiError {
         match e {
             KeysError::Store(e @ StoreError::Database(_)) => sethub_http::ApiError::unavailable(e),
             KeysError::Store(StoreError::NotFound) => sethub_http::ApiError::not_found("not found"),
+            // A valid request the tenant's state (its profile) refuses.
             e @ KeysError::ProfileForbids { .. } => {
-                sethub_http::ApiError::new(sethub_http::ErrorCode::InvalidRequest, e.to_string())
+                sethub_http::ApiError::new(sethub_http::ErrorCode::Conflict, e.to_string())
                     .with_field("alg")
             }
             other => sethub_http::ApiError::internal(other),

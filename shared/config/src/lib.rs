@@ -671,14 +671,20 @@ impl Config {
             return invalid("push.sweep_interval_secs", "must be at least 1");
         }
         let r = &self.push.retry;
-        if r.initial_secs.is_nan() || r.initial_secs < 0.1 {
-            return invalid("push.retry.initial_secs", "must be at least 0.1");
+        if !(0.1..=30.0 * 86400.0).contains(&r.initial_secs) {
+            return invalid(
+                "push.retry.initial_secs",
+                "must be between 0.1 s and 30 days",
+            );
         }
         if !(1.0..=10.0).contains(&r.factor) {
             return invalid("push.retry.factor", "must be between 1 and 10");
         }
-        if r.max_delay_secs.is_nan() || r.max_delay_secs < r.initial_secs {
-            return invalid("push.retry.max_delay_secs", "must be at least initial_secs");
+        if !(0.1..=30.0 * 86400.0).contains(&r.max_delay_secs) {
+            return invalid(
+                "push.retry.max_delay_secs",
+                "must be between 0.1 s and 30 days",
+            );
         }
         if !(1.0..=30.0 * 86400.0).contains(&r.max_age_secs) {
             return invalid("push.retry.max_age_secs", "must be between 1 s and 30 days");

@@ -12,7 +12,8 @@ pub struct RetryPolicy {
     pub initial_secs: f64,
     /// Growth per attempt (1 to 10).
     pub factor: f64,
-    /// Longest delay, seconds (at least `initial_secs`).
+    /// Longest delay, seconds (at least 0.1). It caps every delay, the first included: below
+    /// `initial_secs`, every retry waits `max_delay_secs`.
     pub max_delay_secs: f64,
     /// Give up (dead-letter) this long after the first attempt, seconds (1 s to 30 days).
     pub max_age_secs: f64,
@@ -20,18 +21,25 @@ pub struct RetryPolicy {
     pub jitter: f64,
 }
 
+/// The longest delay a retry schedule may name, seconds (30 days: no SET waits longer than
+/// `max_age_secs` allows anyway).
+pub const MAX_DELAY_SECS: f64 = 30.0 * 86400.0;
+
 impl RetryPolicy {
     /// Checks the values; the error names the member (`retry.factor`).
     pub fn validate(&self) -> Result<(), (String, String)> {
         let bad = |m: &str, why: &str| Err((format!("retry.{m}"), why.to_owned()));
-        if !self.initial_secs.is_finite() || self.initial_secs < 0.1 {
-            return bad("initial_secs", "must be at least 0.1");
+        if !(0.1..=MAX_DELAY_SECS).contains(&self.initial_secs) {
+            return bad("initial_secs", "must be between 0.1 and 2592000 (30 days)");
         }
         if !(1.0..=10.0).contains(&self.factor) {
             return bad("factor", "must be between 1 and 10");
         }
-        if !self.max_delay_secs.is_finite() || self.max_delay_secs < self.initial_secs {
-            return bad("max_delay_secs", "must be at least initial_secs");
+        if !(0.1..=MAX_DELAY_SECS).contains(&self.max_delay_secs) {
+            return bad(
+                "max_delay_secs",
+                "must be between 0.1 and 2592000 (30 days)",
+            );
         }
         if !(1.0..=30.0 * 86400.0).contains(&self.max_age_secs) {
             return bad("max_age_secs", "must be between 1 and 2592000 (30 days)");

@@ -59,6 +59,19 @@ impl KeySpec {
         Self::new(alg, rsa_bits)
     }
 
+    /// What a request names, either part optional: nothing is `None` (keep the current
+    /// kind); a key size alone is an RSA key's, so RS256.
+    pub fn from_options(
+        alg: Option<&str>,
+        rsa_bits: Option<u32>,
+    ) -> Result<Option<Self>, SpecError> {
+        match (alg, rsa_bits) {
+            (None, None) => Ok(None),
+            (None, Some(bits)) => Self::new(Alg::Rs256, Some(bits)).map(Some),
+            (Some(alg), bits) => Self::parse(alg, bits).map(Some),
+        }
+    }
+
     /// The JWS algorithm.
     pub fn alg(self) -> Alg {
         match self {

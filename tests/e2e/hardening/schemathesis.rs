@@ -1,5 +1,7 @@
 //! schemathesis (PyPI, in the test venv `scripts/test` prepares) over the served OpenAPI
-//! document, with a real API key, checking only that no answer is a server error.
+//! document, with a real API key and every check schemathesis has (server errors, status
+//! codes, content types, response schemas, positive and negative data), so the document says
+//! exactly what the server does.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,13 @@ pub async fn run(python: &Path, base: &str, api_key: &str, stream_id: &str, dir:
         r#"[[operations]]
 include-path-regex = "^/api/v1/streams/\\{{id\\}}"
 parameters = {{ "path.id" = "{stream_id}" }}
+
+# An inline JWKS must hold real public keys (points on the curve, a usable modulus), which
+# a generator cannot make: the schema gives its shape, and the server refuses generated
+# keys with a 400 naming `jwks`. Every other check still runs on this operation.
+[[operations]]
+include-name = "POST /api/v1/upstream-transmitters"
+checks.positive_data_acceptance.enabled = false
 "#
     );
     std::fs::write(&config, toml).unwrap();
@@ -33,8 +42,6 @@ parameters = {{ "path.id" = "{stream_id}" }}
             &format!("{base}/api/v1/openapi.json"),
             "--url",
             base,
-            "--checks",
-            "not_a_server_error",
             "--max-examples",
             "15",
             "--phases",

@@ -217,7 +217,7 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
         .await;
     assert_eq!(
         (status, problem["field"].clone()),
-        (400, json!("alg")),
+        (409, json!("alg")),
         "{problem}"
     );
     let slug = t.tenant.slug.as_str();

@@ -99,9 +99,61 @@ async fn read_limited(req: &HttpRequest, mut payload: Payload) -> Result<Vec<u8>
     Ok(body)
 }
 
-/// Parses a body: an empty body reads as `{}`, unless `T` requires one.
+/// NUL (U+0000) is never part of a valid value, and PostgreSQL cannot store it in text.
+const NUL_REFUSED: &str = "must not contain the NUL character (U+0000)";
+
+/// The first member of `object` (by its top-level name) holding a NUL, in a key or a string
+/// at any depth.
+fn member_with_nul(object: &Map<String, Value>) -> Option<&str> {
+    fn has_nul(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    object
+        .iter()
+        .find(|(k, v)| k.contains('\0') || has_nul(v))
+        .map(|(k, _)| k.as_str())
+}
+
+/// The request's query string as `T`; a parameter holding a NUL is refused, naming it.
+pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    let raw = req.query_string();
+    if let Some((name, _)) = url::form_urlencoded::parse(raw.as_bytes())
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(ApiError::invalid(name.replace('\0', ""), NUL_REFUSED));
+    }
+    web::Query::<T>::from_query(raw)
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::invalid("query", e.to_string()))
+}
+
+/// Writes numbers with no fraction as integers, recursively: JSON (and JSON Schema's
+/// `integer`) does not tell `3072.0` from `3072`, and an integer member must take either.
+fn integral_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let int = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15);
+            // Within ±9e15 a whole f64 is an exact i64.
+            #[allow(clippy::cast_possible_truncation)]
+            if let Some(f) = int {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(m) => m.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
+/// Parses a body: an empty body reads as `{}`, unless `T` requires one. Anything else must be
+/// a JSON object (whitespace alone is not JSON).
 pub fn parse<T: FromFields>(content_type: Option<&str>, body: &[u8]) -> Result<T, ApiError> {
-    let object = if body.iter().all(u8::is_ascii_whitespace) {
+    let object = if body.is_empty() {
         if T::BODY_REQUIRED {
             return Err(ApiError::invalid(
                 "body",
@@ -121,7 +173,13 @@ pub fn parse<T: FromFields>(content_type: Option<&str>, body: &[u8]) -> Result<T
             ));
         }
         match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(m)) => m,
+            Ok(Value::Object(mut m)) => {
+                if let Some(name) = member_with_nul(&m) {
+                    return Err(ApiError::invalid(name.replace('\0', ""), NUL_REFUSED));
+                }
+                m.values_mut().for_each(integral_numbers);
+                m
+            }
             Ok(_) => return Err(ApiError::invalid("body", "the body must be a JSON object")),
             Err(e) => {
                 return Err(ApiError::invalid(

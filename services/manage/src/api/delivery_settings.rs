@@ -23,14 +23,14 @@ use crate::api::{Problem, no_store};
 /// `max_delay_secs`, jittered by ±`jitter`; given up `max_age_secs` after the first attempt.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RetryPolicyDoc {
-    /// At least 0.1.
-    #[schema(example = 5.0, minimum = 0.1)]
+    /// 0.1 to 2592000 (30 days).
+    #[schema(example = 5.0, minimum = 0.1, maximum = 2592000)]
     pub initial_secs: f64,
     /// 1 to 10.
     #[schema(example = 3.0, minimum = 1, maximum = 10)]
     pub factor: f64,
-    /// At least `initial_secs`.
-    #[schema(example = 28800.0, minimum = 0.1)]
+    /// 0.1 to 2592000 (30 days). It caps every delay, the first included.
+    #[schema(example = 28800.0, minimum = 0.1, maximum = 2592000)]
     pub max_delay_secs: f64,
     /// 1 to 2592000 (30 days).
     #[schema(example = 259200.0, minimum = 1, maximum = 2592000)]

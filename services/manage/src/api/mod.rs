@@ -106,8 +106,13 @@ fn scope() -> utoipa_actix_web::scope::Scope<
         .service(openapi_json)
 }
 
-/// The OpenAPI 3 document of this API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// The OpenAPI 3 document of this API, as served.
+pub fn openapi() -> serde_json::Value {
+    openapi_exact::as_served(generated())
+}
+
+/// The document the handlers' annotations make.
+fn generated() -> utoipa::openapi::OpenApi {
     let scope = scope();
     let mut doc = ApiDoc::openapi();
     doc.paths.merge(scope.paths());
@@ -117,7 +122,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .get_or_insert_with(Default::default)
         .schemas
         .extend(schemas);
-    openapi_exact::as_served(doc)
+    doc
 }
 
 /// The OpenAPI document, as JSON.
@@ -205,12 +210,8 @@ async fn unknown_route(req: HttpRequest) -> HttpResponse {
 
 /// Registers the REST API (mounted by `sethub_manage::routes`).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let document = openapi();
-    let known = KnownRoutes::of(&document);
-    let doc = document.to_json().unwrap_or_else(|e| {
-        tracing::error!(error = %e, "cannot serialise the OpenAPI document");
-        "{}".to_owned()
-    });
+    let known = KnownRoutes::of(&generated());
+    let doc = openapi().to_string();
     cfg.service(
         scope()
             .app_data(web::Data::new(OpenApiJson(doc)))

@@ -8,19 +8,25 @@
 //! - A `POST` body whose schema requires no member may be left out (the server reads an
 //!   empty body as `{}`), except a replay's, which must name a range; a `PUT` body is always
 //!   required (an empty one is a 400).
+//! - Free text (a string with no pattern, format or enum) holds no NUL (U+0000): the server
+//!   refuses it with a 400 naming the member or parameter.
+//! - Rules between members ([`cross_member_rules`]): a key size only for RS256, a
+//!   transmitter's keys by URL or inline (one of the two), a replay's range named by at least
+//!   one bound.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const PROBLEM_REF: &str = "#/components/schemas/Problem";
 const PROBLEM_TYPE: &str = "application/problem+json";
 /// `POST` routes whose body the server requires although no single member is.
 const BODY_REQUIRED_POSTS: [&str; 1] = ["/api/v1/streams/{id}/replay"];
 
-/// The document as served (see the module documentation). A document that cannot be
-/// converted (never, for utoipa's own output) is returned unchanged.
-pub fn as_served(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+/// The document as served (see the module documentation), as JSON: utoipa's types have no
+/// room for the cross-member rules. A document that cannot be converted (never, for
+/// utoipa's own output) is an empty object.
+pub fn as_served(doc: utoipa::openapi::OpenApi) -> Value {
     let Ok(mut value) = serde_json::to_value(&doc) else {
-        return doc;
+        return Value::Object(serde_json::Map::new());
     };
     let schemas = value
         .pointer("/components/schemas")
@@ -58,6 +64,15 @@ pub fn as_served(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         );
         i += 1;
     }
+    for (name, rules) in cross_member_rules() {
+        if let Some(schema) = value
+            .pointer_mut(&format!("/components/schemas/{name}"))
+            .and_then(Value::as_object_mut)
+        {
+            merge(schema, rules);
+        }
+    }
+    no_nul_in_free_text(&mut value);
     for name in bodies {
         if let Some(schema) = value
             .pointer_mut(&format!("/components/schemas/{name}"))
@@ -67,7 +82,103 @@ pub fn as_served(doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             schema.insert("additionalProperties".to_owned(), Value::Bool(false));
         }
     }
-    serde_json::from_value(value).unwrap_or(doc)
+    value
+}
+
+/// Gives every free-text string schema (no `pattern`, `format` or `enum`) in the document a
+/// pattern that refuses NUL.
+fn no_nul_in_free_text(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            let is_string = match m.get("type") {
+                Some(Value::String(t)) => t == "string",
+                Some(Value::Array(ts)) => ts.iter().any(|t| t == "string"),
+                _ => false,
+            };
+            let free = ["pattern", "format", "enum"]
+                .iter()
+                .all(|k| !m.contains_key(*k));
+            if is_string && free {
+                m.insert("pattern".to_owned(), json!("^[^\\u0000]*$"));
+            }
+            m.values_mut().for_each(no_nul_in_free_text);
+        }
+        Value::Array(items) => items.iter_mut().for_each(no_nul_in_free_text),
+        _ => {}
+    }
+}
+
+/// Merges `extra` into `schema`: objects member by member, anything else replaced.
+fn merge(schema: &mut serde_json::Map<String, Value>, extra: Value) {
+    let Value::Object(extra) = extra else {
+        return;
+    };
+    for (k, v) in extra {
+        match (schema.get_mut(&k), v) {
+            (Some(Value::Object(inner)), v @ Value::Object(_)) => merge(inner, v),
+            (_, v) => {
+                schema.insert(k, v);
+            }
+        }
+    }
+}
+
+/// A member given a value (present and not `null`) of JSON type `ty`.
+fn given(member: &str, ty: &str) -> Value {
+    json!({"required": [member], "properties": {member: {"type": ty}}})
+}
+
+/// What the server checks across members, as JSON Schema, by component schema.
+fn cross_member_rules() -> [(&'static str, Value); 4] {
+    [
+        // The derive cannot put a pattern on a list's items.
+        (
+            "RedriveRequest",
+            json!({"properties": {"delivery_ids": {
+                "maxItems": 1000,
+                "items": {"type": "string", "pattern": "^dlv_[0-9a-fA-F]{32}$"},
+            }}}),
+        ),
+        // `rsa_bits` sizes an RSA key: with another `alg` it is a 400.
+        (
+            "Rotate",
+            json!({
+                "if": given("rsa_bits", "integer"),
+                "then": {"properties": {"alg": {"enum": ["RS256", null]}}},
+            }),
+        ),
+        // The transmitter's keys: `jwks_url` or `jwks`, exactly one; a JWKS holds keys.
+        (
+            "UpstreamRequest",
+            json!({
+                "oneOf": [given("jwks_url", "string"), given("jwks", "object")],
+                "properties": {"jwks": {
+                    "required": ["keys"],
+                    "properties": {"keys": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["kty"],
+                            "properties": {"kty": {"enum": ["EC", "OKP", "RSA"]}},
+                        },
+                    }},
+                }},
+            }),
+        ),
+        // A replay names at least one bound of its range.
+        (
+            "ReplayRequest",
+            json!({
+                "anyOf": [
+                    given("from", "string"),
+                    given("to", "string"),
+                    given("from_event_id", "string"),
+                    given("to_event_id", "string"),
+                ],
+            }),
+        ),
+    ]
 }
 
 /// The component schemas `schema` refers to (at any depth).
@@ -138,7 +249,7 @@ mod tests {
 
     #[test]
     fn problems_are_problem_json_and_only_posts_without_required_members_have_optional_bodies() {
-        let doc = serde_json::to_value(crate::api::openapi()).unwrap();
+        let doc = crate::api::openapi();
         let paths = doc["paths"].as_object().unwrap();
         let mut problems = 0;
         for (path, item) in paths {

@@ -15,7 +15,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{
     HttpRequest, HttpResponse, get, post,
-    web::{Json, Path, Query},
+    web::{Json, Path},
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ use sethub_store::{AuditEntry, DeliveryKind, DeliveryState, NewAuditEntry, NewDe
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::AdminKey;
-use crate::api::body::{Fields, FromFields, JsonBody, context};
+use crate::api::body::{Fields, FromFields, JsonBody, context, query};
 use crate::api::streams::{limit, parse_stream, store_error};
 use crate::api::{Problem, no_store};
 
@@ -74,17 +74,13 @@ pub struct RedriveRequest {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// An optional `[from, to)` time range.
+/// An optional `[from, to)` time range; `to` at or before `from` makes it empty (nothing
+/// matches), as a range the schema can describe.
 type TimeRange = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 fn time_range(f: &mut Fields) -> Result<TimeRange, ApiError> {
     let from: Option<DateTime<Utc>> = f.optional("from")?;
     let to: Option<DateTime<Utc>> = f.optional("to")?;
-    if let (Some(a), Some(b)) = (from, to)
-        && a >= b
-    {
-        return Err(ApiError::invalid("to", "must be after `from`"));
-    }
     Ok((from, to))
 }
 
@@ -191,10 +187,10 @@ pub struct ReplayRequest {
     /// Events received before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
     /// Events from this id on (`evt_…`, inclusive).
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^evt_[0-9a-fA-F]{32}$")]
     pub from_event_id: Option<EventId>,
-    /// Events up to this id (`evt_…`, inclusive).
-    #[schema(value_type = Option<String>)]
+    /// Events up to this id (`evt_…`, inclusive). Before `from_event_id`: an empty range.
+    #[schema(value_type = Option<String>, pattern = "^evt_[0-9a-fA-F]{32}$")]
     pub to_event_id: Option<EventId>,
 }
 
@@ -211,14 +207,6 @@ impl FromFields for ReplayRequest {
         };
         let from_event_id = event(f, "from_event_id")?;
         let to_event_id = event(f, "to_event_id")?;
-        if let (Some(a), Some(b)) = (from_event_id, to_event_id)
-            && a > b
-        {
-            return Err(ApiError::invalid(
-                "to_event_id",
-                "must not be before `from_event_id`",
-            ));
-        }
         if from.is_none() && to.is_none() && from_event_id.is_none() && to_event_id.is_none() {
             return Err(ApiError::invalid(
                 "from",
@@ -463,9 +451,7 @@ pub async fn list_audit(
     caller: AdminKey,
 ) -> Result<Json<Vec<AuditView>>, ApiError> {
     let ctx = context(&req)?;
-    let q = Query::<AuditQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::invalid("query", e.to_string()))?
-        .into_inner();
+    let q: AuditQuery = query(&req)?;
     let before = q
         .before
         .as_deref()

@@ -84,9 +84,9 @@ pub struct Rotate {
     pub force: bool,
     /// The algorithm of the new key (`RS256`, `ES256`, `EdDSA`); default: the tenant's
     /// current one. Switching keeps the old key published through the overlap.
-    #[schema(value_type = Option<String>, example = "RS256")]
+    #[schema(value_type = Option<String>, example = "RS256", pattern = "^(RS256|ES256|EdDSA)$")]
     pub alg: Option<String>,
-    /// RS256 only: 2048 (default) or 3072.
+    /// RS256 only: 2048 (default) or 3072. Given without `alg`, the new key is RS256.
     #[schema(
         value_type = Option<u32>,
         minimum = 2048,
@@ -104,22 +104,13 @@ impl FromFields for Rotate {
         let force = f.optional("force")?.unwrap_or(false);
         let alg: Option<String> = f.optional("alg")?;
         let rsa_bits: Option<u32> = f.optional("rsa_bits")?;
-        let spec = match (&alg, rsa_bits) {
-            (None, None) => None,
-            (None, Some(_)) => {
-                return Err(ApiError::invalid(
-                    "rsa_bits",
-                    "`rsa_bits` needs `alg`: \"RS256\"",
-                ));
-            }
-            (Some(a), bits) => Some(KeySpec::parse(a, bits).map_err(|e| {
-                let field = match e {
-                    sethub_jose::SpecError::UnknownAlg(_) => "alg",
-                    _ => "rsa_bits",
-                };
-                ApiError::invalid(field, e.to_string())
-            })?),
-        };
+        let spec = KeySpec::from_options(alg.as_deref(), rsa_bits).map_err(|e| {
+            let field = match e {
+                sethub_jose::SpecError::UnknownAlg(_) => "alg",
+                _ => "rsa_bits",
+            };
+            ApiError::invalid(field, e.to_string())
+        })?;
         Ok(Self {
             force,
             alg,
@@ -167,7 +158,7 @@ pub async fn list_signing_keys(
 }
 
 /// Rotates the signing keys (scheduled, or at once with `force`), optionally to another
-/// algorithm (`alg`, `rsa_bits`). A kind of key the tenant's profile forbids is a 400 naming
+/// algorithm (`alg`, `rsa_bits`). A kind of key the tenant's profile forbids is a 409 naming
 /// `alg`.
 #[utoipa::path(
     tag = "signing-keys",
@@ -177,6 +168,7 @@ pub async fn list_signing_keys(
         (status = 400, description = "Invalid body", body = Problem),
         (status = 401, description = "No valid API key", body = Problem),
         (status = 403, description = "The key lacks the admin scope", body = Problem),
+        (status = 409, description = "The tenant's profile does not allow this kind of key (`field`: `alg`)", body = Problem),
     ),
     security(("api_key" = []))
 )]

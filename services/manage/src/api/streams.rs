@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{
     HttpRequest, HttpResponse, get, post,
-    web::{Json, Path, Query},
+    web::{Json, Path},
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use sethub_store::{Attempt, Delivery, DeliveryState, StoreError, Stream};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::AdminKey;
-use crate::api::body::{Fields, FromFields, JsonBody, context};
+use crate::api::body::{Fields, FromFields, JsonBody, context, query};
 use crate::api::{Problem, no_store};
 
 /// The most rows one list call returns, and the default.
@@ -305,6 +305,7 @@ pub async fn set_stream_status(
 pub struct DeliveryQuery {
     /// Only deliveries in this state: `pending`, `held`, `queued`, `delivered`, `dead`,
     /// `dropped`.
+    #[param(pattern = "^(pending|held|queued|delivered|dead|dropped)$")]
     pub state: Option<String>,
     /// Only deliveries older than this one (`dlv_…`): the next page.
     #[param(pattern = "^dlv_[0-9a-fA-F]{32}$")]
@@ -346,9 +347,7 @@ pub async fn list_deliveries(
 ) -> Result<Json<Vec<DeliveryView>>, ApiError> {
     let ctx = context(&req)?;
     let id = parse_stream(&id)?;
-    let q = Query::<DeliveryQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::invalid("query", e.to_string()))?
-        .into_inner();
+    let q: DeliveryQuery = query(&req)?;
     let state = q
         .state
         .as_deref()
@@ -401,9 +400,7 @@ pub async fn list_attempts(
 ) -> Result<Json<Vec<AttemptView>>, ApiError> {
     let ctx = context(&req)?;
     let id = parse_stream(&id)?;
-    let q = Query::<AttemptQuery>::from_query(req.query_string())
-        .map_err(|e| ApiError::invalid("query", e.to_string()))?
-        .into_inner();
+    let q: AttemptQuery = query(&req)?;
     let scope = ctx.store.scope(caller.tenant);
     scope.streams().get(id).await.map_err(store_error)?;
     let list = scope

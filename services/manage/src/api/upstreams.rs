@@ -28,13 +28,22 @@ use crate::api::{Problem, no_store};
 #[derive(Debug, ToSchema)]
 pub struct UpstreamRequest {
     /// The `iss` of its SETs (unique in the tenant).
-    #[schema(min_length = 1, max_length = 2048, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub issuer: String,
     /// A value its SETs' `aud` must contain.
-    #[schema(min_length = 1, max_length = 2048, pattern = "\\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^[^\\u0000]*\\S[^\\u0000]*$"
+    )]
     pub audience: String,
     /// Where its JWKS is published (`https://`; plain HTTP and private addresses only where
     /// the operator allows them for push endpoints).
+    #[schema(format = Uri, max_length = 2048)]
     pub jwks_url: Option<String>,
     /// Its JWKS inline (`{"keys": [...]}`), instead of a URL.
     #[schema(value_type = Option<Object>)]
@@ -80,6 +89,18 @@ impl FromFields for UpstreamRequest {
                         "holds no key sethub can verify with (EC P-256, Ed25519, RSA)",
                     ));
                 }
+            }
+            (Some(url), None) if url.len() > 2048 => {
+                return Err(ApiError::invalid(
+                    "jwks_url",
+                    "must be at most 2048 characters",
+                ));
+            }
+            (Some(url), None) if !url.chars().all(|c| c.is_ascii_graphic()) => {
+                return Err(ApiError::invalid(
+                    "jwks_url",
+                    "must be an ASCII URL without spaces (percent-encode other characters)",
+                ));
             }
             (Some(_), None) => {}
         }
