@@ -81,6 +81,12 @@ impl DeliverySettings {
         Ok(())
     }
 
+    /// The stored form: `None` when nothing is set (the column is cleared).
+    pub fn stored(&self) -> Option<serde_json::Value> {
+        (self != &DeliverySettings::default())
+            .then(|| serde_json::to_value(self).unwrap_or_default())
+    }
+
     /// These settings, with what they leave open taken from `fallback`.
     pub fn or(&self, fallback: &DeliverySettings) -> DeliverySettings {
         DeliverySettings {

@@ -73,10 +73,6 @@ impl FromFields for SettingsBody {
     }
 }
 
-pub(crate) fn stored(s: &DeliverySettings) -> Option<serde_json::Value> {
-    (s != &DeliverySettings::default()).then(|| serde_json::to_value(s).unwrap_or_default())
-}
-
 /// The tenant's delivery settings (`{}` when none are set).
 #[utoipa::path(
     tag = "delivery settings",
@@ -134,7 +130,7 @@ pub async fn put_tenant_settings(
     let t = ctx
         .store
         .tenants()
-        .set_delivery_settings(caller.tenant, stored(&settings))
+        .set_delivery_settings(caller.tenant, settings.stored())
         .await
         .map_err(store_error)?;
     Ok(no_store(StatusCode::OK).json(t.delivery_settings.unwrap_or_else(|| serde_json::json!({}))))
@@ -167,7 +163,7 @@ pub async fn put_stream_settings(
         .store
         .scope(caller.tenant)
         .streams()
-        .set_delivery_settings(id, stored(&body.0.0))
+        .set_delivery_settings(id, body.0.0.stored())
         .await
         .map_err(store_error)?;
     Ok(no_store(StatusCode::OK).json(StreamView::from(stream)))

@@ -11,11 +11,11 @@ use actix_web::{
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use sethub_app::upstreams::{self, NewTransmitter};
 use sethub_domain::UpstreamId;
-use sethub_http::{ApiError, ErrorCode};
-use sethub_jose::Jwks;
-use sethub_store::{NewAuditEntry, NewUpstream, StoreError, Upstream};
+use sethub_http::ApiError;
+use sethub_store::Upstream;
 use utoipa::ToSchema;
 
 use crate::api::auth::AdminKey;
@@ -24,8 +24,9 @@ use crate::api::recovery::actor;
 use crate::api::streams::store_error;
 use crate::api::{Problem, no_store};
 
-/// A transmitter to register.
+/// A transmitter to register (the body's documentation; [`UpstreamBody`] reads it).
 #[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "documents the body; UpstreamBody reads it")]
 pub struct UpstreamRequest {
     /// The `iss` of its SETs (unique in the tenant).
     #[schema(
@@ -50,66 +51,18 @@ pub struct UpstreamRequest {
     pub jwks: Option<Value>,
 }
 
-impl FromFields for UpstreamRequest {
+/// A registration body, checked by the service's own rules.
+pub struct UpstreamBody(NewTransmitter);
+
+impl FromFields for UpstreamBody {
     fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
         let issuer: String = f.required("issuer")?;
-        let issuer = issuer.trim().to_owned();
-        if issuer.is_empty() || issuer.len() > 2048 {
-            return Err(ApiError::invalid("issuer", "must be 1 to 2048 characters"));
-        }
         let audience: String = f.required("audience")?;
-        let audience = audience.trim().to_owned();
-        if audience.is_empty() || audience.len() > 2048 {
-            return Err(ApiError::invalid(
-                "audience",
-                "must be 1 to 2048 characters",
-            ));
-        }
         let jwks_url: Option<String> = f.optional("jwks_url")?;
         let jwks: Option<Value> = f.optional("jwks")?;
-        match (&jwks_url, &jwks) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::invalid(
-                    "jwks",
-                    "give either `jwks_url` or `jwks`, not both",
-                ));
-            }
-            (None, None) => {
-                return Err(ApiError::invalid(
-                    "jwks_url",
-                    "give the transmitter's keys: `jwks_url` or an inline `jwks`",
-                ));
-            }
-            (None, Some(j)) => {
-                let set = Jwks::from_json(j)
-                    .map_err(|e| ApiError::invalid("jwks", format!("not a usable JWKS: {e}")))?;
-                if set.keys.is_empty() {
-                    return Err(ApiError::invalid(
-                        "jwks",
-                        "holds no key sethub can verify with (EC P-256, Ed25519, RSA)",
-                    ));
-                }
-            }
-            (Some(url), None) if url.len() > 2048 => {
-                return Err(ApiError::invalid(
-                    "jwks_url",
-                    "must be at most 2048 characters",
-                ));
-            }
-            (Some(url), None) if !url.chars().all(|c| c.is_ascii_graphic()) => {
-                return Err(ApiError::invalid(
-                    "jwks_url",
-                    "must be an ASCII URL without spaces (percent-encode other characters)",
-                ));
-            }
-            (Some(_), None) => {}
-        }
-        Ok(Self {
-            issuer,
-            audience,
-            jwks_url,
-            jwks,
-        })
+        Ok(Self(NewTransmitter::new(
+            &issuer, &audience, jwks_url, jwks,
+        )?))
     }
 }
 
@@ -190,78 +143,11 @@ fn parse_id(raw: &str) -> Result<UpstreamId, ApiError> {
 pub async fn create_upstream(
     req: HttpRequest,
     caller: AdminKey,
-    body: JsonBody<UpstreamRequest>,
+    body: JsonBody<UpstreamBody>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = context(&req)?;
-    let up = register(&ctx, caller.tenant, body.0, actor(&caller)).await?;
+    let up = upstreams::register(&ctx, caller.tenant, body.0.0, actor(&caller)).await?;
     Ok(no_store(StatusCode::CREATED).json(UpstreamView::from(up)))
-}
-
-/// Registers a transmitter and records who did, in one transaction (the REST API and the
-/// console).
-pub async fn register(
-    ctx: &sethub_app::AppContext,
-    tenant: sethub_domain::TenantId,
-    r: UpstreamRequest,
-    actor: String,
-) -> Result<Upstream, ApiError> {
-    if let Some(url) = &r.jwks_url {
-        sethub_app::egress::policy(ctx)
-            .check_url(url)
-            .map_err(|e| ApiError::invalid("jwks_url", e.to_string()))?;
-    }
-    let tx = ctx.store.scope(tenant).begin().await.map_err(store_error)?;
-    let up = tx
-        .upstreams()
-        .create(NewUpstream {
-            issuer: r.issuer,
-            audience: r.audience,
-            jwks_url: r.jwks_url,
-            jwks: r.jwks,
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict { .. } => ApiError::new(
-                ErrorCode::Conflict,
-                "an upstream transmitter with this issuer is registered already",
-            )
-            .with_field("issuer"),
-            other => store_error(other),
-        })?;
-    tx.audit()
-        .record(NewAuditEntry {
-            actor,
-            action: "upstream.create".into(),
-            target: Some(up.id.to_string()),
-            details: json!({ "issuer": up.issuer, "audience": up.audience,
-                             "jwks_url": up.jwks_url, "inline_jwks": up.jwks.is_some() }),
-        })
-        .await
-        .map_err(store_error)?;
-    tx.commit().await.map_err(store_error)?;
-    Ok(up)
-}
-
-/// Removes a transmitter and records who did, in one transaction.
-pub async fn remove(
-    ctx: &sethub_app::AppContext,
-    tenant: sethub_domain::TenantId,
-    id: UpstreamId,
-    actor: String,
-) -> Result<(), ApiError> {
-    let tx = ctx.store.scope(tenant).begin().await.map_err(store_error)?;
-    let up = tx.upstreams().get(id).await.map_err(store_error)?;
-    tx.upstreams().delete(id).await.map_err(store_error)?;
-    tx.audit()
-        .record(NewAuditEntry {
-            actor,
-            action: "upstream.delete".into(),
-            target: Some(id.to_string()),
-            details: json!({ "issuer": up.issuer }),
-        })
-        .await
-        .map_err(store_error)?;
-    tx.commit().await.map_err(store_error)
 }
 
 /// The tenant's upstream transmitters, oldest first.
@@ -310,6 +196,6 @@ pub async fn delete_upstream(
 ) -> Result<HttpResponse, ApiError> {
     let ctx = context(&req)?;
     let id = parse_id(&id)?;
-    remove(&ctx, caller.tenant, id, actor(&caller)).await?;
+    upstreams::remove(&ctx, caller.tenant, id, actor(&caller)).await?;
     Ok(no_store(StatusCode::NO_CONTENT).finish())
 }

@@ -190,7 +190,7 @@ pub async fn save_retry(
     if ctx
         .store
         .tenants()
-        .set_delivery_settings(who.tenant, crate::api::delivery_settings::stored(&settings))
+        .set_delivery_settings(who.tenant, settings.stored())
         .await
         .is_err()
     {

@@ -464,7 +464,7 @@ pub async fn set_rate(
     }
     if scope
         .streams()
-        .set_delivery_settings(id, crate::api::delivery_settings::stored(&settings))
+        .set_delivery_settings(id, settings.stored())
         .await
         .is_err()
     {

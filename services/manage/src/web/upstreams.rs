@@ -7,15 +7,14 @@ use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sethub_app::AppContext;
 use sethub_domain::UpstreamId;
 
 use super::form::Field;
 use super::session::{Who, who, writer};
 use super::{error_page, page, see_other, unavailable};
-use crate::api::body::Fields;
-use crate::api::upstreams::{UpstreamRequest, register, remove};
+use sethub_app::upstreams::{NewTransmitter, UpstreamError, register, remove};
 
 struct Row {
     id: String,
@@ -137,48 +136,32 @@ pub async fn create(
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    // The form as the JSON API's body: empty fields are absent; the JWKS is JSON text.
-    let mut body = Map::new();
-    for k in ["issuer", "audience", "jwks_url"] {
-        if let Some(v) = form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            body.insert(k.into(), Value::from(v));
+    // Empty fields are absent; the JWKS is JSON text.
+    let given = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let jwks = match given("jwks").map(serde_json::from_str::<Value>).transpose() {
+        Ok(j) => j,
+        Err(e) => {
+            let err = Some(("jwks".to_owned(), format!("not JSON: {e}")));
+            return render(&ctx, who, StatusCode::BAD_REQUEST, &form, err).await;
         }
-    }
-    for k in ["issuer", "audience"] {
-        body.entry(k).or_insert_with(|| Value::from(""));
-    }
-    if let Some(j) = form.get("jwks").map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        match serde_json::from_str::<Value>(j) {
-            Ok(v) => {
-                body.insert("jwks".into(), v);
-            }
-            Err(e) => {
-                let err = Some(("jwks".to_owned(), format!("not JSON: {e}")));
-                return render(&ctx, who, StatusCode::BAD_REQUEST, &form, err).await;
-            }
-        }
-    }
-    let parsed = Fields::parse::<UpstreamRequest>(body);
-    let result = match parsed {
-        Ok(r) => register(&ctx, who.tenant, r, format!("member:{}", who.member)).await,
+    };
+    let new = NewTransmitter::new(
+        given("issuer").unwrap_or(""),
+        given("audience").unwrap_or(""),
+        given("jwks_url").map(str::to_owned),
+        jwks,
+    );
+    let result = match new {
+        Ok(new) => register(&ctx, who.tenant, new, format!("member:{}", who.member)).await,
         Err(e) => Err(e),
     };
-    match result {
-        Ok(_) => see_other("/console/upstreams"),
-        Err(e) if e.code().status().is_client_error() => {
-            let field = e.field().unwrap_or("").to_owned();
-            let detail = e.detail().to_owned();
-            render(
-                &ctx,
-                who,
-                StatusCode::BAD_REQUEST,
-                &form,
-                Some((field, detail)),
-            )
-            .await
-        }
-        Err(_) => unavailable(),
-    }
+    let refusal = match result {
+        Ok(_) => return see_other("/console/upstreams"),
+        Err(UpstreamError::Invalid { field, detail }) => (field.to_owned(), detail),
+        Err(e @ UpstreamError::IssuerTaken) => ("issuer".to_owned(), e.to_string()),
+        Err(_) => return unavailable(),
+    };
+    render(&ctx, who, StatusCode::BAD_REQUEST, &form, Some(refusal)).await
 }
 
 /// `POST /console/upstreams/{id}/delete`.
@@ -205,7 +188,7 @@ pub async fn delete(
     };
     match remove(&ctx, who.tenant, id, format!("member:{}", who.member)).await {
         Ok(()) => see_other("/console/upstreams"),
-        Err(e) if e.code() == sethub_http::ErrorCode::NotFound => missing(),
+        Err(UpstreamError::NotFound) => missing(),
         Err(_) => unavailable(),
     }
 }
