@@ -153,6 +153,14 @@ pub async fn run(engine: Arc<Engine>) {
             engine.dispatcher.wait_for_room(max - share + 1).await;
         }
         for tenant in ready {
+            // Paced by its own breakers: a tenant whose every endpoint is failing gets its
+            // SETs claimed when a probe can go, not at every step of their schedules.
+            if let Some(at) = engine.dispatcher.tenant_blocked_until(tenant) {
+                let wait = at.saturating_duration_since(tokio::time::Instant::now());
+                let wait = chrono::Duration::from_std(wait).unwrap_or_default();
+                engine.scheduler.note(tenant, Utc::now() + wait);
+                continue;
+            }
             if let Err(e) = take(&engine, tenant).await {
                 tracing::warn!(%tenant, error = %e, "cannot take due retries; trying again shortly");
                 engine

@@ -51,6 +51,18 @@ impl Breaker {
         }
     }
 
+    /// Until when no attempt can go through it (open, or half open with its probe out);
+    /// `None` when one can go now.
+    pub fn blocked_until(&self) -> Option<Instant> {
+        let b = self.state.lock().ok()?;
+        let now = Instant::now();
+        match b.open_until {
+            Some(until) if now < until => Some(until),
+            Some(_) if b.probing => Some(now + PROBE_WAIT),
+            _ => None,
+        }
+    }
+
     /// The receiver answered in a way that is not a failure: closed.
     pub fn success(&self) {
         if let Ok(mut b) = self.state.lock() {

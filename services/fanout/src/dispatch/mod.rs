@@ -244,6 +244,25 @@ impl Dispatcher {
         all.min(own)
     }
 
+    /// When every circuit breaker of the tenant is open (or probing): the soonest one lets an
+    /// attempt through. Its due parked SETs need not be claimed before then: each would meet
+    /// an open breaker and be parked again without an attempt (a claim and a park per SET
+    /// every step of its retry schedule, which is how a failing tenant's retries took the
+    /// database and fan-out from everyone). `None` when the tenant has a breaker that lets
+    /// attempts through, or none yet.
+    pub fn tenant_blocked_until(&self, tenant: TenantId) -> Option<Instant> {
+        let breakers = self.inner.breakers.lock().ok()?;
+        let mut soonest: Option<Instant> = None;
+        for ((t, _), breaker) in breakers.iter() {
+            if *t != tenant {
+                continue;
+            }
+            let until = breaker.blocked_until()?;
+            soonest = Some(soonest.map_or(until, |s| s.min(until)));
+        }
+        soonest
+    }
+
     /// Waits until this process holds fewer than `limit` deliveries: fan-out takes no new
     /// work from the bus meanwhile, so a burst waits in RabbitMQ rather than in memory.
     pub async fn wait_for_room(&self, limit: usize) {

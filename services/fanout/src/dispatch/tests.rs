@@ -497,3 +497,44 @@ async fn first_attempts_past_a_tenants_share_are_parked_and_leave_room_for_other
     assert!(h.dispatcher.owns(ordered.id));
     assert_eq!(h.state.parked.lock().unwrap().len(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tenant_whose_every_breaker_is_open_is_blocked_until_its_probe_and_no_other_is() {
+    let h = harness(Limits {
+        breaker_failures: 2,
+        breaker_cooldown: Duration::from_secs(1),
+        max_wait_in_memory: Duration::from_secs(10),
+        ..limits()
+    });
+    let (noisy, quiet) = (TenantId::new(), TenantId::new());
+    assert_eq!(
+        h.dispatcher.tenant_blocked_until(noisy),
+        None,
+        "no breaker yet"
+    );
+    // Two failures (answered at 10 ms) open the noisy tenant's breaker until 1.01 s.
+    h.state.fails.lock().unwrap().extend([true, true]);
+    let t0 = Instant::now();
+    for _ in 0..2 {
+        h.dispatcher.submit(job(noisy, StreamId::new()), false);
+    }
+    sleep(Duration::from_millis(50)).await;
+    let blocked = h.dispatcher.tenant_blocked_until(noisy);
+    assert!(
+        blocked.is_some_and(|at| at > t0 + Duration::from_millis(1000)),
+        "open: blocked until the probe ({blocked:?})"
+    );
+    h.dispatcher.submit(job(quiet, StreamId::new()), false);
+    sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        h.dispatcher.tenant_blocked_until(quiet),
+        None,
+        "another tenant on the same endpoint is not"
+    );
+    sleep_until(t0 + Duration::from_millis(1020)).await;
+    assert_eq!(
+        h.dispatcher.tenant_blocked_until(noisy),
+        None,
+        "half open: a probe may go"
+    );
+}
