@@ -10,6 +10,9 @@
 
 mod world;
 
+#[path = "recovery/memory.rs"]
+mod memory;
+
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
@@ -587,135 +590,4 @@ async fn events_about_a_removed_subject_are_not_fanned_out_and_the_others_are() 
     assert_eq!(view["deliveries"], json!({"delivered": 3}), "{view}");
     assert_eq!(w.receiver.count("/s/subjects"), 3);
     assert!(gone.iter().all(|id| !txns.contains(id)));
-}
-
-/// A fan-out process's memory: its `VmHWM` (peak resident set), in kB.
-fn peak_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-#[tokio::test]
-async fn a_receiver_answering_503_for_50000_sets_keeps_fanout_under_its_memory_bound() {
-    const N: usize = 50_000;
-    const MAX_BACKLOG: u64 = 500;
-    const FANOUT_CONCURRENCY: u64 = 2;
-    let started = Instant::now();
-    // Every SET is retried every 10 s or so (a failing receiver's SETs come back at the pace
-    // of their schedule, here a flat one so the test need not wait for a long one).
-    let w = World::split_with(&[
-        ("SETHUB_PUSH__MAX_BACKLOG", "500"),
-        ("SETHUB_PUSH__FANOUT_CONCURRENCY", "2"),
-        ("SETHUB_PUSH__RETRY__INITIAL_SECS", "10"),
-        ("SETHUB_PUSH__RETRY__FACTOR", "1"),
-        ("SETHUB_PUSH__RETRY__MAX_DELAY_SECS", "10"),
-    ])
-    .await;
-    // The bound `dispatch.rs` documents: the backlog, as many short waits, and the SETs of
-    // the event messages (a hundred events each, one stream here) being fanned out when the
-    // backlog filled.
-    let bound = 2 * MAX_BACKLOG + FANOUT_CONCURRENCY * 100;
-    // A receiver that only decodes (verifying 50,000 signatures would time the receiver).
-    let rx = sethub_tests::receiver::TestReceiver::builder(
-        w.hub.jwks_url(&w.tenant.slug),
-        w.tenant.issuer.clone(),
-    )
-    .verify(false)
-    .workers(2)
-    .start()
-    .await;
-    rx.behave("/s/down", sethub_tests::receiver::Behave::Status(503));
-    let stream = setup::create_push_stream(
-        &w.hub.manage_url,
-        &w.tenant.slug,
-        &w.token,
-        &rx.url("/s/down"),
-        None,
-        &[SESSION_REVOKED],
-    )
-    .await
-    .unwrap()
-    .stream_id;
-    let fanout = w.hub.process("fanout").unwrap();
-    let pid = fanout.pid().unwrap();
-    let metrics = fanout.url("/metrics");
-    let rss_at_start = peak_rss_kb(pid);
-
-    // Publish in batches of a hundred, a few requests at a time.
-    let client = reqwest::Client::new();
-    let url = format!("{}/t/{}/events:batch", w.hub.ingest_url, w.tenant.slug);
-    let batches: Vec<usize> = (0..N / 100).collect();
-    for group in batches.chunks(8) {
-        let mut sent = tokio::task::JoinSet::new();
-        for b in group {
-            let events: Vec<Value> = (0..100)
-                .map(|i| setup::session_revoked(&format!("user{}@example.com", (b * 100 + i) % 7)))
-                .collect();
-            let req = client
-                .post(&url)
-                .bearer_auth(&w.tenant.api_key)
-                .json(&json!({ "events": events }));
-            sent.spawn(async move { req.send().await.unwrap().status().as_u16() });
-        }
-        while let Some(status) = sent.join_next().await {
-            assert_eq!(status.unwrap(), 200);
-        }
-    }
-    let published = started.elapsed();
-
-    // Every SET is stored and has been refused at least once; fan-out holds no more than
-    // its bound meanwhile.
-    wait_until("every SET to be signed", LONG, || async {
-        let signed = metric(&metrics, r#"sethub_sets_signed_total{kind="event"}"#).await;
-        (signed >= Some(N as u64)).then_some(())
-    })
-    .await;
-    wait_for_state(&w, &stream, "pending", N as u64).await;
-    assert!(rx.attempts("/s/down").iter().all(|a| a.status == 503));
-    let peak_failing = metric(&metrics, "sethub_push_in_memory_peak")
-        .await
-        .expect("fan-out exports sethub_push_in_memory_peak");
-    assert!(
-        peak_failing <= bound,
-        "fan-out held {peak_failing} deliveries in memory (bound {bound})"
-    );
-    let parked = metric(&metrics, "sethub_push_parked_total").await.unwrap();
-    assert!(
-        parked >= N as u64,
-        "every SET waited in the database ({parked})"
-    );
-    let failing = started.elapsed();
-
-    // The receiver recovers: every SET arrives, and the bound still holds.
-    rx.behave("/s/down", sethub_tests::receiver::Behave::Accept);
-    // Four times the long wait: since issue 13's first pass the 50,000 parked SETs take about
-    // 180 s to arrive alone (about 60 s before) and more beside the other tests. That slowdown
-    // is a known regression to find (issue 13's closing note); this test's point is the
-    // memory bound, which still holds.
-    wait_until("all 50,000 SETs to arrive", 4 * LONG, || async {
-        (rx.count_by_txn("/s/down").len() == N).then_some(())
-    })
-    .await;
-    wait_for_state(&w, &stream, "delivered", N as u64).await;
-    let peak = metric(&metrics, "sethub_push_in_memory_peak")
-        .await
-        .unwrap();
-    assert!(
-        peak <= bound,
-        "fan-out held {peak} deliveries in memory (bound {bound})"
-    );
-    // Its resident memory grew by less than the SETs themselves would take (each token is
-    // about 700 bytes; held in memory as before, 50,000 of them and their jobs took over
-    // 60 MB more).
-    let grew_mb = peak_rss_kb(pid).saturating_sub(rss_at_start) / 1024;
-    eprintln!(
-        "published in {published:?}, all refused by {failing:?}, delivered by {:?}; \
-         peak in memory {peak} (bound {bound}); VmHWM grew by {grew_mb} MB",
-        started.elapsed()
-    );
-    assert!(grew_mb < 48, "fan-out's peak memory grew by {grew_mb} MB");
 }

@@ -1,5 +1,8 @@
-//! What every fan-out task shares: the app context, the stream cache, the dispatcher, the
-//! recorder, the retry scheduler and the metrics.
+//! What every fan-out task shares. [`Core`]: the app context, the stream cache, the
+//! recorder, the retry scheduler, the metrics and the push client, which the push worker
+//! holds too; [`Engine`]: the core plus the dispatcher (which holds the push worker), what the
+//! consumers, the retry scheduler and the sweep are given. The core knows nothing of the
+//! dispatcher, so the push worker and the dispatcher do not hold each other.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,17 +17,31 @@ use crate::dispatch::Dispatcher;
 use crate::metrics::FanoutMetrics;
 use crate::recorder::Recorder;
 
-pub struct Engine {
+pub struct Core {
     pub ctx: AppContext,
     pub ring: MasterKeyring,
     pub cache: StreamCache,
     pub metrics: FanoutMetrics,
-    pub dispatcher: Dispatcher,
     pub recorder: Recorder,
     /// The egress gate's client for pushes (the only way a push leaves).
     pub client: sethub_egress::GuardedClient,
     pub signing_keys: SigningKeyCache,
-    pub scheduler: crate::retries::Scheduler,
+    pub scheduler: crate::scheduler::Scheduler,
+}
+
+/// The core and the dispatcher; the core's fields and methods are reached through it
+/// (`engine.ctx`, `engine.signing_key(…)`).
+pub struct Engine {
+    pub core: Arc<Core>,
+    pub dispatcher: Dispatcher,
+}
+
+impl std::ops::Deref for Engine {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 /// How long fan-out signs with a tenant's key before it looks the active key up again.
@@ -65,7 +82,7 @@ impl From<sethub_jose::KeyError> for WorkError {
     }
 }
 
-impl Engine {
+impl Core {
     /// The tenant's streams, checked against the database's version now.
     pub async fn streams_now(&self, tenant: TenantId) -> Result<Arc<TenantStreams>, WorkError> {
         Ok(self

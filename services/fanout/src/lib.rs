@@ -4,22 +4,41 @@
 //! `sethub fanout` (alone) or `sethub all`; its background work is started by [`start`].
 //!
 //! How the pieces fit: `pipeline` (events queue) and `control` (control queue) make
-//! deliveries and hand push ones to `dispatch` (lanes, endpoint caps, breakers, the retry
-//! timer); `push::worker` makes one attempt and reports to `recorder`, which writes outcomes
-//! and the delivery log in batches; `retries` keeps waiting deliveries in the database and
-//! brings them back when due; `sweep` recovers pending deliveries nobody works on.
+//! deliveries and hand push ones to `dispatch` (lanes, per-tenant and per-endpoint caps,
+//! breakers, the timer of short waits), which decides when each is pushed and asks a
+//! [`dispatch::Pusher`] to push it: `push::worker`'s HTTP pusher makes one attempt and reports
+//! the outcome to `recorder`, which writes outcomes and the delivery log in batches; `retries`
+//! keeps waiting deliveries in the database and brings them back when due; `sweep` recovers
+//! pending deliveries nobody works on.
+//!
+//! The modules import each other without a cycle. [`start`] builds, in order:
+//!
+//! 1. the **ownership** handle (`ownership`: which deliveries this process works on);
+//! 2. the **recorder**, given the ownership (it lets a delivery go once its outcome is
+//!    written);
+//! 3. the engine's **core** (`engine::Core`: context, stream cache, recorder, retry
+//!    scheduler, metrics, push client);
+//! 4. the **pusher** (`push::worker::HttpPusher`), given the core and the ownership;
+//! 5. the **dispatcher**, given the pusher as a trait object and the ownership;
+//! 6. the **engine** (the core and the dispatcher), given to the consumers, the retry
+//!    scheduler and the sweep.
+//!
+//! `dispatch` imports only `ownership` and `metrics`, so its scheduling is tested in-crate
+//! with a fake pusher (`dispatch/tests.rs`), without a backend.
 
 mod cache;
 mod control;
 mod dispatch;
 mod engine;
 pub mod metrics;
+mod ownership;
 mod pipeline;
 pub mod poll;
 pub mod push;
 mod recorder;
 mod retries;
 pub mod retry;
+mod scheduler;
 mod stats;
 mod stored;
 use sethub_app::sets;
@@ -112,24 +131,36 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
         sethub_app::streams::keyring(&ctx).context("the master keys (secrets.master_keys)")?;
     let client = sethub_app::egress::client(&ctx, sethub_app::egress::Purpose::Push)
         .context("cannot build the push HTTP client")?;
-    let (dispatcher, timer) = dispatch::Dispatcher::new(push);
-    let (recorder, recorder_task) = recorder::Recorder::new(ctx.clone(), dispatcher.clone());
-    let engine = Arc::new(engine::Engine {
-        metrics: metrics::FanoutMetrics::new(&ctx.metrics),
+    let metrics = metrics::FanoutMetrics::new(&ctx.metrics);
+    let ownership = ownership::Ownership::new(Some((
+        metrics.in_memory.clone(),
+        metrics.in_memory_peak.clone(),
+    )));
+    let (recorder, recorder_task) = recorder::Recorder::new(ctx.clone(), ownership.clone());
+    let limits = dispatch::Limits::from(push);
+    let core = Arc::new(engine::Core {
+        metrics: metrics.clone(),
         ring,
         cache: cache::StreamCache::default(),
-        dispatcher: dispatcher.clone(),
         recorder,
         client,
         signing_keys: Default::default(),
         scheduler: Default::default(),
         ctx,
     });
-    dispatcher.bind(&engine);
+    let pusher = Arc::new(push::worker::HttpPusher::new(
+        core.clone(),
+        ownership.clone(),
+    ));
+    let (dispatcher, background) = dispatch::Dispatcher::new(limits, pusher, ownership, metrics);
+    let engine = Arc::new(engine::Engine {
+        core,
+        dispatcher: dispatcher.clone(),
+    });
     Ok(Running {
         workers: vec![
             tokio::spawn(recorder_task),
-            tokio::spawn(dispatcher.run_timer(timer)),
+            tokio::spawn(dispatcher.run(background)),
         ],
         consumers: vec![
             tokio::spawn(pipeline::run(engine.clone())),

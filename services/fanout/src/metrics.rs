@@ -4,7 +4,9 @@
 //! - `sets_signed_total{kind}`: SETs signed (`event`, `verification`, `stream_updated`,
 //!   `resigned`);
 //! - `push_deliveries_total{outcome}`: push outcomes (`delivered`, `delivered_nonstandard`,
-//!   `retry`, `dead`, `resign`, `disabled`, `dropped`, `held`, `breaker_open`);
+//!   `retry`, `dead`, `resign`, `disabled`, `dropped`, `held`, `breaker_open`, `rate_limited`,
+//!   and `overflow`: first attempts past their tenant's share of the backlog, parked until
+//!   it has room);
 //! - `push_attempt_seconds`: latency of one push request;
 //! - `end_to_end_seconds`: from the event's acceptance by ingest to the receiver's 2xx;
 //! - `push_retry_scheduled`: deliveries waiting in this process's memory (a short wait for a

@@ -5,6 +5,9 @@
 //!
 //! An outcome that is lost because this process dies before its batch is written only
 //! leaves the delivery pending: it is pushed again after a restart (at least once).
+//!
+//! It knows only the [`Ownership`] handle (whose deliveries it gives back once written), not
+//! the dispatcher.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,7 +17,7 @@ use sethub_domain::TenantId;
 use sethub_store::{Attempt, StoreError, Update};
 use tokio::sync::mpsc;
 
-use crate::dispatch::Dispatcher;
+use crate::ownership::Ownership;
 
 /// Most outcomes in one batch, and the longest an outcome waits for its batch.
 const BATCH: usize = 1000;
@@ -44,10 +47,10 @@ impl Recorder {
     /// A recorder and the task that writes its batches.
     pub fn new(
         ctx: AppContext,
-        dispatcher: Dispatcher,
+        ownership: Ownership,
     ) -> (Self, impl std::future::Future<Output = ()>) {
         let (tx, rx) = mpsc::channel(20_000);
-        (Self { tx }, run(ctx, dispatcher, rx))
+        (Self { tx }, run(ctx, ownership, rx))
     }
 
     /// Queues an outcome (waits when the writer is behind).
@@ -67,7 +70,7 @@ impl Recorder {
     }
 }
 
-async fn run(ctx: AppContext, dispatcher: Dispatcher, mut rx: mpsc::Receiver<Record>) {
+async fn run(ctx: AppContext, ownership: Ownership, mut rx: mpsc::Receiver<Record>) {
     let mut batch = Vec::with_capacity(BATCH);
     loop {
         batch.clear();
@@ -87,7 +90,7 @@ async fn run(ctx: AppContext, dispatcher: Dispatcher, mut rx: mpsc::Receiver<Rec
             .collect();
         write(&ctx, &mut batch).await;
         for id in released {
-            dispatcher.release(id);
+            ownership.release(id);
         }
     }
 }

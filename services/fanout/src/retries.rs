@@ -8,7 +8,9 @@
 //! - **The scheduler** knows, per tenant, when its earliest parked delivery is due (from its
 //!   own parking, and from the recovery sweep's look at every tenant, which finds what other
 //!   processes parked). When that time comes it claims the tenant's due parked deliveries a
-//!   page at a time (at most as many as the dispatcher has room for) and dispatches them.
+//!   page at a time (at most as many as the dispatcher has room for, for that tenant) and
+//!   dispatches them. This is also how a tenant's *overflow* comes back: first attempts past
+//!   its share of the backlog that the dispatcher parked due at once (`dispatch`).
 //! - **Claims** (`sethub_store`'s `claim.rs`) lease each delivery to one process for
 //!   `push.orphan_after_secs`, so two fan-out processes never push the same one; a process
 //!   that dies leaves its leases to end, and the deliveries are claimed again.
@@ -18,17 +20,17 @@
 //!   next ([`hold_in_order`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sethub_domain::{DeliveryId, TenantId};
 use sethub_store::{Attempt, Change, DueDeliveries, StoreError, Update};
-use tokio::sync::Notify;
 
 use crate::dispatch::Job;
-use crate::engine::Engine;
+use crate::engine::{Core, Engine};
 use crate::recorder::Record;
+use crate::stored::StoredGate;
 
 /// Most deliveries claimed at once.
 pub const PAGE: usize = 500;
@@ -41,67 +43,21 @@ pub const ORDERED_PAGE: usize = 100;
 /// The least time between two looks at one tenant's parked deliveries.
 const MIN_SPACING: Duration = Duration::from_millis(50);
 
-/// When each tenant's earliest parked delivery is due, as far as this process knows.
-#[derive(Default)]
-pub struct Scheduler {
-    due: Mutex<HashMap<TenantId, DateTime<Utc>>>,
-    wake: Notify,
-    /// Held from a look at the dispatcher's room to the submission of what it claimed, so
-    /// two claimers (the scheduler, the sweep, a release) never both fill the same room.
-    admission: tokio::sync::Mutex<()>,
-    /// Ordered jobs (released or redriven SETs) that must be tried again: their lane takes
-    /// them back ([`Scheduler::take_held_in_order`]) and waits for them, so the SETs behind
-    /// them cannot overtake them.
-    held_in_order: Mutex<HashMap<DeliveryId, (tokio::time::Instant, Job)>>,
-}
-
-impl Scheduler {
-    /// The tenant has a parked delivery due at `at`.
-    pub fn note(&self, tenant: TenantId, at: DateTime<Utc>) {
-        let Ok(mut due) = self.due.lock() else { return };
-        let sooner = due.get(&tenant).is_none_or(|known| at < *known);
-        if sooner {
-            due.insert(tenant, at);
-            drop(due);
-            self.wake.notify_one();
-        }
-    }
-
-    /// The ordered job `id` that its attempt handed back to its lane, and when to try it
-    /// again; `None` when the attempt settled it (or parked it in the database).
-    pub fn take_held_in_order(&self, id: DeliveryId) -> Option<(tokio::time::Instant, Job)> {
-        self.held_in_order.lock().ok()?.remove(&id)
-    }
-
-    /// Takes the tenants due by `now`; returns them and when the next one is due.
-    fn take_due(&self, now: DateTime<Utc>) -> (Vec<TenantId>, Option<DateTime<Utc>>) {
-        let Ok(mut due) = self.due.lock() else {
-            return (Vec::new(), None);
-        };
-        let ready: Vec<TenantId> = due
-            .iter()
-            .filter(|(_, at)| **at <= now)
-            .map(|(t, _)| *t)
-            .collect();
-        for t in &ready {
-            due.remove(t);
-        }
-        (ready, due.values().min().copied())
-    }
-}
-
 /// Records an outcome that leaves the delivery waiting (a retry, or a wait without an
 /// attempt: `Change::Retry` or `Change::Reschedule`), lets it go once written, and tells the
 /// scheduler when it is due.
 ///
-/// An *ordered* job (a released or redriven SET, pushed in publication order) is not let
-/// go: [`hold_in_order`] gives it back to its lane, which waits and tries it again before
-/// the SETs behind it.
-pub async fn park(engine: &Engine, job: &Job, mut change: Change, attempt: Option<Attempt>) {
-    if job.ordered {
-        hold_in_order(engine, job, change, attempt).await;
-        return;
-    }
+/// An *ordered* job (a released or redriven SET, pushed in publication order) is not parked
+/// but held: see [`hold_in_order`]. `stored`: the job was pushed before its row was committed
+/// (the outcome waits for the commit).
+pub async fn park(
+    engine: &Core,
+    tenant: TenantId,
+    id: DeliveryId,
+    stored: Option<StoredGate>,
+    mut change: Change,
+    attempt: Option<Attempt>,
+) {
     // Due strictly after it is written: that is what marks it parked (scheduled).
     let now = Utc::now();
     let at = match &mut change {
@@ -117,28 +73,34 @@ pub async fn park(engine: &Engine, job: &Job, mut change: Change, attempt: Optio
     engine
         .recorder
         .record(Record {
-            tenant: job.tenant,
+            tenant,
             update: Update {
-                id: job.id,
+                id,
                 at: now,
                 attempted: attempt.is_some(),
                 change,
             },
             attempt,
             release: true,
-            stored: job.stored.clone(),
+            stored,
         })
         .await;
     engine.metrics.parked.inc();
-    engine.scheduler.note(job.tenant, at);
+    engine.scheduler.note(tenant, at);
 }
 
 /// An ordered job that must wait (a retry after a failed attempt): its outcome and attempt
 /// are recorded, but the process keeps it and its lane tries it again when due, before any
 /// SET behind it, so a stream's released SETs stay in publication order across a 503. The
 /// row's due time is pushed a lease (`push.orphan_after_secs`) past that, so no other process
-/// claims it meanwhile; if this one dies, the row is due again after the lease.
-async fn hold_in_order(engine: &Engine, job: &Job, mut change: Change, attempt: Option<Attempt>) {
+/// claims it meanwhile; if this one dies, the row is due again after the lease. Returns the
+/// job and when its lane should try it again.
+pub async fn hold_in_order(
+    engine: &Core,
+    job: &Job,
+    mut change: Change,
+    attempt: Option<Attempt>,
+) -> (tokio::time::Instant, Job) {
     let now = Utc::now();
     let lease = chrono::Duration::seconds(
         i64::try_from(engine.ctx.config.push.orphan_after_secs).unwrap_or(60),
@@ -160,9 +122,6 @@ async fn hold_in_order(engine: &Engine, job: &Job, mut change: Change, attempt: 
         again.first_attempt_at.get_or_insert(now);
     }
     let wait = (at - now).to_std().unwrap_or_default();
-    if let Ok(mut held) = engine.scheduler.held_in_order.lock() {
-        held.insert(job.id, (tokio::time::Instant::now() + wait, again));
-    }
     engine
         .recorder
         .record(Record {
@@ -178,6 +137,7 @@ async fn hold_in_order(engine: &Engine, job: &Job, mut change: Change, attempt: 
             stored: job.stored.clone(),
         })
         .await;
+    (tokio::time::Instant::now() + wait, again)
 }
 
 /// Runs the scheduler: claims and dispatches each tenant's parked deliveries when due.
@@ -193,6 +153,14 @@ pub async fn run(engine: Arc<Engine>) {
             engine.dispatcher.wait_for_room(max - share + 1).await;
         }
         for tenant in ready {
+            // Paced by its own breakers: a tenant whose every endpoint is failing gets its
+            // SETs claimed when a probe can go, not at every step of their schedules.
+            if let Some(at) = engine.dispatcher.tenant_blocked_until(tenant) {
+                let wait = at.saturating_duration_since(tokio::time::Instant::now());
+                let wait = chrono::Duration::from_std(wait).unwrap_or_default();
+                engine.scheduler.note(tenant, Utc::now() + wait);
+                continue;
+            }
             if let Err(e) = take(&engine, tenant).await {
                 tracing::warn!(%tenant, error = %e, "cannot take due retries; trying again shortly");
                 engine
@@ -294,7 +262,7 @@ pub async fn push_pages(
                     if let Some(id) = previous {
                         engine.dispatcher.wait_released(id).await;
                     }
-                    engine.dispatcher.wait_for_room(push.max_backlog).await;
+                    engine.dispatcher.wait_for_tenant_room(tenant).await;
                 };
                 if tokio::time::timeout(refresh_every, ready).await.is_ok() {
                     break;
@@ -302,15 +270,18 @@ pub async fn push_pages(
             }
         }
         let _admission = engine.scheduler.admission.lock().await;
-        let room = push.max_backlog.saturating_sub(engine.dispatcher.backlog());
+        // The tenant's room: its share of the backlog, so one tenant's due retries never
+        // take the room of another's first attempts.
+        let room = engine.dispatcher.room_for(tenant);
         if room == 0 {
             // Pushing in order goes on until the last page: wait for room again.
             if paging == Paging::AllInOrder {
                 continue;
             }
-            // The scheduler's caller notes the tenant again; the sweep comes back.
+            // The scheduler looks again shortly; the sweep comes back.
             if paging == Paging::OnePage {
-                engine.scheduler.note(tenant, Utc::now());
+                let soon = chrono::Duration::from_std(MIN_SPACING).unwrap_or_default();
+                engine.scheduler.note(tenant, Utc::now() + soon);
             }
             return Ok((taken, PagingEnd::More));
         }

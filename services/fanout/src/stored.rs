@@ -34,6 +34,8 @@ use crate::recorder::Record;
 pub struct StoredGate {
     rx: watch::Receiver<Option<bool>>,
     early: Arc<Early>,
+    /// This job's push was counted as answered already ([`StoredGate::pass`]).
+    passed: bool,
 }
 
 /// The side that says how the rows' transaction ended.
@@ -70,7 +72,11 @@ pub fn gate(expected: usize) -> (StoredSignal, StoredGate) {
             tx,
             early: early.clone(),
         },
-        StoredGate { rx, early },
+        StoredGate {
+            rx,
+            early,
+            passed: false,
+        },
     )
 }
 
@@ -134,11 +140,29 @@ impl StoredGate {
         let handed_back = self.keep(record);
         // Counted after it is kept: once the collection sees every push answered, every
         // first delivery among them is in.
+        if !self.passed {
+            self.count_answer();
+        }
+        handed_back
+    }
+
+    /// This job's push will not be answered before the rows are stored (the dispatcher made
+    /// it wait: an open breaker, a spent rate limit, its tenant's share of the backlog full):
+    /// counted as answered now, so the collection does not wait for it (a noisy tenant's
+    /// waiting SETs must not hold its event messages, and the pipeline's permits, for the
+    /// whole `push.first_outcome_wait_ms`). Its outcome, whenever it comes, waits for the
+    /// commit.
+    pub fn pass(&mut self) {
+        if !std::mem::replace(&mut self.passed, true) {
+            self.count_answer();
+        }
+    }
+
+    fn count_answer(&self) {
         let answered = self.early.answered.fetch_add(1, Ordering::SeqCst) + 1;
         if answered >= self.early.expected {
             self.early.arrived.notify_one();
         }
-        handed_back
     }
 
     /// Keeps a first delivery while the rows are not being stored; hands anything else back.
@@ -299,6 +323,33 @@ mod tests {
         }
         let (n, signal) = collecting.await.unwrap();
         assert_eq!(n, 2);
+        signal.done(true);
+    }
+
+    #[tokio::test]
+    async fn a_push_made_to_wait_counts_as_answered_once_and_ends_the_wait() {
+        let (signal, gate) = super::gate(2);
+        let collecting = tokio::spawn(async move {
+            let got = signal.collect(Duration::from_secs(3600)).await;
+            (got.len(), signal)
+        });
+        let mut waiting = gate.clone();
+        waiting.pass();
+        waiting.pass();
+        // Its late outcome is not counted again (it would end another batch's wait early).
+        assert!(waiting.offer(delivered(refused())).is_some());
+        tokio::task::yield_now().await;
+        assert_eq!(
+            gate.early.answered.load(Ordering::SeqCst),
+            1,
+            "a push passed and then answered counts once"
+        );
+        assert!(
+            gate.offer(delivered(Change::Delivered { status: 202 }))
+                .is_none()
+        );
+        let (n, signal) = collecting.await.unwrap();
+        assert_eq!(n, 1, "only the answered push's delivery is collected");
         signal.done(true);
     }
 }

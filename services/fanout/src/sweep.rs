@@ -146,9 +146,15 @@ async fn sweep(
         {
             engine.scheduler.note(tenant.tenant, at);
         }
-        // Busy: leave the rest for the next pass.
+        // Busy, or every breaker of the tenant is open (what it took would be parked again
+        // without an attempt; the scheduler takes it when a probe can go): leave the rest
+        // for the next pass.
         if tenant.earliest >= overdue
             || engine.dispatcher.backlog() >= engine.ctx.config.push.max_backlog
+            || engine
+                .dispatcher
+                .tenant_blocked_until(tenant.tenant)
+                .is_some()
         {
             continue;
         }

@@ -173,6 +173,10 @@ pub struct PushConfig {
     /// Most push requests in flight at once to one endpoint (scheme, host and port), so one
     /// slow receiver cannot take every connection.
     pub max_in_flight_per_endpoint: usize,
+    /// Most push requests in flight at once for one tenant (all its streams and endpoints),
+    /// so one tenant's backlog cannot take every slot of an endpoint other tenants' streams
+    /// push to too.
+    pub max_in_flight_per_tenant: usize,
     /// Consecutive failures (network errors, timeouts, 5xx) that open an endpoint's circuit
     /// breaker, and how long it stays open before one probe is let through.
     pub breaker_failures: u32,
@@ -193,6 +197,10 @@ pub struct PushConfig {
     /// events from the bus (and claims no due retries) until some are done. Retries wait in
     /// the database, so a failing receiver's SETs do not count against it.
     pub max_backlog: usize,
+    /// Most of those deliveries one tenant may have (at most `max_backlog`); its first
+    /// attempts past it wait in the database and come back as its deliveries finish, so one
+    /// tenant's burst never stops the others' events.
+    pub max_backlog_per_tenant: usize,
     /// The longest a delivery waits in memory for its endpoint's breaker or its stream's rate
     /// limit (and at most `max_backlog` of them do); a longer wait, and every retry after a
     /// failed attempt, waits in the database until due. See ARCHITECTURE.md, the data plane.
@@ -384,6 +392,7 @@ impl Default for PushConfig {
             connect_timeout_ms: 5_000,
             request_timeout_ms: 15_000,
             max_in_flight_per_endpoint: 32,
+            max_in_flight_per_tenant: 16,
             breaker_failures: 20,
             breaker_cooldown_ms: 10_000,
             retry: RetryConfig::default(),
@@ -392,6 +401,7 @@ impl Default for PushConfig {
             attempt_retention_days: 30,
             response_excerpt_bytes: 512,
             max_backlog: 10_000,
+            max_backlog_per_tenant: 2_500,
             fanout_concurrency: 16,
             max_wait_in_memory_ms: 2_000,
             first_outcome_wait_ms: 20,
@@ -666,6 +676,12 @@ impl Config {
         }
         if self.push.max_backlog == 0 {
             return invalid("push.max_backlog", "must be at least 1");
+        }
+        if self.push.max_in_flight_per_tenant == 0 {
+            return invalid("push.max_in_flight_per_tenant", "must be at least 1");
+        }
+        if self.push.max_backlog_per_tenant == 0 {
+            return invalid("push.max_backlog_per_tenant", "must be at least 1");
         }
         if self.push.sweep_interval_secs == 0 {
             return invalid("push.sweep_interval_secs", "must be at least 1");

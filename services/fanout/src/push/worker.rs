@@ -1,38 +1,58 @@
-//! One push attempt and what follows from its answer (RFC 8935; the decision itself is
-//! [`super::outcome::classify`]).
+//! The HTTP push worker: the [`Pusher`] the dispatcher is given. It looks a job's stream up
+//! ([`Pusher::prepare`]), makes one attempt and acts on the answer (RFC 8935; the decision
+//! itself is [`super::outcome::classify`]): records it, parks a retry in the database, re-signs
+//! once, or disables the stream. It holds the engine's [`Core`], not the dispatcher: what the
+//! dispatcher must do next (push a re-signed SET again, take on a stream-updated SET) it is
+//! told in a [`FollowUp`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
-use sethub_domain::StreamStatus;
+use chrono::{DateTime, Utc};
+use sethub_domain::{DeliveryId, StreamStatus, TenantId};
 use sethub_egress::FetchError;
 use sethub_store::{Attempt, Change, DeliveryKind, DeliveryState, NewDelivery, Update};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::outcome::{Outcome, PushResponse, classify};
 use crate::cache::StreamView;
-use crate::dispatch::{Endpoint, Job};
-use crate::engine::Engine;
+use crate::dispatch::{BoxFuture, FollowUp, Job, Prepared, Pusher, Ready, Sent};
+use crate::engine::Core;
+use crate::ownership::Ownership;
 use crate::recorder::Record;
 use sethub_telemetry::trace::Span;
 
-/// What to do with a job before pushing it.
-pub enum Prepared {
-    Go {
-        view: Arc<StreamView>,
-        endpoint: Arc<Endpoint>,
-    },
-    /// Settled without an attempt (stream gone, paused or disabled).
-    Done,
-    /// Cannot tell now (the database is down): try again at this instant.
-    Later(Instant),
+/// Pushes over HTTP through the egress gate.
+pub struct HttpPusher {
+    core: Arc<Core>,
+    ownership: Ownership,
+}
+
+impl HttpPusher {
+    pub fn new(core: Arc<Core>, ownership: Ownership) -> Self {
+        Self { core, ownership }
+    }
+}
+
+impl Pusher for HttpPusher {
+    fn prepare<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, Prepared> {
+        Box::pin(prepare(&self.core, &self.ownership, job))
+    }
+
+    fn park(&self, tenant: TenantId, id: DeliveryId, due: DateTime<Utc>) -> BoxFuture<'_, ()> {
+        let change = Change::Reschedule {
+            next_attempt_at: due,
+        };
+        // The dispatcher parks a job pushed before its row was committed only once it is.
+        Box::pin(crate::retries::park(
+            &self.core, tenant, id, None, change, None,
+        ))
+    }
 }
 
 /// Looks the job's stream up and decides whether it can be pushed now.
-pub async fn prepare(engine: &Arc<Engine>, job: &Job) -> Prepared {
-    let streams = match engine.streams_recent(job.tenant).await {
+async fn prepare(core: &Arc<Core>, ownership: &Ownership, job: &Job) -> Prepared {
+    let streams = match core.streams_recent(job.tenant).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, stream = %job.stream, "cannot load the stream; retrying shortly");
@@ -41,7 +61,7 @@ pub async fn prepare(engine: &Arc<Engine>, job: &Job) -> Prepared {
     };
     let Some(view) = streams.get(job.stream).cloned() else {
         // Deleted: its deliveries went with it.
-        engine.dispatcher.release(job.id);
+        ownership.release(job.id);
         return Prepared::Done;
     };
     let exempt = job.kind == DeliveryKind::StreamUpdated;
@@ -59,13 +79,13 @@ pub async fn prepare(engine: &Arc<Engine>, job: &Job) -> Prepared {
         } else {
             "dropped"
         };
-        engine.metrics.deliveries.with_label_values(&[label]).inc();
-        finish(engine, job, change, None).await;
+        core.metrics.deliveries.with_label_values(&[label]).inc();
+        finish(core, job, change, None).await;
         return Prepared::Done;
     }
     let (Some(_), Some(origin)) = (&view.stream.endpoint_url, &view.origin) else {
         finish(
-            engine,
+            core,
             job,
             Change::Dead {
                 status: None,
@@ -76,27 +96,48 @@ pub async fn prepare(engine: &Arc<Engine>, job: &Job) -> Prepared {
         .await;
         return Prepared::Done;
     };
-    let endpoint = engine.dispatcher.endpoint(origin);
-    Prepared::Go { view, endpoint }
+    if let Some(at) = rate_limited(core, job, &view).await {
+        core.metrics
+            .deliveries
+            .with_label_values(&["rate_limited"])
+            .inc();
+        return Prepared::Later(at);
+    }
+    let age = job
+        .first_attempt_at
+        .and_then(|f| (Utc::now() - f).to_std().ok())
+        .unwrap_or_default();
+    let backoff = view
+        .schedule
+        .next_delay(job.attempts + 1, age, rand::random(), None);
+    let endpoint = origin.clone();
+    let core = core.clone();
+    Prepared::Go(Ready {
+        endpoint,
+        backoff,
+        push: Box::new(move |job| -> BoxFuture<'static, Sent> {
+            Box::pin(attempt(core, job, view))
+        }),
+    })
 }
 
 /// When the stream has a delivery rate limit and it is spent: the instant to try again.
 /// Charged in the state store (one bucket per stream, shared by every fan-out process);
 /// when the store cannot answer, the push goes ahead (fail open, like ingest's limit).
-pub async fn rate_limited(engine: &Engine, job: &Job, view: &StreamView) -> Option<Instant> {
+async fn rate_limited(core: &Core, job: &Job, view: &StreamView) -> Option<Instant> {
     let rate = view.max_rate_per_second?;
     let limit = sethub_state::Limit {
         rate_per_sec: rate,
         burst: u32::try_from(rate.ceil() as u64).unwrap_or(u32::MAX).max(1),
     };
     let key = sethub_state::Key::stream(
-        &engine.ctx.key_prefix,
+        &core.ctx.key_prefix,
         job.tenant,
         job.stream,
         sethub_state::KeyKind::RateLimit,
         "push",
     );
-    match engine.ctx.state.rate_limit(&key, limit, 1).await {
+    match core.ctx.state.rate_limit(&key, limit, 1).await {
         Ok(d) if d.allowed => None,
         Ok(d) => Some(Instant::now() + d.retry_after.max(Duration::from_millis(1))),
         Err(e) => {
@@ -107,18 +148,12 @@ pub async fn rate_limited(engine: &Engine, job: &Job, view: &StreamView) -> Opti
 }
 
 /// Records a final outcome and gives the delivery up.
-async fn finish(engine: &Engine, job: &Job, change: Change, attempt: Option<Attempt>) {
+async fn finish(engine: &Core, job: &Job, change: Change, attempt: Option<Attempt>) {
     record(engine, job, change, attempt, true).await;
 }
 
 /// Hands an outcome to the recorder; `release` when it is final.
-async fn record(
-    engine: &Engine,
-    job: &Job,
-    change: Change,
-    attempt: Option<Attempt>,
-    release: bool,
-) {
+async fn record(engine: &Core, job: &Job, change: Change, attempt: Option<Attempt>, release: bool) {
     engine
         .recorder
         .record(Record {
@@ -143,7 +178,7 @@ struct Answer {
     error: Option<String>,
 }
 
-async fn send(engine: &Engine, job: &Job, view: &StreamView) -> Answer {
+async fn send(engine: &Core, job: &Job, view: &StreamView) -> Answer {
     let url = view.stream.endpoint_url.as_deref().unwrap_or_default();
     let mut req = engine
         .client
@@ -198,14 +233,8 @@ async fn send(engine: &Engine, job: &Job, view: &StreamView) -> Answer {
     }
 }
 
-/// Pushes the job's SET once and acts on the answer.
-pub async fn attempt(
-    engine: Arc<Engine>,
-    mut job: Job,
-    view: Arc<StreamView>,
-    endpoint: Arc<Endpoint>,
-    permit: OwnedSemaphorePermit,
-) {
+/// Pushes the job's SET once; acting on the answer is left to [`Sent::settle`].
+async fn attempt(engine: Arc<Core>, job: Job, view: Arc<StreamView>) -> Sent {
     let attempted_at = Utc::now();
     let started = std::time::Instant::now();
     let span = Span::from_traceparent("fanout.push", job.trace.as_deref());
@@ -221,20 +250,29 @@ pub async fn attempt(
     }
     span.end();
     engine.metrics.in_flight.dec();
-    drop(permit);
     let latency = started.elapsed();
     engine
         .metrics
         .attempt_seconds
         .observe(latency.as_secs_f64());
-    let push = &engine.ctx.config.push;
-    let cooldown = Duration::from_millis(push.breaker_cooldown_ms);
-    match &answer.outcome {
-        Outcome::Retry { not_before, .. } if not_before.is_none() => {
-            endpoint.failure(push.breaker_failures, cooldown);
-        }
-        _ => endpoint.success(),
+    // A network error, a timeout or a 5xx (not a 429 or 503 saying when to come back).
+    let failed =
+        matches!(&answer.outcome, Outcome::Retry { not_before, .. } if not_before.is_none());
+    Sent {
+        failed,
+        settle: Box::pin(settle(engine, job, view, answer, attempted_at, latency)),
     }
+}
+
+/// Acts on an attempt's answer.
+async fn settle(
+    engine: Arc<Core>,
+    mut job: Job,
+    view: Arc<StreamView>,
+    answer: Answer,
+    attempted_at: DateTime<Utc>,
+    latency: Duration,
+) -> FollowUp {
     let failures = job.attempts + 1;
     let first = *job.first_attempt_at.get_or_insert(attempted_at);
     let (delivery_id, stream_id) = (job.id, job.stream);
@@ -285,8 +323,27 @@ pub async fn attempt(
                         status: answer.status,
                         error: reason,
                     };
+                    if job.ordered {
+                        // Its lane tries it again before the SETs behind it.
+                        let held =
+                            crate::retries::hold_in_order(&engine, &job, change, Some(attempt))
+                                .await;
+                        return FollowUp {
+                            in_order: Some(held),
+                            ..FollowUp::default()
+                        };
+                    }
                     // It waits in the database, not in memory (`retries.rs`).
-                    crate::retries::park(&engine, &job, change, Some(attempt)).await;
+                    let stored = job.stored.clone();
+                    crate::retries::park(
+                        &engine,
+                        job.tenant,
+                        job.id,
+                        stored,
+                        change,
+                        Some(attempt),
+                    )
+                    .await;
                 }
                 None => {
                     metric("dead");
@@ -303,7 +360,10 @@ pub async fn attempt(
         Outcome::Resign { description } => {
             metric("resign");
             let attempt = log("resign", None);
-            resign(&engine, job, &description, answer.status, attempt).await;
+            return FollowUp {
+                again: resign(&engine, job, &description, answer.status, attempt).await,
+                ..FollowUp::default()
+            };
         }
         Outcome::RejectSet { err, description } => {
             metric("dead");
@@ -324,20 +384,25 @@ pub async fn attempt(
             };
             finish(&engine, &job, change, Some(attempt)).await;
             if job.kind != DeliveryKind::StreamUpdated {
-                disable_stream(&engine, &job, &view, &reason).await;
+                return FollowUp {
+                    new: disable_stream(&engine, &job, &view, &reason).await,
+                    ..FollowUp::default()
+                };
             }
         }
     }
+    FollowUp::default()
 }
 
-/// `jws_signature_failed`: sign the same claims again with the tenant's current key, once.
+/// `jws_signature_failed`: sign the same claims again with the tenant's current key, once;
+/// returns the re-signed job to push again.
 async fn resign(
-    engine: &Arc<Engine>,
+    engine: &Core,
     mut job: Job,
     description: &str,
     status: Option<u16>,
     attempt: Attempt,
-) {
+) -> Option<Job> {
     let signed = if job.resigned {
         None
     } else {
@@ -353,7 +418,7 @@ async fn resign(
     let Some(signed) = signed else {
         let error = format!("signature refused again after re-signing: {description}");
         finish(engine, &job, Change::Dead { status, error }, Some(attempt)).await;
-        return;
+        return None;
     };
     engine.metrics.signed.with_label_values(&["resigned"]).inc();
     let change = Change::Resigned {
@@ -366,12 +431,12 @@ async fn resign(
     job.token = signed.token.into();
     job.resigned = true;
     job.attempts += 1;
-    engine.dispatcher.requeue(job);
+    Some(job)
 }
 
 /// The receiver refused the stream itself: disable it with the reason, and tell it with a
-/// stream-updated SET (sent before the stream stops, SSF §6).
-async fn disable_stream(engine: &Arc<Engine>, job: &Job, view: &StreamView, reason: &str) {
+/// stream-updated SET (sent before the stream stops, SSF §6), which it returns to push.
+async fn disable_stream(engine: &Core, job: &Job, view: &StreamView, reason: &str) -> Option<Job> {
     let scope = engine.ctx.store.scope(job.tenant);
     let result = async {
         let slug = engine.streams_recent(job.tenant).await?.slug.clone();
@@ -435,13 +500,16 @@ async fn disable_stream(engine: &Arc<Engine>, job: &Job, view: &StreamView, reas
                 .signed
                 .with_label_values(&["stream_updated"])
                 .inc();
-            tracing::warn!(tenant = %job.tenant, stream = %job.stream, %reason,
-                "stream disabled: the receiver refused it");
+            tracing::warn!(tenant = %job.tenant, stream = %job.stream, event = ?job.event,
+                %reason, "stream disabled: the receiver refused it");
             engine.cache.invalidate(job.tenant);
-            engine.dispatcher.submit(notice, true);
+            Some(notice)
         }
-        Ok(None) => {}
-        Err(e) => tracing::error!(tenant = %job.tenant, stream = %job.stream, error = %e,
-            "cannot disable the stream the receiver refused"),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::error!(tenant = %job.tenant, stream = %job.stream, error = %e,
+                "cannot disable the stream the receiver refused");
+            None
+        }
     }
 }
