@@ -1,7 +1,8 @@
-// Times are rendered in UTC on the server; show them in the reader's own time zone. On a
-// narrow screen a table folds into rows: each cell keeps its column's label.
+// Times are rendered in UTC on the server; show them in the reader's own time zone (a UTC
+// day, `data-day`, stays as it is). On a narrow screen a table folds into rows: each cell
+// keeps its column's label.
 function dress(root) {
-  root.querySelectorAll("time[datetime]").forEach(function (t) {
+  root.querySelectorAll("time[datetime]:not([data-day])").forEach(function (t) {
     var d = new Date(t.getAttribute("datetime"));
     if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.getAttribute("datetime"); }
   });

@@ -26,6 +26,7 @@ pub mod streams;
 pub mod team;
 pub mod tls;
 pub mod upstream_rx;
+pub mod usage;
 
 use std::sync::Arc;
 

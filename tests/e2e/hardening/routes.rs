@@ -64,6 +64,7 @@ const LISTED: &[(Service, &str, &str)] = &[
     (Service::Manage, "POST", "/console/streams/{id}/redrive"),
     (Service::Manage, "POST", "/console/streams/{id}/rate"),
     (Service::Manage, "GET POST", "/console/receivers"),
+    (Service::Manage, "GET", "/console/usage"),
     (Service::Manage, "GET POST", "/console/upstreams"),
     (Service::Manage, "POST", "/console/upstreams/{id}/delete"),
     (Service::Manage, "GET", "/console/signing-keys"),

@@ -23,6 +23,7 @@ pub(crate) mod sso;
 mod streams;
 mod team;
 mod upstreams;
+mod usage;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
@@ -142,6 +143,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/api-keys", web::get().to(api_keys::list))
             .route("/api-keys", web::post().to(api_keys::create))
             .route("/api-keys/{id}/revoke", web::post().to(api_keys::revoke))
+            .route("/usage", web::get().to(usage::show))
             .route("/events", web::get().to(events::list))
             .route("/events/{id}", web::get().to(events::show))
             .route("/streams", web::get().to(streams::list))

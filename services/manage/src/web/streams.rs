@@ -103,10 +103,7 @@ struct Details {
 }
 
 pub(crate) fn name_of(s: &Stream) -> String {
-    s.description
-        .clone()
-        .filter(|d| !d.trim().is_empty())
-        .unwrap_or_else(|| s.id.to_string())
+    sethub_app::streams::name_of(s)
 }
 
 fn details(s: &Stream) -> Details {

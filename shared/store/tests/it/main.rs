@@ -31,4 +31,5 @@ mod rls;
 mod role;
 mod streams;
 mod support;
+mod usage;
 mod written_once;

@@ -1,0 +1,277 @@
+//! Console pages of issue 16, in a real headless Chromium against `sethub all` (embedded):
+//! the usage page (events accepted and SETs delivered per day, per stream and in total, each
+//! quota's use against its limit). Screenshots (desktop and 390 px) go under
+//! `$CARGO_TARGET_TMPDIR/screenshots/usage/`.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the end-to-end tests are the hub's clients: the egress gate is for the hub's own requests"
+)]
+#![allow(clippy::unwrap_used)]
+
+mod world;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sethub_tests::browser::Browser;
+use sethub_tests::setup::{self, ReceiverCreds};
+use thirtyfour::prelude::*;
+use world::*;
+
+fn shots() -> &'static Path {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// A tenant signs up in the console; returns its slug and first API key.
+async fn sign_up(b: &Browser, console: &str, org: &str) -> (String, String) {
+    let slug = format!("pages-{}", sethub_tests::random_suffix());
+    b.driver.goto(format!("{console}/signup")).await.unwrap();
+    b.fill("organisation", org).await.unwrap();
+    b.fill("slug", &slug).await.unwrap();
+    b.fill("email", "ann@acme.example").await.unwrap();
+    b.fill("password", "correct horse battery").await.unwrap();
+    b.click_button("Create organisation").await.unwrap();
+    let key = b.text_of("new-key").await.unwrap();
+    (slug, key)
+}
+
+/// Invites a receiver in the console; returns its portal link and client credentials.
+async fn invite(b: &Browser, w: &World, slug: &str, name: &str) -> (String, ReceiverCreds) {
+    let base = &w.hub.manage_url;
+    b.driver
+        .goto(format!("{base}/console/receivers"))
+        .await
+        .unwrap();
+    b.fill("name", name).await.unwrap();
+    b.click_button("Invite").await.unwrap();
+    let link = b.text_of("invite-link").await.unwrap();
+    let creds = ReceiverCreds {
+        receiver_id: String::new(),
+        client_id: b.text_of("client-id").await.unwrap(),
+        client_secret: b.text_of("client-secret").await.unwrap(),
+        token_endpoint: format!("{base}/t/{slug}/oauth/token"),
+    };
+    (link.replacen(&w.hub.public_url, base, 1), creds)
+}
+
+/// Creates a stream through the SSF API with a description (its name in the console).
+async fn ssf_stream(w: &World, slug: &str, token: &str, body: Value) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/t/{slug}/ssf/stream", w.hub.manage_url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let v: Value = resp.json().await.unwrap();
+    v["stream_id"].as_str().unwrap().to_owned()
+}
+
+/// The text of the first element matching `css` inside the element `id`.
+async fn cell(b: &Browser, id: &str, css: &str) -> String {
+    b.driver
+        .find(By::Id(id))
+        .await
+        .unwrap()
+        .find(By::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Screenshots the page at desktop width and at 390 px (where it must fit).
+async fn both_widths(b: &mut Browser, name: &str) {
+    b.shot(name).await.unwrap();
+    b.driver.set_window_rect(0, 0, 390, 844).await.unwrap();
+    b.fits(name).await.unwrap();
+    b.shot(&format!("phone-{name}")).await.unwrap();
+    b.driver.set_window_rect(0, 0, 1280, 900).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_usage_page_counts_each_day_and_stream_and_shows_each_quota_against_its_limit() {
+    let w = World::embedded().await;
+    let console = format!("{}/console", w.hub.manage_url);
+    let mut b = Browser::start(&shots().join("screenshots"), "usage")
+        .await
+        .unwrap();
+    let (slug, api_key) = sign_up(&b, &console, "Acme Usage").await;
+
+    // A receiver with a push stream (delivered to a test receiver; one subject) and a poll
+    // stream (its SETs wait to be polled: made, not delivered).
+    let (_, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+    let token = setup::token(&creds).await.unwrap();
+    let issuer = format!("{}/t/{slug}", w.hub.public_url);
+    let receiver = sethub_tests::TestReceiver::start(w.hub.jwks_url(&slug), issuer).await;
+    let push = ssf_stream(
+        &w,
+        &slug,
+        &token,
+        json!({"delivery": {"method": setup::PUSH_METHOD, "endpoint_url": receiver.url("/usage")},
+               "events_requested": [setup::SESSION_REVOKED], "description": "beta push"}),
+    )
+    .await;
+    let poll = ssf_stream(
+        &w,
+        &slug,
+        &token,
+        json!({"events_requested": [setup::SESSION_REVOKED], "description": "beta poll"}),
+    )
+    .await;
+    setup::add_subject(
+        &w.hub.manage_url,
+        &slug,
+        &token,
+        &push,
+        &json!({"format": "email", "email": "kept@example.com"}),
+    )
+    .await
+    .unwrap();
+    // The operator lowers one limit for this tenant: the page shows the tenant's limit.
+    setup::run_cli(
+        &bin(),
+        &w.hub.env,
+        &[
+            "tenant",
+            "quotas",
+            "--tenant",
+            &slug,
+            "--streams-per-tenant",
+            "4",
+        ],
+    )
+    .await
+    .unwrap();
+
+    // Three events accepted; another tenant's event is not ours.
+    for i in 0..3 {
+        setup::publish(
+            &w.hub.ingest_url,
+            &slug,
+            &api_key,
+            &setup::session_revoked(&format!("user{i}@example.com")),
+        )
+        .await
+        .unwrap();
+    }
+    setup::publish(
+        &w.hub.ingest_url,
+        &w.tenant.slug,
+        &w.tenant.api_key,
+        &setup::session_revoked("other@example.com"),
+    )
+    .await
+    .unwrap();
+    receiver.wait_for_count("/usage", 3, LONG).await.unwrap();
+
+    // The totals: three events, three SETs delivered (the poll stream's wait).
+    let url = format!("{console}/usage");
+    let deadline = Instant::now() + LONG;
+    loop {
+        b.driver.goto(&url).await.unwrap();
+        let seen = (
+            b.text_of("events-total").await.unwrap(),
+            b.text_of("delivered-total").await.unwrap(),
+        );
+        if seen == ("3".to_owned(), "3".to_owned()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the usage page stayed at {seen:?}"
+        );
+        // Each load is a new look at the recorder's outcomes; pace them.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let current = b
+        .js("return document.querySelector('nav a[aria-current=page]').textContent;")
+        .await
+        .unwrap();
+    assert_eq!(current, "Usage");
+
+    // By day: thirty UTC days, today last in time and first in the table, with the counts.
+    let days = b
+        .js(
+            "return Array.from(document.querySelectorAll('#daily tbody tr')).map(r => \
+             [r.getAttribute('data-day'), r.querySelector('.events').textContent, \
+             r.querySelector('.delivered').textContent]);",
+        )
+        .await
+        .unwrap();
+    let days = days.as_array().unwrap();
+    assert_eq!(days.len(), 30);
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(
+        days[0],
+        json!([today.format("%Y-%m-%d").to_string(), "3", "3"])
+    );
+    assert_eq!(
+        days[29][0],
+        json!(
+            (today - chrono::Duration::days(29))
+                .format("%Y-%m-%d")
+                .to_string()
+        )
+    );
+    assert!(
+        days[1..].iter().all(|d| d[1] == "0" && d[2] == "0"),
+        "{days:?}"
+    );
+
+    // By stream, by name: the push stream's three SETs on today; the poll stream none.
+    assert_eq!(cell(&b, &format!("usage-{push}"), "a").await, "beta push");
+    assert_eq!(cell(&b, &format!("usage-{push}"), ".total").await, "3");
+    let push_days = b
+        .js(&format!(
+            "return Array.from(document.querySelectorAll('#usage-{push} ul.days li')).map(l => \
+             [l.querySelector('time').getAttribute('datetime'), l.querySelector('.n').textContent]);"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        push_days,
+        json!([[today.format("%Y-%m-%d").to_string(), "3"]])
+    );
+    assert_eq!(cell(&b, &format!("usage-{poll}"), "a").await, "beta poll");
+    assert_eq!(cell(&b, &format!("usage-{poll}"), ".total").await, "0");
+
+    // Quotas: each against the tenant's own limit, with where the most is used.
+    let used = |q: &'static str| {
+        let b = &b;
+        async move { cell(b, &format!("quota-{q}"), ".used").await }
+    };
+    assert_eq!(used("streams_per_tenant").await, "2 of 4");
+    assert!(
+        b.text_of("quota-streams_per_tenant")
+            .await
+            .unwrap()
+            .contains("50 %")
+    );
+    assert_eq!(used("receivers_per_tenant").await, "1 of 100");
+    assert_eq!(used("streams_per_receiver").await, "2 of 10");
+    assert!(
+        b.text_of("quota-streams_per_receiver")
+            .await
+            .unwrap()
+            .contains("most: Beta Corp")
+    );
+    assert_eq!(used("subjects_per_stream").await, "1 of 10000");
+    assert!(
+        b.text_of("quota-subjects_per_stream")
+            .await
+            .unwrap()
+            .contains("most: beta push")
+    );
+    assert_eq!(used("subject_list_items").await, "checked on each subject");
+    assert_eq!(used("sso_starts_per_minute").await, "checked each minute");
+    b.js("document.querySelectorAll('details').forEach(d => d.open = true); return null;")
+        .await
+        .unwrap();
+    both_widths(&mut b, "usage").await;
+    b.quit().await.unwrap();
+}
