@@ -1,7 +1,8 @@
 //! Console pages of issue 16, in a real headless Chromium against `sethub all` (embedded):
 //! the usage page (events accepted and SETs delivered per day, per stream and in total, each
-//! quota's use against its limit). Screenshots (desktop and 390 px) go under
-//! `$CARGO_TARGET_TMPDIR/screenshots/usage/`.
+//! quota's use against its limit) and confirmations before destructive actions that work
+//! without script. Screenshots (desktop and 390 px) go under
+//! `$CARGO_TARGET_TMPDIR/screenshots/{usage,confirmations}/`.
 
 #![allow(
     clippy::disallowed_methods,
@@ -273,5 +274,163 @@ async fn the_usage_page_counts_each_day_and_stream_and_shows_each_quota_against_
         .await
         .unwrap();
     both_widths(&mut b, "usage").await;
+    b.quit().await.unwrap();
+}
+
+/// Makes the page behave as without script: destructive buttons post plainly, and the server
+/// must ask on a page of its own.
+async fn without_script(b: &Browser) {
+    b.js("document.querySelectorAll('[data-confirm]').forEach(e => e.removeAttribute('data-confirm')); return null;")
+        .await
+        .unwrap();
+}
+
+/// The status of `GET /api/v1/tenant` with this API key.
+async fn key_works(w: &World, key: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/api/v1/tenant", w.hub.manage_url))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn destructive_console_actions_ask_first_and_nothing_happens_without_a_yes() {
+    let w = World::embedded().await;
+    let base = w.hub.manage_url.clone();
+    let console = format!("{base}/console");
+    let mut b = Browser::start(&shots().join("screenshots"), "confirmations")
+        .await
+        .unwrap();
+    let (slug, first_key) = sign_up(&b, &console, "Acme Confirm").await;
+
+    // Revoking an API key. Without script: the server's page asks; "No" keeps the key.
+    b.driver.goto(format!("{console}/api-keys")).await.unwrap();
+    b.fill("name", "ci").await.unwrap();
+    b.click("input[name=scope_admin]").await.unwrap();
+    b.click_button("Create key").await.unwrap();
+    let ci = b.text_of("new-key").await.unwrap();
+    assert_eq!(key_works(&w, &ci).await, 200);
+    without_script(&b).await;
+    b.click("button[aria-label='Revoke ci']").await.unwrap();
+    assert_eq!(
+        b.text_of("confirm-title").await.unwrap(),
+        "Revoke the API key ci?"
+    );
+    both_widths(&mut b, "confirm-revoke").await;
+    b.click("#confirm-no").await.unwrap();
+    b.wait_for_text("Create a key").await.unwrap();
+    assert_eq!(key_works(&w, &ci).await, 200, "not revoked without a yes");
+    // With script: cancelling the dialog sends nothing.
+    b.click("button[aria-label='Revoke ci']").await.unwrap();
+    assert!(b.confirm(false).await.unwrap().contains("ci"));
+    assert_eq!(key_works(&w, &ci).await, 200, "not revoked without a yes");
+    // Without script, "Yes" on the server's page revokes it.
+    without_script(&b).await;
+    b.click("button[aria-label='Revoke ci']").await.unwrap();
+    b.click("#confirm-yes").await.unwrap();
+    b.wait_for_text("revoked").await.unwrap();
+    assert_eq!(key_works(&w, &ci).await, 401, "revoked after the yes");
+
+    // Rotating the signing key now: asked first; the JWKS keeps one key until the yes.
+    let jwks = || async {
+        let v: Value = reqwest::get(w.hub.jwks_url(&slug))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["keys"].as_array().unwrap().len()
+    };
+    assert_eq!(jwks().await, 1);
+    b.driver
+        .goto(format!("{console}/signing-keys"))
+        .await
+        .unwrap();
+    without_script(&b).await;
+    b.click_button("Rotate now").await.unwrap();
+    assert_eq!(
+        b.text_of("confirm-title").await.unwrap(),
+        "Rotate the signing key now?"
+    );
+    b.click("#confirm-no").await.unwrap();
+    b.wait_for_text("Schedule a rotation").await.unwrap();
+    assert_eq!(jwks().await, 1, "not rotated without a yes");
+    b.click_button("Rotate now").await.unwrap();
+    assert!(b.confirm(true).await.unwrap().contains("Rotate now"));
+    b.wait_for_text("Done: the active key is").await.unwrap();
+    assert_eq!(jwks().await, 2, "the new key and the old one, retiring");
+
+    // A failing push stream with a dead letter: disabling it and redriving ask first.
+    b.driver.goto(format!("{console}/settings")).await.unwrap();
+    b.retry_schedule(["0.1", "1", "0.1", "1", "0"])
+        .await
+        .unwrap();
+    b.click_button("Save retry schedule").await.unwrap();
+    b.wait_for_text("The retry schedule is saved")
+        .await
+        .unwrap();
+    let (_, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+    let token = setup::token(&creds).await.unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let stream = ssf_stream(
+        &w,
+        &slug,
+        &token,
+        json!({"delivery": {"method": setup::PUSH_METHOD,
+                            "endpoint_url": format!("http://127.0.0.1:{closed}/down")},
+               "events_requested": [setup::SESSION_REVOKED], "description": "down"}),
+    )
+    .await;
+    setup::publish(
+        &w.hub.ingest_url,
+        &slug,
+        &first_key,
+        &setup::session_revoked("ann@example.com"),
+    )
+    .await
+    .unwrap();
+    let stream_page = format!("{console}/streams/{stream}");
+    let deadline = Instant::now() + LONG;
+    while b.reload_until(&stream_page, "dead-count").await.unwrap() != "1" {
+        assert!(Instant::now() < deadline, "no dead letter");
+        // Each load is a new look at the retries; pace them.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    without_script(&b).await;
+    b.click_button("Redrive every dead letter of this stream")
+        .await
+        .unwrap();
+    assert_eq!(
+        b.text_of("confirm-title").await.unwrap(),
+        "Send every dead letter of this stream again?"
+    );
+    b.click("#confirm-no").await.unwrap();
+    assert_eq!(b.text_of("dead-count").await.unwrap(), "1", "not redriven");
+    without_script(&b).await;
+    b.click_button("Redrive every dead letter of this stream")
+        .await
+        .unwrap();
+    b.click("#confirm-yes").await.unwrap();
+    b.wait_for_text("1 dead delivery redriven.").await.unwrap();
+
+    without_script(&b).await;
+    b.click_button("Disable").await.unwrap();
+    assert_eq!(
+        b.text_of("confirm-title").await.unwrap(),
+        "Disable this stream?"
+    );
+    b.click("#confirm-no").await.unwrap();
+    assert!(b.text_of("status").await.unwrap().starts_with("enabled"));
+    b.click_button("Disable").await.unwrap();
+    b.confirm(true).await.unwrap();
+    b.wait_for_text("The stream is disabled").await.unwrap();
+    assert!(b.text_of("status").await.unwrap().starts_with("disabled"));
     b.quit().await.unwrap();
 }

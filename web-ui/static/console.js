@@ -31,12 +31,17 @@ document.querySelectorAll("[data-live][id]").forEach(function (live) {
 });
 dress(document);
 // A destructive action asks first: `data-confirm` on the button (or on its form) holds the
-// question; cancelling sends nothing.
+// question; cancelling sends nothing, and a yes sends `confirmed=yes`, which the server
+// wants (without script it asks on a page of its own instead).
 document.querySelectorAll("form").forEach(function (f) {
   f.addEventListener("submit", function (e) {
     var b = e.submitter;
     var q = (b && b.getAttribute("data-confirm")) || f.getAttribute("data-confirm");
-    if (q && !window.confirm(q)) { e.preventDefault(); }
+    if (!q) { return; }
+    if (!window.confirm(q)) { e.preventDefault(); return; }
+    var yes = document.createElement("input");
+    yes.type = "hidden"; yes.name = "confirmed"; yes.value = "yes";
+    f.appendChild(yes);
   });
 });
 // The create-stream form: push fields only for push; a "select all" box per event group.

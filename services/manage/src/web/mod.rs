@@ -6,6 +6,7 @@
 //! change nothing: each changing handler checks the role itself.
 
 mod api_keys;
+pub(crate) mod confirm;
 mod dashboard;
 mod deliveries;
 mod events;

@@ -17,6 +17,8 @@ use sethub_domain::delivery::DeliverySettings;
 use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryState, StoreError, Stream};
 
+use super::Home;
+use super::confirm::{self, Ask};
 use super::flash::Flash;
 use super::session::{Who, writer};
 use super::{error_page, page, see_other, unavailable};
@@ -345,6 +347,21 @@ pub async fn set_status(
         .get("reason")
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
+    if status == StreamStatus::Disabled && !confirm::confirmed(form.iter()) {
+        let action = format!("/console/streams/{id}/status");
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter(),
+            Ask {
+                question: "Disable this stream?".into(),
+                detail: "It stops delivering until you enable it again, and its receiver \
+                         cannot enable it; the receiver is told with a stream-updated SET.",
+                yes: "Yes, disable it",
+                back: format!("/console/streams/{id}"),
+            },
+        );
+    }
     match control::set_status_as_tenant(&ctx, who.tenant, id, status, reason).await {
         Ok(after) => {
             let text = format!(
@@ -387,6 +404,26 @@ pub async fn redrive(
         Flash::problem("Nothing was redriven: tick the dead letters to send again.")
             .keep(&session, "stream_message");
         return see_other(&format!("/console/streams/{id}"));
+    }
+    if !confirm::confirmed(form.iter().map(|(k, v)| (k, v))) {
+        let action = format!("/console/streams/{id}/redrive");
+        let question = match &chosen {
+            Some(c) if c.len() == 1 => "Send the chosen dead letter again?".to_owned(),
+            Some(c) => format!("Send the {} chosen dead letters again?", c.len()),
+            None => "Send every dead letter of this stream again?".to_owned(),
+        };
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter().map(|(k, v)| (k, v)),
+            Ask {
+                question,
+                detail: "Each is pushed (or offered to the poller) again now, the same SET with \
+                         the same jti; the redrive is written to the audit log.",
+                yes: "Yes, send them again",
+                back: format!("/console/streams/{id}"),
+            },
+        );
     }
     let which = Redrive {
         delivery_ids: chosen,
