@@ -1,8 +1,9 @@
 //! Console pages of issue 16, in a real headless Chromium against `sethub all` (embedded):
 //! the usage page (events accepted and SETs delivered per day, per stream and in total, each
-//! quota's use against its limit) and confirmations before destructive actions that work
-//! without script. Screenshots (desktop and 390 px) go under
-//! `$CARGO_TARGET_TMPDIR/screenshots/{usage,confirmations}/`.
+//! quota's use against its limit), a receiver's page (joined or pending, its streams by name,
+//! re-issuing its invitation, disabling it) and confirmations before destructive actions that
+//! work without script. Screenshots (desktop and 390 px) go under
+//! `$CARGO_TARGET_TMPDIR/screenshots/{usage,receiver_page,confirmations}/`.
 
 #![allow(
     clippy::disallowed_methods,
@@ -295,6 +296,126 @@ async fn key_works(w: &World, key: &str) -> u16 {
         .unwrap()
         .status()
         .as_u16()
+}
+
+#[tokio::test]
+async fn a_receivers_page_shows_it_pending_then_joined_reissues_its_invitation_and_disables_it() {
+    let w = World::embedded().await;
+    let base = w.hub.manage_url.clone();
+    let console = format!("{base}/console");
+    let mut b = Browser::start(&shots().join("screenshots"), "receiver_page")
+        .await
+        .unwrap();
+    let (slug, _) = sign_up(&b, &console, "Acme Receivers").await;
+    let (first_link, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+
+    // The list links to the receiver's page: invitation pending, no streams yet.
+    b.driver.goto(format!("{console}/receivers")).await.unwrap();
+    b.driver
+        .find(By::LinkText("Beta Corp"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let state = b.text_of("receiver-state").await.unwrap();
+    assert!(state.starts_with("Invitation pending"), "{state}");
+    b.wait_for_text("No streams yet").await.unwrap();
+    let page_url = b.driver.current_url().await.unwrap().to_string();
+
+    // Re-issue the invitation: a new link; the first one stops working.
+    b.click("#reissue").await.unwrap();
+    b.wait_for_text("A new invitation link is ready")
+        .await
+        .unwrap();
+    assert_eq!(b.class_of("message").await.unwrap(), "notice");
+    let link = b
+        .text_of("invite-link")
+        .await
+        .unwrap()
+        .replacen(&w.hub.public_url, &base, 1);
+    assert_ne!(link, first_link);
+    b.driver.goto(&first_link).await.unwrap();
+    b.wait_for_text("This invite link does not work")
+        .await
+        .unwrap();
+    b.driver.goto(&link).await.unwrap();
+    b.fill("email", "rx@beta.example").await.unwrap();
+    b.fill("password", "another good password").await.unwrap();
+    b.click_button("Join").await.unwrap();
+    b.wait_for_text("Your streams from Acme Receivers")
+        .await
+        .unwrap();
+
+    // The receiver makes a stream; the tenant's page says joined and names it.
+    let token = setup::token(&creds).await.unwrap();
+    let stream = ssf_stream(
+        &w,
+        &slug,
+        &token,
+        json!({"events_requested": [setup::SESSION_REVOKED], "description": "beta poll"}),
+    )
+    .await;
+    b.driver.goto(&page_url).await.unwrap();
+    assert_eq!(
+        b.text_of("receiver-state").await.unwrap(),
+        "Joined: 1 person uses the portal."
+    );
+    assert!(
+        b.text_of("people")
+            .await
+            .unwrap()
+            .contains("rx@beta.example")
+    );
+    let named = b
+        .js("return Array.from(document.querySelectorAll('#receiver-streams a')).map(a => [a.textContent, a.getAttribute('href')]);")
+        .await
+        .unwrap();
+    assert_eq!(
+        named,
+        json!([["beta poll", format!("/console/streams/{stream}")]])
+    );
+    both_widths(&mut b, "receiver").await;
+
+    // Disabling asks first. Without script the server asks on a page; going back changes
+    // nothing.
+    without_script(&b).await;
+    b.click("#disable-receiver").await.unwrap();
+    assert_eq!(
+        b.text_of("confirm-title").await.unwrap(),
+        "Disable the receiver Beta Corp?"
+    );
+    b.shot("receiver-disable-confirm").await.unwrap();
+    b.click("#confirm-no").await.unwrap();
+    b.text_of("receiver-state").await.unwrap();
+    assert!(b.driver.find(By::Id("receiver-disabled")).await.is_err());
+    assert!(setup::token(&creds).await.is_ok(), "still enabled");
+    // With script, the browser's dialog asks; cancelling sends nothing.
+    b.click("#disable-receiver").await.unwrap();
+    assert!(b.confirm(false).await.unwrap().contains("Beta Corp"));
+    assert!(b.driver.find(By::Id("receiver-disabled")).await.is_err());
+    assert!(setup::token(&creds).await.is_ok(), "still enabled");
+    // A yes disables it: no token for its credentials, its portal people are signed out.
+    b.click("#disable-receiver").await.unwrap();
+    b.confirm(true).await.unwrap();
+    b.wait_for_text("Beta Corp is disabled.").await.unwrap();
+    b.text_of("receiver-disabled").await.unwrap();
+    assert!(
+        setup::token(&creds).await.is_err(),
+        "a disabled receiver gets no token"
+    );
+    b.driver.goto(format!("{base}/portal")).await.unwrap();
+    b.wait_for_text("Your access is disabled").await.unwrap();
+    b.driver.goto(format!("{base}/portal")).await.unwrap();
+    b.wait_for_text("Sign in").await.unwrap();
+    // Enabled again: its credentials work.
+    b.driver.goto(&page_url).await.unwrap();
+    b.click("#enable-receiver").await.unwrap();
+    b.wait_for_text("Beta Corp is enabled again.")
+        .await
+        .unwrap();
+    assert!(setup::token(&creds).await.is_ok());
+    b.quit().await.unwrap();
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ pub mod flash;
 pub mod form;
 pub(crate) mod headers;
 pub(crate) mod known_browser;
+mod receiver;
 mod receivers;
 mod session;
 mod session_store;
@@ -162,6 +163,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/streams/{id}/rate", web::post().to(streams::set_rate))
             .route("/receivers", web::get().to(receivers::list))
             .route("/receivers", web::post().to(receivers::invite))
+            .route("/receivers/{id}", web::get().to(receiver::show))
+            .route("/receivers/{id}/invite", web::post().to(receiver::reissue))
+            .route(
+                "/receivers/{id}/status",
+                web::post().to(receiver::set_status),
+            )
             .route("/upstreams", web::get().to(upstreams::list))
             .route("/upstreams", web::post().to(upstreams::create))
             .route("/upstreams/{id}/delete", web::post().to(upstreams::delete))

@@ -408,6 +408,10 @@ async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
         .await
         .unwrap()[0]
         .id;
+    let receiver = sethub_app::admin::list_receivers(&hub.ctx, tenant.id)
+        .await
+        .unwrap()[0]
+        .id;
     let before = snapshot(&hub, tenant.id).await;
     let console_forms = [
         "/console/logout".to_owned(),
@@ -430,6 +434,8 @@ async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
         format!("/console/streams/{stream}/redrive"),
         format!("/console/streams/{stream}/rate"),
         format!("/console/streams/{stream}/status"),
+        format!("/console/receivers/{receiver}/invite"),
+        format!("/console/receivers/{receiver}/status"),
         "/console/sso/start".into(),
         "/console/login".into(),
         "/console/signup".into(),

@@ -26,6 +26,7 @@ mod delivery_log;
 mod due;
 mod migrations;
 mod quotas;
+mod receiver_admin;
 mod recovery;
 mod rls;
 mod role;
