@@ -1,8 +1,8 @@
 //! Console pages of issue 16, in a real headless Chromium against `sethub all` (embedded):
 //! the usage page (events accepted and SETs delivered per day, per stream and in total, each
 //! quota's use against its limit), a receiver's page (joined or pending, its streams by name,
-//! re-issuing its invitation, disabling it) and confirmations before destructive actions that
-//! work without script. Screenshots (desktop and 390 px) go under
+//! re-issuing its invitation, disabling it) and confirmations before destructive actions
+//! (revoke, rotate, redrive, disable, delete) that work without script. Screenshots (desktop and 390 px) go under
 //! `$CARGO_TARGET_TMPDIR/screenshots/{usage,receiver_page,confirmations}/`.
 
 #![allow(
@@ -278,12 +278,48 @@ async fn the_usage_page_counts_each_day_and_stream_and_shows_each_quota_against_
     b.quit().await.unwrap();
 }
 
-/// Makes the page behave as without script: destructive buttons post plainly, and the server
-/// must ask on a page of its own.
-async fn without_script(b: &Browser) {
-    b.js("document.querySelectorAll('[data-confirm]').forEach(e => e.removeAttribute('data-confirm')); return null;")
+/// Sends the form of the button `css` finds as a browser without script would: the button's
+/// own name and value with the form's fields, no `confirmed=yes` and no dialog (the page's
+/// script is bypassed, not asked). Waits for the whole page first.
+async fn submit_without_script(b: &Browser, css: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.js("return document.readyState;").await.unwrap() != "complete" {
+        assert!(Instant::now() < deadline, "the page never finished loading");
+        // Polling the page's loading state.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = b
+        .driver
+        .execute(
+            "const b = document.querySelector(arguments[0]); if (!b) { return false; } \
+             const f = b.form; if (b.name) { const i = document.createElement('input'); \
+             i.type = 'hidden'; i.name = b.name; i.value = b.value; f.appendChild(i); } \
+             HTMLFormElement.prototype.submit.call(f); return true;",
+            vec![Value::from(css)],
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .json()
+        .clone();
+    assert_eq!(sent, Value::Bool(true), "no `{css}` on the page");
+}
+
+/// The question of the server's confirmation page, once it shows (a browser dialog instead
+/// fails the test, naming its question).
+async fn asked(b: &Browser) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(q) = b.driver.get_alert_text().await {
+            panic!("the browser's dialog asked `{q}` where the server should have");
+        }
+        if let Ok(e) = b.driver.find(By::Id("confirm-title")).await {
+            return e.text().await.unwrap();
+        }
+        let url = b.driver.current_url().await.unwrap();
+        assert!(Instant::now() < deadline, "no confirmation page at {url}");
+        // Polling for the answer to the form.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The status of `GET /api/v1/tenant` with this API key.
@@ -379,12 +415,8 @@ async fn a_receivers_page_shows_it_pending_then_joined_reissues_its_invitation_a
 
     // Disabling asks first. Without script the server asks on a page; going back changes
     // nothing.
-    without_script(&b).await;
-    b.click("#disable-receiver").await.unwrap();
-    assert_eq!(
-        b.text_of("confirm-title").await.unwrap(),
-        "Disable the receiver Beta Corp?"
-    );
+    submit_without_script(&b, "#disable-receiver").await;
+    assert_eq!(asked(&b).await, "Disable the receiver Beta Corp?");
     b.shot("receiver-disable-confirm").await.unwrap();
     b.click("#confirm-no").await.unwrap();
     b.text_of("receiver-state").await.unwrap();
@@ -435,12 +467,8 @@ async fn destructive_console_actions_ask_first_and_nothing_happens_without_a_yes
     b.click_button("Create key").await.unwrap();
     let ci = b.text_of("new-key").await.unwrap();
     assert_eq!(key_works(&w, &ci).await, 200);
-    without_script(&b).await;
-    b.click("button[aria-label='Revoke ci']").await.unwrap();
-    assert_eq!(
-        b.text_of("confirm-title").await.unwrap(),
-        "Revoke the API key ci?"
-    );
+    submit_without_script(&b, "button[aria-label='Revoke ci']").await;
+    assert_eq!(asked(&b).await, "Revoke the API key ci?");
     both_widths(&mut b, "confirm-revoke").await;
     b.click("#confirm-no").await.unwrap();
     b.wait_for_text("Create a key").await.unwrap();
@@ -450,8 +478,8 @@ async fn destructive_console_actions_ask_first_and_nothing_happens_without_a_yes
     assert!(b.confirm(false).await.unwrap().contains("ci"));
     assert_eq!(key_works(&w, &ci).await, 200, "not revoked without a yes");
     // Without script, "Yes" on the server's page revokes it.
-    without_script(&b).await;
-    b.click("button[aria-label='Revoke ci']").await.unwrap();
+    submit_without_script(&b, "button[aria-label='Revoke ci']").await;
+    assert_eq!(asked(&b).await, "Revoke the API key ci?");
     b.click("#confirm-yes").await.unwrap();
     b.wait_for_text("revoked").await.unwrap();
     assert_eq!(key_works(&w, &ci).await, 401, "revoked after the yes");
@@ -471,12 +499,8 @@ async fn destructive_console_actions_ask_first_and_nothing_happens_without_a_yes
         .goto(format!("{console}/signing-keys"))
         .await
         .unwrap();
-    without_script(&b).await;
-    b.click_button("Rotate now").await.unwrap();
-    assert_eq!(
-        b.text_of("confirm-title").await.unwrap(),
-        "Rotate the signing key now?"
-    );
+    submit_without_script(&b, "button[name=mode][value=now]").await;
+    assert_eq!(asked(&b).await, "Rotate the signing key now?");
     b.click("#confirm-no").await.unwrap();
     b.wait_for_text("Schedule a rotation").await.unwrap();
     assert_eq!(jwks().await, 1, "not rotated without a yes");
@@ -524,34 +548,43 @@ async fn destructive_console_actions_ask_first_and_nothing_happens_without_a_yes
         // Each load is a new look at the retries; pace them.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    without_script(&b).await;
-    b.click_button("Redrive every dead letter of this stream")
-        .await
-        .unwrap();
+    submit_without_script(&b, "button[name=which][value=all]").await;
     assert_eq!(
-        b.text_of("confirm-title").await.unwrap(),
+        asked(&b).await,
         "Send every dead letter of this stream again?"
     );
     b.click("#confirm-no").await.unwrap();
     assert_eq!(b.text_of("dead-count").await.unwrap(), "1", "not redriven");
-    without_script(&b).await;
-    b.click_button("Redrive every dead letter of this stream")
-        .await
-        .unwrap();
+    submit_without_script(&b, "button[name=which][value=all]").await;
+    assert_eq!(
+        asked(&b).await,
+        "Send every dead letter of this stream again?"
+    );
     b.click("#confirm-yes").await.unwrap();
     b.wait_for_text("1 dead delivery redriven.").await.unwrap();
 
-    without_script(&b).await;
-    b.click_button("Disable").await.unwrap();
-    assert_eq!(
-        b.text_of("confirm-title").await.unwrap(),
-        "Disable this stream?"
-    );
+    submit_without_script(&b, "button[name=status][value=disabled]").await;
+    assert_eq!(asked(&b).await, "Disable this stream?");
     b.click("#confirm-no").await.unwrap();
     assert!(b.text_of("status").await.unwrap().starts_with("enabled"));
     b.click_button("Disable").await.unwrap();
     b.confirm(true).await.unwrap();
     b.wait_for_text("The stream is disabled").await.unwrap();
     assert!(b.text_of("status").await.unwrap().starts_with("disabled"));
+
+    // Deleting the stream: "No" keeps it, "Yes" deletes it.
+    submit_without_script(&b, "#delete-stream").await;
+    assert_eq!(asked(&b).await, "Delete the stream down?");
+    b.click("#confirm-no").await.unwrap();
+    assert_eq!(b.text_of("stream-name").await.unwrap(), "down");
+    submit_without_script(&b, "#delete-stream").await;
+    assert_eq!(asked(&b).await, "Delete the stream down?");
+    b.click("#confirm-yes").await.unwrap();
+    b.wait_for_text("The stream down is deleted.")
+        .await
+        .unwrap();
+    assert_eq!(b.class_of("message").await.unwrap(), "notice");
+    b.driver.goto(&stream_page).await.unwrap();
+    b.wait_for_text("No such stream").await.unwrap();
     b.quit().await.unwrap();
 }

@@ -63,6 +63,7 @@ const LISTED: &[(Service, &str, &str)] = &[
     (Service::Manage, "GET", "/console/streams/{id}"),
     (Service::Manage, "POST", "/console/streams/{id}/redrive"),
     (Service::Manage, "POST", "/console/streams/{id}/rate"),
+    (Service::Manage, "POST", "/console/streams/{id}/delete"),
     (Service::Manage, "GET POST", "/console/receivers"),
     (Service::Manage, "GET", "/console/receivers/{id}"),
     (Service::Manage, "POST", "/console/receivers/{id}/invite"),

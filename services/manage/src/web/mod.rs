@@ -160,6 +160,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
                 web::post().to(deliveries::send_again),
             )
             .route("/streams/{id}/status", web::post().to(streams::set_status))
+            .route("/streams/{id}/delete", web::post().to(streams::delete))
             .route("/streams/{id}/rate", web::post().to(streams::set_rate))
             .route("/receivers", web::get().to(receivers::list))
             .route("/receivers", web::post().to(receivers::invite))

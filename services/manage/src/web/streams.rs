@@ -1,7 +1,7 @@
 //! `/console/streams`: the tenant's streams with their deliveries counted by state, and a
 //! stream's configuration, status (pause, disable, enable: `sethub_app::ssf::control`, so the
-//! receiver is told with a stream-updated SET) and dead letters with a redrive (the tenant
-//! API's redrive, audited the same way).
+//! receiver is told with a stream-updated SET), deletion (after a yes) and dead letters with
+//! a redrive (the tenant API's redrive, audited the same way).
 
 use std::collections::{HashMap, HashSet};
 
@@ -43,6 +43,7 @@ struct StreamsPage {
     who: Who,
     active: &'static str,
     streams: Vec<Row>,
+    message: Option<Flash>,
 }
 
 struct Dead {
@@ -140,7 +141,7 @@ fn counts(c: &[(DeliveryState, u64)]) -> String {
 }
 
 /// `GET /console/streams`.
-pub async fn list(ctx: web::Data<AppContext>, who: Who, _req: HttpRequest) -> HttpResponse {
+pub async fn list(ctx: web::Data<AppContext>, who: Who, session: Session) -> HttpResponse {
     let scope = ctx.store.scope(who.tenant);
     let loaded = async {
         let streams = scope.streams().list().await?;
@@ -186,6 +187,7 @@ pub async fn list(ctx: web::Data<AppContext>, who: Who, _req: HttpRequest) -> Ht
             who,
             active: "streams",
             streams,
+            message: Flash::take(&session, "streams_message"),
         },
     )
 }
@@ -525,4 +527,53 @@ async fn rate_refused(
         None,
     )
     .await
+}
+
+/// `POST /console/streams/{id}/delete`: deletes the stream as the tenant, after a yes
+/// (`confirmed=yes`).
+pub async fn delete(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !confirm::confirmed(form.iter()) {
+        let name = match ctx.store.scope(who.tenant).streams().get(id).await {
+            Ok(s) => name_of(&s),
+            Err(StoreError::NotFound) => return no_such_stream(),
+            Err(_) => return unavailable(),
+        };
+        let action = format!("/console/streams/{id}/delete");
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter(),
+            Ask {
+                question: format!("Delete the stream {name}?"),
+                detail: "The stream, its subjects and its delivery log are deleted and nothing \
+                         more is sent on it. Its receiver is not told: to tell it, disable the \
+                         stream first. This cannot be undone.",
+                yes: "Yes, delete it",
+                back: format!("/console/streams/{id}"),
+            },
+        );
+    }
+    match control::delete_as_tenant(&ctx, who.tenant, id).await {
+        Ok(s) => {
+            tracing::info!(tenant = %who.tenant, member = %who.member, stream = %id, "stream deleted from the console");
+            Flash::ok(format!("The stream {} is deleted.", name_of(&s)))
+                .keep(&session, "streams_message");
+            see_other("/console/streams")
+        }
+        Err(SsfError::NotFound) => no_such_stream(),
+        Err(e) => {
+            tracing::warn!(error = %e, "console: a stream could not be deleted");
+            unavailable()
+        }
+    }
 }

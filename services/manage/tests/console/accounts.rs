@@ -434,6 +434,7 @@ async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
         format!("/console/streams/{stream}/redrive"),
         format!("/console/streams/{stream}/rate"),
         format!("/console/streams/{stream}/status"),
+        format!("/console/streams/{stream}/delete"),
         format!("/console/receivers/{receiver}/invite"),
         format!("/console/receivers/{receiver}/status"),
         "/console/sso/start".into(),
