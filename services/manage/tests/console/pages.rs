@@ -271,10 +271,20 @@ async fn upstream_transmitters_are_registered_and_removed_from_the_console_with_
     let scope = hub.ctx.store.scope(tenant.id);
     let ups = scope.upstreams().list().await.unwrap();
     assert_eq!(ups.len(), 1);
-    let p = b
+    // Without `confirmed=yes` the server asks first and keeps the transmitter.
+    let asked = b
         .post(
             &format!("/console/upstreams/{}/delete", ups[0].id),
             &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.html.contains("Remove the transmitter"));
+    assert_eq!(scope.upstreams().list().await.unwrap().len(), 1);
+    let p = b
+        .post(
+            &format!("/console/upstreams/{}/delete", ups[0].id),
+            &[("csrf", &csrf), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
