@@ -38,6 +38,7 @@ mod m20261207_000022_analyze_stale;
 mod m20261207_000030_interop;
 mod m20261207_000040_upstream_subscriptions;
 mod m20261207_000050_due_work;
+mod m20261207_000062_delivered_index;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -73,6 +74,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000030_interop::Migration),
             Box::new(m20261207_000040_upstream_subscriptions::Migration),
             Box::new(m20261207_000050_due_work::Migration),
+            Box::new(m20261207_000062_delivered_index::Migration),
         ]
     }
 }

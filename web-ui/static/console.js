@@ -1,7 +1,8 @@
-// Times are rendered in UTC on the server; show them in the reader's own time zone. On a
-// narrow screen a table folds into rows: each cell keeps its column's label.
+// Times are rendered in UTC on the server; show them in the reader's own time zone (a UTC
+// day, `data-day`, stays as it is). On a narrow screen a table folds into rows: each cell
+// keeps its column's label.
 function dress(root) {
-  root.querySelectorAll("time[datetime]").forEach(function (t) {
+  root.querySelectorAll("time[datetime]:not([data-day])").forEach(function (t) {
     var d = new Date(t.getAttribute("datetime"));
     if (!isNaN(d)) { t.textContent = d.toLocaleString(); t.title = t.getAttribute("datetime"); }
   });
@@ -30,12 +31,17 @@ document.querySelectorAll("[data-live][id]").forEach(function (live) {
 });
 dress(document);
 // A destructive action asks first: `data-confirm` on the button (or on its form) holds the
-// question; cancelling sends nothing.
+// question; cancelling sends nothing, and a yes sends `confirmed=yes`, which the server
+// wants (without script it asks on a page of its own instead).
 document.querySelectorAll("form").forEach(function (f) {
   f.addEventListener("submit", function (e) {
     var b = e.submitter;
     var q = (b && b.getAttribute("data-confirm")) || f.getAttribute("data-confirm");
-    if (q && !window.confirm(q)) { e.preventDefault(); }
+    if (!q) { return; }
+    if (!window.confirm(q)) { e.preventDefault(); return; }
+    var yes = document.createElement("input");
+    yes.type = "hidden"; yes.name = "confirmed"; yes.value = "yes";
+    f.appendChild(yes);
   });
 });
 // The create-stream form: push fields only for push; a "select all" box per event group.

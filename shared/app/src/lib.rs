@@ -13,6 +13,7 @@ pub mod events;
 pub mod keys;
 mod master_key;
 pub mod quotas;
+pub mod receivers;
 pub mod recovery;
 pub mod request_log;
 mod server;
@@ -27,6 +28,7 @@ pub mod team;
 pub mod tls;
 pub mod upstream_rx;
 pub mod upstreams;
+pub mod usage;
 
 use std::sync::Arc;
 

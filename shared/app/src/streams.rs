@@ -60,3 +60,11 @@ pub async fn wake_pollers(ctx: &AppContext, tenant: TenantId, stream: StreamId) 
         tracing::debug!(%stream, error = %e, "cannot wake the stream's long polls");
     }
 }
+
+/// How a stream is named to people: its description, else its id.
+pub fn name_of(s: &sethub_store::Stream) -> String {
+    s.description
+        .clone()
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or_else(|| s.id.to_string())
+}

@@ -28,7 +28,7 @@ pub use repos::{
     KeylessInsert, Member, Members, NewApiKey, NewAuditEntry, NewDelivery, NewEvent, NewMember,
     NewReceiver, NewSigningKey, NewUpstream, Receiver, Receivers, Role, SigningKeyRecord,
     SigningKeyState, SigningKeys, SsoConfig, StoredEvent, Stream, StreamFields, StreamSubject,
-    Streams, Subscription, SubscriptionStatus, Tenant, Tenants, Update, Upstream, Upstreams,
+    Streams, Subscription, SubscriptionStatus, Tenant, Tenants, Update, Upstream, Upstreams, Usage,
 };
 pub use repos::{DueCursor, DueDeliveries, DuePage, FirstDelivered, MAX_REDRIVE};
 pub use repos::{HealthFacts, HourOutcomes, LogFilter, LogSearch, MAX_LOG_PAGE};

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::error::{DbResultExt, StoreError};
 use crate::repos::{
-    ApiKeys, Audit, Deliveries, Events, Members, Receivers, SigningKeys, Streams, Upstreams,
+    ApiKeys, Audit, Deliveries, Events, Members, Receivers, SigningKeys, Streams, Upstreams, Usage,
 };
 
 /// Tenant-owned data of one tenant. Each repository call is its own transaction; use
@@ -89,6 +89,10 @@ impl<'a> TenantScope<'a> {
 
     pub fn upstreams(&self) -> Upstreams<'a> {
         Upstreams::new(self.ctx())
+    }
+
+    pub fn usage(&self) -> Usage<'a> {
+        Usage::new(self.ctx())
     }
 
     /// Opens a transaction bound to this tenant. Dropping it without [`TenantTx::commit`]

@@ -152,6 +152,19 @@ pub async fn who(ctx: &AppContext, req: &HttpRequest) -> Result<Who, HttpRespons
         .get(receiver_id)
         .await
         .map_err(|_| unavailable())?;
+    if r.disabled_at.is_some() {
+        // The tenant disabled this receiver: its people are signed out at their next page.
+        session.purge();
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Your access is disabled",
+            format!(
+                "{} has disabled {}: its portal, client credentials and tokens do not work. \
+                 Ask {} to enable it again.",
+                t.name, r.name, t.name
+            ),
+        ));
+    }
     Ok(Who {
         org: t.name.clone(),
         tenant: t,

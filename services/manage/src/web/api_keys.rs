@@ -11,6 +11,8 @@ use sethub_app::AppContext;
 use sethub_app::admin::{self, DisplayName, Scope};
 use sethub_domain::ApiKeyId;
 
+use super::Home;
+use super::confirm::{self, Ask};
 use super::form::Field;
 use super::session::{Who, writer};
 use super::{error_page, page, see_other};
@@ -179,6 +181,34 @@ pub async fn revoke(
             "This API key does not exist.",
         );
     };
+    if !confirm::confirmed(form.iter()) {
+        let keys = match admin::list_api_keys(&ctx, who.tenant).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(error = %e, "console: cannot list API keys");
+                return super::unavailable();
+            }
+        };
+        let Some(key) = keys.into_iter().find(|k| k.id == id) else {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "No such key",
+                "This API key does not exist.",
+            );
+        };
+        let action = format!("/console/api-keys/{id}/revoke");
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter(),
+            Ask {
+                question: format!("Revoke the API key {}?", key.name),
+                detail: "Software using it is refused at once. A revoked key cannot be used again.",
+                yes: "Yes, revoke it",
+                back: "/console/api-keys".into(),
+            },
+        );
+    }
     match admin::revoke_api_key(&ctx, who.tenant, id).await {
         Ok(_) => see_other("/console/api-keys"),
         Err(admin::AdminError::NotFound(_)) => error_page(

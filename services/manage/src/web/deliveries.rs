@@ -12,6 +12,8 @@ use sethub_app::AppContext;
 use sethub_app::deliveries::{self, DeliveryError};
 use sethub_store::StoreError;
 
+use super::Home;
+use super::confirm::{self, Ask};
 use super::flash::Flash;
 use super::session::{Who, writer};
 use super::{page, see_other, unavailable};
@@ -82,6 +84,21 @@ pub async fn send_again(
     let Some((stream, id)) = delivery_path(&path) else {
         return no_such_delivery();
     };
+    if !confirm::confirmed(form.iter()) {
+        let action = format!("/console/streams/{stream}/deliveries/{id}/send-again");
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter(),
+            Ask {
+                question: "Send this SET again?".into(),
+                detail: "The dead SET is pushed (or offered to the poller) again now, the same \
+                         SET with the same jti; the redrive is written to the audit log.",
+                yes: "Yes, send it again",
+                back: format!("/console/streams/{stream}/deliveries/{id}"),
+            },
+        );
+    }
     let actor = format!("member:{}", who.member);
     let message = match deliveries::send_again(&ctx, who.tenant, stream, id, actor).await {
         Ok(()) => Flash::ok("Sent again: the SET is pushed (or offered) to the receiver now."),

@@ -6,6 +6,7 @@
 //! change nothing: each changing handler checks the role itself.
 
 mod api_keys;
+pub(crate) mod confirm;
 mod dashboard;
 mod deliveries;
 mod events;
@@ -14,6 +15,7 @@ pub mod flash;
 pub mod form;
 pub(crate) mod headers;
 pub(crate) mod known_browser;
+mod receiver;
 mod receivers;
 mod session;
 mod session_store;
@@ -23,6 +25,7 @@ pub(crate) mod sso;
 mod streams;
 mod team;
 mod upstreams;
+mod usage;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
@@ -142,6 +145,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/api-keys", web::get().to(api_keys::list))
             .route("/api-keys", web::post().to(api_keys::create))
             .route("/api-keys/{id}/revoke", web::post().to(api_keys::revoke))
+            .route("/usage", web::get().to(usage::show))
             .route("/events", web::get().to(events::list))
             .route("/events/{id}", web::get().to(events::show))
             .route("/streams", web::get().to(streams::list))
@@ -156,9 +160,16 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
                 web::post().to(deliveries::send_again),
             )
             .route("/streams/{id}/status", web::post().to(streams::set_status))
+            .route("/streams/{id}/delete", web::post().to(streams::delete))
             .route("/streams/{id}/rate", web::post().to(streams::set_rate))
             .route("/receivers", web::get().to(receivers::list))
             .route("/receivers", web::post().to(receivers::invite))
+            .route("/receivers/{id}", web::get().to(receiver::show))
+            .route("/receivers/{id}/invite", web::post().to(receiver::reissue))
+            .route(
+                "/receivers/{id}/status",
+                web::post().to(receiver::set_status),
+            )
             .route("/upstreams", web::get().to(upstreams::list))
             .route("/upstreams", web::post().to(upstreams::create))
             .route("/upstreams/{id}/delete", web::post().to(upstreams::delete))

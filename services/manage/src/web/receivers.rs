@@ -17,7 +17,9 @@ use super::session::{Who, writer};
 use super::{page, see_other, unavailable};
 
 struct Row {
+    id: String,
     name: String,
+    disabled: bool,
     client_id: String,
     streams: usize,
     created_at: String,
@@ -75,6 +77,8 @@ async fn render(
             receivers: receivers
                 .into_iter()
                 .map(|r| Row {
+                    id: r.id.to_string(),
+                    disabled: r.disabled_at.is_some(),
                     streams: streams.iter().filter(|s| s.receiver_id == r.id).count(),
                     name: r.name,
                     client_id: r.client_id,

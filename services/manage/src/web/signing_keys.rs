@@ -12,6 +12,8 @@ use sethub_app::keys::{self, RotateMode};
 use sethub_domain::Profile;
 use sethub_jose::KeySpec;
 
+use super::Home;
+use super::confirm::{self, Ask};
 use super::session::{Who, writer};
 use super::signin::alg_label;
 use super::{page, see_other, unavailable};
@@ -105,6 +107,21 @@ pub async fn rotate(
             Err(e) => return refused(&session, &e.to_string()),
         },
     };
+    if mode == RotateMode::Now && !confirm::confirmed(form.iter()) {
+        return confirm::ask(
+            Home::Console,
+            "/console/signing-keys/rotate",
+            form.iter(),
+            Ask {
+                question: "Rotate the signing key now?".into(),
+                detail: "A new key signs from now on. Receivers that have not fetched the new key \
+                         from your JWKS yet reject SETs until they do; a scheduled rotation \
+                         publishes the key a day before it signs.",
+                yes: "Yes, rotate now",
+                back: "/console/signing-keys".into(),
+            },
+        );
+    }
     match keys::rotate_to(&ctx, who.tenant, mode, spec, chrono::Utc::now()).await {
         Ok(summary) => {
             let text = format!(

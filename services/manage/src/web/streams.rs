@@ -1,7 +1,7 @@
 //! `/console/streams`: the tenant's streams with their deliveries counted by state, and a
 //! stream's configuration, status (pause, disable, enable: `sethub_app::ssf::control`, so the
-//! receiver is told with a stream-updated SET) and dead letters with a redrive (the tenant
-//! API's redrive, audited the same way).
+//! receiver is told with a stream-updated SET), deletion (after a yes) and dead letters with
+//! a redrive (the tenant API's redrive, audited the same way).
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,6 +17,8 @@ use sethub_domain::delivery::DeliverySettings;
 use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryState, StoreError, Stream};
 
+use super::Home;
+use super::confirm::{self, Ask};
 use super::flash::Flash;
 use super::session::{Who, writer};
 use super::{error_page, page, see_other, unavailable};
@@ -41,6 +43,7 @@ struct StreamsPage {
     who: Who,
     active: &'static str,
     streams: Vec<Row>,
+    message: Option<Flash>,
 }
 
 struct Dead {
@@ -103,10 +106,7 @@ struct Details {
 }
 
 pub(crate) fn name_of(s: &Stream) -> String {
-    s.description
-        .clone()
-        .filter(|d| !d.trim().is_empty())
-        .unwrap_or_else(|| s.id.to_string())
+    sethub_app::streams::name_of(s)
 }
 
 fn details(s: &Stream) -> Details {
@@ -141,7 +141,7 @@ fn counts(c: &[(DeliveryState, u64)]) -> String {
 }
 
 /// `GET /console/streams`.
-pub async fn list(ctx: web::Data<AppContext>, who: Who, _req: HttpRequest) -> HttpResponse {
+pub async fn list(ctx: web::Data<AppContext>, who: Who, session: Session) -> HttpResponse {
     let scope = ctx.store.scope(who.tenant);
     let loaded = async {
         let streams = scope.streams().list().await?;
@@ -187,6 +187,7 @@ pub async fn list(ctx: web::Data<AppContext>, who: Who, _req: HttpRequest) -> Ht
             who,
             active: "streams",
             streams,
+            message: Flash::take(&session, "streams_message"),
         },
     )
 }
@@ -348,6 +349,21 @@ pub async fn set_status(
         .get("reason")
         .map(|r| r.trim().to_owned())
         .filter(|r| !r.is_empty());
+    if status == StreamStatus::Disabled && !confirm::confirmed(form.iter()) {
+        let action = format!("/console/streams/{id}/status");
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter(),
+            Ask {
+                question: "Disable this stream?".into(),
+                detail: "It stops delivering until you enable it again, and its receiver \
+                         cannot enable it; the receiver is told with a stream-updated SET.",
+                yes: "Yes, disable it",
+                back: format!("/console/streams/{id}"),
+            },
+        );
+    }
     match control::set_status_as_tenant(&ctx, who.tenant, id, status, reason).await {
         Ok(after) => {
             let text = format!(
@@ -390,6 +406,26 @@ pub async fn redrive(
         Flash::problem("Nothing was redriven: tick the dead letters to send again.")
             .keep(&session, "stream_message");
         return see_other(&format!("/console/streams/{id}"));
+    }
+    if !confirm::confirmed(form.iter().map(|(k, v)| (k, v))) {
+        let action = format!("/console/streams/{id}/redrive");
+        let question = match &chosen {
+            Some(c) if c.len() == 1 => "Send the chosen dead letter again?".to_owned(),
+            Some(c) => format!("Send the {} chosen dead letters again?", c.len()),
+            None => "Send every dead letter of this stream again?".to_owned(),
+        };
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter().map(|(k, v)| (k, v)),
+            Ask {
+                question,
+                detail: "Each is pushed (or offered to the poller) again now, the same SET with \
+                         the same jti; the redrive is written to the audit log.",
+                yes: "Yes, send them again",
+                back: format!("/console/streams/{id}"),
+            },
+        );
     }
     let which = Redrive {
         delivery_ids: chosen,
@@ -491,4 +527,53 @@ async fn rate_refused(
         None,
     )
     .await
+}
+
+/// `POST /console/streams/{id}/delete`: deletes the stream as the tenant, after a yes
+/// (`confirmed=yes`).
+pub async fn delete(
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    session: Session,
+    id: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
+        Ok(w) => w,
+        Err(answer) => return answer,
+    };
+    if !confirm::confirmed(form.iter()) {
+        let name = match ctx.store.scope(who.tenant).streams().get(id).await {
+            Ok(s) => name_of(&s),
+            Err(StoreError::NotFound) => return no_such_stream(),
+            Err(_) => return unavailable(),
+        };
+        let action = format!("/console/streams/{id}/delete");
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter(),
+            Ask {
+                question: format!("Delete the stream {name}?"),
+                detail: "The stream, its subjects and its delivery log are deleted and nothing \
+                         more is sent on it. Its receiver is not told: to tell it, disable the \
+                         stream first. This cannot be undone.",
+                yes: "Yes, delete it",
+                back: format!("/console/streams/{id}"),
+            },
+        );
+    }
+    match control::delete_as_tenant(&ctx, who.tenant, id).await {
+        Ok(s) => {
+            tracing::info!(tenant = %who.tenant, member = %who.member, stream = %id, "stream deleted from the console");
+            Flash::ok(format!("The stream {} is deleted.", name_of(&s)))
+                .keep(&session, "streams_message");
+            see_other("/console/streams")
+        }
+        Err(SsfError::NotFound) => no_such_stream(),
+        Err(e) => {
+            tracing::warn!(error = %e, "console: a stream could not be deleted");
+            unavailable()
+        }
+    }
 }

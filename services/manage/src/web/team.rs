@@ -15,6 +15,8 @@ use sethub_app::team::{self, Actor};
 use sethub_domain::MemberId;
 use sethub_store::{Role, TeamError};
 
+use super::Home;
+use super::confirm::{self, Ask};
 use super::form::{Field, attach};
 use super::session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in, writer};
 use super::{error_page, page, see_other, unavailable};
@@ -230,10 +232,30 @@ pub async fn remove_member(
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (who, member) = match target(&ctx, &req, &session, &path, &form).await {
+    let (who, member) = match target::<MemberId>(&ctx, &req, &session, &path, &form).await {
         Ok(t) => t,
         Err(answer) => return answer,
     };
+    if !confirm::confirmed(form.iter()) {
+        let email = match ctx.store.scope(who.tenant).members().get(member).await {
+            Ok(m) => m.email,
+            Err(sethub_store::StoreError::NotFound) => return team_refusal(TeamError::NotFound),
+            Err(e) => return team_refusal(TeamError::Store(e)),
+        };
+        let action = format!("/console/team/members/{member}/remove");
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter(),
+            Ask {
+                question: format!("Remove {email} from the team?"),
+                detail: "They are signed out everywhere at once and can no longer sign in; \
+                         an invitation brings them back.",
+                yes: "Yes, remove them",
+                back: "/console/team".into(),
+            },
+        );
+    }
     match team::remove_member(&ctx, who.tenant, actor(&who), member).await {
         Ok(_) => after_change(&who, &session, member),
         Err(e) => team_refusal(e),
@@ -277,10 +299,29 @@ pub async fn revoke_invite(
     path: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (who, invite) = match target(&ctx, &req, &session, &path, &form).await {
+    let (who, invite) = match target::<uuid::Uuid>(&ctx, &req, &session, &path, &form).await {
         Ok(t) => t,
         Err(answer) => return answer,
     };
+    if !confirm::confirmed(form.iter()) {
+        match team::open_invites(&ctx, who.tenant, None).await {
+            Ok(open) if open.iter().any(|i| i.id == invite) => {}
+            Ok(_) => return team_refusal(TeamError::NotFound),
+            Err(e) => return team_refusal(TeamError::Store(e)),
+        }
+        let action = format!("/console/team/invites/{invite}/revoke");
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter(),
+            Ask {
+                question: "Revoke this invitation?".into(),
+                detail: "Its link stops working at once; nobody can join with it.",
+                yes: "Yes, revoke it",
+                back: "/console/team".into(),
+            },
+        );
+    }
     match team::revoke_invite(&ctx, who.tenant, actor(&who), invite).await {
         Ok(()) => see_other("/console/team"),
         Err(e) => team_refusal(e),

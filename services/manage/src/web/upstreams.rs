@@ -11,6 +11,8 @@ use serde_json::Value;
 use sethub_app::AppContext;
 use sethub_domain::UpstreamId;
 
+use super::Home;
+use super::confirm::{self, Ask};
 use super::form::Field;
 use super::session::{Who, who, writer};
 use super::{error_page, page, see_other, unavailable};
@@ -186,6 +188,31 @@ pub async fn delete(
     let Ok(id) = id.parse::<UpstreamId>() else {
         return missing();
     };
+    if !confirm::confirmed(form.iter()) {
+        let issuer = match ctx.store.scope(who.tenant).upstreams().list().await {
+            Ok(all) => match all.into_iter().find(|u| u.id == id) {
+                Some(u) => u.issuer,
+                None => return missing(),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "console: cannot list upstream transmitters");
+                return unavailable();
+            }
+        };
+        let action = format!("/console/upstreams/{id}/delete");
+        return confirm::ask(
+            Home::Console,
+            &action,
+            form.iter(),
+            Ask {
+                question: format!("Remove the transmitter {issuer}?"),
+                detail: "sethub stops accepting its SETs at once. Its stream at the transmitter \
+                         is not deleted (the CLI's remove does both).",
+                yes: "Yes, remove it",
+                back: "/console/upstreams".into(),
+            },
+        );
+    }
     match remove(&ctx, who.tenant, id, format!("member:{}", who.member)).await {
         Ok(()) => see_other("/console/upstreams"),
         Err(UpstreamError::NotFound) => missing(),

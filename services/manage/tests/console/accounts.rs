@@ -209,10 +209,26 @@ async fn api_keys_are_created_shown_once_and_revoked_and_their_form_is_validated
     let (_, key) = sethub_app::admin::authenticate_api_key(&hub.ctx, &secret)
         .await
         .unwrap();
-    let p = b
+    // Without `confirmed=yes` the server asks first and revokes nothing.
+    let asked = b
         .post(
             &format!("/console/api-keys/{}/revoke", key.id),
             &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.html.contains("Revoke the API key"), "{}", asked.html);
+    assert!(asked.html.contains("name=\"confirmed\" value=\"yes\""));
+    assert!(
+        sethub_app::admin::authenticate_api_key(&hub.ctx, &secret)
+            .await
+            .is_ok(),
+        "not revoked without a yes"
+    );
+    let p = b
+        .post(
+            &format!("/console/api-keys/{}/revoke", key.id),
+            &[("csrf", &csrf), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
@@ -392,6 +408,10 @@ async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
         .await
         .unwrap()[0]
         .id;
+    let receiver = sethub_app::admin::list_receivers(&hub.ctx, tenant.id)
+        .await
+        .unwrap()[0]
+        .id;
     let before = snapshot(&hub, tenant.id).await;
     let console_forms = [
         "/console/logout".to_owned(),
@@ -413,13 +433,25 @@ async fn every_form_refuses_a_post_without_the_sessions_csrf_token() {
         ),
         format!("/console/streams/{stream}/redrive"),
         format!("/console/streams/{stream}/rate"),
+        format!("/console/streams/{stream}/status"),
+        format!("/console/streams/{stream}/delete"),
+        format!("/console/receivers/{receiver}/invite"),
+        format!("/console/receivers/{receiver}/status"),
         "/console/sso/start".into(),
         "/console/login".into(),
         "/console/signup".into(),
     ];
     for path in &console_forms {
         for token in [None, Some("forged")] {
-            let mut form = vec![("name", "x"), ("role", "viewer"), ("slug", slug.as_str())];
+            // Confirmed, so that only the missing or forged token can refuse it.
+            let mut form = vec![
+                ("name", "x"),
+                ("role", "viewer"),
+                ("slug", slug.as_str()),
+                ("state", "disabled"),
+                ("status", "disabled"),
+                ("confirmed", "yes"),
+            ];
             if let Some(t) = token {
                 form.push(("csrf", t));
             }
@@ -461,7 +493,7 @@ async fn snapshot(
     tenant: sethub_domain::TenantId,
 ) -> (
     Vec<sethub_store::ApiKey>,
-    usize,
+    Vec<sethub_store::Receiver>,
     Vec<sethub_store::Member>,
     Vec<sethub_store::OpenInvite>,
 ) {
@@ -470,7 +502,7 @@ async fn snapshot(
         sethub_app::admin::list_api_keys(&hub.ctx, tenant)
             .await
             .unwrap(),
-        scope.receivers().list().await.unwrap().len(),
+        scope.receivers().list().await.unwrap(),
         scope.members().list().await.unwrap(),
         sethub_app::team::open_invites(&hub.ctx, tenant, None)
             .await

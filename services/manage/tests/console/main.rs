@@ -15,6 +15,7 @@ mod logs;
 mod pages;
 mod portal;
 mod quotas;
+mod receivers;
 mod sessions;
 mod sso;
 mod sso_hardening;

@@ -12,10 +12,25 @@ async fn signing_keys_are_rotated_by_owners_and_not_by_viewers() {
     let (slug, _) = sign_up(&mut b, "ann@example.com").await;
     let page = b.get("/console/signing-keys").await;
     assert_eq!(page.html.matches("class=\"key-active\"").count(), 1);
-    let p = b
+    // Rotating now asks first: without `confirmed=yes` nothing changes.
+    let asked = b
         .post(
             "/console/signing-keys/rotate",
             &[("csrf", &page.csrf()), ("mode", "now")],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.html.contains("Rotate the signing key now?"));
+    let unchanged = b.get("/console/signing-keys").await;
+    assert_eq!(unchanged.html.matches("class=\"key-retiring\"").count(), 0);
+    let p = b
+        .post(
+            "/console/signing-keys/rotate",
+            &[
+                ("csrf", &page.csrf()),
+                ("mode", "now"),
+                ("confirmed", "yes"),
+            ],
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
@@ -108,10 +123,26 @@ async fn a_streams_dead_letters_are_listed_and_redriven_from_the_console_with_an
     let page = b.get(&format!("/console/streams/{id}")).await;
     assert_eq!(page.html.matches("class=\"dead\"").count(), 2);
     assert!(page.html.contains("gave up after 3 attempts"));
+    // Without `confirmed=yes` the server asks first and redrives nothing.
+    let asked = b
+        .post(
+            &format!("/console/streams/{id}/redrive"),
+            &[("csrf", &page.csrf()), ("which", "all")],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(
+        asked
+            .html
+            .contains("Send every dead letter of this stream again?")
+    );
+    for n in &new {
+        assert_eq!(d.get(n.id).await.unwrap().state, DeliveryState::Dead);
+    }
     let p = b
         .post(
             &format!("/console/streams/{id}/redrive"),
-            &[("csrf", &page.csrf())],
+            &[("csrf", &page.csrf()), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
@@ -240,10 +271,20 @@ async fn upstream_transmitters_are_registered_and_removed_from_the_console_with_
     let scope = hub.ctx.store.scope(tenant.id);
     let ups = scope.upstreams().list().await.unwrap();
     assert_eq!(ups.len(), 1);
-    let p = b
+    // Without `confirmed=yes` the server asks first and keeps the transmitter.
+    let asked = b
         .post(
             &format!("/console/upstreams/{}/delete", ups[0].id),
             &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.html.contains("Remove the transmitter"));
+    assert_eq!(scope.upstreams().list().await.unwrap().len(), 1);
+    let p = b
+        .post(
+            &format!("/console/upstreams/{}/delete", ups[0].id),
+            &[("csrf", &csrf), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);

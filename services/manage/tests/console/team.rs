@@ -26,7 +26,7 @@ where
     S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
 {
     let csrf = b.get("/console/team").await.csrf();
-    let mut form = vec![("csrf", csrf.as_str())];
+    let mut form = vec![("csrf", csrf.as_str()), ("confirmed", "yes")];
     form.extend_from_slice(extra);
     b.post(path, &form).await
 }
@@ -54,6 +54,16 @@ async fn removing_a_member_ends_their_sessions_and_a_viewer_cannot_remove_anyone
         page.html
             .contains(&format!("/console/team/members/{}/remove", vic.id))
     );
+    // Without `confirmed=yes` the server asks first and removes nobody.
+    let asked = owner
+        .post(
+            &format!("/console/team/members/{}/remove", vic.id),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.html.contains("Remove vic@example.com from the team?"));
+    assert_eq!(member(&hub, &slug, "vic@example.com").await, vic);
     let p = team_post(
         &mut owner,
         &format!("/console/team/members/{}/remove", vic.id),
@@ -220,6 +230,18 @@ async fn a_revoked_invite_is_refused_and_open_invites_are_listed_with_their_emai
         StatusCode::FORBIDDEN
     );
 
+    // Without `confirmed=yes` the server asks first and the invitation stays open.
+    let csrf = owner.get("/console/team").await.csrf();
+    let asked = owner.post(revoke, &[("csrf", &csrf)]).await;
+    assert_eq!(asked.status, StatusCode::OK);
+    assert!(asked.html.contains("Revoke this invitation?"));
+    assert!(
+        owner
+            .get("/console/team")
+            .await
+            .html
+            .contains("bob@example.com")
+    );
     let p = team_post(&mut owner, revoke, &[]).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
     assert!(

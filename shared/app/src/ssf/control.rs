@@ -1,6 +1,6 @@
 //! The other stream operations: status (SSF §6), subjects (§7) and verification (§8), for a
 //! receiver; and a status change made by the stream's tenant (its REST API and console),
-//! which the receiver is told of with a stream-updated SET.
+//! which the receiver is told of with a stream-updated SET, and a deletion by the tenant.
 
 use sethub_bus::{Message, StreamChange};
 use sethub_domain::subject::Subject;
@@ -111,6 +111,23 @@ pub async fn set_status_as_tenant(
             .map_err(|e| SsfError::Unavailable(e.to_string()))?;
     }
     Ok(after)
+}
+
+/// Deletes a stream as its tenant (the console): the same deletion as the receiver's own
+/// (SSF §5.5, [`super::streams::delete`]), for the stream's receiver. Returns the deleted
+/// stream. Its receiver is not told: nothing can be sent on a stream that no longer exists.
+pub async fn delete_as_tenant(
+    ctx: &AppContext,
+    tenant: TenantId,
+    id: StreamId,
+) -> Result<Stream, SsfError> {
+    let stream = ctx.store.scope(tenant).streams().get(id).await?;
+    let caller = ReceiverCaller {
+        tenant: ctx.store.tenants().get(tenant).await?,
+        receiver_id: stream.receiver_id,
+    };
+    super::streams::delete(ctx, &caller, id).await?;
+    Ok(stream)
 }
 
 /// Adds or removes a subject of one of the caller's streams, within the tenant's quota of

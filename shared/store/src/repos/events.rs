@@ -689,12 +689,7 @@ pub(crate) async fn hourly(
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let g = ctx.begin().await?;
     let backend = g.tx().get_database_backend();
-    let bucket = match backend {
-        DbBackend::Postgres => {
-            format!("CAST(FLOOR(EXTRACT(EPOCH FROM {column}) / 3600) AS BIGINT)")
-        }
-        _ => format!("CAST(strftime('%s', {column}) AS INTEGER) / 3600"),
-    };
+    let bucket = crate::repos::usage::epoch_bucket(backend, column, 3600);
     let (p1, p2, p3) = match backend {
         DbBackend::Postgres => ("$1", "$2", "$3"),
         _ => ("?", "?", "?"),

@@ -11,6 +11,7 @@ pub(crate) mod streams;
 pub(crate) mod team;
 pub(crate) mod tenants;
 pub(crate) mod upstreams;
+pub(crate) mod usage;
 
 pub use api_keys::{ApiKey, ApiKeys, NewApiKey};
 pub use audit::{Audit, AuditEntry, NewAuditEntry};
@@ -30,6 +31,7 @@ pub use streams::{Stream, StreamFields, StreamSubject, Streams};
 pub use team::{OpenInvite, TeamChange, TeamError};
 pub use tenants::{Tenant, Tenants};
 pub use upstreams::{NewUpstream, Subscription, SubscriptionStatus, Upstream, Upstreams};
+pub use usage::Usage;
 
 use chrono::{DateTime, SubsecRound, Utc};
 

@@ -161,4 +161,37 @@ impl<'a> Receivers<'a> {
         }
         Ok(())
     }
+
+    /// Disables a receiver (`true`: its credentials, tokens and portal stop working) or
+    /// enables it again; returns it as it is now. Disabling a disabled receiver keeps the
+    /// first time.
+    pub async fn set_disabled(
+        &self,
+        id: ReceiverId,
+        disabled: bool,
+    ) -> Result<Receiver, StoreError> {
+        let g = self.ctx.begin().await?;
+        let value = if disabled {
+            sea_orm::sea_query::ExprTrait::if_null(
+                sea_orm::sea_query::Expr::col(r::Column::DisabledAt),
+                now(),
+            )
+        } else {
+            sea_orm::sea_query::Expr::value(None::<DateTime<Utc>>)
+        };
+        let n = r::Entity::update_many()
+            .filter(r::Column::TenantId.eq(self.ctx.tid()))
+            .filter(r::Column::Id.eq(id.as_uuid()))
+            .col_expr(r::Column::DisabledAt, value)
+            .exec(g.tx())
+            .await
+            .db()?
+            .rows_affected;
+        if n == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let got = Receivers::new(self.ctx.with_tx(g.tx())).get(id).await?;
+        g.finish().await?;
+        Ok(got)
+    }
 }

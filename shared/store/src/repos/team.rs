@@ -10,7 +10,7 @@ use sethub_domain::{MemberId, ReceiverId};
 use crate::entities::invites as i;
 use crate::entities::members as m;
 use crate::error::{DbResultExt, StoreError};
-use crate::repos::members::{Member, Members, Role};
+use crate::repos::members::{Invite, Member, Members, Role};
 use crate::repos::now;
 
 /// Why a change to the team did not happen.
@@ -168,5 +168,31 @@ impl Members<'_> {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    /// Replaces a receiver's open portal invites with a new one, in one transaction: every
+    /// earlier link of that receiver stops working as the new one starts.
+    pub async fn reissue_receiver_invite(
+        &self,
+        token_hash: &str,
+        invite: &Invite,
+    ) -> Result<(), StoreError> {
+        let Some(receiver) = invite.receiver_id else {
+            return Err(StoreError::Config(
+                "a receiver's invite names its receiver".into(),
+            ));
+        };
+        let g = self.ctx.begin().await?;
+        i::Entity::delete_many()
+            .filter(i::Column::TenantId.eq(self.ctx.tid()))
+            .filter(i::Column::ReceiverId.eq(receiver.as_uuid()))
+            .filter(i::Column::UsedAt.is_null())
+            .exec(g.tx())
+            .await
+            .db()?;
+        Members::new(self.ctx.with_tx(g.tx()))
+            .invite(token_hash, invite)
+            .await?;
+        g.finish().await
     }
 }

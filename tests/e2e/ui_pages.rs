@@ -1,0 +1,590 @@
+//! Console pages of issue 16, in a real headless Chromium against `sethub all` (embedded):
+//! the usage page (events accepted and SETs delivered per day, per stream and in total, each
+//! quota's use against its limit), a receiver's page (joined or pending, its streams by name,
+//! re-issuing its invitation, disabling it) and confirmations before destructive actions
+//! (revoke, rotate, redrive, disable, delete) that work without script. Screenshots (desktop and 390 px) go under
+//! `$CARGO_TARGET_TMPDIR/screenshots/{usage,receiver_page,confirmations}/`.
+
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the end-to-end tests are the hub's clients: the egress gate is for the hub's own requests"
+)]
+#![allow(clippy::unwrap_used)]
+
+mod world;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sethub_tests::browser::Browser;
+use sethub_tests::setup::{self, ReceiverCreds};
+use thirtyfour::prelude::*;
+use world::*;
+
+fn shots() -> &'static Path {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// A tenant signs up in the console; returns its slug and first API key.
+async fn sign_up(b: &Browser, console: &str, org: &str) -> (String, String) {
+    let slug = format!("pages-{}", sethub_tests::random_suffix());
+    b.driver.goto(format!("{console}/signup")).await.unwrap();
+    b.fill("organisation", org).await.unwrap();
+    b.fill("slug", &slug).await.unwrap();
+    b.fill("email", "ann@acme.example").await.unwrap();
+    b.fill("password", "correct horse battery").await.unwrap();
+    b.click_button("Create organisation").await.unwrap();
+    let key = b.text_of("new-key").await.unwrap();
+    (slug, key)
+}
+
+/// Invites a receiver in the console; returns its portal link and client credentials.
+async fn invite(b: &Browser, w: &World, slug: &str, name: &str) -> (String, ReceiverCreds) {
+    let base = &w.hub.manage_url;
+    b.driver
+        .goto(format!("{base}/console/receivers"))
+        .await
+        .unwrap();
+    b.fill("name", name).await.unwrap();
+    b.click_button("Invite").await.unwrap();
+    let link = b.text_of("invite-link").await.unwrap();
+    let creds = ReceiverCreds {
+        receiver_id: String::new(),
+        client_id: b.text_of("client-id").await.unwrap(),
+        client_secret: b.text_of("client-secret").await.unwrap(),
+        token_endpoint: format!("{base}/t/{slug}/oauth/token"),
+    };
+    (link.replacen(&w.hub.public_url, base, 1), creds)
+}
+
+/// Creates a stream through the SSF API with a description (its name in the console).
+async fn ssf_stream(w: &World, slug: &str, token: &str, body: Value) -> String {
+    let resp = reqwest::Client::new()
+        .post(format!("{}/t/{slug}/ssf/stream", w.hub.manage_url))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let v: Value = resp.json().await.unwrap();
+    v["stream_id"].as_str().unwrap().to_owned()
+}
+
+/// The text of the first element matching `css` inside the element `id`.
+async fn cell(b: &Browser, id: &str, css: &str) -> String {
+    b.driver
+        .find(By::Id(id))
+        .await
+        .unwrap()
+        .find(By::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Screenshots the page at desktop width and at 390 px (where it must fit).
+async fn both_widths(b: &mut Browser, name: &str) {
+    b.shot(name).await.unwrap();
+    b.driver.set_window_rect(0, 0, 390, 844).await.unwrap();
+    b.fits(name).await.unwrap();
+    b.shot(&format!("phone-{name}")).await.unwrap();
+    b.driver.set_window_rect(0, 0, 1280, 900).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_usage_page_counts_each_day_and_stream_and_shows_each_quota_against_its_limit() {
+    let w = World::embedded().await;
+    let console = format!("{}/console", w.hub.manage_url);
+    let mut b = Browser::start(&shots().join("screenshots"), "usage")
+        .await
+        .unwrap();
+    let (slug, api_key) = sign_up(&b, &console, "Acme Usage").await;
+
+    // A receiver with a push stream (delivered to a test receiver; one subject) and a poll
+    // stream (its SETs wait to be polled: made, not delivered).
+    let (_, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+    let token = setup::token(&creds).await.unwrap();
+    let issuer = format!("{}/t/{slug}", w.hub.public_url);
+    let receiver = sethub_tests::TestReceiver::start(w.hub.jwks_url(&slug), issuer).await;
+    let push = ssf_stream(
+        &w,
+        &slug,
+        &token,
+        json!({"delivery": {"method": setup::PUSH_METHOD, "endpoint_url": receiver.url("/usage")},
+               "events_requested": [setup::SESSION_REVOKED], "description": "beta push"}),
+    )
+    .await;
+    let poll = ssf_stream(
+        &w,
+        &slug,
+        &token,
+        json!({"events_requested": [setup::SESSION_REVOKED], "description": "beta poll"}),
+    )
+    .await;
+    setup::add_subject(
+        &w.hub.manage_url,
+        &slug,
+        &token,
+        &push,
+        &json!({"format": "email", "email": "kept@example.com"}),
+    )
+    .await
+    .unwrap();
+    // The operator lowers one limit for this tenant: the page shows the tenant's limit.
+    setup::run_cli(
+        &bin(),
+        &w.hub.env,
+        &[
+            "tenant",
+            "quotas",
+            "--tenant",
+            &slug,
+            "--streams-per-tenant",
+            "4",
+        ],
+    )
+    .await
+    .unwrap();
+
+    // Three events accepted; another tenant's event is not ours.
+    for i in 0..3 {
+        setup::publish(
+            &w.hub.ingest_url,
+            &slug,
+            &api_key,
+            &setup::session_revoked(&format!("user{i}@example.com")),
+        )
+        .await
+        .unwrap();
+    }
+    setup::publish(
+        &w.hub.ingest_url,
+        &w.tenant.slug,
+        &w.tenant.api_key,
+        &setup::session_revoked("other@example.com"),
+    )
+    .await
+    .unwrap();
+    receiver.wait_for_count("/usage", 3, LONG).await.unwrap();
+
+    // The totals: three events, three SETs delivered (the poll stream's wait).
+    let url = format!("{console}/usage");
+    let deadline = Instant::now() + LONG;
+    loop {
+        b.driver.goto(&url).await.unwrap();
+        let seen = (
+            b.text_of("events-total").await.unwrap(),
+            b.text_of("delivered-total").await.unwrap(),
+        );
+        if seen == ("3".to_owned(), "3".to_owned()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the usage page stayed at {seen:?}"
+        );
+        // Each load is a new look at the recorder's outcomes; pace them.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let current = b
+        .js("return document.querySelector('nav a[aria-current=page]').textContent;")
+        .await
+        .unwrap();
+    assert_eq!(current, "Usage");
+
+    // By day: thirty UTC days, today last in time and first in the table, with the counts.
+    let days = b
+        .js(
+            "return Array.from(document.querySelectorAll('#daily tbody tr')).map(r => \
+             [r.getAttribute('data-day'), r.querySelector('.events').textContent, \
+             r.querySelector('.delivered').textContent]);",
+        )
+        .await
+        .unwrap();
+    let days = days.as_array().unwrap();
+    assert_eq!(days.len(), 30);
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(
+        days[0],
+        json!([today.format("%Y-%m-%d").to_string(), "3", "3"])
+    );
+    assert_eq!(
+        days[29][0],
+        json!(
+            (today - chrono::Duration::days(29))
+                .format("%Y-%m-%d")
+                .to_string()
+        )
+    );
+    assert!(
+        days[1..].iter().all(|d| d[1] == "0" && d[2] == "0"),
+        "{days:?}"
+    );
+
+    // By stream, by name: the push stream's three SETs on today; the poll stream none.
+    assert_eq!(cell(&b, &format!("usage-{push}"), "a").await, "beta push");
+    assert_eq!(cell(&b, &format!("usage-{push}"), ".total").await, "3");
+    let push_days = b
+        .js(&format!(
+            "return Array.from(document.querySelectorAll('#usage-{push} ul.days li')).map(l => \
+             [l.querySelector('time').getAttribute('datetime'), l.querySelector('.n').textContent]);"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        push_days,
+        json!([[today.format("%Y-%m-%d").to_string(), "3"]])
+    );
+    assert_eq!(cell(&b, &format!("usage-{poll}"), "a").await, "beta poll");
+    assert_eq!(cell(&b, &format!("usage-{poll}"), ".total").await, "0");
+
+    // Quotas: each against the tenant's own limit, with where the most is used.
+    let used = |q: &'static str| {
+        let b = &b;
+        async move { cell(b, &format!("quota-{q}"), ".used").await }
+    };
+    assert_eq!(used("streams_per_tenant").await, "2 of 4");
+    assert!(
+        b.text_of("quota-streams_per_tenant")
+            .await
+            .unwrap()
+            .contains("50 %")
+    );
+    assert_eq!(used("receivers_per_tenant").await, "1 of 100");
+    assert_eq!(used("streams_per_receiver").await, "2 of 10");
+    assert!(
+        b.text_of("quota-streams_per_receiver")
+            .await
+            .unwrap()
+            .contains("most: Beta Corp")
+    );
+    assert_eq!(used("subjects_per_stream").await, "1 of 10000");
+    assert!(
+        b.text_of("quota-subjects_per_stream")
+            .await
+            .unwrap()
+            .contains("most: beta push")
+    );
+    assert_eq!(used("subject_list_items").await, "checked on each subject");
+    assert_eq!(used("sso_starts_per_minute").await, "checked each minute");
+    b.js("document.querySelectorAll('details').forEach(d => d.open = true); return null;")
+        .await
+        .unwrap();
+    both_widths(&mut b, "usage").await;
+    b.quit().await.unwrap();
+}
+
+/// Sends the form of the button `css` finds as a browser without script would: the button's
+/// own name and value with the form's fields, no `confirmed=yes` and no dialog (the page's
+/// script is bypassed, not asked). Waits for the whole page first.
+async fn submit_without_script(b: &Browser, css: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.js("return document.readyState;").await.unwrap() != "complete" {
+        assert!(Instant::now() < deadline, "the page never finished loading");
+        // Polling the page's loading state.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = b
+        .driver
+        .execute(
+            "const b = document.querySelector(arguments[0]); if (!b) { return false; } \
+             const f = b.form; if (b.name) { const i = document.createElement('input'); \
+             i.type = 'hidden'; i.name = b.name; i.value = b.value; f.appendChild(i); } \
+             HTMLFormElement.prototype.submit.call(f); return true;",
+            vec![Value::from(css)],
+        )
+        .await
+        .unwrap()
+        .json()
+        .clone();
+    assert_eq!(sent, Value::Bool(true), "no `{css}` on the page");
+}
+
+/// The question of the server's confirmation page, once it shows (a browser dialog instead
+/// fails the test, naming its question).
+async fn asked(b: &Browser) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(q) = b.driver.get_alert_text().await {
+            panic!("the browser's dialog asked `{q}` where the server should have");
+        }
+        if let Ok(e) = b.driver.find(By::Id("confirm-title")).await {
+            return e.text().await.unwrap();
+        }
+        let url = b.driver.current_url().await.unwrap();
+        assert!(Instant::now() < deadline, "no confirmation page at {url}");
+        // Polling for the answer to the form.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The status of `GET /api/v1/tenant` with this API key.
+async fn key_works(w: &World, key: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/api/v1/tenant", w.hub.manage_url))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_receivers_page_shows_it_pending_then_joined_reissues_its_invitation_and_disables_it() {
+    let w = World::embedded().await;
+    let base = w.hub.manage_url.clone();
+    let console = format!("{base}/console");
+    let mut b = Browser::start(&shots().join("screenshots"), "receiver_page")
+        .await
+        .unwrap();
+    let (slug, _) = sign_up(&b, &console, "Acme Receivers").await;
+    let (first_link, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+
+    // The list links to the receiver's page: invitation pending, no streams yet.
+    b.driver.goto(format!("{console}/receivers")).await.unwrap();
+    b.driver
+        .find(By::LinkText("Beta Corp"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let state = b.text_of("receiver-state").await.unwrap();
+    assert!(state.starts_with("Invitation pending"), "{state}");
+    b.wait_for_text("No streams yet").await.unwrap();
+    let page_url = b.driver.current_url().await.unwrap().to_string();
+
+    // Re-issue the invitation: a new link; the first one stops working.
+    b.click("#reissue").await.unwrap();
+    b.wait_for_text("A new invitation link is ready")
+        .await
+        .unwrap();
+    assert_eq!(b.class_of("message").await.unwrap(), "notice");
+    let link = b
+        .text_of("invite-link")
+        .await
+        .unwrap()
+        .replacen(&w.hub.public_url, &base, 1);
+    assert_ne!(link, first_link);
+    b.driver.goto(&first_link).await.unwrap();
+    b.wait_for_text("This invite link does not work")
+        .await
+        .unwrap();
+    b.driver.goto(&link).await.unwrap();
+    b.fill("email", "rx@beta.example").await.unwrap();
+    b.fill("password", "another good password").await.unwrap();
+    b.click_button("Join").await.unwrap();
+    b.wait_for_text("Your streams from Acme Receivers")
+        .await
+        .unwrap();
+
+    // The receiver makes a stream; the tenant's page says joined and names it.
+    let token = setup::token(&creds).await.unwrap();
+    let stream = ssf_stream(
+        &w,
+        &slug,
+        &token,
+        json!({"events_requested": [setup::SESSION_REVOKED], "description": "beta poll"}),
+    )
+    .await;
+    b.driver.goto(&page_url).await.unwrap();
+    assert_eq!(
+        b.text_of("receiver-state").await.unwrap(),
+        "Joined: 1 person uses the portal."
+    );
+    assert!(
+        b.text_of("people")
+            .await
+            .unwrap()
+            .contains("rx@beta.example")
+    );
+    let named = b
+        .js("return Array.from(document.querySelectorAll('#receiver-streams a')).map(a => [a.textContent, a.getAttribute('href')]);")
+        .await
+        .unwrap();
+    assert_eq!(
+        named,
+        json!([["beta poll", format!("/console/streams/{stream}")]])
+    );
+    both_widths(&mut b, "receiver").await;
+
+    // Disabling asks first. Without script the server asks on a page; going back changes
+    // nothing.
+    submit_without_script(&b, "#disable-receiver").await;
+    assert_eq!(asked(&b).await, "Disable the receiver Beta Corp?");
+    b.shot("receiver-disable-confirm").await.unwrap();
+    b.click("#confirm-no").await.unwrap();
+    b.text_of("receiver-state").await.unwrap();
+    assert!(b.driver.find(By::Id("receiver-disabled")).await.is_err());
+    assert!(setup::token(&creds).await.is_ok(), "still enabled");
+    // With script, the browser's dialog asks; cancelling sends nothing.
+    b.click("#disable-receiver").await.unwrap();
+    assert!(b.confirm(false).await.unwrap().contains("Beta Corp"));
+    assert!(b.driver.find(By::Id("receiver-disabled")).await.is_err());
+    assert!(setup::token(&creds).await.is_ok(), "still enabled");
+    // A yes disables it: no token for its credentials, its portal people are signed out.
+    b.click("#disable-receiver").await.unwrap();
+    b.confirm(true).await.unwrap();
+    b.wait_for_text("Beta Corp is disabled.").await.unwrap();
+    b.text_of("receiver-disabled").await.unwrap();
+    assert!(
+        setup::token(&creds).await.is_err(),
+        "a disabled receiver gets no token"
+    );
+    b.driver.goto(format!("{base}/portal")).await.unwrap();
+    b.wait_for_text("Your access is disabled").await.unwrap();
+    b.driver.goto(format!("{base}/portal")).await.unwrap();
+    b.wait_for_text("Sign in").await.unwrap();
+    // Enabled again: its credentials work.
+    b.driver.goto(&page_url).await.unwrap();
+    b.click("#enable-receiver").await.unwrap();
+    b.wait_for_text("Beta Corp is enabled again.")
+        .await
+        .unwrap();
+    assert!(setup::token(&creds).await.is_ok());
+    b.quit().await.unwrap();
+}
+
+#[tokio::test]
+async fn destructive_console_actions_ask_first_and_nothing_happens_without_a_yes() {
+    let w = World::embedded().await;
+    let base = w.hub.manage_url.clone();
+    let console = format!("{base}/console");
+    let mut b = Browser::start(&shots().join("screenshots"), "confirmations")
+        .await
+        .unwrap();
+    let (slug, first_key) = sign_up(&b, &console, "Acme Confirm").await;
+
+    // Revoking an API key. Without script: the server's page asks; "No" keeps the key.
+    b.driver.goto(format!("{console}/api-keys")).await.unwrap();
+    b.fill("name", "ci").await.unwrap();
+    b.click("input[name=scope_admin]").await.unwrap();
+    b.click_button("Create key").await.unwrap();
+    let ci = b.text_of("new-key").await.unwrap();
+    assert_eq!(key_works(&w, &ci).await, 200);
+    submit_without_script(&b, "button[aria-label='Revoke ci']").await;
+    assert_eq!(asked(&b).await, "Revoke the API key ci?");
+    both_widths(&mut b, "confirm-revoke").await;
+    b.click("#confirm-no").await.unwrap();
+    b.wait_for_text("Create a key").await.unwrap();
+    assert_eq!(key_works(&w, &ci).await, 200, "not revoked without a yes");
+    // With script: cancelling the dialog sends nothing.
+    b.click("button[aria-label='Revoke ci']").await.unwrap();
+    assert!(b.confirm(false).await.unwrap().contains("ci"));
+    assert_eq!(key_works(&w, &ci).await, 200, "not revoked without a yes");
+    // Without script, "Yes" on the server's page revokes it.
+    submit_without_script(&b, "button[aria-label='Revoke ci']").await;
+    assert_eq!(asked(&b).await, "Revoke the API key ci?");
+    b.click("#confirm-yes").await.unwrap();
+    b.wait_for_text("revoked").await.unwrap();
+    assert_eq!(key_works(&w, &ci).await, 401, "revoked after the yes");
+
+    // Rotating the signing key now: asked first; the JWKS keeps one key until the yes.
+    let jwks = || async {
+        let v: Value = reqwest::get(w.hub.jwks_url(&slug))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["keys"].as_array().unwrap().len()
+    };
+    assert_eq!(jwks().await, 1);
+    b.driver
+        .goto(format!("{console}/signing-keys"))
+        .await
+        .unwrap();
+    submit_without_script(&b, "button[name=mode][value=now]").await;
+    assert_eq!(asked(&b).await, "Rotate the signing key now?");
+    b.click("#confirm-no").await.unwrap();
+    b.wait_for_text("Schedule a rotation").await.unwrap();
+    assert_eq!(jwks().await, 1, "not rotated without a yes");
+    b.click_button("Rotate now").await.unwrap();
+    assert!(b.confirm(true).await.unwrap().contains("Rotate now"));
+    b.wait_for_text("Done: the active key is").await.unwrap();
+    assert_eq!(jwks().await, 2, "the new key and the old one, retiring");
+
+    // A failing push stream with a dead letter: disabling it and redriving ask first.
+    b.driver.goto(format!("{console}/settings")).await.unwrap();
+    b.retry_schedule(["0.1", "1", "0.1", "1", "0"])
+        .await
+        .unwrap();
+    b.click_button("Save retry schedule").await.unwrap();
+    b.wait_for_text("The retry schedule is saved")
+        .await
+        .unwrap();
+    let (_, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+    let token = setup::token(&creds).await.unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let stream = ssf_stream(
+        &w,
+        &slug,
+        &token,
+        json!({"delivery": {"method": setup::PUSH_METHOD,
+                            "endpoint_url": format!("http://127.0.0.1:{closed}/down")},
+               "events_requested": [setup::SESSION_REVOKED], "description": "down"}),
+    )
+    .await;
+    setup::publish(
+        &w.hub.ingest_url,
+        &slug,
+        &first_key,
+        &setup::session_revoked("ann@example.com"),
+    )
+    .await
+    .unwrap();
+    let stream_page = format!("{console}/streams/{stream}");
+    let deadline = Instant::now() + LONG;
+    while b.reload_until(&stream_page, "dead-count").await.unwrap() != "1" {
+        assert!(Instant::now() < deadline, "no dead letter");
+        // Each load is a new look at the retries; pace them.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    submit_without_script(&b, "button[name=which][value=all]").await;
+    assert_eq!(
+        asked(&b).await,
+        "Send every dead letter of this stream again?"
+    );
+    b.click("#confirm-no").await.unwrap();
+    assert_eq!(b.text_of("dead-count").await.unwrap(), "1", "not redriven");
+    submit_without_script(&b, "button[name=which][value=all]").await;
+    assert_eq!(
+        asked(&b).await,
+        "Send every dead letter of this stream again?"
+    );
+    b.click("#confirm-yes").await.unwrap();
+    b.wait_for_text("1 dead delivery redriven.").await.unwrap();
+
+    submit_without_script(&b, "button[name=status][value=disabled]").await;
+    assert_eq!(asked(&b).await, "Disable this stream?");
+    b.click("#confirm-no").await.unwrap();
+    assert!(b.text_of("status").await.unwrap().starts_with("enabled"));
+    b.click_button("Disable").await.unwrap();
+    b.confirm(true).await.unwrap();
+    b.wait_for_text("The stream is disabled").await.unwrap();
+    assert!(b.text_of("status").await.unwrap().starts_with("disabled"));
+
+    // Deleting the stream: "No" keeps it, "Yes" deletes it.
+    submit_without_script(&b, "#delete-stream").await;
+    assert_eq!(asked(&b).await, "Delete the stream down?");
+    b.click("#confirm-no").await.unwrap();
+    assert_eq!(b.text_of("stream-name").await.unwrap(), "down");
+    submit_without_script(&b, "#delete-stream").await;
+    assert_eq!(asked(&b).await, "Delete the stream down?");
+    b.click("#confirm-yes").await.unwrap();
+    b.wait_for_text("The stream down is deleted.")
+        .await
+        .unwrap();
+    assert_eq!(b.class_of("message").await.unwrap(), "notice");
+    b.driver.goto(&stream_page).await.unwrap();
+    b.wait_for_text("No such stream").await.unwrap();
+    b.quit().await.unwrap();
+}
