@@ -114,7 +114,7 @@ async fn the_walkthrough_metadata_endpoints_publishing_and_a_poll_drain_work_thr
     // Publishing through the router, and the poll stream drained through it: each event once.
     let ids = publish_all(&w.hub.ingest_url, &w.tenant, 500, "routed").await;
     let mut drain = Drain::default();
-    drain.until(&w, &endpoint, None, || ids.len()).await;
+    drain.until_all(&w, &endpoint, &ids).await;
     drain.finish(&w, &endpoint).await;
     for id in &ids {
         assert_eq!(drain.seen.get(id), Some(&1), "event {id} handed out once");

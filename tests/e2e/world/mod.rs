@@ -432,12 +432,31 @@ impl Drain {
         stop_at: Option<usize>,
         want: impl Fn() -> usize,
     ) {
+        self.until_seen(w, endpoint, |seen| {
+            let wanted = want();
+            stop_at.is_some_and(|n| seen.len() >= n) || (wanted > 0 && seen.len() >= wanted)
+        })
+        .await;
+    }
+
+    /// [`Drain::until`] every one of `txns` came (other SETs, such as a verification SET,
+    /// may come beside them and do not count).
+    pub async fn until_all(&mut self, w: &World, endpoint: &str, txns: &[String]) {
+        self.until_seen(w, endpoint, |seen| {
+            txns.iter().all(|t| seen.contains_key(t))
+        })
+        .await;
+    }
+
+    async fn until_seen(
+        &mut self,
+        w: &World,
+        endpoint: &str,
+        done: impl Fn(&HashMap<String, usize>) -> bool,
+    ) {
         let deadline = Instant::now() + LONG;
         loop {
-            let wanted = want();
-            if stop_at.is_some_and(|n| self.seen.len() >= n)
-                || (wanted > 0 && self.seen.len() >= wanted)
-            {
+            if done(&self.seen) {
                 return;
             }
             assert!(
