@@ -64,6 +64,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a SQLite statement waits for a lock held by another process (e.g. `sethub migrate`
 /// or an admin command next to a running hub).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pooled connection idle this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 
 impl Store {
     /// Connects to `postgres://…` or `sqlite://path?mode=rwc` (or `sqlite::memory:`).
@@ -87,7 +89,18 @@ impl Store {
         // reach the log through the callers' errors.
         o.sqlx_logging(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT);
+            .connect_timeout(CONNECT_TIMEOUT)
+            // No idle timeout and no maximum lifetime: with either set, sqlx 0.9 runs a
+            // maintenance loop that walks `0..num_idle` calling `try_acquire`, and `num_idle`
+            // is an atomic that a concurrent pop/release can leave at `usize::MAX` for an
+            // instant; read then, the loop spins a worker thread at 100 % forever (seen here
+            // as an admin command hanging beside the embedded hub). Connections live as long
+            // as the process; a broken one is found by the ping below.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            // Ping a connection only when it has sat idle a while, not before every acquire
+            // (sqlx's default): on PostgreSQL that was one more round trip per transaction.
+            .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
         match backend {
             Backend::Postgres => {
                 // Every statement is planned with its parameters (a few tens of µs). With the
@@ -287,5 +300,23 @@ impl Store {
     /// Closes the pool, waiting for connections in use.
     pub async fn close(&self) -> Result<(), StoreError> {
         self.db.close_by_ref().await.db()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sqlx's maintenance loop (which can spin forever, see [`Store::connect`]) only runs
+    /// with an idle timeout or a maximum lifetime, and the per-acquire ping is a round trip.
+    #[tokio::test]
+    async fn the_pool_runs_no_maintenance_loop_and_pings_only_idle_connections() {
+        let store = Store::connect("sqlite::memory:", ConnectOptions::default())
+            .await
+            .expect("an in-memory SQLite store");
+        let options = store.db.get_sqlite_connection_pool().options();
+        assert_eq!(options.get_idle_timeout(), None);
+        assert_eq!(options.get_max_lifetime(), None);
+        assert!(!options.get_test_before_acquire());
     }
 }
