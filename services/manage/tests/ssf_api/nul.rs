@@ -1,9 +1,11 @@
 //! A NUL (U+0000) anywhere in an SSF request (PostgreSQL could store it nowhere): refused
-//! where the stream API parses the request, `400 invalid_request` naming where, nothing
-//! stored or changed.
+//! where the stream API (and fan-out's poll endpoint, which shares its receiver extractor and
+//! error shape) parses the request, `400 invalid_request` naming where, nothing stored or
+//! changed.
 
 use actix_web::http::StatusCode;
-use actix_web::test::TestRequest;
+use actix_web::test::{self, TestRequest};
+use actix_web::{App, web};
 use serde_json::{Value, json};
 
 use super::{Hub, bearer, call, json_of, token};
@@ -25,7 +27,14 @@ async fn a_nul_in_a_member_a_query_parameter_a_form_field_or_the_path_is_a_400_n
     let hub = Hub::new(false).await;
     let (tenant, slug) = hub.tenant("nul").await;
     let rx = hub.receiver(tenant, "rx").await;
-    let app = hub.app().await;
+    // One router over both services, as `sethub all` serves them.
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(hub.ctx.clone()))
+            .configure(sethub_manage::routes)
+            .configure(sethub_fanout::routes),
+    )
+    .await;
     let t = token(&app, &slug, &rx, None).await;
     let streams = format!("/t/{slug}/ssf/stream");
     let (_, _, body) = call(
@@ -34,6 +43,14 @@ async fn a_nul_in_a_member_a_query_parameter_a_form_field_or_the_path_is_a_400_n
     )
     .await;
     let id = json_of(&body)["stream_id"].as_str().unwrap().to_owned();
+    let poll = format!("/t/{slug}/ssf/poll/{id}");
+    assert!(
+        json_of(&body)["delivery"]["endpoint_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&poll),
+        "a poll stream"
+    );
     let stored = || async {
         let (status, _, body) = call(&app, bearer(TestRequest::get().uri(&streams), &t)).await;
         assert_eq!(status, 200);
@@ -42,7 +59,7 @@ async fn a_nul_in_a_member_a_query_parameter_a_form_field_or_the_path_is_a_400_n
     let before = stored().await;
 
     // JSON members: a string, a string in a list, a nested member, in every kind of body.
-    let bodies: [(TestRequest, Value, &str); 6] = [
+    let bodies: [(TestRequest, Value, &str); 8] = [
         (
             TestRequest::post().uri(&streams),
             json!({"description": "a\u{0}b"}),
@@ -73,18 +90,36 @@ async fn a_nul_in_a_member_a_query_parameter_a_form_field_or_the_path_is_a_400_n
             json!({"stream_id": id, "state": "\u{0}"}),
             "state",
         ),
+        (
+            TestRequest::post().uri(&poll),
+            json!({"ack": ["j\u{0}"], "returnImmediately": true}),
+            "ack[0]",
+        ),
+        (
+            TestRequest::post().uri(&poll),
+            json!({"setErrs": {"j": {"err": "invalid_key", "description": "\u{0}"}}}),
+            "setErrs.j.description",
+        ),
     ];
     for (req, body, at) in bodies {
         let (status, _, resp) = call(&app, bearer(req, &t).set_json(&body)).await;
         assert_refused(status, &resp, at);
     }
 
-    // A query parameter, and the path (the tenant's slug) of an authenticated request.
-    for (uri, at) in [
-        (format!("{streams}?stream_id={id}%00"), "stream_id"),
-        (format!("/t/{slug}%00/ssf/stream"), "slug"),
+    // A query parameter, and the path (the tenant's slug, the poll stream's id) of an
+    // authenticated request.
+    for (req, at) in [
+        (
+            TestRequest::get().uri(&format!("{streams}?stream_id={id}%00")),
+            "stream_id",
+        ),
+        (
+            TestRequest::get().uri(&format!("/t/{slug}%00/ssf/stream")),
+            "slug",
+        ),
+        (TestRequest::post().uri(&format!("{poll}%00")), "stream_id"),
     ] {
-        let (status, _, resp) = call(&app, bearer(TestRequest::get().uri(&uri), &t)).await;
+        let (status, _, resp) = call(&app, bearer(req, &t)).await;
         assert_refused(status, &resp, at);
     }
     // The public endpoints: the tenant in the path of the metadata, a token form's field.
