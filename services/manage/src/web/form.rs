@@ -109,7 +109,7 @@ impl<T: FromIterator<(String, String)> + 'static> FromRequest for Form<T> {
             let fields = fields.await?.into_inner();
             let named = fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
             if let Some(name) = nul::in_fields(named) {
-                let page = nul_refused(&req, &format!("the field `{name}`"));
+                let page = nul_refused(&req, &format!("The field `{name}`"));
                 return Err(InternalError::from_response(nul::NUL_REFUSED, page).into());
             }
             Ok(Self(fields.into_iter().collect()))
@@ -117,7 +117,7 @@ impl<T: FromIterator<(String, String)> + 'static> FromRequest for Form<T> {
     }
 }
 
-/// The page refusing a request with a NUL in `what`, for the console or the portal (by the
+/// The page refusing a request with a NUL in `what` ("The field `name`"), for the console or the portal (by the
 /// request's path).
 fn nul_refused(req: &HttpRequest, what: &str) -> HttpResponse {
     let home = if req.path().starts_with("/portal") {
@@ -130,18 +130,10 @@ fn nul_refused(req: &HttpRequest, what: &str) -> HttpResponse {
         StatusCode::BAD_REQUEST,
         "Nothing was changed",
         format!(
-            "{} {}. Go back, correct it and send it again.",
-            capitalised(what),
+            "{what} {}. Go back, correct it and send it again.",
             nul::NUL_REFUSED
         ),
     )
-}
-
-fn capitalised(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 /// Middleware of the console's and the portal's scopes: a NUL in the path (`%00`) or in a
@@ -153,9 +145,9 @@ pub async fn refuse_nul_in_target<B: MessageBody + 'static>(
 ) -> Result<ServiceResponse, actix_web::Error> {
     if let Some(name) = nul::in_target(req.request()) {
         let what = if name == "path" {
-            "the address".to_owned()
+            "The address".to_owned()
         } else {
-            format!("the parameter `{name}`")
+            format!("The parameter `{name}`")
         };
         let page = nul_refused(req.request(), &what);
         return Ok(req.into_response(page));

@@ -42,7 +42,7 @@ async fn a_nul_in_a_form_field_a_query_parameter_or_the_path_is_refused_and_chan
             ],
         )
         .await;
-    assert_refused(&p, "field `slug`", "/console");
+    assert_refused(&p, "The field `slug`", "/console");
     let csrf = b.get("/console/signup").await.csrf();
     let refused_slug = unique("nul");
     let p = b
@@ -57,7 +57,7 @@ async fn a_nul_in_a_form_field_a_query_parameter_or_the_path_is_refused_and_chan
             ],
         )
         .await;
-    assert_refused(&p, "field `organisation`", "/console");
+    assert_refused(&p, "The field `organisation`", "/console");
     let tenants = hub.ctx.store.tenants();
     assert!(tenants.find_by_slug(&refused_slug).await.unwrap().is_none());
 
@@ -71,18 +71,18 @@ async fn a_nul_in_a_form_field_a_query_parameter_or_the_path_is_refused_and_chan
             &[("csrf", &csrf), ("name", "Be\u{0}ta")],
         )
         .await;
-    assert_refused(&p, "field `name`", "/console");
+    assert_refused(&p, "The field `name`", "/console");
     let receivers = hub.ctx.store.scope(tenant.id).receivers();
     assert!(receivers.list().await.unwrap().is_empty());
     let p = b.get("/console/events?type=urn:example:a%00b").await;
-    assert_refused(&p, "parameter `type`", "/console");
+    assert_refused(&p, "The parameter `type`", "/console");
     let p = b.get("/console/streams/str_%00").await;
-    assert_refused(&p, "address", "/console");
+    assert_refused(&p, "The address", "/console");
 
     // The portal: an invitation's path, and its sign-in form.
     let mut portal = browser(&hub).await;
     let p = portal.get(&format!("/portal/t/{slug}%00/invite/x")).await;
-    assert_refused(&p, "address", "/portal");
+    assert_refused(&p, "The address", "/portal");
     let csrf = portal.get("/portal/login").await.csrf();
     let p = portal
         .post(
@@ -95,5 +95,5 @@ async fn a_nul_in_a_form_field_a_query_parameter_or_the_path_is_refused_and_chan
             ],
         )
         .await;
-    assert_refused(&p, "field `slug`", "/portal");
+    assert_refused(&p, "The field `slug`", "/portal");
 }
