@@ -15,7 +15,8 @@
 //! (`sethub_app::ssf::SsfError`, the receiver extractor and the poll-stream lookup are the
 //! stream API's own): 401 (with `WWW-Authenticate`) before the body is read, 403 without the
 //! poll scope, 404 for a stream that is not the caller's poll stream, 400 for a malformed
-//! request, 503 when the database cannot answer.
+//! request (a NUL anywhere in the path, the query or the body among them, naming where), 503
+//! when the database cannot answer.
 
 use std::time::Duration;
 
@@ -97,6 +98,11 @@ fn parse(body: &[u8], default_max: u64, cap: u64) -> Result<PollRequest, String>
     let Value::Object(obj) = value else {
         return Err("the body must be a JSON object".into());
     };
+    // A NUL names no SET and cannot be kept in the delivery log: refused before anything is
+    // settled.
+    if let Some(at) = sethub_http::nul::in_members(&obj) {
+        return Err(format!("{at}: {}", sethub_http::nul::NUL_REFUSED));
+    }
     let max_events = match obj.get("maxEvents") {
         None | Some(Value::Null) => default_max,
         Some(v) => v
@@ -292,6 +298,14 @@ mod tests {
             (br#"{"setErrs": {"j": {}}}"#, "setErrs.j"),
             (br#"[]"#, "object"),
             (br#"{"#, "JSON"),
+            (
+                br#"{"ack": ["a", "b\u0000"]}"#,
+                "ack[1]: must not contain the NUL",
+            ),
+            (
+                br#"{"setErrs": {"j": {"err": "x", "description": "\u0000"}}}"#,
+                "setErrs.j.description",
+            ),
         ] {
             let e = parse(bad, 100, 1000).err().unwrap();
             assert!(e.contains(says), "{e}");

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use sethub_domain::Profile;
 use sethub_domain::events::{check_subject, validate_events};
 use sethub_domain::subject::{ParseMode, Subject};
-use sethub_http::ApiError;
+use sethub_http::{ApiError, nul};
 
 /// Claims sethub sets on every SET it issues; a publisher may not send them.
 const RESERVED: [&str; 6] = ["iss", "iat", "jti", "aud", "sub", "exp"];
@@ -99,43 +99,15 @@ fn parse_txn(v: &Value) -> Result<String, ApiError> {
     }
 }
 
-/// Finds a NUL character in any string or member name (PostgreSQL's `jsonb` cannot store one:
-/// refused here as the client's error rather than failing the insert).
-fn find_nul(v: &Value, path: &str) -> Option<String> {
-    match v {
-        Value::String(s) if s.contains('\0') => Some(path.to_owned()),
-        Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| find_nul(x, &format!("{path}[{i}]"))),
-        Value::Object(m) => m.iter().find_map(|(k, x)| {
-            let at = if path.is_empty() {
-                k.clone()
-            } else {
-                format!("{path}.{k}")
-            };
-            if k.contains('\0') {
-                Some(at)
-            } else {
-                find_nul(x, &at)
-            }
-        }),
-        _ => None,
-    }
-}
-
 impl PublishRequest {
     /// Parses one publish request (the body of `POST /t/{slug}/events`, or one item of a
     /// batch); every list inside `sub_id` at most `max_list_items` long (the tenant's quota).
     pub fn parse(obj: Map<String, Value>, max_list_items: usize) -> Result<Self, ApiError> {
         check_members(&obj)?;
-        let body = Value::Object(obj);
-        if let Some(at) = find_nul(&body, "") {
-            return Err(ApiError::invalid(at, "must not contain a NUL character"));
+        // PostgreSQL's `jsonb` cannot store a NUL: the client's error, not a failed insert.
+        if let Some(at) = nul::in_members(&obj) {
+            return Err(ApiError::invalid(at, nul::NUL_REFUSED));
         }
-        let Value::Object(obj) = body else {
-            return Err(ApiError::invalid("body", "the body must be a JSON object"));
-        };
         let subject = Subject::parse_limited(
             required(&obj, "sub_id")?,
             ParseMode::Issuing,

@@ -1,4 +1,5 @@
-//! `POST /t/{slug}/events`: acceptance, validation, authentication, rate limit, idempotency.
+//! `POST /t/{slug}/events`: acceptance, validation, authentication, rate limit, idempotency;
+//! and NUL refused in a publish, a batch item or an upstream SET (`/t/{slug}/sets`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -567,4 +568,79 @@ async fn a_revoked_key_is_refused_once_the_key_cache_forgets_it() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// A compact JWS with these claims (unsigned: a NUL is refused before any key is looked for).
+fn unsigned_set(claims: &Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+    };
+    format!("{}.{}.c2ln", b64(&json!({"alg": "ES256"})), b64(claims))
+}
+
+#[tokio::test]
+async fn a_nul_in_a_publish_a_batch_item_or_an_upstream_set_is_a_400_naming_it_storing_nothing() {
+    let hub = Hub::new().await;
+    let t = hub.tenant("nul").await;
+    let app = hub.app().await;
+    let mut queue = hub.events_queue().await;
+
+    // Publish: a member nested in the subject (problem JSON naming its path).
+    let mut e = event("a@example.com");
+    e["sub_id"]["email"] = json!("a\u{0}@example.com");
+    let r = send(&app, post(&format!("/t/{}/events", t.slug), &t.api_key, &e)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.body["field"], "sub_id.email", "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("NUL"));
+    // A batch: the item with a NUL gets its problem, the other is not refused for it.
+    let mut bad = event("b@example.com");
+    bad["txn"] = json!("t\u{0}");
+    let batch = json!({"events": [bad]});
+    let r = send(
+        &app,
+        post(&format!("/t/{}/events:batch", t.slug), &t.api_key, &batch),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["results"][0]["status"], 400, "{}", r.body);
+    assert_eq!(r.body["results"][0]["error"]["field"], "txn", "{}", r.body);
+
+    // An upstream SET (RFC 8935's error shape): the tenant in the path, or a claim.
+    let sets = |slug: &str, claims: Value| {
+        TestRequest::post()
+            .uri(&format!("/t/{slug}/sets"))
+            .insert_header(("Content-Type", "application/secevent+jwt"))
+            .set_payload(unsigned_set(&claims))
+    };
+    let claims = json!({"iss": "https://idp.example", "aud": "a", "jti": "j1"});
+    for (req, says) in [
+        (sets(&format!("{}%00", t.slug), claims), "tenant"),
+        (
+            sets(
+                &t.slug,
+                json!({"iss": "https://idp\u{0}.example", "jti": "j1"}),
+            ),
+            "`iss`",
+        ),
+        (
+            sets(
+                &t.slug,
+                json!({"iss": "https://idp.example", "events": {"urn:x": {"reason": "\u{0}"}}}),
+            ),
+            "`events.urn:x.reason`",
+        ),
+    ] {
+        let r = send(&app, req).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{says}: {}", r.body);
+        assert_eq!(r.body["err"], "invalid_request", "{says}: {}", r.body);
+        let description = r.body["description"].as_str().unwrap();
+        assert!(
+            description.contains(says) && description.contains("NUL"),
+            "{says}: {description}"
+        );
+    }
+
+    assert!(hub.stored(t.tenant_id).await.is_empty());
+    hub.assert_nothing_published(&mut queue).await;
 }

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "ssf_api/nul.rs"]
+mod nul;
 mod ssf_support;
 
 use actix_web::http::StatusCode;

@@ -4,7 +4,8 @@
 //! issuer, with a new `jti` per stream and the upstream `txn` kept.
 //!
 //! Checks, in order: `Content-Type: application/secevent+jwt` (else `400 invalid_request`),
-//! the tenant (404), the `iss` (a registered transmitter, else `400 invalid_issuer`), the
+//! the tenant (404; a NUL in its path or anywhere in the SET's claims is `400
+//! invalid_request`, before anything is looked up), the `iss` (a registered transmitter, else `400 invalid_issuer`), the
 //! signature against the transmitter's JWKS (`400 invalid_key`; a JWKS at a URL is fetched
 //! again when the `kid` is unknown, at most once per interval), the JOSE `typ`, the `aud`
 //! (`400 invalid_audience`) and the SET claims (`400 invalid_request`) with the JOSE core
@@ -25,6 +26,7 @@ use sethub_app::AppContext;
 use sethub_app::upstream_rx::{self, Intake};
 use sethub_domain::subject::{ParseMode, Subject};
 use sethub_domain::{EventId, TenantId};
+use sethub_http::nul;
 use sethub_jose::{Expectations, Jwks, SetError, validate_set};
 use sethub_store::{EventSource, NewEvent, StoreError, Upstream};
 
@@ -79,6 +81,10 @@ fn peek_issuer(token: &str) -> Result<String, String> {
         .map_err(|_| "the JWS payload is not base64url")?;
     let claims: Value =
         serde_json::from_slice(&bytes).map_err(|_| "the JWS payload is not a JSON object")?;
+    // Nothing with a NUL can be looked up or stored (PostgreSQL refuses it in text and jsonb).
+    if let Some(at) = nul::in_json(&claims) {
+        return Err(format!("the SET's claim `{at}` {}", nul::NUL_REFUSED));
+    }
     claims
         .get("iss")
         .and_then(Value::as_str)
@@ -171,6 +177,13 @@ pub async fn intake(
     slug: &str,
     token: &str,
 ) -> HttpResponse {
+    if slug.contains('\0') {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("the tenant in the path {}", nul::NUL_REFUSED),
+        );
+    }
     let (tenant, max_list_items): (TenantId, usize) =
         match ctx.store.tenants().find_by_slug(slug).await {
             Ok(Some(t)) => (

@@ -9,7 +9,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use sethub_http::{ApiError, ErrorCode};
+use sethub_http::{ApiError, ErrorCode, nul};
 
 /// The largest body the REST API reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -99,33 +99,11 @@ async fn read_limited(req: &HttpRequest, mut payload: Payload) -> Result<Vec<u8>
     Ok(body)
 }
 
-/// NUL (U+0000) is never part of a valid value, and PostgreSQL cannot store it in text.
-const NUL_REFUSED: &str = "must not contain the NUL character (U+0000)";
-
-/// The first member of `object` (by its top-level name) holding a NUL, in a key or a string
-/// at any depth.
-fn member_with_nul(object: &Map<String, Value>) -> Option<&str> {
-    fn has_nul(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(items) => items.iter().any(has_nul),
-            Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-            _ => false,
-        }
-    }
-    object
-        .iter()
-        .find(|(k, v)| k.contains('\0') || has_nul(v))
-        .map(|(k, _)| k.as_str())
-}
-
 /// The request's query string as `T`; a parameter holding a NUL is refused, naming it.
 pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     let raw = req.query_string();
-    if let Some((name, _)) = url::form_urlencoded::parse(raw.as_bytes())
-        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
-    {
-        return Err(ApiError::invalid(name.replace('\0', ""), NUL_REFUSED));
+    if let Some(name) = nul::in_urlencoded(raw.as_bytes()) {
+        return Err(ApiError::invalid(name, nul::NUL_REFUSED));
     }
     web::Query::<T>::from_query(raw)
         .map(web::Query::into_inner)
@@ -174,8 +152,8 @@ pub fn parse<T: FromFields>(content_type: Option<&str>, body: &[u8]) -> Result<T
         }
         match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(mut m)) => {
-                if let Some(name) = member_with_nul(&m) {
-                    return Err(ApiError::invalid(name.replace('\0', ""), NUL_REFUSED));
+                if let Some(at) = nul::in_members(&m) {
+                    return Err(ApiError::invalid(at, nul::NUL_REFUSED));
                 }
                 m.values_mut().for_each(integral_numbers);
                 m

@@ -10,6 +10,7 @@ use sethub_app::AppContext;
 
 use super::Who;
 use super::unavailable;
+use crate::web::form::Form;
 use crate::web::{csrf_refused, page, see_other};
 
 #[derive(Template)]
@@ -80,7 +81,7 @@ pub async fn rotate(
     ctx: web::Data<AppContext>,
     who: Who,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();

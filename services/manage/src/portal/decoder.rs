@@ -12,6 +12,7 @@ use sethub_app::AppContext;
 
 use super::unavailable;
 use super::{Who, who};
+use crate::web::form::Form;
 use crate::web::{csrf_refused, page};
 
 #[derive(Template)]
@@ -53,7 +54,7 @@ pub async fn decode(
     ctx: web::Data<AppContext>,
     who: Who,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();

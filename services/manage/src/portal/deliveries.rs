@@ -18,6 +18,7 @@ use sethub_domain::StreamId;
 use super::{Who, csrf_ok, unavailable};
 use crate::ui::{DeliveryBody, Viewer, delivery_body, delivery_path};
 use crate::web::flash::Flash;
+use crate::web::form::Form;
 use crate::web::{csrf_refused, page, see_other};
 
 #[derive(Template)]
@@ -91,7 +92,7 @@ pub async fn send_again(
     who: Who,
     session: Session,
     path: web::Path<(String, String)>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, &form) {
         return csrf_refused();

@@ -17,6 +17,7 @@ use sethub_store::{DeliveryKind, DeliveryState, NewDelivery, StoreError};
 use super::unavailable;
 use super::{Who, not_found};
 use crate::web::flash::Flash;
+use crate::web::form::Form;
 use crate::web::{csrf_refused, page, see_other};
 
 struct TypeView {
@@ -131,7 +132,7 @@ pub async fn send_test(
     who: Who,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();

@@ -12,7 +12,7 @@ use sethub_app::console::{self, AccountError, Door};
 use sethub_store::Role;
 
 use super::{error_page, unavailable};
-use crate::web::form::{Field, attach};
+use crate::web::form::{Field, Form, attach};
 use crate::web::known_browser;
 use crate::web::{csrf_refused, csrf_token, page, see_other};
 
@@ -102,7 +102,7 @@ pub async fn join(
     req: HttpRequest,
     session: Session,
     path: web::Path<(String, String)>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
@@ -166,7 +166,7 @@ pub async fn login(
     req: HttpRequest,
     addr: ClientAddr,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
@@ -192,7 +192,7 @@ pub async fn login(
 }
 
 /// `POST /portal/logout`.
-pub async fn logout(session: Session, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+pub async fn logout(session: Session, form: Form<HashMap<String, String>>) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
     }

@@ -38,6 +38,7 @@ pub(crate) fn error_page(
 pub(crate) fn unavailable() -> HttpResponse {
     unavailable_of(Home::Portal)
 }
+use crate::web::form::Form;
 use sethub_app::ssf::ReceiverCaller;
 
 /// Registers the portal under `/portal`.
@@ -45,6 +46,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
     let sessions = settings.sessions(Surface::Portal, "sethub_portal", "/portal");
     cfg.service(
         web::scope("/portal")
+            .wrap(actix_web::middleware::from_fn(
+                crate::web::form::refuse_nul_in_target,
+            ))
             .wrap(sessions)
             .wrap_fn(crate::web::session_unavailable)
             .wrap(crate::web::headers::security_headers())
@@ -195,7 +199,7 @@ pub async fn logout_all(
     ctx: web::Data<AppContext>,
     who: Who,
     session: Session,
-    form: web::Form<std::collections::HashMap<String, String>>,
+    form: Form<std::collections::HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, &form) {
         return crate::web::csrf_refused();

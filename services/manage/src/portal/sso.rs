@@ -13,7 +13,7 @@ use sethub_app::sso::SsoError;
 
 use super::Who;
 use super::unavailable;
-use crate::web::form::Field;
+use crate::web::form::{Field, Form};
 use crate::web::sso::{begin, check_settings, complete, refused, save_settings};
 use crate::web::{csrf_refused, see_other};
 
@@ -35,7 +35,7 @@ pub async fn save(
     ctx: web::Data<AppContext>,
     who: Who,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
@@ -65,7 +65,7 @@ pub async fn save(
 pub async fn start(
     ctx: web::Data<AppContext>,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();

@@ -20,7 +20,7 @@ use super::unavailable;
 use super::{Who, not_found, who};
 use crate::ui::{HealthView, LogView};
 use crate::web::flash::Flash;
-use crate::web::form::Field;
+use crate::web::form::{Field, Form};
 use crate::web::{csrf_ok, csrf_refused, page, see_other};
 
 struct StreamRow {
@@ -291,7 +291,7 @@ pub async fn create(
     ctx: web::Data<AppContext>,
     who: Who,
     session: Session,
-    form: web::Form<Vec<(String, String)>>,
+    form: Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     let form = form.into_inner();
     let v = |k: &str| {
@@ -438,7 +438,7 @@ pub async fn set_status(
     who: Who,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     let v = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if !csrf_ok(&session, v("csrf").as_ref()) {
@@ -478,7 +478,7 @@ pub async fn verify(
     _req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     let csrf = form
         .iter()
@@ -516,7 +516,7 @@ pub async fn subjects(
     who: Who,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     let v = |k: &str| {
         form.iter()

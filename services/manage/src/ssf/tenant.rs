@@ -8,7 +8,7 @@ use sethub_app::AppContext;
 use sethub_app::ssf::SsfError;
 use sethub_store::Tenant;
 
-/// The tenant of `/t/{slug}/…`; 404 when no tenant has that slug.
+/// The tenant of `/t/{slug}/…`; 404 when no tenant has that slug, 400 when it holds a NUL.
 pub struct TenantPath(pub Tenant);
 
 impl FromRequest for TenantPath {
@@ -22,6 +22,9 @@ impl FromRequest for TenantPath {
                 .app_data::<web::Data<AppContext>>()
                 .cloned()
                 .ok_or_else(|| SsfError::internal("AppContext is not registered"))?;
+            if let Some(name) = sethub_http::nul::in_path(&req) {
+                return Err(SsfError::bad(&name, sethub_http::nul::NUL_REFUSED));
+            }
             let slug = req.match_info().get("slug").unwrap_or_default().to_owned();
             let tenant = ctx
                 .store

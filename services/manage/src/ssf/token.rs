@@ -118,6 +118,18 @@ pub async fn token(
             );
         }
     };
+    // A NUL names no client (and PostgreSQL could not be asked): the request is malformed.
+    if let Some(name) = [("client_id", &client_id), ("client_secret", &secret)]
+        .into_iter()
+        .find_map(|(name, v)| v.contains('\0').then_some(name))
+    {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("{name}: {}", sethub_http::nul::NUL_REFUSED),
+            false,
+        );
+    }
     match form.grant_type.as_deref() {
         Some("client_credentials") => {}
         Some(_) => {

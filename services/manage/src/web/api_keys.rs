@@ -13,7 +13,7 @@ use sethub_domain::ApiKeyId;
 
 use super::Home;
 use super::confirm::{self, Ask};
-use super::form::Field;
+use super::form::{Field, Form};
 use super::session::{Who, writer};
 use super::{error_page, page, see_other};
 
@@ -108,7 +108,7 @@ pub async fn create(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
@@ -168,7 +168,7 @@ pub async fn revoke(
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,

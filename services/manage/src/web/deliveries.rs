@@ -15,6 +15,7 @@ use sethub_store::StoreError;
 use super::Home;
 use super::confirm::{self, Ask};
 use super::flash::Flash;
+use super::form::Form;
 use super::session::{Who, writer};
 use super::{page, see_other, unavailable};
 use crate::ui::{DeliveryBody, Viewer, delivery_body, delivery_path};
@@ -75,7 +76,7 @@ pub async fn send_again(
     req: HttpRequest,
     session: Session,
     path: web::Path<(String, String)>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,

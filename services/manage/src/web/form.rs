@@ -1,4 +1,17 @@
-//! Form fields as the templates show them: a value kept as typed, and the error beside it.
+//! Form fields as the templates show them: a value kept as typed, and the error beside it;
+//! the form extractor of the console and the portal, which refuses a NUL in any field, and the
+//! middleware refusing one in the path or the query.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::InternalError;
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::future::LocalBoxFuture;
+use sethub_http::nul;
+
+use super::{Home, error_page_of};
 
 /// One input of a form.
 #[derive(Debug, Clone)]
@@ -62,4 +75,84 @@ pub fn attach(fields: &mut [Field], errors: &[sethub_app::console::FieldError]) 
             f.error = Some(e.message.clone());
         }
     }
+}
+
+/// A submitted form (`application/x-www-form-urlencoded`, as `web::Form` reads it) whose
+/// fields hold no NUL (U+0000): PostgreSQL cannot store one and no value the console or the
+/// portal takes holds one. A field holding one refuses the whole form before the handler
+/// runs (400, the surface's error page naming the field; nothing changed).
+#[derive(Debug)]
+pub struct Form<T>(pub T);
+
+impl<T> Form<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for Form<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: FromIterator<(String, String)> + 'static> FromRequest for Form<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let fields = web::Form::<Vec<(String, String)>>::from_request(&req, payload);
+        Box::pin(async move {
+            let fields = fields.await?.into_inner();
+            let named = fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            if let Some(name) = nul::in_fields(named) {
+                let page = nul_refused(&req, &format!("The field `{name}`"));
+                return Err(InternalError::from_response(nul::NUL_REFUSED, page).into());
+            }
+            Ok(Self(fields.into_iter().collect()))
+        })
+    }
+}
+
+/// The page refusing a request with a NUL in `what` ("The field `name`"), for the console or the portal (by the
+/// request's path).
+fn nul_refused(req: &HttpRequest, what: &str) -> HttpResponse {
+    let home = if req.path().starts_with("/portal") {
+        Home::Portal
+    } else {
+        Home::Console
+    };
+    error_page_of(
+        home,
+        StatusCode::BAD_REQUEST,
+        "Nothing was changed",
+        format!(
+            "{what} {}. Go back, correct it and send it again.",
+            nul::NUL_REFUSED
+        ),
+    )
+}
+
+/// Middleware of the console's and the portal's scopes: a NUL in the path (`%00`) or in a
+/// query parameter is refused (400, the error page naming it) before any handler looks
+/// anything up with it.
+pub async fn refuse_nul_in_target<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse, actix_web::Error> {
+    if let Some(name) = nul::in_target(req.request()) {
+        let what = if name == "path" {
+            "The address".to_owned()
+        } else {
+            format!("The parameter `{name}`")
+        };
+        let page = nul_refused(req.request(), &what);
+        return Ok(req.into_response(page));
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }

@@ -128,6 +128,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
     );
     cfg.service(
         web::scope("/console")
+            .wrap(actix_web::middleware::from_fn(
+                crate::web::form::refuse_nul_in_target,
+            ))
             .wrap(sessions)
             .wrap_fn(session_unavailable)
             .wrap(headers::security_headers())

@@ -17,6 +17,7 @@ use sethub_domain::ReceiverId;
 
 use super::confirm::{self, Ask};
 use super::flash::Flash;
+use super::form::Form;
 use super::session::{Who, writer};
 use super::{Home, error_page, page, see_other, unavailable};
 
@@ -168,7 +169,7 @@ pub async fn reissue(
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
         Ok(w) => w,
@@ -197,7 +198,7 @@ pub async fn set_status(
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
         Ok(w) => w,

@@ -12,7 +12,7 @@ use sethub_app::AppContext;
 use sethub_app::admin::{self, DisplayName};
 use sethub_app::console;
 
-use super::form::Field;
+use super::form::{Field, Form};
 use super::session::{Who, writer};
 use super::{page, see_other, unavailable};
 
@@ -103,7 +103,7 @@ pub async fn invite(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,

@@ -13,6 +13,7 @@ use sethub_app::AppContext;
 use sethub_domain::{MemberId, TenantId};
 use sethub_store::{Role, StoreError};
 
+use super::form::Form;
 use super::{error_page, see_other};
 
 pub(crate) const TENANT: &str = "tenant";
@@ -180,7 +181,7 @@ pub async fn logout_all(
     ctx: web::Data<AppContext>,
     who: Who,
     session: Session,
-    form: web::Form<std::collections::HashMap<String, String>>,
+    form: Form<std::collections::HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();

@@ -10,7 +10,7 @@ use sethub_app::AppContext;
 use sethub_app::client_addr::ClientAddr;
 use sethub_app::console::{self, AccountError, Caller, Door, SignUp, SignedIn};
 
-use super::form::{Field, attach};
+use super::form::{Field, Form, attach};
 use super::known_browser::{self, retry_after};
 use super::session::{csrf_ok, csrf_refused, csrf_token, sign_in};
 use super::{error_page, page, see_other};
@@ -136,7 +136,7 @@ pub async fn signup(
     req: HttpRequest,
     addr: ClientAddr,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();
@@ -214,7 +214,7 @@ pub async fn login(
     req: HttpRequest,
     addr: ClientAddr,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();
@@ -289,7 +289,7 @@ fn refusal(e: &AccountError) -> Option<(StatusCode, String)> {
 }
 
 /// `POST /console/logout`.
-pub async fn logout(session: Session, form: web::Form<HashMap<String, String>>) -> HttpResponse {
+pub async fn logout(session: Session, form: Form<HashMap<String, String>>) -> HttpResponse {
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();
     }

@@ -14,6 +14,7 @@ use sethub_jose::KeySpec;
 
 use super::Home;
 use super::confirm::{self, Ask};
+use super::form::Form;
 use super::session::{Who, writer};
 use super::signin::alg_label;
 use super::{page, see_other, unavailable};
@@ -90,7 +91,7 @@ pub async fn rotate(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
@@ -158,7 +159,7 @@ pub async fn set_profile(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,

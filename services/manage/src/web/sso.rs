@@ -12,7 +12,7 @@ use sethub_app::sso::{self, Pending, SsoError};
 use sethub_domain::delivery::{DeliverySettings, RetryPolicy};
 
 use super::flash::Flash;
-use super::form::Field;
+use super::form::{Field, Form};
 use super::session::{Who, csrf_ok, csrf_refused, sign_in, writer};
 use super::{error_page, page, see_other, unavailable};
 
@@ -140,7 +140,7 @@ pub async fn save_retry(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
@@ -233,7 +233,7 @@ pub async fn save(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
@@ -277,7 +277,7 @@ pub async fn save(
 pub async fn start(
     ctx: web::Data<AppContext>,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();

@@ -20,6 +20,7 @@ use sethub_store::{DeliveryState, StoreError, Stream};
 use super::Home;
 use super::confirm::{self, Ask};
 use super::flash::Flash;
+use super::form::Form;
 use super::session::{Who, writer};
 use super::{error_page, page, see_other, unavailable};
 use crate::ui::{HealthView, LogView};
@@ -328,7 +329,7 @@ pub async fn set_status(
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
         Ok(w) => w,
@@ -388,7 +389,7 @@ pub async fn redrive(
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Form<Vec<(String, String)>>,
 ) -> HttpResponse {
     let single: HashMap<String, String> = form.iter().cloned().collect();
     let (who, id) = match changing(&ctx, &req, &session, &single, &id).await {
@@ -469,7 +470,7 @@ pub async fn set_rate(
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
         Ok(w) => w,
@@ -536,7 +537,7 @@ pub async fn delete(
     req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
         Ok(w) => w,

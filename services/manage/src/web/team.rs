@@ -17,7 +17,7 @@ use sethub_store::{Role, TeamError};
 
 use super::Home;
 use super::confirm::{self, Ask};
-use super::form::{Field, attach};
+use super::form::{Field, Form, attach};
 use super::session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in, writer};
 use super::{error_page, page, see_other, unavailable};
 use crate::portal::join::{invalid_link, join_fields};
@@ -131,7 +131,7 @@ pub async fn invite(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
@@ -230,7 +230,7 @@ pub async fn remove_member(
     req: HttpRequest,
     session: Session,
     path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let (who, member) = match target::<MemberId>(&ctx, &req, &session, &path, &form).await {
         Ok(t) => t,
@@ -268,7 +268,7 @@ pub async fn change_role(
     req: HttpRequest,
     session: Session,
     path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let (who, member) = match target(&ctx, &req, &session, &path, &form).await {
         Ok(t) => t,
@@ -297,7 +297,7 @@ pub async fn revoke_invite(
     req: HttpRequest,
     session: Session,
     path: web::Path<String>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let (who, invite) = match target::<uuid::Uuid>(&ctx, &req, &session, &path, &form).await {
         Ok(t) => t,
@@ -384,7 +384,7 @@ pub async fn join(
     req: HttpRequest,
     session: Session,
     path: web::Path<(String, String)>,
-    form: web::Form<HashMap<String, String>>,
+    form: Form<HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();

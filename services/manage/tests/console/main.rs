@@ -12,6 +12,7 @@ mod egress;
 mod headers;
 mod limits;
 mod logs;
+mod nul;
 mod pages;
 mod portal;
 mod quotas;

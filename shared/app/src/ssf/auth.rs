@@ -66,6 +66,11 @@ impl FromRequest for Receiver {
             // without a valid token.
             let token = sethub_http::bearer_token(&req)
                 .map_err(|e| SsfError::Unauthorized(e.to_string()))?;
+            // A NUL in the path (the slug, a poll stream's id) or the query names nothing
+            // (PostgreSQL could not even be asked): refused before any lookup.
+            if let Some(name) = sethub_http::nul::in_target(&req) {
+                return Err(SsfError::bad(&name, sethub_http::nul::NUL_REFUSED));
+            }
             let slug = req.match_info().get("slug").unwrap_or_default();
             let who = authenticate_receiver(&ctx, slug, token)
                 .await

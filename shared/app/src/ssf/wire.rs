@@ -20,7 +20,8 @@ use super::error::SsfError;
 /// Largest JSON body accepted by the management endpoints.
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// Parses a management request body as JSON, at most [`MAX_BODY`] bytes.
+/// Parses a management request body as JSON, at most [`MAX_BODY`] bytes, holding no NUL (400
+/// naming the member).
 pub fn parse_json(body: &[u8]) -> Result<Value, SsfError> {
     if body.len() > MAX_BODY {
         return Err(SsfError::bad(
@@ -28,7 +29,13 @@ pub fn parse_json(body: &[u8]) -> Result<Value, SsfError> {
             format!("larger than {MAX_BODY} bytes"),
         ));
     }
-    serde_json::from_slice(body).map_err(|e| SsfError::bad("body", format!("not valid JSON ({e})")))
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| SsfError::bad("body", format!("not valid JSON ({e})")))?;
+    match sethub_http::nul::in_json(&v) {
+        Some(at) if at.is_empty() => Err(SsfError::bad("body", sethub_http::nul::NUL_REFUSED)),
+        Some(at) => Err(SsfError::bad(&at, sethub_http::nul::NUL_REFUSED)),
+        None => Ok(v),
+    }
 }
 
 /// A status, subject or verification body: a JSON object whose `stream_id` names a stream

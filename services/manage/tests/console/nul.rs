@@ -1,0 +1,99 @@
+//! A NUL (U+0000) in a form field, a query parameter or the path of the console or the
+//! portal: the error page names it and says nothing was changed (400), before anything is
+//! looked up with it (PostgreSQL could not even be asked).
+
+use actix_web::http::StatusCode;
+
+use crate::api_support::{Hub, unique};
+use crate::support::*;
+
+fn assert_refused(page: &Page, what: &str, home: &str) {
+    assert_eq!(
+        page.status,
+        StatusCode::BAD_REQUEST,
+        "{what}: {}",
+        page.html
+    );
+    assert!(
+        page.html.contains("Nothing was changed")
+            && page.html.contains(what)
+            && page.html.contains("NUL character")
+            && page.html.contains(&format!("href=\"{home}\"")),
+        "{what}: {}",
+        page.html
+    );
+}
+
+#[tokio::test]
+async fn a_nul_in_a_form_field_a_query_parameter_or_the_path_is_refused_and_changes_nothing() {
+    let hub = Hub::postgres().await;
+    let mut b = browser(&hub).await;
+
+    // Signed out: the sign-in and sign-up forms, whose slug reaches the tenant lookup.
+    let csrf = b.get("/console/login").await.csrf();
+    let p = b
+        .post(
+            "/console/login",
+            &[
+                ("csrf", &csrf),
+                ("slug", "acme\u{0}"),
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_refused(&p, "The field `slug`", "/console");
+    let csrf = b.get("/console/signup").await.csrf();
+    let refused_slug = unique("nul");
+    let p = b
+        .post(
+            "/console/signup",
+            &[
+                ("csrf", &csrf),
+                ("organisation", "Ac\u{0}me"),
+                ("slug", &refused_slug),
+                ("email", "ann@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_refused(&p, "The field `organisation`", "/console");
+    let tenants = hub.ctx.store.tenants();
+    assert!(tenants.find_by_slug(&refused_slug).await.unwrap().is_none());
+
+    // Signed in: a form field, a query parameter, a path segment.
+    let (slug, _) = sign_up(&mut b, "ann@example.com").await;
+    let tenant = tenant_of(&hub, &slug).await;
+    let csrf = b.get("/console/receivers").await.csrf();
+    let p = b
+        .post(
+            "/console/receivers",
+            &[("csrf", &csrf), ("name", "Be\u{0}ta")],
+        )
+        .await;
+    assert_refused(&p, "The field `name`", "/console");
+    let receivers = hub.ctx.store.scope(tenant.id).receivers();
+    assert!(receivers.list().await.unwrap().is_empty());
+    let p = b.get("/console/events?type=urn:example:a%00b").await;
+    assert_refused(&p, "The parameter `type`", "/console");
+    let p = b.get("/console/streams/str_%00").await;
+    assert_refused(&p, "The address", "/console");
+
+    // The portal: an invitation's path, and its sign-in form.
+    let mut portal = browser(&hub).await;
+    let p = portal.get(&format!("/portal/t/{slug}%00/invite/x")).await;
+    assert_refused(&p, "The address", "/portal");
+    let csrf = portal.get("/portal/login").await.csrf();
+    let p = portal
+        .post(
+            "/portal/login",
+            &[
+                ("csrf", &csrf),
+                ("slug", &format!("{slug}\u{0}")),
+                ("email", "g@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_refused(&p, "The field `slug`", "/portal");
+}
