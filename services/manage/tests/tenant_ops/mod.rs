@@ -1,5 +1,5 @@
 //! What the tenant API serves from the console's service layer (issue 16) over real
-//! PostgreSQL: the usage report over a chosen window, a receiver's portal state, disabling,
+//! PostgreSQL and SQLite: the usage report over a chosen window, a receiver's portal state, disabling,
 //! enabling and re-inviting it, and deleting a stream; each change in the audit log, another
 //! tenant's ids a 404, a bad `days` a 400 naming it.
 
@@ -122,8 +122,26 @@ fn quota<'a>(usage: &'a Value, name: &str) -> &'a Value {
 }
 
 #[actix_web::test]
-async fn usage_counts_each_day_and_stream_over_the_window_asked_and_refuses_days_out_of_range() {
-    let hub = Hub::postgres().await;
+async fn usage_counts_each_day_and_stream_over_the_window_asked_and_refuses_days_out_of_range_on_postgres()
+ {
+    usage_counts_each_day_and_stream_over_the_window_asked_and_refuses_days_out_of_range(
+        Hub::postgres().await,
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn usage_counts_each_day_and_stream_over_the_window_asked_and_refuses_days_out_of_range_on_sqlite()
+ {
+    usage_counts_each_day_and_stream_over_the_window_asked_and_refuses_days_out_of_range(
+        Hub::sqlite().await,
+    )
+    .await;
+}
+
+async fn usage_counts_each_day_and_stream_over_the_window_asked_and_refuses_days_out_of_range(
+    hub: Hub,
+) {
     let t = hub.tenant("usage").await;
     let other = hub.tenant("other").await;
     let app = hub.app().await;
@@ -248,8 +266,26 @@ where
 }
 
 #[actix_web::test]
-async fn a_receiver_is_read_with_its_portal_state_reinvited_disabled_and_enabled_and_audited() {
-    let hub = Hub::postgres().await;
+async fn a_receiver_is_read_with_its_portal_state_reinvited_disabled_and_enabled_and_audited_on_postgres()
+ {
+    a_receiver_is_read_with_its_portal_state_reinvited_disabled_and_enabled_and_audited(
+        Hub::postgres().await,
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn a_receiver_is_read_with_its_portal_state_reinvited_disabled_and_enabled_and_audited_on_sqlite()
+ {
+    a_receiver_is_read_with_its_portal_state_reinvited_disabled_and_enabled_and_audited(
+        Hub::sqlite().await,
+    )
+    .await;
+}
+
+async fn a_receiver_is_read_with_its_portal_state_reinvited_disabled_and_enabled_and_audited(
+    hub: Hub,
+) {
     let t = hub.tenant("rcv").await;
     let other = hub.tenant("other").await;
     let app = hub.app().await;
@@ -413,8 +449,16 @@ async fn a_receiver_is_read_with_its_portal_state_reinvited_disabled_and_enabled
 }
 
 #[actix_web::test]
-async fn a_tenant_deletes_its_stream_audited_and_never_another_tenants() {
-    let hub = Hub::postgres().await;
+async fn a_tenant_deletes_its_stream_audited_and_never_another_tenants_on_postgres() {
+    a_tenant_deletes_its_stream_audited_and_never_another_tenants(Hub::postgres().await).await;
+}
+
+#[actix_web::test]
+async fn a_tenant_deletes_its_stream_audited_and_never_another_tenants_on_sqlite() {
+    a_tenant_deletes_its_stream_audited_and_never_another_tenants(Hub::sqlite().await).await;
+}
+
+async fn a_tenant_deletes_its_stream_audited_and_never_another_tenants(hub: Hub) {
     let t = hub.tenant("del").await;
     let other = hub.tenant("other").await;
     let app = hub.app().await;
