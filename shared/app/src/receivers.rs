@@ -9,6 +9,7 @@
 //! deliver nothing: fan-out holds their SETs as it holds a paused stream's (SSF §6: a
 //! transmitter-initiated pause, announced with a stream-updated SET `paused` to each enabled
 //! stream), and enabling the receiver releases them in order, announced with `enabled`.
+
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sethub_bus::{Envelope, Message};
