@@ -169,6 +169,77 @@ async fn paused_push_and_poll_streams_hold_100_events_and_deliver_them_in_order_
     assert_per_subject_order(&published, &polled);
 }
 
+const STREAM_UPDATED: &str = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
+
+/// The statuses announced by the stream-updated SETs that arrived on `path`, in order.
+fn announced(w: &World, path: &str) -> Vec<String> {
+    w.receiver
+        .received(path)
+        .into_iter()
+        .filter_map(|s| {
+            s.events[STREAM_UPDATED]["status"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_disabled_receivers_streams_hold_their_sets_and_deliver_each_once_in_order_when_it_is_enabled()
+ {
+    let w = World::split().await;
+    let push = w.stream("/s/rx-off", &[SESSION_REVOKED]).await;
+    let (poll_id, endpoint) = poll_stream(&w).await;
+    let receiver = format!("/receivers/{}", w.creds.receiver_id);
+
+    let (code, body) = w
+        .api(reqwest::Method::POST, &format!("{receiver}/disable"), None)
+        .await;
+    assert_eq!(code, 200, "{body}");
+    // Each enabled stream is told it is paused (SSF §6: a transmitter-initiated change).
+    wait_until("the push stream to be told it is paused", LONG, || async {
+        (announced(&w, "/s/rx-off") == ["paused"]).then_some(())
+    })
+    .await;
+    let (status, _) = poll(&w, &endpoint, json!({"returnImmediately": true})).await;
+    assert_eq!(status, 401, "a disabled receiver's token is refused");
+
+    let published = publish_for_subjects(&w, 30, 3).await;
+    wait_for_state(&w, &push, "held", 30).await;
+    wait_for_state(&w, &poll_id, "held", 30).await;
+    assert!(
+        events_arrived(&w, "/s/rx-off").is_empty(),
+        "nothing pushed while disabled"
+    );
+    let (_, stream) = w
+        .api(reqwest::Method::GET, &format!("/streams/{push}"), None)
+        .await;
+    assert_eq!(
+        stream["status"], "enabled",
+        "the stream keeps its own status"
+    );
+
+    let (code, body) = w
+        .api(reqwest::Method::POST, &format!("{receiver}/enable"), None)
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let arrived = wait_until("the 30 held events to be pushed", LONG, || async {
+        let a = events_arrived(&w, "/s/rx-off");
+        (a.len() >= 30).then_some(a)
+    })
+    .await;
+    assert_eq!(arrived.len(), 30, "each exactly once");
+    assert_per_subject_order(&published, &arrived);
+    // Every SET of the push stream settles delivered: the 30 events and both notices.
+    wait_for_state(&w, &push, "delivered", 32).await;
+    assert_eq!(announced(&w, "/s/rx-off"), ["paused", "enabled"]);
+
+    // The poll stream's held SETs are offered again, in order, with the same token.
+    let polled = drain(&w, &endpoint, 30).await;
+    assert_eq!(polled.len(), 30);
+    assert_per_subject_order(&published, &polled);
+}
+
 /// Publishes `per_subject` session-revoked events for each of `subjects` subjects
 /// (`{tag}-user{i}@example.com`): one task per subject, all at once, each publishing its
 /// subject's events one request at a time (so each subject's publication order is the order

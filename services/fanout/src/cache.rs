@@ -12,7 +12,7 @@ use sethub_app::AppContext;
 use sethub_app::streams::open_authorization;
 use sethub_domain::delivery::DeliverySettings;
 use sethub_domain::subject::{ParseMode, Subject};
-use sethub_domain::{StreamId, TenantId};
+use sethub_domain::{StreamId, StreamStatus, TenantId};
 use sethub_jose::keyring::MasterKeyring;
 use sethub_store::{StoreError, Stream};
 
@@ -32,6 +32,20 @@ pub struct StreamView {
     pub schedule: RetrySchedule,
     /// Pushes per second the stream takes at most (its delivery settings), if limited.
     pub max_rate_per_second: Option<f64>,
+    /// Its receiver is disabled by the tenant: the stream delivers nothing, whatever its
+    /// status, and holds its SETs as a paused stream does (`sethub_app::receivers`).
+    pub receiver_disabled: bool,
+}
+
+impl StreamView {
+    /// The status fan-out delivers by: the stream's own, except that an `enabled` stream of
+    /// a disabled receiver is held as if `paused` (released when the receiver is enabled).
+    pub fn status(&self) -> StreamStatus {
+        match self.stream.status {
+            StreamStatus::Enabled if self.receiver_disabled => StreamStatus::Paused,
+            s => s,
+        }
+    }
 }
 
 /// A tenant's streams at one version.
@@ -131,6 +145,14 @@ async fn load(
     let t = ctx.store.tenants().get(tenant).await?;
     let tenant_settings = settings(t.delivery_settings.as_ref());
     let scope = ctx.store.scope(tenant);
+    let disabled: Vec<_> = scope
+        .receivers()
+        .list()
+        .await?
+        .into_iter()
+        .filter(|r| r.disabled_at.is_some())
+        .map(|r| r.id)
+        .collect();
     let streams = scope.streams();
     let mut views = Vec::new();
     for stream in streams.list().await? {
@@ -163,6 +185,7 @@ async fn load(
         );
         views.push(Arc::new(StreamView {
             max_rate_per_second: effective.max_rate_per_second,
+            receiver_disabled: disabled.contains(&stream.receiver_id),
             schedule,
             stream,
             removed,

@@ -146,7 +146,7 @@ async fn verification(
         engine,
         tenant,
         stream_id,
-        view.stream.status,
+        view.status(),
         view.stream.delivery_method,
         DeliveryKind::Verification,
         signed,
@@ -179,7 +179,7 @@ async fn status_changed(
             engine,
             tenant,
             stream_id,
-            view.stream.status,
+            view.status(),
             view.stream.delivery_method,
             DeliveryKind::StreamUpdated,
             signed,
@@ -188,7 +188,7 @@ async fn status_changed(
     }
     // Held SETs go out when the stream is enabled again: queued for the stream's polls, or
     // pushed in order of creation, a page at a time.
-    if view.stream.status == StreamStatus::Enabled {
+    if view.status() == StreamStatus::Enabled {
         let poll = view.stream.delivery_method == DeliveryMethod::Poll;
         let to = if poll {
             DeliveryState::Queued

@@ -163,7 +163,7 @@ async fn make(
         let subject = sets::event_subject(event);
         for view in &streams.streams {
             let stream = &view.stream;
-            let state = match (stream.status, stream.delivery_method) {
+            let state = match (view.status(), stream.delivery_method) {
                 (StreamStatus::Disabled, _) => continue,
                 (StreamStatus::Paused, _) => DeliveryState::Held,
                 (StreamStatus::Enabled, DeliveryMethod::Push) => DeliveryState::Pending,

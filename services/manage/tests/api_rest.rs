@@ -6,6 +6,7 @@
 
 mod api_support;
 mod quotas;
+mod tenant_ops;
 
 use std::collections::BTreeSet;
 
@@ -252,14 +253,33 @@ async fn a_key_without_the_admin_scope_gets_403() {
     .await;
     assert_eq!(created.body["scopes"], json!(["events:publish"]));
     let publisher = created.body["api_key"].as_str().unwrap();
+    let (rx, token) = api_support::receiver(&app, &t).await;
+    let r = api_support::ssf(&app, &t, &token, "POST", "stream", json!({})).await;
+    let stream = r.body["stream_id"].as_str().unwrap();
     for (method, path) in [
-        ("GET", "/api/v1/tenant"),
-        ("GET", "/api/v1/receivers"),
-        ("POST", "/api/v1/signing-keys/rotate"),
+        ("GET", "/api/v1/tenant".to_owned()),
+        ("GET", "/api/v1/receivers".to_owned()),
+        ("POST", "/api/v1/signing-keys/rotate".to_owned()),
+        ("GET", "/api/v1/usage".to_owned()),
+        ("POST", format!("/api/v1/receivers/{rx}/disable")),
+        ("POST", format!("/api/v1/receivers/{rx}/invitation")),
+        ("DELETE", format!("/api/v1/streams/{stream}")),
     ] {
-        let r = call(&app, method, path, Some(publisher), None).await;
+        let r = call(&app, method, &path, Some(publisher), None).await;
         assert_problem(&r, 403, "forbidden", None);
     }
+    // Nothing was changed.
+    let r = call(
+        &app,
+        "GET",
+        &format!("/api/v1/receivers/{rx}"),
+        Some(&t.api_key),
+        None,
+    )
+    .await;
+    assert_eq!(r.body["disabled_at"], serde_json::Value::Null);
+    assert_eq!(r.body["portal"]["state"], "no_invitation");
+    assert_eq!(r.body["streams"][0]["stream_id"], stream);
 }
 
 #[actix_web::test]
@@ -440,6 +460,9 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         "POST /api/v1/receivers",
         "GET /api/v1/receivers",
         "GET /api/v1/receivers/{id}",
+        "POST /api/v1/receivers/{id}/disable",
+        "POST /api/v1/receivers/{id}/enable",
+        "POST /api/v1/receivers/{id}/invitation",
         "POST /api/v1/api-keys",
         "GET /api/v1/api-keys",
         "DELETE /api/v1/api-keys/{id}",
@@ -447,6 +470,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         "POST /api/v1/signing-keys/rotate",
         "GET /api/v1/streams",
         "GET /api/v1/streams/{id}",
+        "DELETE /api/v1/streams/{id}",
         "POST /api/v1/streams/{id}/status",
         "GET /api/v1/streams/{id}/deliveries",
         "GET /api/v1/streams/{id}/attempts",
@@ -460,6 +484,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         "GET /api/v1/tenant/delivery-settings",
         "PUT /api/v1/tenant/delivery-settings",
         "PUT /api/v1/streams/{id}/delivery-settings",
+        "GET /api/v1/usage",
         "GET /api/v1/openapi.json",
     ]
     .into_iter()
@@ -489,7 +514,7 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
         (
             "PATCH",
             "/api/v1/streams/str_0194f0c3a1b27c6e9d1f2a3b4c5d6e7f",
-            "GET",
+            "DELETE, GET",
         ),
     ] {
         let r = call(&app, method, path, None, None).await;

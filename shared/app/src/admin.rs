@@ -42,6 +42,9 @@ pub enum AdminError {
     Keys(#[from] KeysError),
     #[error(transparent)]
     Random(#[from] RandomFailed),
+    /// A change was made but fan-out could not be told (503: retry; the retry tells it).
+    #[error("the message bus is unavailable: {0}")]
+    Bus(#[from] sethub_bus::BusError),
 }
 
 impl From<AdminError> for ApiError {
@@ -62,6 +65,7 @@ impl From<AdminError> for ApiError {
             )
             .with_field(quota.as_str()),
             AdminError::Store(e @ StoreError::Database(_)) => ApiError::unavailable(e),
+            e @ AdminError::Bus(_) => ApiError::unavailable(e),
             AdminError::Keys(e) => e.into(),
             other => ApiError::internal(other),
         }

@@ -1,7 +1,8 @@
 //! A tenant's usage, as a SaaS customer checks it before the invoice: events accepted and SETs
-//! delivered per UTC day over the last [`DAYS`] days, in total and per stream, and each quota's
-//! use against its limit. The console's usage page shows it; the store reads each figure with
-//! one indexed query (`sethub_store::Usage`).
+//! delivered per UTC day over the last [`Days`] (30 unless asked), in total and per stream,
+//! and each quota's use against its limit. The console's usage page and the tenant API's
+//! `GET /api/v1/usage` show it; the store reads each figure with one indexed query
+//! (`sethub_store::Usage`).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sethub_domain::{Quota, StreamId, TenantId};
@@ -9,8 +10,35 @@ use sethub_store::StoreError;
 
 use crate::AppContext;
 
-/// How many days the usage covers, today (UTC) included.
-pub const DAYS: i64 = 30;
+/// How many UTC days a usage report covers, today included: 1 to [`Days::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Days(i64);
+
+impl Days {
+    /// What the console shows and the API answers without `days`.
+    pub const DEFAULT: Days = Days(30);
+    /// The longest window.
+    pub const MAX: i64 = 90;
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Days {
+    type Error = String;
+
+    fn try_from(n: i64) -> Result<Self, String> {
+        if (1..=Self::MAX).contains(&n) {
+            Ok(Self(n))
+        } else {
+            Err(format!(
+                "must be a whole number of days from 1 to {}",
+                Self::MAX
+            ))
+        }
+    }
+}
 
 /// One UTC day of the tenant's traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +82,7 @@ impl QuotaUse {
 /// What the usage page shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Usage {
-    /// The last [`DAYS`] UTC days, oldest first, today last.
+    /// The last [`Days`] UTC days, oldest first, today last.
     pub days: Vec<Day>,
     /// Every stream, by name.
     pub streams: Vec<StreamUsage>,
@@ -69,16 +97,17 @@ fn date_of(day: i64) -> NaiveDate {
         .unwrap_or_default()
 }
 
-/// The tenant's usage over the [`DAYS`] UTC days up to `now`.
+/// The tenant's usage over the `days` UTC days up to `now`.
 pub async fn of_tenant(
     ctx: &AppContext,
     tenant: TenantId,
     now: DateTime<Utc>,
+    days: Days,
 ) -> Result<Usage, StoreError> {
     let today = now.timestamp().div_euclid(86_400);
-    let first = today - (DAYS - 1);
-    let since =
-        DateTime::from_timestamp(first * 86_400, 0).unwrap_or_else(|| now - Duration::days(DAYS));
+    let first = today - (days.get() - 1);
+    let since = DateTime::from_timestamp(first * 86_400, 0)
+        .unwrap_or_else(|| now - Duration::days(days.get()));
     let scope = ctx.store.scope(tenant);
     let limits = crate::quotas::for_tenant(ctx, tenant).await?;
     let streams = scope.streams().list().await?;
@@ -190,6 +219,15 @@ mod tests {
         assert_eq!(q(Some(0), 500).percent(), Some(0));
         assert_eq!(q(Some(10), 10).percent(), Some(100));
         assert_eq!(q(None, 30).percent(), None);
+    }
+
+    #[test]
+    fn a_window_is_one_to_ninety_days() {
+        assert_eq!(Days::try_from(1).map(Days::get), Ok(1));
+        assert_eq!(Days::try_from(90).map(Days::get), Ok(90));
+        assert!(Days::try_from(0).is_err());
+        assert!(Days::try_from(91).is_err());
+        assert!(Days::try_from(-3).is_err());
     }
 
     #[test]

@@ -65,7 +65,7 @@ async fn prepare(core: &Arc<Core>, ownership: &Ownership, job: &Job) -> Prepared
         return Prepared::Done;
     };
     let exempt = job.kind == DeliveryKind::StreamUpdated;
-    let change = match view.stream.status {
+    let change = match view.status() {
         StreamStatus::Enabled => None,
         _ if exempt => None,
         StreamStatus::Paused => Some(Change::Held),
@@ -306,7 +306,7 @@ async fn settle(
             let age = (Utc::now() - first).to_std().unwrap_or_default();
             let random: f64 = rand::random();
             let delay = if job.kind == DeliveryKind::StreamUpdated
-                && view.stream.status != StreamStatus::Enabled
+                && view.status() != StreamStatus::Enabled
             {
                 // The last word to a stream being stopped: one attempt only.
                 None

@@ -1,5 +1,5 @@
 //! The tenant REST API at `/api/v1`: a tenant's administrators (API keys with the `admin`
-//! scope) manage receivers, API keys and signing keys. JSON in and out, RFC 9457 problem
+//! scope) manage receivers, API keys, signing keys and streams, and read the usage. JSON in and out, RFC 9457 problem
 //! bodies with stable codes on errors, and an OpenAPI 3 document generated from the handlers
 //! at `GET /api/v1/openapi.json`.
 
@@ -14,6 +14,7 @@ pub mod signing_keys;
 pub mod streams;
 mod tenant;
 pub mod upstreams;
+mod usage;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, get, web};
@@ -46,7 +47,7 @@ pub struct Problem {
 #[openapi(
     info(
         title = "sethub tenant API",
-        description = "Administer one tenant of sethub: receivers, API keys, signing keys, streams and deliveries. \
+        description = "Administer one tenant of sethub: receivers, API keys, signing keys, streams and deliveries, and read its usage. \
                        Authenticate with an API key that has the `admin` scope: \
                        `Authorization: Bearer sh_…`."
     ),
@@ -83,6 +84,9 @@ fn scope() -> utoipa_actix_web::scope::Scope<
         .service(receivers::create_receiver)
         .service(receivers::list_receivers)
         .service(receivers::get_receiver)
+        .service(receivers::disable_receiver)
+        .service(receivers::enable_receiver)
+        .service(receivers::reissue_invitation)
         .service(api_keys::create_api_key)
         .service(api_keys::list_api_keys)
         .service(api_keys::revoke_api_key)
@@ -90,6 +94,7 @@ fn scope() -> utoipa_actix_web::scope::Scope<
         .service(signing_keys::rotate)
         .service(streams::list_streams)
         .service(streams::get_stream)
+        .service(streams::delete_stream)
         .service(streams::set_stream_status)
         .service(streams::list_deliveries)
         .service(streams::list_attempts)
@@ -103,6 +108,7 @@ fn scope() -> utoipa_actix_web::scope::Scope<
         .service(delivery_settings::get_tenant_settings)
         .service(delivery_settings::put_tenant_settings)
         .service(delivery_settings::put_stream_settings)
+        .service(usage::get_usage)
         .service(openapi_json)
 }
 

@@ -396,7 +396,8 @@ pub async fn replay(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Only entries about this target (a stream id `str_…`, an upstream transmitter `ups_…`).
+    /// Only entries about this target (a stream id `str_…`, a receiver `rcv_…`, an upstream
+    /// transmitter `ups_…`).
     pub target: Option<String>,
     /// Only entries older than this one (`aud_…`): the next page.
     #[param(pattern = "^aud_[0-9a-fA-F]{32}$")]
@@ -411,9 +412,11 @@ pub struct AuditQuery {
 pub struct AuditView {
     pub audit_id: String,
     pub at: DateTime<Utc>,
-    /// Who asked: `api_key:key_…`.
+    /// Who asked: `api_key:key_…`, or a console member `member:mbr_…`.
     pub actor: String,
-    /// `deliveries.redrive`, `events.replay`, `upstream.create`, `upstream.delete`.
+    /// `deliveries.redrive`, `events.replay`, `upstream.create`, `upstream.subscribe`,
+    /// `upstream.delete`, `stream.delete`, `receiver.disable`, `receiver.enable`,
+    /// `receiver.invite`.
     pub action: String,
     pub target: Option<String>,
     #[schema(value_type = Object)]

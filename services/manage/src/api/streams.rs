@@ -1,13 +1,13 @@
 //! `/api/v1/streams` and `/api/v1/deliveries`: the tenant's view of its receivers' streams
 //! and of what was delivered on them. A tenant can pause, enable or disable a stream (the
-//! receiver is told with a stream-updated SET, SSF §6), list a stream's deliveries (for
-//! example the dead-lettered ones) and read the delivery log.
+//! receiver is told with a stream-updated SET, SSF §6), delete it (audited), list a stream's
+//! deliveries (for example the dead-lettered ones) and read the delivery log.
 
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{
-    HttpRequest, HttpResponse, get, post,
+    HttpRequest, HttpResponse, delete, get, post,
     web::{Json, Path},
 };
 use chrono::{DateTime, Utc};
@@ -20,6 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::auth::AdminKey;
 use crate::api::body::{Fields, FromFields, JsonBody, context, query};
+use crate::api::recovery::actor;
 use crate::api::{Problem, no_store};
 
 /// The most rows one list call returns, and the default.
@@ -231,6 +232,34 @@ pub async fn get_stream(
             .collect(),
     );
     Ok(Json(view))
+}
+
+/// Deletes a stream as the tenant: the stream, its subjects and its delivery log are deleted
+/// and nothing more is sent on it. Its receiver is not told (to tell it, disable the stream
+/// first). Recorded in the audit log (`stream.delete`).
+#[utoipa::path(
+    tag = "streams",
+    params(("id" = String, Path, description = "Stream id (`str_…`)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API key", body = Problem),
+        (status = 403, description = "The key lacks the admin scope", body = Problem),
+        (status = 404, description = "No such stream in this tenant", body = Problem),
+    ),
+    security(("api_key" = []))
+)]
+#[delete("/streams/{id}")]
+pub async fn delete_stream(
+    req: HttpRequest,
+    caller: AdminKey,
+    id: Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = context(&req)?;
+    let id = parse_stream(&id)?;
+    sethub_app::ssf::control::delete_as_tenant(&ctx, caller.tenant, id, actor(&caller))
+        .await
+        .map_err(ssf_error)?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// A status change made by the tenant.

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use sethub_app::AppContext;
 use sethub_app::admin::AdminError;
 use sethub_app::receivers::{self, Joined};
-use sethub_app::team::Actor;
 use sethub_domain::ReceiverId;
 
 use super::confirm::{self, Ask};
@@ -155,11 +154,9 @@ async fn changing(
     Ok((who, id))
 }
 
-fn actor(who: &Who) -> Actor {
-    Actor {
-        member: who.member,
-        role: who.role,
-    }
+/// Who the audit log names.
+fn actor(who: &Who) -> String {
+    format!("member:{}", who.member)
 }
 
 /// `POST /console/receivers/{id}/invite`: a new invitation link, shown once; every earlier
@@ -175,13 +172,13 @@ pub async fn reissue(
         Ok(w) => w,
         Err(answer) => return answer,
     };
-    let token = match receivers::reissue_invite(&ctx, who.tenant, actor(&who), id).await {
-        Ok(t) => t,
+    let invitation = match receivers::reissue_invite(&ctx, who.tenant, actor(&who), id).await {
+        Ok(i) => i,
         Err(e) => return answer(e),
     };
     let reissued = Reissued {
         receiver: id.to_string(),
-        link: ctx.url(&format!("/portal/t/{}/invite/{token}", who.slug)),
+        link: invitation.link,
     };
     if let Err(e) = session.insert("reissued", &reissued) {
         tracing::warn!(error = %e, "cannot keep the re-issued link for the next page");
@@ -251,4 +248,5 @@ pub async fn set_status(
 /// What disabling does, said before it is done.
 pub(crate) const DISABLE_DETAIL: &str = "Its client credentials get no more access tokens, \
      the tokens it holds stop working at once, and its people are signed out of the portal. \
-     Its streams keep their status: disable them to stop their SETs. You can enable it again.";
+     Its streams send nothing meanwhile: their SETs are held and delivered, in order, when you \
+     enable it again (each stream is told it is paused, then enabled).";

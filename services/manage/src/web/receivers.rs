@@ -139,7 +139,7 @@ pub async fn invite(
     };
     let invited = Invited {
         name: name.to_string(),
-        link: ctx.url(&format!("/portal/t/{}/invite/{token}", who.slug)),
+        link: sethub_app::receivers::invitation_link(&ctx, &who.slug, &token),
         client_id: created.client_id,
         client_secret: created.client_secret,
     };

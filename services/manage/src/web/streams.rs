@@ -564,7 +564,8 @@ pub async fn delete(
             },
         );
     }
-    match control::delete_as_tenant(&ctx, who.tenant, id).await {
+    let actor = format!("member:{}", who.member);
+    match control::delete_as_tenant(&ctx, who.tenant, id, actor).await {
         Ok(s) => {
             tracing::info!(tenant = %who.tenant, member = %who.member, stream = %id, "stream deleted from the console");
             Flash::ok(format!("The stream {} is deleted.", name_of(&s)))

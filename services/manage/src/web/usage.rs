@@ -43,7 +43,7 @@ struct QuotaRow {
 struct UsagePage {
     who: Who,
     active: &'static str,
-    days_covered: i64,
+    days_covered: usize,
     first_day: String,
     last_day: String,
     events_total: u64,
@@ -111,7 +111,7 @@ fn view(who: Who, u: Usage) -> UsagePage {
     UsagePage {
         who,
         active: "usage",
-        days_covered: usage::DAYS,
+        days_covered: u.days.len(),
         first_day: u
             .days
             .first()
@@ -138,7 +138,7 @@ fn view(who: Who, u: Usage) -> UsagePage {
 
 /// `GET /console/usage`.
 pub async fn show(ctx: web::Data<AppContext>, who: Who) -> HttpResponse {
-    match usage::of_tenant(&ctx, who.tenant, chrono::Utc::now()).await {
+    match usage::of_tenant(&ctx, who.tenant, chrono::Utc::now(), usage::Days::DEFAULT).await {
         Ok(u) => page(StatusCode::OK, &view(who, u)),
         Err(e) => {
             tracing::warn!(error = %e, "console: cannot read the usage");

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::{App, test, web};
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sethub_app::AppContext;
 use sethub_app::admin::{self, CreatedTenant};
 use sethub_config::{Config, Secret};
@@ -173,4 +173,57 @@ pub fn assert_problem(r: &Reply, status: u16, code: &str, field: Option<&str>) {
     if let Some(field) = field {
         assert_eq!(r.body["field"], field, "{}", r.body);
     }
+}
+
+/// A receiver made through the tenant API, and an SSF access token for it.
+pub async fn receiver<S>(app: &S, t: &CreatedTenant) -> (String, String)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let key = Some(t.api_key.as_str());
+    let r = call(
+        app,
+        "POST",
+        "/api/v1/receivers",
+        key,
+        Some(json!({"name": "rx"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let token = send(
+        app,
+        test::TestRequest::post()
+            .uri(&format!("/t/{}/oauth/token", t.slug))
+            .set_form([
+                ("grant_type", "client_credentials"),
+                ("client_id", r.body["client_id"].as_str().unwrap()),
+                ("client_secret", r.body["client_secret"].as_str().unwrap()),
+            ]),
+    )
+    .await;
+    assert_eq!(token.status, 200, "{}", token.body);
+    (
+        r.body["receiver_id"].as_str().unwrap().to_owned(),
+        token.body["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// An SSF request with the receiver's token.
+pub async fn ssf<S>(
+    app: &S,
+    t: &CreatedTenant,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> Reply
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let req = test::TestRequest::default()
+        .method(method.parse().unwrap())
+        .uri(&format!("/t/{}/ssf/{path}", t.slug))
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .set_json(body);
+    send(app, req).await
 }

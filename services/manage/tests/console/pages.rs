@@ -194,6 +194,25 @@ async fn a_streams_dead_letters_are_listed_and_redriven_from_the_console_with_an
         StatusCode::SEE_OTHER
     );
     assert!(settings().await.is_none());
+    // Deleted after a yes, audited as the member.
+    let p = b
+        .post(
+            &format!("/console/streams/{id}/delete"),
+            &[("csrf", &csrf), ("confirmed", "yes")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert!(matches!(
+        scope.streams().get(id).await,
+        Err(sethub_store::StoreError::NotFound)
+    ));
+    let log = scope
+        .audit()
+        .list(Some(&id.to_string()), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log[0].action, "stream.delete");
+    assert!(log[0].actor.starts_with("member:mbr_"), "{}", log[0].actor);
     // Another tenant's stream is not found.
     let other = hub.tenant("other").await;
     let _ = other;

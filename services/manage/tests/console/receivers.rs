@@ -97,6 +97,21 @@ async fn a_receiver_is_disabled_only_by_a_writer_after_a_yes_and_never_across_te
         "enabling needs no confirmation"
     );
     assert!(!disabled().await);
+    // Both changes are in the audit log, by the member who made them.
+    let log = hub
+        .ctx
+        .store
+        .scope(tenant.id)
+        .audit()
+        .list(Some(&rx.receiver_id.to_string()), None, 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["receiver.disable", "receiver.enable"]);
+    assert!(
+        log.iter().all(|e| e.actor.starts_with("member:mbr_")),
+        "{log:?}"
+    );
 
     // Another tenant's owner cannot see nor change this receiver.
     let mut other = browser(&hub).await;

@@ -10,60 +10,7 @@ use serde_json::{Value, json};
 use sethub_app::admin::CreatedTenant;
 use sethub_domain::{QuotaOverrides, StreamId};
 
-use crate::api_support::{Hub, Reply, assert_problem, call, send};
-
-/// A receiver made through the tenant API, and an SSF access token for it.
-async fn receiver<S>(app: &S, t: &CreatedTenant) -> (String, String)
-where
-    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
-{
-    let key = Some(t.api_key.as_str());
-    let r = call(
-        app,
-        "POST",
-        "/api/v1/receivers",
-        key,
-        Some(json!({"name": "rx"})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let token = send(
-        app,
-        TestRequest::post()
-            .uri(&format!("/t/{}/oauth/token", t.slug))
-            .set_form([
-                ("grant_type", "client_credentials"),
-                ("client_id", r.body["client_id"].as_str().unwrap()),
-                ("client_secret", r.body["client_secret"].as_str().unwrap()),
-            ]),
-    )
-    .await;
-    assert_eq!(token.status, 200, "{}", token.body);
-    (
-        r.body["receiver_id"].as_str().unwrap().to_owned(),
-        token.body["access_token"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// An SSF request with the receiver's token.
-async fn ssf<S>(
-    app: &S,
-    t: &CreatedTenant,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Value,
-) -> Reply
-where
-    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
-{
-    let req = TestRequest::default()
-        .method(method.parse().unwrap())
-        .uri(&format!("/t/{}/ssf/{path}", t.slug))
-        .insert_header(("Authorization", format!("Bearer {token}")))
-        .set_json(body);
-    send(app, req).await
-}
+use crate::api_support::{Hub, Reply, assert_problem, call, receiver, send, ssf};
 
 fn poll_stream() -> Value {
     json!({"delivery": {"method": "urn:ietf:rfc:8936"}, "events_requested": []})

@@ -2,10 +2,11 @@
 //! receiver; and a status change made by the stream's tenant (its REST API and console),
 //! which the receiver is told of with a stream-updated SET, and a deletion by the tenant.
 
+use serde_json::json;
 use sethub_bus::{Message, StreamChange};
 use sethub_domain::subject::Subject;
 use sethub_domain::{StatusActor, StreamId, StreamStatus, TenantId};
-use sethub_store::Stream;
+use sethub_store::{NewAuditEntry, Stream};
 
 use super::auth::ReceiverCaller;
 use super::error::SsfError;
@@ -113,20 +114,37 @@ pub async fn set_status_as_tenant(
     Ok(after)
 }
 
-/// Deletes a stream as its tenant (the console): the same deletion as the receiver's own
-/// (SSF §5.5, [`super::streams::delete`]), for the stream's receiver. Returns the deleted
-/// stream. Its receiver is not told: nothing can be sent on a stream that no longer exists.
+/// Deletes a stream as its tenant (the console, the tenant API): the same deletion as the
+/// receiver's own (SSF §5.5, [`super::streams::delete`]), recorded in the tenant's audit log
+/// as `actor` (`member:…`, `api_key:…`) in the same transaction. Returns the deleted stream.
+/// Its receiver is not told: nothing can be sent on a stream that no longer exists.
 pub async fn delete_as_tenant(
     ctx: &AppContext,
     tenant: TenantId,
     id: StreamId,
+    actor: String,
 ) -> Result<Stream, SsfError> {
-    let stream = ctx.store.scope(tenant).streams().get(id).await?;
-    let caller = ReceiverCaller {
-        tenant: ctx.store.tenants().get(tenant).await?,
-        receiver_id: stream.receiver_id,
+    let tx = ctx.store.scope(tenant).begin().await?;
+    let stream = tx.streams().get(id).await?;
+    tx.streams().delete(id).await?;
+    tx.audit()
+        .record(NewAuditEntry {
+            actor,
+            action: "stream.delete".into(),
+            target: Some(id.to_string()),
+            details: json!({
+                "name": crate::streams::name_of(&stream),
+                "receiver_id": stream.receiver_id.to_string(),
+                "delivery_method": stream.delivery_method.as_str(),
+            }),
+        })
+        .await?;
+    tx.commit().await?;
+    let message = Message::StreamChanged {
+        stream_id: id,
+        change: StreamChange::Deleted,
     };
-    super::streams::delete(ctx, &caller, id).await?;
+    publish(ctx, tenant, message).await;
     Ok(stream)
 }
 

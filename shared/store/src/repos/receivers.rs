@@ -164,7 +164,8 @@ impl<'a> Receivers<'a> {
 
     /// Disables a receiver (`true`: its credentials, tokens and portal stop working) or
     /// enables it again; returns it as it is now. Disabling a disabled receiver keeps the
-    /// first time.
+    /// first time. Bumps the tenant's streams version in the same transaction: fan-out holds
+    /// a disabled receiver's SETs, so its view of the streams must be reloaded.
     pub async fn set_disabled(
         &self,
         id: ReceiverId,
@@ -190,6 +191,9 @@ impl<'a> Receivers<'a> {
         if n == 0 {
             return Err(StoreError::NotFound);
         }
+        crate::repos::streams::Streams::new(self.ctx.with_tx(g.tx()))
+            .bump(&g)
+            .await?;
         let got = Receivers::new(self.ctx.with_tx(g.tx())).get(id).await?;
         g.finish().await?;
         Ok(got)

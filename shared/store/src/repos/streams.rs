@@ -290,7 +290,9 @@ impl<'a> Streams<'a> {
         v.ok_or(StoreError::NotFound)
     }
 
-    async fn bump(&self, g: &crate::scope::Guard<'_>) -> Result<(), StoreError> {
+    /// Moves the tenant's streams version on (in `g`'s transaction): fan-out reloads its
+    /// view of the streams.
+    pub(crate) async fn bump(&self, g: &crate::scope::Guard<'_>) -> Result<(), StoreError> {
         use crate::entities::tenants as t;
         t::Entity::update_many()
             .filter(t::Column::Id.eq(self.ctx.tid()))
