@@ -17,12 +17,27 @@ fn shown(name: &str) -> String {
 /// Where the first NUL of `v` is, in a string or a member name at any depth: the path of its
 /// member (`sub_id.emails[1]`), or `""` when `v` itself is the string.
 pub fn in_json(v: &Value) -> Option<String> {
-    walk(v, "")
+    // Every request passes here and almost none holds a NUL: look without naming first, so
+    // the common case allocates nothing.
+    has_nul(v).then(|| walk(v, "")).flatten()
 }
 
 /// [`in_json`] of a JSON object's members.
 pub fn in_members(members: &Map<String, Value>) -> Option<String> {
-    walk_members(members, "")
+    members
+        .iter()
+        .any(|(k, x)| k.contains('\0') || has_nul(x))
+        .then(|| walk_members(members, ""))
+        .flatten()
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(m) => m.iter().any(|(k, x)| k.contains('\0') || has_nul(x)),
+        _ => false,
+    }
 }
 
 fn walk(v: &Value, at: &str) -> Option<String> {

@@ -183,3 +183,71 @@ async fn migration_30_sets_every_streams_aud_to_its_receivers_client_id_on_postg
 async fn migration_30_sets_every_streams_aud_to_its_receivers_client_id_on_sqlite() {
     aud_becomes_the_client_id(TestDb::sqlite().await).await;
 }
+
+/// Migration 000072 dropped the tenant keys of `deliveries` and `delivery_attempts`; their
+/// stream keys `(tenant_id, stream_id)` still tie each row to a stream of its own tenant, and
+/// deleting a tenant still removes them through its streams.
+#[tokio::test]
+async fn deliveries_and_attempts_stay_tied_to_a_stream_of_their_tenant_and_go_with_it() {
+    let db = TestDb::postgres().await;
+    let (a, b) = (
+        tenant(db.store(), "fk-a").await,
+        tenant(db.store(), "fk-b").await,
+    );
+    seed(db.store(), &a).await;
+    seed(db.store(), &b).await;
+    // As the superuser (no row-level security in the way): the counts, and moving tenant
+    // b's delivery to tenant a, which would leave it on a stream of another tenant.
+    let admin = sethub_store::testing::admin_url();
+    let server = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(server, _)| server);
+    let owner = Database::connect(format!("{server}/{}", db.database_name().unwrap()))
+        .await
+        .unwrap();
+    let count = |table: &'static str, t: uuid::Uuid| {
+        let owner = owner.clone();
+        async move {
+            let row = owner
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    format!("SELECT count(*) AS n FROM {table} WHERE tenant_id = $1"),
+                    [t.into()],
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        }
+    };
+    for table in ["deliveries", "delivery_attempts"] {
+        assert_eq!(
+            count(table, a.id.as_uuid()).await,
+            1,
+            "{table} seeded for a"
+        );
+    }
+    let crossed = owner
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE deliveries SET tenant_id = $1 WHERE tenant_id = $2",
+            [a.id.as_uuid().into(), b.id.as_uuid().into()],
+        ))
+        .await
+        .expect_err("a delivery of tenant a on tenant b's stream");
+    assert!(
+        crossed.to_string().contains("fk_deliveries_stream"),
+        "{crossed}"
+    );
+
+    db.store().tenants().delete(a.id).await.unwrap();
+    for table in ["deliveries", "delivery_attempts"] {
+        assert_eq!(
+            count(table, a.id.as_uuid()).await,
+            0,
+            "{table} of a deleted"
+        );
+        assert_eq!(count(table, b.id.as_uuid()).await, 1, "{table} of b kept");
+    }
+    owner.close().await.unwrap();
+}
