@@ -12,7 +12,7 @@
 //! PostgreSQL only: SQLite's `PRAGMA optimize` needs no function.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{DbBackend, Statement};
+use sea_orm_migration::sea_orm::DbBackend;
 
 pub struct Migration;
 
@@ -39,14 +39,7 @@ impl MigrationTrait for Migration {
         if db.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
-        let row = db
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT current_schema()::text AS s",
-            ))
-            .await?
-            .ok_or_else(|| DbErr::Custom("no current schema".to_owned()))?;
-        let schema: String = row.try_get("", "s")?;
+        let schema = crate::m20261207_000050_due_work::current_schema(db).await?;
         let sql = format!(
             "CREATE FUNCTION sethub_analyze_stale(min_changes bigint, fraction double precision) \
              RETURNS SETOF text LANGUAGE plpgsql SECURITY DEFINER \

@@ -42,6 +42,47 @@ fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// The schema the migrations run in (where the functions go, and their search path).
+pub(crate) async fn current_schema(db: &SchemaManagerConnection<'_>) -> Result<String, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_schema()::text AS s",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("no current schema".to_owned()))?;
+    row.try_get("", "s")
+}
+
+/// Creates `signature` as a `SECURITY DEFINER` function of the schema's owner that runs
+/// `query` with `sethub.cross_tenant` on (the owner's read policy above) and puts the setting
+/// back before it returns. Later migrations lend further reads the same way.
+pub(crate) async fn create_cross_tenant_function(
+    db: &SchemaManagerConnection<'_>,
+    schema: &str,
+    signature: &str,
+    returns: &str,
+    query: &str,
+) -> Result<(), DbErr> {
+    // The setting is made for the query and put back before returning (a function's own
+    // `SET` clause would do both, but PostgreSQL 15 lets only superusers attach a custom
+    // setting to a function).
+    db.execute_unprepared(&format!(
+        "CREATE FUNCTION {signature} RETURNS {returns} LANGUAGE plpgsql \
+         SECURITY DEFINER SET search_path = {s}, pg_temp AS $fn$ \
+         #variable_conflict use_column
+         DECLARE prev text := current_setting('sethub.cross_tenant', true); \
+         BEGIN \
+           PERFORM set_config('sethub.cross_tenant', 'on', true); \
+           RETURN QUERY {query}; \
+           PERFORM set_config('sethub.cross_tenant', COALESCE(prev, ''), true); \
+         END $fn$",
+        s = ident(schema),
+    ))
+    .await
+    .map(|_| ())
+}
+
 /// The tables the functions read, each with the owner's cross-tenant read policy.
 const TABLES: [&str; 3] = ["deliveries", "delivery_attempts", "upstream_transmitters"];
 
@@ -130,22 +171,7 @@ impl MigrationTrait for Migration {
             .await?;
         }
         for (signature, returns, query) in FUNCTIONS {
-            // The setting is made for the query and put back before returning (a function's
-            // own `SET` clause would do both, but PostgreSQL 15 lets only superusers attach a
-            // custom setting to a function).
-            db.execute_unprepared(&format!(
-                "CREATE FUNCTION {signature} RETURNS {returns} LANGUAGE plpgsql \
-                 SECURITY DEFINER SET search_path = {s}, pg_temp AS $fn$ \
-                 #variable_conflict use_column
-                 DECLARE prev text := current_setting('sethub.cross_tenant', true); \
-                 BEGIN \
-                   PERFORM set_config('sethub.cross_tenant', 'on', true); \
-                   RETURN QUERY {query}; \
-                   PERFORM set_config('sethub.cross_tenant', COALESCE(prev, ''), true); \
-                 END $fn$",
-                s = ident(&schema),
-            ))
-            .await?;
+            create_cross_tenant_function(db, &schema, signature, returns, query).await?;
         }
         Ok(())
     }

@@ -35,7 +35,10 @@ pub async fn run(engine: Arc<Engine>) {
     let push = engine.ctx.config.push.clone();
     let interval = Duration::from_secs(push.sweep_interval_secs);
     let grace = chrono::Duration::seconds(i64::try_from(push.orphan_after_secs).unwrap_or(60));
-    let retention = chrono::Duration::days(i64::from(push.attempt_retention_days));
+    let retention = Retention {
+        attempts: chrono::Duration::days(i64::from(push.attempt_retention_days)),
+        delivered: chrono::Duration::days(i64::from(push.delivered_retention_days)),
+    };
     let lease = Lease::new(&engine, interval);
     let mut last_prune = None::<tokio::time::Instant>;
     loop {
@@ -67,8 +70,8 @@ pub async fn run(engine: Arc<Engine>) {
             }
             if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
                 last_prune = Some(tokio::time::Instant::now());
-                if let Err(e) = prune(&engine, Utc::now() - retention).await {
-                    tracing::warn!(error = %e, "delivery log pruning failed");
+                if let Err(e) = prune(&engine, &retention).await {
+                    tracing::warn!(error = %e, "pruning the delivery log and delivered SETs failed");
                 }
             }
         } else {
@@ -216,27 +219,40 @@ async fn poll_queues(engine: &Engine) -> Result<(), sethub_store::StoreError> {
     Ok(())
 }
 
-/// Deletes delivery-log rows older than `before`, in the tenants that have any.
-async fn prune(
-    engine: &Engine,
-    before: chrono::DateTime<Utc>,
-) -> Result<(), sethub_store::StoreError> {
-    for tenant in engine
-        .ctx
-        .store
-        .tenants_with_attempts_before(before)
-        .await?
-    {
-        let n = engine
-            .ctx
-            .store
+/// How long the delivery log and delivered SETs are kept.
+struct Retention {
+    attempts: chrono::Duration,
+    delivered: chrono::Duration,
+}
+
+/// Delivered SETs one statement of the delivered retention deletes at most.
+const PRUNE_BATCH: u64 = 5_000;
+
+/// Deletes delivery-log rows older than `retention.attempts` and SETs delivered longer ago
+/// than `retention.delivered`, in the tenants that have any.
+async fn prune(engine: &Engine, retention: &Retention) -> Result<(), sethub_store::StoreError> {
+    let store = &engine.ctx.store;
+    let now = Utc::now();
+    let before = now - retention.attempts;
+    for tenant in store.tenants_with_attempts_before(before).await? {
+        let rows = store
             .scope(tenant)
             .deliveries()
             .prune_attempts(before)
             .await?;
-        if n > 0 {
-            tracing::info!(tenant = %tenant, rows = n, "pruned the delivery log");
-        }
+        pruned(tenant, rows, "delivery log rows");
+    }
+    let before = now - retention.delivered;
+    for tenant in store.tenants_with_delivered_before(before).await? {
+        let deliveries = store.scope(tenant).deliveries();
+        let rows = deliveries.prune_delivered(before, PRUNE_BATCH).await?;
+        pruned(tenant, rows, "delivered SETs");
     }
     Ok(())
+}
+
+fn pruned(tenant: sethub_domain::TenantId, rows: u64, what: &'static str) {
+    if rows > 0 {
+        tracing::info!(%tenant, rows, what, "pruned");
+    }
 }

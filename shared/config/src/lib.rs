@@ -189,6 +189,10 @@ pub struct PushConfig {
     pub sweep_interval_secs: u64,
     /// Delivery log rows older than this are deleted.
     pub attempt_retention_days: u32,
+    /// Delivered SETs older than this (by delivery time) are deleted; pending, queued and
+    /// dead ones are kept. At least the usage page's longest window (90 days) to keep its
+    /// counts whole.
+    pub delivered_retention_days: u32,
     /// How many bytes of a receiver's answer the delivery log keeps.
     pub response_excerpt_bytes: usize,
     /// Event messages (up to a hundred events each) one fan-out process works on at once.
@@ -399,6 +403,7 @@ impl Default for PushConfig {
             orphan_after_secs: 60,
             sweep_interval_secs: 10,
             attempt_retention_days: 30,
+            delivered_retention_days: 90,
             response_excerpt_bytes: 512,
             max_backlog: 10_000,
             max_backlog_per_tenant: 2_500,
@@ -682,6 +687,9 @@ impl Config {
         }
         if self.push.max_backlog_per_tenant == 0 {
             return invalid("push.max_backlog_per_tenant", "must be at least 1");
+        }
+        if self.push.delivered_retention_days == 0 {
+            return invalid("push.delivered_retention_days", "must be at least 1");
         }
         if self.push.sweep_interval_secs == 0 {
             return invalid("push.sweep_interval_secs", "must be at least 1");

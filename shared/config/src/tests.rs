@@ -183,3 +183,12 @@ fn a_list_of_variables_reads_as_the_environment_would_and_refuses_unknown_keys()
     let err = Config::from_vars([("SETHUB_SERVER__LISTEN", "nowhere")]).unwrap_err();
     assert!(err.to_string().contains("server.listen"), "{err}");
 }
+
+#[test]
+fn delivered_sets_are_kept_at_least_a_day_and_ninety_by_default() {
+    let mut config = Config::default();
+    assert_eq!(config.push.delivered_retention_days, 90);
+    config.push.delivered_retention_days = 0;
+    let err = config.validate().unwrap_err().to_string();
+    assert!(err.contains("push.delivered_retention_days"), "{err}");
+}

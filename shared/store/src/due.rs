@@ -45,6 +45,9 @@ const SQLITE_POLL_QUEUES: &str = "SELECT tenant_id, stream_id, count(*) AS queue
 const SQLITE_ATTEMPTS_BEFORE: &str =
     "SELECT DISTINCT tenant_id FROM delivery_attempts WHERE attempted_at < $1";
 const SQLITE_UPSTREAM_TENANTS: &str = "SELECT DISTINCT tenant_id FROM upstream_transmitters";
+const SQLITE_DELIVERED_BEFORE: &str = "SELECT t.id AS tenant_id FROM tenants t WHERE EXISTS \
+     (SELECT 1 FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'delivered' \
+     AND d.delivered_at < $1)";
 
 impl Store {
     async fn due_rows(
@@ -133,6 +136,21 @@ impl Store {
             .due_rows(
                 "SELECT t AS tenant_id FROM sethub_attempts_before($1) AS t",
                 SQLITE_ATTEMPTS_BEFORE,
+                vec![micros(before).into()],
+            )
+            .await?;
+        tenant_ids(&rows)
+    }
+
+    /// The tenants with a SET delivered before `before` (what the delivered retention visits).
+    pub async fn tenants_with_delivered_before(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<TenantId>, StoreError> {
+        let rows = self
+            .due_rows(
+                "SELECT t AS tenant_id FROM sethub_delivered_before($1) AS t",
+                SQLITE_DELIVERED_BEFORE,
                 vec![micros(before).into()],
             )
             .await?;

@@ -22,6 +22,7 @@ contract!(
     every_stream_change_moves_the_streams_version,
     another_tenant_never_sees_or_changes_a_delivery,
     the_log_is_pruned_by_age,
+    delivered_sets_are_pruned_by_age_and_nothing_else_is,
     dead_deliveries_are_redriven_by_id_or_all_and_start_afresh,
     one_redrive_puts_back_at_most_its_bound_oldest_first,
     polled_sets_hide_for_their_visibility_and_settle_by_ack_or_error,
@@ -477,6 +478,94 @@ async fn the_log_is_pruned_by_age(db: TestDb) {
     let left = d.attempts_for_delivery(one.id).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].status, Some(202));
+}
+
+async fn delivered_sets_are_pruned_by_age_and_nothing_else_is(db: TestDb) {
+    let (a, b) = (tenant(db.store(), "a").await, tenant(db.store(), "b").await);
+    let (sa, sb) = (
+        stream(db.store(), a.id).await,
+        stream(db.store(), b.id).await,
+    );
+    let long_ago = Utc::now() - Duration::days(100);
+    let cutoff = Utc::now() - Duration::days(90);
+    let settle = |d: &NewDelivery, at, change| Update {
+        id: d.id,
+        at,
+        attempted: true,
+        change,
+    };
+    let pending = || new(sa, Some(EventId::new()), DeliveryState::Pending);
+    let (old, recent, waiting, dead) = (
+        [pending(), pending(), pending()],
+        pending(),
+        pending(),
+        pending(),
+    );
+    let da = db.store().scope(a.id).deliveries();
+    let mut all = old.to_vec();
+    all.extend([recent.clone(), waiting.clone(), dead.clone()]);
+    da.insert_many(&all).await.unwrap();
+    let delivered = || Change::Delivered { status: 202 };
+    let updates: Vec<Update> = old
+        .iter()
+        .map(|d| settle(d, long_ago, delivered()))
+        .collect();
+    da.apply(&updates, &[]).await.unwrap();
+    da.apply(&[settle(&recent, Utc::now(), delivered())], &[])
+        .await
+        .unwrap();
+    let gone = Change::Dead {
+        status: Some(400),
+        error: "invalid_request".into(),
+    };
+    da.apply(&[settle(&dead, long_ago, gone)], &[])
+        .await
+        .unwrap();
+    // Tenant b has an old delivered SET too: listed, and left to its own pruning.
+    let db_b = db.store().scope(b.id).deliveries();
+    let theirs = new(sb, Some(EventId::new()), DeliveryState::Pending);
+    db_b.insert_many(std::slice::from_ref(&theirs))
+        .await
+        .unwrap();
+    db_b.apply(&[settle(&theirs, long_ago, delivered())], &[])
+        .await
+        .unwrap();
+
+    let mut listed = db
+        .store()
+        .tenants_with_delivered_before(cutoff)
+        .await
+        .unwrap();
+    listed.sort();
+    let mut both = vec![a.id, b.id];
+    both.sort();
+    assert_eq!(listed, both);
+    // Two a statement: three old delivered SETs take two rounds.
+    assert_eq!(da.prune_delivered(cutoff, 2).await.unwrap(), 3);
+    for d in &old {
+        assert!(matches!(da.get(d.id).await, Err(StoreError::NotFound)));
+    }
+    assert_eq!(
+        da.get(recent.id).await.unwrap().state,
+        DeliveryState::Delivered
+    );
+    assert_eq!(
+        da.get(waiting.id).await.unwrap().state,
+        DeliveryState::Pending
+    );
+    assert_eq!(da.get(dead.id).await.unwrap().state, DeliveryState::Dead);
+    assert_eq!(
+        db_b.get(theirs.id).await.unwrap().state,
+        DeliveryState::Delivered
+    );
+    assert_eq!(
+        db.store()
+            .tenants_with_delivered_before(cutoff)
+            .await
+            .unwrap(),
+        vec![b.id]
+    );
+    assert_eq!(da.prune_delivered(cutoff, 2).await.unwrap(), 0);
 }
 
 async fn dead_deliveries_are_redriven_by_id_or_all_and_start_afresh(db: TestDb) {

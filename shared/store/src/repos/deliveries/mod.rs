@@ -557,6 +557,45 @@ impl<'a> Deliveries<'a> {
         Ok(res.rows_affected)
     }
 
+    /// Deletes delivered SETs delivered before `before`, at most `batch` a statement (each
+    /// its own transaction, so a large backlog never holds one long one); returns how many.
+    /// Pending, queued and dead ones stay, whatever their age.
+    pub async fn prune_delivered(
+        &self,
+        before: DateTime<Utc>,
+        batch: u64,
+    ) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let g = self.ctx.begin().await?;
+            let ids: Vec<uuid::Uuid> = d::Entity::find()
+                .select_only()
+                .column(d::Column::Id)
+                .filter(d::Column::TenantId.eq(self.ctx.tid()))
+                .filter(d::Column::State.eq(DeliveryState::Delivered.as_str()))
+                .filter(d::Column::DeliveredAt.lt(micros(before)))
+                .limit(batch)
+                .into_tuple()
+                .all(g.tx())
+                .await
+                .db()?;
+            let taken = u64::try_from(ids.len()).unwrap_or(u64::MAX);
+            if !ids.is_empty() {
+                total += d::Entity::delete_many()
+                    .filter(d::Column::TenantId.eq(self.ctx.tid()))
+                    .filter(d::Column::Id.is_in(ids))
+                    .exec(g.tx())
+                    .await
+                    .db()?
+                    .rows_affected;
+            }
+            g.finish().await?;
+            if taken < Ord::max(batch, 1) {
+                return Ok(total);
+            }
+        }
+    }
+
     /// SETs delivered since `since`, counted per hour (as [`crate::Events::count_by_hour`]).
     pub async fn delivered_by_hour(
         &self,
