@@ -183,3 +183,38 @@ fn a_list_of_variables_reads_as_the_environment_would_and_refuses_unknown_keys()
     let err = Config::from_vars([("SETHUB_SERVER__LISTEN", "nowhere")]).unwrap_err();
     assert!(err.to_string().contains("server.listen"), "{err}");
 }
+
+#[test]
+fn upstream_long_poll_and_idle_settings_are_bounded_naming_the_key() {
+    let config = Config::from_vars([
+        ("SETHUB_INGEST__UPSTREAM_LONG_POLL_SECS", "300"),
+        ("SETHUB_INGEST__UPSTREAM_POLL_IDLE_SECS", "1"),
+    ])
+    .unwrap();
+    assert_eq!(config.ingest.upstream_long_poll_secs, 300);
+    for (key, value, named) in [
+        (
+            "SETHUB_INGEST__UPSTREAM_LONG_POLL_SECS",
+            "0",
+            "ingest.upstream_long_poll_secs",
+        ),
+        (
+            "SETHUB_INGEST__UPSTREAM_LONG_POLL_SECS",
+            "301",
+            "ingest.upstream_long_poll_secs",
+        ),
+        (
+            "SETHUB_INGEST__UPSTREAM_POLL_IDLE_SECS",
+            "0",
+            "ingest.upstream_poll_idle_secs",
+        ),
+        (
+            "SETHUB_INGEST__UPSTREAM_POLL_IDLE_SECS",
+            "3601",
+            "ingest.upstream_poll_idle_secs",
+        ),
+    ] {
+        let err = Config::from_vars([(key, value)]).unwrap_err().to_string();
+        assert!(err.contains(named), "{key}={value}: {err}");
+    }
+}
