@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sethub_tests::browser::Browser;
+use sethub_tests::setup::SESSION_REVOKED;
 use thirtyfour::prelude::*;
 use world::*;
 
@@ -525,5 +526,151 @@ async fn a_new_tenant_and_receiver_meet_the_fixed_console_and_portal() {
     );
     assert_eq!(b.class_of("signed-out").await.unwrap(), "notice");
     b.shot("signed-out").await.unwrap();
+    b.quit().await.unwrap();
+}
+
+/// The published keys of `slug` as `(kty, crv, alg)`, sorted (a plain GET of the JWKS URL).
+async fn published_keys(w: &World, slug: &str) -> Vec<(String, String, String)> {
+    let jwks: Value = reqwest::get(w.hub.jwks_url(slug))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = |k: &Value, m: &str| k[m].as_str().unwrap_or_default().to_owned();
+    let mut keys: Vec<_> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (text(k, "kty"), text(k, "crv"), text(k, "alg")))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Takes a 390 px phone screenshot and a desktop one of the current page, the phone one
+/// checked to fit.
+async fn both_shots(b: &mut Browser, name: &str) {
+    b.shot(name).await.unwrap();
+    b.driver.set_window_rect(0, 0, 390, 844).await.unwrap();
+    b.shot(&format!("phone-{name}")).await.unwrap();
+    b.fits(name).await.unwrap();
+    b.driver.set_window_rect(0, 0, 1280, 900).await.unwrap();
+}
+
+/// Issue 14 in the console: a tenant signs up choosing RS256 and the CAEP interoperability
+/// profile, sees the profile on the signing-keys page and has a `session-revoked` without
+/// `reason_admin` refused at ingest; the rotation offers RS256 only while the profile is on,
+/// and after switching it off the scheduled rotation publishes both keys through the overlap.
+/// Screenshots under `$CARGO_TARGET_TMPDIR/screenshots/signing_choices/`.
+#[tokio::test]
+async fn a_tenant_signs_up_on_rs256_with_the_caep_profile_and_rotates_to_eddsa_in_the_console() {
+    let w = World::embedded().await;
+    let console = format!("{}/console", w.hub.manage_url);
+    let mut b = Browser::start(&shots().join("screenshots"), "signing_choices")
+        .await
+        .unwrap();
+
+    b.driver.goto(format!("{console}/signup")).await.unwrap();
+    let slug = format!("interop-{}", sethub_tests::random_suffix());
+    b.fill("organisation", "Interop Identity").await.unwrap();
+    b.fill("slug", &slug).await.unwrap();
+    b.fill("email", "ivy@interop.example").await.unwrap();
+    b.fill("password", "correct horse battery").await.unwrap();
+    b.click("#signing_alg option[value='RS256-2048']")
+        .await
+        .unwrap();
+    b.click("#profile").await.unwrap();
+    both_shots(&mut b, "signup-rs256-caep").await;
+    b.click_button("Create organisation").await.unwrap();
+    let api_key = b.text_of("new-key").await.unwrap();
+    assert_eq!(
+        published_keys(&w, &slug).await,
+        [("RSA".to_owned(), String::new(), "RS256".to_owned())]
+    );
+
+    // The profile is shown on the signing-keys page.
+    b.driver
+        .goto(format!("{console}/signing-keys"))
+        .await
+        .unwrap();
+    let state = b.text_of("profile-state").await.unwrap();
+    assert!(
+        state.contains("CAEP interoperability profile is on"),
+        "{state}"
+    );
+    both_shots(&mut b, "signing-keys-caep").await;
+
+    // Under the profile, a session-revoked without reason_admin is refused naming it.
+    let publish = |body: Value| {
+        let url = format!("{}/t/{slug}/events", w.hub.ingest_url);
+        let key = api_key.clone();
+        async move {
+            let resp = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let revoked = |event: Value| {
+        serde_json::json!({
+            "sub_id": {"format": "email", "email": "jdoe@example.com"},
+            "events": {SESSION_REVOKED: event},
+        })
+    };
+    let (status, body) = publish(revoked(serde_json::json!({"initiating_entity": "policy"}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["field"],
+        format!("events.{SESSION_REVOKED}.reason_admin"),
+        "{body}"
+    );
+    let (status, body) = publish(revoked(serde_json::json!({
+        "initiating_entity": "policy", "reason_admin": {"en": "Signed out by policy"}
+    })))
+    .await;
+    assert_eq!(status, 202, "{body}");
+
+    // Under the profile the rotation offers RS256 keys only.
+    let offered = b
+        .js("return Array.from(document.querySelectorAll('#signing_alg option')).map(o => o.value);")
+        .await
+        .unwrap();
+    let offered: Vec<&str> = offered
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .collect();
+    assert!(
+        !offered.is_empty() && offered.iter().all(|v| v.starts_with("RS256")),
+        "{offered:?}"
+    );
+
+    // Profile off, then the rotation: the EdDSA key is published beside the RS256 one.
+    b.click_button("Switch it off").await.unwrap();
+    b.wait_for_text("No interoperability profile is on")
+        .await
+        .unwrap();
+    b.click("#signing_alg option[value='EdDSA']").await.unwrap();
+    b.click_button("Schedule a rotation").await.unwrap();
+    b.wait_for_text("is published as the next one")
+        .await
+        .unwrap();
+    assert_eq!(b.class_of("message").await.unwrap(), "notice");
+    assert_eq!(
+        published_keys(&w, &slug).await,
+        [
+            ("OKP".to_owned(), "Ed25519".to_owned(), "EdDSA".to_owned()),
+            ("RSA".to_owned(), String::new(), "RS256".to_owned()),
+        ]
+    );
+    both_shots(&mut b, "signing-keys-rotated-to-eddsa").await;
     b.quit().await.unwrap();
 }

@@ -13,10 +13,11 @@
 mod world;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sethub_tests::setup::{self, SESSION_REVOKED};
-use sethub_tests::ssf_transmitter::SsfTransmitter;
+use sethub_tests::ssf_transmitter::{LongPoll, SsfTransmitter};
 use sethub_tests::transmitter::TestTransmitter;
 use sethub_tests::wait_until;
 use world::*;
@@ -523,24 +524,7 @@ async fn an_embedded_hub_polls_an_upstream_and_acknowledges_every_set() {
 async fn poll_flow(w: World) {
     w.stream("/s/rx", &[SESSION_REVOKED]).await;
     let tx = SsfTransmitter::start("sethub-poller", "poll-secret").await;
-    let made = upstream_cli(
-        &w,
-        &[
-            "subscribe",
-            "--tenant",
-            &w.tenant.slug,
-            "--issuer",
-            &tx.issuer,
-            "--client-id",
-            "sethub-poller",
-            "--client-secret",
-            "poll-secret",
-            "--delivery",
-            "poll",
-        ],
-    )
-    .await
-    .unwrap();
+    let made = subscribe_by_poll(&w, &tx).await;
     let stream = tx.streams().remove(0);
     assert_eq!(made["stream_id"], stream["stream_id"]);
     assert_eq!(
@@ -595,5 +579,151 @@ async fn poll_flow(w: World) {
     txns.sort();
     assert_eq!(txns, vec!["poll-txn-1", "poll-txn-2"]);
     assert!(got.iter().all(|s| s.iss == w.tenant.issuer));
+    assert_eq!(tx.problems(), Vec::<String>::new());
+}
+
+/// `sethub upstream subscribe --delivery poll` of the tenant of `w` to `tx`: its JSON.
+async fn subscribe_by_poll(w: &World, tx: &SsfTransmitter) -> Value {
+    upstream_cli(
+        w,
+        &[
+            "subscribe",
+            "--tenant",
+            &w.tenant.slug,
+            "--issuer",
+            &tx.issuer,
+            "--client-id",
+            "sethub-poller",
+            "--client-secret",
+            "poll-secret",
+            "--delivery",
+            "poll",
+        ],
+    )
+    .await
+    .unwrap()
+}
+
+/// Subscribes the tenant of `w` to `tx` by poll; the transmitter's stream, once the
+/// verification SET was polled, checked and acknowledged.
+async fn poll_subscription(w: &World, tx: &SsfTransmitter) -> Value {
+    subscribe_by_poll(w, tx).await;
+    let stream = tx.streams().remove(0);
+    let id = stream["stream_id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the polled verification to be acknowledged",
+        LONG,
+        || async {
+            let list = upstream_list(w).await;
+            (list[0]["status"]["last_verification_at"].is_string() && tx.queued(&id) == 0)
+                .then_some(())
+        },
+    )
+    .await;
+    stream
+}
+
+/// How many polls `tx` gets over `window` (a measurement: the window is the point).
+async fn polls_over(tx: &SsfTransmitter, window: Duration) -> usize {
+    let before = tx.polls().len();
+    tokio::time::sleep(window).await;
+    tx.polls().len() - before
+}
+
+/// With the poll interval a minute, a SET published upstream reaches the tenant's receiver in
+/// a few seconds: only the long poll open at the transmitter explains it. An idle upstream
+/// then costs that one open request, and SIGTERM mid-long-poll stops ingest promptly.
+#[tokio::test]
+async fn a_long_poll_brings_an_upstream_set_at_once_and_an_idle_upstream_costs_one_open_request() {
+    let mut w = World::split_with(&[
+        ("SETHUB_INGEST__UPSTREAM_POLL_IDLE_SECS", "60"),
+        ("SETHUB_SERVER__DRAIN_SECS", "1"),
+        ("SETHUB_SERVER__SHUTDOWN_SECS", "5"),
+    ])
+    .await;
+    w.stream("/s/rx", &[SESSION_REVOKED]).await;
+    let tx = SsfTransmitter::start("sethub-poller", "poll-secret").await;
+    // It holds a long poll 30 s (sethub waits up to 35 s).
+    tx.set_long_poll(LongPoll::Wait(Duration::from_secs(30)));
+    let stream = poll_subscription(&w, &tx).await;
+    let id = stream["stream_id"].as_str().unwrap().to_owned();
+
+    // The poll that acknowledged the verification SET is open now, waiting.
+    let sent = Instant::now();
+    let set = tx.session_revoked(&stream, "ann@example.com", "long-poll-txn");
+    assert_eq!(tx.push(&stream, &set).await, 202);
+    w.receiver
+        .wait_for_count("/s/rx", 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let took = sent.elapsed();
+    eprintln!("a SET published upstream arrived downstream after {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "{took:?}: well under the 60 s poll interval"
+    );
+    assert_eq!(
+        w.receiver.received("/s/rx")[0].txn.as_deref(),
+        Some("long-poll-txn")
+    );
+    wait_until("the SET to be acknowledged", LONG, || async {
+        (tx.queued(&id) == 0).then_some(())
+    })
+    .await;
+    assert!(tx.acked().contains(&SsfTransmitter::jti(&set)));
+
+    // Idle: the one long poll stays open; nothing more is asked.
+    assert_eq!(polls_over(&tx, Duration::from_secs(3)).await, 0);
+    let polls = tx.polls();
+    assert!(
+        polls.iter().all(|r| *r == json!(false)),
+        "every poll is a long poll: {polls:?}"
+    );
+    assert_eq!(tx.problems(), Vec::<String>::new());
+
+    // SIGTERM while the long poll is open: ingest exits cleanly within its shutdown budget,
+    // not after the 30 s the transmitter would hold the poll.
+    let sigterm = Instant::now();
+    let ingest = w.process("ingest");
+    ingest.send_sigterm();
+    assert_eq!(ingest.wait_exit(Duration::from_secs(10)).await, Some(0));
+    eprintln!("ingest exited {:?} after SIGTERM", sigterm.elapsed());
+}
+
+/// A transmitter that ignores `returnImmediately: false` (answers at once, empty) is polled
+/// once per `ingest.upstream_poll_idle_secs`, and one that holds a long poll past
+/// `ingest.upstream_long_poll_secs` once per timeout: neither makes a loop, and a SET still
+/// gets through.
+#[tokio::test]
+async fn an_upstream_that_answers_long_polls_at_once_or_holds_them_too_long_is_not_polled_in_a_loop()
+ {
+    let w = World::split_with(&[
+        ("SETHUB_INGEST__UPSTREAM_POLL_IDLE_SECS", "2"),
+        ("SETHUB_INGEST__UPSTREAM_LONG_POLL_SECS", "1"),
+    ])
+    .await;
+    w.stream("/s/rx", &[SESSION_REVOKED]).await;
+    let tx = SsfTransmitter::start("sethub-poller", "poll-secret").await;
+    tx.set_long_poll(LongPoll::Ignore);
+    let stream = poll_subscription(&w, &tx).await;
+
+    // Answered at once, empty: one poll per 2 s (a window of 6 s sees 3, perhaps 4).
+    let quick = polls_over(&tx, Duration::from_secs(6)).await;
+    eprintln!("{quick} polls in 6 s of an upstream ignoring long polls");
+    assert!((2..=4).contains(&quick), "{quick} polls in 6 s");
+
+    // Held for a minute, past sethub's 1 s: each poll times out, then the next (still no
+    // sooner than 2 s after the last began).
+    tx.set_long_poll(LongPoll::Wait(Duration::from_secs(60)));
+    let held = polls_over(&tx, Duration::from_secs(6)).await;
+    eprintln!("{held} polls in 6 s of an upstream holding long polls past the timeout");
+    assert!((2..=4).contains(&held), "{held} polls in 6 s");
+
+    // The polls still work: a SET published now is handed to one and arrives.
+    let set = tx.session_revoked(&stream, "bob@example.com", "held-txn");
+    assert_eq!(tx.push(&stream, &set).await, 202);
+    w.receiver.wait_for_count("/s/rx", 1, LONG).await.unwrap();
+    let polls = tx.polls();
+    assert!(polls.iter().all(|r| *r == json!(false)), "{polls:?}");
     assert_eq!(tx.problems(), Vec::<String>::new());
 }

@@ -5,7 +5,9 @@
 //! Basic), the stream API (create, read, delete, status, verify) and its JWKS; it pushes SETs
 //! (RFC 8935) to its push streams and queues them for its poll streams (RFC 8936, at
 //! `/ssf/poll/{stream_id}`, keeping every `ack` and `setErrs`), a verification SET when asked
-//! for one. It checks what its
+//! for one. Its poll endpoint honours `returnImmediately: false` by waiting for a SET up to
+//! 30 s (or answers at once, or waits longer: [`SsfTransmitter::set_long_poll`]) and counts
+//! the polls it gets ([`SsfTransmitter::polls`]). It checks what its
 //! receiver sends it and keeps every violation in [`SsfTransmitter::problems`]: a stream API
 //! call without a valid bearer token, transmitter-supplied members on create.
 
@@ -13,6 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -57,6 +60,20 @@ struct Shared {
     acked: Mutex<Vec<String>>,
     set_errs: Mutex<Vec<(String, Value)>>,
     next: AtomicU64,
+    long_poll: Mutex<LongPoll>,
+    /// The `returnImmediately` member of every poll request, in order.
+    polls: Mutex<Vec<Value>>,
+    /// Woken whenever a SET is queued for a poll stream.
+    queued: tokio::sync::Notify,
+}
+
+/// How the poll endpoint treats `returnImmediately: false` (RFC 8936 long poll).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongPoll {
+    /// Waits up to this long for a SET, then answers (empty if none came).
+    Wait(Duration),
+    /// Ignores it: answers at once, as if `returnImmediately` were true.
+    Ignore,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -113,6 +130,7 @@ impl Shared {
         if stream["delivery"]["method"] == POLL {
             let jti = jti_of(&token);
             lock(&self.queues).entry(id).or_default().insert(jti, token);
+            self.queued.notify_waiters();
             return 202;
         }
         let Some(url) = stream["delivery"]["endpoint_url"].as_str() else {
@@ -306,32 +324,54 @@ async fn poll(
         return HttpResponse::Unauthorized().finish();
     }
     let id = path.into_inner();
-    let mut queues = lock(&s.queues);
-    let Some(queue) = queues.get_mut(&id) else {
-        if lock(&s.streams).contains_key(&id) {
-            return HttpResponse::Ok().json(json!({"sets": {}}));
-        }
-        return HttpResponse::NotFound().finish();
+    lock(&s.polls).push(body["returnImmediately"].clone());
+    let wait = match *lock(&s.long_poll) {
+        LongPoll::Wait(wait) if body["returnImmediately"] == json!(false) => wait,
+        _ => Duration::ZERO,
     };
-    for jti in body["ack"].as_array().into_iter().flatten() {
-        let jti = jti.as_str().unwrap_or_default().to_owned();
-        queue.remove(&jti);
-        lock(&s.acked).push(jti);
-    }
-    for (jti, err) in body["setErrs"].as_object().into_iter().flatten() {
-        queue.remove(jti);
-        lock(&s.set_errs).push((jti.clone(), err.clone()));
+    let deadline = tokio::time::Instant::now() + wait;
+    // Acknowledgements and errors first, as RFC 8936 has it.
+    if let Some(queue) = lock(&s.queues).get_mut(&id) {
+        for jti in body["ack"].as_array().into_iter().flatten() {
+            let jti = jti.as_str().unwrap_or_default().to_owned();
+            queue.remove(&jti);
+            lock(&s.acked).push(jti);
+        }
+        for (jti, err) in body["setErrs"].as_object().into_iter().flatten() {
+            queue.remove(jti);
+            lock(&s.set_errs).push((jti.clone(), err.clone()));
+        }
     }
     let max = body["maxEvents"]
         .as_u64()
         .map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(usize::MAX));
-    let sets: serde_json::Map<String, Value> = queue
-        .iter()
-        .take(max)
-        .map(|(j, set)| (j.clone(), json!(set)))
-        .collect();
-    let more = queue.len() > sets.len();
-    HttpResponse::Ok().json(json!({"sets": sets, "moreAvailable": more}))
+    loop {
+        let woken = s.queued.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let (sets, more) = {
+            let queues = lock(&s.queues);
+            match queues.get(&id) {
+                None if !lock(&s.streams).contains_key(&id) => {
+                    return HttpResponse::NotFound().finish();
+                }
+                None => (serde_json::Map::new(), false),
+                Some(queue) => {
+                    let sets: serde_json::Map<String, Value> = queue
+                        .iter()
+                        .take(max)
+                        .map(|(j, set)| (j.clone(), json!(set)))
+                        .collect();
+                    let more = queue.len() > sets.len();
+                    (sets, more)
+                }
+            }
+        };
+        if !sets.is_empty() || tokio::time::Instant::now() >= deadline {
+            return HttpResponse::Ok().json(json!({"sets": sets, "moreAvailable": more}));
+        }
+        let _ = tokio::time::timeout_at(deadline, woken).await;
+    }
 }
 
 /// An SSF transmitter on 127.0.0.1; stops serving when dropped.
@@ -361,6 +401,9 @@ impl SsfTransmitter {
             acked: Mutex::default(),
             set_errs: Mutex::default(),
             next: AtomicU64::new(1),
+            long_poll: Mutex::new(LongPoll::Wait(Duration::from_secs(30))),
+            polls: Mutex::default(),
+            queued: tokio::sync::Notify::new(),
         });
         let data = web::Data::from(shared.clone());
         let server = HttpServer::new(move || {
@@ -409,6 +452,17 @@ impl SsfTransmitter {
     pub fn lose_streams(&self) {
         lock(&self.shared.streams).clear();
         lock(&self.shared.queues).clear();
+    }
+
+    /// How its poll endpoint treats `returnImmediately: false` from now on.
+    pub fn set_long_poll(&self, mode: LongPoll) {
+        *lock(&self.shared.long_poll) = mode;
+    }
+
+    /// The `returnImmediately` member of every poll request it got, in order (`null` when
+    /// absent).
+    pub fn polls(&self) -> Vec<Value> {
+        lock(&self.shared.polls).clone()
     }
 
     /// Every `jti` its poll endpoint was told to acknowledge.

@@ -1,5 +1,5 @@
 //! Outbound requests: the one egress policy of this deployment and the guarded client of each
-//! purpose (push, upstream JWKS, single sign-on). Every request sethub makes goes through a
+//! purpose (push, upstream JWKS, single sign-on, upstream SSF transmitters and their long polls). Every request sethub makes goes through a
 //! [`GuardedClient`] built here.
 
 use std::time::Duration;
@@ -32,6 +32,8 @@ pub enum Purpose {
     Sso,
     /// An upstream SSF transmitter sethub receives from: metadata, token, stream API.
     Upstream,
+    /// The long polls of an upstream poll stream: open up to `ingest.upstream_long_poll_secs`.
+    UpstreamPoll,
 }
 
 /// The most bytes of a push answer read (status, `Retry-After` and an excerpt are all that is
@@ -55,15 +57,19 @@ pub fn client(ctx: &AppContext, purpose: Purpose) -> Result<GuardedClient, Fetch
                 max_response_bytes: MAX_PUSH_ANSWER,
             }
         }
-        Purpose::Jwks | Purpose::Sso | Purpose::Upstream => ClientOptions {
+        Purpose::Jwks | Purpose::Sso | Purpose::Upstream | Purpose::UpstreamPoll => ClientOptions {
             connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(10),
+            request_timeout: if purpose == Purpose::UpstreamPoll {
+                Duration::from_secs(ctx.config.ingest.upstream_long_poll_secs)
+            } else {
+                Duration::from_secs(10)
+            },
             max_idle_per_host: 4,
             user_agent: format!(
                 "sethub/{version} ({})",
                 match purpose {
                     Purpose::Jwks => "jwks",
-                    Purpose::Upstream => "ssf-receiver",
+                    Purpose::Upstream | Purpose::UpstreamPoll => "ssf-receiver",
                     _ => "sso",
                 }
             ),

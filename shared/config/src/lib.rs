@@ -267,6 +267,15 @@ pub struct IngestConfig {
     /// How often the process running `manage` checks each upstream subscription's stream at
     /// its transmitter and makes it again when the transmitter lost it; 0 = never.
     pub upstream_check_secs: u64,
+    /// How long one long poll of an upstream poll stream may stay open (RFC 8936,
+    /// `returnImmediately: false`): the HTTP timeout of the poll request, so it must exceed
+    /// the transmitter's wait (sethub's own is `poll.default_wait_secs`, 30 s). A poll that
+    /// reaches it is not an error: the next one is made at once. 1 to 300.
+    pub upstream_long_poll_secs: u64,
+    /// A poll that brought no SET (or failed) is followed by the next one no sooner than this
+    /// after it began, so a transmitter that answers a long poll at once, empty, is polled at
+    /// this pace rather than in a loop. 1 to 3600.
+    pub upstream_poll_idle_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -427,6 +436,8 @@ impl Default for IngestConfig {
             upstream_jwks_refetch_secs: 30,
             upstream_jwks_failure_secs: 10,
             upstream_check_secs: 60,
+            upstream_long_poll_secs: 35,
+            upstream_poll_idle_secs: 1,
         }
     }
 }
@@ -726,6 +737,18 @@ impl Config {
             return invalid(
                 "ingest.max_batch",
                 "max_batch must be >= 1 and max_body_bytes >= 1024",
+            );
+        }
+        if !(1..=300).contains(&self.ingest.upstream_long_poll_secs) {
+            return invalid(
+                "ingest.upstream_long_poll_secs",
+                "must be between 1 and 300",
+            );
+        }
+        if !(1..=3600).contains(&self.ingest.upstream_poll_idle_secs) {
+            return invalid(
+                "ingest.upstream_poll_idle_secs",
+                "must be between 1 and 3600",
             );
         }
         if self.poll.default_max_events == 0

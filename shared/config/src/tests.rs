@@ -192,3 +192,38 @@ fn delivered_sets_are_kept_at_least_a_day_and_ninety_by_default() {
     let err = config.validate().unwrap_err().to_string();
     assert!(err.contains("push.delivered_retention_days"), "{err}");
 }
+
+#[test]
+fn upstream_long_poll_and_idle_settings_are_bounded_naming_the_key() {
+    let config = Config::from_vars([
+        ("SETHUB_INGEST__UPSTREAM_LONG_POLL_SECS", "300"),
+        ("SETHUB_INGEST__UPSTREAM_POLL_IDLE_SECS", "1"),
+    ])
+    .unwrap();
+    assert_eq!(config.ingest.upstream_long_poll_secs, 300);
+    for (key, value, named) in [
+        (
+            "SETHUB_INGEST__UPSTREAM_LONG_POLL_SECS",
+            "0",
+            "ingest.upstream_long_poll_secs",
+        ),
+        (
+            "SETHUB_INGEST__UPSTREAM_LONG_POLL_SECS",
+            "301",
+            "ingest.upstream_long_poll_secs",
+        ),
+        (
+            "SETHUB_INGEST__UPSTREAM_POLL_IDLE_SECS",
+            "0",
+            "ingest.upstream_poll_idle_secs",
+        ),
+        (
+            "SETHUB_INGEST__UPSTREAM_POLL_IDLE_SECS",
+            "3601",
+            "ingest.upstream_poll_idle_secs",
+        ),
+    ] {
+        let err = Config::from_vars([(key, value)]).unwrap_err().to_string();
+        assert!(err.contains(named), "{key}={value}: {err}");
+    }
+}

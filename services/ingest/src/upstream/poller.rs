@@ -1,22 +1,41 @@
 //! Poll subscriptions (`sethub upstream subscribe --delivery poll`): the process serving
-//! ingest polls each tenant's poll streams at their transmitters (RFC 8936, short polls, at
-//! most 100 SETs each), hands every SET to the same [`super::intake`] a pushed SET takes, and
-//! acknowledges on its next poll what was accepted (`ack`) or refused (`setErrs` with the RFC
-//! 8935 code); a SET that could not be handled for now (`503`, `429`) is neither, so the
-//! transmitter hands it out again. A stream with SETs is polled again at once; when no stream
-//! had any, the poller waits a second.
+//! ingest long-polls each tenant's poll streams at their transmitters (RFC 8936,
+//! `returnImmediately: false`, at most 100 SETs each), hands every SET to the same
+//! [`super::intake`] a pushed SET takes, and acknowledges on its next poll what was accepted
+//! (`ack`) or refused (`setErrs` with the RFC 8935 code); a SET that could not be handled for
+//! now (`503`, `429`) is neither, so the transmitter hands it out again.
+//!
+//! Each poll stream has a task of its own, so a long poll open at one transmitter never holds
+//! up another's; a supervisor looks every second for poll subscriptions without a task (one
+//! query across tenants) and starts one, and a task ends when its subscription is removed or
+//! stops being a poll subscription. A task polls again at once after SETs and after a long
+//! poll the transmitter held to its end; after an empty answer or a failure it waits until
+//! `ingest.upstream_poll_idle_secs` after the poll began, so a transmitter that ignores
+//! `returnImmediately: false` (answers at once, empty) is polled at that pace, never in a
+//! loop. A long poll left unanswered for `ingest.upstream_long_poll_secs` (the transmitter
+//! waits longer) times out and the next one is made. The tasks live as long as the runtime:
+//! at shutdown an open long poll is dropped with them (what it would have handed out is
+//! handed out again by the transmitter, unacknowledged).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
+use actix_web::web;
 use serde_json::{Map, Value, json};
 use sethub_app::AppContext;
 use sethub_app::upstream_rx;
-use sethub_domain::UpstreamId;
+use sethub_domain::{TenantId, UpstreamId};
+use sethub_store::{StoreError, Upstream};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::jwks::JwksCache;
 use crate::metrics::Counter;
+
+/// How often the supervisor looks for poll subscriptions without a task.
+const SCAN: Duration = Duration::from_secs(1);
 
 /// What is owed to a transmitter at the next poll.
 #[derive(Default)]
@@ -29,80 +48,117 @@ struct Owed {
 pub fn spawn(ctx: AppContext) {
     tokio::spawn(async move {
         let cache = JwksCache::shared();
-        let counter = Counter::default();
-        let mut owed: HashMap<UpstreamId, Owed> = HashMap::new();
+        let counter = Arc::new(Counter::default());
+        let mut tasks: HashMap<UpstreamId, JoinHandle<()>> = HashMap::new();
         loop {
-            let busy = pass(&ctx, &cache, &counter, &mut owed).await;
-            if !busy {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            tasks.retain(|_, task| !task.is_finished());
+            for (tenant, id) in poll_subscriptions(&ctx).await {
+                if tasks.contains_key(&id) {
+                    continue;
+                }
+                let task = tokio::spawn(poll_stream(
+                    ctx.clone(),
+                    cache.clone(),
+                    counter.clone(),
+                    tenant,
+                    id,
+                ));
+                tasks.insert(id, task);
             }
+            tokio::time::sleep(SCAN).await;
         }
     });
 }
 
-/// One poll of every poll subscription; whether any handed out SETs.
-async fn pass(
-    ctx: &AppContext,
-    cache: &JwksCache,
-    counter: &Counter,
-    owed: &mut HashMap<UpstreamId, Owed>,
-) -> bool {
-    // One query across tenants; only those with transmitters are visited.
+/// Every poll subscription, across tenants (none when the store cannot be read now).
+async fn poll_subscriptions(ctx: &AppContext) -> Vec<(TenantId, UpstreamId)> {
     let Ok(tenants) = ctx.store.tenants_with_upstreams().await else {
-        return false;
+        return Vec::new();
     };
-    let mut busy = false;
-    for id in tenants {
-        let Ok(ups) = ctx.store.scope(id).upstreams().list().await else {
+    let mut out = Vec::new();
+    for tenant in tenants {
+        let Ok(ups) = ctx.store.scope(tenant).upstreams().list().await else {
             continue;
         };
-        // Read once, and only when a transmitter handed out SETs.
-        let mut slug = None::<String>;
-        for up in ups {
-            if up
-                .subscription
-                .as_ref()
-                .is_none_or(|s| s.delivery != "poll")
-            {
+        out.extend(ups.into_iter().filter(is_poll).map(|up| (tenant, up.id)));
+    }
+    out
+}
+
+fn is_poll(up: &Upstream) -> bool {
+    up.subscription
+        .as_ref()
+        .is_some_and(|s| s.delivery == "poll")
+}
+
+/// Long-polls one stream until its subscription is gone (re-read before every poll, so a
+/// stream the checker made again is polled at its new endpoint).
+async fn poll_stream(
+    ctx: AppContext,
+    cache: web::Data<JwksCache>,
+    counter: Arc<Counter>,
+    tenant: TenantId,
+    id: UpstreamId,
+) {
+    let idle = Duration::from_secs(ctx.config.ingest.upstream_poll_idle_secs);
+    let mut due = Owed::default();
+    loop {
+        let began = Instant::now();
+        let up = match ctx.store.scope(tenant).upstreams().get(id).await {
+            Ok(up) if is_poll(&up) => up,
+            Ok(_) | Err(StoreError::NotFound) => return,
+            Err(e) => {
+                tracing::warn!(upstream = %id, error = %e, "upstream poll: cannot read the subscription");
+                tokio::time::sleep_until(began + idle).await;
                 continue;
             }
-            let due = owed.remove(&up.id).unwrap_or_default();
-            let sets = match upstream_rx::poll_once(ctx, &up, &due.ack, &due.errs).await {
-                Ok(sets) => sets,
-                Err(e) => {
-                    tracing::warn!(upstream = %up.id, error = %e, "upstream poll failed");
-                    // Not acknowledged: owed again at the next poll.
-                    owed.insert(up.id, due);
-                    continue;
-                }
-            };
-            busy |= !sets.is_empty();
-            if !sets.is_empty() && slug.is_none() {
-                slug = ctx.store.tenants().get(id).await.ok().map(|t| t.slug);
-            }
-            let Some(slug) = slug.as_deref() else {
-                // The tenant is gone (or unreadable now): nothing acknowledged, owed again.
-                owed.insert(up.id, due);
+        };
+        let sets = match upstream_rx::poll_once(&ctx, &up, &due.ack, &due.errs).await {
+            Ok(sets) => sets,
+            Err(e) if e.is_poll_timeout() => {
+                // Held past our wait (so `began + idle` has passed): the next poll at once,
+                // what was owed owed again.
+                tracing::debug!(upstream = %id, "upstream long poll reached its timeout");
+                tokio::time::sleep_until(began + idle).await;
                 continue;
-            };
-            let next = owed.entry(up.id).or_default();
-            for (jti, set) in sets {
-                let answer = super::intake(ctx, cache, counter, slug, set.trim()).await;
-                match answer.status().as_u16() {
-                    202 => next.ack.push(jti),
-                    400 => {
-                        let body = answer
-                            .into_body()
-                            .try_into_bytes()
-                            .ok()
-                            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                            .unwrap_or_else(|| json!({"err": "invalid_request"}));
-                        next.errs.insert(jti, body);
-                    }
-                    _ => {}
+            }
+            Err(e) => {
+                tracing::warn!(upstream = %id, error = %e, "upstream poll failed");
+                // Not acknowledged: owed again at the next poll.
+                tokio::time::sleep_until(began + idle).await;
+                continue;
+            }
+        };
+        // Delivered with this poll.
+        due = Owed::default();
+        if sets.is_empty() {
+            tokio::time::sleep_until(began + idle).await;
+            continue;
+        }
+        let slug = match ctx.store.tenants().get(tenant).await {
+            Ok(t) => t.slug,
+            Err(e) => {
+                // Nothing handled, nothing acknowledged: the transmitter hands them out again.
+                tracing::warn!(upstream = %id, error = %e, "upstream poll: cannot read the tenant");
+                tokio::time::sleep_until(began + idle).await;
+                continue;
+            }
+        };
+        for (jti, set) in sets {
+            let answer = super::intake(&ctx, &cache, &counter, &slug, set.trim()).await;
+            match answer.status().as_u16() {
+                202 => due.ack.push(jti),
+                400 => {
+                    let body = answer
+                        .into_body()
+                        .try_into_bytes()
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                        .unwrap_or_else(|| json!({"err": "invalid_request"}));
+                    due.errs.insert(jti, body);
                 }
+                _ => {}
             }
         }
     }
-    busy
 }

@@ -147,6 +147,20 @@ pub enum UpstreamRxError {
     Store(#[from] StoreError),
 }
 
+impl UpstreamRxError {
+    /// Whether this is a long poll that reached `ingest.upstream_long_poll_secs` unanswered
+    /// (the transmitter waits longer than sethub does): not an error, the next poll follows.
+    pub fn is_poll_timeout(&self) -> bool {
+        matches!(
+            self,
+            Self::Remote(RemoteError::Fetch {
+                source: FetchError::Timeout,
+                ..
+            })
+        )
+    }
+}
+
 fn seal_context(tenant: TenantId, id: UpstreamId) -> SealContext {
     SealContext::new("upstream-client-secret", tenant, id.to_string())
 }
@@ -367,8 +381,10 @@ async fn note_error(ctx: &AppContext, tenant: TenantId, id: UpstreamId, error: &
     }
 }
 
-/// One poll of a poll subscription: acknowledges `ack`, reports `set_errs`, returns the
-/// `(jti, SET)`s handed out (a fresh token each time).
+/// One long poll of a poll subscription (see [`remote::poll`]): acknowledges `ack`, reports
+/// `set_errs`, returns the `(jti, SET)`s handed out (a fresh token each time). The token
+/// request and the poll both leave through the egress gate; the poll's client waits up to
+/// `ingest.upstream_long_poll_secs`.
 pub async fn poll_once(
     ctx: &AppContext,
     up: &Upstream,
@@ -387,7 +403,9 @@ pub async fn poll_once(
     let http = client(ctx)?;
     let secret = open_secret(ctx, up)?;
     let token = remote::access_token(&http, &sub.token_endpoint, &sub.client_id, &secret).await?;
-    Ok(remote::poll(&http, url, &token, ack, set_errs, 100).await?)
+    let long =
+        crate::egress::client(ctx, Purpose::UpstreamPoll).map_err(UpstreamRxError::Egress)?;
+    Ok(remote::poll(&long, url, &token, ack, set_errs, 100).await?)
 }
 
 /// The tenant's upstream transmitters, oldest first.

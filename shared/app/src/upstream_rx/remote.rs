@@ -335,8 +335,10 @@ pub async fn delete_stream(
     }
 }
 
-/// One poll (RFC 8936): acknowledges `ack`, reports `set_errs`, and returns up to
-/// `max_events` SETs as `(jti, compact SET)` without waiting (`returnImmediately`).
+/// One long poll (RFC 8936, `returnImmediately: false`): acknowledges `ack`, reports
+/// `set_errs`, and returns up to `max_events` SETs as `(jti, compact SET)` once the
+/// transmitter has some or its wait ends (empty). `client`'s timeout bounds the wait (a
+/// [`RemoteError::Fetch`] with [`sethub_egress::FetchError::Timeout`] when it is reached).
 pub async fn poll(
     client: &GuardedClient,
     poll_url: &str,
@@ -348,7 +350,7 @@ pub async fn poll(
     const WHAT: &str = "the poll endpoint";
     let body = json!({
         "maxEvents": max_events,
-        "returnImmediately": true,
+        "returnImmediately": false,
         "ack": ack,
         "setErrs": set_errs,
     });
