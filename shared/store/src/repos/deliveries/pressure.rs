@@ -24,10 +24,10 @@ pub struct FailureStreak {
     pub last_at: Option<DateTime<Utc>>,
 }
 
-/// A stream's SETs not yet settled.
+/// A stream's SETs not yet settled (a push stream's pending ones, a poll stream's queued).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Queue {
-    /// Pending deliveries, at most [`QUEUE_COUNT_CAP`] + 1 (more reads "at least").
+    /// Pending or queued deliveries, at most [`QUEUE_COUNT_CAP`] + 1 (more reads "at least").
     pub pending: u64,
     /// When the oldest of them was made.
     pub oldest: Option<DateTime<Utc>>,
@@ -59,7 +59,7 @@ impl Deliveries<'_> {
         })
     }
 
-    /// A stream's pending SETs (counted up to [`QUEUE_COUNT_CAP`] + 1) and the oldest one's
+    /// A stream's pending or queued SETs (counted up to [`QUEUE_COUNT_CAP`] + 1) and the oldest one's
     /// making time, through `(stream_id, state, id)` (ids are time-ordered).
     pub async fn queue(&self, stream: StreamId) -> Result<Queue, StoreError> {
         let g = self.ctx.begin().await?;
@@ -67,7 +67,10 @@ impl Deliveries<'_> {
             d::Entity::find()
                 .filter(d::Column::TenantId.eq(self.ctx.tid()))
                 .filter(d::Column::StreamId.eq(stream.as_uuid()))
-                .filter(d::Column::State.eq(DeliveryState::Pending.as_str()))
+                .filter(d::Column::State.is_in([
+                    DeliveryState::Pending.as_str(),
+                    DeliveryState::Queued.as_str(),
+                ]))
         };
         let count = pending()
             .select_only()
