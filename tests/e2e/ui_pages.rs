@@ -608,3 +608,34 @@ async fn destructive_portal_actions_ask_first_without_script_and_nothing_happens
     assert!(setup::token(&rotated).await.is_ok());
     b.quit().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_console_and_portal_pages_have_no_serious_accessibility_violation() {
+    let w = World::embedded().await;
+    let base = w.hub.manage_url.clone();
+    let console = format!("{base}/console");
+    let b = Browser::start(&shots().join("screenshots"), "axe")
+        .await
+        .unwrap();
+    let (slug, _) = sign_up(&b, &console, "pages", "Acme Axe").await;
+    let (link, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+    let token = setup::token(&creds).await.unwrap();
+    let stream = down_stream(&w, &slug, &token).await;
+    join_portal(&b, &link, "Acme Axe").await;
+    let mut found = Vec::new();
+    for page in [
+        format!("{console}/dashboard"),
+        format!("{console}/streams"),
+        format!("{console}/streams/{stream}"),
+        format!("{console}/usage"),
+        format!("{base}/portal"),
+        format!("{base}/portal/streams/{stream}"),
+    ] {
+        b.driver.goto(&page).await.unwrap();
+        for v in b.axe().await.unwrap() {
+            found.push(format!("{page}: {v}"));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    b.quit().await.unwrap();
+}
