@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sethub_tests::browser::Browser;
 use thirtyfour::prelude::*;
+use world::ui;
 use world::*;
 
 fn shots() -> &'static Path {
@@ -118,14 +119,7 @@ async fn a_failing_stream_shows_its_health_and_every_delivery_has_a_page_on_both
     b.fill("password", "correct horse battery").await.unwrap();
     b.click_button("Create organisation").await.unwrap();
     b.text_of("new-key").await.unwrap();
-    b.driver.goto(format!("{console}/settings")).await.unwrap();
-    b.retry_schedule(["0.1", "1", "0.1", "1", "0"])
-        .await
-        .unwrap();
-    b.click_button("Save retry schedule").await.unwrap();
-    b.wait_for_text("The retry schedule is saved")
-        .await
-        .unwrap();
+    ui::save_retry_schedule(&b, &console, ["0.1", "1", "0.1", "1", "0"]).await;
     b.driver.goto(format!("{console}/receivers")).await.unwrap();
     b.fill("name", "Beta Corp").await.unwrap();
     b.click_button("Invite").await.unwrap();
@@ -360,5 +354,126 @@ async fn a_failing_stream_shows_its_health_and_every_delivery_has_a_page_on_both
         .await
         .unwrap();
     b.wait_for_text("No such delivery").await.unwrap();
+    b.quit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_paused_endpoint_and_a_poll_queue_read_in_words_on_both_sides() {
+    // Sending to an endpoint pauses after 2 failures in a row, for 10 minutes.
+    let w = World::embedded_with(&[
+        ("SETHUB_PUSH__BREAKER_FAILURES", "2"),
+        ("SETHUB_PUSH__BREAKER_COOLDOWN_MS", "600000"),
+    ])
+    .await;
+    let base = &w.hub.manage_url;
+    let console = format!("{base}/console");
+    let mut b = Browser::start(&shots().join("screenshots"), "stream_pressure")
+        .await
+        .unwrap();
+    let (slug, _) = ui::sign_up(&b, &console, "pressure", "Acme Pressure").await;
+    // Retries 0.1 s apart for 10 minutes: the second failure comes at once.
+    ui::save_retry_schedule(&b, &console, ["0.1", "1", "0.1", "600", "0"]).await;
+    let (link, creds) = ui::invite(&b, &w, &slug, "Beta Corp").await;
+    let token = sethub_tests::setup::token(&creds).await.unwrap();
+    let down = ui::down_stream(&w, &slug, &token).await;
+    let queue = ui::ssf_stream(
+        &w,
+        &slug,
+        &token,
+        serde_json::json!({"events_requested": [sethub_tests::setup::SESSION_REVOKED],
+                           "description": "queue"}),
+    )
+    .await;
+    ui::join_portal(&b, &link, "Acme Pressure").await;
+    let portal = format!("{base}/portal/streams");
+    for id in [&down, &queue] {
+        b.driver.goto(format!("{portal}/{id}")).await.unwrap();
+        b.click_button("Send test event").await.unwrap();
+        b.wait_for_text("Test event sent").await.unwrap();
+    }
+
+    // The push stream: paused, in words, with when it is tried next; its list badge.
+    let paused = reload_until_text(&b, &format!("{portal}/{down}"), "breaker-warning", |t| {
+        !t.is_empty()
+    })
+    .await;
+    assert!(
+        paused.starts_with("paused Paused sending: 2 failures in a row; next try in "),
+        "{paused}"
+    );
+    assert!(paused.ends_with(" min"), "about ten minutes away: {paused}");
+    assert_eq!(b.class_of("breaker-warning").await.unwrap(), "alert");
+    assert!(
+        b.text_of("breaker")
+            .await
+            .unwrap()
+            .starts_with("Paused sending")
+    );
+    assert!(b.driver.find(By::Id("poll-queued")).await.is_err());
+    both_widths(&mut b, "portal-paused", "health").await;
+
+    // The poll stream: its SET waits, the receiver never polled: a warning.
+    let poll_page = format!("{portal}/{queue}");
+    b.driver.goto(&poll_page).await.unwrap();
+    assert_eq!(b.text_of("poll-queued").await.unwrap(), "1 SET");
+    assert!(b.text_of("poll-oldest").await.unwrap().ends_with(" s old"));
+    assert_eq!(
+        b.text_of("poll-last").await.unwrap(),
+        "not in the last 30 days"
+    );
+    assert!(
+        b.text_of("poll-warning")
+            .await
+            .unwrap()
+            .contains("the receiver has not polled in the last 30 days")
+    );
+    assert!(b.driver.find(By::Id("breaker")).await.is_err());
+    both_widths(&mut b, "portal-poll-queue", "health").await;
+
+    // The receiver polls and acknowledges: nothing waits, the poll is noted, no warning.
+    let endpoint = format!("{}/t/{slug}/ssf/poll/{queue}", w.hub.public_url);
+    let ask = |body: Value| {
+        let (endpoint, token) = (endpoint.clone(), token.clone());
+        async move {
+            let resp = reqwest::Client::new()
+                .post(endpoint)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let got = ask(serde_json::json!({"returnImmediately": true})).await;
+    let jtis: Vec<String> = got["sets"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(jtis.len(), 1, "{got}");
+    ask(serde_json::json!({"maxEvents": 0, "returnImmediately": true, "ack": jtis})).await;
+    b.driver.goto(&poll_page).await.unwrap();
+    assert_eq!(b.text_of("poll-queued").await.unwrap(), "none");
+    assert_eq!(b.text_of("poll-oldest").await.unwrap(), "nothing waits");
+    let last = b.text_of("poll-last").await.unwrap();
+    assert!(last.ends_with(" s ago)"), "{last}");
+    assert!(b.driver.find(By::Id("poll-warning")).await.is_err());
+
+    // The tenant sees the same, from the same service function.
+    b.driver
+        .goto(format!("{console}/streams/{down}"))
+        .await
+        .unwrap();
+    let console_paused = b.text_of("breaker-warning").await.unwrap();
+    assert!(
+        console_paused.starts_with("paused Paused sending: 2 failures in a row; next try in "),
+        "{console_paused}"
+    );
+    both_widths(&mut b, "console-paused", "health").await;
+    b.driver
+        .goto(format!("{console}/streams/{queue}"))
+        .await
+        .unwrap();
+    assert_eq!(b.text_of("poll-queued").await.unwrap(), "none");
+    assert!(b.text_of("poll-last").await.unwrap().ends_with(" s ago)"));
+    both_widths(&mut b, "console-poll-queue", "health").await;
     b.quit().await.unwrap();
 }

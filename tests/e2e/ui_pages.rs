@@ -18,58 +18,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sethub_tests::browser::Browser;
-use sethub_tests::setup::{self, ReceiverCreds};
+use sethub_tests::setup;
 use thirtyfour::prelude::*;
+use world::ui::{
+    asked, down_stream, invite, join_portal, save_retry_schedule, sign_up, ssf_stream,
+    submit_without_script,
+};
 use world::*;
 
 fn shots() -> &'static Path {
     Path::new(env!("CARGO_TARGET_TMPDIR"))
-}
-
-/// A tenant signs up in the console; returns its slug and first API key.
-async fn sign_up(b: &Browser, console: &str, org: &str) -> (String, String) {
-    let slug = format!("pages-{}", sethub_tests::random_suffix());
-    b.driver.goto(format!("{console}/signup")).await.unwrap();
-    b.fill("organisation", org).await.unwrap();
-    b.fill("slug", &slug).await.unwrap();
-    b.fill("email", "ann@acme.example").await.unwrap();
-    b.fill("password", "correct horse battery").await.unwrap();
-    b.click_button("Create organisation").await.unwrap();
-    let key = b.text_of("new-key").await.unwrap();
-    (slug, key)
-}
-
-/// Invites a receiver in the console; returns its portal link and client credentials.
-async fn invite(b: &Browser, w: &World, slug: &str, name: &str) -> (String, ReceiverCreds) {
-    let base = &w.hub.manage_url;
-    b.driver
-        .goto(format!("{base}/console/receivers"))
-        .await
-        .unwrap();
-    b.fill("name", name).await.unwrap();
-    b.click_button("Invite").await.unwrap();
-    let link = b.text_of("invite-link").await.unwrap();
-    let creds = ReceiverCreds {
-        receiver_id: String::new(),
-        client_id: b.text_of("client-id").await.unwrap(),
-        client_secret: b.text_of("client-secret").await.unwrap(),
-        token_endpoint: format!("{base}/t/{slug}/oauth/token"),
-    };
-    (link.replacen(&w.hub.public_url, base, 1), creds)
-}
-
-/// Creates a stream through the SSF API with a description (its name in the console).
-async fn ssf_stream(w: &World, slug: &str, token: &str, body: Value) -> String {
-    let resp = reqwest::Client::new()
-        .post(format!("{}/t/{slug}/ssf/stream", w.hub.manage_url))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    let v: Value = resp.json().await.unwrap();
-    v["stream_id"].as_str().unwrap().to_owned()
 }
 
 /// The text of the first element matching `css` inside the element `id`.
@@ -102,7 +60,7 @@ async fn the_usage_page_counts_each_day_and_stream_and_shows_each_quota_against_
     let mut b = Browser::start(&shots().join("screenshots"), "usage")
         .await
         .unwrap();
-    let (slug, api_key) = sign_up(&b, &console, "Acme Usage").await;
+    let (slug, api_key) = sign_up(&b, &console, "pages", "Acme Usage").await;
 
     // A receiver with a push stream (delivered to a test receiver; one subject) and a poll
     // stream (its SETs wait to be polled: made, not delivered).
@@ -278,50 +236,6 @@ async fn the_usage_page_counts_each_day_and_stream_and_shows_each_quota_against_
     b.quit().await.unwrap();
 }
 
-/// Sends the form of the button `css` finds as a browser without script would: the button's
-/// own name and value with the form's fields, no `confirmed=yes` and no dialog (the page's
-/// script is bypassed, not asked). Waits for the whole page first.
-async fn submit_without_script(b: &Browser, css: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while b.js("return document.readyState;").await.unwrap() != "complete" {
-        assert!(Instant::now() < deadline, "the page never finished loading");
-        // Polling the page's loading state.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let sent = b
-        .driver
-        .execute(
-            "const b = document.querySelector(arguments[0]); if (!b) { return false; } \
-             const f = b.form; if (b.name) { const i = document.createElement('input'); \
-             i.type = 'hidden'; i.name = b.name; i.value = b.value; f.appendChild(i); } \
-             HTMLFormElement.prototype.submit.call(f); return true;",
-            vec![Value::from(css)],
-        )
-        .await
-        .unwrap()
-        .json()
-        .clone();
-    assert_eq!(sent, Value::Bool(true), "no `{css}` on the page");
-}
-
-/// The question of the server's confirmation page, once it shows (a browser dialog instead
-/// fails the test, naming its question).
-async fn asked(b: &Browser) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(q) = b.driver.get_alert_text().await {
-            panic!("the browser's dialog asked `{q}` where the server should have");
-        }
-        if let Ok(e) = b.driver.find(By::Id("confirm-title")).await {
-            return e.text().await.unwrap();
-        }
-        let url = b.driver.current_url().await.unwrap();
-        assert!(Instant::now() < deadline, "no confirmation page at {url}");
-        // Polling for the answer to the form.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The status of `GET /api/v1/tenant` with this API key.
 async fn key_works(w: &World, key: &str) -> u16 {
     reqwest::Client::new()
@@ -342,7 +256,7 @@ async fn a_receivers_page_shows_it_pending_then_joined_reissues_its_invitation_a
     let mut b = Browser::start(&shots().join("screenshots"), "receiver_page")
         .await
         .unwrap();
-    let (slug, _) = sign_up(&b, &console, "Acme Receivers").await;
+    let (slug, _) = sign_up(&b, &console, "pages", "Acme Receivers").await;
     let (first_link, creds) = invite(&b, &w, &slug, "Beta Corp").await;
 
     // The list links to the receiver's page: invitation pending, no streams yet.
@@ -458,7 +372,7 @@ async fn destructive_console_actions_ask_first_and_nothing_happens_without_a_yes
     let mut b = Browser::start(&shots().join("screenshots"), "confirmations")
         .await
         .unwrap();
-    let (slug, first_key) = sign_up(&b, &console, "Acme Confirm").await;
+    let (slug, first_key) = sign_up(&b, &console, "pages", "Acme Confirm").await;
 
     // Revoking an API key. Without script: the server's page asks; "No" keeps the key.
     b.driver.goto(format!("{console}/api-keys")).await.unwrap();
@@ -510,29 +424,10 @@ async fn destructive_console_actions_ask_first_and_nothing_happens_without_a_yes
     assert_eq!(jwks().await, 2, "the new key and the old one, retiring");
 
     // A failing push stream with a dead letter: disabling it and redriving ask first.
-    b.driver.goto(format!("{console}/settings")).await.unwrap();
-    b.retry_schedule(["0.1", "1", "0.1", "1", "0"])
-        .await
-        .unwrap();
-    b.click_button("Save retry schedule").await.unwrap();
-    b.wait_for_text("The retry schedule is saved")
-        .await
-        .unwrap();
+    save_retry_schedule(&b, &console, ["0.1", "1", "0.1", "1", "0"]).await;
     let (_, creds) = invite(&b, &w, &slug, "Beta Corp").await;
     let token = setup::token(&creds).await.unwrap();
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let stream = ssf_stream(
-        &w,
-        &slug,
-        &token,
-        json!({"delivery": {"method": setup::PUSH_METHOD,
-                            "endpoint_url": format!("http://127.0.0.1:{closed}/down")},
-               "events_requested": [setup::SESSION_REVOKED], "description": "down"}),
-    )
-    .await;
+    let stream = down_stream(&w, &slug, &token).await;
     setup::publish(
         &w.hub.ingest_url,
         &slug,
@@ -586,5 +481,161 @@ async fn destructive_console_actions_ask_first_and_nothing_happens_without_a_yes
     assert_eq!(b.class_of("message").await.unwrap(), "notice");
     b.driver.goto(&stream_page).await.unwrap();
     b.wait_for_text("No such stream").await.unwrap();
+    b.quit().await.unwrap();
+}
+
+#[tokio::test]
+async fn destructive_portal_actions_ask_first_without_script_and_nothing_happens_without_a_yes() {
+    let w = World::embedded().await;
+    let base = w.hub.manage_url.clone();
+    let console = format!("{base}/console");
+    let mut b = Browser::start(&shots().join("screenshots"), "portal_confirmations")
+        .await
+        .unwrap();
+    let (slug, _) = sign_up(&b, &console, "pages", "Acme Portal").await;
+    // Failing pushes are given up on at once, so a dead SET waits to be sent again.
+    save_retry_schedule(&b, &console, ["0.1", "1", "0.1", "1", "0"]).await;
+    let (link, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+    let token = setup::token(&creds).await.unwrap();
+    let stream = down_stream(&w, &slug, &token).await;
+    join_portal(&b, &link, "Acme Portal").await;
+    let page_url = format!("{base}/portal/streams/{stream}");
+
+    // Pausing: the server's page asks; "No" leaves it enabled, "Yes" pauses it.
+    b.driver.goto(&page_url).await.unwrap();
+    submit_without_script(&b, "#pause-stream").await;
+    assert_eq!(asked(&b).await, "Pause this stream?");
+    both_widths(&mut b, "portal-confirm-pause").await;
+    b.click("#confirm-no").await.unwrap();
+    assert_eq!(b.text_of("status").await.unwrap(), "enabled");
+    submit_without_script(&b, "#pause-stream").await;
+    assert_eq!(asked(&b).await, "Pause this stream?");
+    b.click("#confirm-yes").await.unwrap();
+    assert_eq!(b.text_of("status").await.unwrap(), "paused");
+    // Enabling again is not destructive: it acts at once.
+    b.click_button("Enable").await.unwrap();
+    b.text_of("pause-stream").await.unwrap();
+    assert_eq!(b.text_of("status").await.unwrap(), "enabled");
+
+    // Removing a subject: asked by name; "No" removes nothing.
+    b.fill("value", "alice@example.com").await.unwrap();
+    submit_without_script(&b, "#remove-subject").await;
+    assert_eq!(
+        asked(&b).await,
+        "Stop sending events about alice@example.com?"
+    );
+    b.click("#confirm-no").await.unwrap();
+    b.wait_for_text("Every subject is sent by default")
+        .await
+        .unwrap();
+    assert!(b.driver.find(By::Id("subjects")).await.is_err());
+    b.fill("value", "alice@example.com").await.unwrap();
+    submit_without_script(&b, "#remove-subject").await;
+    asked(&b).await;
+    b.click("#confirm-yes").await.unwrap();
+    b.wait_for_text("alice@example.com is no longer sent to this stream.")
+        .await
+        .unwrap();
+    let listed = b.text_of("subjects").await.unwrap();
+    assert!(
+        listed.contains("alice@example.com") && listed.contains("removed"),
+        "{listed}"
+    );
+
+    // Sending a dead SET again: asked; "No" sends nothing.
+    b.click_button("Send test event").await.unwrap();
+    b.wait_for_text("Test event sent").await.unwrap();
+    let dead_page = format!("{page_url}?state=dead");
+    b.driver.goto(&dead_page).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while b
+        .driver
+        .find(By::Css("#deliveries tr.delivery a"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the test SET never died");
+        // Each load is a new look at the pushes in the background.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        b.driver.goto(&dead_page).await.unwrap();
+    }
+    b.click("#deliveries tr.delivery a").await.unwrap();
+    b.wait_for_text("The SET").await.unwrap();
+    let attempts = || async {
+        b.driver
+            .find_all(By::Css("#attempts tr.attempt"))
+            .await
+            .unwrap()
+            .len()
+    };
+    let tried = attempts().await;
+    submit_without_script(&b, "#send-again").await;
+    assert_eq!(asked(&b).await, "Push this SET to your endpoint again?");
+    b.click("#confirm-no").await.unwrap();
+    b.wait_for_text("The SET").await.unwrap();
+    assert!(b.text_of("state").await.unwrap().starts_with("dead"));
+    assert_eq!(attempts().await, tried, "not sent again without a yes");
+    submit_without_script(&b, "#send-again").await;
+    asked(&b).await;
+    b.click("#confirm-yes").await.unwrap();
+    b.wait_for_text("Sent again").await.unwrap();
+
+    // Rotating the client secret: "No" keeps the secret working; "Yes" replaces it.
+    b.driver
+        .goto(format!("{base}/portal/credentials"))
+        .await
+        .unwrap();
+    submit_without_script(&b, "#rotate-secret").await;
+    assert_eq!(asked(&b).await, "Rotate the client secret?");
+    b.click("#confirm-no").await.unwrap();
+    b.wait_for_text("SSF API credentials").await.unwrap();
+    assert!(
+        setup::token(&creds).await.is_ok(),
+        "not rotated without a yes"
+    );
+    submit_without_script(&b, "#rotate-secret").await;
+    asked(&b).await;
+    b.click("#confirm-yes").await.unwrap();
+    let secret = b.text_of("client-secret").await.unwrap();
+    assert!(
+        setup::token(&creds).await.is_err(),
+        "the old secret is refused"
+    );
+    let rotated = setup::ReceiverCreds {
+        client_secret: secret,
+        ..creds
+    };
+    assert!(setup::token(&rotated).await.is_ok());
+    b.quit().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_console_and_portal_pages_have_no_serious_accessibility_violation() {
+    let w = World::embedded().await;
+    let base = w.hub.manage_url.clone();
+    let console = format!("{base}/console");
+    let b = Browser::start(&shots().join("screenshots"), "axe")
+        .await
+        .unwrap();
+    let (slug, _) = sign_up(&b, &console, "pages", "Acme Axe").await;
+    let (link, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+    let token = setup::token(&creds).await.unwrap();
+    let stream = down_stream(&w, &slug, &token).await;
+    join_portal(&b, &link, "Acme Axe").await;
+    let mut found = Vec::new();
+    for page in [
+        format!("{console}/dashboard"),
+        format!("{console}/streams"),
+        format!("{console}/streams/{stream}"),
+        format!("{console}/usage"),
+        format!("{base}/portal"),
+        format!("{base}/portal/streams/{stream}"),
+    ] {
+        b.driver.goto(&page).await.unwrap();
+        for v in b.axe().await.unwrap() {
+            found.push(format!("{page}: {v}"));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
     b.quit().await.unwrap();
 }

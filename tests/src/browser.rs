@@ -243,6 +243,50 @@ impl Browser {
         Ok(())
     }
 
+    /// Runs axe-core (`SETHUB_TEST_AXE`, else `~/.cache/sethub-npm/node_modules/axe-core/
+    /// axe.min.js`, which `scripts/test` installs) in the page, injected through the WebDriver
+    /// session, and returns its violations of impact `serious` or `critical`, each as
+    /// "rule: what it asks (where)".
+    pub async fn axe(&self) -> WebDriverResult<Vec<String>> {
+        let path = std::env::var_os("SETHUB_TEST_AXE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| {
+                    std::path::PathBuf::from(h)
+                        .join(".cache/sethub-npm/node_modules/axe-core/axe.min.js")
+                })
+            })
+            .unwrap_or_default();
+        let source = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "cannot read axe-core at {} ({e}); scripts/test installs it",
+                path.display()
+            )
+        });
+        self.driver.execute(&source, Vec::new()).await?;
+        let found = self
+            .driver
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 axe.run(document, {resultTypes: ['violations']}).then(r => done( \
+                   r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical') \
+                     .map(v => v.id + ': ' + v.help + ' (' + \
+                       v.nodes.map(n => n.target.join(' ')).join(', ') + ')'))) \
+                 .catch(e => done(['axe failed: ' + e]));",
+                Vec::new(),
+            )
+            .await?;
+        Ok(found
+            .json()
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// Quits the browser.
     pub async fn quit(self) -> WebDriverResult<()> {
         self.driver.quit().await

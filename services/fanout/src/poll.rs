@@ -193,6 +193,9 @@ pub async fn poll(
         .and_then(|s| s.parse::<StreamId>().ok())
         .ok_or(SsfError::NotFound)?;
     sethub_app::ssf::streams::poll_stream(&ctx, caller, stream).await?;
+    // The health view's "last poll", noted even when the poll finds nothing or is refused
+    // below for its body.
+    sethub_app::deliveries::polled::record(&ctx, tenant, stream).await;
     let scope = ctx.store.scope(tenant);
     let cfg = &ctx.config.poll;
     let request = parse(

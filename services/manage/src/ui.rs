@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use sethub_app::AppContext;
 use sethub_app::deliveries::words;
 use sethub_app::deliveries::{self, DeliveryError};
+use sethub_app::deliveries::{Breaker, PollHealth};
 use sethub_app::deliveries::{DecodedSet, DeliveryDetail, LogQuery, Slot, StreamHealth, WINDOWS};
 use sethub_domain::{DeliveryId, StreamId, TenantId};
 use sethub_store::{Delivery, DeliveryState};
@@ -30,6 +31,10 @@ pub struct HealthView {
     pub last_error: Option<(String, String)>,
     pub next_retry: Option<String>,
     pub dead: u64,
+    /// A push stream's breaker in words, and whether sending is paused.
+    pub breaker: Option<Breaker>,
+    /// A poll stream's queue and polls.
+    pub poll: Option<PollHealth>,
 }
 
 impl From<StreamHealth> for HealthView {
@@ -46,6 +51,8 @@ impl From<StreamHealth> for HealthView {
             last_error: h.last_error.map(|(w, at)| (w, stamp(at))),
             next_retry: h.next_retry.map(stamp),
             dead: h.dead,
+            breaker: h.breaker,
+            poll: h.poll,
         }
     }
 }

@@ -68,6 +68,8 @@ pub enum KeyKind {
     SessionIndex,
     /// A lease: which process does a periodic job now (`ls`).
     Lease,
+    /// When something was last seen, e.g. a poll stream's receiver polling (`seen`).
+    Seen,
 }
 
 impl KeyKind {
@@ -81,6 +83,7 @@ impl KeyKind {
             Self::Session => "ses",
             Self::SessionIndex => "sesi",
             Self::Lease => "ls",
+            Self::Seen => "seen",
         }
     }
 }

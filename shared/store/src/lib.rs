@@ -31,6 +31,7 @@ pub use repos::{
     Streams, Subscription, SubscriptionStatus, Tenant, Tenants, Update, Upstream, Upstreams, Usage,
 };
 pub use repos::{DueCursor, DueDeliveries, DuePage, FirstDelivered, MAX_REDRIVE};
+pub use repos::{FailureStreak, QUEUE_COUNT_CAP, Queue};
 pub use repos::{HealthFacts, HourOutcomes, LogFilter, LogSearch, MAX_LOG_PAGE};
 pub use repos::{OpenInvite, TeamChange, TeamError};
 pub use roles::migrate_as_owner;

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod ui;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -10,8 +10,9 @@ use sethub_app::AppContext;
 
 use super::Who;
 use super::unavailable;
+use crate::web::confirm::{self, Ask};
 use crate::web::form::Form;
-use crate::web::{csrf_refused, page, see_other};
+use crate::web::{Home, csrf_refused, page, see_other};
 
 #[derive(Template)]
 #[template(path = "portal_credentials.html")]
@@ -85,6 +86,20 @@ pub async fn rotate(
 ) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
+    }
+    if !confirm::confirmed(form.iter()) {
+        return confirm::ask(
+            Home::Portal,
+            "/portal/credentials/rotate",
+            form.iter(),
+            Ask {
+                question: "Rotate the client secret?".into(),
+                detail: "A new secret is shown once; the current one stops working at once, so \
+                         your software is refused until it uses the new one.",
+                yes: "Yes, rotate it",
+                back: "/portal/credentials".into(),
+            },
+        );
     }
     match sethub_app::admin::rotate_receiver_secret(&ctx, who.tenant.id, who.receiver_id).await {
         Ok(secret) => {

@@ -17,9 +17,10 @@ use sethub_domain::StreamId;
 
 use super::{Who, csrf_ok, unavailable};
 use crate::ui::{DeliveryBody, Viewer, delivery_body, delivery_path};
+use crate::web::confirm::{self, Ask};
 use crate::web::flash::Flash;
 use crate::web::form::Form;
-use crate::web::{csrf_refused, page, see_other};
+use crate::web::{Home, csrf_refused, page, see_other};
 
 #[derive(Template)]
 #[template(path = "portal_delivery.html")]
@@ -102,6 +103,20 @@ pub async fn send_again(
     };
     if let Err(answer) = own_stream(&ctx, &who, stream).await {
         return answer;
+    }
+    if !confirm::confirmed(form.iter()) {
+        let back = format!("/portal/streams/{stream}/deliveries/{id}");
+        return confirm::ask(
+            Home::Portal,
+            &format!("{back}/send-again"),
+            form.iter(),
+            Ask {
+                question: "Push this SET to your endpoint again?".into(),
+                detail: "The dead SET is pushed again now, the same SET with the same jti.",
+                yes: "Yes, send it again",
+                back,
+            },
+        );
     }
     let actor = format!("receiver:{}:member:{}", who.receiver_id, who.member);
     let message = match deliveries::send_again(&ctx, who.tenant.id, stream, id, actor).await {

@@ -19,9 +19,10 @@ use sethub_store::{DeliveryState, StoreError};
 use super::unavailable;
 use super::{Who, not_found, who};
 use crate::ui::{HealthView, LogView};
+use crate::web::confirm::{self, Ask};
 use crate::web::flash::Flash;
 use crate::web::form::{Field, Form};
-use crate::web::{csrf_ok, csrf_refused, page, see_other};
+use crate::web::{Home, csrf_ok, csrf_refused, page, see_other};
 
 struct StreamRow {
     id: String,
@@ -375,7 +376,7 @@ pub async fn show(
     let loaded = async {
         Ok::<_, StoreError>((
             log_query.page(&ctx, who.tenant.id, id, PAGE).await?,
-            stream_health(&ctx, who.tenant.id, id).await?,
+            stream_health(&ctx, who.tenant.id, &stream).await?,
             scope.deliveries().attempts_for_stream(id, 100).await?,
             scope.streams().subjects(id).await?,
         ))
@@ -454,6 +455,35 @@ pub async fn set_status(
             "Choose enabled or paused.",
         );
     };
+    if status != StreamStatus::Enabled && !confirm::confirmed(form.iter().map(|(k, v)| (k, v))) {
+        return confirm::ask(
+            Home::Portal,
+            &format!("/portal/streams/{id}/status"),
+            form.iter().map(|(k, v)| (k, v)),
+            Ask {
+                question: format!(
+                    "{} this stream?",
+                    if status == StreamStatus::Paused {
+                        "Pause"
+                    } else {
+                        "Disable"
+                    }
+                ),
+                detail: if status == StreamStatus::Paused {
+                    "Nothing is sent to you while it is paused; its SETs are kept and sent \
+                     when you enable it again."
+                } else {
+                    "Nothing is sent to you while it is disabled, and its SETs are not kept."
+                },
+                yes: if status == StreamStatus::Paused {
+                    "Yes, pause it"
+                } else {
+                    "Yes, disable it"
+                },
+                back: format!("/portal/streams/{id}"),
+            },
+        );
+    }
     let change = StatusUpdate {
         stream_id: id,
         status,
@@ -542,7 +572,22 @@ pub async fn subjects(
     };
     let subject = Subject::Simple(id_of);
     let add = v("action").as_deref() == Some("add");
-    let result = match subject.validate() {
+    let valid = subject.validate();
+    if !add && valid.is_ok() && !confirm::confirmed(form.iter().map(|(k, v)| (k, v))) {
+        return confirm::ask(
+            Home::Portal,
+            &format!("/portal/streams/{id}/subjects"),
+            form.iter().map(|(k, v)| (k, v)),
+            Ask {
+                question: format!("Stop sending events about {value}?"),
+                detail: "Events about this subject are no longer sent to this stream until you \
+                         add it back.",
+                yes: "Yes, remove it",
+                back: format!("/portal/streams/{id}"),
+            },
+        );
+    }
+    let result = match valid {
         Ok(()) => {
             let change = SubjectChange {
                 stream_id: id,

@@ -250,7 +250,7 @@ async fn render(
         Ok::<_, StoreError>((
             scope.receivers().get(stream.receiver_id).await?,
             scope.deliveries().count_by_state(id).await?,
-            stream_health(ctx, who.tenant, id).await?,
+            stream_health(ctx, who.tenant, stream).await?,
             log_query.page(ctx, who.tenant, id, LOG_PAGE).await?,
             scope
                 .deliveries()

@@ -7,12 +7,16 @@ pub mod words;
 
 mod health;
 mod log;
+pub mod polled;
 
 use chrono::Utc;
 use sethub_domain::{DeliveryId, StreamId, TenantId};
 use sethub_store::{Attempt, Delivery, DeliveryState, StoreError};
 
-pub use health::{Slot, Sparkline, StreamHealth, failing_streams, stream_health};
+pub use health::{
+    Breaker, POLL_SILENCE, PollHealth, Slot, Sparkline, StreamHealth, failing_streams, span_words,
+    stream_health,
+};
 pub use log::{LogQuery, WINDOWS};
 
 use crate::AppContext;

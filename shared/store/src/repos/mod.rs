@@ -19,6 +19,7 @@ pub use deliveries::{
     Attempt, Change, Deliveries, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update,
 };
 pub use deliveries::{DueCursor, DueDeliveries, DuePage, FirstDelivered, MAX_REDRIVE};
+pub use deliveries::{FailureStreak, QUEUE_COUNT_CAP, Queue};
 pub use deliveries::{HealthFacts, HourOutcomes, LogFilter, LogSearch, MAX_LOG_PAGE};
 pub use events::{
     EventFilter, EventSource, Events, InsertOutcome, InsertedBatch, KeylessInsert, NewEvent,

@@ -120,6 +120,25 @@ async fn health_counts_pushes_per_hour_and_names_the_latest_failure_next_retry_a
         Some(next.timestamp())
     );
     assert_eq!(h.dead, 1);
+
+    // The breaker's run: the newest attempt was taken, so none; one SET is still owed.
+    assert_eq!(d.failure_streak(s, 10).await.unwrap().failures, 0);
+    let q = d.queue(s).await.unwrap();
+    assert_eq!(q.pending, 1);
+    assert!(q.oldest.is_some());
+    // Two endpoint failures after it, newest first; the look is bounded by `max`.
+    let later = [
+        attempt(&retry, now + Duration::seconds(1), None, "retry"),
+        attempt(&retry, now + Duration::seconds(2), Some(503), "retry"),
+    ];
+    d.apply(&[], &later).await.unwrap();
+    let streak = d.failure_streak(s, 10).await.unwrap();
+    assert_eq!(streak.failures, 2);
+    assert_eq!(
+        streak.last_at.map(|t| t.timestamp()),
+        Some((now + Duration::seconds(2)).timestamp())
+    );
+    assert_eq!(d.failure_streak(s, 1).await.unwrap().failures, 1);
 }
 
 async fn the_log_filters_by_state_time_jti_event_and_subject_prefix_and_pages_by_keyset(

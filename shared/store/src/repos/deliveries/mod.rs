@@ -25,11 +25,13 @@ mod claim;
 mod health;
 mod insert;
 mod poll;
+mod pressure;
 mod types;
 
 pub use claim::{DueCursor, DueDeliveries, DuePage};
 pub use health::{HealthFacts, HourOutcomes, LogFilter, LogSearch, MAX_LOG_PAGE};
 pub use insert::FirstDelivered;
+pub use pressure::{FailureStreak, QUEUE_COUNT_CAP, Queue};
 
 pub use types::{Attempt, Change, Delivery, DeliveryKind, DeliveryState, NewDelivery, Update};
 
