@@ -65,7 +65,7 @@ async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own
     let p = portal
         .post(
             &format!("/portal/streams/{id}/status"),
-            &[("csrf", &csrf), ("status", "paused")],
+            &[("csrf", &csrf), ("status", "paused"), ("confirmed", "yes")],
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
@@ -143,7 +143,11 @@ async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own
     let p = portal
         .post(
             &format!("/portal/streams/{theirs}/status"),
-            &[("csrf", &csrf), ("status", "disabled")],
+            &[
+                ("csrf", &csrf),
+                ("status", "disabled"),
+                ("confirmed", "yes"),
+            ],
         )
         .await;
     assert_eq!(p.status, StatusCode::NOT_FOUND);
@@ -297,7 +301,10 @@ async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects()
     let page = portal.get("/portal/credentials").await;
     assert!(page.html.contains(&client_id));
     let p = portal
-        .post("/portal/credentials/rotate", &[("csrf", &page.csrf())])
+        .post(
+            "/portal/credentials/rotate",
+            &[("csrf", &page.csrf()), ("confirmed", "yes")],
+        )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
     let shown = portal.get("/portal/credentials").await;
@@ -333,6 +340,7 @@ async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects()
                 ("format", "email"),
                 ("value", "Bob@Example.com"),
                 ("action", "remove"),
+                ("confirmed", "yes"),
             ],
         )
         .await;
@@ -402,6 +410,7 @@ async fn a_portal_user_rotates_its_client_secret_and_removes_and_adds_subjects()
                 ("format", "phone_number"),
                 ("value", "+12065550100"),
                 ("action", "remove"),
+                ("confirmed", "yes"),
             ],
         )
         .await;
