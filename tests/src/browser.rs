@@ -227,6 +227,26 @@ impl Browser {
         }
     }
 
+    /// Loads `url` again until its source contains `text` (up to 60 s), for what background
+    /// work writes after the test saw it happen (a delivery row stored after its receiver
+    /// got the SET).
+    pub async fn reload_until_source(&self, url: &str, text: &str) -> WebDriverResult<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            self.driver.goto(url).await?;
+            if self.driver.source().await?.contains(text) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(WebDriverError::FatalError(format!(
+                    "`{text}` never showed on {url}"
+                )));
+            }
+            // Each load is a new look at the background work; pace them.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Types a retry schedule into the console's settings form: first wait, factor, maximum
     /// delay, give up after, jitter.
     pub async fn retry_schedule(&self, values: [&str; 5]) -> WebDriverResult<()> {
