@@ -72,11 +72,33 @@ fi
 say "Redis ready"
 
 # --- RabbitMQ -------------------------------------------------------------------------------
-if ! port_open 5672; then
+# RabbitMQ sizes its file handle cache from the open-files limit it starts with (1024 by default
+# here) and every quorum queue reserves handles in it. A test run declares hundreds of queues
+# (each test hub its own); at the limit the broker stops completing AMQP handshakes (each new
+# connection waits for a handle, forever). So it starts with the hard limit, and one already
+# running with a low limit is restarted that way (its queues, and messages, survive).
+rabbit_pid() { pgrep -f 'beam.smp.*rabbit boot' | head -n1; }
+rabbit_nofile() { awk '/Max open files/ {print $4}' "/proc/$1/limits" 2>/dev/null || echo 0; }
+start_rabbit() {
   command -v rabbitmq-server >/dev/null || die "RabbitMQ is not installed: apt-get install rabbitmq-server"
-  say "starting RabbitMQ"
-  rabbitmq-server -detached
+  if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1 && [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+    # Debian's wrapper runs it through `su`, which resets the limit: raise it as that user.
+    (cd /var/lib/rabbitmq && su rabbitmq -s /bin/sh -c \
+      'ulimit -n "$(ulimit -Hn)"; exec /usr/lib/rabbitmq/bin/rabbitmq-server -detached')
+  else
+    (ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; rabbitmq-server -detached)
+  fi
   wait_for RabbitMQ 90 rabbitmqctl await_startup
+}
+pid=$(rabbit_pid || true)
+if [ -n "$pid" ] && [ "$(rabbit_nofile "$pid")" -lt 10000 ] && [ "$(ulimit -Hn)" != "$(rabbit_nofile "$pid")" ]; then
+  say "restarting RabbitMQ with the open-files limit $(ulimit -Hn) (it runs with $(rabbit_nofile "$pid"))..."
+  timeout 60 rabbitmqctl stop >/dev/null 2>&1 || kill -9 "$pid" 2>/dev/null || true
+  wait_for "RabbitMQ to stop" 60 sh -c "! kill -0 $pid"
+  start_rabbit
+elif ! port_open 5672; then
+  say "starting RabbitMQ"
+  start_rabbit
 fi
 wait_for RabbitMQ 90 port_open 5672
 say "RabbitMQ ready"

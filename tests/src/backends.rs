@@ -36,6 +36,10 @@ pub struct Production {
     pub prefix: String,
 }
 
+/// The event shards of a test hub (`bus.event_shards`): two, so the sharded path runs while
+/// the hundreds of hubs a test run starts declare few quorum queues (8 is the default).
+pub const TEST_EVENT_SHARDS: u16 = 2;
+
 impl Production {
     pub async fn new() -> Self {
         let db = sethub_store::testing::TestDb::postgres().await;
@@ -55,6 +59,10 @@ impl Production {
             ),
             ("SETHUB_BUS__URL".to_owned(), amqp_url()),
             ("SETHUB_BUS__PREFIX".to_owned(), self.prefix.clone()),
+            (
+                "SETHUB_BUS__EVENT_SHARDS".to_owned(),
+                TEST_EVENT_SHARDS.to_string(),
+            ),
             ("SETHUB_STATE__URL".to_owned(), redis_url()),
             ("SETHUB_STATE__PREFIX".to_owned(), self.prefix.clone()),
             (
@@ -180,14 +188,37 @@ pub fn kill_rabbitmq(pid: u32) {
     }
 }
 
-/// Starts the local RabbitMQ node the way this machine kind does (`rabbitmq-server
-/// -detached`) and waits until `rabbitmqctl await_startup` succeeds and it accepts
-/// connections.
+/// Starts the local RabbitMQ node the way `scripts/services.sh` does (`rabbitmq-server
+/// -detached`, as the `rabbitmq` user with the hard open-files limit: with Debian's default
+/// of 1024 its file handle cache runs out once a test run has declared a few hundred quorum
+/// queues, and the node stops completing handshakes) and waits until `rabbitmqctl
+/// await_startup` succeeds and it accepts connections.
 pub fn start_rabbitmq() {
+    let debian = std::path::Path::new("/usr/lib/rabbitmq/bin/rabbitmq-server");
+    let as_rabbitmq = debian.exists()
+        && Command::new("id")
+            .args(["-u"])
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let mut command = if as_rabbitmq {
+        let mut su = Command::new("su");
+        su.args([
+            "rabbitmq",
+            "-s",
+            "/bin/sh",
+            "-c",
+            "ulimit -n \"$(ulimit -Hn)\"; exec /usr/lib/rabbitmq/bin/rabbitmq-server -detached",
+        ])
+        .current_dir("/var/lib/rabbitmq");
+        su
+    } else {
+        let mut plain = Command::new("rabbitmq-server");
+        plain.arg("-detached");
+        plain
+    };
     // Without the test's output streams: the node keeps writing to the ones it is given,
     // and once the test has ended nobody reads them and the node blocks on a full pipe.
-    let started = Command::new("rabbitmq-server")
-        .arg("-detached")
+    let started = command
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

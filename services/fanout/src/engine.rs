@@ -159,6 +159,32 @@ impl Core {
         }
     }
 
+    /// A consumer on each event shard the bus has ([`sethub_bus::Bus::event_shards`]), each
+    /// retried until the bus takes it; `None` once the bus is closed for good.
+    pub async fn subscribe_event_shards(
+        &self,
+        prefetch: u16,
+    ) -> Option<Vec<sethub_bus::Subscription>> {
+        let bus = &self.ctx.bus;
+        let transient = |e: sethub_bus::BusError| WorkError::Transient(e.to_string());
+        let subscribed = with_retries("subscribing to the event shards", || async {
+            let mut subscriptions = Vec::new();
+            for shard in bus.event_shards().await.map_err(transient)? {
+                let sub = bus.subscribe_event_shard(shard, prefetch).await;
+                subscriptions.push(sub.map_err(transient)?);
+            }
+            Ok(subscriptions)
+        })
+        .await;
+        match subscribed {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot consume the events queues");
+                None
+            }
+        }
+    }
+
     /// Records how long a message waited on the bus.
     pub fn observe_lag(&self, queue: &str, published_at: chrono::DateTime<chrono::Utc>) {
         let lag = (chrono::Utc::now() - published_at)

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use sethub_bus::{AcceptedEvent, Delivery, Message, QueueKind};
+use sethub_bus::{AcceptedEvent, Delivery, Message, Subscription};
 use sethub_domain::{DeliveryId, DeliveryMethod, EventId, StreamStatus, TenantId};
 use sethub_store::{DeliveryKind, DeliveryState, FirstDelivered, NewDelivery, StoreError};
 use tokio::sync::Semaphore;
@@ -24,22 +24,59 @@ use crate::dispatch::Job;
 use crate::engine::{Engine, WorkError, with_retries};
 use crate::sets;
 
-/// Consumes the events queue until the bus closes.
+/// Consumes the events queues (one per shard, see `bus.event_shards`) until the bus closes.
+///
+/// Each shard has its own consumer loop, and the loops share the process's permits (a fair,
+/// first-come-first-served semaphore, each loop waiting for one at a time): a tenant flooding
+/// its shard takes one turn in every round of waiting loops, so the tenants of the other
+/// shards wait for at most one of its messages, not behind all of them in one queue.
 pub async fn run(engine: Arc<Engine>) {
-    let prefetch = engine.ctx.config.bus.prefetch;
-    let Some(mut sub) = engine.subscribe(QueueKind::Events, prefetch).await else {
-        return;
-    };
     // A message holds up to a hundred events; making and storing their SETs is work for the
     // database more than for this process, so a few at a time keep it busy while bounding
     // the memory a burst takes (the rest waits in RabbitMQ, prefetched).
     let concurrency = engine.ctx.config.push.fanout_concurrency;
-    let permits = Arc::new(Semaphore::new(usize::from(prefetch).min(concurrency)));
+    let width = usize::from(engine.ctx.config.bus.prefetch)
+        .min(concurrency)
+        .max(1);
+    // Each shard may use every permit alone (one busy tenant gets the whole process), with
+    // as many again prefetched so the next message is at hand when a permit frees up.
+    let prefetch = u16::try_from(2 * width).unwrap_or(u16::MAX);
+    let Some(subscriptions) = engine.subscribe_event_shards(prefetch).await else {
+        return;
+    };
+    let permits = Arc::new(Semaphore::new(width));
+    let mut loops = tokio::task::JoinSet::new();
+    for sub in subscriptions {
+        loops.spawn(consume(engine.clone(), sub, permits.clone()));
+    }
+    let mut subscriptions = Vec::new();
+    while let Some(ended) = loops.join_next().await {
+        match ended {
+            Ok(sub) => subscriptions.push(sub),
+            Err(e) => tracing::error!(error = %e, "an events consumer loop failed"),
+        }
+    }
+    // Shutting down (or the bus closed): the messages being fanned out finish and are
+    // acknowledged on their consumers' channels, so they stay open until then (the caller
+    // bounds the wait; a message still unsettled at the deadline goes back with the bus).
+    // Then the consumers go, and what they were sent and did not take goes back to the queues.
+    let all = u32::try_from(width).unwrap_or(u32::MAX);
+    let _ = permits.acquire_many(all).await;
+    drop(subscriptions);
+    tracing::info!("fan-out stopped consuming the events queues");
+}
+
+/// One shard's consumer loop; gives its subscription back when it stops taking messages.
+async fn consume(
+    engine: Arc<Engine>,
+    mut sub: Subscription,
+    permits: Arc<Semaphore>,
+) -> Subscription {
     let max_backlog = engine.ctx.config.push.max_backlog;
     let shutdown = engine.ctx.shutdown.clone();
     while let Some(delivery) = shutdown.unless_stopping(sub.next()).await {
         let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
+            break;
         };
         // After the permit: at most `concurrency` messages are being fanned out past a
         // look at the backlog (their SETs are what the backlog can overshoot by).
@@ -57,14 +94,7 @@ pub async fn run(engine: Arc<Engine>) {
             drop(permit);
         });
     }
-    // Shutting down (or the bus closed): the messages being fanned out finish and are
-    // acknowledged on the consumer's channel, so it stays open until then (the caller bounds
-    // the wait; a message still unsettled at the deadline goes back with the bus). Then the
-    // consumer goes, and what it was sent and did not take goes back to the queue.
-    let all = u32::try_from(usize::from(prefetch).min(concurrency)).unwrap_or(u32::MAX);
-    let _ = permits.acquire_many(all).await;
-    drop(sub);
-    tracing::info!("fan-out stopped consuming the events queue");
+    sub
 }
 
 /// The event's trace goes on here: a span under the `traceparent` the message's headers

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use sethub_bus::{Bus, InProcessBus, RabbitBus};
+use sethub_bus::{Bus, InProcessBus, RabbitBus, RabbitConfig};
 use sethub_config::{Config, redact_url};
 use sethub_http::{Check, Readiness};
 use sethub_state::{KeyPrefix, MemoryState, RedisOptions, RedisState, StateStore};
@@ -43,7 +43,9 @@ pub async fn connect_backends(
     let bus: Arc<dyn Bus> = match &config.bus.url {
         Some(url) => {
             let url = url.expose().clone();
-            let bus = RabbitBus::connect(&url, &config.bus.prefix)
+            let mut rabbit = RabbitConfig::new(url.clone(), config.bus.prefix.clone());
+            rabbit.event_shards = config.bus.event_shards;
+            let bus = RabbitBus::connect_with(rabbit)
                 .await
                 .map_err(|e| StartError::Bus {
                     url: redact_url(&url),

@@ -35,6 +35,42 @@ pub(crate) trait RawSource: Send {
     async fn next(&mut self) -> Option<RawDelivery>;
 }
 
+/// Several consumers as one (the event shards, for [`crate::Bus::subscribe`]): each call waits
+/// on all of them and starts looking at the next one each time, so they take turns.
+/// A consumer's `next` loses nothing when dropped before it completes (a delivery is only
+/// taken from its buffer by the call that returns it).
+pub(crate) struct Merged {
+    sources: Vec<Box<dyn RawSource>>,
+    turn: usize,
+}
+
+impl Merged {
+    pub(crate) fn new(sources: Vec<Box<dyn RawSource>>) -> Self {
+        Self { sources, turn: 0 }
+    }
+}
+
+#[async_trait]
+impl RawSource for Merged {
+    async fn next(&mut self) -> Option<RawDelivery> {
+        let count = self.sources.len();
+        if count == 0 {
+            return None;
+        }
+        let first = self.turn % count;
+        self.turn = self.turn.wrapping_add(1);
+        let (before, from_first) = self.sources.split_at_mut(first);
+        let waiting: Vec<_> = from_first
+            .iter_mut()
+            .chain(before.iter_mut())
+            .map(|source| source.next())
+            .collect();
+        // The first ready in that order; `None` (the bus closed) ends the merge too.
+        let (next, _, _) = futures_util::future::select_all(waiting).await;
+        next
+    }
+}
+
 pub(crate) struct RawDelivery {
     pub(crate) payload: Vec<u8>,
     pub(crate) redelivered: bool,

@@ -36,6 +36,9 @@ pub enum BusError {
     Encode(#[from] serde_json::Error),
     #[error("AMQP error: {0}")]
     Amqp(#[from] lapin::Error),
+    /// An event shard that does not exist was asked for.
+    #[error("there is no event shard {shard} (this bus has {shards})")]
+    NoSuchShard { shard: u16, shards: u16 },
     /// [`crate::Bus::close`] was called.
     #[error("the bus is closed")]
     Closed,

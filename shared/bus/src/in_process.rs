@@ -96,6 +96,23 @@ impl Bus for InProcessBus {
         Ok(Subscription::new(queue.name.clone(), Box::new(consumer)))
     }
 
+    /// One events queue: the embedded mode runs one process, which shares its work among
+    /// tenants in fan-out's dispatcher.
+    async fn event_shards(&self) -> Result<Vec<u16>, BusError> {
+        Ok(vec![0])
+    }
+
+    async fn subscribe_event_shard(
+        &self,
+        shard: u16,
+        prefetch: u16,
+    ) -> Result<Subscription, BusError> {
+        if shard != 0 {
+            return Err(BusError::NoSuchShard { shard, shards: 1 });
+        }
+        self.subscribe(QueueKind::Events, prefetch).await
+    }
+
     async fn subscribe_dead(&self, prefetch: u16) -> Result<DeadLetters, BusError> {
         Ok(DeadLetters::new(Box::new(
             self.consumer(&self.dead, prefetch)?,

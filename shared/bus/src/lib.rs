@@ -25,7 +25,9 @@ pub use error::BusError;
 pub use in_process::InProcessBus;
 pub use message::{AcceptedEvent, Envelope, Message, StreamChange};
 pub use rabbit::{RabbitBus, RabbitConfig};
-pub use topology::{DEFAULT_DELIVERY_LIMIT, QueueKind, Topology};
+pub use topology::{
+    DEFAULT_DELIVERY_LIMIT, DEFAULT_EVENT_SHARDS, MAX_EVENT_SHARDS, QueueKind, Topology,
+};
 
 /// A message bus. Object safe: services hold an `Arc<dyn Bus>`.
 #[async_trait]
@@ -35,8 +37,22 @@ pub trait Bus: Send + Sync {
     async fn publish(&self, envelope: Envelope) -> Result<(), BusError>;
 
     /// Starts a consumer on `queue` holding at most `prefetch` unsettled deliveries.
-    /// Consumers on the same queue compete: each message goes to one of them.
+    /// Consumers on the same queue compete: each message goes to one of them. For
+    /// [`QueueKind::Events`] it consumes every event shard (each with that prefetch) and
+    /// takes from them in turn.
     async fn subscribe(&self, queue: QueueKind, prefetch: u16) -> Result<Subscription, BusError>;
+
+    /// The event shards to consume ([`Bus::subscribe_event_shard`]): those of the topology,
+    /// and any shard queue beyond them that still exists (left by a larger `event_shards`;
+    /// consumed until the process restarts, so lowering the setting strands nothing).
+    async fn event_shards(&self) -> Result<Vec<u16>, BusError>;
+
+    /// Starts a consumer on one event shard's queue (see [`Bus::subscribe`]).
+    async fn subscribe_event_shard(
+        &self,
+        shard: u16,
+        prefetch: u16,
+    ) -> Result<Subscription, BusError>;
 
     /// Starts a consumer on the dead-letter queue, which holds undecodable messages, messages
     /// dead-lettered by a consumer and messages past the delivery limit.

@@ -122,6 +122,11 @@ pub struct BusConfig {
     pub prefix: String,
     /// Unacknowledged messages a consumer may hold.
     pub prefetch: u16,
+    /// How many queues the events are spread over (1–64), each tenant's to one of them by a
+    /// hash of its id; fan-out consumes each on its own, so a tenant flooding its queue
+    /// delays only the tenants that share it. The same in every service. Raise it in
+    /// fan-out before ingest; a fan-out also drains shard queues beyond its setting.
+    pub event_shards: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -374,6 +379,7 @@ impl Default for BusConfig {
             url: None,
             prefix: "sethub".to_owned(),
             prefetch: 64,
+            event_shards: 8,
         }
     }
 }

@@ -227,3 +227,18 @@ fn upstream_long_poll_and_idle_settings_are_bounded_naming_the_key() {
         assert!(err.contains(named), "{key}={value}: {err}");
     }
 }
+
+#[test]
+fn event_shards_default_to_eight_and_stay_within_one_to_sixty_four() {
+    Jail::expect_with(|jail| {
+        assert_eq!(load_in_jail(jail, None).unwrap().bus.event_shards, 8);
+        jail.set_env("SETHUB_BUS__EVENT_SHARDS", "64");
+        assert_eq!(load_in_jail(jail, None).unwrap().bus.event_shards, 64);
+        for bad in ["0", "65"] {
+            jail.set_env("SETHUB_BUS__EVENT_SHARDS", bad);
+            let err = load_in_jail(jail, None).unwrap_err().to_string();
+            assert!(err.contains("bus.event_shards"), "{bad}: {err}");
+        }
+        Ok(())
+    });
+}

@@ -80,6 +80,12 @@ impl Config {
         if self.bus.prefetch == 0 {
             return invalid("bus.prefetch", "must be at least 1");
         }
+        if !(1..=64).contains(&self.bus.event_shards) {
+            return invalid(
+                "bus.event_shards",
+                "must be 1 to 64 (the queues the events are spread over, by tenant)",
+            );
+        }
         for (key, prefix) in [
             ("bus.prefix", &self.bus.prefix),
             ("state.prefix", &self.state.prefix),

@@ -279,15 +279,22 @@ fn budgets_scalers_services_and_routes_select_the_deployments_and_the_queue_fano
             .collect::<Vec<_>>(),
     )
     .unwrap();
-    let topology = Topology::new(config.bus.prefix.clone());
+    let topology =
+        Topology::new(config.bus.prefix.clone()).with_event_shards(config.bus.event_shards);
     let scaled = of_kind(&docs, "ScaledObject");
     assert_eq!(scaled.len(), 1);
     assert_eq!(scaled[0]["spec"]["scaleTargetRef"]["name"], "sethub-fanout");
-    let trigger = &scaled[0]["spec"]["triggers"][0];
-    assert_eq!(trigger["type"], "rabbitmq");
+    // One trigger per event shard's queue, every one of them, nothing else.
+    let triggers = scaled[0]["spec"]["triggers"].as_sequence().unwrap();
+    assert!(triggers.iter().all(|t| t["type"] == "rabbitmq"));
+    let watched: Vec<&str> = triggers
+        .iter()
+        .map(|t| t["metadata"]["queueName"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        trigger["metadata"]["queueName"].as_str(),
-        Some(topology.queue(QueueKind::Events).as_str())
+        watched,
+        topology.event_queues(),
+        "KEDA watches every event shard"
     );
     // Routing (an Ingress or a Gateway API HTTPRoute) sends only to Services that exist.
     let services: BTreeSet<&str> = of_kind(&docs, "Service").into_iter().map(name).collect();

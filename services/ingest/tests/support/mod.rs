@@ -210,6 +210,18 @@ impl Bus for DownBus {
         self.0.subscribe(queue, prefetch).await
     }
 
+    async fn event_shards(&self) -> Result<Vec<u16>, BusError> {
+        self.0.event_shards().await
+    }
+
+    async fn subscribe_event_shard(
+        &self,
+        shard: u16,
+        prefetch: u16,
+    ) -> Result<Subscription, BusError> {
+        self.0.subscribe_event_shard(shard, prefetch).await
+    }
+
     async fn subscribe_dead(&self, prefetch: u16) -> Result<DeadLetters, BusError> {
         self.0.subscribe_dead(prefetch).await
     }

@@ -48,7 +48,7 @@ impl Link {
     pub(crate) async fn start(
         config: RabbitConfig,
     ) -> Result<(Arc<Link>, JoinHandle<()>), BusError> {
-        let names = Topology::new(config.prefix.clone());
+        let names = Topology::new(config.prefix.clone()).with_event_shards(config.event_shards);
         let connection = open(&config, &names).await?;
         let first = Live {
             generation: 1,

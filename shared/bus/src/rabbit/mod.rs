@@ -17,8 +17,10 @@ use tokio::time::Instant;
 
 use self::consumer::RabbitConsumer;
 use self::link::{Link, Live, Wait};
+use crate::delivery::Merged;
 use crate::{
-    Bus, BusError, DEFAULT_DELIVERY_LIMIT, DeadLetters, Envelope, QueueKind, Subscription, Topology,
+    Bus, BusError, DEFAULT_DELIVERY_LIMIT, DEFAULT_EVENT_SHARDS, DeadLetters, Envelope,
+    MAX_EVENT_SHARDS, QueueKind, Subscription, Topology,
 };
 
 /// AMQP `delivery_mode` of a message the broker writes to disk.
@@ -44,6 +46,9 @@ pub struct RabbitConfig {
     pub max_backoff: Duration,
     /// `x-delivery-limit` of the work queues (see [`DEFAULT_DELIVERY_LIMIT`]).
     pub delivery_limit: u32,
+    /// How many queues the events are spread over, by tenant ([`DEFAULT_EVENT_SHARDS`]);
+    /// the same in every service.
+    pub event_shards: u16,
 }
 
 impl RabbitConfig {
@@ -56,6 +61,7 @@ impl RabbitConfig {
             connect_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(5),
             delivery_limit: DEFAULT_DELIVERY_LIMIT,
+            event_shards: DEFAULT_EVENT_SHARDS,
         }
     }
 }
@@ -98,7 +104,12 @@ impl RabbitBus {
     /// replaying dead letters; services use [`Bus::publish`].
     pub async fn publish_raw(&self, kind: QueueKind, payload: Vec<u8>) -> Result<(), BusError> {
         let properties = BasicProperties::default().with_delivery_mode(PERSISTENT);
-        self.publish_bytes(kind, "raw", &payload, properties, "(raw)")
+        // Events go to shard 0 (`s0.#`); the control queue takes every key.
+        let key = match kind {
+            QueueKind::Events => "s0.raw",
+            QueueKind::Control => "raw",
+        };
+        self.publish_bytes(kind, key, &payload, properties, "(raw)")
             .await
     }
 
@@ -250,18 +261,60 @@ impl Bus for RabbitBus {
             None => properties,
         };
         let kind = envelope.message.queue_kind();
-        self.publish_bytes(
-            kind,
-            envelope.message.type_name(),
-            &payload,
-            properties,
-            &id,
-        )
-        .await
+        let key =
+            self.link
+                .names
+                .routing_key(kind, envelope.tenant_id, envelope.message.type_name());
+        self.publish_bytes(kind, &key, &payload, properties, &id)
+            .await
     }
 
     async fn subscribe(&self, queue: QueueKind, prefetch: u16) -> Result<Subscription, BusError> {
+        if queue == QueueKind::Events {
+            let mut sources = Vec::new();
+            for shard in self.event_shards().await? {
+                let name = self.link.names.event_queue(shard);
+                let consumer = RabbitConsumer::start(self.link.clone(), name, prefetch).await?;
+                sources.push(Box::new(consumer) as Box<dyn crate::delivery::RawSource>);
+            }
+            let name = self.link.names.queue(queue);
+            return Ok(Subscription::new(name, Box::new(Merged::new(sources))));
+        }
         let name = self.link.names.queue(queue);
+        let consumer = RabbitConsumer::start(self.link.clone(), name.clone(), prefetch).await?;
+        Ok(Subscription::new(name, Box::new(consumer)))
+    }
+
+    async fn event_shards(&self) -> Result<Vec<u16>, BusError> {
+        let names = &self.link.names;
+        let mut shards: Vec<u16> = (0..names.event_shards()).collect();
+        let live = self.wait_live(None).await?;
+        for shard in names.event_shards()..MAX_EVENT_SHARDS {
+            if topology::exists(&live.connection, &names.event_queue(shard)).await? {
+                tracing::warn!(
+                    queue = %names.event_queue(shard),
+                    "an event shard queue beyond bus.event_shards exists (the setting was \
+                     lowered?); consuming it too until this process restarts. Delete it once \
+                     it is empty."
+                );
+                shards.push(shard);
+            }
+        }
+        Ok(shards)
+    }
+
+    async fn subscribe_event_shard(
+        &self,
+        shard: u16,
+        prefetch: u16,
+    ) -> Result<Subscription, BusError> {
+        if shard >= MAX_EVENT_SHARDS {
+            return Err(BusError::NoSuchShard {
+                shard,
+                shards: self.link.names.event_shards(),
+            });
+        }
+        let name = self.link.names.event_queue(shard);
         let consumer = RabbitConsumer::start(self.link.clone(), name.clone(), prefetch).await?;
         Ok(Subscription::new(name, Box::new(consumer)))
     }

@@ -6,12 +6,16 @@ use lapin::options::{
     QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, ExchangeKind};
+use lapin::{Channel, Connection, ExchangeKind};
 
-use crate::{QueueKind, Topology};
+use crate::{BusError, QueueKind, Topology};
 
 /// Binding key that matches every routing key on a topic exchange.
 const EVERYTHING: &str = "#";
+/// The routing keys of publishers from before the event shards (a message's type, two
+/// words: `events_accepted.v1`), still running during a rolling upgrade: shard 0 takes them.
+/// Sharded keys have three words (`s3.events_accepted.v1`) and never match it.
+const UNSHARDED: &str = "*.*";
 
 pub(crate) async fn declare(
     channel: &Channel,
@@ -73,8 +77,8 @@ pub(crate) async fn declare(
         .await?;
 
     for kind in QueueKind::ALL {
-        // Topic exchanges, routed by message type (`event_accepted.v1`): today one queue
-        // takes everything; a later consumer can bind to just the types it needs.
+        // Topic exchanges, routed by message type (`stream_changed.v1`) or, for events, by
+        // shard and type (`s3.events_accepted.v1`).
         let exchange = names.exchange(kind);
         channel
             .exchange_declare(
@@ -105,27 +109,77 @@ pub(crate) async fn declare(
             "x-delivery-limit".into(),
             AMQPValue::LongLongInt(i64::from(delivery_limit)),
         );
-        let queue = names.queue(kind);
-        channel
-            .queue_declare(queue.as_str().into(), durable_queue, args)
-            .await?;
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                exchange.as_str().into(),
-                EVERYTHING.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let bindings: Vec<(String, Vec<String>)> = match kind {
+            QueueKind::Control => vec![(names.queue(kind), vec![EVERYTHING.to_owned()])],
+            QueueKind::Events => (0..names.event_shards())
+                .map(|shard| {
+                    let mut keys = vec![format!("s{shard}.#")];
+                    if shard == 0 {
+                        keys.push(UNSHARDED.to_owned());
+                    }
+                    (names.event_queue(shard), keys)
+                })
+                .collect(),
+        };
+        for (queue, keys) in bindings {
+            channel
+                .queue_declare(queue.as_str().into(), durable_queue, args.clone())
+                .await?;
+            for key in keys {
+                channel
+                    .queue_bind(
+                        queue.as_str().into(),
+                        exchange.as_str().into(),
+                        key.as_str().into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
+        }
+        if kind == QueueKind::Events {
+            // Before the shards, the one events queue (now shard 0) took every key (`#`):
+            // left in place it would take every shard's messages too. Unbinding a binding
+            // that is not there is not an error.
+            channel
+                .queue_unbind(
+                    names.event_queue(0).as_str().into(),
+                    exchange.as_str().into(),
+                    EVERYTHING.into(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
     }
     Ok(())
+}
+
+/// Whether `queue` exists (a passive declaration, on a channel of its own: the broker closes
+/// the channel when the queue is missing).
+pub(crate) async fn exists(connection: &Connection, queue: &str) -> Result<bool, BusError> {
+    let channel = connection.create_channel().await?;
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    match channel
+        .queue_declare(queue.into(), passive, FieldTable::default())
+        .await
+    {
+        Ok(_) => {
+            let _ = channel.close(200, "checked".into()).await;
+            Ok(true)
+        }
+        Err(_) if connection.status().connected() => Ok(false),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Deletes every queue and exchange under the prefix, messages included. For tests and
 /// decommissioning; never called by the services.
 pub(crate) async fn delete(channel: &Channel, names: &Topology) -> lapin::Result<()> {
-    let mut queues: Vec<String> = QueueKind::ALL.iter().map(|k| names.queue(*k)).collect();
+    let mut queues = names.event_queues();
+    queues.push(names.queue(QueueKind::Control));
     queues.push(names.dead_queue());
     for queue in queues {
         channel

@@ -61,6 +61,8 @@ pub(crate) async fn start(o: HubOptions<'_>) -> anyhow::Result<Running> {
     env.insert("SETHUB_INGEST__RATE_PER_SECOND".into(), "1000000".into());
     env.insert("SETHUB_INGEST__BURST".into(), "1000000".into());
     env.insert("SETHUB_LOG__FILTER".into(), "warn".into());
+    // A deployment's event shards (the default), not the test hubs' few.
+    env.remove("SETHUB_BUS__EVENT_SHARDS");
     env.extend(o.env.iter().cloned());
     let hub = if o.embedded {
         say(&format!("starting `{} all` (embedded)", o.bin.display()));
