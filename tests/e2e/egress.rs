@@ -1,6 +1,6 @@
 //! The egress guard ON over the real `sethub` binary (three processes over PostgreSQL,
 //! RabbitMQ and Redis; private targets refused, only 127.0.0.2 allowed): push endpoints and
-//! upstream JWKS URLs at loopback or metadata addresses are refused, a redirect from the
+//! upstream JWKS URLs and upstream SSF transmitters at loopback or metadata addresses are refused, a redirect from the
 //! allowed address to the victim is not followed, and the victim on loopback sees nothing.
 //! (Single sign-on with the guard on: services/manage/tests/console/egress.rs.)
 
@@ -14,6 +14,7 @@ mod world;
 
 use serde_json::{Value, json};
 use sethub_tests::setup::{self, SESSION_REVOKED};
+use sethub_tests::ssf_transmitter::SsfTransmitter;
 use sethub_tests::transmitter::TestTransmitter;
 use sethub_tests::victim::{Listener, redirect};
 use sethub_tests::wait_until;
@@ -129,4 +130,55 @@ async fn with_the_guard_on_push_and_upstream_jwks_refuse_loopback_metadata_and_r
         "one JWKS fetch for three SETs (the failure is remembered)"
     );
     assert_eq!(victim.accepted(), 0, "the victim saw a connection");
+}
+
+/// With the guard on, `sethub upstream subscribe` to an SSF transmitter on loopback is
+/// refused whether its issuer is an address literal (when given) or a name (when the gate
+/// resolves it): the transmitter gets no request and nothing is registered.
+#[tokio::test]
+async fn with_the_guard_on_an_upstream_ssf_transmitter_on_loopback_is_never_contacted() {
+    let w = World::split_with(&GUARD_ON).await;
+    let tx = SsfTransmitter::start("sethub-guarded", "guarded-secret").await;
+    let port = tx
+        .issuer
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    for (issuer, says) in [
+        (tx.issuer.clone(), "127.0.0.1 is not a public address"),
+        (format!("http://localhost:{port}/idp"), "not allowed"),
+    ] {
+        let err = setup::run_cli(
+            std::path::Path::new(BIN),
+            &w.hub.env,
+            &[
+                "upstream",
+                "subscribe",
+                "--tenant",
+                &w.tenant.slug,
+                "--issuer",
+                &issuer,
+                "--client-id",
+                "sethub-guarded",
+                "--client-secret",
+                "guarded-secret",
+            ],
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(says), "{issuer}: {err}");
+    }
+    assert_eq!(tx.requests(), 0, "the transmitter was contacted");
+    let list = setup::run_cli(
+        std::path::Path::new(BIN),
+        &w.hub.env,
+        &["upstream", "list", "--tenant", &w.tenant.slug],
+    )
+    .await
+    .unwrap();
+    assert_eq!(list, json!([]));
 }

@@ -16,6 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sethub_jose::Alg;
 use sethub_tests::setup::{self, SESSION_REVOKED};
 use sethub_tests::ssf_transmitter::{LongPoll, SsfTransmitter};
 use sethub_tests::transmitter::TestTransmitter;
@@ -351,9 +352,55 @@ async fn an_embedded_hub_subscribed_to_an_upstream_ssf_transmitter_republishes_i
     subscription_flow(World::embedded().await).await;
 }
 
+/// Upstream transmitters signing RS256, ES256 and EdDSA: one tenant subscribes to each (by
+/// push), and each one's SET is verified against its JWKS and re-published, re-signed by the
+/// tenant with the upstream `txn` kept.
+#[tokio::test]
+async fn upstream_ssf_transmitters_signing_with_each_algorithm_are_received_and_republished() {
+    let w = World::all_production().await;
+    w.stream("/s/rx", &[SESSION_REVOKED]).await;
+    let mut txs = Vec::new();
+    for alg in [Alg::Rs256, Alg::Es256, Alg::EdDsa] {
+        let tx = SsfTransmitter::start_signing("sethub-algs", "algs-secret", alg).await;
+        let made = subscribe_cli(&w, &tx, "sethub-algs", "algs-secret", "push").await;
+        assert_eq!(made["status"], "enabled", "{alg:?}: {made}");
+        txs.push((alg, tx));
+    }
+    // Each transmitter's verification SET (signed with its algorithm) is checked.
+    wait_until("every verification to be recorded", LONG, || async {
+        let list = upstream_list(&w).await;
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|u| {
+                u["status"]["last_verification_at"].is_string()
+                    && u["status"]["last_error"].is_null()
+            })
+            .then_some(())
+    })
+    .await;
+    for (alg, tx) in &txs {
+        let stream = tx.streams().remove(0);
+        let set = tx.session_revoked(&stream, "ann@example.com", &format!("alg-{alg:?}"));
+        let header: Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                set.split('.').next().unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["alg"], json!(alg), "the upstream signs {alg:?}");
+        assert_eq!(tx.push(&stream, &set).await, 202, "{alg:?}");
+        assert_eq!(tx.problems(), Vec::<String>::new(), "{alg:?}");
+    }
+    w.receiver.wait_for_count("/s/rx", 3, LONG).await.unwrap();
+    assert_eq!(received_txns(&w), ["alg-EdDsa", "alg-Es256", "alg-Rs256"]);
+}
+
 async fn subscription_flow(w: World) {
     w.stream("/s/rx", &[SESSION_REVOKED]).await;
-    let tx = SsfTransmitter::start("sethub-at-idp", "idp-secret").await;
+    let mut tx = SsfTransmitter::start("sethub-at-idp", "idp-secret").await;
     let slug = w.tenant.slug.clone();
     let subscribe = |secret: &'static str| {
         let (slug, issuer) = (slug.clone(), tx.issuer.clone());
@@ -464,9 +511,25 @@ async fn subscription_flow(w: World) {
     assert_eq!(tx.push(stream, &paused).await, 202);
     assert_eq!(upstream_list(&w).await[0]["status"]["state"], "paused");
 
-    // The transmitter restarts and loses the stream: sethub makes it again (same delivery,
-    // same event types), verifies it, and the new stream's events arrive.
-    tx.lose_streams();
+    // The transmitter goes down: the failed check is the last error, in the CLI's list and
+    // the tenant API.
+    tx.stop().await;
+    let down = wait_until("the unreachable transmitter to be noted", LONG, || async {
+        let s = upstream_list(&w).await[0]["status"].clone();
+        s["last_error"].is_string().then_some(s)
+    })
+    .await;
+    let (_, api) = w
+        .api(reqwest::Method::GET, "/upstream-transmitters", None)
+        .await;
+    assert!(
+        api[0]["subscription"]["last_error"].is_string(),
+        "{down} / {api}"
+    );
+    // It restarts without its state (the stream and the tokens it issued are lost): sethub
+    // gets a new token, makes the stream again (same delivery, same event types), verifies
+    // it, clears the error, and the new stream's events arrive.
+    tx.restart().await;
     let stream = wait_until("the stream to be made again", LONG, || async {
         tx.streams().into_iter().next()
     })
@@ -490,6 +553,25 @@ async fn subscription_flow(w: World) {
     assert!(
         got.iter()
             .all(|s| s.event_types() == vec![SESSION_REVOKED.to_owned()])
+    );
+    // Verification (SSF §8): one sent unprompted (no state) is taken; one whose state is not
+    // the one sethub asked for is refused with invalid_state and noted as the last error.
+    let unprompted = tx.verification(&stream, None);
+    assert_eq!(tx.push(&stream, &unprompted).await, 202);
+    assert!(upstream_list(&w).await[0]["status"]["last_error"].is_null());
+    let forged = tx.verification(&stream, Some("not-what-sethub-sent"));
+    let (status, refused, _) = push(&w, &slug, &forged, SECEVENT).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["err"], "invalid_state", "{refused}");
+    let noted = upstream_list(&w).await[0]["status"]["last_error"].clone();
+    assert!(
+        noted.as_str().is_some_and(|e| e.contains("state")),
+        "{noted}"
+    );
+    assert_eq!(
+        w.receiver.received("/s/rx").len(),
+        3,
+        "verification SETs are not re-published"
     );
     let upstream_id = upstream_list(&w).await[0]["upstream_id"]
         .as_str()
@@ -523,7 +605,7 @@ async fn an_embedded_hub_polls_an_upstream_and_acknowledges_every_set() {
 
 async fn poll_flow(w: World) {
     w.stream("/s/rx", &[SESSION_REVOKED]).await;
-    let tx = SsfTransmitter::start("sethub-poller", "poll-secret").await;
+    let mut tx = SsfTransmitter::start("sethub-poller", "poll-secret").await;
     let made = subscribe_by_poll(&w, &tx).await;
     let stream = tx.streams().remove(0);
     assert_eq!(made["stream_id"], stream["stream_id"]);
@@ -552,6 +634,9 @@ async fn poll_flow(w: World) {
     other["aud"] = json!("someone-else");
     let bad = tx.session_revoked(&other, "cy@example.com", "poll-txn-3");
     tx.push(&stream, &bad).await;
+    // A verification SET whose state sethub never sent: `invalid_state` in `setErrs`.
+    let wrong_state = tx.verification(&stream, Some("not-what-sethub-sent"));
+    tx.push(&stream, &wrong_state).await;
     w.receiver.wait_for_count("/s/rx", 2, LONG).await.unwrap();
     let id = stream["stream_id"].as_str().unwrap().to_owned();
     wait_until("every SET to be settled", LONG, || async {
@@ -567,23 +652,89 @@ async fn poll_flow(w: World) {
             "{jti} in {acked:?}"
         );
     }
-    let errs = tx.set_errs();
-    assert_eq!(errs.len(), 1, "{errs:?}");
-    assert_eq!(errs[0].0, SsfTransmitter::jti(&bad));
-    assert_eq!(errs[0].1["err"], "invalid_audience", "{errs:?}");
+    let mut errs = tx.set_errs();
+    errs.sort_by_key(|(jti, _)| jti.clone());
+    let mut want = [
+        (SsfTransmitter::jti(&bad), "invalid_audience"),
+        (SsfTransmitter::jti(&wrong_state), "invalid_state"),
+    ];
+    want.sort();
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    for ((jti, err), (want_jti, want_err)) in errs.iter().zip(&want) {
+        assert_eq!(jti, want_jti, "{errs:?}");
+        assert_eq!(err["err"], *want_err, "{errs:?}");
+    }
+    assert_eq!(received_txns(&w), ["poll-txn-1", "poll-txn-2"]);
+
+    // The transmitter restarts without its state (the stream, its queue and the tokens it
+    // issued are lost): sethub makes the poll stream again, polls its new endpoint, and the
+    // new stream's SET arrives once; nothing before the restart comes again.
+    tx.restart().await;
+    let renewed = wait_until("the poll stream to be made again", LONG, || async {
+        tx.streams().into_iter().next()
+    })
+    .await;
+    assert_ne!(renewed["stream_id"], stream["stream_id"]);
+    assert_eq!(
+        tx.create_bodies().last().unwrap()["delivery"],
+        json!({"method": "urn:ietf:rfc:8936"})
+    );
+    let new_id = renewed["stream_id"].as_str().unwrap().to_owned();
+    wait_until("the new stream's verification", LONG, || async {
+        let list = upstream_list(&w).await;
+        (list[0]["stream_id"] == renewed["stream_id"]
+            && list[0]["status"]["last_error"].is_null()
+            && tx.queued(&new_id) == 0)
+            .then_some(())
+    })
+    .await;
+    let after = tx.session_revoked(&renewed, "dee@example.com", "poll-txn-4");
+    assert_eq!(tx.push(&renewed, &after).await, 202);
+    w.receiver.wait_for_count("/s/rx", 3, LONG).await.unwrap();
+    wait_until("the new SET to be acknowledged", LONG, || async {
+        (tx.queued(&new_id) == 0).then_some(())
+    })
+    .await;
+    let acked = tx.acked();
+    assert_eq!(
+        acked
+            .iter()
+            .filter(|j| **j == SsfTransmitter::jti(&after))
+            .count(),
+        1,
+        "{acked:?}"
+    );
+    assert_eq!(
+        received_txns(&w),
+        ["poll-txn-1", "poll-txn-2", "poll-txn-4"]
+    );
+    assert_eq!(tx.problems(), Vec::<String>::new());
+}
+
+/// The `txn`s of the SETs the tenant's receiver got at `/s/rx`, sorted; each SET must be
+/// signed under the tenant's issuer (re-signed by sethub).
+fn received_txns(w: &World) -> Vec<String> {
     let got = w.receiver.received("/s/rx");
+    assert!(
+        got.iter().all(|s| s.iss == w.tenant.issuer),
+        "re-signed under the tenant's issuer"
+    );
     let mut txns: Vec<_> = got
         .iter()
         .map(|s| s.txn.clone().unwrap_or_default())
         .collect();
     txns.sort();
-    assert_eq!(txns, vec!["poll-txn-1", "poll-txn-2"]);
-    assert!(got.iter().all(|s| s.iss == w.tenant.issuer));
-    assert_eq!(tx.problems(), Vec::<String>::new());
+    txns
 }
 
-/// `sethub upstream subscribe --delivery poll` of the tenant of `w` to `tx`: its JSON.
-async fn subscribe_by_poll(w: &World, tx: &SsfTransmitter) -> Value {
+/// `sethub upstream subscribe --delivery {delivery}` of the tenant of `w` to `tx`: its JSON.
+async fn subscribe_cli(
+    w: &World,
+    tx: &SsfTransmitter,
+    client_id: &str,
+    secret: &str,
+    delivery: &str,
+) -> Value {
     upstream_cli(
         w,
         &[
@@ -593,15 +744,20 @@ async fn subscribe_by_poll(w: &World, tx: &SsfTransmitter) -> Value {
             "--issuer",
             &tx.issuer,
             "--client-id",
-            "sethub-poller",
+            client_id,
             "--client-secret",
-            "poll-secret",
+            secret,
             "--delivery",
-            "poll",
+            delivery,
         ],
     )
     .await
     .unwrap()
+}
+
+/// `sethub upstream subscribe --delivery poll` of the tenant of `w` to `tx`: its JSON.
+async fn subscribe_by_poll(w: &World, tx: &SsfTransmitter) -> Value {
+    subscribe_cli(w, tx, "sethub-poller", "poll-secret", "poll").await
 }
 
 /// Subscribes the tenant of `w` to `tx` by poll; the transmitter's stream, once the

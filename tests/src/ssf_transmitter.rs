@@ -9,7 +9,10 @@
 //! 30 s (or answers at once, or waits longer: [`SsfTransmitter::set_long_poll`]) and counts
 //! the polls it gets ([`SsfTransmitter::polls`]). It checks what its
 //! receiver sends it and keeps every violation in [`SsfTransmitter::problems`]: a stream API
-//! call without a valid bearer token, transmitter-supplied members on create.
+//! call without a valid bearer token, transmitter-supplied members on create. It signs ES256
+//! or, started with [`SsfTransmitter::start_signing`], RS256 or EdDSA;
+//! [`SsfTransmitter::restart`] stops it and serves again on the same address having forgotten
+//! its streams, queued SETs and tokens, as a transmitter restarted without its state.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::TcpListener;
@@ -17,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
+use actix_web::dev::{ServerHandle, Service as _};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -65,6 +68,8 @@ struct Shared {
     polls: Mutex<Vec<Value>>,
     /// Woken whenever a SET is queued for a poll stream.
     queued: tokio::sync::Notify,
+    /// Every HTTP request it got.
+    requests: AtomicU64,
 }
 
 /// How the poll endpoint treats `returnImmediately: false` (RFC 8936 long poll).
@@ -379,19 +384,68 @@ pub struct SsfTransmitter {
     pub issuer: String,
     shared: Arc<Shared>,
     server: ServerHandle,
+    addr: std::net::SocketAddr,
+}
+
+/// Serves `shared` on `listener`: the handle that stops it.
+fn serve(listener: TcpListener, shared: &Arc<Shared>) -> ServerHandle {
+    let data = web::Data::from(shared.clone());
+    let counted = shared.clone();
+    let server = HttpServer::new(move || {
+        let counted = counted.clone();
+        App::new()
+            .app_data(data.clone())
+            .wrap_fn(move |req, srv| {
+                counted.requests.fetch_add(1, Ordering::SeqCst);
+                srv.call(req)
+            })
+            .route(
+                "/.well-known/ssf-configuration/idp",
+                web::get().to(metadata),
+            )
+            .route(
+                "/.well-known/oauth-authorization-server/idp",
+                web::get().to(oauth_metadata),
+            )
+            .route("/jwks.json", web::get().to(jwks))
+            .route("/oauth/token", web::post().to(token))
+            .route("/ssf/stream", web::post().to(create))
+            .route("/ssf/stream", web::get().to(read))
+            .route("/ssf/stream", web::delete().to(delete))
+            .route("/ssf/status", web::get().to(status))
+            .route("/ssf/verify", web::post().to(verify))
+            .route("/ssf/poll/{stream_id}", web::post().to(poll))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        let _ = server.await;
+    });
+    handle
 }
 
 impl SsfTransmitter {
-    /// A transmitter that gives tokens to `client_id` / `client_secret`.
+    /// A transmitter that gives tokens to `client_id` / `client_secret` and signs ES256.
     pub async fn start(client_id: &str, client_secret: &str) -> Self {
+        Self::start_signing(client_id, client_secret, Alg::Es256).await
+    }
+
+    /// [`SsfTransmitter::start`] signing its SETs with a key of `alg` (RS256: 2048 bits).
+    pub async fn start_signing(client_id: &str, client_secret: &str, alg: Alg) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
         let shared = Arc::new(Shared {
             issuer: format!("{base}/idp"),
             base,
             client_id: client_id.to_owned(),
             client_secret: client_secret.to_owned(),
-            key: SigningKey::generate(Alg::Es256).unwrap(),
+            key: SigningKey::generate(alg).unwrap(),
             tokens: Mutex::default(),
             streams: Mutex::default(),
             create_bodies: Mutex::default(),
@@ -404,54 +458,53 @@ impl SsfTransmitter {
             long_poll: Mutex::new(LongPoll::Wait(Duration::from_secs(30))),
             polls: Mutex::default(),
             queued: tokio::sync::Notify::new(),
+            requests: AtomicU64::new(0),
         });
-        let data = web::Data::from(shared.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
-                .route(
-                    "/.well-known/ssf-configuration/idp",
-                    web::get().to(metadata),
-                )
-                .route(
-                    "/.well-known/oauth-authorization-server/idp",
-                    web::get().to(oauth_metadata),
-                )
-                .route("/jwks.json", web::get().to(jwks))
-                .route("/oauth/token", web::post().to(token))
-                .route("/ssf/stream", web::post().to(create))
-                .route("/ssf/stream", web::get().to(read))
-                .route("/ssf/stream", web::delete().to(delete))
-                .route("/ssf/status", web::get().to(status))
-                .route("/ssf/verify", web::post().to(verify))
-                .route("/ssf/poll/{stream_id}", web::post().to(poll))
-        })
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        let handle = server.handle();
-        tokio::spawn(async move {
-            let _ = server.await;
-        });
+        let server = serve(listener, &shared);
         Self {
             issuer: shared.issuer.clone(),
             shared,
-            server: handle,
+            server,
+            addr,
         }
+    }
+
+    /// Stops serving (connections refused) until [`SsfTransmitter::restart`].
+    pub async fn stop(&self) {
+        self.server.stop(false).await;
+    }
+
+    /// Stops (if it serves) and starts again on the same address, as a transmitter that
+    /// restarted without keeping its state: every stream, queued SET and access token it
+    /// issued is forgotten (its signing key, issuer and records of what it was sent stay).
+    pub async fn restart(&mut self) {
+        self.server.stop(false).await;
+        lock(&self.shared.streams).clear();
+        lock(&self.shared.queues).clear();
+        lock(&self.shared.tokens).clear();
+        // The stopped server's accept thread closes its socket a moment after `stop`
+        // returns: until then the address is taken.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(l) => break l,
+                Err(_) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
+            }
+        };
+        self.server = serve(listener, &self.shared);
+    }
+
+    /// How many HTTP requests it got (any path, any answer).
+    pub fn requests(&self) -> u64 {
+        self.shared.requests.load(Ordering::SeqCst)
     }
 
     /// The streams it has.
     pub fn streams(&self) -> Vec<Value> {
         lock(&self.shared.streams).values().cloned().collect()
-    }
-
-    /// Forgets every stream, as a transmitter that restarted without keeping them.
-    pub fn lose_streams(&self) {
-        lock(&self.shared.streams).clear();
-        lock(&self.shared.queues).clear();
     }
 
     /// How its poll endpoint treats `returnImmediately: false` from now on.
@@ -520,6 +573,20 @@ impl SsfTransmitter {
             "iss": s.issuer, "aud": stream["aud"], "jti": s.jti(), "iat": now(),
             "sub_id": {"format": "opaque", "id": stream["stream_id"]},
             "events": { STREAM_UPDATED: {"status": status} },
+        }))
+    }
+
+    /// A verification SET for `stream` echoing `state` (none: sent unprompted).
+    pub fn verification(&self, stream: &Value, state: Option<&str>) -> String {
+        let s = &self.shared;
+        let mut event = json!({});
+        if let Some(state) = state {
+            event["state"] = json!(state);
+        }
+        s.sign(&json!({
+            "iss": s.issuer, "aud": stream["aud"], "jti": s.jti(), "iat": now(),
+            "sub_id": {"format": "opaque", "id": stream["stream_id"]},
+            "events": { VERIFICATION: event },
         }))
     }
 

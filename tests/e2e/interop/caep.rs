@@ -7,6 +7,7 @@ use sethub_tests::setup::SESSION_REVOKED;
 use super::hub::*;
 
 const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
+const STREAM_UPDATED: &str = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated";
 
 fn revoked_without_reason() -> Value {
     json!({
@@ -78,6 +79,13 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
             .unwrap()
             .contains(&json!({"spec_urn": "urn:ietf:rfc:6749"}))
     );
+    // SSF §3.1: a multi-valued member with no element is omitted.
+    for (name, value) in meta.as_object().unwrap() {
+        assert!(
+            value.as_array().is_none_or(|a| !a.is_empty()),
+            "{name} is an empty array: {meta}"
+        );
+    }
 
     // Authorization: bearer tokens in the header only; none, or one in the query, is a 401
     // with WWW-Authenticate (RFC 6750 §3.1); a read-only token cannot create (403
@@ -129,8 +137,21 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
             .contains("insufficient_scope")
     );
 
-    // Stream creation (POST), status read and update (GET, POST).
+    // Stream creation (POST): the transmitter's members (SSF §4), `aud` the client id.
     let stream = PollStream::create(&h, &t).await;
+    let config = &stream.config;
+    assert_eq!(config["iss"], t.tenant.issuer, "{config}");
+    assert_eq!(stream.aud, t.creds.client_id, "{config}");
+    assert_eq!(config["delivery"]["method"], POLL_METHOD, "{config}");
+    let delivered = config["events_delivered"].as_array().unwrap();
+    assert!(!delivered.is_empty(), "{config}");
+    for e in delivered {
+        assert!(
+            config["events_requested"].as_array().unwrap().contains(e),
+            "events_delivered within events_requested: {config}"
+        );
+    }
+    // Status read and update (GET, POST).
     let status_url = meta["status_endpoint"].as_str().unwrap();
     let resp = http
         .get(format!("{status_url}?stream_id={}", stream.stream_id))
@@ -199,12 +220,62 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
     t.publish(&h, &revoked_with_reason()).await.unwrap();
     let revoked = stream.next_set(&t.token).await;
 
+    // A status change the transmitter makes (the tenant pauses the stream, then enables it)
+    // is announced by a stream-updated SET before it takes effect (SSF §6), each with a `txn`
+    // of its own (SSF §1).
+    let mut notices = Vec::new();
+    for (status, reason) in [("paused", Some("maintenance")), ("enabled", None)] {
+        let mut body = json!({"status": status});
+        if let Some(r) = reason {
+            body["reason"] = json!(r);
+        }
+        let (code, view) = t
+            .api(
+                &h,
+                reqwest::Method::POST,
+                &format!("/streams/{}/status", stream.stream_id),
+                Some(body),
+            )
+            .await;
+        assert_eq!(code, 200, "{view}");
+        let notice = stream.next_set(&t.token).await;
+        let c = claims(&notice);
+        assert_eq!(c["events"][STREAM_UPDATED]["status"], status, "{c}");
+        assert_eq!(
+            c["sub_id"],
+            json!({"format": "opaque", "id": stream.stream_id}),
+            "{c}"
+        );
+        notices.push(notice);
+    }
+    let txns: std::collections::HashSet<String> = [&verification, &changed, &revoked]
+        .into_iter()
+        .chain(&notices)
+        .map(|set| claims(set)["txn"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(txns.len(), 5, "a txn per cause: {txns:?}");
+
     // Every SET: RS256 with the 2048-bit key, one event, typ secevent+jwt.
-    for set in [&verification, &changed, &revoked] {
+    for set in [&verification, &changed, &revoked]
+        .into_iter()
+        .chain(&notices)
+    {
         assert_eq!(header(set)["alg"], "RS256");
         assert_eq!(header(set)["typ"], "secevent+jwt");
         assert_eq!(claims(set)["events"].as_object().unwrap().len(), 1);
     }
+
+    // Delete (SSF §5.6): 204, then the stream is not found.
+    let one = format!("{config_url}?stream_id={}", stream.stream_id);
+    let resp = http
+        .delete(&one)
+        .bearer_auth(&t.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let resp = http.get(&one).bearer_auth(&t.token).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
 
     // The profile forbids rotating away from RS256 (API and CLI), allows RS256-3072.
     let (status, problem) = t
@@ -228,6 +299,25 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
     )
     .await;
     assert_eq!(jwks_ktys(&h, slug).await, ["RSA"]);
+    let (status, body) = t
+        .api(
+            &h,
+            reqwest::Method::POST,
+            "/signing-keys/rotate",
+            Some(json!({"alg": "RS256", "rsa_bits": 3072})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, keys) = t.api(&h, reqwest::Method::GET, "/signing-keys", None).await;
+    let mut bits: Vec<u64> = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["rsa_bits"].as_u64().unwrap())
+        .collect();
+    bits.sort_unstable();
+    assert_eq!(bits, [2048, 3072], "{keys}");
+    assert_eq!(jwks_ktys(&h, slug).await, ["RSA", "RSA"]);
 
     // A tenant without the profile publishes without reason_admin; switched on through the
     // API it is rotated to RS256 at once (the EC key kept through the overlap) and the rule
@@ -272,7 +362,9 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
                 json!({"metadata_url": t.metadata_url(&h), "client_id": t.creds.client_id,
                        "sets": [{"token": verification, "alg": "RS256", "bits": 2048},
                                 {"token": changed, "alg": "RS256", "bits": 2048},
-                                {"token": revoked, "alg": "RS256", "bits": 2048}]}),
+                                {"token": revoked, "alg": "RS256", "bits": 2048},
+                                {"token": notices[0], "alg": "RS256", "bits": 2048},
+                                {"token": notices[1], "alg": "RS256", "bits": 2048}]}),
                 json!({"metadata_url": plain.metadata_url(&h), "client_id": plain.creds.client_id,
                        "sets": [{"token": before, "alg": "ES256"},
                                 {"token": after, "alg": "RS256", "bits": 2048}]}),
@@ -281,7 +373,7 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
         .await;
         assert_eq!(
             out.matches("verified by PyJWT and jwcrypto").count(),
-            5,
+            7,
             "{out}"
         );
     }

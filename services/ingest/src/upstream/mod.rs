@@ -236,8 +236,19 @@ pub async fn intake(
     }
     // A transmitter sethub subscribed to: its verification and stream-updated SETs are its
     // own business, recorded in the subscription's status and not re-published.
-    if up.subscription.is_some() && upstream_rx::on_set(ctx, &up, &set).await == Intake::Consumed {
-        return HttpResponse::Accepted().finish();
+    if up.subscription.is_some() {
+        match upstream_rx::on_set(ctx, &up, &set).await {
+            Intake::Consumed => return HttpResponse::Accepted().finish(),
+            Intake::InvalidState => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_state",
+                    "the verification SET's state is not the one sethub sent with its \
+                     verification request",
+                );
+            }
+            Intake::Publish => {}
+        }
     }
     if let Err(e) = crate::limit::charge(ctx, counter, tenant, 1).await {
         return HttpResponse::from_error(e);

@@ -474,6 +474,9 @@ pub enum Intake {
     Publish,
     /// SSF's own (verification, stream-updated): recorded in the status, not re-published.
     Consumed,
+    /// A verification SET whose `state` is not the one asked for (SSF §8): refused with
+    /// `invalid_state`, the mismatch recorded as the last error.
+    InvalidState,
 }
 
 /// Notes a validated SET of a subscribed transmitter in its status (see [`Intake`]). A status
@@ -482,14 +485,20 @@ pub async fn on_set(ctx: &AppContext, up: &Upstream, set: &ValidatedSet) -> Inta
     let mut status = up.status.clone().unwrap_or_default();
     let now = Utc::now();
     let intake = if let Some(v) = set.events.get(VERIFICATION) {
-        let state = v.get("state").and_then(Value::as_str);
-        if state.is_some() && state == status.verification_state.as_deref() {
-            status.last_verification_at = Some(now);
-            status.verification_state = None;
-        } else {
-            status.last_error = Some("a verification SET with an unexpected state".into());
+        match v.get("state").and_then(Value::as_str) {
+            // Sent unprompted (SSF §8): nothing to compare.
+            None => return Intake::Consumed,
+            // The state last asked for (kept, so a repeat of this SET is recognised).
+            Some(state) if Some(state) == status.verification_state.as_deref() => {
+                status.last_verification_at = Some(now);
+                Intake::Consumed
+            }
+            Some(_) => {
+                status.last_error =
+                    Some("a verification SET whose state is not the one sethub asked for".into());
+                Intake::InvalidState
+            }
         }
-        Intake::Consumed
     } else if let Some(u) = set.events.get(STREAM_UPDATED) {
         if let Some(s) = u.get("status").and_then(Value::as_str) {
             status.state = s.to_owned();

@@ -75,7 +75,8 @@ pub struct SubscriptionStatus {
     pub last_verification_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub last_error: Option<String>,
-    /// The `state` of the verification asked for and not yet seen.
+    /// The `state` of the last verification asked for (kept once its SET came, so a repeat
+    /// of that SET still matches).
     #[serde(default)]
     pub verification_state: Option<String>,
 }
