@@ -63,6 +63,9 @@ struct Shared {
     long_poll: Mutex<LongPoll>,
     /// The `returnImmediately` member of every poll request, in order.
     polls: Mutex<Vec<Value>>,
+    /// Poll requests being answered now (a long poll counts while it waits), and the most
+    /// ever at once.
+    open_polls: Mutex<(usize, usize)>,
     /// Woken whenever a SET is queued for a poll stream.
     queued: tokio::sync::Notify,
 }
@@ -325,6 +328,7 @@ async fn poll(
     }
     let id = path.into_inner();
     lock(&s.polls).push(body["returnImmediately"].clone());
+    let _open = OpenPoll::new(&s);
     let wait = match *lock(&s.long_poll) {
         LongPoll::Wait(wait) if body["returnImmediately"] == json!(false) => wait,
         _ => Duration::ZERO,
@@ -374,6 +378,25 @@ async fn poll(
     }
 }
 
+/// One poll request being answered, counted in `open_polls` until it is dropped (answered,
+/// or its connection gone).
+struct OpenPoll<'a>(&'a Shared);
+
+impl<'a> OpenPoll<'a> {
+    fn new(s: &'a Shared) -> Self {
+        let mut open = lock(&s.open_polls);
+        open.0 += 1;
+        open.1 = open.1.max(open.0);
+        Self(s)
+    }
+}
+
+impl Drop for OpenPoll<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.open_polls).0 -= 1;
+    }
+}
+
 /// An SSF transmitter on 127.0.0.1; stops serving when dropped.
 pub struct SsfTransmitter {
     pub issuer: String,
@@ -403,6 +426,7 @@ impl SsfTransmitter {
             next: AtomicU64::new(1),
             long_poll: Mutex::new(LongPoll::Wait(Duration::from_secs(30))),
             polls: Mutex::default(),
+            open_polls: Mutex::default(),
             queued: tokio::sync::Notify::new(),
         });
         let data = web::Data::from(shared.clone());
@@ -463,6 +487,11 @@ impl SsfTransmitter {
     /// absent).
     pub fn polls(&self) -> Vec<Value> {
         lock(&self.shared.polls).clone()
+    }
+
+    /// The most poll requests it ever answered at once (long polls waiting count).
+    pub fn max_open_polls(&self) -> usize {
+        lock(&self.shared.open_polls).1
     }
 
     /// Every `jti` its poll endpoint was told to acknowledge.
