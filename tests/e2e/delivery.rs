@@ -464,14 +464,7 @@ async fn a_stream_rate_limit_spaces_its_pushes_and_slows_no_other_stream() {
     let w = World::split().await;
     let limited = w.stream("/s/limited", &[SESSION_REVOKED]).await;
     w.stream("/s/free", &[SESSION_REVOKED]).await;
-    let (status, view) = w
-        .api(
-            reqwest::Method::PUT,
-            &format!("/streams/{limited}/delivery-settings"),
-            Some(json!({"max_rate_per_second": 4})),
-        )
-        .await;
-    assert_eq!(status, 200, "{view}");
+    let view = limit_rate(&w, &limited, 4).await;
     assert_eq!(
         view["delivery_settings"],
         json!({"max_rate_per_second": 4.0})

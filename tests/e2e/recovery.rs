@@ -12,6 +12,8 @@ mod world;
 
 #[path = "recovery/memory.rs"]
 mod memory;
+#[path = "recovery/replicas.rs"]
+mod replicas;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;

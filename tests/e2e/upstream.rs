@@ -883,3 +883,50 @@ async fn an_upstream_that_answers_long_polls_at_once_or_holds_them_too_long_is_n
     assert!(polls.iter().all(|r| *r == json!(false)), "{polls:?}");
     assert_eq!(tx.problems(), Vec::<String>::new());
 }
+
+/// With two ingest processes, one at a time long-polls an upstream stream (the holder of its
+/// lease in Redis): the transmitter never has two polls open for it. When either process is
+/// SIGKILLed, whichever it was, a SET published upstream still arrives, once, within the
+/// lease's 15 s and a 5 s look (the survivor takes over the polling if the dead one held it).
+#[tokio::test]
+async fn with_two_ingest_processes_one_polls_each_upstream_and_the_other_takes_over_when_it_dies() {
+    let mut w = World::split_services(&[], &["ingest", "ingest", "fanout"]).await;
+    w.stream("/s/rx", &[SESSION_REVOKED]).await;
+    let tx = SsfTransmitter::start("sethub-poller", "poll-secret").await;
+    tx.set_long_poll(LongPoll::Wait(Duration::from_secs(20)));
+    let stream = poll_subscription(&w, &tx).await;
+    // Both processes run their poll supervisor; over three lease renewals, one poll is open.
+    let opened = tx.polls().len();
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    assert_eq!(
+        tx.max_open_polls(),
+        1,
+        "one ingest polls the upstream at a time"
+    );
+    eprintln!("{} polls in 16 s", tx.polls().len() - opened);
+
+    let ingests: Vec<usize> = (0..w.hub.processes.len())
+        .filter(|i| w.hub.processes[*i].0 == "ingest")
+        .collect();
+    assert_eq!(ingests.len(), 2);
+    for (round, &victim) in ingests.iter().enumerate() {
+        w.hub.processes[victim].1.kill().await;
+        let killed_at = Instant::now();
+        let txn = format!("after-kill-{round}");
+        let set = tx.session_revoked(&stream, &format!("u{round}@example.com"), &txn);
+        assert_eq!(tx.push(&stream, &set).await, 202);
+        w.receiver
+            .wait_for_count("/s/rx", round + 1, LONG)
+            .await
+            .unwrap();
+        let took = killed_at.elapsed();
+        eprintln!("round {round}: a SET published upstream arrived {took:?} after the kill");
+        assert!(took < Duration::from_secs(30), "{took:?}");
+        let arrived = w.receiver.count_by_txn("/s/rx");
+        assert_eq!(arrived.get(&txn), Some(&1), "{arrived:?}");
+        // The killed process comes back before the other is killed.
+        let again = w.hub.processes[victim].1.start_again().await;
+        w.hub.processes[victim].1 = again;
+    }
+    assert_eq!(tx.problems(), Vec::<String>::new());
+}

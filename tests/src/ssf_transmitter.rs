@@ -66,6 +66,9 @@ struct Shared {
     long_poll: Mutex<LongPoll>,
     /// The `returnImmediately` member of every poll request, in order.
     polls: Mutex<Vec<Value>>,
+    /// Poll requests being answered now (a long poll counts while it waits), and the most
+    /// ever at once.
+    open_polls: Mutex<(usize, usize)>,
     /// Woken whenever a SET is queued for a poll stream.
     queued: tokio::sync::Notify,
     /// Every HTTP request it got.
@@ -330,6 +333,7 @@ async fn poll(
     }
     let id = path.into_inner();
     lock(&s.polls).push(body["returnImmediately"].clone());
+    let _open = OpenPoll::new(&s);
     let wait = match *lock(&s.long_poll) {
         LongPoll::Wait(wait) if body["returnImmediately"] == json!(false) => wait,
         _ => Duration::ZERO,
@@ -376,6 +380,25 @@ async fn poll(
             return HttpResponse::Ok().json(json!({"sets": sets, "moreAvailable": more}));
         }
         let _ = tokio::time::timeout_at(deadline, woken).await;
+    }
+}
+
+/// One poll request being answered, counted in `open_polls` until it is dropped (answered,
+/// or its connection gone).
+struct OpenPoll<'a>(&'a Shared);
+
+impl<'a> OpenPoll<'a> {
+    fn new(s: &'a Shared) -> Self {
+        let mut open = lock(&s.open_polls);
+        open.0 += 1;
+        open.1 = open.1.max(open.0);
+        Self(s)
+    }
+}
+
+impl Drop for OpenPoll<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.open_polls).0 -= 1;
     }
 }
 
@@ -457,6 +480,7 @@ impl SsfTransmitter {
             next: AtomicU64::new(1),
             long_poll: Mutex::new(LongPoll::Wait(Duration::from_secs(30))),
             polls: Mutex::default(),
+            open_polls: Mutex::default(),
             queued: tokio::sync::Notify::new(),
             requests: AtomicU64::new(0),
         });
@@ -516,6 +540,11 @@ impl SsfTransmitter {
     /// absent).
     pub fn polls(&self) -> Vec<Value> {
         lock(&self.shared.polls).clone()
+    }
+
+    /// The most poll requests it ever answered at once (long polls waiting count).
+    pub fn max_open_polls(&self) -> usize {
+        lock(&self.shared.open_polls).1
     }
 
     /// Every `jti` its poll endpoint was told to acknowledge.

@@ -9,7 +9,8 @@
 //! [`dispatch::Pusher`] to push it: `push::worker`'s HTTP pusher makes one attempt and reports
 //! the outcome to `recorder`, which writes outcomes and the delivery log in batches; `retries`
 //! keeps waiting deliveries in the database and brings them back when due; `sweep` recovers
-//! pending deliveries nobody works on.
+//! pending deliveries nobody works on, and `renew` keeps this process's claims on what it holds
+//! in memory alive so no other process's sweep takes them.
 //!
 //! The modules import each other without a cycle. [`start`] builds, in order:
 //!
@@ -36,6 +37,7 @@ mod pipeline;
 pub mod poll;
 pub mod push;
 mod recorder;
+mod renew;
 mod retries;
 pub mod retry;
 mod scheduler;
@@ -65,7 +67,7 @@ pub struct Running {
     consumers: Vec<tokio::task::JoinHandle<()>>,
     /// What takes work from the store (the retry scheduler, the recovery sweep).
     takers: Vec<tokio::task::JoinHandle<()>>,
-    /// The dispatcher's timer and the recorder: they run until the end.
+    /// The dispatcher's timer, the recorder and the renewal of claims: they run until the end.
     workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -137,6 +139,7 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
         metrics.in_memory_peak.clone(),
     )));
     let (recorder, recorder_task) = recorder::Recorder::new(ctx.clone(), ownership.clone());
+    let renewal = renew::run(ctx.clone(), ownership.clone());
     let limits = dispatch::Limits::from(push);
     let core = Arc::new(engine::Core {
         metrics: metrics.clone(),
@@ -160,6 +163,7 @@ pub fn start(ctx: AppContext) -> anyhow::Result<Running> {
     Ok(Running {
         workers: vec![
             tokio::spawn(recorder_task),
+            tokio::spawn(renewal),
             tokio::spawn(dispatcher.run(background)),
         ],
         consumers: vec![

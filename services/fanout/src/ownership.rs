@@ -135,6 +135,20 @@ impl Ownership {
             .map_or(0, |o| o.ids.len() - o.parking)
     }
 
+    /// The owned deliveries that are work to do here (not those being parked: their wait
+    /// is being written), by tenant: what [`crate::renew`] keeps claimed.
+    pub fn held(&self) -> HashMap<TenantId, Vec<DeliveryId>> {
+        let mut out: HashMap<TenantId, Vec<DeliveryId>> = HashMap::new();
+        if let Ok(o) = self.inner.owned.lock() {
+            for (id, (tenant, parking)) in &o.ids {
+                if !*parking {
+                    out.entry(*tenant).or_default().push(*id);
+                }
+            }
+        }
+        out
+    }
+
     /// How many of those are the tenant's.
     pub fn of_tenant(&self, tenant: TenantId) -> usize {
         self.inner
@@ -180,6 +194,11 @@ mod tests {
             "being parked: no longer work"
         );
         assert!(o.owns(y), "still owned until written");
+        assert_eq!(
+            o.held(),
+            HashMap::from([(b, vec![z])]),
+            "held: the work to do, not what is being parked"
+        );
         assert!(!o.claim(y, a));
         o.release(y);
         assert_eq!(o.len(), 1);

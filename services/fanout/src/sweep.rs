@@ -4,9 +4,10 @@
 //! At start and then every `push.sweep_interval_secs` it takes the pending deliveries
 //! overdue by more than `push.orphan_after_secs` (not sooner at start: with replicas, a
 //! delivery merely due may be in a live process's memory), a page at a time while the dispatcher has room, each claimed (so
-//! two sweeping processes never take the same one). Another live fan-out process may still
-//! be holding such a delivery in memory (a long backlog behind a slow receiver): then it is
-//! pushed twice, which at-least-once delivery allows and receivers dedupe by `jti`/`txn`.
+//! two sweeping processes never take the same one). A live fan-out process holding a
+//! delivery in memory longer than that (pushing to a slow receiver, queued in a lane behind
+//! one) keeps renewing its claim (`renew.rs`), so the sweep finds it overdue only once that
+//! process has died.
 //!
 //! What is due is found with one query across tenants (`Store::pending_due`, served by the
 //! partial index of pending deliveries by due time), and only the tenants it returns are
@@ -16,7 +17,8 @@
 //! scheduler when each tenant's earliest parked delivery is due (those another process
 //! parked, or this one before a restart), counting the dead letters and the poll backlog
 //! (metrics; the other replicas report 0, so `max()` over replicas reads true), pruning the
-//! delivery log, and applying the poll queues' retention (`poll.retention_max_age_secs`,
+//! delivery log, delivered SETs and old events (`push.event_retention_days`, once no
+//! delivery row names them), and applying the poll queues' retention (`poll.retention_max_age_secs`,
 //! `poll.retention_max_sets`: the oldest SETs beyond either are dropped, counted in
 //! `sethub_poll_dropped_total` and logged).
 
@@ -38,6 +40,7 @@ pub async fn run(engine: Arc<Engine>) {
     let retention = Retention {
         attempts: chrono::Duration::days(i64::from(push.attempt_retention_days)),
         delivered: chrono::Duration::days(i64::from(push.delivered_retention_days)),
+        events: chrono::Duration::days(i64::from(push.event_retention_days)),
     };
     let lease = Lease::new(&engine, interval);
     let mut last_prune = None::<tokio::time::Instant>;
@@ -71,7 +74,7 @@ pub async fn run(engine: Arc<Engine>) {
             if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
                 last_prune = Some(tokio::time::Instant::now());
                 if let Err(e) = prune(&engine, &retention).await {
-                    tracing::warn!(error = %e, "pruning the delivery log and delivered SETs failed");
+                    tracing::warn!(error = %e, "pruning the delivery log, delivered SETs and events failed");
                 }
             }
         } else {
@@ -219,17 +222,19 @@ async fn poll_queues(engine: &Engine) -> Result<(), sethub_store::StoreError> {
     Ok(())
 }
 
-/// How long the delivery log and delivered SETs are kept.
+/// How long the delivery log, delivered SETs and events are kept.
 struct Retention {
     attempts: chrono::Duration,
     delivered: chrono::Duration,
+    events: chrono::Duration,
 }
 
 /// Delivered SETs one statement of the delivered retention deletes at most.
 const PRUNE_BATCH: u64 = 5_000;
 
-/// Deletes delivery-log rows older than `retention.attempts` and SETs delivered longer ago
-/// than `retention.delivered`, in the tenants that have any.
+/// Deletes delivery-log rows older than `retention.attempts`, SETs delivered longer ago than
+/// `retention.delivered` and events received longer ago than `retention.events` that no
+/// delivery row names, in the tenants that have any.
 async fn prune(engine: &Engine, retention: &Retention) -> Result<(), sethub_store::StoreError> {
     let store = &engine.ctx.store;
     let now = Utc::now();
@@ -247,6 +252,16 @@ async fn prune(engine: &Engine, retention: &Retention) -> Result<(), sethub_stor
         let deliveries = store.scope(tenant).deliveries();
         let rows = deliveries.prune_delivered(before, PRUNE_BATCH).await?;
         pruned(tenant, rows, "delivered SETs");
+    }
+    // After the delivered SETs: an event is pruned only once no delivery row names it.
+    let before = now - retention.events;
+    for tenant in store.tenants_with_events_before(before).await? {
+        let rows = store
+            .scope(tenant)
+            .events()
+            .prune(before, PRUNE_BATCH)
+            .await?;
+        pruned(tenant, rows, "events");
     }
     Ok(())
 }

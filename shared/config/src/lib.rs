@@ -198,6 +198,10 @@ pub struct PushConfig {
     /// dead ones are kept. At least the usage page's longest window (90 days) to keep its
     /// counts whole.
     pub delivered_retention_days: u32,
+    /// Stored events received longer ago than this are deleted once no delivery row (of any
+    /// state) names them any more; as long as delivered SETs are kept by default, and at
+    /// least `ingest.idempotency_window_secs` (a repeated key must find its event).
+    pub event_retention_days: u32,
     /// How many bytes of a receiver's answer the delivery log keeps.
     pub response_excerpt_bytes: usize,
     /// Event messages (up to a hundred events each) one fan-out process works on at once.
@@ -419,6 +423,7 @@ impl Default for PushConfig {
             sweep_interval_secs: 10,
             attempt_retention_days: 30,
             delivered_retention_days: 90,
+            event_retention_days: 90,
             response_excerpt_bytes: 512,
             max_backlog: 10_000,
             max_backlog_per_tenant: 2_500,

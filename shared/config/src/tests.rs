@@ -194,6 +194,34 @@ fn delivered_sets_are_kept_at_least_a_day_and_ninety_by_default() {
 }
 
 #[test]
+fn events_are_kept_ninety_days_by_default_at_least_a_day_and_the_idempotency_window() {
+    let config = Config::default();
+    assert_eq!(config.push.event_retention_days, 90);
+    config.validate().unwrap();
+    let err = Config::from_vars([("SETHUB_PUSH__EVENT_RETENTION_DAYS", "0")]).unwrap_err();
+    assert!(
+        err.to_string().contains("push.event_retention_days"),
+        "{err}"
+    );
+    // A week of idempotency keys needs a week of events.
+    let err = Config::from_vars([
+        ("SETHUB_PUSH__EVENT_RETENTION_DAYS", "3"),
+        ("SETHUB_INGEST__IDEMPOTENCY_WINDOW_SECS", "604800"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("push.event_retention_days") && err.contains("idempotency_window_secs"),
+        "{err}"
+    );
+    Config::from_vars([
+        ("SETHUB_PUSH__EVENT_RETENTION_DAYS", "7"),
+        ("SETHUB_INGEST__IDEMPOTENCY_WINDOW_SECS", "604800"),
+    ])
+    .unwrap();
+}
+
+#[test]
 fn upstream_long_poll_and_idle_settings_are_bounded_naming_the_key() {
     let config = Config::from_vars([
         ("SETHUB_INGEST__UPSTREAM_LONG_POLL_SECS", "300"),

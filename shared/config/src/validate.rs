@@ -131,6 +131,17 @@ impl Config {
         if self.push.delivered_retention_days == 0 {
             return invalid("push.delivered_retention_days", "must be at least 1");
         }
+        if self.push.event_retention_days == 0 {
+            return invalid("push.event_retention_days", "must be at least 1");
+        }
+        if u64::from(self.push.event_retention_days) * 86_400 < self.ingest.idempotency_window_secs
+        {
+            return invalid(
+                "push.event_retention_days",
+                "must cover ingest.idempotency_window_secs (a repeated Idempotency-Key must \
+                 still find its event); raise it or shorten the window",
+            );
+        }
         if self.push.sweep_interval_secs == 0 {
             return invalid("push.sweep_interval_secs", "must be at least 1");
         }

@@ -44,6 +44,8 @@ const SQLITE_POLL_QUEUES: &str = "SELECT tenant_id, stream_id, count(*) AS queue
      FROM deliveries WHERE state = 'queued' GROUP BY tenant_id, stream_id";
 const SQLITE_ATTEMPTS_BEFORE: &str =
     "SELECT DISTINCT tenant_id FROM delivery_attempts WHERE attempted_at < $1";
+const SQLITE_EVENTS_BEFORE: &str = "SELECT t.id AS tenant_id FROM tenants t WHERE EXISTS \
+     (SELECT 1 FROM events e WHERE e.tenant_id = t.id AND e.received_at < $1)";
 const SQLITE_UPSTREAM_TENANTS: &str = "SELECT DISTINCT tenant_id FROM upstream_transmitters";
 const SQLITE_DELIVERED_BEFORE: &str = "SELECT t.id AS tenant_id FROM tenants t WHERE EXISTS \
      (SELECT 1 FROM deliveries d WHERE d.tenant_id = t.id AND d.state = 'delivered' \
@@ -151,6 +153,21 @@ impl Store {
             .due_rows(
                 "SELECT t AS tenant_id FROM sethub_delivered_before($1) AS t",
                 SQLITE_DELIVERED_BEFORE,
+                vec![micros(before).into()],
+            )
+            .await?;
+        tenant_ids(&rows)
+    }
+
+    /// The tenants with an event received before `before` (what the event retention visits).
+    pub async fn tenants_with_events_before(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<TenantId>, StoreError> {
+        let rows = self
+            .due_rows(
+                "SELECT t AS tenant_id FROM sethub_events_before($1) AS t",
+                SQLITE_EVENTS_BEFORE,
                 vec![micros(before).into()],
             )
             .await?;

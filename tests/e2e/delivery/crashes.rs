@@ -396,3 +396,102 @@ async fn an_event_announced_again_after_a_lost_confirm_is_not_pushed_twice() {
         "the event announced again was pushed again"
     );
 }
+
+/// The fan-out processes' `sethub_push_swept_total`, in `fanouts` order.
+async fn swept(metrics: &[String]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for m in metrics {
+        out.push(metric(m, "sethub_push_swept_total").await.unwrap_or(0));
+    }
+    out
+}
+
+/// A fan-out holding SETs in memory far longer than `push.orphan_after_secs` (2 s here: a
+/// receiver taking 3 s a SET, one request at a time, so the last of four waits 9 s in its
+/// lane) renews its claims, and the other fan-out's recovery sweep pushes none of them again.
+/// Once the holder is SIGKILLed, the survivor takes its SETs over within `orphan_after_secs`
+/// plus a sweep interval and a push.
+#[tokio::test]
+async fn a_live_fanout_holding_sets_past_the_orphan_deadline_keeps_them_and_a_dead_ones_are_taken_over()
+ {
+    let env = [
+        ("SETHUB_PUSH__ORPHAN_AFTER_SECS", "2"),
+        ("SETHUB_PUSH__SWEEP_INTERVAL_SECS", "1"),
+        ("SETHUB_PUSH__MAX_IN_FLIGHT_PER_ENDPOINT", "1"),
+        ("SETHUB_PUSH__REQUEST_TIMEOUT_MS", "10000"),
+    ];
+    let mut w = World::split_services(&env, &["ingest", "fanout", "fanout"]).await;
+    let p = "/s/slow";
+    let stream = w.stream(p, &[SESSION_REVOKED]).await;
+    w.receiver.behave(p, Behave::Delay(Duration::from_secs(3)));
+    let fanouts: Vec<usize> = (0..w.hub.processes.len())
+        .filter(|i| w.hub.processes[*i].0 == "fanout")
+        .collect();
+    let metrics: Vec<String> = fanouts
+        .iter()
+        .map(|i| w.hub.processes[*i].1.url("/metrics"))
+        .collect();
+
+    // Alive: four SETs in one bus message, so one fan-out holds them all for 12 s.
+    let held = publish_all(&w.hub.ingest_url, &w.tenant, 4, "held").await;
+    wait_until("the four held SETs to arrive", LONG, || async {
+        (w.receiver.count_by_txn(p).len() >= held.len()).then_some(())
+    })
+    .await;
+    // Past the last arrival, long enough for a sweep that took one over to push it again.
+    let quiet = Instant::now() + Duration::from_secs(4);
+    wait_until("the deliveries to be recorded delivered", LONG, || async {
+        let (_, v) = w
+            .api(reqwest::Method::GET, &format!("/streams/{stream}"), None)
+            .await;
+        let delivered = v["deliveries"] == json!({"delivered": 4});
+        (delivered && Instant::now() >= quiet).then_some(())
+    })
+    .await;
+    assert_all_arrived(&w.receiver, p, &held);
+    assert_eq!(duplicates(&w.receiver, p), 0, "none pushed twice");
+    assert_eq!(swept(&metrics).await, vec![0, 0], "no sweep took any over");
+
+    // Dead: the holder is killed with SETs in its lane; the survivor takes them over.
+    let dead = publish_all(&w.hub.ingest_url, &w.tenant, 4, "dead").await;
+    let victim = wait_until("a fan-out to hold the SETs", LONG, || async {
+        for (k, m) in metrics.iter().enumerate() {
+            if metric(m, "sethub_push_in_memory")
+                .await
+                .is_some_and(|n| n >= 3)
+            {
+                return Some(k);
+            }
+        }
+        None
+    })
+    .await;
+    w.hub.processes[fanouts[victim]].1.kill().await;
+    let killed_at = Instant::now();
+    let arrived_at_kill = w.receiver.count_by_txn(p).len();
+    wait_until("the dead fan-out's SETs to arrive", LONG, || async {
+        (w.receiver.count_by_txn(p).len() > arrived_at_kill).then_some(())
+    })
+    .await;
+    let first = killed_at.elapsed();
+    eprintln!("the first SET of the killed fan-out arrived {first:?} after the kill");
+    // 2 s overdue, a 1 s sweep interval, a 3 s push, and slack for a loaded machine.
+    assert!(first < Duration::from_secs(12), "{first:?}");
+    wait_until(
+        "every SET of the killed fan-out to arrive",
+        LONG,
+        || async { (w.receiver.count_by_txn(p).len() >= held.len() + dead.len()).then_some(()) },
+    )
+    .await;
+    let arrived = w.receiver.count_by_txn(p);
+    assert!(
+        dead.iter().all(|id| arrived.contains_key(id)),
+        "{arrived:?}"
+    );
+    // Its bus message was acknowledged once the rows were stored: the survivor's recovery
+    // sweep is what finds them.
+    let survivor = 1 - victim;
+    let by_sweep = swept(&metrics[survivor..=survivor]).await[0];
+    eprintln!("the survivor's sweep took over {by_sweep} deliveries");
+    assert!(by_sweep > 0, "taken over by the survivor's sweep");
+}

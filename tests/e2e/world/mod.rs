@@ -515,6 +515,27 @@ impl Drain {
     }
 }
 
+/// Sets the stream's `max_rate_per_second` through the tenant API; returns its view.
+pub async fn limit_rate(w: &World, stream: &str, per_second: u32) -> Value {
+    let (status, view) = w
+        .api(
+            reqwest::Method::PUT,
+            &format!("/streams/{stream}/delivery-settings"),
+            Some(serde_json::json!({ "max_rate_per_second": per_second })),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    view
+}
+
+/// How long from the first to the last SET that arrived on `path`.
+pub fn arrival_span(receiver: &TestReceiver, path: &str) -> Duration {
+    let got = receiver.received(path);
+    let first = got.iter().map(|s| s.arrived).min().unwrap();
+    let last = got.iter().map(|s| s.arrived).max().unwrap();
+    last - first
+}
+
 /// Arrivals on `path` beyond the first of each event (each extra arrival counts). Every
 /// repeat carries the `jti` of the first arrival, so the receiver can drop it.
 pub fn duplicates(receiver: &TestReceiver, path: &str) -> usize {

@@ -18,6 +18,8 @@ use crate::error::{DbResultExt, StoreError};
 use crate::repos::{micros, now};
 use crate::scope::Ctx;
 
+mod prune;
+
 /// The most events one `list_received` call returns.
 pub const MAX_LIST: u64 = 1000;
 

@@ -13,6 +13,7 @@ contract!(
     due_deliveries_are_paged_in_due_order_and_each_is_claimed_by_one_caller_only,
     only_scheduled_deliveries_are_taken_before_they_are_overdue,
     due_pages_follow_the_due_time_not_the_row_id,
+    renewing_held_deliveries_keeps_them_from_other_processes_and_writes_only_those_near_their_end,
 );
 
 async fn due_deliveries_are_paged_in_due_order_and_each_is_claimed_by_one_caller_only(db: TestDb) {
@@ -199,4 +200,109 @@ async fn due_pages_follow_the_due_time_not_the_row_id(db: TestDb) {
     // The two due first (one instant, then by id), then the five latest made first.
     let want: Vec<_> = [5, 6, 4, 3, 2, 1, 0].iter().map(|&i| rows[i].id).collect();
     assert_eq!(seen, want);
+}
+
+async fn renewing_held_deliveries_keeps_them_from_other_processes_and_writes_only_those_near_their_end(
+    db: TestDb,
+) {
+    let t = tenant(db.store(), "a").await;
+    let s = stream(db.store(), t.id).await;
+    let d = db.store().scope(t.id).deliveries();
+    // Held in memory for ten minutes (a lane behind a slow receiver), and just made.
+    let mut held = new(s, Some(EventId::new()), DeliveryState::Pending);
+    held.next_attempt_at = Some(Utc::now() - Duration::minutes(10));
+    let fresh = new(s, Some(EventId::new()), DeliveryState::Pending);
+    // Claimed by this process: one lease ends in 10 s, one in an hour.
+    let ending = new(s, Some(EventId::new()), DeliveryState::Pending);
+    let long = new(s, Some(EventId::new()), DeliveryState::Pending);
+    let done = new(s, Some(EventId::new()), DeliveryState::Delivered);
+    d.insert_many(&[
+        held.clone(),
+        fresh.clone(),
+        ending.clone(),
+        long.clone(),
+        done.clone(),
+    ])
+    .await
+    .unwrap();
+    let due_now = DueDeliveries {
+        before: Utc::now(),
+        stream: None,
+        scheduled_only: false,
+    };
+    let in_10s = Utc::now() + Duration::seconds(10);
+    assert_eq!(
+        d.claim(&[ending.id], &due_now, in_10s).await.unwrap().len(),
+        1
+    );
+    let in_1h = Utc::now() + Duration::hours(1);
+    assert_eq!(d.claim(&[long.id], &due_now, in_1h).await.unwrap().len(), 1);
+    let fresh_was = d.get(fresh.id).await.unwrap();
+    let long_was = d.get(long.id).await.unwrap();
+
+    // Another tenant's scope renews nothing, whatever ids it is given.
+    let other = tenant(db.store(), "b").await;
+    let all = [held.id, fresh.id, ending.id, long.id, done.id];
+    let margin = Duration::seconds(30);
+    let now = Utc::now();
+    let renewed = db
+        .store()
+        .scope(other.id)
+        .deliveries()
+        .renew(&all, now - margin, now + margin)
+        .await
+        .unwrap();
+    assert_eq!(renewed, 0);
+
+    // Only the two near being taken are written.
+    let now = Utc::now();
+    assert_eq!(d.renew(&all, now - margin, now + margin).await.unwrap(), 2);
+    assert_eq!(
+        d.get(fresh.id).await.unwrap(),
+        fresh_was,
+        "a fresh one is not written"
+    );
+    assert_eq!(
+        d.get(long.id).await.unwrap(),
+        long_was,
+        "a long lease is not written"
+    );
+    assert_eq!(
+        d.get(done.id).await.unwrap().state,
+        DeliveryState::Delivered
+    );
+
+    // Another process's recovery sweep (overdue by a minute) finds neither renewed one, and
+    // its retry scheduler finds the claim whose lease ended no longer scheduled.
+    let overdue = DueDeliveries {
+        before: Utc::now() - Duration::minutes(1),
+        stream: None,
+        scheduled_only: false,
+    };
+    assert!(d.due_page(&overdue, None, 10).await.unwrap().ids.is_empty());
+    let scheduled = DueDeliveries {
+        before: in_10s + Duration::seconds(5),
+        stream: None,
+        scheduled_only: true,
+    };
+    assert!(
+        d.due_page(&scheduled, None, 10)
+            .await
+            .unwrap()
+            .ids
+            .is_empty()
+    );
+    assert!(d.claim(&all, &overdue, in_1h).await.unwrap().is_empty());
+
+    // When the renewals stop (the owner died), they are overdue once the time has passed.
+    let later = DueDeliveries {
+        before: Utc::now() + Duration::seconds(1),
+        stream: None,
+        scheduled_only: false,
+    };
+    let mut taken = d.due_page(&later, None, 10).await.unwrap().ids;
+    taken.sort();
+    let mut want = vec![held.id, fresh.id, ending.id];
+    want.sort();
+    assert_eq!(taken, want);
 }

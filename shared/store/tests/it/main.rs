@@ -24,6 +24,7 @@ mod contract;
 mod deliveries;
 mod delivery_log;
 mod due;
+mod event_retention;
 mod migrations;
 mod quotas;
 mod receiver_admin;

@@ -197,6 +197,57 @@ impl Deliveries<'_> {
         Ok(res.rows_affected)
     }
 
+    /// Keeps this process's claim on deliveries it holds in memory (pushing, waiting in its
+    /// timer or its lane) alive, so no other process's recovery sweep or retry scheduler
+    /// takes them while it works: those of `ids` still pending whose due time is near enough
+    /// to be taken (an unscheduled one due before `stale`, a scheduled one, a claim's lease,
+    /// due before `soon`) are marked written now and due now (unscheduled, so only a recovery
+    /// sweep takes them, once overdue by `push.orphan_after_secs`). The owner calls this more
+    /// often than that; if it dies, the calls stop and the deliveries are taken over.
+    ///
+    /// One statement per 500 ids, in one transaction, and only rows near their end are
+    /// written: a delivery done within `stale` is never touched. Returns how many rows it
+    /// renewed.
+    pub async fn renew(
+        &self,
+        ids: &[DeliveryId],
+        stale: DateTime<Utc>,
+        soon: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let t = now();
+        let tid = self.ctx.tid();
+        let unscheduled = sea_orm::Condition::all()
+            .add(Expr::col(d::Column::NextAttemptAt).lte(Expr::col(d::Column::UpdatedAt)))
+            .add(d::Column::NextAttemptAt.lt(micros(stale)));
+        let scheduled = sea_orm::Condition::all()
+            .add(Expr::col(d::Column::UpdatedAt).lt(Expr::col(d::Column::NextAttemptAt)))
+            .add(d::Column::NextAttemptAt.lt(micros(soon)));
+        let g = self.ctx.begin().await?;
+        let mut renewed = 0;
+        for chunk in ids.chunks(500) {
+            renewed += d::Entity::update_many()
+                .filter(d::Column::TenantId.eq(tid))
+                .filter(d::Column::State.eq(DeliveryState::Pending.as_str()))
+                .filter(d::Column::Id.is_in(chunk.iter().map(|i| i.as_uuid())))
+                .filter(
+                    sea_orm::Condition::any()
+                        .add(unscheduled.clone())
+                        .add(scheduled.clone()),
+                )
+                .col_expr(d::Column::NextAttemptAt, Expr::value(t))
+                .col_expr(d::Column::UpdatedAt, Expr::value(t))
+                .exec(g.tx())
+                .await
+                .db()?
+                .rows_affected;
+        }
+        g.finish().await?;
+        Ok(renewed)
+    }
+
     /// Claims those of `ids` that are still due as `due` says, until `lease_until`; returns
     /// the claimed deliveries, by id. A delivery another process claimed meanwhile (or that
     /// got an outcome) is left out.
