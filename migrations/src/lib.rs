@@ -41,6 +41,7 @@ mod m20261207_000050_due_work;
 mod m20261207_000062_delivered_index;
 mod m20261207_000072_hot_path_foreign_keys;
 mod m20261207_000073_delivered_retention;
+mod m20261207_000078_closing;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -79,6 +80,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000062_delivered_index::Migration),
             Box::new(m20261207_000072_hot_path_foreign_keys::Migration),
             Box::new(m20261207_000073_delivered_retention::Migration),
+            Box::new(m20261207_000078_closing::Migration),
         ]
     }
 }
