@@ -62,18 +62,54 @@ async fn sign_in(b: &Browser, console: &str, slug: &str, email: &str, password: 
     b.wait_for_text("Dashboard").await.unwrap();
 }
 
+/// The settings of both runs: a short grace period, and publishes refused from the next
+/// request on (a cached key would take its time).
+const SETTINGS: [(&str, &str); 2] = [
+    ("SETHUB_CLOSING__GRACE_SECS", GRACE_SECS),
+    ("SETHUB_INGEST__API_KEY_CACHE_SECS", "0"),
+];
+
 #[tokio::test]
 async fn an_owner_closes_the_organisation_its_receivers_are_told_and_after_the_grace_period_nothing_of_it_remains()
  {
-    let w = World::all_production_with(&[
-        ("SETHUB_CLOSING__GRACE_SECS", GRACE_SECS),
-        // Publishes are refused from the next request on (a cached key would take its time).
-        ("SETHUB_INGEST__API_KEY_CACHE_SECS", "0"),
-    ])
-    .await;
+    leaving(World::all_production_with(&SETTINGS).await, "closing").await;
+}
+
+#[tokio::test]
+async fn an_owner_closes_the_embedded_organisation_and_after_the_grace_period_no_table_holds_a_row_of_it()
+ {
+    leaving(World::embedded_with(&SETTINGS).await, "closing_embedded").await;
+}
+
+/// The rows of `uuid` (32 hex digits) left in each table, by `sql(query)` answering one
+/// number; a table without `tenant_id` other than the known global ones fails, naming it.
+fn rows_left(tables: &str, uuid: &str, sql: impl Fn(&str) -> String) -> usize {
+    let mut checked = 0;
+    for line in tables.lines() {
+        let (table, owned) = line.split_once(':').unwrap();
+        let column = match (table, owned) {
+            (_, "true" | "1") => "tenant_id",
+            ("tenants", _) => "id",
+            ("seaql_migrations", _) => continue,
+            (other, _) => panic!("table `{other}` has no tenant_id: classify it"),
+        };
+        let left = sql(&format!(
+            r#"SELECT count(*) FROM "{table}" WHERE {column} = '{uuid}'"#
+        ));
+        assert_eq!(
+            left, "0",
+            "`{table}` still holds rows of the deleted tenant"
+        );
+        checked += 1;
+    }
+    checked
+}
+
+async fn leaving(w: World, shots_dir: &str) {
+    let production = w.backend_prefix().is_some();
     let base = w.hub.manage_url.clone();
     let console = format!("{base}/console");
-    let mut b = Browser::start(&shots().join("screenshots"), "closing")
+    let mut b = Browser::start(&shots().join("screenshots"), shots_dir)
         .await
         .unwrap();
     let (slug, key) = sign_up(&b, &console, "closing", "Acme Leaving").await;
@@ -112,6 +148,7 @@ async fn an_owner_closes_the_organisation_its_receivers_are_told_and_after_the_g
         .unwrap()
         .replacen(&w.hub.public_url, &base, 1);
     b.click_button("Sign out").await.unwrap();
+    b.wait_for_text("You are signed out").await.unwrap();
     b.driver.goto(&team_link).await.unwrap();
     b.fill("email", "adam@acme.example").await.unwrap();
     b.fill("password", "an admin's password").await.unwrap();
@@ -139,6 +176,7 @@ async fn an_owner_closes_the_organisation_its_receivers_are_told_and_after_the_g
     assert!(still["closed_at"].is_null(), "an admin closed nothing");
     b.driver.goto(format!("{console}/dashboard")).await.unwrap();
     b.click_button("Sign out").await.unwrap();
+    b.wait_for_text("You are signed out").await.unwrap();
 
     // The owner closes: without script the server asks on a page naming what happens.
     sign_in(
@@ -272,68 +310,93 @@ async fn an_owner_closes_the_organisation_its_receivers_are_told_and_after_the_g
     assert_eq!(closed["streams_disabled"], 1);
     stream_updated(&rx, "/closing", "disabled", 2).await;
 
-    let db = w.database_admin_url().unwrap();
     let uuid = tenant_id.trim_start_matches("tnt_").to_owned();
-    sethub_tests::wait_until("the closed tenant to be deleted", LONG, || {
-        let db = db.clone();
-        let uuid = uuid.clone();
-        async move {
-            (psql(
-                &db,
-                &format!("SELECT count(*) FROM tenants WHERE id = '{uuid}'"),
-            ) == "0")
-                .then_some(())
-        }
-    })
-    .await;
-
-    // Every table of the schema: none holds a row of the tenant (a table without
-    // `tenant_id` must be one this test knows, or it fails naming it).
-    let tables = psql(
-        &db,
-        "SELECT t.table_name || ':' || EXISTS (SELECT 1 FROM information_schema.columns c \
-           WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name \
-           AND c.column_name = 'tenant_id') \
-         FROM information_schema.tables t \
-         WHERE t.table_schema = 'public' AND t.table_type = 'BASE TABLE' ORDER BY 1",
-    );
-    let mut checked = 0;
-    for line in tables.lines() {
-        let (table, owned) = line.split_once(':').unwrap();
-        let column = match (table, owned) {
-            (_, "true") => "tenant_id",
-            ("tenants", _) => "id",
-            ("seaql_migrations", _) => continue,
-            (other, _) => panic!("table `{other}` has no tenant_id: classify it"),
-        };
-        let left = psql(
+    let checked = if production {
+        let db = w.database_admin_url().unwrap();
+        sethub_tests::wait_until("the closed tenant to be deleted", LONG, || {
+            let (db, uuid) = (db.clone(), uuid.clone());
+            async move {
+                (psql(
+                    &db,
+                    &format!("SELECT count(*) FROM tenants WHERE id = '{uuid}'"),
+                ) == "0")
+                    .then_some(())
+            }
+        })
+        .await;
+        // Every table of the schema: none holds a row of the tenant.
+        let tables = psql(
             &db,
-            &format!(r#"SELECT count(*) FROM "{table}" WHERE {column} = '{uuid}'"#),
+            "SELECT t.table_name || ':' || EXISTS (SELECT 1 FROM information_schema.columns c \
+               WHERE c.table_schema = t.table_schema AND c.table_name = t.table_name \
+               AND c.column_name = 'tenant_id') \
+             FROM information_schema.tables t \
+             WHERE t.table_schema = 'public' AND t.table_type = 'BASE TABLE' ORDER BY 1",
         );
-        assert_eq!(
-            left, "0",
-            "`{table}` still holds rows of the deleted tenant"
+        rows_left(&tables, &uuid, |q| psql(&db, q))
+    } else {
+        // SQLite keeps UUIDs as text with hyphens or as 16 bytes: compare both spellings.
+        let file = std::path::Path::new(&w.hub.env["SETHUB_DATA_DIR"]).join("sethub.sqlite");
+        let sqlite = move |q: &str| -> String {
+            let out = std::process::Command::new("sqlite3")
+                .arg(&file)
+                .arg(q)
+                .output()
+                .expect("sqlite3 must be installed");
+            assert!(
+                out.status.success(),
+                "{q}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let hyphenated = format!(
+            "{}-{}-{}-{}-{}",
+            &uuid[..8],
+            &uuid[8..12],
+            &uuid[12..16],
+            &uuid[16..20],
+            &uuid[20..]
         );
-        checked += 1;
-    }
-    assert!(checked >= 14, "{tables}");
+        let spelled = |q: &str| {
+            q.replace(
+                &format!("= '{uuid}'"),
+                &format!("IN ('{hyphenated}', X'{uuid}')"),
+            )
+        };
+        sethub_tests::wait_until("the closed tenant to be deleted", LONG, || {
+            let count = sqlite(&spelled(&format!(
+                "SELECT count(*) FROM tenants WHERE id = '{uuid}'"
+            )));
+            async move { (count == "0").then_some(()) }
+        })
+        .await;
+        let tables = sqlite(
+            "SELECT m.name || ':' || (SELECT count(*) FROM pragma_table_info(m.name) p \
+               WHERE p.name = 'tenant_id') FROM sqlite_master m \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY 1",
+        );
+        rows_left(&tables, &uuid, |q| sqlite(&spelled(q)))
+    };
+    assert!(checked >= 14, "{checked} tables checked");
 
     // Redis: no key names the tenant or its slug (its members' sessions went with it).
-    let prefix = w.backend_prefix().unwrap().to_owned();
-    for needle in [tenant_id.as_str(), slug.as_str()] {
-        let out = std::process::Command::new("redis-cli")
-            .args([
-                "-u",
-                &sethub_tests::backends::redis_url(),
-                "--scan",
-                "--pattern",
-                &format!("{prefix}:*{needle}*"),
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let keys = String::from_utf8_lossy(&out.stdout);
-        assert!(keys.trim().is_empty(), "keys of the deleted tenant: {keys}");
+    if let Some(prefix) = w.backend_prefix() {
+        for needle in [tenant_id.as_str(), slug.as_str()] {
+            let out = std::process::Command::new("redis-cli")
+                .args([
+                    "-u",
+                    &sethub_tests::backends::redis_url(),
+                    "--scan",
+                    "--pattern",
+                    &format!("{prefix}:*{needle}*"),
+                ])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            let keys = String::from_utf8_lossy(&out.stdout);
+            assert!(keys.trim().is_empty(), "keys of the deleted tenant: {keys}");
+        }
     }
     // RabbitMQ holds no queue per tenant: the hub's shared queues carry tenant-tagged
     // messages, and a message about a deleted tenant is acknowledged as skipped (see
