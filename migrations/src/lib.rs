@@ -42,6 +42,7 @@ mod m20261207_000062_delivered_index;
 mod m20261207_000072_hot_path_foreign_keys;
 mod m20261207_000073_delivered_retention;
 mod m20261207_000076_event_retention;
+mod m20261207_000078_closing;
 pub mod rls;
 
 pub use rls::TENANT_SETTING;
@@ -81,6 +82,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000072_hot_path_foreign_keys::Migration),
             Box::new(m20261207_000073_delivered_retention::Migration),
             Box::new(m20261207_000076_event_retention::Migration),
+            Box::new(m20261207_000078_closing::Migration),
         ]
     }
 }

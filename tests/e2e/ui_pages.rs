@@ -2,7 +2,8 @@
 //! the usage page (events accepted and SETs delivered per day, per stream and in total, each
 //! quota's use against its limit), a receiver's page (joined or pending, its streams by name,
 //! re-issuing its invitation, disabling it) and confirmations before destructive actions
-//! (revoke, rotate, redrive, disable, delete) that work without script. Screenshots (desktop and 390 px) go under
+//! (revoke, rotate, redrive, disable, delete) that work without script; closing the
+//! organisation (`ui_pages/closing.rs`, over the production backends). Screenshots (desktop and 390 px) go under
 //! `$CARGO_TARGET_TMPDIR/screenshots/{usage,receiver_page,confirmations}/`.
 
 #![allow(
@@ -12,6 +13,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod world;
+
+#[path = "ui_pages/closing.rs"]
+mod closing;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

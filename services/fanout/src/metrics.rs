@@ -45,6 +45,7 @@ pub struct FanoutMetrics {
     pub in_memory_peak: IntGauge,
     pub parked: prometheus::IntCounter,
     pub swept: prometheus::IntCounter,
+    pub tenants_purged: prometheus::IntCounter,
     pub written_once: prometheus::IntCounter,
     pub poll_backlog: IntGauge,
     pub poll_oldest_age_seconds: IntGauge,
@@ -125,6 +126,11 @@ impl FanoutMetrics {
                 "Deliveries the recovery sweep took over",
             )
             .unwrap_or_else(|e| unreachable!("static metric definition is invalid: {e}")),
+            tenants_purged: prometheus::IntCounter::new(
+                "tenants_purged_total",
+                "Closed organisations deleted after their grace period",
+            )
+            .unwrap_or_else(|e| unreachable!("static metric definition is invalid: {e}")),
             written_once: prometheus::IntCounter::new(
                 "push_written_once_total",
                 "SETs stored delivered with their rows (taken before the rows were written)",
@@ -154,6 +160,7 @@ impl FanoutMetrics {
             registry.register(&m.in_memory_peak),
             registry.register(&m.parked),
             registry.register(&m.swept),
+            registry.register(&m.tenants_purged),
             registry.register(&m.written_once),
             registry.register(&m.poll_backlog),
             registry.register(&m.poll_oldest_age_seconds),

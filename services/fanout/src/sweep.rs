@@ -18,7 +18,9 @@
 //! parked, or this one before a restart), counting the dead letters and the poll backlog
 //! (metrics; the other replicas report 0, so `max()` over replicas reads true), pruning the
 //! delivery log, delivered SETs and old events (`push.event_retention_days`, once no
-//! delivery row names them), and applying the poll queues' retention (`poll.retention_max_age_secs`,
+//! delivery row names them), deleting the closed organisations whose grace period is over
+//! (`sethub_app::closing::purge_due`: their rows and state-store keys), and applying the poll
+//! queues' retention (`poll.retention_max_age_secs`,
 //! `poll.retention_max_sets`: the oldest SETs beyond either are dropped, counted in
 //! `sethub_poll_dropped_total` and logged).
 
@@ -70,6 +72,14 @@ pub async fn run(engine: Arc<Engine>) {
                     .dead_letters
                     .set(i64::try_from(n).unwrap_or(i64::MAX)),
                 Err(e) => tracing::warn!(error = %e, "cannot count dead letters"),
+            }
+            match sethub_app::closing::purge_due(&engine.ctx, Utc::now()).await {
+                Ok(purged) if !purged.is_empty() => {
+                    engine.metrics.tenants_purged.inc_by(purged.len() as u64);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e,
+                    "deleting closed organisations failed; trying again at the next pass"),
             }
             if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
                 last_prune = Some(tokio::time::Instant::now());

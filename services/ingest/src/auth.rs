@@ -36,6 +36,9 @@ pub struct Publisher {
     /// The tenant's interoperability profile, whose rules apply to what it publishes (a
     /// change applies within `ingest.api_key_cache_secs`, like a revoked key).
     pub profile: Option<Profile>,
+    /// The tenant's organisation is closed (`sethub_app::closing`): its publishes are refused
+    /// (a close applies within `ingest.api_key_cache_secs`, like a revoked key).
+    pub closed: bool,
 }
 
 /// The bearer token of the request (401 with the reason otherwise).
@@ -86,15 +89,16 @@ impl FromRequest for Publisher {
                 .filter(|_| !ttl.is_zero());
             let hash = admin::sha256_hex(token);
             if let Some(publisher) = cache.as_ref().and_then(|c| c.get(&hash, slug, ttl)) {
-                return Ok(publisher);
+                return open(publisher, slug);
             }
             let (tenant, key) = admin::authenticate_api_key(&ctx, token).await?;
             // The key names its tenant; the path must name the same one. Looking the key's
             // tenant up (not the slug's) costs the same whether or not the slug exists.
-            let (quotas, profile) = match ctx.store.tenants().get(tenant).await {
+            let (quotas, profile, closed) = match ctx.store.tenants().get(tenant).await {
                 Ok(t) if t.slug == slug => (
                     sethub_app::quotas::of_tenant(&ctx, &t),
                     t.profile.as_deref().and_then(Profile::from_name),
+                    t.closed_at.is_some(),
                 ),
                 Ok(_) | Err(StoreError::NotFound) => return Err(ApiError::unauthorized(REFUSED)),
                 Err(e) => return Err(ApiError::unavailable(e)),
@@ -113,11 +117,24 @@ impl FromRequest for Publisher {
                 tenant,
                 subject_list_items: quotas.subject_list_items as usize,
                 profile,
+                closed,
             };
             if let Some(cache) = cache {
                 cache.put(hash, publisher, slug);
             }
-            Ok(publisher)
+            open(publisher, slug)
         })
     }
+}
+
+/// The publisher, unless its organisation is closed: then 403 saying so (the key is valid,
+/// so the caller learns nothing it did not know).
+fn open(publisher: Publisher, slug: &str) -> Result<Publisher, ApiError> {
+    if publisher.closed {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            sethub_app::closing::publish_refused(slug),
+        ));
+    }
+    Ok(publisher)
 }

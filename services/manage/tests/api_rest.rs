@@ -457,6 +457,8 @@ async fn the_openapi_document_lists_exactly_the_served_routes() {
     let expected: BTreeSet<String> = [
         "GET /api/v1/tenant",
         "PUT /api/v1/tenant/profile",
+        "POST /api/v1/tenant/close",
+        "POST /api/v1/tenant/reopen",
         "POST /api/v1/receivers",
         "GET /api/v1/receivers",
         "GET /api/v1/receivers/{id}",

@@ -113,6 +113,10 @@ pub struct TenantInfo {
     pub created_at: DateTime<Utc>,
     /// The interoperability profile switched on, if any.
     pub profile: Option<Profile>,
+    /// When it was closed (`crate::closing`), if it is.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When a closed tenant's data is deleted.
+    pub purge_after: Option<DateTime<Utc>>,
 }
 
 /// `{public_url}/t/{slug}`.
@@ -277,6 +281,8 @@ pub async fn tenant_info(ctx: &AppContext, tenant: TenantId) -> Result<TenantInf
         slug: t.slug,
         name: t.name,
         created_at: t.created_at,
+        closed_at: t.closed_at,
+        purge_after: t.purge_after,
     })
 }
 

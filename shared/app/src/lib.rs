@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 mod backends;
 pub mod client_addr;
+pub mod closing;
 pub mod console;
 pub mod deliveries;
 pub mod egress;

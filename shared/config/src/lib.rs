@@ -37,6 +37,7 @@ pub struct Config {
     pub sessions: SessionsConfig,
     pub quotas: QuotasConfig,
     pub telemetry: TelemetryConfig,
+    pub closing: ClosingConfig,
 }
 
 /// Distributed tracing (OpenTelemetry).
@@ -347,6 +348,7 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             quotas: QuotasConfig::default(),
             telemetry: TelemetryConfig::default(),
+            closing: ClosingConfig::default(),
         }
     }
 }
@@ -503,6 +505,38 @@ impl SessionsConfig {
                     problem: "must be between 1 second and a year".into(),
                 });
             }
+        }
+        Ok(())
+    }
+}
+
+/// Closing an organisation: how long a closed tenant can be reopened before fan-out deletes
+/// everything it owns.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClosingConfig {
+    /// The grace period between closing and deletion (default 30 days).
+    pub grace_secs: u64,
+}
+
+impl Default for ClosingConfig {
+    fn default() -> Self {
+        Self {
+            grace_secs: 30 * 24 * 3600,
+        }
+    }
+}
+
+impl ClosingConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.grace_secs == 0 || self.grace_secs > 366 * 24 * 3600 {
+            return Err(ConfigError::Invalid {
+                key: "closing.grace_secs",
+                problem: format!(
+                    "must be between 1 second and a year (366 days), not {}",
+                    self.grace_secs
+                ),
+            });
         }
         Ok(())
     }

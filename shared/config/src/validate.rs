@@ -74,6 +74,7 @@ impl Config {
         }
         check_url(self.state.url.as_ref(), "state.url", &["redis", "rediss"])?;
         self.sessions.validate()?;
+        self.closing.validate()?;
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be at least 1");
         }

@@ -22,6 +22,7 @@ mod wake;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sethub_domain::TenantId;
 
 pub use crate::error::StateError;
 pub use crate::key::{Key, KeyKind, KeyPrefix};
@@ -148,6 +149,59 @@ pub trait StateStore: Send + Sync + 'static {
     /// The keys `index` lists whose records still exist (in no particular order).
     async fn list_index(&self, index: &Key) -> Result<Vec<String>, StateError>;
 
+    /// Deletes every key a tenant owns, for purging a closed tenant: each
+    /// `{prefix}:t:{tenant}:…` key, the session records its members' session indexes list
+    /// (sessions are global keys), and the per-account sign-in buckets of its slug
+    /// (`{prefix}:g:rl:login:{slug}:…`). Returns how many keys were removed. Bounded by
+    /// what the tenant has: Redis is walked with `SCAN … MATCH`, a page at a time.
+    async fn purge_tenant(
+        &self,
+        prefix: &KeyPrefix,
+        tenant: TenantId,
+        slug: &str,
+    ) -> Result<u64, StateError>;
+
+    /// The live keys (records and indexes) whose name contains `needle`, at most `limit`:
+    /// what a check that a tenant left nothing behind reads.
+    async fn keys_containing(&self, needle: &str, limit: usize) -> Result<Vec<String>, StateError>;
+
     /// Checks the backend answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StateError>;
+}
+
+/// The `SCAN` patterns of what a tenant owns (see [`StateStore::purge_tenant`]): its own keys
+/// and the sign-in buckets of its slug, glob characters escaped.
+pub(crate) fn tenant_patterns(prefix: &KeyPrefix, tenant: TenantId, slug: &str) -> [String; 2] {
+    let escape = |s: &str| {
+        s.chars().fold(String::new(), |mut out, c| {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^') {
+                out.push('\\');
+            }
+            out.push(c);
+            out
+        })
+    };
+    [
+        format!(
+            "{}:t:{}:*",
+            escape(prefix.as_str()),
+            escape(&tenant.to_string())
+        ),
+        format!(
+            "{}:g:{}:login:{}:*",
+            escape(prefix.as_str()),
+            KeyKind::RateLimit.code(),
+            escape(slug)
+        ),
+    ]
+}
+
+/// The start of a tenant's own keys and of its slug's sign-in buckets (the literal prefixes
+/// of [`tenant_patterns`]), and the start of its session indexes.
+pub(crate) fn tenant_starts(prefix: &KeyPrefix, tenant: TenantId, slug: &str) -> [String; 3] {
+    [
+        format!("{prefix}:t:{tenant}:"),
+        format!("{prefix}:g:{}:login:{slug}:", KeyKind::RateLimit.code()),
+        format!("{prefix}:t:{tenant}:{}:", KeyKind::SessionIndex.code()),
+    ]
 }

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 
 use crate::limit::{Limit, RateDecision, gcra};
 use crate::wake::{WakeGuard, WakeHub};
-use crate::{Key, StateError, StateStore};
+use sethub_domain::TenantId;
+
+use crate::{Key, KeyPrefix, StateError, StateStore};
 
 /// Expired entries are swept every this many writes, so idle keys don't accumulate.
 const SWEEP_EVERY: u32 = 1024;
@@ -346,6 +348,60 @@ impl StateStore for MemoryState {
     async fn notify(&self, key: &Key) -> Result<(), StateError> {
         self.wake.fire(key.as_str());
         Ok(())
+    }
+
+    async fn purge_tenant(
+        &self,
+        prefix: &KeyPrefix,
+        tenant: TenantId,
+        slug: &str,
+    ) -> Result<u64, StateError> {
+        let [own, logins, index_start] = crate::tenant_starts(prefix, tenant, slug);
+        let mut entries = self.lock();
+        let indexes: Vec<String> = entries
+            .indexes
+            .keys()
+            .filter(|k| k.starts_with(&own))
+            .cloned()
+            .collect();
+        let mut removed = 0;
+        for index in indexes {
+            if let Some(listed) = entries.indexes.remove(&index) {
+                removed += 1;
+                if index.starts_with(&index_start) {
+                    for key in listed.keys {
+                        removed += u64::from(entries.map.remove(&key).is_some());
+                    }
+                }
+            }
+        }
+        let before = entries.map.len();
+        entries
+            .map
+            .retain(|k, _| !k.starts_with(&own) && !k.starts_with(&logins));
+        removed += (before - entries.map.len()) as u64;
+        Ok(removed)
+    }
+
+    async fn keys_containing(&self, needle: &str, limit: usize) -> Result<Vec<String>, StateError> {
+        let now = Instant::now();
+        let entries = self.lock();
+        let records = entries
+            .map
+            .iter()
+            .filter(|(_, e)| e.expires_at > now)
+            .map(|(k, _)| k);
+        let indexes = entries
+            .indexes
+            .iter()
+            .filter(|(_, i)| i.expires_at > now)
+            .map(|(k, _)| k);
+        Ok(records
+            .chain(indexes)
+            .filter(|k| k.contains(needle))
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), StateError> {

@@ -52,6 +52,7 @@ contract_suite!(
     a_replace_or_expire_never_brings_back_an_ended_record,
     an_expire_extends_a_record_and_its_index,
     deleting_one_record_unlists_it_and_keeps_the_others,
+    purging_a_tenant_removes_its_keys_its_sessions_and_its_sign_in_buckets_and_nothing_else,
 );
 
 mod cases {
@@ -566,6 +567,107 @@ mod cases {
             vec![b.to_string()]
         );
         assert_eq!(h.state.get(&b).await.unwrap().as_deref(), Some("2"));
+    }
+    pub async fn purging_a_tenant_removes_its_keys_its_sessions_and_its_sign_in_buckets_and_nothing_else(
+        h: &Harness,
+    ) {
+        let ttl = Duration::from_secs(60);
+        let other = TenantId::new();
+        let slug = "leaving-org";
+        let mine = [
+            h.key(KeyKind::RateLimit, "ingest"),
+            h.key(KeyKind::Counter, "attempts"),
+            Key::stream(
+                &h.prefix,
+                h.tenant,
+                sethub_domain::StreamId::new(),
+                KeyKind::Seen,
+                "poll",
+            ),
+        ];
+        for key in &mine {
+            h.state.set_with_ttl(key, "v", ttl).await.unwrap();
+        }
+        h.state
+            .rate_limit(
+                &Key::global(
+                    &h.prefix,
+                    KeyKind::RateLimit,
+                    &format!("login:{slug}:a@example.com"),
+                ),
+                slow(5),
+                1,
+            )
+            .await
+            .unwrap();
+        let index = h.key(KeyKind::SessionIndex, "mbr_1");
+        let signed_in = session(h, "console:signed-in");
+        h.state
+            .put_indexed(&signed_in, "s", ttl, Some(&index))
+            .await
+            .unwrap();
+        // Another tenant's keys, another slug's bucket and an unlisted session stay.
+        let theirs = Key::tenant(&h.prefix, other, KeyKind::RateLimit, "ingest");
+        h.state.set_with_ttl(&theirs, "v", ttl).await.unwrap();
+        let their_bucket = Key::global(
+            &h.prefix,
+            KeyKind::RateLimit,
+            "login:leaving-org-2:a@example.com",
+        );
+        h.state.set_with_ttl(&their_bucket, "v", ttl).await.unwrap();
+        let their_session = session(h, "console:theirs");
+        let their_index = Key::tenant(&h.prefix, other, KeyKind::SessionIndex, "mbr_2");
+        h.state
+            .put_indexed(&their_session, "s", ttl, Some(&their_index))
+            .await
+            .unwrap();
+
+        let tenant = h.tenant.to_string();
+        assert_eq!(
+            h.state.keys_containing(&tenant, 100).await.unwrap().len(),
+            4
+        );
+        let removed = h
+            .state
+            .purge_tenant(&h.prefix, h.tenant, slug)
+            .await
+            .unwrap();
+        assert_eq!(removed, 6, "three keys, a bucket, an index and its session");
+        assert!(
+            h.state
+                .keys_containing(&tenant, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            h.state
+                .keys_containing(&format!("login:{slug}:"), 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            h.state.get(&signed_in).await.unwrap(),
+            None,
+            "the member's session ended"
+        );
+        assert_eq!(h.state.get(&theirs).await.unwrap().as_deref(), Some("v"));
+        assert_eq!(
+            h.state.get(&their_bucket).await.unwrap().as_deref(),
+            Some("v")
+        );
+        assert_eq!(
+            h.state.get(&their_session).await.unwrap().as_deref(),
+            Some("s")
+        );
+        assert_eq!(
+            h.state
+                .purge_tenant(&h.prefix, h.tenant, slug)
+                .await
+                .unwrap(),
+            0
+        );
     }
 }
 

@@ -98,8 +98,17 @@ impl World {
     /// `sethub all` over the production backends: one origin serves every route, as behind
     /// the router of a real deployment (so `/t/{slug}/sets` is at the public URL).
     pub async fn all_production() -> Self {
+        Self::all_production_with(&[]).await
+    }
+
+    /// [`World::all_production`] with more settings.
+    pub async fn all_production_with(extra: &[(&str, &str)]) -> Self {
         let prod = Production::new().await;
-        Self::start(fast_env(prod.env()), Some(prod), None).await
+        let mut env = fast_env(prod.env());
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Self::start(env, Some(prod), None).await
     }
 
     /// `counts` processes of each service behind the repository's nginx router; every URL
@@ -225,6 +234,11 @@ impl World {
         let mut url = url::Url::parse(&sethub_store::testing::admin_url()).ok()?;
         url.set_path(name);
         Some(url.to_string())
+    }
+
+    /// The RabbitMQ queue and Redis key prefix of this hub (production backends only).
+    pub fn backend_prefix(&self) -> Option<&str> {
+        self._prod.as_ref().map(|p| p.prefix.as_str())
     }
 
     /// Waits until `role`'s `/metrics` has the exact line `line`.

@@ -186,6 +186,13 @@ pub async fn intake(
     }
     let (tenant, max_list_items): (TenantId, usize) =
         match ctx.store.tenants().find_by_slug(slug).await {
+            Ok(Some(t)) if t.closed_at.is_some() => {
+                return refuse(
+                    StatusCode::FORBIDDEN,
+                    "access_denied",
+                    sethub_app::closing::publish_refused(slug),
+                );
+            }
             Ok(Some(t)) => (
                 t.id,
                 sethub_app::quotas::of_tenant(ctx, &t).subject_list_items as usize,

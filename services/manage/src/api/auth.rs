@@ -27,6 +27,32 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
         .map_err(|e| ApiError::unauthorized(e.to_string()))
 }
 
+/// An [`AdminKey`] whatever the state of its organisation: for reading the tenant and for
+/// closing and reopening it. A plain [`AdminKey`] of a closed organisation may only read.
+#[derive(Debug, Clone)]
+pub struct AnyStateAdminKey(pub AdminKey);
+
+/// The caller's admin key, and whether its organisation is closed.
+async fn authenticate(req: &HttpRequest) -> Result<(AdminKey, Option<String>), ApiError> {
+    let ctx = context(req)?;
+    let token = bearer(req)?;
+    let (tenant, key) = admin::authenticate_api_key(&ctx, &token).await?;
+    if !key.scopes.iter().any(|s| s == Scope::Admin.as_str()) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this API key lacks the `admin` scope",
+        ));
+    }
+    let t = ctx
+        .store
+        .tenants()
+        .get(tenant)
+        .await
+        .map_err(ApiError::unavailable)?;
+    let closed = t.closed_at.map(|_| t.slug);
+    Ok((AdminKey { tenant, key }, closed))
+}
+
 impl FromRequest for AdminKey {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -34,16 +60,23 @@ impl FromRequest for AdminKey {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let ctx = context(&req)?;
-            let token = bearer(&req)?;
-            let (tenant, key) = admin::authenticate_api_key(&ctx, &token).await?;
-            if !key.scopes.iter().any(|s| s == Scope::Admin.as_str()) {
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "this API key lacks the `admin` scope",
-                ));
+            let (caller, closed) = authenticate(&req).await?;
+            match closed {
+                Some(slug) if !req.method().is_safe() => {
+                    Err(sethub_app::closing::ClosingError::Closed(slug).into())
+                }
+                _ => Ok(caller),
             }
-            Ok(AdminKey { tenant, key })
         })
+    }
+}
+
+impl FromRequest for AnyStateAdminKey {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ok(Self(authenticate(&req).await?.0)) })
     }
 }

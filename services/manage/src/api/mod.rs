@@ -81,6 +81,8 @@ fn scope() -> utoipa_actix_web::scope::Scope<
     utoipa_actix_web::scope(PREFIX)
         .service(tenant::get_tenant)
         .service(tenant::put_profile)
+        .service(tenant::close_tenant)
+        .service(tenant::reopen_tenant)
         .service(receivers::create_receiver)
         .service(receivers::list_receivers)
         .service(receivers::get_receiver)

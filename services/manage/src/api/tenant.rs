@@ -1,14 +1,15 @@
 //! `GET /api/v1/tenant`: the caller's tenant; `PUT /api/v1/tenant/profile`: its
-//! interoperability profile.
+//! interoperability profile; `POST /api/v1/tenant/close` and `POST /api/v1/tenant/reopen`:
+//! closing the organisation (`sethub_app::closing`).
 
-use actix_web::{HttpRequest, get, put, web::Json};
+use actix_web::{HttpRequest, get, post, put, web::Json};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sethub_app::admin;
 use sethub_http::ApiError;
 use utoipa::ToSchema;
 
-use crate::api::auth::AdminKey;
+use crate::api::auth::{AdminKey, AnyStateAdminKey};
 use crate::api::body::{Fields, FromFields, JsonBody, context};
 use sethub_domain::Profile;
 
@@ -27,6 +28,11 @@ pub struct TenantView {
     /// The interoperability profile switched on (`caep-interop`), or null.
     #[schema(example = "caep-interop")]
     pub profile: Option<String>,
+    /// When the organisation was closed, or null while it is open. A closed organisation
+    /// publishes nothing and its API only reads (and reopens).
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When a closed organisation's data is deleted, or null while it is open.
+    pub purge_after: Option<DateTime<Utc>>,
 }
 
 impl From<admin::TenantInfo> for TenantView {
@@ -39,6 +45,8 @@ impl From<admin::TenantInfo> for TenantView {
             metadata_url: t.metadata_url,
             created_at: t.created_at,
             profile: t.profile.map(|p| p.as_str().to_owned()),
+            closed_at: t.closed_at,
+            purge_after: t.purge_after,
         }
     }
 }
@@ -98,8 +106,99 @@ pub struct ProfileView {
     security(("api_key" = []))
 )]
 #[get("/tenant")]
-pub async fn get_tenant(req: HttpRequest, caller: AdminKey) -> Result<Json<TenantView>, ApiError> {
+pub async fn get_tenant(
+    req: HttpRequest,
+    caller: AnyStateAdminKey,
+) -> Result<Json<TenantView>, ApiError> {
     let ctx = context(&req)?;
+    let t = admin::tenant_info(&ctx, caller.0.tenant).await?;
+    Ok(Json(t.into()))
+}
+
+/// Closing the organisation: its slug, as a confirmation.
+#[derive(Debug, ToSchema)]
+pub struct CloseTenant {
+    /// The tenant's slug, exactly: closing is not undone by mistake. Required.
+    #[schema(example = "acme", min_length = 1, max_length = 64)]
+    pub confirm: String,
+}
+
+impl FromFields for CloseTenant {
+    fn from_fields(f: &mut Fields) -> Result<Self, ApiError> {
+        Ok(Self {
+            confirm: f.required("confirm")?,
+        })
+    }
+}
+
+/// The organisation after closing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClosedView {
+    pub tenant: TenantView,
+    /// Streams disabled by this request; each receiver was sent a stream-updated SET.
+    pub streams_disabled: u64,
+}
+
+/// Closes the organisation: publishing is refused at once, every stream is disabled and its
+/// receiver sent a stream-updated SET, and this API only reads (and reopens) until
+/// `purge_after`, when everything the organisation holds is deleted. Repeating it on a
+/// closed organisation keeps its `purge_after`.
+#[utoipa::path(
+    tag = "tenant",
+    request_body = CloseTenant,
+    responses(
+        (status = 200, description = "The closed organisation", body = ClosedView),
+        (status = 400, description = "Invalid body, or `confirm` is not the tenant's slug", body = crate::api::Problem),
+        (status = 401, description = "No valid API key", body = crate::api::Problem),
+        (status = 403, description = "The key lacks the admin scope", body = crate::api::Problem),
+    ),
+    security(("api_key" = []))
+)]
+#[post("/tenant/close")]
+pub async fn close_tenant(
+    req: HttpRequest,
+    caller: AnyStateAdminKey,
+    body: JsonBody<CloseTenant>,
+) -> Result<Json<ClosedView>, ApiError> {
+    let ctx = context(&req)?;
+    let caller = caller.0;
+    let t = admin::tenant_info(&ctx, caller.tenant).await?;
+    if body.0.confirm != t.slug {
+        return Err(ApiError::invalid(
+            "confirm",
+            "`confirm` must be this tenant's slug (see GET /api/v1/tenant), exactly",
+        ));
+    }
+    let closed =
+        sethub_app::closing::close(&ctx, caller.tenant, format!("api_key:{}", caller.key.id))
+            .await?;
+    let t = admin::tenant_info(&ctx, caller.tenant).await?;
+    Ok(Json(ClosedView {
+        tenant: t.into(),
+        streams_disabled: closed.streams_disabled as u64,
+    }))
+}
+
+/// Reopens a closed organisation before its `purge_after`: its streams that closing disabled
+/// are enabled again (each receiver is sent a stream-updated SET) and it may publish. An open
+/// organisation is returned as it is.
+#[utoipa::path(
+    tag = "tenant",
+    responses(
+        (status = 200, description = "The open organisation", body = TenantView),
+        (status = 401, description = "No valid API key", body = crate::api::Problem),
+        (status = 403, description = "The key lacks the admin scope, or the grace period is over", body = crate::api::Problem),
+    ),
+    security(("api_key" = []))
+)]
+#[post("/tenant/reopen")]
+pub async fn reopen_tenant(
+    req: HttpRequest,
+    caller: AnyStateAdminKey,
+) -> Result<Json<TenantView>, ApiError> {
+    let ctx = context(&req)?;
+    let caller = caller.0;
+    sethub_app::closing::reopen(&ctx, caller.tenant, format!("api_key:{}", caller.key.id)).await?;
     let t = admin::tenant_info(&ctx, caller.tenant).await?;
     Ok(Json(t.into()))
 }

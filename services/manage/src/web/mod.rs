@@ -15,6 +15,7 @@ pub mod flash;
 pub mod form;
 pub(crate) mod headers;
 pub(crate) mod known_browser;
+mod organisation;
 mod receiver;
 mod receivers;
 mod session;
@@ -182,6 +183,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
                 "/signing-keys/profile",
                 web::post().to(signing_keys::set_profile),
             )
+            .route("/organisation", web::get().to(organisation::show))
+            .route("/organisation/close", web::post().to(organisation::close))
+            .route("/organisation/reopen", web::post().to(organisation::reopen))
             .route("/settings", web::get().to(sso::settings))
             .route("/settings/sso", web::post().to(sso::save))
             .route("/settings/retry", web::post().to(sso::save_retry))

@@ -31,8 +31,12 @@ pub struct Who {
     pub org: String,
     pub slug: String,
     pub role: Role,
+    /// The role may change things and the organisation is open.
     pub can_write: bool,
     pub csrf: String,
+    /// When the organisation's data is deleted, if it is closed (RFC 3339): every page says
+    /// so, and only reopening changes anything.
+    pub closed: Option<String>,
 }
 
 impl actix_web::FromRequest for Who {
@@ -134,8 +138,11 @@ pub async fn who(ctx: &AppContext, req: &HttpRequest) -> Result<Who, HttpRespons
         org: t.name,
         slug: t.slug,
         role: m.role,
-        can_write: m.role.can_write(),
+        can_write: m.role.can_write() && t.closed_at.is_none(),
         csrf: csrf_token(&session),
+        closed: t
+            .closed_at
+            .map(|at| t.purge_after.unwrap_or(at).to_rfc3339()),
     })
 }
 
@@ -152,10 +159,23 @@ pub async fn writer(
     if !csrf_ok(session, csrf) {
         return Err(csrf_refused());
     }
+    if who.closed.is_some() {
+        return Err(closed_refused());
+    }
     if !who.can_write {
         return Err(read_only());
     }
     Ok(who)
+}
+
+/// A refusal for a change to a closed organisation (only reopening is allowed).
+pub fn closed_refused() -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "This organisation is closed",
+        "Nothing can be changed while it is closed. An owner can reopen it on the \
+         Organisation page (Settings → Organisation) until its data is deleted.",
+    )
 }
 
 /// A refusal for a viewer who tried to change something (the server decides, not the page).

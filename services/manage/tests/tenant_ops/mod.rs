@@ -14,6 +14,8 @@ use sethub_store::{
 
 use crate::api_support::{Hub, assert_problem, call, receiver, send, ssf};
 
+mod closing;
+
 const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 
 /// A poll stream of the receiver holding `token`, with a description; its id.

@@ -34,6 +34,12 @@ pub enum SsfError {
         by: StatusActor,
         reason: Option<String>,
     },
+    /// The transmitter's organisation is closed (`crate::closing`): nothing new is made.
+    #[error(
+        "the transmitter's organisation `{0}` is closed: no stream can be created or changed, \
+         and its streams are disabled"
+    )]
+    Closed(String),
     /// The database could not answer (503; the cause is logged, not shown).
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
@@ -90,7 +96,7 @@ impl ResponseError for SsfError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::TooSoon(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::QuotaExceeded { .. } => StatusCode::BAD_REQUEST,
-            Self::StatusLocked { .. } => StatusCode::FORBIDDEN,
+            Self::StatusLocked { .. } | Self::Closed(_) => StatusCode::FORBIDDEN,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -131,7 +137,7 @@ impl ResponseError for SsfError {
                     "limit": limit,
                 }));
             }
-            Self::StatusLocked { .. } => ("access_denied", self.to_string()),
+            Self::StatusLocked { .. } | Self::Closed(_) => ("access_denied", self.to_string()),
             Self::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "SSF request: the store cannot answer");
                 resp.insert_header(("Retry-After", "5"));

@@ -190,6 +190,9 @@ pub async fn create(
     caller: &ReceiverCaller,
     new: NewStream,
 ) -> Result<Stream, SsfError> {
+    if caller.tenant.closed_at.is_some() {
+        return Err(SsfError::Closed(caller.tenant.slug.clone()));
+    }
     let id = StreamId::new();
     let delivery = new.delivery.unwrap_or(DeliveryRequest {
         method: Method::Poll,

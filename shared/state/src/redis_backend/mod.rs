@@ -13,12 +13,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Client, RedisResult};
+
 use tokio::sync::{mpsc, oneshot};
 
 use self::subscriber::{Subscribe, Subscriber};
 use crate::limit::{Limit, RateDecision};
 use crate::wake::{WakeGuard, WakeHub};
-use crate::{Key, StateError, StateStore};
+use sethub_domain::TenantId;
+
+use crate::{Key, KeyPrefix, StateError, StateStore};
+
+/// Keys one `SCAN` step asks for and one `DEL` removes when purging a tenant.
+const PURGE_PAGE: usize = 500;
 
 /// How to reach Redis.
 #[derive(Clone, Debug)]
@@ -110,6 +116,32 @@ impl RedisState {
     /// Runs one request with the operation bound. A request that failed because the
     /// connection was refused (so it never reached Redis) is tried once more on the
     /// reconnected connection; an idempotent one also after any dropped connection.
+    /// Every key matching `pattern` (`SCAN … MATCH … COUNT`, walked to the end; a key
+    /// present throughout is returned at least once, and duplicates are removed).
+    async fn scan(&self, pattern: &str) -> Result<Vec<String>, StateError> {
+        let mut cursor: u64 = 0;
+        let mut keys = std::collections::BTreeSet::new();
+        loop {
+            let (next, page): (u64, Vec<String>) = self
+                .run(true, |mut con| async move {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(pattern)
+                        .arg("COUNT")
+                        .arg(PURGE_PAGE)
+                        .query_async(&mut con)
+                        .await
+                })
+                .await?;
+            keys.extend(page);
+            if next == 0 {
+                return Ok(keys.into_iter().collect());
+            }
+            cursor = next;
+        }
+    }
+
     async fn run<T, F, Fut>(&self, idempotent: bool, request: F) -> Result<T, StateError>
     where
         F: Fn(ConnectionManager) -> Fut,
@@ -384,6 +416,62 @@ impl StateStore for RedisState {
         })
         .await
         .map(|_receivers| ())
+    }
+
+    async fn purge_tenant(
+        &self,
+        prefix: &KeyPrefix,
+        tenant: TenantId,
+        slug: &str,
+    ) -> Result<u64, StateError> {
+        let [own, logins] = crate::tenant_patterns(prefix, tenant, slug);
+        let [_, _, index_start] = crate::tenant_starts(prefix, tenant, slug);
+        let mut removed = 0;
+        for pattern in [own, logins] {
+            // Collected first: deleting while a SCAN walks is allowed, but a page at a time
+            // keeps each step simple to retry.
+            for page in self.scan(&pattern).await?.chunks(PURGE_PAGE) {
+                for key in page.iter().filter(|k| k.starts_with(&index_start)) {
+                    let ended: i64 = self
+                        .run(true, |mut con| async move {
+                            scripts::DELETE_INDEX
+                                .key(key.as_str())
+                                .invoke_async(&mut con)
+                                .await
+                        })
+                        .await?;
+                    removed += u64::try_from(ended).unwrap_or(0) + 1;
+                }
+                let rest: Vec<&String> = page
+                    .iter()
+                    .filter(|k| !k.starts_with(&index_start))
+                    .collect();
+                if rest.is_empty() {
+                    continue;
+                }
+                let n: i64 = self
+                    .run(true, |mut con| {
+                        let rest = rest.clone();
+                        async move { con.del(rest).await }
+                    })
+                    .await?;
+                removed += u64::try_from(n).unwrap_or(0);
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn keys_containing(&self, needle: &str, limit: usize) -> Result<Vec<String>, StateError> {
+        let escaped: String = needle.chars().fold(String::new(), |mut out, c| {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^') {
+                out.push('\\');
+            }
+            out.push(c);
+            out
+        });
+        let mut keys = self.scan(&format!("*{escaped}*")).await?;
+        keys.truncate(limit);
+        Ok(keys)
     }
 
     async fn ping(&self) -> Result<(), StateError> {

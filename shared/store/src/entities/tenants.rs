@@ -14,6 +14,8 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub quotas: Option<Json>,
     pub profile: Option<String>,
+    pub closed_at: Option<DateTimeUtc>,
+    pub purge_after: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

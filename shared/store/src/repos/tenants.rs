@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, QuerySelect,
 };
 use sethub_domain::TenantId;
 
@@ -26,6 +26,11 @@ pub struct Tenant {
     pub quotas: Option<serde_json::Value>,
     /// The interoperability profile switched on (`caep-interop`), if any.
     pub profile: Option<String>,
+    /// When its owner closed it (`None`: open). A closed tenant is read-only until it is
+    /// reopened or deleted.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When a closed tenant is deleted with everything it owns.
+    pub purge_after: Option<DateTime<Utc>>,
 }
 
 impl From<t::Model> for Tenant {
@@ -38,6 +43,8 @@ impl From<t::Model> for Tenant {
             delivery_settings: m.delivery_settings,
             quotas: m.quotas,
             profile: m.profile,
+            closed_at: m.closed_at,
+            purge_after: m.purge_after,
         }
     }
 }
@@ -74,6 +81,8 @@ impl<'a> Tenants<'a> {
             delivery_settings: Set(None),
             quotas: Set(None),
             profile: Set(profile.map(str::to_owned)),
+            closed_at: Set(None),
+            purge_after: Set(None),
         }
         .insert(self.db)
         .await
@@ -182,6 +191,63 @@ impl<'a> Tenants<'a> {
             return Err(StoreError::NotFound);
         }
         self.get(id).await
+    }
+
+    /// Closes an open tenant: sets `closed_at` to now and `purge_after`. Returns the tenant
+    /// and whether this call closed it (a closed tenant keeps its times); `NotFound` when
+    /// there is no such tenant.
+    pub async fn close(
+        &self,
+        id: TenantId,
+        purge_after: DateTime<Utc>,
+    ) -> Result<(Tenant, bool), StoreError> {
+        let res = t::Entity::update_many()
+            .filter(t::Column::Id.eq(id.as_uuid()))
+            .filter(t::Column::ClosedAt.is_null())
+            .col_expr(t::Column::ClosedAt, sea_orm::sea_query::Expr::value(now()))
+            .col_expr(
+                t::Column::PurgeAfter,
+                sea_orm::sea_query::Expr::value(purge_after),
+            )
+            .exec(self.db)
+            .await
+            .db()?;
+        Ok((self.get(id).await?, res.rows_affected > 0))
+    }
+
+    /// Reopens a closed tenant before its deletion time. Returns the tenant and whether this
+    /// call reopened it (an open tenant, or one whose deletion time has passed, is left as
+    /// it is).
+    pub async fn reopen(&self, id: TenantId) -> Result<(Tenant, bool), StoreError> {
+        let none: Option<DateTime<Utc>> = None;
+        let res = t::Entity::update_many()
+            .filter(t::Column::Id.eq(id.as_uuid()))
+            .filter(t::Column::ClosedAt.is_not_null())
+            .filter(t::Column::PurgeAfter.gt(now()))
+            .col_expr(t::Column::ClosedAt, sea_orm::sea_query::Expr::value(none))
+            .col_expr(t::Column::PurgeAfter, sea_orm::sea_query::Expr::value(none))
+            .exec(self.db)
+            .await
+            .db()?;
+        Ok((self.get(id).await?, res.rows_affected > 0))
+    }
+
+    /// The closed tenants whose deletion was due before `before`, soonest first, at most
+    /// `limit` (through the partial index of closed tenants, migration 000078).
+    pub async fn due_for_purge(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Tenant>, StoreError> {
+        let rows = t::Entity::find()
+            .filter(t::Column::PurgeAfter.is_not_null())
+            .filter(t::Column::PurgeAfter.lte(before))
+            .order_by_asc(t::Column::PurgeAfter)
+            .limit(limit)
+            .all(self.db)
+            .await
+            .db()?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// All tenants, oldest first.

@@ -20,6 +20,7 @@ macro_rules! contract {
 
 mod analyze;
 mod claims;
+mod closing;
 mod contract;
 mod deliveries;
 mod delivery_log;
