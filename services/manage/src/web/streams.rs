@@ -341,8 +341,10 @@ pub async fn set_status(
     id: web::Path<String>,
     Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let Ok(id) = id.parse::<StreamId>() else {
-        return no_such_stream();
+    // Another tenant's stream is not found before anything is asked.
+    let id = match stream_of(&ctx, &who, &id).await {
+        Ok(s) => s.id,
+        Err(answer) => return answer,
     };
     let Ok(status) = form
         .get("status")
@@ -400,8 +402,10 @@ pub async fn redrive(
     Change { who, form }: Change<Vec<(String, String)>>,
 ) -> HttpResponse {
     let single: HashMap<String, String> = form.iter().cloned().collect();
-    let Ok(id) = id.parse::<StreamId>() else {
-        return no_such_stream();
+    // Another tenant's stream is not found before anything is asked.
+    let id = match stream_of(&ctx, &who, &id).await {
+        Ok(s) => s.id,
+        Err(answer) => return answer,
     };
     // `which=chosen`: the dead letters ticked (`delivery`, repeated); else every one.
     let chosen = (single.get("which").map(String::as_str) == Some("chosen")).then(|| {

@@ -248,6 +248,21 @@ async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own
         "another tenant's: {}",
         live.html
     );
+    // Nor does the console ask to confirm an action on another tenant's stream.
+    let owner_csrf = owner.get("/console/streams").await.csrf();
+    for (action, form) in [
+        ("status", [("status", "disabled")]),
+        ("redrive", [("which", "all")]),
+        ("delete", [("which", "all")]),
+    ] {
+        let mut fields = vec![("csrf", owner_csrf.as_str())];
+        fields.extend(form);
+        let p = owner
+            .post(&format!("/console/streams/{theirs}/{action}"), &fields)
+            .await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{action}: {}", p.html);
+        assert!(!p.html.contains("confirm-title"), "{action}: {}", p.html);
+    }
     // A portal user cannot use the console.
     assert_eq!(
         portal.get("/console/dashboard").await.location.as_deref(),
