@@ -110,17 +110,8 @@ pub async fn join(
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
     }
-    let nul = match form.nul_error(&["email", "password"]) {
-        Ok(nul) => nul,
-        Err(refused) => return refused.into(),
-    };
     let (slug, token) = path.into_inner();
-    let v = |k: &str| form.get(k).map_or("", String::as_str);
-    let outcome = match nul {
-        Some(e) => Err(AccountError::Invalid(vec![e])),
-        None => console::accept_invite(&ctx, &slug, &token, v("email"), v("password"), true).await,
-    };
-    match outcome {
+    match crate::web::signin::accept_invite(&ctx, &form, (&slug, &token), true).await {
         Ok((tenant, member)) => {
             crate::web::session_sign_in(&session, tenant, member.id);
             let to = see_other("/portal");

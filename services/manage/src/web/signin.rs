@@ -276,6 +276,23 @@ pub(crate) async fn check_password(
     console::sign_in(ctx, door, caller, v("slug"), v("email"), v("password")).await
 }
 
+/// Accepts the invite `token` of `slug` with the join form's email and password (the
+/// portal's invite when `portal`, else a team invite). A NUL typed into either is refused as
+/// any mistake in them is, with the error beside its field; the form has no other field
+/// this reads.
+pub(crate) async fn accept_invite(
+    ctx: &AppContext,
+    form: &EditForm<HashMap<String, String>>,
+    (slug, token): (&str, &str),
+    portal: bool,
+) -> Result<(sethub_domain::TenantId, sethub_store::Member), AccountError> {
+    if let Ok(Some(e)) = form.nul_error(&["email", "password"]) {
+        return Err(AccountError::Invalid(vec![e]));
+    }
+    let v = |k: &str| form.get(k).map_or("", String::as_str);
+    console::accept_invite(ctx, slug, token, v("email"), v("password"), portal).await
+}
+
 /// The sign-in page `render` makes for a refused sign-in (console or portal) from its status,
 /// its message and the errors to show beside fields, with `Retry-After` when it was too many
 /// attempts; `None` when a backend failed.

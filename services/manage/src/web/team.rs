@@ -18,7 +18,7 @@ use sethub_store::{Role, TeamError};
 use super::Home;
 use super::PageError;
 use super::confirm::{self, Ask};
-use super::form::{Field, Form, attach};
+use super::form::{EditForm, Field, attach};
 use super::session::{Change, Who, csrf_ok, csrf_refused, csrf_token, sign_in};
 use super::{error_page, page, see_other, unavailable};
 use crate::portal::join::{invalid_link, join_fields};
@@ -359,14 +359,13 @@ pub async fn join(
     req: HttpRequest,
     session: Session,
     path: web::Path<(String, String)>,
-    form: Form<HashMap<String, String>>,
+    form: EditForm<HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();
     }
     let (slug, token) = path.into_inner();
-    let v = |k: &str| form.get(k).map_or("", String::as_str);
-    match console::accept_invite(&ctx, &slug, &token, v("email"), v("password"), false).await {
+    match super::signin::accept_invite(&ctx, &form, (&slug, &token), false).await {
         Ok((tenant, member)) => {
             sign_in(&session, tenant, member.id);
             let to = see_other("/console/dashboard");

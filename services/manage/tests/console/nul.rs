@@ -124,6 +124,36 @@ async fn a_nul_in_a_form_field_a_query_parameter_or_the_path_is_refused_and_chan
     let p = b.get("/console/streams/str_%00").await;
     assert_refused(&p, "The address", "/console");
 
+    // Joining the team: the email's NUL beside it, the email kept, nobody joined.
+    let csrf = b.get("/console/team").await.csrf();
+    let p = b
+        .post("/console/team", &[("csrf", &csrf), ("role", "viewer")])
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let join = invite_path(&b.get("/console/team").await);
+    let mut colleague = browser(&hub).await;
+    let csrf = colleague.get(&join).await.csrf();
+    let p = colleague
+        .post(
+            &join,
+            &[
+                ("csrf", &csrf),
+                ("email", "cy\u{0}@acme.example"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_shown_again(&p, "email", &["cy@acme.example"]);
+    let members = hub
+        .ctx
+        .store
+        .scope(tenant.id)
+        .members()
+        .list()
+        .await
+        .unwrap();
+    assert_eq!(members.len(), 1, "nobody joined: {members:?}");
+
     // The portal: an invitation's path, and its sign-in form.
     let mut portal = browser(&hub).await;
     let p = portal.get(&format!("/portal/t/{slug}%00/invite/x")).await;
