@@ -613,33 +613,355 @@ async fn destructive_portal_actions_ask_first_without_script_and_nothing_happens
     b.quit().await.unwrap();
 }
 
+/// Waits (up to 60 s) until the script `cond` holds in the open page, which updates itself.
+async fn until_page(b: &Browser, cond: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while b.js(cond).await.unwrap() != Value::Bool(true) {
+        assert!(Instant::now() < deadline, "{what} never showed");
+        // Watching the page update itself.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
-async fn the_console_and_portal_pages_have_no_serious_accessibility_violation() {
+async fn a_console_stream_page_shows_a_new_delivery_and_its_health_without_a_reload() {
+    let w = World::embedded().await;
+    let console = format!("{}/console", w.hub.manage_url);
+    let mut b = Browser::start(&shots().join("screenshots"), "live")
+        .await
+        .unwrap();
+    let (slug, api_key) = sign_up(&b, &console, "pages", "Acme Live").await;
+    let (_, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+    let token = setup::token(&creds).await.unwrap();
+    let stream = down_stream(&w, &slug, &token).await;
+    let page = format!("{console}/streams/{stream}");
+    b.driver.goto(&page).await.unwrap();
+    b.wait_for_text("Nothing delivered yet").await.unwrap();
+    assert_eq!(
+        b.text_of("last-error").await.unwrap(),
+        "none in the last 24 hours"
+    );
+    b.js("window.notReloaded = true; return null;")
+        .await
+        .unwrap();
+
+    // An event is published while the page is open: its delivery and the failed push show.
+    let event = setup::publish(
+        &w.hub.ingest_url,
+        &slug,
+        &api_key,
+        &setup::session_revoked("live@example.com"),
+    )
+    .await
+    .unwrap();
+    until_page(
+        &b,
+        &format!(
+            "return Array.from(document.querySelectorAll('#deliveries tr.delivery')).some(r => \
+             r.textContent.includes('{event}'));"
+        ),
+        "the new delivery",
+    )
+    .await;
+    until_page(
+        &b,
+        "const e = document.getElementById('last-error'); \
+         return !!e && !e.textContent.startsWith('none');",
+        "the failed push in the health",
+    )
+    .await;
+    assert_eq!(
+        b.js("return window.notReloaded === true;").await.unwrap(),
+        Value::Bool(true),
+        "the page was reloaded"
+    );
+    // The swapped-in log is dressed as a loaded one: local times, labelled cells.
+    let label = b
+        .js("return document.querySelector('#deliveries tbody td').getAttribute('data-label');")
+        .await
+        .unwrap();
+    assert_eq!(label, Value::from("SET (jti)"));
+    both_widths(&mut b, "console-stream-live").await;
+
+    // Without script the page is the same, as of its load: the server's HTML has the row.
+    let html = b
+        .driver
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch(location.href).then(r => r.text()).then(done, e => done('failed: ' + e));",
+            Vec::new(),
+        )
+        .await
+        .unwrap()
+        .json()
+        .clone();
+    let html = html.as_str().unwrap();
+    assert!(html.contains(&event), "{html}");
+    assert!(html.contains("id=\"last-error\""), "{html}");
+    b.quit().await.unwrap();
+}
+
+/// Every page route of the console and the portal (`GET`, by its pattern), in the order the
+/// accessibility check visits them: signed out first, then signed in. A route added to the
+/// route tables and not here fails [`the_accessibility_check_covers_every_page_route`].
+const PAGES: &[&str] = &[
+    "/",
+    "/console/login",
+    "/console/signup",
+    "/portal/login",
+    "/portal/t/{slug}/invite/{token}",
+    "/console",
+    "/console/",
+    "/console/dashboard",
+    "/console/api-keys",
+    "/console/usage",
+    "/console/events",
+    "/console/events/{id}",
+    "/console/streams",
+    "/console/streams/{id}",
+    "/console/streams/{id}/deliveries/{delivery}",
+    "/console/receivers",
+    "/console/receivers/{id}",
+    "/console/upstreams",
+    "/console/signing-keys",
+    "/console/settings",
+    "/console/sso/callback",
+    "/console/team",
+    "/console/t/{slug}/join/{token}",
+    "/portal",
+    "/portal/",
+    "/portal/events",
+    "/portal/credentials",
+    "/portal/decoder",
+    "/portal/streams/{id}",
+    "/portal/streams/{id}/deliveries/{delivery}",
+    "/portal/sso/callback",
+];
+
+/// `GET` routes that are not pages: the stylesheet, the script and the stream pages' live
+/// parts (JSON).
+const NOT_PAGES: &[&str] = &[
+    "/console/static/console.css",
+    "/console/static/console.js",
+    "/console/streams/{id}/live",
+    "/portal/streams/{id}/live",
+];
+
+/// The `GET` routes of a route table's source: each `.route("path", web::get()…)` under the
+/// scope `prefix`, and each `web::resource("path")` with a `web::get()` route (registered
+/// as is).
+fn get_routes(prefix: &str, source: &str) -> Vec<String> {
+    let literal = |s: &str| {
+        let s = s.trim_start().strip_prefix('"')?;
+        Some(s[..s.find('"')?].to_owned())
+    };
+    let mut found = Vec::new();
+    for chunk in source.split(".route(").skip(1) {
+        let head = &chunk[..chunk.find(".to(").unwrap_or(chunk.len())];
+        if let Some(path) = literal(head).filter(|_| head.contains("web::get()")) {
+            found.push(format!("{prefix}{path}"));
+        }
+    }
+    for chunk in source.split("web::resource(").skip(1) {
+        let head = &chunk[..chunk.find(".to(").unwrap_or(chunk.len())];
+        if let Some(path) = literal(head).filter(|_| head.contains("web::get()")) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn the_accessibility_check_covers_every_page_route() {
+    let mut routes = get_routes(
+        "/console",
+        include_str!("../../services/manage/src/web/mod.rs"),
+    );
+    routes.extend(get_routes(
+        "/portal",
+        include_str!("../../services/manage/src/portal/mod.rs"),
+    ));
+    assert!(
+        routes.len() > 30,
+        "the route tables were not read: {routes:?}"
+    );
+    let unchecked: Vec<_> = routes
+        .iter()
+        .filter(|r| !PAGES.contains(&r.as_str()) && !NOT_PAGES.contains(&r.as_str()))
+        .collect();
+    assert!(
+        unchecked.is_empty(),
+        "pages the accessibility check does not visit (add them to PAGES): {unchecked:?}"
+    );
+    let gone: Vec<_> = PAGES
+        .iter()
+        .chain(NOT_PAGES)
+        .filter(|p| !routes.iter().any(|r| r == *p))
+        .collect();
+    assert!(gone.is_empty(), "no longer routes: {gone:?}");
+}
+
+/// What fills the route patterns of [`PAGES`].
+struct Ids {
+    invite: String,
+    join: String,
+    event: String,
+    stream: String,
+    delivery: String,
+    receiver: String,
+}
+
+impl Ids {
+    fn url(&self, base: &str, pattern: &str) -> String {
+        let path = match pattern {
+            "/portal/t/{slug}/invite/{token}" => self.invite.clone(),
+            "/console/t/{slug}/join/{token}" => self.join.clone(),
+            p => p
+                .replace("/events/{id}", &format!("/events/{}", self.event))
+                .replace("/streams/{id}", &format!("/streams/{}", self.stream))
+                .replace("/receivers/{id}", &format!("/receivers/{}", self.receiver))
+                .replace("{delivery}", &self.delivery),
+        };
+        assert!(!path.contains('{'), "{pattern} is not filled in: {path}");
+        format!("{base}{path}")
+    }
+}
+
+/// The path of the first link `css` finds on the page.
+async fn link(b: &Browser, css: &str) -> String {
+    let href = b
+        .js(&format!(
+            "const a = document.querySelector({css:?}); return a ? a.getAttribute('href') : null;"
+        ))
+        .await
+        .unwrap();
+    href.as_str()
+        .unwrap_or_else(|| panic!("no link `{css}` on the page"))
+        .to_owned()
+}
+
+/// Runs axe-core on the page the browser shows (named `what`), noting each serious or
+/// critical violation, and screenshots it at desktop width and at 390 px, where it must not
+/// scroll sideways (noted with the elements that stick out) and its menu must stay small.
+async fn check(b: &mut Browser, what: &str, found: &mut Vec<String>) {
+    for v in b.axe().await.unwrap() {
+        found.push(format!("{what}: {v}"));
+    }
+    let name = what
+        .trim_matches('/')
+        .replace(['/', '{', '}'], "-")
+        .replace("--", "-");
+    let name = if name.is_empty() { "home" } else { &name };
+    b.shot(name).await.unwrap();
+    b.driver.set_window_rect(0, 0, 390, 844).await.unwrap();
+    let phone = b
+        .js("const w = window.innerWidth; \
+             const out = Array.from(document.querySelectorAll('body *')) \
+               .filter(e => e.getBoundingClientRect().right > w + 1 && \
+                 !Array.from(e.children).some(c => c.getBoundingClientRect().right > w + 1)) \
+               .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + \
+                 (e.className && typeof e.className === 'string' ? '.' + e.className : '')); \
+             return {scroll: document.documentElement.scrollWidth, width: w, out: out, \
+               header: document.querySelector('header').getBoundingClientRect().height, \
+               height: window.innerHeight};")
+        .await
+        .unwrap();
+    let n = |k: &str| phone[k].as_f64().unwrap_or(f64::NAN);
+    if n("scroll") > n("width") {
+        found.push(format!("{what}: overflows a 390 px screen: {phone}"));
+    }
+    if n("header") >= n("height") / 4.0 {
+        found.push(format!(
+            "{what}: the menu takes {} px of {}",
+            n("header"),
+            n("height")
+        ));
+    }
+    b.shot(&format!("phone-{name}")).await.unwrap();
+    b.driver.set_window_rect(0, 0, 1280, 900).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_console_and_portal_page_has_no_serious_accessibility_violation() {
     let w = World::embedded().await;
     let base = w.hub.manage_url.clone();
     let console = format!("{base}/console");
-    let b = Browser::start(&shots().join("screenshots"), "axe")
+    let mut b = Browser::start(&shots().join("screenshots"), "axe")
         .await
         .unwrap();
-    let (slug, _) = sign_up(&b, &console, "pages", "Acme Axe").await;
-    let (link, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+    let mut found = Vec::new();
+    let mut visited = Vec::new();
+    // Signed out: the home page and the sign-in and sign-up pages.
+    for page in ["/", "/console/login", "/console/signup", "/portal/login"] {
+        b.driver.goto(format!("{base}{page}")).await.unwrap();
+        check(&mut b, page, &mut found).await;
+        visited.push(page);
+    }
+    let (slug, api_key) = sign_up(&b, &console, "pages", "Acme Axe").await;
+    let (invite_link, creds) = invite(&b, &w, &slug, "Beta Corp").await;
+    b.driver.goto(format!("{console}/team")).await.unwrap();
+    b.fill("email", "cy@acme.example").await.unwrap();
+    b.click_button("Make invite link").await.unwrap();
+    let join = b.text_of("invite-link").await.unwrap();
     let token = setup::token(&creds).await.unwrap();
     let stream = down_stream(&w, &slug, &token).await;
-    join_portal(&b, &link, "Acme Axe").await;
-    let mut found = Vec::new();
-    for page in [
-        format!("{console}/dashboard"),
-        format!("{console}/streams"),
-        format!("{console}/streams/{stream}"),
-        format!("{console}/usage"),
-        format!("{base}/portal"),
-        format!("{base}/portal/streams/{stream}"),
-    ] {
-        b.driver.goto(&page).await.unwrap();
-        for v in b.axe().await.unwrap() {
-            found.push(format!("{page}: {v}"));
-        }
+    let event = setup::publish(
+        &w.hub.ingest_url,
+        &slug,
+        &api_key,
+        &setup::session_revoked("axe@example.com"),
+    )
+    .await
+    .unwrap();
+    let stream_page = format!("{console}/streams/{stream}");
+    b.reload_until_source(&stream_page, &format!("/streams/{stream}/deliveries/"))
+        .await
+        .unwrap();
+    let delivery = link(&b, "#deliveries a").await;
+    b.driver.goto(format!("{console}/receivers")).await.unwrap();
+    let receiver = link(&b, "a[href^='/console/receivers/']").await;
+    let ids = Ids {
+        invite: path_of(&invite_link, &base),
+        join: path_of(&join, &w.hub.public_url),
+        event,
+        delivery: delivery.rsplit('/').next().unwrap().to_owned(),
+        receiver: receiver.rsplit('/').next().unwrap().to_owned(),
+        stream,
+    };
+    // The receiver's invitation, before it joins; then everything else, signed in to both.
+    let invitation = "/portal/t/{slug}/invite/{token}";
+    b.driver.goto(ids.url(&base, invitation)).await.unwrap();
+    check(&mut b, invitation, &mut found).await;
+    visited.push(invitation);
+    join_portal(&b, &invite_link, "Acme Axe").await;
+    for page in PAGES.iter().filter(|p| !visited.contains(p)) {
+        b.driver.goto(ids.url(&base, page)).await.unwrap();
+        check(&mut b, page, &mut found).await;
     }
+    // Pages no route shows by itself: a confirmation, a form with its errors, a 404.
+    b.driver.goto(&stream_page).await.unwrap();
+    submit_without_script(&b, "form[action$='/delete'] button").await;
+    asked(&b).await;
+    check(&mut b, "confirmation", &mut found).await;
+    b.driver.goto(format!("{base}/portal")).await.unwrap();
+    submit_without_script(&b, "form[action='/portal/streams'] button[type=submit]").await;
+    b.wait_for_text("choose at least one event type")
+        .await
+        .unwrap();
+    check(&mut b, "create-stream-errors", &mut found).await;
+    b.driver
+        .goto(format!("{console}/streams/str_none"))
+        .await
+        .unwrap();
+    check(&mut b, "not-found", &mut found).await;
     assert!(found.is_empty(), "{}", found.join("\n"));
     b.quit().await.unwrap();
+}
+
+/// The path of a link the hub shows with its public address (or the address it is served
+/// at).
+fn path_of(link: &str, public: &str) -> String {
+    link.strip_prefix(public)
+        .unwrap_or_else(|| panic!("{link} is not under {public}"))
+        .to_owned()
 }

@@ -13,18 +13,27 @@ function dress(root) {
     });
   });
 }
-// A live part of a page (`data-live`: milliseconds) is fetched again and swapped in when it
-// changed, so a new delivery shows without a reload. It is compared as the server sent it.
-document.querySelectorAll("[data-live][id]").forEach(function (live) {
+// A stream page updates itself: its health and delivery log (`data-live-src`, a JSON endpoint
+// answering each part's HTML by its element's id) are fetched every `data-live` milliseconds,
+// with the page's own filters, and a part that changed is swapped in. Without script the page
+// is the same, only as fresh as its last load.
+document.querySelectorAll("[data-live-src]").forEach(function (live) {
+  var src = live.getAttribute("data-live-src") + location.search;
   var every = Number(live.getAttribute("data-live")) || 5000;
-  var sent = live.innerHTML;
+  var sent = {};
   setInterval(function () {
-    fetch(location.href, { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) {
-        if (!html) { return; }
-        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById(live.id);
-        if (fresh && fresh.innerHTML !== sent) { sent = fresh.innerHTML; live.innerHTML = sent; dress(live); }
+    fetch(src, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (parts) {
+        Object.keys(parts || {}).forEach(function (id) {
+          var old = document.getElementById(id);
+          if (!old || parts[id] === sent[id]) { return; }
+          sent[id] = parts[id];
+          var t = document.createElement("template");
+          t.innerHTML = parts[id];
+          var fresh = t.content.firstElementChild;
+          if (fresh && fresh.id === id) { old.replaceWith(fresh); dress(fresh); }
+        });
       })
       .catch(function () {});
   }, every);

@@ -255,3 +255,63 @@ pub async fn delivery_body(
         }
     }
 }
+
+/// How many rows a stream page's delivery log shows (and its live updates re-render).
+pub const LOG_PAGE: u64 = 50;
+
+#[derive(askama::Template)]
+#[template(path = "_health.html")]
+struct HealthPart<'a> {
+    h: &'a HealthView,
+}
+
+#[derive(askama::Template)]
+#[template(path = "_log_rows.html")]
+struct LogRowsPart<'a> {
+    log: &'a LogView,
+}
+
+/// `GET …/streams/{id}/live` of the console and the portal, for a stream the caller may see
+/// (each surface checks that first): the parts of the stream page that change by themselves —
+/// its health and its delivery log (filtered and paged by `query`, as the page is) — as
+/// `{"<element id>": "<its HTML>"}`, which `console.js` swaps into the open page. The page's
+/// base is `base` (`/console/streams/str_…`).
+pub async fn live(
+    ctx: &AppContext,
+    home: Home,
+    tenant: TenantId,
+    stream: &sethub_store::Stream,
+    base: String,
+    query: &std::collections::HashMap<String, String>,
+) -> HttpResponse {
+    use askama::Template as _;
+    let log_query = LogQuery::parse(query);
+    let loaded = async {
+        Ok::<_, sethub_store::StoreError>((
+            deliveries::stream_health(ctx, tenant, stream).await?,
+            log_query.page(ctx, tenant, stream.id, LOG_PAGE).await?,
+        ))
+    }
+    .await;
+    let (health, (rows, next)) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(error = %e, "a stream's live parts could not be loaded");
+            return unavailable_of(home);
+        }
+    };
+    let h = HealthView::from(health);
+    let log = LogView::new(base, &log_query, rows, next);
+    let parts = (HealthPart { h: &h }.render()).and_then(|health| {
+        Ok(serde_json::json!({
+            "health": health,
+            "live-deliveries": LogRowsPart { log: &log }.render()?,
+        }))
+    });
+    match parts {
+        Ok(parts) => HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(parts),
+        Err(e) => crate::web::render_failed(&e),
+    }
+}

@@ -10,6 +10,7 @@ use sethub_app::AppContext;
 
 use super::Who;
 use super::unavailable;
+use crate::web::PageError;
 use crate::web::confirm::{self, Ask};
 use crate::web::form::Form;
 use crate::web::{Home, csrf_refused, page, see_other};
@@ -106,6 +107,8 @@ pub async fn rotate(
             let _ = session.insert("new_secret", secret);
             see_other("/portal/credentials")
         }
-        Err(_) => unavailable(),
+        Err(e) => {
+            PageError::unavailable(Home::Portal, "the client secret could not be rotated", e).into()
+        }
     }
 }

@@ -11,8 +11,6 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::deliveries::{self, DeliveryError};
-use sethub_app::ssf::SsfError;
-use sethub_app::ssf::streams as ops;
 use sethub_domain::StreamId;
 
 use super::{Who, csrf_ok, unavailable};
@@ -36,18 +34,11 @@ fn no_such_delivery() -> HttpResponse {
 
 /// The stream, if it is the receiver's: its name.
 async fn own_stream(ctx: &AppContext, who: &Who, id: StreamId) -> Result<String, HttpResponse> {
-    match ops::get(ctx, &who.caller(), id).await {
-        Ok(s) => Ok(s
-            .description
-            .clone()
-            .filter(|d| !d.trim().is_empty())
-            .unwrap_or_else(|| s.id.to_string())),
-        Err(SsfError::NotFound) => Err(no_such_delivery()),
-        Err(e) => {
-            tracing::warn!(error = %e, "portal: a stream could not be read");
-            Err(unavailable())
-        }
-    }
+    let s = super::stream_of(ctx, who, id, no_such_delivery).await?;
+    Ok(s.description
+        .clone()
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or_else(|| s.id.to_string()))
 }
 
 /// `GET /portal/streams/{id}/deliveries/{delivery}`.

@@ -18,6 +18,7 @@ use super::unavailable;
 use super::{Who, not_found};
 use crate::web::flash::Flash;
 use crate::web::form::Form;
+use crate::web::{Home, PageError};
 use crate::web::{csrf_refused, page, see_other};
 
 struct TypeView {
@@ -144,7 +145,9 @@ pub async fn send_test(
     let stream = match scope.streams().get_for_receiver(id, who.receiver_id).await {
         Ok(s) => s,
         Err(StoreError::NotFound) => return not_found(),
-        Err(_) => return unavailable(),
+        Err(e) => {
+            return PageError::unavailable(Home::Portal, "a stream could not be read", e).into();
+        }
     };
     let uri = form.get("event_type").map_or("", String::as_str);
     let message = match make_test(&ctx, &who, &stream, uri).await {

@@ -12,8 +12,9 @@ use sethub_app::console::{self, AccountError, Door};
 use sethub_store::Role;
 
 use super::{error_page, unavailable};
-use crate::web::form::{Field, Form, attach};
+use crate::web::form::{EditForm, Field, Form, attach};
 use crate::web::known_browser;
+use crate::web::{Home, PageError};
 use crate::web::{csrf_refused, csrf_token, page, see_other};
 
 #[derive(Template)]
@@ -91,7 +92,9 @@ pub async fn join_page(
             )
         }
         Ok(_) | Err(AccountError::BadCredentials) => invalid_link(),
-        Err(_) => unavailable(),
+        Err(e) => {
+            PageError::unavailable(Home::Portal, "a receiver invite could not be opened", e).into()
+        }
     }
 }
 
@@ -102,14 +105,13 @@ pub async fn join(
     req: HttpRequest,
     session: Session,
     path: web::Path<(String, String)>,
-    form: Form<HashMap<String, String>>,
+    form: EditForm<HashMap<String, String>>,
 ) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
     }
     let (slug, token) = path.into_inner();
-    let v = |k: &str| form.get(k).map_or("", String::as_str);
-    match console::accept_invite(&ctx, &slug, &token, v("email"), v("password"), true).await {
+    match crate::web::signin::accept_invite(&ctx, &form, (&slug, &token), true).await {
         Ok((tenant, member)) => {
             crate::web::session_sign_in(&session, tenant, member.id);
             let to = see_other("/portal");
@@ -140,7 +142,10 @@ pub async fn join(
             )
         }
         Err(AccountError::BadCredentials) => invalid_link(),
-        Err(_) => unavailable(),
+        Err(e) => {
+            PageError::unavailable(Home::Portal, "a receiver invite could not be accepted", e)
+                .into()
+        }
     }
 }
 
@@ -166,7 +171,7 @@ pub async fn login(
     req: HttpRequest,
     addr: ClientAddr,
     session: Session,
-    form: Form<HashMap<String, String>>,
+    form: EditForm<HashMap<String, String>>,
 ) -> HttpResponse {
     if !super::csrf_ok(&session, &form) {
         return csrf_refused();
@@ -176,13 +181,15 @@ pub async fn login(
             crate::web::session_sign_in(&session, done.tenant, done.member.id);
             known_browser::remember(see_other("/portal"), &ctx, done.known_browser, "/portal")
         }
-        Err(e) => crate::web::signin::refused(&e, |status, message| {
+        Err(e) => crate::web::signin::refused(&e, |status, message, errors| {
+            let mut fields = login_fields(&form);
+            attach(&mut fields, errors);
             page(
                 status,
                 &LoginPage {
                     signed_out: false,
                     csrf: csrf_token(&session),
-                    fields: login_fields(&form),
+                    fields,
                     message: Some(message),
                 },
             )

@@ -23,7 +23,7 @@ use sethub_app::sessions::Surface;
 use sethub_domain::{MemberId, ReceiverId, TenantId};
 use sethub_store::{Role, StoreError, Tenant};
 
-use crate::web::{ConsoleSettings, Home, error_page_of, see_other, unavailable_of};
+use crate::web::{ConsoleSettings, Home, PageError, error_page_of, see_other, unavailable_of};
 
 /// A readable error page whose way back is the portal.
 pub(crate) fn error_page(
@@ -72,6 +72,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/decoder", web::post().to(decoder::decode))
             .route("/streams", web::post().to(streams::create))
             .route("/streams/{id}", web::get().to(streams::show))
+            .route("/streams/{id}/live", web::get().to(streams::live))
             .route("/streams/{id}/status", web::post().to(streams::set_status))
             .route("/streams/{id}/verify", web::post().to(streams::verify))
             .route(
@@ -140,22 +141,23 @@ pub async fn who(ctx: &AppContext, req: &HttpRequest) -> Result<Who, HttpRespons
             session.purge();
             return Err(see_other("/portal/login"));
         }
-        Err(_) => return Err(unavailable()),
+        Err(e) => {
+            return Err(
+                PageError::unavailable(Home::Portal, "a member could not be read", e).into(),
+            );
+        }
     };
     let (Role::Receiver, Some(receiver_id)) = (m.role, m.receiver_id) else {
         return Err(see_other("/portal/login"));
     };
-    let t = ctx
-        .store
-        .tenants()
-        .get(tenant)
-        .await
-        .map_err(|_| unavailable())?;
+    let t = ctx.store.tenants().get(tenant).await.map_err(|e| {
+        PageError::unavailable(Home::Portal, "an organisation could not be read", e)
+    })?;
     let r = scope
         .receivers()
         .get(receiver_id)
         .await
-        .map_err(|_| unavailable())?;
+        .map_err(|e| PageError::unavailable(Home::Portal, "a receiver could not be read", e))?;
     if r.disabled_at.is_some() {
         // The tenant disabled this receiver: its people are signed out at their next page.
         session.purge();
@@ -178,6 +180,22 @@ pub async fn who(ctx: &AppContext, req: &HttpRequest) -> Result<Who, HttpRespons
         receiver: r.name,
         csrf: crate::web::csrf_token(&session),
     })
+}
+
+/// The signed-in receiver's stream `id`, read as the SSF API reads it for its caller; else
+/// `missing()` (another's stream is not found, exactly as one that does not exist) or the 503
+/// page, its cause logged.
+pub(crate) async fn stream_of(
+    ctx: &AppContext,
+    who: &Who,
+    id: sethub_domain::StreamId,
+    missing: fn() -> HttpResponse,
+) -> Result<sethub_store::Stream, HttpResponse> {
+    match sethub_app::ssf::streams::get(ctx, &who.caller(), id).await {
+        Ok(s) => Ok(s),
+        Err(sethub_app::ssf::SsfError::NotFound) => Err(missing()),
+        Err(e) => Err(PageError::unavailable(Home::Portal, "a stream could not be read", e).into()),
+    }
 }
 
 /// The page for a stream that is not the receiver's.

@@ -12,9 +12,9 @@ use sethub_app::AppContext;
 use sethub_app::sso::SsoError;
 
 use super::Who;
-use super::unavailable;
 use crate::web::form::{Field, Form};
 use crate::web::sso::{begin, check_settings, complete, refused, save_settings};
+use crate::web::{Home, PageError};
 use crate::web::{csrf_refused, see_other};
 
 pub(crate) fn redirect_uri(ctx: &AppContext) -> String {
@@ -74,7 +74,14 @@ pub async fn start(
     let tenant = match ctx.store.tenants().find_by_slug(v("slug")).await {
         Ok(Some(t)) => t.id,
         Ok(None) => return refused(&SsoError::NotConfigured),
-        Err(_) => return unavailable(),
+        Err(e) => {
+            return PageError::unavailable(
+                Home::Portal,
+                "the tenant of a single sign-on could not be found",
+                e,
+            )
+            .into();
+        }
     };
     let receiver = match ctx
         .store
@@ -85,7 +92,14 @@ pub async fn start(
     {
         Ok(Some(r)) => r.id,
         Ok(None) => return refused(&SsoError::NotConfigured),
-        Err(_) => return unavailable(),
+        Err(e) => {
+            return PageError::unavailable(
+                Home::Portal,
+                "the receiver of a single sign-on could not be found",
+                e,
+            )
+            .into();
+        }
     };
     begin(&ctx, &session, tenant, Some(receiver), &redirect_uri(&ctx)).await
 }

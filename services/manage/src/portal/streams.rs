@@ -17,11 +17,12 @@ use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryState, StoreError};
 
 use super::unavailable;
-use super::{Who, not_found, who};
+use super::{Who, not_found, stream_of, who};
 use crate::ui::{HealthView, LogView};
+use crate::web::PageError;
 use crate::web::confirm::{self, Ask};
 use crate::web::flash::Flash;
-use crate::web::form::{Field, Form};
+use crate::web::form::{EditForm, Field, Form};
 use crate::web::{Home, csrf_ok, csrf_refused, page, see_other};
 
 struct StreamRow {
@@ -137,9 +138,6 @@ struct StreamPage {
     attempts: Vec<AttemptRow>,
 }
 
-/// Deliveries shown per page.
-const PAGE: u64 = 50;
-
 fn short(uri: &str) -> String {
     uri.rsplit('/').next().unwrap_or(uri).to_owned()
 }
@@ -212,7 +210,14 @@ async fn render(
             .filter(|(id, st, n)| *st == DeliveryState::Dead && *n > 0 && ids.contains(id))
             .map(|(id, _, _)| id)
             .collect(),
-        Err(_) => return unavailable(),
+        Err(e) => {
+            return PageError::unavailable(
+                Home::Portal,
+                "the dead letters could not be counted",
+                e,
+            )
+            .into();
+        }
     };
     let Ok(warn) = failing_streams(ctx, who.tenant.id, &ids, &dead).await else {
         return unavailable();
@@ -292,8 +297,9 @@ pub async fn create(
     ctx: web::Data<AppContext>,
     who: Who,
     session: Session,
-    form: Form<Vec<(String, String)>>,
+    form: EditForm<Vec<(String, String)>>,
 ) -> HttpResponse {
+    let nul = form.nul_error(&["endpoint_url", "authorization_header", "description"]);
     let form = form.into_inner();
     let v = |k: &str| {
         form.iter()
@@ -311,6 +317,11 @@ pub async fn create(
         .collect();
     // Every problem the form can be told of at once; the stream API checks them again.
     let mut errors = Vec::new();
+    match nul {
+        Ok(None) => {}
+        Ok(Some(e)) => errors.push((e.field, e.message)),
+        Err(refused) => return refused.into(),
+    }
     if v("method").as_deref() != Some("poll") {
         let url = v("endpoint_url").unwrap_or_default();
         if let Err(e) = sethub_app::egress::policy(&ctx)
@@ -355,6 +366,25 @@ fn parse_id(raw: &str) -> Option<StreamId> {
     raw.parse().ok()
 }
 
+/// `GET /portal/streams/{id}/live`: the stream page's health and delivery log as JSON, for
+/// its script to update the open page ([`crate::ui::live`]).
+pub async fn live(
+    ctx: web::Data<AppContext>,
+    who: Who,
+    id: web::Path<String>,
+    query: web::Query<std::collections::HashMap<String, String>>,
+) -> HttpResponse {
+    let Some(id) = parse_id(&id) else {
+        return not_found();
+    };
+    let stream = match stream_of(&ctx, &who, id, not_found).await {
+        Ok(s) => s,
+        Err(answer) => return answer,
+    };
+    let base = format!("/portal/streams/{id}");
+    crate::ui::live(&ctx, Home::Portal, who.tenant.id, &stream, base, &query).await
+}
+
 /// `GET /portal/streams/{id}`.
 pub async fn show(
     ctx: web::Data<AppContext>,
@@ -367,15 +397,16 @@ pub async fn show(
         return not_found();
     };
     let scope = ctx.store.scope(who.tenant.id);
-    let stream = match ops::get(&ctx, &who.caller(), id).await {
+    let stream = match stream_of(&ctx, &who, id, not_found).await {
         Ok(s) => s,
-        Err(SsfError::NotFound) => return not_found(),
-        Err(_) => return unavailable(),
+        Err(answer) => return answer,
     };
     let log_query = LogQuery::parse(&query);
     let loaded = async {
         Ok::<_, StoreError>((
-            log_query.page(&ctx, who.tenant.id, id, PAGE).await?,
+            log_query
+                .page(&ctx, who.tenant.id, id, crate::ui::LOG_PAGE)
+                .await?,
             stream_health(&ctx, who.tenant.id, &stream).await?,
             scope.deliveries().attempts_for_stream(id, 100).await?,
             scope.streams().subjects(id).await?,
@@ -448,6 +479,11 @@ pub async fn set_status(
     let Some(id) = parse_id(&id) else {
         return not_found();
     };
+    // Another's stream is not found before anything is asked or done: a receiver is never
+    // asked to confirm an action on a stream that is not its own.
+    if let Err(answer) = stream_of(&ctx, &who, id, not_found).await {
+        return answer;
+    }
     let Ok(status) = v("status").unwrap_or_default().parse::<StreamStatus>() else {
         return super::error_page(
             StatusCode::BAD_REQUEST,
@@ -559,6 +595,11 @@ pub async fn subjects(
     let Some(id) = parse_id(&id) else {
         return not_found();
     };
+    // Another's stream is not found before anything is asked or done: a receiver is never
+    // asked to confirm an action on a stream that is not its own.
+    if let Err(answer) = stream_of(&ctx, &who, id, not_found).await {
+        return answer;
+    }
     let value = v("value").unwrap_or_default();
     let id_of = match v("format").as_deref().unwrap_or("email") {
         "phone_number" => SubjectId::PhoneNumber {

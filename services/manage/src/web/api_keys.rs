@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::admin::{self, DisplayName, Scope};
@@ -13,8 +13,8 @@ use sethub_domain::ApiKeyId;
 
 use super::Home;
 use super::confirm::{self, Ask};
-use super::form::{Field, Form};
-use super::session::{Who, writer};
+use super::form::Field;
+use super::session::{Change, Who};
 use super::{error_page, page, see_other};
 
 /// A key as the page shows it.
@@ -106,14 +106,9 @@ pub async fn list(ctx: web::Data<AppContext>, who: Who, session: Session) -> Htt
 /// `POST /console/api-keys`: `name`, `scope_publish`, `scope_admin`.
 pub async fn create(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let raw_name = form.get("name").map_or("", String::as_str);
     let publish = form.contains_key("scope_publish");
     let admin_scope = form.contains_key("scope_admin");
@@ -165,15 +160,9 @@ pub async fn create(
 /// `POST /console/api-keys/{id}/revoke`.
 pub async fn revoke(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    session: Session,
     id: web::Path<String>,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let Ok(id) = id.parse::<ApiKeyId>() else {
         return error_page(
             StatusCode::NOT_FOUND,

@@ -6,17 +6,17 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::deliveries::{self, DeliveryError};
 use sethub_store::StoreError;
 
 use super::Home;
+use super::PageError;
 use super::confirm::{self, Ask};
 use super::flash::Flash;
-use super::form::Form;
-use super::session::{Who, writer};
+use super::session::{Change, Who};
 use super::{page, see_other, unavailable};
 use crate::ui::{DeliveryBody, Viewer, delivery_body, delivery_path};
 
@@ -45,7 +45,14 @@ pub async fn show(
     let name = match ctx.store.scope(who.tenant).streams().get(stream).await {
         Ok(s) => super::streams::name_of(&s),
         Err(StoreError::NotFound) => return no_such_delivery(),
-        Err(_) => return unavailable(),
+        Err(e) => {
+            return PageError::unavailable(
+                Home::Console,
+                "a delivery's stream could not be read",
+                e,
+            )
+            .into();
+        }
     };
     let viewer = Viewer {
         home: super::Home::Console,
@@ -73,15 +80,10 @@ pub async fn show(
 /// delivery.
 pub async fn send_again(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
     path: web::Path<(String, String)>,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let Some((stream, id)) = delivery_path(&path) else {
         return no_such_delivery();
     };

@@ -10,6 +10,7 @@ use sethub_app::AppContext;
 use sethub_domain::EventId;
 
 use super::session::Who;
+use super::{Home, PageError};
 use super::{page, unavailable};
 
 const PAGE: u64 = 50;
@@ -236,7 +237,9 @@ pub async fn show(ctx: web::Data<AppContext>, who: Who, id: web::Path<String>) -
     let event = match scope.events().get(id).await {
         Ok(e) => e,
         Err(sethub_store::StoreError::NotFound) => return missing(),
-        Err(_) => return unavailable(),
+        Err(e) => {
+            return PageError::unavailable(Home::Console, "an event could not be read", e).into();
+        }
     };
     let Ok(deliveries) = scope.deliveries().for_event(id).await else {
         return unavailable();

@@ -5,13 +5,12 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::future::LocalBoxFuture;
 use sethub_http::nul;
 
-use super::{Home, error_page_of};
+use super::{Home, PageError};
 
 /// One input of a form.
 #[derive(Debug, Clone)]
@@ -117,18 +116,97 @@ impl<T: FromIterator<(String, String)> + 'static> FromRequest for Form<T> {
     }
 }
 
-/// The page refusing a request with a NUL in `what` ("The field `name`"), for the console or the portal (by the
-/// request's path).
-fn nul_refused(req: &HttpRequest, what: &str) -> HttpResponse {
-    let home = if req.path().starts_with("/portal") {
+/// A submitted form a person types into, shown again when something is wrong with it. Unlike
+/// [`Form`], a NUL (U+0000) in a field does not refuse the request before the handler runs:
+/// every value comes without its NULs, and [`EditForm::nul_error`] says which field held
+/// one, so the handler shows the form again with the error beside that field and everything
+/// else as typed (and changes nothing).
+#[derive(Debug)]
+pub struct EditForm<T> {
+    fields: T,
+    /// The first field that held a NUL, by its name.
+    nul: Option<String>,
+    home: Home,
+}
+
+impl<T> std::ops::Deref for EditForm<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.fields
+    }
+}
+
+/// What a field that held a NUL says beside it.
+pub const NUL_IN_FIELD: &str = "This held the NUL character (U+0000), which no value may \
+     contain; it is removed here: check the value and send the form again.";
+
+impl<T> EditForm<T> {
+    /// The fields, without their NULs.
+    pub fn into_inner(self) -> T {
+        self.fields
+    }
+
+    /// `Ok(Some(error))` when a field the form shows (one of `shown`) held a NUL: the error to
+    /// show beside it, instead of doing anything. `Err(page)` when another field held one (a
+    /// hidden one or a choice: nothing a person types), the same 400 page [`Form`] answers.
+    /// `Ok(None)` when no field held one.
+    pub fn nul_error(
+        &self,
+        shown: &[&'static str],
+    ) -> Result<Option<sethub_app::console::FieldError>, PageError> {
+        let Some(name) = &self.nul else {
+            return Ok(None);
+        };
+        match shown.iter().find(|s| **s == name.as_str()) {
+            Some(field) => Ok(Some(sethub_app::console::FieldError {
+                field,
+                message: NUL_IN_FIELD.to_owned(),
+            })),
+            None => Err(nul_refused_at(self.home, &format!("The field `{name}`"))),
+        }
+    }
+}
+
+impl<T: FromIterator<(String, String)> + 'static> FromRequest for EditForm<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let home = home_of(req);
+        let fields = web::Form::<Vec<(String, String)>>::from_request(req, payload);
+        Box::pin(async move {
+            let fields = fields.await?.into_inner();
+            let named = fields.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let nul = nul::in_fields(named);
+            let fields = fields
+                .into_iter()
+                .map(|(k, v)| (k.replace('\0', ""), v.replace('\0', "")))
+                .collect();
+            Ok(Self { fields, nul, home })
+        })
+    }
+}
+
+/// The console or the portal, by the request's path.
+fn home_of(req: &HttpRequest) -> Home {
+    if req.path().starts_with("/portal") {
         Home::Portal
     } else {
         Home::Console
-    };
-    error_page_of(
+    }
+}
+
+/// The page refusing a request with a NUL in `what` ("The field `name`"), for the console or
+/// the portal (by the request's path).
+fn nul_refused(req: &HttpRequest, what: &str) -> HttpResponse {
+    nul_refused_at(home_of(req), what).into()
+}
+
+/// [`nul_refused`] on the console or the portal.
+fn nul_refused_at(home: Home, what: &str) -> PageError {
+    PageError::bad_request(
         home,
-        StatusCode::BAD_REQUEST,
-        "Nothing was changed",
         format!(
             "{what} {}. Go back, correct it and send it again.",
             nul::NUL_REFUSED

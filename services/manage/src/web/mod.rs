@@ -39,7 +39,7 @@ use sethub_app::AppContext;
 use sethub_app::sessions::{Lifetimes, Surface};
 
 pub(crate) use session::end_everywhere;
-pub use session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in as session_sign_in};
+pub use session::{Change, Who, csrf_ok, csrf_refused, csrf_token, sign_in as session_sign_in};
 
 /// What the console's routes need from the context, fixed when the server starts.
 #[derive(Clone)]
@@ -154,6 +154,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, settings: &ConsoleSettings) {
             .route("/events/{id}", web::get().to(events::show))
             .route("/streams", web::get().to(streams::list))
             .route("/streams/{id}", web::get().to(streams::show))
+            .route("/streams/{id}/live", web::get().to(streams::live))
             .route("/streams/{id}/redrive", web::post().to(streams::redrive))
             .route(
                 "/streams/{id}/deliveries/{delivery}",
@@ -237,13 +238,16 @@ pub fn page(status: StatusCode, t: &impl Template) -> HttpResponse {
             .content_type("text/html; charset=utf-8")
             .insert_header(("Cache-Control", "no-store"))
             .body(html),
-        Err(e) => {
-            tracing::error!(error = %e, "a console template failed to render");
-            HttpResponse::InternalServerError()
-                .content_type("text/plain; charset=utf-8")
-                .body("the page could not be rendered")
-        }
+        Err(e) => render_failed(&e),
     }
+}
+
+/// The answer when a template fails to render (a bug): 500, logged with its cause.
+pub(crate) fn render_failed(e: &askama::Error) -> HttpResponse {
+    tracing::error!(error = %e, "a console or portal template failed to render");
+    HttpResponse::InternalServerError()
+        .content_type("text/plain; charset=utf-8")
+        .body("the page could not be rendered")
 }
 
 /// A readable error page.
@@ -292,6 +296,69 @@ pub fn error_page_of(
     )
 }
 
+/// What a console or portal handler answers instead of its page when something failed under
+/// it: the surface's error page, its cause logged where the error is made (so no handler
+/// drops one). A handler returns it as its answer (`.into()`), or returns
+/// `Result<HttpResponse, PageError>` and uses `?`.
+#[derive(Debug)]
+pub struct PageError {
+    home: Home,
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+}
+
+impl PageError {
+    /// A backend failed with `cause` while the handler was doing `what` ("a stream could not
+    /// be read"): logged with both, answered with the "unavailable" page (503, nothing
+    /// changed).
+    pub fn unavailable(home: Home, what: &str, cause: impl std::fmt::Display) -> Self {
+        let surface = match home {
+            Home::Console => "console",
+            Home::Portal => "portal",
+        };
+        tracing::warn!(error = %cause, "{surface}: {what}");
+        Self {
+            home,
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            title: UNAVAILABLE.0,
+            detail: UNAVAILABLE.1.to_owned(),
+        }
+    }
+
+    /// A request refused before anything was done, with 400 and `detail` (what to correct).
+    pub(crate) fn bad_request(home: Home, detail: String) -> Self {
+        Self {
+            home,
+            status: StatusCode::BAD_REQUEST,
+            title: "Nothing was changed",
+            detail,
+        }
+    }
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.title, self.detail)
+    }
+}
+
+impl actix_web::ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        error_page_of(self.home, self.status, self.title, self.detail.clone())
+    }
+}
+
+impl From<PageError> for HttpResponse {
+    fn from(e: PageError) -> Self {
+        actix_web::ResponseError::error_response(&e)
+    }
+}
+
 /// The page when the database (or another backend) does not answer.
 pub fn unavailable() -> HttpResponse {
     unavailable_of(Home::Console)
@@ -302,10 +369,16 @@ pub fn unavailable_of(home: Home) -> HttpResponse {
     error_page_of(
         home,
         StatusCode::SERVICE_UNAVAILABLE,
-        "sethub is unavailable",
-        "A backend did not answer and nothing was changed. Try again in a moment.",
+        UNAVAILABLE.0,
+        UNAVAILABLE.1,
     )
 }
+
+/// The title and text of the "unavailable" page.
+const UNAVAILABLE: (&str, &str) = (
+    "sethub is unavailable",
+    "A backend did not answer and nothing was changed. Try again in a moment.",
+);
 
 /// A session the state store could not load or save: the "unavailable" page (503, nothing
 /// changed) instead of actix-session's bare 500, with the cause logged. Wraps the session

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 use sethub_app::AppContext;
@@ -16,8 +16,7 @@ use sethub_domain::ReceiverId;
 
 use super::confirm::{self, Ask};
 use super::flash::Flash;
-use super::form::Form;
-use super::session::{Who, writer};
+use super::session::{Change, Who};
 use super::{Home, error_page, page, see_other, unavailable};
 
 const MESSAGE: &str = "receiver_message";
@@ -142,18 +141,6 @@ pub async fn show(
     )
 }
 
-async fn changing(
-    ctx: &AppContext,
-    req: &HttpRequest,
-    session: &Session,
-    form: &HashMap<String, String>,
-    raw: &str,
-) -> Result<(Who, ReceiverId), HttpResponse> {
-    let who = writer(ctx, req, session, form.get("csrf")).await?;
-    let id = raw.parse::<ReceiverId>().map_err(|_| no_such_receiver())?;
-    Ok((who, id))
-}
-
 /// Who the audit log names.
 fn actor(who: &Who) -> String {
     format!("member:{}", who.member)
@@ -163,14 +150,12 @@ fn actor(who: &Who) -> String {
 /// open link of this receiver stops working.
 pub async fn reissue(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: Form<HashMap<String, String>>,
+    Change { who, .. }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
+    let Ok(id) = id.parse::<ReceiverId>() else {
+        return no_such_receiver();
     };
     let invitation = match receivers::reissue_invite(&ctx, who.tenant, actor(&who), id).await {
         Ok(i) => i,
@@ -192,14 +177,12 @@ pub async fn reissue(
 /// or `enabled`.
 pub async fn set_status(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
+    let Ok(id) = id.parse::<ReceiverId>() else {
+        return no_such_receiver();
     };
     let disable = match form.get("state").map(String::as_str) {
         Some("disabled") => true,

@@ -12,7 +12,7 @@ use sethub_app::AppContext;
 use sethub_app::admin::{self, DisplayName};
 use sethub_app::console;
 
-use super::form::{Field, Form};
+use super::form::{EditForm, Field};
 use super::session::{Who, writer};
 use super::{page, see_other, unavailable};
 
@@ -103,14 +103,19 @@ pub async fn invite(
     ctx: web::Data<AppContext>,
     req: HttpRequest,
     session: Session,
-    form: Form<HashMap<String, String>>,
+    form: EditForm<HashMap<String, String>>,
 ) -> HttpResponse {
     let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
         Ok(w) => w,
         Err(answer) => return answer,
     };
     let raw = form.get("name").map_or("", String::as_str);
-    let name = match raw.trim().parse::<DisplayName>() {
+    let parsed = match form.nul_error(&["name"]) {
+        Ok(None) => raw.trim().parse::<DisplayName>(),
+        Ok(Some(e)) => Err(e.message),
+        Err(refused) => return refused.into(),
+    };
+    let name = match parsed {
         Ok(n) => n,
         Err(m) => {
             let mut f = name_field(raw);

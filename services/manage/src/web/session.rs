@@ -146,6 +146,41 @@ pub async fn who(ctx: &AppContext, req: &HttpRequest) -> Result<Who, HttpRespons
     })
 }
 
+/// A change asked for by a signed-in member who may write: the submitted form (refused for a
+/// NUL in any field, as [`Form`] reads it) once its CSRF token matches the session's and the
+/// member's role may change things, as [`writer`] checks. An extractor: a handler that takes a
+/// `Change` runs only then; anyone else gets the answer `writer` gives instead (the sign-in
+/// page, 403 for the token, 403 for a viewer).
+pub struct Change<T> {
+    pub who: Who,
+    pub form: T,
+}
+
+impl<T: FromIterator<(String, String)> + 'static> actix_web::FromRequest for Change<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let form = Form::<Vec<(String, String)>>::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let fields = form.await?.into_inner();
+            let csrf = fields
+                .iter()
+                .find(|(k, _)| k == CSRF)
+                .map(|(_, v)| v.clone());
+            let who = crate::web::signed_in(&req, move |ctx, req| async move {
+                writer(&ctx, &req, &req.get_session(), csrf.as_ref()).await
+            })
+            .await?;
+            Ok(Self {
+                who,
+                form: fields.into_iter().collect(),
+            })
+        })
+    }
+}
+
 /// For a handler that changes something: the signed-in member, once the form's CSRF token
 /// matches the session's and the member's role may change things; else the answer to send
 /// (sign-in page, 403 for the token, 403 for a viewer).

@@ -10,7 +10,7 @@ use sethub_app::AppContext;
 use sethub_app::client_addr::ClientAddr;
 use sethub_app::console::{self, AccountError, Caller, Door, SignUp, SignedIn};
 
-use super::form::{Field, Form, attach};
+use super::form::{EditForm, Field, Form, attach};
 use super::known_browser::{self, retry_after};
 use super::session::{csrf_ok, csrf_refused, csrf_token, sign_in};
 use super::{error_page, page, see_other};
@@ -96,7 +96,10 @@ fn signup_fields(form: &HashMap<String, String>) -> Vec<Field> {
     ]
 }
 
-fn login_fields(form: &HashMap<String, String>) -> Vec<Field> {
+/// The fields of a sign-in form (console and portal).
+const LOGIN_FIELDS: &[&str] = &["slug", "email", "password"];
+
+pub(crate) fn login_fields(form: &HashMap<String, String>) -> Vec<Field> {
     let v = |k: &str| form.get(k).map_or("", String::as_str);
     vec![
         Field::new("slug", "Organisation slug", "text").value(v("slug")),
@@ -136,11 +139,15 @@ pub async fn signup(
     req: HttpRequest,
     addr: ClientAddr,
     session: Session,
-    form: Form<HashMap<String, String>>,
+    form: EditForm<HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();
     }
+    let nul = match form.nul_error(&["organisation", "slug", "email", "password"]) {
+        Ok(nul) => nul,
+        Err(refused) => return refused.into(),
+    };
     let v = |k: &str| form.get(k).cloned().unwrap_or_default();
     let request = SignUp {
         organisation: v("organisation"),
@@ -150,7 +157,11 @@ pub async fn signup(
         signing_alg: v("signing_alg"),
         profile: v("profile"),
     };
-    match console::sign_up(&ctx, &request, addr).await {
+    let outcome = match nul {
+        Some(e) => Err(AccountError::Invalid(vec![e])),
+        None => console::sign_up(&ctx, &request, addr).await,
+    };
+    match outcome {
         Ok((created, member)) => {
             sign_in(&session, created.tenant_id, member.id);
             if let Err(e) = session.insert("first_key", &created.api_key) {
@@ -214,7 +225,7 @@ pub async fn login(
     req: HttpRequest,
     addr: ClientAddr,
     session: Session,
-    form: Form<HashMap<String, String>>,
+    form: EditForm<HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();
@@ -225,13 +236,15 @@ pub async fn login(
             let to = see_other("/console/dashboard");
             known_browser::remember(to, &ctx, done.known_browser, "/console")
         }
-        Err(e) => refused(&e, |status, message| {
+        Err(e) => refused(&e, |status, message, errors| {
+            let mut fields = login_fields(&form);
+            attach(&mut fields, errors);
             page(
                 status,
                 &LoginPage {
                     signed_out: false,
                     csrf: csrf_token(&session),
-                    fields: login_fields(&form),
+                    fields,
                     message: Some(message),
                 },
             )
@@ -247,8 +260,13 @@ pub(crate) async fn check_password(
     req: &HttpRequest,
     addr: ClientAddr,
     door: Door,
-    form: &HashMap<String, String>,
+    form: &EditForm<HashMap<String, String>>,
 ) -> Result<SignedIn, AccountError> {
+    // A NUL typed into a field: the form again, the error beside it (nothing is looked up).
+    // The form has no other field a sign-in reads.
+    if let Ok(Some(e)) = form.nul_error(LOGIN_FIELDS) {
+        return Err(AccountError::Invalid(vec![e]));
+    }
     let v = |k: &str| form.get(k).map_or("", String::as_str);
     let known = known_browser::read(req);
     let caller = Caller {
@@ -258,14 +276,36 @@ pub(crate) async fn check_password(
     console::sign_in(ctx, door, caller, v("slug"), v("email"), v("password")).await
 }
 
-/// The sign-in page `render` makes for a refused sign-in (console or portal), with
-/// `Retry-After` when it was too many attempts; `None` when a backend failed.
+/// Accepts the invite `token` of `slug` with the join form's email and password (the
+/// portal's invite when `portal`, else a team invite). A NUL typed into either is refused as
+/// any mistake in them is, with the error beside its field; the form has no other field
+/// this reads.
+pub(crate) async fn accept_invite(
+    ctx: &AppContext,
+    form: &EditForm<HashMap<String, String>>,
+    (slug, token): (&str, &str),
+    portal: bool,
+) -> Result<(sethub_domain::TenantId, sethub_store::Member), AccountError> {
+    if let Ok(Some(e)) = form.nul_error(&["email", "password"]) {
+        return Err(AccountError::Invalid(vec![e]));
+    }
+    let v = |k: &str| form.get(k).map_or("", String::as_str);
+    console::accept_invite(ctx, slug, token, v("email"), v("password"), portal).await
+}
+
+/// The sign-in page `render` makes for a refused sign-in (console or portal) from its status,
+/// its message and the errors to show beside fields, with `Retry-After` when it was too many
+/// attempts; `None` when a backend failed.
 pub(crate) fn refused(
     e: &AccountError,
-    render: impl FnOnce(StatusCode, String) -> HttpResponse,
+    render: impl FnOnce(StatusCode, String, &[console::FieldError]) -> HttpResponse,
 ) -> Option<HttpResponse> {
     let (status, message) = refusal(e)?;
-    let page = render(status, message);
+    let errors = match e {
+        AccountError::Invalid(errors) => errors.as_slice(),
+        _ => &[],
+    };
+    let page = render(status, message, errors);
     Some(match e {
         AccountError::RateLimited(secs) => retry_after(page, *secs),
         _ => page,
@@ -283,6 +323,10 @@ fn refusal(e: &AccountError) -> Option<(StatusCode, String)> {
         AccountError::RateLimited(secs) => Some((
             StatusCode::TOO_MANY_REQUESTS,
             format!("Too many attempts. Try again in {secs} seconds."),
+        )),
+        AccountError::Invalid(_) => Some((
+            StatusCode::BAD_REQUEST,
+            "Please correct the field marked below.".into(),
         )),
         _ => None,
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::admin;
@@ -14,8 +14,7 @@ use sethub_jose::KeySpec;
 
 use super::Home;
 use super::confirm::{self, Ask};
-use super::form::Form;
-use super::session::{Who, writer};
+use super::session::{Change, Who};
 use super::signin::alg_label;
 use super::{page, see_other, unavailable};
 
@@ -89,14 +88,9 @@ pub async fn list(ctx: web::Data<AppContext>, who: Who, session: Session) -> Htt
 /// `POST /console/signing-keys/rotate`: `mode` (`scheduled`, `now`).
 pub async fn rotate(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let mode = match form.get("mode").map(String::as_str) {
         Some("now") => RotateMode::Now,
         _ => RotateMode::Scheduled,
@@ -157,14 +151,9 @@ fn refused(session: &Session, why: &str) -> HttpResponse {
 /// another algorithm.
 pub async fn set_profile(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let profile = match form.get("profile").map(String::as_str) {
         None | Some("") => None,
         Some(name) => match Profile::from_name(name) {

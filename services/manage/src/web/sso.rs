@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::sso::{self, Pending, SsoError};
@@ -13,7 +13,8 @@ use sethub_domain::delivery::{DeliverySettings, RetryPolicy};
 
 use super::flash::Flash;
 use super::form::{Field, Form};
-use super::session::{Who, csrf_ok, csrf_refused, sign_in, writer};
+use super::session::{Change, Who, csrf_ok, csrf_refused, sign_in};
+use super::{Home, PageError};
 use super::{error_page, page, see_other, unavailable};
 
 const PENDING: &str = "sso_pending";
@@ -138,14 +139,9 @@ pub async fn settings(ctx: web::Data<AppContext>, who: Who, session: Session) ->
 /// operator's defaults), checked by the tenant API's rules.
 pub async fn save_retry(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let typed: HashMap<String, String> = RETRY
         .iter()
         .filter_map(|(k, _)| form.get(*k).map(|v| ((*k).to_owned(), v.trim().to_owned())))
@@ -231,14 +227,9 @@ async fn retry_refused(ctx: &AppContext, who: Who, retry_fields: Vec<Field>) -> 
 /// `POST /console/settings/sso`: `issuer`, `client_id`, `client_secret`.
 pub async fn save(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let v = |k: &str| form.get(k).map_or("", |s| s.trim());
     let mut f = fields(v("issuer"), v("client_id"));
     if !check_settings(&ctx, &mut f, v("issuer"), v("client_id")).await {
@@ -286,7 +277,14 @@ pub async fn start(
     let tenant = match ctx.store.tenants().find_by_slug(slug).await {
         Ok(Some(t)) => t.id,
         Ok(None) => return refused(&SsoError::NotConfigured),
-        Err(_) => return unavailable(),
+        Err(e) => {
+            return PageError::unavailable(
+                Home::Console,
+                "the tenant of a single sign-on could not be found",
+                e,
+            )
+            .into();
+        }
     };
     begin(&ctx, &session, tenant, None, &redirect_uri(&ctx)).await
 }

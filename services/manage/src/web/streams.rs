@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use sethub_app::AppContext;
 use sethub_app::deliveries::{LogQuery, failing_streams, stream_health};
@@ -18,10 +18,10 @@ use sethub_domain::{DeliveryMethod, StreamId, StreamStatus};
 use sethub_store::{DeliveryState, StoreError, Stream};
 
 use super::Home;
+use super::PageError;
 use super::confirm::{self, Ask};
 use super::flash::Flash;
-use super::form::Form;
-use super::session::{Who, writer};
+use super::session::{Change, Who};
 use super::{error_page, page, see_other, unavailable};
 use crate::ui::{HealthView, LogView};
 use sethub_app::recovery::{Redrive, more_to_redrive};
@@ -95,8 +95,6 @@ fn current_rate(s: &Stream) -> String {
 
 /// Dead letters shown per page.
 const DEAD_PAGE: u64 = 100;
-/// Deliveries of the log shown per page.
-const LOG_PAGE: u64 = 50;
 
 /// What the stream page says of a stream besides its deliveries.
 struct Details {
@@ -201,6 +199,18 @@ fn no_such_stream() -> HttpResponse {
     )
 }
 
+/// The tenant's stream `raw`; else the "No such stream" page or the 503 page.
+async fn stream_of(ctx: &AppContext, who: &Who, raw: &str) -> Result<Stream, HttpResponse> {
+    let id = raw.parse::<StreamId>().map_err(|_| no_such_stream())?;
+    match ctx.store.scope(who.tenant).streams().get(id).await {
+        Ok(s) => Ok(s),
+        Err(StoreError::NotFound) => Err(no_such_stream()),
+        Err(e) => {
+            Err(PageError::unavailable(Home::Console, "a stream could not be read", e).into())
+        }
+    }
+}
+
 /// `GET /console/streams/{id}`.
 pub async fn show(
     ctx: web::Data<AppContext>,
@@ -209,14 +219,9 @@ pub async fn show(
     id: web::Path<String>,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    let Ok(id) = id.parse::<StreamId>() else {
-        return no_such_stream();
-    };
-    let scope = ctx.store.scope(who.tenant);
-    let stream = match scope.streams().get(id).await {
+    let stream = match stream_of(&ctx, &who, &id).await {
         Ok(s) => s,
-        Err(StoreError::NotFound) => return no_such_stream(),
-        Err(_) => return unavailable(),
+        Err(answer) => return answer,
     };
     let rate = current_rate(&stream);
     let message = Flash::take(&session, "stream_message");
@@ -230,6 +235,23 @@ pub async fn show(
         message,
     )
     .await
+}
+
+/// `GET /console/streams/{id}/live`: the stream page's health and delivery log as JSON, for
+/// its script to update the open page ([`crate::ui::live`]).
+pub async fn live(
+    ctx: web::Data<AppContext>,
+    who: Who,
+    id: web::Path<String>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let stream = match stream_of(&ctx, &who, &id).await {
+        Ok(s) => s,
+        Err(answer) => return answer,
+    };
+    let id = stream.id;
+    let base = format!("/console/streams/{id}");
+    crate::ui::live(&ctx, Home::Console, who.tenant, &stream, base, &query).await
 }
 
 /// The stream page: its configuration, health, delivery log (filtered by `query`) and dead
@@ -251,7 +273,9 @@ async fn render(
             scope.receivers().get(stream.receiver_id).await?,
             scope.deliveries().count_by_state(id).await?,
             stream_health(ctx, who.tenant, stream).await?,
-            log_query.page(ctx, who.tenant, id, LOG_PAGE).await?,
+            log_query
+                .page(ctx, who.tenant, id, crate::ui::LOG_PAGE)
+                .await?,
             scope
                 .deliveries()
                 .list_for_stream(
@@ -309,30 +333,17 @@ async fn render(
     )
 }
 
-/// A change to stream `raw`: its writer (with the form's CSRF token) and the stream's id.
-async fn changing(
-    ctx: &AppContext,
-    req: &HttpRequest,
-    session: &Session,
-    form: &HashMap<String, String>,
-    raw: &str,
-) -> Result<(Who, StreamId), HttpResponse> {
-    let who = writer(ctx, req, session, form.get("csrf")).await?;
-    let id = raw.parse::<StreamId>().map_err(|_| no_such_stream())?;
-    Ok((who, id))
-}
-
 /// `POST /console/streams/{id}/status`: `status` (`enabled`, `paused`, `disabled`) and an
 /// optional `reason`, as the tenant: the receiver is told with a stream-updated SET.
 pub async fn set_status(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
-        Ok(w) => w,
+    // Another tenant's stream is not found before anything is asked.
+    let id = match stream_of(&ctx, &who, &id).await {
+        Ok(s) => s.id,
         Err(answer) => return answer,
     };
     let Ok(status) = form
@@ -386,14 +397,14 @@ pub async fn set_status(
 /// `POST /console/streams/{id}/redrive`: the dead deliveries chosen, or every one.
 pub async fn redrive(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: Form<Vec<(String, String)>>,
+    Change { who, form }: Change<Vec<(String, String)>>,
 ) -> HttpResponse {
     let single: HashMap<String, String> = form.iter().cloned().collect();
-    let (who, id) = match changing(&ctx, &req, &session, &single, &id).await {
-        Ok(w) => w,
+    // Another tenant's stream is not found before anything is asked.
+    let id = match stream_of(&ctx, &who, &id).await {
+        Ok(s) => s.id,
         Err(answer) => return answer,
     };
     // `which=chosen`: the dead letters ticked (`delivery`, repeated); else every one.
@@ -467,20 +478,20 @@ pub async fn redrive(
 /// tenant API's rules; the stream's retry schedule is kept.
 pub async fn set_rate(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
+    let Ok(id) = id.parse::<StreamId>() else {
+        return no_such_stream();
     };
     let scope = ctx.store.scope(who.tenant);
     let stream = match scope.streams().get(id).await {
         Ok(s) => s,
         Err(StoreError::NotFound) => return no_such_stream(),
-        Err(_) => return unavailable(),
+        Err(e) => {
+            return PageError::unavailable(Home::Console, "a stream could not be read", e).into();
+        }
     };
     let raw = form.get("max_rate_per_second").map_or("", |v| v.trim());
     // The stream's other settings stay as stored.
@@ -534,20 +545,21 @@ async fn rate_refused(
 /// (`confirmed=yes`).
 pub async fn delete(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
     id: web::Path<String>,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (who, id) = match changing(&ctx, &req, &session, &form, &id).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
+    let Ok(id) = id.parse::<StreamId>() else {
+        return no_such_stream();
     };
     if !confirm::confirmed(form.iter()) {
         let name = match ctx.store.scope(who.tenant).streams().get(id).await {
             Ok(s) => name_of(&s),
             Err(StoreError::NotFound) => return no_such_stream(),
-            Err(_) => return unavailable(),
+            Err(e) => {
+                return PageError::unavailable(Home::Console, "a stream could not be read", e)
+                    .into();
+            }
         };
         let action = format!("/console/streams/{id}/delete");
         return confirm::ask(

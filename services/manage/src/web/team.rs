@@ -16,9 +16,10 @@ use sethub_domain::MemberId;
 use sethub_store::{Role, TeamError};
 
 use super::Home;
+use super::PageError;
 use super::confirm::{self, Ask};
-use super::form::{Field, Form, attach};
-use super::session::{Who, csrf_ok, csrf_refused, csrf_token, sign_in, writer};
+use super::form::{EditForm, Field, attach};
+use super::session::{Change, Who, csrf_ok, csrf_refused, csrf_token, sign_in};
 use super::{error_page, page, see_other, unavailable};
 use crate::portal::join::{invalid_link, join_fields};
 
@@ -129,14 +130,9 @@ pub async fn list(ctx: web::Data<AppContext>, who: Who, session: Session) -> Htt
 /// bound to.
 pub async fn invite(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let role = match form.get("role").map(String::as_str) {
         Some("admin") => Role::Admin,
         Some("viewer") => Role::Viewer,
@@ -201,22 +197,6 @@ fn after_change(who: &Who, session: &Session, member: MemberId) -> HttpResponse 
     see_other("/console/team")
 }
 
-/// For a form changing one member or invite: the signed-in writer (CSRF checked) and the
-/// id in the path; else the answer to send.
-async fn target<T: std::str::FromStr>(
-    ctx: &AppContext,
-    req: &HttpRequest,
-    session: &Session,
-    path: &str,
-    form: &HashMap<String, String>,
-) -> Result<(Who, T), HttpResponse> {
-    let who = writer(ctx, req, session, form.get("csrf")).await?;
-    let id = path
-        .parse::<T>()
-        .map_err(|_| team_refusal(TeamError::NotFound))?;
-    Ok((who, id))
-}
-
 fn actor(who: &Who) -> Actor {
     Actor {
         member: who.member,
@@ -227,14 +207,12 @@ fn actor(who: &Who) -> Actor {
 /// `POST /console/team/members/{id}/remove`.
 pub async fn remove_member(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
     path: web::Path<String>,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (who, member) = match target::<MemberId>(&ctx, &req, &session, &path, &form).await {
-        Ok(t) => t,
-        Err(answer) => return answer,
+    let Ok(member) = path.parse::<MemberId>() else {
+        return team_refusal(TeamError::NotFound);
     };
     if !confirm::confirmed(form.iter()) {
         let email = match ctx.store.scope(who.tenant).members().get(member).await {
@@ -265,14 +243,12 @@ pub async fn remove_member(
 /// `POST /console/team/members/{id}/role`: `role` (`owner`, `admin`, `viewer`).
 pub async fn change_role(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
     session: Session,
     path: web::Path<String>,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (who, member) = match target(&ctx, &req, &session, &path, &form).await {
-        Ok(t) => t,
-        Err(answer) => return answer,
+    let Ok(member) = path.parse::<MemberId>() else {
+        return team_refusal(TeamError::NotFound);
     };
     let role = match form.get("role").and_then(|r| r.parse::<Role>().ok()) {
         Some(r @ (Role::Owner | Role::Admin | Role::Viewer)) => r,
@@ -294,14 +270,11 @@ pub async fn change_role(
 /// `POST /console/team/invites/{id}/revoke`.
 pub async fn revoke_invite(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    session: Session,
     path: web::Path<String>,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let (who, invite) = match target::<uuid::Uuid>(&ctx, &req, &session, &path, &form).await {
-        Ok(t) => t,
-        Err(answer) => return answer,
+    let Ok(invite) = path.parse::<uuid::Uuid>() else {
+        return team_refusal(TeamError::NotFound);
     };
     if !confirm::confirmed(form.iter()) {
         match team::open_invites(&ctx, who.tenant, None).await {
@@ -354,7 +327,9 @@ async fn join_page_for(
             )
         }
         Ok(_) | Err(AccountError::BadCredentials) => invalid_link(),
-        Err(_) => unavailable(),
+        Err(e) => {
+            PageError::unavailable(Home::Console, "a team invite could not be opened", e).into()
+        }
     }
 }
 
@@ -384,14 +359,13 @@ pub async fn join(
     req: HttpRequest,
     session: Session,
     path: web::Path<(String, String)>,
-    form: Form<HashMap<String, String>>,
+    form: EditForm<HashMap<String, String>>,
 ) -> HttpResponse {
     if !csrf_ok(&session, form.get("csrf")) {
         return csrf_refused();
     }
     let (slug, token) = path.into_inner();
-    let v = |k: &str| form.get(k).map_or("", String::as_str);
-    match console::accept_invite(&ctx, &slug, &token, v("email"), v("password"), false).await {
+    match super::signin::accept_invite(&ctx, &form, (&slug, &token), false).await {
         Ok((tenant, member)) => {
             sign_in(&session, tenant, member.id);
             let to = see_other("/console/dashboard");
@@ -412,6 +386,8 @@ pub async fn join(
             .await
         }
         Err(AccountError::BadCredentials) => invalid_link(),
-        Err(_) => unavailable(),
+        Err(e) => {
+            PageError::unavailable(Home::Console, "a team invite could not be accepted", e).into()
+        }
     }
 }

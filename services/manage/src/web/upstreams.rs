@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 
-use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -12,9 +11,10 @@ use sethub_app::AppContext;
 use sethub_domain::UpstreamId;
 
 use super::Home;
+use super::PageError;
 use super::confirm::{self, Ask};
-use super::form::{Field, Form};
-use super::session::{Who, who, writer};
+use super::form::Field;
+use super::session::{Change, Who, who};
 use super::{error_page, page, see_other, unavailable};
 use sethub_app::upstreams::{NewTransmitter, UpstreamError, register, remove};
 
@@ -130,14 +130,8 @@ pub async fn list(ctx: web::Data<AppContext>, req: HttpRequest) -> HttpResponse 
 /// `POST /console/upstreams`: `issuer`, `audience`, `jwks_url` or `jwks`.
 pub async fn create(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    session: Session,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     // Empty fields are absent; the JWKS is JSON text.
     let given = |k: &str| form.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
     let jwks = match given("jwks").map(serde_json::from_str::<Value>).transpose() {
@@ -161,7 +155,10 @@ pub async fn create(
         Ok(_) => return see_other("/console/upstreams"),
         Err(UpstreamError::Invalid { field, detail }) => (field.to_owned(), detail),
         Err(e @ UpstreamError::IssuerTaken) => ("issuer".to_owned(), e.to_string()),
-        Err(_) => return unavailable(),
+        Err(e) => {
+            return PageError::unavailable(Home::Console, "an upstream could not be saved", e)
+                .into();
+        }
     };
     render(&ctx, who, StatusCode::BAD_REQUEST, &form, Some(refusal)).await
 }
@@ -169,15 +166,9 @@ pub async fn create(
 /// `POST /console/upstreams/{id}/delete`.
 pub async fn delete(
     ctx: web::Data<AppContext>,
-    req: HttpRequest,
-    session: Session,
     id: web::Path<String>,
-    form: Form<HashMap<String, String>>,
+    Change { who, form }: Change<HashMap<String, String>>,
 ) -> HttpResponse {
-    let who = match writer(&ctx, &req, &session, form.get("csrf")).await {
-        Ok(w) => w,
-        Err(answer) => return answer,
-    };
     let missing = || {
         error_page(
             StatusCode::NOT_FOUND,
@@ -216,6 +207,8 @@ pub async fn delete(
     match remove(&ctx, who.tenant, id, format!("member:{}", who.member)).await {
         Ok(()) => see_other("/console/upstreams"),
         Err(UpstreamError::NotFound) => missing(),
-        Err(_) => unavailable(),
+        Err(e) => {
+            PageError::unavailable(Home::Console, "an upstream could not be removed", e).into()
+        }
     }
 }

@@ -6,6 +6,39 @@ use actix_web::test::TestRequest;
 use crate::api_support::Hub;
 use crate::support::*;
 
+/// A poll stream of `receiver` for session-revoked events, made in the store.
+async fn poll_stream(
+    hub: &Hub,
+    tenant: sethub_domain::TenantId,
+    receiver: sethub_domain::ReceiverId,
+) -> sethub_domain::StreamId {
+    let id = sethub_domain::StreamId::new();
+    hub.ctx
+        .store
+        .scope(tenant)
+        .streams()
+        .create(
+            id,
+            receiver,
+            sethub_store::StreamFields {
+                aud: vec!["x".into()],
+                delivery_method: sethub_domain::DeliveryMethod::Poll,
+                endpoint_url: None,
+                authorization_sealed: None,
+                events_requested: None,
+                events_delivered: vec![
+                    "https://schemas.openid.net/secevent/caep/event-type/session-revoked".into(),
+                ],
+                description: None,
+                min_verification_interval: 30,
+                inactivity_timeout: None,
+            },
+        )
+        .await
+        .unwrap();
+    id
+}
+
 #[tokio::test]
 async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own() {
     let hub = Hub::postgres().await;
@@ -106,33 +139,41 @@ async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own
     let second = portal.get(next).await;
     assert_eq!(second.html.matches("class=\"delivery\"").count(), 5);
     assert!(!second.html.contains("Older deliveries"));
+    // What the open page fetches to update itself: its health and its log's first page as
+    // JSON, by element id, with the page's filters; the tenant's console answers the same.
+    for live in [
+        portal.get(&format!("/portal/streams/{id}/live")).await,
+        owner.get(&format!("/console/streams/{id}/live")).await,
+    ] {
+        assert_eq!(live.status, StatusCode::OK, "{}", live.html);
+        let parts: serde_json::Value = serde_json::from_str(&live.html).unwrap();
+        let rows = parts["live-deliveries"].as_str().unwrap();
+        assert!(rows.starts_with("<div id=\"live-deliveries\""), "{rows}");
+        assert_eq!(rows.matches("class=\"delivery\"").count(), 50);
+        assert!(rows.contains("Older deliveries"));
+        let health = parts["health"].as_str().unwrap();
+        assert!(
+            health.starts_with("<section class=\"card\" id=\"health\""),
+            "{health}"
+        );
+    }
+    let live = portal
+        .get(&format!("/portal/streams/{id}/live?state=dead"))
+        .await;
+    let parts: serde_json::Value = serde_json::from_str(&live.html).unwrap();
+    assert!(
+        parts["live-deliveries"]
+            .as_str()
+            .unwrap()
+            .contains("No delivery is dead."),
+        "{parts}"
+    );
     // Another tenant's stream is not found; so is a stream of another receiver of this tenant.
     let other = hub.tenant("other").await;
     let rx = sethub_app::admin::create_receiver(&hub.ctx, other.tenant_id, &"x".parse().unwrap())
         .await
         .unwrap();
-    let theirs = sethub_domain::StreamId::new();
-    hub.ctx
-        .store
-        .scope(other.tenant_id)
-        .streams()
-        .create(
-            theirs,
-            rx.receiver_id,
-            sethub_store::StreamFields {
-                aud: vec!["x".into()],
-                delivery_method: sethub_domain::DeliveryMethod::Poll,
-                endpoint_url: None,
-                authorization_sealed: None,
-                events_requested: None,
-                events_delivered: vec![revoked.into()],
-                description: None,
-                min_verification_interval: 30,
-                inactivity_timeout: None,
-            },
-        )
-        .await
-        .unwrap();
+    let theirs = poll_stream(&hub, other.tenant_id, rx.receiver_id).await;
     assert_eq!(
         portal
             .get(&format!("/portal/streams/{theirs}"))
@@ -160,6 +201,68 @@ async fn the_portal_creates_streams_through_the_ssf_rules_and_shows_only_its_own
         .await
         .unwrap();
     assert_eq!(s.status, sethub_domain::StreamStatus::Enabled, "unchanged");
+    // Nor is a confirmation page shown for a stream that is not the receiver's, whether of
+    // another tenant or of another receiver of this tenant: the same "No such stream" page
+    // answers before anything is asked.
+    let ours = tenant_of(&hub, &slug).await;
+    let neighbour =
+        sethub_app::admin::create_receiver(&hub.ctx, ours.id, &"neighbour".parse().unwrap())
+            .await
+            .unwrap();
+    let next_door = poll_stream(&hub, ours.id, neighbour.receiver_id).await;
+    for stream in [theirs, next_door] {
+        let live = portal.get(&format!("/portal/streams/{stream}/live")).await;
+        assert_eq!(live.status, StatusCode::NOT_FOUND, "{}", live.html);
+        assert!(live.html.contains("No such stream"));
+        for (action, form) in [
+            ("status", [("status", "paused"), ("format", "email")]),
+            ("status", [("status", "disabled"), ("format", "email")]),
+            ("subjects", [("action", "remove"), ("value", "a@b.example")]),
+        ] {
+            let mut fields = vec![("csrf", csrf.as_str())];
+            fields.extend(form);
+            let p = portal
+                .post(&format!("/portal/streams/{stream}/{action}"), &fields)
+                .await;
+            assert_eq!(p.status, StatusCode::NOT_FOUND, "{action} {fields:?}");
+            assert!(
+                p.html.contains("No such stream") && !p.html.contains("confirm-title"),
+                "{action} {fields:?}: {}",
+                p.html
+            );
+        }
+    }
+    let s = hub
+        .ctx
+        .store
+        .scope(ours.id)
+        .streams()
+        .get(next_door)
+        .await
+        .unwrap();
+    assert_eq!(s.status, sethub_domain::StreamStatus::Enabled, "unchanged");
+    let live = owner.get(&format!("/console/streams/{theirs}/live")).await;
+    assert_eq!(
+        live.status,
+        StatusCode::NOT_FOUND,
+        "another tenant's: {}",
+        live.html
+    );
+    // Nor does the console ask to confirm an action on another tenant's stream.
+    let owner_csrf = owner.get("/console/streams").await.csrf();
+    for (action, form) in [
+        ("status", [("status", "disabled")]),
+        ("redrive", [("which", "all")]),
+        ("delete", [("which", "all")]),
+    ] {
+        let mut fields = vec![("csrf", owner_csrf.as_str())];
+        fields.extend(form);
+        let p = owner
+            .post(&format!("/console/streams/{theirs}/{action}"), &fields)
+            .await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{action}: {}", p.html);
+        assert!(!p.html.contains("confirm-title"), "{action}: {}", p.html);
+    }
     // A portal user cannot use the console.
     assert_eq!(
         portal.get("/console/dashboard").await.location.as_deref(),
