@@ -725,6 +725,7 @@ const PAGES: &[&str] = &[
     "/console/upstreams",
     "/console/signing-keys",
     "/console/settings",
+    "/console/organisation",
     "/console/sso/callback",
     "/console/team",
     "/console/t/{slug}/join/{token}",

@@ -2,7 +2,7 @@
 //! tenant: its transmitter requirements walked one by one over the real backends.
 
 use serde_json::{Value, json};
-use sethub_tests::setup::SESSION_REVOKED;
+use sethub_tests::setup::{SESSION_REVOKED, run_cli};
 
 use super::hub::*;
 
@@ -353,6 +353,59 @@ async fn a_tenant_on_the_caep_interop_profile_meets_each_transmitter_requirement
         .api(&h, reqwest::Method::PUT, "/tenant/profile", Some(json!({})))
         .await;
     assert_eq!((status, problem["field"].clone()), (400, json!("profile")));
+
+    // The admin CLI switches the profile too: on (rotating an ES256 tenant to RS256 at once,
+    // the EC key kept through the overlap), an unknown name refused, off.
+    let cli = TenantRx::create(&h, &[], "ES256").await;
+    let cli_slug = cli.tenant.slug.as_str();
+    let on = run_cli(
+        BIN.as_ref(),
+        &h.env,
+        &[
+            "tenant",
+            "profile",
+            "--tenant",
+            cli_slug,
+            "--profile",
+            "caep-interop",
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(on["tenant"]["profile"], "caep-interop", "{on}");
+    assert!(on["rotation"].is_object(), "{on}");
+    assert_eq!(jwks_ktys(&h, cli_slug).await, ["EC", "RSA"]);
+    cli_refuses(
+        &h,
+        &[
+            "tenant",
+            "profile",
+            "--tenant",
+            cli_slug,
+            "--profile",
+            "fapi",
+        ],
+        "fapi",
+    )
+    .await;
+    let off = run_cli(
+        BIN.as_ref(),
+        &h.env,
+        &[
+            "tenant",
+            "profile",
+            "--tenant",
+            cli_slug,
+            "--profile",
+            "none",
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(off["tenant"]["profile"].is_null(), "{off}");
+    assert!(off["rotation"].is_null(), "{off}");
+    let (_, tenant) = cli.api(&h, reqwest::Method::GET, "/tenant", None).await;
+    assert!(tenant["profile"].is_null(), "{tenant}");
 
     // PyJWT and jwcrypto verify every SET from the metadata URL and the stream's audience.
     if let Some(python) = python {
